@@ -1,0 +1,13 @@
+//! cutter-core: the pure heart of cutter. It decides; the adapters act.
+//!
+//! Nothing in this crate touches a file, a socket, a process or the clock. Time comes in through
+//! the [`ports::Clock`] port, bytes through [`ports::SourceReader`], and every effect goes out
+//! through a port trait that `cutter-adapters` implements (or the in-memory [`simulator`]).
+//!
+//! Start reading at [`orchestrator`], which drives the eleven [`phase::Phase`]s through the
+//! transition table in [`state`].
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod discover;
+pub mod parser;
+pub mod plan;

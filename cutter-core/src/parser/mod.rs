@@ -1,0 +1,1 @@
+//! Grammar-profile parser for legal documents (built in issue 4).

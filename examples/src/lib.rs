@@ -1,0 +1,1 @@
+//! Examples of embedding cutter; see the examples/ folder.
