@@ -8,6 +8,25 @@
 //! transition table in [`state`].
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod approval;
+pub mod compensation;
 pub mod discover;
+pub mod grants;
+pub mod mode;
+pub mod orchestrator;
 pub mod parser;
+pub mod phase;
 pub mod plan;
+pub mod ports;
+pub mod run;
+pub mod simulator;
+pub mod state;
+pub mod stop;
+pub mod verify;
+
+pub use mode::Mode;
+pub use orchestrator::{CutRequest, Orchestrator, OrchestratorError, Ports};
+pub use phase::{Gate, Phase};
+pub use plan::{CutPlan, Unit};
+pub use state::RunState;
+pub use stop::{ApprovalRejection, StopReason};

@@ -1,0 +1,271 @@
+//! Approval documents as data, the requests that precede them, and their validation.
+//!
+//! Validation here is everything that can be decided from the document, the paused run and
+//! the current time. The signature is checked through the
+//! [`crate::ports::ApprovalVerifier`] port and review-decision reuse through the state store
+//! and execution target, both by the orchestrator.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::mode::Mode;
+use crate::phase::Gate;
+use crate::stop::ApprovalRejection;
+
+/// The only allowance value an approval may carry.
+pub const EXPLICIT: &str = "explicit";
+
+/// An approval as a person wrote (and, from issue 6 on, signed) it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub gate: Gate,
+    pub run_id: String,
+    pub payload_sha256: String,
+    pub signed_utc: DateTime<Utc>,
+    pub allowance: String,
+    pub approver: String,
+    /// SG_2 only: a review decision id that has never been used before.
+    pub review_decision_id: Option<String>,
+    /// SG_1 only: the extra allowance a protected document needs.
+    pub protected_allowance: Option<String>,
+    /// Made by `--self-approve` for a dry-run rehearsal; refused in live mode.
+    pub self_approved: bool,
+    /// Signature over the canonical form, if any (verified by the `ApprovalVerifier` port).
+    pub signature: Option<String>,
+    /// sha256 of the approval document's bytes, for the record.
+    pub document_sha256: String,
+}
+
+/// What a person is asked to approve at a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub gate: Gate,
+    pub run_id: String,
+    pub document_id: String,
+    pub mode: Mode,
+    pub payload_sha256: String,
+    pub source_sha256: String,
+    pub unit_count: usize,
+    pub requested_utc: DateTime<Utc>,
+    /// What the gate lets through, in words.
+    pub effect: String,
+}
+
+/// Time limits for approvals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalPolicy {
+    pub sg1_ttl: Duration,
+    pub sg2_ttl: Duration,
+    /// How far in the future a signing time may lie (clocks are not perfect).
+    pub max_clock_skew: Duration,
+}
+
+impl ApprovalPolicy {
+    /// The ceilings the design sets: SG_1 24 h, SG_2 12 h.
+    pub const MAX_SG1_TTL_HOURS: i64 = 24;
+    pub const MAX_SG2_TTL_HOURS: i64 = 12;
+
+    pub fn ttl(&self, gate: Gate) -> Duration {
+        match gate {
+            Gate::Sg1 => self.sg1_ttl,
+            Gate::Sg2 => self.sg2_ttl,
+        }
+    }
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        ApprovalPolicy {
+            sg1_ttl: Duration::hours(Self::MAX_SG1_TTL_HOURS),
+            sg2_ttl: Duration::hours(Self::MAX_SG2_TTL_HOURS),
+            max_clock_skew: Duration::minutes(5),
+        }
+    }
+}
+
+/// What the paused run expects an approval to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected<'a> {
+    pub gate: Gate,
+    pub run_id: &'a str,
+    pub payload_sha256: &'a str,
+    pub mode: Mode,
+}
+
+/// Checks the fields of an approval against the paused run and the time, in a fixed order so
+/// the first cause reported is the most fundamental one.
+pub fn validate(
+    approval: &Approval,
+    expected: &Expected<'_>,
+    now: DateTime<Utc>,
+    policy: &ApprovalPolicy,
+) -> Result<(), ApprovalRejection> {
+    if approval.gate != expected.gate {
+        return Err(ApprovalRejection::WrongGate {
+            expected: expected.gate,
+            found: approval.gate,
+        });
+    }
+    if approval.run_id != expected.run_id {
+        return Err(ApprovalRejection::WrongRun {
+            expected: expected.run_id.to_string(),
+            found: approval.run_id.clone(),
+        });
+    }
+    if approval.payload_sha256 != expected.payload_sha256 {
+        return Err(ApprovalRejection::WrongPayloadSha {
+            expected: expected.payload_sha256.to_string(),
+            found: approval.payload_sha256.clone(),
+        });
+    }
+    if approval.allowance != EXPLICIT {
+        return Err(ApprovalRejection::NotExplicit {
+            found: approval.allowance.clone(),
+        });
+    }
+    if approval.approver.trim().is_empty() {
+        return Err(ApprovalRejection::MissingField {
+            field: "approver".to_string(),
+        });
+    }
+    if expected.gate == Gate::Sg2
+        && approval
+            .review_decision_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+    {
+        return Err(ApprovalRejection::MissingField {
+            field: "review_decision_id".to_string(),
+        });
+    }
+    if approval.self_approved && expected.mode == Mode::Live {
+        return Err(ApprovalRejection::SelfApprovedInLive);
+    }
+    if approval.signed_utc > now + policy.max_clock_skew {
+        return Err(ApprovalRejection::SignedInFuture {
+            signed_utc: approval.signed_utc,
+            now,
+        });
+    }
+    let ttl = policy.ttl(expected.gate);
+    if now > approval.signed_utc + ttl {
+        return Err(ApprovalRejection::Expired {
+            signed_utc: approval.signed_utc,
+            ttl_hours: ttl.num_hours(),
+            now,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn good(gate: Gate) -> Approval {
+        Approval {
+            gate,
+            run_id: "run-1".into(),
+            payload_sha256: "abc".into(),
+            signed_utc: now() - Duration::hours(1),
+            allowance: EXPLICIT.into(),
+            approver: "A. Person".into(),
+            review_decision_id: (gate == Gate::Sg2).then(|| "RD-1".to_string()),
+            protected_allowance: None,
+            self_approved: false,
+            signature: None,
+            document_sha256: String::new(),
+        }
+    }
+
+    fn check(approval: &Approval, gate: Gate, mode: Mode) -> Result<(), ApprovalRejection> {
+        let expected = Expected {
+            gate,
+            run_id: "run-1",
+            payload_sha256: "abc",
+            mode,
+        };
+        validate(approval, &expected, now(), &ApprovalPolicy::default())
+    }
+
+    #[test]
+    fn each_field_has_its_own_rejection() {
+        assert_eq!(check(&good(Gate::Sg1), Gate::Sg1, Mode::Live), Ok(()));
+        assert_eq!(check(&good(Gate::Sg2), Gate::Sg2, Mode::Live), Ok(()));
+        type Tamper = Box<dyn Fn(&mut Approval)>;
+        let cases: Vec<(Tamper, Gate, &str)> = vec![
+            (Box::new(|a| a.gate = Gate::Sg2), Gate::Sg1, "WrongGate"),
+            (
+                Box::new(|a| a.run_id = "run-2".into()),
+                Gate::Sg1,
+                "WrongRun",
+            ),
+            (
+                Box::new(|a| a.payload_sha256 = "abd".into()),
+                Gate::Sg1,
+                "WrongPayloadSha",
+            ),
+            (
+                Box::new(|a| a.allowance = "implicit".into()),
+                Gate::Sg1,
+                "NotExplicit",
+            ),
+            (
+                Box::new(|a| a.approver = " ".into()),
+                Gate::Sg1,
+                "MissingField",
+            ),
+            (
+                Box::new(|a| a.review_decision_id = None),
+                Gate::Sg2,
+                "MissingField",
+            ),
+            (
+                Box::new(|a| a.self_approved = true),
+                Gate::Sg1,
+                "SelfApprovedInLive",
+            ),
+            (
+                Box::new(|a| a.signed_utc = now() + Duration::minutes(10)),
+                Gate::Sg1,
+                "SignedInFuture",
+            ),
+            (
+                Box::new(|a| a.signed_utc = now() - Duration::hours(25)),
+                Gate::Sg1,
+                "Expired",
+            ),
+            (
+                Box::new(|a| a.signed_utc = now() - Duration::hours(13)),
+                Gate::Sg2,
+                "Expired",
+            ),
+        ];
+        for (tamper, gate, variant) in cases {
+            let mut a = good(gate);
+            tamper(&mut a);
+            let err = check(&a, gate, Mode::Live).unwrap_err();
+            assert!(
+                format!("{err:?}").starts_with(variant),
+                "{variant}: got {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_edges_and_skew() {
+        let mut a = good(Gate::Sg2);
+        a.signed_utc = now() - Duration::hours(12);
+        assert_eq!(check(&a, Gate::Sg2, Mode::DryRun), Ok(()));
+        a.signed_utc = now() + Duration::minutes(4);
+        assert_eq!(check(&a, Gate::Sg2, Mode::DryRun), Ok(()));
+        let mut s = good(Gate::Sg1);
+        s.self_approved = true;
+        assert_eq!(check(&s, Gate::Sg1, Mode::DryRun), Ok(()));
+    }
+}

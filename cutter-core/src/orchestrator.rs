@@ -1,0 +1,1181 @@
+//! The orchestrator: drives a run through its phases and gates, deciding every step and
+//! leaving every effect to the ports.
+//!
+//! `cut` runs phases 1–5 and pauses at SG_1; `resume` with an SG_1 approval runs 6–9 and pauses
+//! at SG_2; `resume` with an SG_2 approval runs 10–11. `void` cancels a paused run, `revert`
+//! compensates a closed or stopped one. Every state change goes through
+//! [`crate::state::transition`] and is saved before the next effect, so a crash leaves either
+//! the previous committed state or the next one.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::approval::{self, Approval, ApprovalPolicy, ApprovalRequest};
+use crate::compensation::{self, CompensationMode, CompensationOutcome, CompensationPlan};
+use crate::discover::{Discoverer, DiscoveryError};
+use crate::mode::Mode;
+use crate::phase::{Gate, Phase};
+use crate::plan::{sha256_hex, CutPlan, ProblemKind, UnitProblem};
+use crate::ports::{
+    ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch,
+    LifecycleStatus, Manifest, PhaseReport, PortError, Reporter, RunContext, SourceReader,
+    StateStore, VerifyResult,
+};
+use crate::run::{AcceptedApproval, PhaseRecord, PhaseResult, RejectedApproval, RunRecord};
+use crate::state::{transition, Event, IllegalTransition, RunState};
+use crate::stop::{ApprovalRejection, StopReason};
+use crate::verify;
+
+/// The adapters a run works through.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub source: &'a dyn SourceReader,
+    pub discoverer: &'a dyn Discoverer,
+    pub target: &'a dyn ExecutionTarget,
+    pub backup: &'a dyn BackupRunner,
+    pub grants: &'a dyn GrantProbe,
+    pub kill_switch: &'a dyn KillSwitch,
+    pub verifier: &'a dyn ApprovalVerifier,
+    pub store: &'a dyn StateStore,
+    pub reporter: &'a dyn Reporter,
+    pub clock: &'a dyn Clock,
+}
+
+impl std::fmt::Debug for Ports<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports")
+            .field("target", &self.target.label())
+            .field("mode", &self.target.mode())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutRequest {
+    /// Chosen by the caller (the CLI makes a fresh one); the idempotency key of the writes.
+    pub run_id: String,
+    pub document_id: String,
+    pub source: String,
+    pub mode: Mode,
+    /// The registered pin; required in live mode, optional in a dry-run.
+    pub expected_source_sha256: Option<String>,
+    /// The grant-matrix sha a human accepted; required in live mode.
+    pub expected_grant_sha256: Option<String>,
+}
+
+/// Why an orchestrator command did not do what was asked.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OrchestratorError {
+    /// A governance check stopped the run; the run is now `STOPPED` with this reason.
+    #[error("run {run_id} was stopped: failed to {reason}")]
+    Stopped { run_id: String, reason: StopReason },
+    /// A governance check refused the command; the run is unchanged (still paused).
+    #[error("run {run_id} is unchanged: failed to {reason}")]
+    Refused { run_id: String, reason: StopReason },
+    /// The approval was refused; the run stays paused at its gate.
+    #[error("accept the {gate} approval for run {run_id}: {rejection}")]
+    ApprovalRejected {
+        run_id: String,
+        gate: Gate,
+        rejection: ApprovalRejection,
+    },
+    /// The command does not apply to the run's state.
+    #[error("run {run_id}: {source}")]
+    Illegal {
+        run_id: String,
+        source: IllegalTransition,
+    },
+    /// The command was used wrongly (e.g. an approval for a run that is not paused).
+    #[error("{0}")]
+    Usage(String),
+    /// An adapter failed; the run keeps its last saved state and can be resumed.
+    #[error("{context}: {source}")]
+    Port { context: String, source: PortError },
+}
+
+impl OrchestratorError {
+    fn port(context: impl Into<String>) -> impl FnOnce(PortError) -> OrchestratorError {
+        let context = context.into();
+        move |source| OrchestratorError::Port { context, source }
+    }
+
+    /// Whether this is a governance outcome (a stop, refusal or rejected approval).
+    pub fn is_governance(&self) -> bool {
+        matches!(
+            self,
+            OrchestratorError::Stopped { .. }
+                | OrchestratorError::Refused { .. }
+                | OrchestratorError::ApprovalRejected { .. }
+        )
+    }
+}
+
+type Result<T, E = OrchestratorError> = std::result::Result<T, E>;
+
+/// What a revert or void did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compensated {
+    pub run: RunRecord,
+    pub plan: CompensationPlan,
+    pub outcome: CompensationOutcome,
+}
+
+/// Drives runs. Cheap to build; holds no state of its own beyond the ports.
+#[derive(Debug)]
+pub struct Orchestrator<'a> {
+    ports: Ports<'a>,
+    policy: ApprovalPolicy,
+}
+
+/// Per-command working memory: the source bytes and the plan, recomputed on resume.
+#[derive(Default)]
+struct Work {
+    bytes: Option<Vec<u8>>,
+    plan: Option<CutPlan>,
+}
+
+/// A phase either passes with facts, stops the run, or fails in an adapter.
+enum PhaseError {
+    Stop(StopReason),
+    Port(OrchestratorError),
+}
+
+impl From<OrchestratorError> for PhaseError {
+    fn from(e: OrchestratorError) -> Self {
+        PhaseError::Port(e)
+    }
+}
+
+type Facts = Vec<(String, String)>;
+
+fn fact(k: &str, v: impl ToString) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+impl<'a> Orchestrator<'a> {
+    pub fn new(ports: Ports<'a>, policy: ApprovalPolicy) -> Self {
+        Orchestrator { ports, policy }
+    }
+
+    /// Starts a run: phases 1–5, then a pause at SG_1 with an approval request written.
+    pub async fn cut(&self, request: CutRequest) -> Result<RunRecord> {
+        let now = self.ports.clock.now();
+        let mut run = RunRecord {
+            run_id: request.run_id.clone(),
+            document_id: request.document_id.clone(),
+            mode: request.mode,
+            source: request.source.clone(),
+            target: self.ports.target.label(),
+            profile: None,
+            state: RunState::initial(),
+            expected_source_sha256: request.expected_source_sha256.clone(),
+            expected_grant_sha256: request.expected_grant_sha256.clone(),
+            source_sha256: None,
+            payload_sha256: None,
+            unit_count: None,
+            grant_sha256: None,
+            backup: None,
+            snapshot: None,
+            phases: Vec::new(),
+            approvals: Vec::new(),
+            rejections: Vec::new(),
+            closing_report_sha256: None,
+            holds_lock: false,
+            created_utc: now,
+            updated_utc: now,
+        };
+        self.ports
+            .store
+            .create(&run)
+            .await
+            .map_err(OrchestratorError::port(format!(
+                "create run {}",
+                run.run_id
+            )))?;
+        // The invariant "no silent simulator": a mismatched target is refused before phase 1.
+        let target_mode = self.ports.target.mode();
+        if target_mode != request.mode {
+            let reason = StopReason::ModeMismatch {
+                run: request.mode,
+                target: target_mode,
+            };
+            return self.stop(run, None, reason, Vec::new(), now).await;
+        }
+        self.drive(&mut run, &mut Work::default()).await?;
+        Ok(run)
+    }
+
+    /// Continues a run: through a gate with an approval, or after an interruption without one.
+    pub async fn resume(&self, run_id: &str, approval: Option<Approval>) -> Result<RunRecord> {
+        let mut run = self.load(run_id).await?;
+        self.check_target_mode(&run)?;
+        match (run.state.awaiting(), approval) {
+            (Some(gate), None) => Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::ApprovalMissing { gate },
+            }),
+            (Some(gate), Some(approval)) => {
+                self.accept(&mut run, gate, approval).await?;
+                self.drive(&mut run, &mut Work::default()).await?;
+                Ok(run)
+            }
+            (None, Some(_)) => Err(OrchestratorError::Usage(format!(
+                "run {run_id} is {} and not waiting at a gate; resume it without --approval",
+                run.state
+            ))),
+            (None, None) => {
+                if run.state.is_terminal() {
+                    return Err(OrchestratorError::Usage(format!(
+                        "run {run_id} is {} and cannot be resumed",
+                        run.state
+                    )));
+                }
+                self.drive(&mut run, &mut Work::default()).await?;
+                Ok(run)
+            }
+        }
+    }
+
+    /// Cancels a paused run; drafts already written are compensated (soft retire).
+    pub async fn void(&self, run_id: &str) -> Result<Compensated> {
+        let mut run = self.load(run_id).await?;
+        self.check_target_mode(&run)?;
+        let next =
+            transition(&run.state, &Event::Void).map_err(|source| OrchestratorError::Illegal {
+                run_id: run.run_id.clone(),
+                source,
+            })?;
+        let (plan, outcome) = if run.has_written() {
+            self.compensate(&run, CompensationMode::SoftRetire).await?
+        } else {
+            (
+                compensation::plan(
+                    &run.run_id,
+                    &run.document_id,
+                    &[],
+                    CompensationMode::SoftRetire,
+                ),
+                CompensationOutcome::default(),
+            )
+        };
+        run.state = next;
+        self.finish(&mut run).await?;
+        let lines = vec![
+            format!("voided at {}", self.ports.clock.now().to_rfc3339()),
+            format!(
+                "units retired: {}, deleted: {}",
+                outcome.retired, outcome.deleted
+            ),
+        ];
+        self.event(&run, "void", &lines).await?;
+        Ok(Compensated { run, plan, outcome })
+    }
+
+    /// Compensates a closed-out or stopped run, then checks that every other document is as the
+    /// pre-run snapshot recorded it.
+    pub async fn revert(&self, run_id: &str, mode: CompensationMode) -> Result<Compensated> {
+        let mut run = self.load(run_id).await?;
+        self.check_target_mode(&run)?;
+        let next = transition(&run.state, &Event::Revert).map_err(|source| {
+            OrchestratorError::Illegal {
+                run_id: run.run_id.clone(),
+                source,
+            }
+        })?;
+        let (plan, outcome) = self.compensate(&run, mode).await?;
+        let mut lines = vec![format!(
+            "units retired: {}, deleted: {}",
+            outcome.retired, outcome.deleted
+        )];
+        if let Some(before) = &run.snapshot {
+            let after = self
+                .ports
+                .target
+                .snapshot(&run.document_id)
+                .await
+                .map_err(OrchestratorError::port("snapshot other documents"))?;
+            let changed = verify::unchanged(before, &after);
+            if !changed.is_empty() {
+                // Compensation is done either way; the operator must see what else moved.
+                lines.extend(changed.iter().map(|c| format!("changed: {c}")));
+                self.event(&run, "revert", &lines).await?;
+                return Err(OrchestratorError::Refused {
+                    run_id: run.run_id.clone(),
+                    reason: StopReason::InvariantFailed {
+                        detail: format!(
+                            "other documents changed since the pre-run snapshot: {}",
+                            changed.join("; ")
+                        ),
+                    },
+                });
+            }
+            lines.push(format!("{} other document(s) unchanged", before.len()));
+        }
+        run.state = next;
+        self.finish(&mut run).await?;
+        self.event(&run, "revert", &lines).await?;
+        Ok(Compensated { run, plan, outcome })
+    }
+
+    /// One run's record.
+    pub async fn status(&self, run_id: &str) -> Result<RunRecord> {
+        self.load(run_id).await
+    }
+
+    /// Every run the store knows.
+    pub async fn list(&self) -> Result<Vec<RunRecord>> {
+        self.ports
+            .store
+            .list()
+            .await
+            .map_err(OrchestratorError::port("list runs"))
+    }
+
+    /// The approval request for the gate the run waits at.
+    pub fn approval_request(&self, run: &RunRecord) -> Result<ApprovalRequest> {
+        let gate = run.state.awaiting().ok_or_else(|| {
+            OrchestratorError::Usage(format!(
+                "run {} is {} and not waiting at a gate",
+                run.run_id, run.state
+            ))
+        })?;
+        Ok(ApprovalRequest {
+            gate,
+            run_id: run.run_id.clone(),
+            document_id: run.document_id.clone(),
+            mode: run.mode,
+            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+            source_sha256: run.source_sha256.clone().unwrap_or_default(),
+            unit_count: run.unit_count.unwrap_or(0),
+            requested_utc: self.ports.clock.now(),
+            effect: match gate {
+                Gate::Sg1 => format!(
+                    "write {} units of {} as draft (phases 6-9: cut_leg_a, structural_verify, leg_b_record, write_verify)",
+                    run.unit_count.unwrap_or(0),
+                    run.document_id
+                ),
+                Gate::Sg2 => format!(
+                    "enact the {} draft units of {} (phases 10-11: lifecycle_enact, closeout_report)",
+                    run.unit_count.unwrap_or(0),
+                    run.document_id
+                ),
+            },
+        })
+    }
+
+    async fn load(&self, run_id: &str) -> Result<RunRecord> {
+        self.ports
+            .store
+            .load(run_id)
+            .await
+            .map_err(OrchestratorError::port(format!("load run {run_id}")))
+    }
+
+    fn check_target_mode(&self, run: &RunRecord) -> Result<()> {
+        let target = self.ports.target.mode();
+        if target != run.mode {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::ModeMismatch {
+                    run: run.mode,
+                    target,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates an approval at its gate and, if it holds, moves the run through the gate.
+    async fn accept(&self, run: &mut RunRecord, gate: Gate, approval: Approval) -> Result<()> {
+        let now = self.ports.clock.now();
+        if let Err(rejection) = self.check_approval(run, gate, &approval, now).await? {
+            run.rejections.push(RejectedApproval {
+                gate,
+                at_utc: now,
+                cause: rejection.to_string(),
+            });
+            run.updated_utc = now;
+            self.save(run).await?;
+            let lines = vec![
+                format!("approval for {gate} refused: {rejection}"),
+                format!("approval document sha256: {}", approval.document_sha256),
+                "the run stays paused at its gate".to_string(),
+            ];
+            self.event(run, &format!("approval-rejected-{}", gate.name()), &lines)
+                .await?;
+            return Err(OrchestratorError::ApprovalRejected {
+                run_id: run.run_id.clone(),
+                gate,
+                rejection,
+            });
+        }
+        // The gate opens a writing phase: in live mode the switch must be armed now, and a
+        // refusal here leaves the run paused rather than spending the approval.
+        if run.mode == Mode::Live && !self.armed(run, now).await? {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::KillSwitchOff {
+                    run_id: run.run_id.clone(),
+                },
+            });
+        }
+        let next = transition(&run.state, &Event::ApprovalAccepted(gate)).map_err(|source| {
+            OrchestratorError::Illegal {
+                run_id: run.run_id.clone(),
+                source,
+            }
+        })?;
+        let accepted = AcceptedApproval {
+            gate,
+            approver: approval.approver.clone(),
+            signed_utc: approval.signed_utc,
+            accepted_utc: now,
+            review_decision_id: approval.review_decision_id.clone(),
+            self_approved: approval.self_approved,
+            document_sha256: approval.document_sha256.clone(),
+        };
+        run.approvals.push(accepted);
+        run.state = next;
+        run.updated_utc = now;
+        self.save(run).await?;
+        let mut lines = vec![
+            format!("approval for {gate} accepted"),
+            format!("approver: {}", approval.approver),
+            format!("signed: {}", approval.signed_utc.to_rfc3339()),
+            format!("approval document sha256: {}", approval.document_sha256),
+        ];
+        if let Some(id) = &approval.review_decision_id {
+            lines.push(format!("review decision id: {id}"));
+        }
+        if approval.self_approved {
+            lines.push("SELF-APPROVED (dry-run rehearsal; not valid for a live run)".to_string());
+        }
+        self.event(run, &format!("approval-accepted-{}", gate.name()), &lines)
+            .await
+    }
+
+    /// The outer `Result` is an adapter failure; the inner one the approval's verdict.
+    async fn check_approval(
+        &self,
+        run: &RunRecord,
+        gate: Gate,
+        approval: &Approval,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), ApprovalRejection>> {
+        let payload = run.payload_sha256.clone().unwrap_or_default();
+        let expected = approval::Expected {
+            gate,
+            run_id: &run.run_id,
+            payload_sha256: &payload,
+            mode: run.mode,
+        };
+        if let Err(r) = approval::validate(approval, &expected, now, &self.policy) {
+            return Ok(Err(r));
+        }
+        if let Err(r) = self.ports.verifier.verify(approval, run.mode) {
+            return Ok(Err(r));
+        }
+        if let Some(id) = &approval.review_decision_id {
+            if self.review_decision_used(id).await? {
+                return Ok(Err(ApprovalRejection::ReusedReviewDecision {
+                    id: id.clone(),
+                }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn review_decision_used(&self, id: &str) -> Result<bool> {
+        let runs = self.list().await?;
+        let in_store = runs
+            .iter()
+            .flat_map(|r| r.approvals.iter())
+            .any(|a| a.review_decision_id.as_deref() == Some(id));
+        if in_store {
+            return Ok(true);
+        }
+        self.ports
+            .target
+            .review_decision_used(id)
+            .await
+            .map_err(OrchestratorError::port("look up review decisions"))
+    }
+
+    async fn armed(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<bool> {
+        self.ports
+            .kill_switch
+            .is_armed(&run.run_id, now)
+            .await
+            .map_err(OrchestratorError::port("read the kill-switch"))
+    }
+
+    /// Runs phases while the run is `RUNNING`, stopping at a gate, a stop or the end.
+    async fn drive(&self, run: &mut RunRecord, work: &mut Work) -> Result<()> {
+        while let RunState::Running { phase } = run.state {
+            let started = self.ports.clock.now();
+            // The kill-switch is read when every writing phase starts, not once per run: an
+            // operator who disarms mid-run stops the very next write.
+            if run.mode == Mode::Live && phase.writes() && !self.armed(run, started).await? {
+                let reason = StopReason::KillSwitchOff {
+                    run_id: run.run_id.clone(),
+                };
+                *run = self
+                    .stop_owned(run.clone(), Some(phase), reason, Vec::new(), started)
+                    .await?;
+                return Err(OrchestratorError::Stopped {
+                    run_id: run.run_id.clone(),
+                    reason: StopReason::KillSwitchOff {
+                        run_id: run.run_id.clone(),
+                    },
+                });
+            }
+            match self.run_phase(run, phase, work, started).await {
+                Ok(facts) => self.passed(run, phase, facts, started).await?,
+                Err(PhaseError::Stop(reason)) => {
+                    let facts = vec![fact("stop", reason.code()), fact("reason", &reason)];
+                    *run = self
+                        .stop_owned(run.clone(), Some(phase), reason.clone(), facts, started)
+                        .await?;
+                    return Err(OrchestratorError::Stopped {
+                        run_id: run.run_id.clone(),
+                        reason,
+                    });
+                }
+                Err(PhaseError::Port(e)) => {
+                    // Nothing of this phase is recorded as done: resume runs it again.
+                    run.updated_utc = self.ports.clock.now();
+                    self.save(run).await?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn passed(
+        &self,
+        run: &mut RunRecord,
+        phase: Phase,
+        mut facts: Facts,
+        started: DateTime<Utc>,
+    ) -> Result<()> {
+        let next = transition(&run.state, &Event::PhaseSucceeded(phase)).map_err(|source| {
+            OrchestratorError::Illegal {
+                run_id: run.run_id.clone(),
+                source,
+            }
+        })?;
+        let finished = self.ports.clock.now();
+        run.state = next;
+        if let Some(gate) = run.state.awaiting() {
+            let request = self.approval_request(run)?;
+            let location = self
+                .ports
+                .reporter
+                .approval_request(run, &request)
+                .await
+                .map_err(OrchestratorError::port("write the approval request"))?;
+            facts.push(fact("paused_at", gate));
+            facts.push(fact("approval_request", location));
+        }
+        let record = PhaseRecord {
+            phase,
+            result: PhaseResult::Passed,
+            started_utc: started,
+            finished_utc: finished,
+            facts,
+        };
+        run.phases.push(record);
+        run.updated_utc = finished;
+        if run.state.is_terminal() {
+            self.finish(run).await?;
+        } else {
+            self.save(run).await?;
+        }
+        self.phase_report(run).await
+    }
+
+    async fn stop(
+        &self,
+        run: RunRecord,
+        phase: Option<Phase>,
+        reason: StopReason,
+        facts: Facts,
+        started: DateTime<Utc>,
+    ) -> Result<RunRecord> {
+        let run_id = run.run_id.clone();
+        self.stop_owned(run, phase, reason.clone(), facts, started)
+            .await?;
+        Err(OrchestratorError::Stopped { run_id, reason })
+    }
+
+    async fn stop_owned(
+        &self,
+        mut run: RunRecord,
+        phase: Option<Phase>,
+        reason: StopReason,
+        mut facts: Facts,
+        started: DateTime<Utc>,
+    ) -> Result<RunRecord> {
+        let next = transition(&run.state, &Event::Stop(reason.clone())).map_err(|source| {
+            OrchestratorError::Illegal {
+                run_id: run.run_id.clone(),
+                source,
+            }
+        })?;
+        run.state = next;
+        let now = self.ports.clock.now();
+        if facts.is_empty() {
+            facts = vec![fact("stop", reason.code()), fact("reason", &reason)];
+        }
+        if let Some(phase) = phase {
+            run.phases.push(PhaseRecord {
+                phase,
+                result: PhaseResult::Stopped,
+                started_utc: started,
+                finished_utc: now,
+                facts,
+            });
+        }
+        run.updated_utc = now;
+        self.finish(&mut run).await?;
+        if phase.is_some() {
+            self.phase_report(&run).await?;
+        } else {
+            let lines = vec![format!(
+                "stopped before phase 1: {} ({reason})",
+                reason.code()
+            )];
+            self.event(&run, "stopped", &lines).await?;
+        }
+        Ok(run)
+    }
+
+    /// The bookkeeping of a run that reached a terminal state: disarm, release the document
+    /// (unless drafts of a stopped run still need compensating), save, index.
+    async fn finish(&self, run: &mut RunRecord) -> Result<()> {
+        self.ports
+            .kill_switch
+            .disarm(&run.run_id)
+            .await
+            .map_err(OrchestratorError::port("disarm the kill-switch"))?;
+        let keep_lock = matches!(run.state, RunState::Stopped { .. }) && run.has_written();
+        if run.holds_lock && !keep_lock {
+            self.ports
+                .store
+                .unlock_document(&run.document_id, &run.run_id)
+                .await
+                .map_err(OrchestratorError::port("release the document lock"))?;
+            run.holds_lock = false;
+        }
+        self.save(run).await?;
+        self.ports
+            .reporter
+            .index(run)
+            .await
+            .map_err(OrchestratorError::port("append to the runs index"))
+    }
+
+    async fn save(&self, run: &RunRecord) -> Result<()> {
+        self.ports
+            .store
+            .save(run)
+            .await
+            .map_err(OrchestratorError::port(format!("save run {}", run.run_id)))
+    }
+
+    async fn phase_report(&self, run: &RunRecord) -> Result<()> {
+        let Some(last) = run.phases.last() else {
+            return Ok(());
+        };
+        let report = PhaseReport {
+            run,
+            phase: last.phase,
+            result: &last.result,
+            facts: &last.facts,
+        };
+        self.ports
+            .reporter
+            .phase_report(&report)
+            .await
+            .map_err(OrchestratorError::port(format!(
+                "write the {} report",
+                last.phase
+            )))
+    }
+
+    async fn event(&self, run: &RunRecord, title: &str, lines: &[String]) -> Result<()> {
+        self.ports
+            .reporter
+            .event_report(run, title, lines)
+            .await
+            .map_err(OrchestratorError::port(format!("write the {title} report")))
+    }
+
+    async fn compensate(
+        &self,
+        run: &RunRecord,
+        mode: CompensationMode,
+    ) -> Result<(CompensationPlan, CompensationOutcome)> {
+        if run.mode == Mode::Live && !self.armed(run, self.ports.clock.now()).await? {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::KillSwitchOff {
+                    run_id: run.run_id.clone(),
+                },
+            });
+        }
+        let stored = self
+            .ports
+            .target
+            .read_units(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("read the document's units"))?;
+        let plan = compensation::plan(&run.run_id, &run.document_id, &stored, mode);
+        plan.check_against(&stored)
+            .map_err(|e| OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::InvariantFailed {
+                    detail: e.to_string(),
+                },
+            })?;
+        let ctx = context(run);
+        let outcome = self
+            .ports
+            .target
+            .compensate(&ctx, &plan)
+            .await
+            .map_err(OrchestratorError::port("apply the compensation plan"))?;
+        Ok((plan, outcome))
+    }
+
+    /// Reads and pins the source (once per command).
+    async fn source_bytes<'w>(
+        &self,
+        run: &RunRecord,
+        work: &'w mut Work,
+    ) -> Result<&'w [u8], PhaseError> {
+        if work.bytes.is_none() {
+            let bytes =
+                self.ports
+                    .source
+                    .read(&run.source)
+                    .await
+                    .map_err(OrchestratorError::port(format!(
+                        "read source {}",
+                        run.source
+                    )))?;
+            let sha = sha256_hex(&bytes);
+            // A resumed run re-reads its source: it must still be the file that was pinned.
+            if let Some(pinned) = &run.source_sha256 {
+                if *pinned != sha {
+                    return Err(PhaseError::Stop(StopReason::Drift {
+                        expected: pinned.clone(),
+                        actual: sha,
+                    }));
+                }
+            }
+            work.bytes = Some(bytes);
+        }
+        Ok(work.bytes.as_deref().unwrap_or_default())
+    }
+
+    /// The plan, discovered once per command and checked against the recorded payload sha.
+    async fn plan<'w>(
+        &self,
+        run: &RunRecord,
+        work: &'w mut Work,
+    ) -> Result<&'w CutPlan, PhaseError> {
+        if work.plan.is_none() {
+            let bytes = self.source_bytes(run, work).await?.to_vec();
+            let plan = self
+                .ports
+                .discoverer
+                .discover(&run.source, &bytes)
+                .map_err(|e| PhaseError::Stop(discovery_stop(e)))?;
+            if let Some(recorded) = &run.payload_sha256 {
+                let sha = plan.payload_sha256();
+                if *recorded != sha {
+                    return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                        detail: format!(
+                            "the plan re-discovered on resume has payload sha256 {sha}, the approved one is {recorded}"
+                        ),
+                    }));
+                }
+            }
+            work.plan = Some(plan);
+        }
+        work.plan.as_ref().ok_or_else(|| {
+            PhaseError::Port(OrchestratorError::Usage("plan unavailable".to_string()))
+        })
+    }
+
+    async fn run_phase(
+        &self,
+        run: &mut RunRecord,
+        phase: Phase,
+        work: &mut Work,
+        started: DateTime<Utc>,
+    ) -> Result<Facts, PhaseError> {
+        let target = self.ports.target;
+        let ctx = context(run);
+        match phase {
+            Phase::SourcePin => {
+                let bytes = self.source_bytes(run, work).await?;
+                let sha = sha256_hex(bytes);
+                let size = bytes.len();
+                let pin = match (&run.expected_source_sha256, run.mode) {
+                    (Some(expected), _) if *expected != sha => {
+                        return Err(PhaseError::Stop(StopReason::Drift {
+                            expected: expected.clone(),
+                            actual: sha,
+                        }))
+                    }
+                    (Some(_), _) => "matches the registered pin".to_string(),
+                    (None, Mode::Live) => {
+                        return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                            detail: "a live run needs the document's registered sha256 pin"
+                                .to_string(),
+                        }))
+                    }
+                    (None, Mode::DryRun) => {
+                        "no pin registered: the dry-run pins the file as it read it".to_string()
+                    }
+                };
+                run.source_sha256 = Some(sha.clone());
+                Ok(vec![
+                    fact("source", &run.source),
+                    fact("bytes", size),
+                    fact("source_sha256", sha),
+                    fact("pin", pin),
+                ])
+            }
+            Phase::Mark => match self
+                .ports
+                .store
+                .lock_document(&run.document_id, &run.run_id)
+                .await
+            {
+                Ok(()) => {
+                    run.holds_lock = true;
+                    Ok(vec![fact("document_lock", "held by this run")])
+                }
+                Err(PortError::Locked {
+                    document_id,
+                    holder,
+                }) => Err(PhaseError::Stop(StopReason::DocumentLocked {
+                    document_id,
+                    holder,
+                })),
+                Err(e) => Err(OrchestratorError::port("lock the document")(e).into()),
+            },
+            Phase::Cutplan => {
+                let plan = self.plan(run, work).await?;
+                let payload = plan.payload_sha256();
+                let mut facts = vec![
+                    fact("profile", &plan.profile),
+                    fact("units", plan.units.len()),
+                    fact("payload_sha256", &payload),
+                ];
+                for (kind, n) in plan.counts() {
+                    facts.push(fact(&format!("units.{kind}"), n));
+                }
+                run.profile = Some(plan.profile.clone());
+                run.unit_count = Some(plan.units.len());
+                run.payload_sha256 = Some(payload);
+                Ok(facts)
+            }
+            Phase::PreWriteBackup => {
+                let tables = target.tables();
+                let envelope = self
+                    .ports
+                    .backup
+                    .backup(&run.run_id, &tables, started)
+                    .await
+                    .map_err(|e| {
+                        PhaseError::Stop(StopReason::InvariantFailed {
+                            detail: format!("backup envelope incomplete: {e}"),
+                        })
+                    })?;
+                let missing = envelope.incompleteness();
+                if !missing.is_empty() {
+                    return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                        detail: format!("backup envelope incomplete: {}", missing.join(", ")),
+                    }));
+                }
+                let facts = vec![
+                    fact("location", &envelope.location),
+                    fact("bytes", envelope.bytes),
+                    fact("sha256", &envelope.sha256),
+                    fact("recipient", &envelope.recipient),
+                    fact("tables", envelope.tables.join(", ")),
+                ];
+                run.backup = Some(envelope);
+                Ok(facts)
+            }
+            Phase::GrantProbe => {
+                let matrix = self
+                    .ports
+                    .grants
+                    .probe()
+                    .await
+                    .map_err(OrchestratorError::port("probe the grants"))?;
+                let sha = matrix.sha256();
+                let mut facts = vec![
+                    fact("grants", matrix.grants.len()),
+                    fact("grant_sha256", &sha),
+                ];
+                match (&run.expected_grant_sha256, run.mode) {
+                    (Some(expected), _) if *expected == sha => {
+                        facts.push(fact("expected", "matches"));
+                    }
+                    (Some(expected), _) => {
+                        let (missing, extra) = matrix.diff(&self.ports.grants.designed());
+                        return Err(PhaseError::Stop(StopReason::GrantDelta {
+                            expected: expected.clone(),
+                            actual: sha,
+                            missing,
+                            extra,
+                        }));
+                    }
+                    (None, Mode::Live) => {
+                        let (missing, extra) = matrix.diff(&self.ports.grants.designed());
+                        return Err(PhaseError::Stop(StopReason::GrantDelta {
+                            expected: "none configured (run `cutter grants expect`)".to_string(),
+                            actual: sha,
+                            missing,
+                            extra,
+                        }));
+                    }
+                    (None, Mode::DryRun) => {
+                        let (missing, extra) = matrix.diff(&self.ports.grants.designed());
+                        if !missing.is_empty() || !extra.is_empty() {
+                            return Err(PhaseError::Stop(StopReason::GrantDelta {
+                                expected: self.ports.grants.designed().sha256(),
+                                actual: sha,
+                                missing,
+                                extra,
+                            }));
+                        }
+                        facts.push(fact(
+                            "expected",
+                            "none configured: the dry-run compared with the designed matrix",
+                        ));
+                    }
+                }
+                run.grant_sha256 = Some(sha);
+                Ok(facts)
+            }
+            Phase::CutLegA => {
+                let plan_len = self.plan(run, work).await?.units.len() as u64;
+                if run.snapshot.is_none() {
+                    // Taken and saved before the first write, so a crash after the write
+                    // still has the "before" to compare with.
+                    let snapshot = target
+                        .snapshot(&run.document_id)
+                        .await
+                        .map_err(OrchestratorError::port("snapshot other documents"))?;
+                    run.snapshot = Some(snapshot);
+                    self.save(run).await?;
+                }
+                let plan = self.plan(run, work).await?;
+                let outcome = match target.cut_leg_a(&ctx, plan).await {
+                    Ok(o) => o,
+                    Err(PortError::KillSwitchOff { run_id }) => {
+                        return Err(PhaseError::Stop(StopReason::KillSwitchOff { run_id }))
+                    }
+                    Err(PortError::Rejected { what, detail }) => {
+                        return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                            detail: format!("leg A rolled back: {what}: {detail}"),
+                        }))
+                    }
+                    Err(e) => return Err(OrchestratorError::port("write leg A")(e).into()),
+                };
+                if outcome.created + outcome.already_present != plan_len {
+                    return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                        detail: format!(
+                            "leg A accounts for {} units, the plan has {plan_len}",
+                            outcome.created + outcome.already_present
+                        ),
+                    }));
+                }
+                Ok(vec![
+                    fact("created", outcome.created),
+                    fact("already_present", outcome.already_present),
+                    fact("lifecycle_status", "draft"),
+                    fact(
+                        "other_documents_snapshotted",
+                        run.snapshot.as_ref().map_or(0, |s| s.len()),
+                    ),
+                ])
+            }
+            Phase::StructuralVerify => {
+                let plan = self.plan(run, work).await?.clone();
+                self.verify_units(&ctx, &plan, phase, LifecycleStatus::Draft)
+                    .await
+            }
+            Phase::LegBRecord => {
+                let approval = run.approval(Gate::Sg1).cloned().ok_or(PhaseError::Stop(
+                    StopReason::ApprovalMissing { gate: Gate::Sg1 },
+                ))?;
+                let manifest = Manifest {
+                    run_id: run.run_id.clone(),
+                    document_id: run.document_id.clone(),
+                    payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+                    source_sha256: run.source_sha256.clone().unwrap_or_default(),
+                    unit_count: run.unit_count.unwrap_or(0) as u64,
+                    backup_sha256: run
+                        .backup
+                        .as_ref()
+                        .map(|b| b.sha256.clone())
+                        .unwrap_or_default(),
+                    grant_sha256: run.grant_sha256.clone().unwrap_or_default(),
+                    approval,
+                };
+                target
+                    .leg_b_record(&ctx, &manifest)
+                    .await
+                    .map_err(|e| write_error("record leg B", e))?;
+                Ok(vec![
+                    fact("manifest", "recorded"),
+                    fact("approver", &manifest.approval.approver),
+                    fact("approval_sha256", &manifest.approval.document_sha256),
+                ])
+            }
+            Phase::WriteVerify => {
+                let before = run.snapshot.clone().unwrap_or_default();
+                let after = target
+                    .snapshot(&run.document_id)
+                    .await
+                    .map_err(OrchestratorError::port("snapshot other documents"))?;
+                let changed = verify::unchanged(&before, &after);
+                let result = VerifyResult {
+                    phase,
+                    passed: changed.is_empty(),
+                    checked: before.len() as u64,
+                    mismatches: changed.clone(),
+                };
+                target
+                    .record_verify(&ctx, &result)
+                    .await
+                    .map_err(|e| write_error("record the verify result", e))?;
+                if !changed.is_empty() {
+                    return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                        detail: format!("other documents changed: {}", changed.join("; ")),
+                    }));
+                }
+                Ok(vec![fact("other_documents_unchanged", before.len())])
+            }
+            Phase::LifecycleEnact => {
+                let decision = run
+                    .approval(Gate::Sg2)
+                    .and_then(|a| a.review_decision_id.clone())
+                    .ok_or(PhaseError::Stop(StopReason::ApprovalMissing {
+                        gate: Gate::Sg2,
+                    }))?;
+                let moved = target
+                    .lifecycle_enact(&ctx, &decision)
+                    .await
+                    .map_err(|e| write_error("enact the drafts", e))?;
+                let plan = self.plan(run, work).await?.clone();
+                let mut facts = self
+                    .verify_units(&ctx, &plan, phase, LifecycleStatus::Enacted)
+                    .await?;
+                facts.insert(0, fact("enacted_now", moved));
+                facts.insert(1, fact("review_decision_id", decision));
+                Ok(facts)
+            }
+            Phase::CloseoutReport => {
+                // The closing report describes the closed-out run, so it is written from the
+                // state the run is about to enter.
+                let mut closing = run.clone();
+                closing.state = RunState::ClosedOut;
+                let sha = self
+                    .ports
+                    .reporter
+                    .closing_report(&closing)
+                    .await
+                    .map_err(OrchestratorError::port("write the closing report"))?;
+                run.closing_report_sha256 = Some(sha.clone());
+                Ok(vec![fact("closing_report_sha256", sha)])
+            }
+        }
+    }
+
+    async fn verify_units(
+        &self,
+        ctx: &RunContext,
+        plan: &CutPlan,
+        phase: Phase,
+        status: LifecycleStatus,
+    ) -> Result<Facts, PhaseError> {
+        let stored = self
+            .ports
+            .target
+            .read_units(&ctx.document_id)
+            .await
+            .map_err(OrchestratorError::port("read back the units"))?;
+        let mismatches = verify::structural(plan, &stored, &ctx.run_id, status);
+        let result = VerifyResult {
+            phase,
+            passed: mismatches.is_empty(),
+            checked: plan.units.len() as u64,
+            mismatches: mismatches.clone(),
+        };
+        self.ports
+            .target
+            .record_verify(ctx, &result)
+            .await
+            .map_err(|e| write_error("record the verify result", e))?;
+        if !mismatches.is_empty() {
+            let shown: Vec<_> = mismatches.iter().take(20).cloned().collect();
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!(
+                    "read-back differs from the plan in {} place(s): {}",
+                    mismatches.len(),
+                    shown.join("; ")
+                ),
+            }));
+        }
+        Ok(vec![
+            fact("units_checked", plan.units.len()),
+            fact("lifecycle_status", status.name()),
+            fact("mismatches", 0),
+        ])
+    }
+}
+
+fn context(run: &RunRecord) -> RunContext {
+    RunContext {
+        run_id: run.run_id.clone(),
+        document_id: run.document_id.clone(),
+    }
+}
+
+/// Writes refused by the target stop the run; transient failures leave it resumable.
+fn write_error(context: &str, e: PortError) -> PhaseError {
+    match e {
+        PortError::KillSwitchOff { run_id } => {
+            PhaseError::Stop(StopReason::KillSwitchOff { run_id })
+        }
+        PortError::Rejected { what, detail } => PhaseError::Stop(StopReason::InvariantFailed {
+            detail: format!("{context}: {what}: {detail}"),
+        }),
+        other => OrchestratorError::port(context)(other).into(),
+    }
+}
+
+fn discovery_stop(e: DiscoveryError) -> StopReason {
+    match e {
+        DiscoveryError::InvalidUnits { problems, .. } => StopReason::InvalidUnits { problems },
+        other => StopReason::InvalidUnits {
+            problems: vec![UnitProblem {
+                key: String::new(),
+                line: 0,
+                kind: ProblemKind::Other(other.to_string()),
+            }],
+        },
+    }
+}

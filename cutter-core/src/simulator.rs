@@ -1,0 +1,417 @@
+//! The simulator: an in-memory execution target that models the knowledge-base tables closely
+//! enough that every phase does its real checks against it.
+//!
+//! It enforces what the database enforces (unique keys per document, parents that exist,
+//! all-or-nothing leg A, idempotency per run id, review decisions used once) so a dry-run that
+//! passes here fails for the same reasons a live run would. Its mode is always
+//! [`Mode::DryRun`]; a live run can never be pointed at it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::compensation::{CompensationAction, CompensationOutcome, CompensationPlan};
+use crate::grants::{Grant, GrantMatrix};
+use crate::mode::Mode;
+use crate::plan::{sha256_hex, CutPlan};
+use crate::ports::{
+    BackupRunner, ExecutionTarget, GrantProbe, LegAOutcome, LifecycleStatus, Manifest, PortError,
+    RunContext, StoredUnit, VerifyResult,
+};
+use crate::run::{BackupEnvelope, DocumentFingerprint, Snapshot};
+
+/// The simulated tables. Serializable so a dry-run can pause at a gate and be resumed by a
+/// later process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimTables {
+    pub information_unit: Vec<SimUnit>,
+    pub unit_version: Vec<SimVersion>,
+    pub iu_lifecycle_log: Vec<SimLifecycleLog>,
+    pub cut_change_set: BTreeMap<String, SimChangeSet>,
+    pub manifest_envelope: BTreeMap<String, Manifest>,
+    /// Review decision id → run id.
+    pub review_decision: BTreeMap<String, String>,
+    pub verify_result: Vec<(String, VerifyResult)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimUnit {
+    pub document_id: String,
+    pub unit: StoredUnit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimVersion {
+    pub document_id: String,
+    pub key: String,
+    pub body_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimLifecycleLog {
+    pub run_id: String,
+    pub document_id: String,
+    pub key: String,
+    pub from: LifecycleStatus,
+    pub to: LifecycleStatus,
+    pub review_decision_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimChangeSet {
+    pub document_id: String,
+    pub affected_keys: Vec<String>,
+}
+
+/// The in-memory execution target.
+#[derive(Debug, Default)]
+pub struct Simulator {
+    tables: Mutex<SimTables>,
+    grants: Option<GrantMatrix>,
+}
+
+/// The tables a run touches, in the simulator as in the live schema.
+pub const TOUCHED_TABLES: [&str; 5] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+];
+
+impl Simulator {
+    pub fn new() -> Self {
+        Simulator::default()
+    }
+
+    /// Resumes from tables saved by [`Simulator::tables`].
+    pub fn from_tables(tables: SimTables) -> Self {
+        Simulator {
+            tables: Mutex::new(tables),
+            grants: None,
+        }
+    }
+
+    /// Makes the grant probe report `matrix` instead of the designed one (to model drift).
+    pub fn with_grants(mut self, matrix: GrantMatrix) -> Self {
+        self.grants = Some(matrix);
+        self
+    }
+
+    /// A copy of the tables, for persisting or asserting.
+    pub fn tables(&self) -> SimTables {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimTables> {
+        // A poisoned lock only means another thread panicked mid-call; the tables are only
+        // ever replaced wholesale after a successful check, so they are still consistent.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The grants the live schema is designed to give the cutter roles.
+    pub fn designed_grants() -> GrantMatrix {
+        let mut grants = vec![
+            Grant::new("cutter_exec", "function public.fn_iu_create", "EXECUTE"),
+            Grant::new("cutter_exec", "function public.fn_iu_enact", "EXECUTE"),
+        ];
+        for table in TOUCHED_TABLES {
+            grants.push(Grant::new(
+                "cutter_verify",
+                &format!("table {table}"),
+                "SELECT",
+            ));
+        }
+        GrantMatrix::new(grants)
+    }
+}
+
+fn fingerprint(units: &[&StoredUnit]) -> DocumentFingerprint {
+    let mut text = String::new();
+    for u in units {
+        text.push_str(&format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\n",
+            u.key,
+            u.parent.as_deref().unwrap_or(""),
+            u.ordinal,
+            u.body_sha256,
+            u.lifecycle_status.name()
+        ));
+    }
+    DocumentFingerprint {
+        units: units.len() as u64,
+        content_sha256: sha256_hex(text.as_bytes()),
+    }
+}
+
+#[async_trait]
+impl ExecutionTarget for Simulator {
+    fn mode(&self) -> Mode {
+        Mode::DryRun
+    }
+
+    fn label(&self) -> String {
+        "simulator".to_string()
+    }
+
+    fn tables(&self) -> Vec<String> {
+        TOUCHED_TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
+        let tables = self.lock();
+        let mut docs: BTreeMap<&str, Vec<&StoredUnit>> = BTreeMap::new();
+        for row in &tables.information_unit {
+            if row.document_id != exclude_document {
+                docs.entry(&row.document_id).or_default().push(&row.unit);
+            }
+        }
+        Ok(docs
+            .into_iter()
+            .map(|(doc, units)| (doc.to_string(), fingerprint(&units)))
+            .collect())
+    }
+
+    async fn cut_leg_a(&self, run: &RunContext, plan: &CutPlan) -> Result<LegAOutcome, PortError> {
+        let mut tables = self.lock();
+        if let Some(existing) = tables.cut_change_set.get(&run.run_id) {
+            if existing.document_id != run.document_id {
+                return Err(PortError::Rejected {
+                    what: "cut_change_set".into(),
+                    detail: format!(
+                        "run {} already cut document {}",
+                        run.run_id, existing.document_id
+                    ),
+                });
+            }
+            return Ok(LegAOutcome {
+                created: 0,
+                already_present: existing.affected_keys.len() as u64,
+            });
+        }
+        // Check everything first, then apply: the simulator's "transaction".
+        let mut keys: HashSet<&str> = tables
+            .information_unit
+            .iter()
+            .filter(|r| r.document_id == run.document_id)
+            .map(|r| r.unit.key.as_str())
+            .collect();
+        for unit in &plan.units {
+            if let Some(parent) = &unit.parent {
+                if !keys.contains(parent.as_str()) {
+                    return Err(PortError::Rejected {
+                        what: format!("unit `{}`", unit.key),
+                        detail: format!("parent `{parent}` does not exist (foreign key)"),
+                    });
+                }
+            }
+            if !keys.insert(unit.key.as_str()) {
+                return Err(PortError::Rejected {
+                    what: format!("unit `{}`", unit.key),
+                    detail: "the key already exists for this document (unique constraint)".into(),
+                });
+            }
+        }
+        let mut next = tables.clone();
+        for unit in &plan.units {
+            next.information_unit.push(SimUnit {
+                document_id: run.document_id.clone(),
+                unit: StoredUnit {
+                    key: unit.key.clone(),
+                    parent: unit.parent.clone(),
+                    ordinal: unit.ordinal,
+                    unit_kind: unit.unit_kind.clone(),
+                    section_type: unit.section_type.clone(),
+                    title: unit.title.clone(),
+                    body_sha256: unit.body_sha256.clone(),
+                    lifecycle_status: LifecycleStatus::Draft,
+                    created_by_run: run.run_id.clone(),
+                },
+            });
+            next.unit_version.push(SimVersion {
+                document_id: run.document_id.clone(),
+                key: unit.key.clone(),
+                body_sha256: unit.body_sha256.clone(),
+            });
+        }
+        next.cut_change_set.insert(
+            run.run_id.clone(),
+            SimChangeSet {
+                document_id: run.document_id.clone(),
+                affected_keys: plan.units.iter().map(|u| u.key.clone()).collect(),
+            },
+        );
+        *tables = next;
+        Ok(LegAOutcome {
+            created: plan.units.len() as u64,
+            already_present: 0,
+        })
+    }
+
+    async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
+        Ok(self
+            .lock()
+            .information_unit
+            .iter()
+            .filter(|r| r.document_id == document_id)
+            .map(|r| r.unit.clone())
+            .collect())
+    }
+
+    async fn record_verify(
+        &self,
+        run: &RunContext,
+        result: &VerifyResult,
+    ) -> Result<(), PortError> {
+        self.lock()
+            .verify_result
+            .push((run.run_id.clone(), result.clone()));
+        Ok(())
+    }
+
+    async fn leg_b_record(&self, run: &RunContext, manifest: &Manifest) -> Result<(), PortError> {
+        let mut tables = self.lock();
+        if tables.manifest_envelope.contains_key(&run.run_id) {
+            return Ok(());
+        }
+        tables
+            .manifest_envelope
+            .insert(run.run_id.clone(), manifest.clone());
+        Ok(())
+    }
+
+    async fn lifecycle_enact(
+        &self,
+        run: &RunContext,
+        review_decision_id: &str,
+    ) -> Result<u64, PortError> {
+        let mut tables = self.lock();
+        match tables.review_decision.get(review_decision_id) {
+            Some(owner) if owner != &run.run_id => {
+                return Err(PortError::Rejected {
+                    what: "review_decision".into(),
+                    detail: format!("id {review_decision_id} already used by run {owner}"),
+                })
+            }
+            Some(_) => {}
+            None => {
+                tables
+                    .review_decision
+                    .insert(review_decision_id.to_string(), run.run_id.clone());
+            }
+        }
+        let mut log = Vec::new();
+        for row in tables.information_unit.iter_mut() {
+            if row.document_id == run.document_id
+                && row.unit.created_by_run == run.run_id
+                && row.unit.lifecycle_status == LifecycleStatus::Draft
+            {
+                row.unit.lifecycle_status = LifecycleStatus::Enacted;
+                log.push(SimLifecycleLog {
+                    run_id: run.run_id.clone(),
+                    document_id: run.document_id.clone(),
+                    key: row.unit.key.clone(),
+                    from: LifecycleStatus::Draft,
+                    to: LifecycleStatus::Enacted,
+                    review_decision_id: Some(review_decision_id.to_string()),
+                });
+            }
+        }
+        let moved = log.len() as u64;
+        tables.iu_lifecycle_log.extend(log);
+        Ok(moved)
+    }
+
+    async fn compensate(
+        &self,
+        run: &RunContext,
+        plan: &CompensationPlan,
+    ) -> Result<CompensationOutcome, PortError> {
+        let mut tables = self.lock();
+        let mut outcome = CompensationOutcome::default();
+        for step in &plan.steps {
+            let Some(pos) = tables.information_unit.iter().position(|r| {
+                r.document_id == run.document_id
+                    && r.unit.key == step.key
+                    && r.unit.created_by_run == run.run_id
+            }) else {
+                continue;
+            };
+            match step.action {
+                CompensationAction::Delete => {
+                    tables.information_unit.remove(pos);
+                    tables
+                        .unit_version
+                        .retain(|v| !(v.document_id == run.document_id && v.key == step.key));
+                    outcome.deleted += 1;
+                }
+                CompensationAction::Retire => {
+                    let from = tables.information_unit[pos].unit.lifecycle_status;
+                    if from == LifecycleStatus::Retired {
+                        continue;
+                    }
+                    tables.information_unit[pos].unit.lifecycle_status = LifecycleStatus::Retired;
+                    tables.iu_lifecycle_log.push(SimLifecycleLog {
+                        run_id: run.run_id.clone(),
+                        document_id: run.document_id.clone(),
+                        key: step.key.clone(),
+                        from,
+                        to: LifecycleStatus::Retired,
+                        review_decision_id: None,
+                    });
+                    outcome.retired += 1;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn review_decision_used(&self, id: &str) -> Result<bool, PortError> {
+        Ok(self.lock().review_decision.contains_key(id))
+    }
+}
+
+#[async_trait]
+impl BackupRunner for Simulator {
+    /// A dry-run "backup" is a hash of the simulated tables: it proves the phase ran and what
+    /// state it saw, without pretending anything was encrypted or left the process.
+    async fn backup(
+        &self,
+        run_id: &str,
+        tables: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<BackupEnvelope, PortError> {
+        let bytes = serde_json::to_vec(&*self.lock())
+            .map_err(|e| PortError::Other(format!("serialize simulated tables: {e}")))?;
+        Ok(BackupEnvelope {
+            location: format!("simulator://{run_id}"),
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+            recipient: "none (dry-run: the simulated tables never leave memory)".to_string(),
+            tables: tables.to_vec(),
+            tool_versions: BTreeMap::from([(
+                "cutter-simulator".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            )]),
+            started_utc: now,
+            finished_utc: now,
+        })
+    }
+}
+
+#[async_trait]
+impl GrantProbe for Simulator {
+    async fn probe(&self) -> Result<GrantMatrix, PortError> {
+        Ok(self
+            .grants
+            .clone()
+            .unwrap_or_else(Simulator::designed_grants))
+    }
+
+    fn designed(&self) -> GrantMatrix {
+        Simulator::designed_grants()
+    }
+}

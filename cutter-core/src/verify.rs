@@ -1,0 +1,100 @@
+//! Read-back verification: does what the target holds match the plan and the pre-run snapshot?
+//!
+//! The comparisons live here, in the core, so the simulator and the live database are judged
+//! by exactly the same rules; the targets only read rows.
+
+use std::collections::HashMap;
+
+use crate::plan::CutPlan;
+use crate::ports::{LifecycleStatus, StoredUnit};
+use crate::run::Snapshot;
+
+/// Compares the document's stored units with the plan: count, keys, order, parents, ordinals,
+/// kinds, titles, body hashes and lifecycle status. Returns every mismatch found.
+pub fn structural(
+    plan: &CutPlan,
+    stored: &[StoredUnit],
+    run_id: &str,
+    expected_status: LifecycleStatus,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mine: Vec<&StoredUnit> = stored
+        .iter()
+        .filter(|u| u.created_by_run == run_id)
+        .collect();
+    if mine.len() != plan.units.len() {
+        out.push(format!(
+            "count: plan has {} units, target holds {} for this run",
+            plan.units.len(),
+            mine.len()
+        ));
+    }
+    let by_key: HashMap<&str, &StoredUnit> = mine.iter().map(|u| (u.key.as_str(), *u)).collect();
+    for (index, unit) in plan.units.iter().enumerate() {
+        let Some(s) = by_key.get(unit.key.as_str()) else {
+            out.push(format!("key `{}`: missing in the target", unit.key));
+            continue;
+        };
+        if mine.get(index).map(|m| m.key.as_str()) != Some(unit.key.as_str()) {
+            out.push(format!(
+                "key `{}`: out of order (plan position {})",
+                unit.key,
+                index + 1
+            ));
+        }
+        let mut field = |name: &str, want: &str, got: &str| {
+            if want != got {
+                out.push(format!(
+                    "key `{}`: {name} is `{got}`, plan says `{want}`",
+                    unit.key
+                ));
+            }
+        };
+        field(
+            "parent",
+            unit.parent.as_deref().unwrap_or(""),
+            s.parent.as_deref().unwrap_or(""),
+        );
+        field("ordinal", &unit.ordinal.to_string(), &s.ordinal.to_string());
+        field("unit_kind", &unit.unit_kind, &s.unit_kind);
+        field("section_type", &unit.section_type, &s.section_type);
+        field("title", &unit.title, &s.title);
+        field("body_sha256", &unit.body_sha256, &s.body_sha256);
+        field(
+            "lifecycle_status",
+            expected_status.name(),
+            s.lifecycle_status.name(),
+        );
+    }
+    let planned: HashMap<&str, ()> = plan.units.iter().map(|u| (u.key.as_str(), ())).collect();
+    for s in &mine {
+        if !planned.contains_key(s.key.as_str()) {
+            out.push(format!(
+                "key `{}`: in the target but not in the plan",
+                s.key
+            ));
+        }
+    }
+    out
+}
+
+/// Compares the fingerprints of every other document with the pre-run snapshot.
+pub fn unchanged(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for (doc, fp) in before {
+        match after.get(doc) {
+            None => out.push(format!("document {doc}: gone since the pre-run snapshot")),
+            Some(now) if now != fp => out.push(format!(
+                "document {doc}: {} units / {} before, {} units / {} now",
+                fp.units, fp.content_sha256, now.units, now.content_sha256
+            )),
+            Some(_) => {}
+        }
+    }
+    for doc in after.keys().filter(|d| !before.contains_key(*d)) {
+        out.push(format!(
+            "document {doc}: appeared since the pre-run snapshot"
+        ));
+    }
+    out
+}
