@@ -158,6 +158,28 @@ pub fn validate(
     Ok(())
 }
 
+/// The signature check until signed approvals exist (issue 6): an unsigned approval is
+/// accepted for a dry-run only; a live run refuses every approval, because without a signature
+/// nothing proves who wrote it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnsignedDryRunOnly;
+
+impl crate::ports::ApprovalVerifier for UnsignedDryRunOnly {
+    fn verify(&self, approval: &Approval, mode: Mode) -> Result<(), ApprovalRejection> {
+        match (mode, &approval.signature) {
+            (Mode::DryRun, None) => Ok(()),
+            (Mode::DryRun, Some(_)) => Err(ApprovalRejection::BadSignature {
+                detail: "this build cannot verify signatures; remove the signature for a dry-run"
+                    .to_string(),
+            }),
+            (Mode::Live, _) => Err(ApprovalRejection::BadSignature {
+                detail: "a live run needs a signed approval and no trusted keys are configured"
+                    .to_string(),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod approval;
+pub mod approval_file;
 pub mod compensation;
 pub mod discover;
 pub mod grants;

@@ -1,0 +1,293 @@
+//! The approval file format (`cutter.approval.v1`): TOML a person can read and write by hand.
+//!
+//! TOML was chosen because approvers write these files in an editor: it has comments (the
+//! request explains itself in them), no significant indentation, and an unambiguous UTC
+//! timestamp type. Parsing is strict: unknown keys are errors, so a typo such as `alowance`
+//! cannot silently drop a field.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::approval::{Approval, ApprovalRequest, EXPLICIT};
+use crate::mode::Mode;
+use crate::phase::Gate;
+use crate::plan::sha256_hex;
+
+/// The format tag every approval and approval request carries.
+pub const APPROVAL_FORMAT: &str = "cutter.approval.v1";
+
+/// Why an approval file could not be read as an approval.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ApprovalFileError {
+    #[error("read approval `{file}`: {detail}")]
+    Syntax { file: String, detail: String },
+    #[error("read approval `{file}`: field `{field}` {problem}")]
+    Field {
+        file: String,
+        field: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    format: String,
+    gate: String,
+    run_id: String,
+    payload_sha256: String,
+    approver: Option<String>,
+    signed_utc: Option<toml::value::Datetime>,
+    allowance: Option<String>,
+    review_decision_id: Option<String>,
+    protected_allowance: Option<String>,
+    #[serde(default)]
+    self_approved: bool,
+    signature: Option<String>,
+    // Informational fields copied from the request; not part of what is validated.
+    document_id: Option<String>,
+    mode: Option<String>,
+    unit_count: Option<i64>,
+    source_sha256: Option<String>,
+    requested_utc: Option<toml::value::Datetime>,
+    effect: Option<String>,
+}
+
+/// Parses an approval document; `file` names it in errors.
+pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ApprovalFileError::Syntax {
+        file: file.to_string(),
+        detail: format!("not UTF-8 at byte {}", e.valid_up_to()),
+    })?;
+    let raw: Raw = toml::from_str(text).map_err(|e| ApprovalFileError::Syntax {
+        file: file.to_string(),
+        detail: e.to_string().trim().replace('\n', " "),
+    })?;
+    let field = |name: &str, problem: &str| ApprovalFileError::Field {
+        file: file.to_string(),
+        field: name.to_string(),
+        problem: problem.to_string(),
+    };
+    if raw.format != APPROVAL_FORMAT {
+        return Err(field(
+            "format",
+            &format!("is `{}`; this cutter reads `{APPROVAL_FORMAT}`", raw.format),
+        ));
+    }
+    let gate =
+        Gate::parse(&raw.gate).ok_or_else(|| field("gate", "must be \"SG_1\" or \"SG_2\""))?;
+    let signed = raw.signed_utc.ok_or_else(|| {
+        field(
+            "signed_utc",
+            "is missing; write the signing time as e.g. signed_utc = 2026-11-25T10:00:00Z",
+        )
+    })?;
+    let signed_utc = DateTime::parse_from_rfc3339(&signed.to_string())
+        .map_err(|_| {
+            field(
+                "signed_utc",
+                "must be a full UTC date-time with offset, e.g. 2026-11-25T10:00:00Z",
+            )
+        })?
+        .with_timezone(&Utc);
+    let approver = raw
+        .approver
+        .ok_or_else(|| field("approver", "is missing; name the person approving"))?;
+    let allowance = raw.allowance.ok_or_else(|| {
+        field(
+            "allowance",
+            "is missing; an approval must say allowance = \"explicit\"",
+        )
+    })?;
+    let _ = (
+        raw.document_id,
+        raw.mode,
+        raw.unit_count,
+        raw.source_sha256,
+        raw.requested_utc,
+        raw.effect,
+    );
+    Ok(Approval {
+        gate,
+        run_id: raw.run_id,
+        payload_sha256: raw.payload_sha256,
+        signed_utc,
+        allowance,
+        approver,
+        review_decision_id: raw.review_decision_id,
+        protected_allowance: raw.protected_allowance,
+        self_approved: raw.self_approved,
+        signature: raw.signature,
+        document_sha256: sha256_hex(bytes),
+    })
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Renders an approval request: a commented TOML document the approver completes by filling
+/// in the commented-out fields.
+pub fn request_toml(req: &ApprovalRequest) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# cutter approval request for gate {} of run {}\n",
+        req.gate, req.run_id
+    ));
+    out.push_str(&format!("# Effect if approved: {}.\n", req.effect));
+    if req.mode == Mode::DryRun {
+        out.push_str("# This is a DRY-RUN: the writes go to the in-memory simulator only.\n");
+    }
+    out.push_str("# To approve: check the payload sha256 against `cutter plan FILE --json`,\n");
+    out.push_str(
+        "# fill in the fields at the bottom, remove their leading '#', and pass the file\n",
+    );
+    out.push_str(&format!(
+        "# to `cutter orchestrate resume {} --approval FILE`. The approval expires {} after signed_utc.\n",
+        req.run_id,
+        match req.gate {
+            Gate::Sg1 => "24 h",
+            Gate::Sg2 => "12 h",
+        }
+    ));
+    out.push_str(&format!("format = {}\n", quote(APPROVAL_FORMAT)));
+    out.push_str(&format!("gate = {}\n", quote(req.gate.name())));
+    out.push_str(&format!("run_id = {}\n", quote(&req.run_id)));
+    out.push_str(&format!("document_id = {}\n", quote(&req.document_id)));
+    out.push_str(&format!("mode = {}\n", quote(req.mode.name())));
+    out.push_str(&format!(
+        "payload_sha256 = {}\n",
+        quote(&req.payload_sha256)
+    ));
+    out.push_str(&format!("source_sha256 = {}\n", quote(&req.source_sha256)));
+    out.push_str(&format!("unit_count = {}\n", req.unit_count));
+    out.push_str(&format!(
+        "requested_utc = {}\n",
+        req.requested_utc.format("%Y-%m-%dT%H:%M:%SZ")
+    ));
+    out.push_str(&format!("effect = {}\n", quote(&req.effect)));
+    out.push_str("\n# --- to be completed by the approver ---\n");
+    out.push_str("# approver = \"Your Name\"\n");
+    out.push_str("# signed_utc = 2026-01-01T00:00:00Z\n");
+    out.push_str(&format!("# allowance = \"{EXPLICIT}\"\n"));
+    if req.gate == Gate::Sg2 {
+        out.push_str("# review_decision_id = \"RD-a-fresh-id-never-used-before\"\n");
+    }
+    out
+}
+
+/// Renders a completed approval in the same format (used by `--self-approve` and tests).
+pub fn approval_toml(a: &Approval) -> String {
+    let mut out = String::new();
+    if a.self_approved {
+        out.push_str("# SELF-APPROVED dry-run rehearsal: refused by any live run.\n");
+    }
+    out.push_str(&format!("format = {}\n", quote(APPROVAL_FORMAT)));
+    out.push_str(&format!("gate = {}\n", quote(a.gate.name())));
+    out.push_str(&format!("run_id = {}\n", quote(&a.run_id)));
+    out.push_str(&format!("payload_sha256 = {}\n", quote(&a.payload_sha256)));
+    out.push_str(&format!("approver = {}\n", quote(&a.approver)));
+    out.push_str(&format!(
+        "signed_utc = {}\n",
+        a.signed_utc.format("%Y-%m-%dT%H:%M:%SZ")
+    ));
+    out.push_str(&format!("allowance = {}\n", quote(&a.allowance)));
+    if let Some(id) = &a.review_decision_id {
+        out.push_str(&format!("review_decision_id = {}\n", quote(id)));
+    }
+    if let Some(p) = &a.protected_allowance {
+        out.push_str(&format!("protected_allowance = {}\n", quote(p)));
+    }
+    if a.self_approved {
+        out.push_str("self_approved = true\n");
+    }
+    if let Some(s) = &a.signature {
+        out.push_str(&format!("signature = {}\n", quote(s)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn request(gate: Gate) -> ApprovalRequest {
+        ApprovalRequest {
+            gate,
+            run_id: "run-1".into(),
+            document_id: "DOC".into(),
+            mode: Mode::DryRun,
+            payload_sha256: "ab".repeat(32),
+            source_sha256: "cd".repeat(32),
+            unit_count: 3,
+            requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+            effect: "write 3 units".into(),
+        }
+    }
+
+    #[test]
+    fn a_completed_request_parses_as_an_approval() {
+        let mut text = request_toml(&request(Gate::Sg2));
+        text = text
+            .replace("# approver", "approver")
+            .replace(
+                "# signed_utc = 2026-01-01T00:00:00Z",
+                "signed_utc = 2026-11-25T10:00:00Z",
+            )
+            .replace("# allowance", "allowance")
+            .replace("# review_decision_id", "review_decision_id");
+        let a = parse("a.toml", text.as_bytes()).unwrap();
+        assert_eq!(a.gate, Gate::Sg2);
+        assert_eq!(a.run_id, "run-1");
+        assert_eq!(a.allowance, "explicit");
+        assert_eq!(a.approver, "Your Name");
+        assert_eq!(
+            a.signed_utc,
+            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+        );
+        assert_eq!(a.document_sha256, sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn an_unfilled_request_names_the_missing_field() {
+        let text = request_toml(&request(Gate::Sg1));
+        let err = parse("req.toml", text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("req.toml"));
+        assert!(err.to_string().contains("signed_utc"), "{err}");
+    }
+
+    #[test]
+    fn typos_and_wrong_format_are_errors() {
+        let a = Approval {
+            gate: Gate::Sg1,
+            run_id: "r".into(),
+            payload_sha256: "p".into(),
+            signed_utc: Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+            allowance: "explicit".into(),
+            approver: "A".into(),
+            review_decision_id: None,
+            protected_allowance: None,
+            self_approved: true,
+            signature: None,
+            document_sha256: String::new(),
+        };
+        let text = approval_toml(&a);
+        let back = parse("x", text.as_bytes()).unwrap();
+        assert!(back.self_approved);
+        assert_eq!(back.approver, "A");
+        let typo = text.replace("allowance", "alowance");
+        assert!(parse("x", typo.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("alowance"));
+        let old = text.replace(APPROVAL_FORMAT, "cutter.approval.v0");
+        assert!(matches!(
+            parse("x", old.as_bytes()),
+            Err(ApprovalFileError::Field { field, .. }) if field == "format"
+        ));
+        assert!(parse("x", b"\xff").is_err());
+    }
+}
