@@ -235,7 +235,9 @@ mod tests {
 
     #[test]
     fn text_before_first_heading_is_an_error() {
-        let err = MarkdownHeadings.discover("p.md", b"intro\n# A\nx\n").unwrap_err();
+        let err = MarkdownHeadings
+            .discover("p.md", b"intro\n# A\nx\n")
+            .unwrap_err();
         assert!(err.to_string().contains("line 1"));
     }
 }

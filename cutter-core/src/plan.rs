@@ -232,13 +232,23 @@ impl fmt::Display for UnitProblem {
 #[non_exhaustive]
 pub enum ProblemKind {
     EmptyPlan,
-    Missing { field: String },
+    Missing {
+        field: String,
+    },
     BodyHashMismatch,
-    DuplicateKey { first_line: u32 },
+    DuplicateKey {
+        first_line: u32,
+    },
     UnknownParent(String),
-    OrdinalOutOfSequence { expected: u32, found: u32 },
+    OrdinalOutOfSequence {
+        expected: u32,
+        found: u32,
+    },
     /// A numbering gap or repeat in the source (Article 7 after Article 5, two Article 6).
-    Numbering { expected: String, found: String },
+    Numbering {
+        expected: String,
+        found: String,
+    },
     /// Anything else a discoverer wants to report against a unit.
     Other(String),
 }
