@@ -1,0 +1,701 @@
+//! The one-pass line scanner that applies a [`Profile`] to a text and builds the unit tree.
+//!
+//! Each line is looked at once, in order: blank, inside a skipped block, a skip rule, a table
+//! of contents, a heading of some level, the title line of the heading just seen, or body text
+//! of the innermost open unit. Units are built in place as the scan goes (no intermediate tree),
+//! and a unit's body hash is taken the moment it closes, so memory stays close to the input
+//! plus the bodies kept, and time close to one pass of regex matching plus hashing.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Bound;
+
+use regex::CaptureLocations;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+use super::number::{self, Num};
+use super::profile::{hit, Join, Level, Numbering, Profile, Rest};
+use super::SkippedRegion;
+use sha2::{Digest, Sha256};
+
+use crate::plan::{ProblemKind, Unit, UnitProblem};
+
+/// What the scanner found: units in document order, problems found on the way, skipped regions.
+pub(crate) struct Scan {
+    pub(crate) units: Vec<Unit>,
+    pub(crate) problems: Vec<UnitProblem>,
+    pub(crate) skipped: Vec<SkippedRegion>,
+    /// The first line of body text that came before any heading, when the profile keeps
+    /// front matter (`front_matter = false`).
+    pub(crate) orphan_line: Option<u32>,
+    pub(crate) line_count: u32,
+}
+
+/// A unit that is still open: it may receive text (when innermost) or children.
+struct Open {
+    unit: usize,
+    level: usize,
+    /// The number as written (or the unit's count among its level's siblings when
+    /// unnumbered), kept only while the title may still come from the next line; it fills the
+    /// title template if it does not.
+    raw_num: Option<String>,
+    children: u32,
+    /// Last number seen per child level, for `numbering = "parent"`.
+    child_last: Vec<(usize, u64)>,
+    /// Units seen per child level, for keys of unnumbered levels.
+    child_count: Vec<(usize, u32)>,
+    /// The heading as written (markers removed); becomes the body of a container that has no
+    /// text of its own when its first child opens, and is dropped otherwise.
+    heading_text: Option<String>,
+}
+
+/// Mutable state of one scan.
+struct Scanner<'p> {
+    profile: &'p Profile,
+    units: Vec<Unit>,
+    stack: Vec<Open>,
+    root_children: u32,
+    root_last: Vec<(usize, u64)>,
+    root_count: Vec<(usize, u32)>,
+    doc_last: Vec<Option<u64>>,
+    level_count: Vec<u32>,
+    problems: Vec<UnitProblem>,
+    skipped: Vec<SkippedRegion>,
+    last_nonblank: u32,
+    /// A blank line was seen since the innermost unit's last text.
+    pending_break: bool,
+    /// Open skip block: rule index.
+    in_block: Option<usize>,
+    toc: TocState,
+    /// The innermost unit's title may be on the next non-blank line.
+    pending_title: bool,
+    /// Capture slots, one set per level.
+    locs: Vec<CaptureLocations>,
+    orphan_line: Option<u32>,
+}
+
+enum TocState {
+    /// No table of contents seen (yet).
+    Before,
+    /// Inside one.
+    Inside(TocEntries),
+    /// Seen and finished: a second marker is ordinary text.
+    Done,
+}
+
+/// What a table of contents listed so far, kept in sets so a long one stays cheap to check.
+#[derive(Default)]
+struct TocEntries {
+    /// Level and number of each entry that reads as a heading.
+    ids: HashSet<(usize, String)>,
+    /// The words of every entry ([`toc_words`]).
+    words: BTreeSet<String>,
+}
+
+/// One recognised heading before it is turned into a unit.
+struct Heading<'t> {
+    level: usize,
+    /// Stack depth to keep: the parent is the last kept entry, or none when 0.
+    keep: usize,
+    raw_num: &'t str,
+    title: Option<&'t str>,
+    rest: &'t str,
+}
+
+/// The same text as [`crate::plan::sha256_hex`], written without an iterator per character:
+/// it runs once per unit, hundreds of thousands of times on a large document.
+pub(crate) fn sha256_lower_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    // `byte >> 4` and `byte & 0x0f` are below 16, so indexing the 16-entry table cannot fail.
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Adds one to the counter kept for `level` in `list` and returns the new count.
+fn bump(list: &mut Vec<(usize, u32)>, level: usize) -> u32 {
+    for (l, count) in list.iter_mut() {
+        if *l == level {
+            *count = count.saturating_add(1);
+            return *count;
+        }
+    }
+    list.push((level, 1));
+    1
+}
+
+/// The last number recorded for `level` in `list`, then records `value` if there is one.
+fn swap_last(list: &mut Vec<(usize, u64)>, level: usize, value: Option<u64>) -> Option<u64> {
+    for (l, last) in list.iter_mut() {
+        if *l == level {
+            let previous = *last;
+            if let Some(v) = value {
+                *last = v;
+            }
+            return Some(previous);
+        }
+    }
+    if let Some(v) = value {
+        list.push((level, v));
+    }
+    None
+}
+
+pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
+    let mut s = Scanner {
+        profile,
+        units: Vec::new(),
+        stack: Vec::new(),
+        root_children: 0,
+        root_last: Vec::new(),
+        root_count: Vec::new(),
+        doc_last: vec![None; profile.levels.len()],
+        level_count: vec![0; profile.levels.len()],
+        problems: Vec::new(),
+        skipped: Vec::new(),
+        last_nonblank: 0,
+        pending_break: false,
+        in_block: None,
+        toc: TocState::Before,
+        pending_title: false,
+        orphan_line: None,
+        locs: profile
+            .levels
+            .iter()
+            .map(|l| l.pattern.capture_locations())
+            .collect(),
+    };
+    let mut line_count = 0;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = to_u32(index + 1);
+        line_count = line_no;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            s.blank();
+            continue;
+        }
+        let line = nfc(trimmed);
+        s.line(line_no, &line);
+        s.last_nonblank = line_no;
+    }
+    s.finish(line_count)
+}
+
+/// The words of a table-of-contents line or heading, for comparing the two: lower-case letters
+/// and digits only, without a trailing page number.
+fn toc_words(s: &str) -> String {
+    let trimmed = s.trim_end_matches(|c: char| {
+        c.is_ascii_digit() || c.is_whitespace() || c == '.' || c == '…'
+    });
+    let base = if trimmed.is_empty() { s } else { trimmed };
+    base.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Characters that are NFC whatever surrounds them (quick-check "yes", combining class 0):
+/// Latin up to U+02FF, the precomposed Vietnamese and other Latin letters of U+1E00–U+1EFF,
+/// and common punctuation. Checking these ranges is much cheaper than the normalisation
+/// tables, and covers nearly every line of Latin-script legal text; the test
+/// `fast_nfc_ranges_agree_with_the_tables` holds this list to the Unicode data.
+#[cfg(test)]
+pub(crate) fn always_nfc(c: char) -> bool {
+    matches!(c, '\0'..='\u{02FF}' | '\u{1E00}'..='\u{1EFF}' | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}')
+}
+
+/// [`always_nfc`] for every character of valid UTF-8, read from the bytes: the lead byte
+/// (and for three-byte characters the second) tells the range without decoding.
+pub(crate) fn always_nfc_utf8(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some((&lead, tail)) = rest.split_first() {
+        let width = match lead {
+            0x00..=0x7F => 1,
+            // U+0080..=U+02FF.
+            0xC2..=0xCB => 2,
+            // U+1E00..=U+1EFF.
+            0xE1 if matches!(tail.first(), Some(0xB8..=0xBB)) => 3,
+            // U+2010..=U+2027 and U+2030..=U+205E.
+            0xE2 => match (tail.first(), tail.get(1)) {
+                (Some(0x80), Some(0x90..=0xA7 | 0xB0..=0xBF)) | (Some(0x81), Some(0x80..=0x9E)) => {
+                    3
+                }
+                _ => return false,
+            },
+            _ => return false,
+        };
+        rest = rest.get(width..).unwrap_or(&[]);
+    }
+    true
+}
+
+/// NFC form of a line, borrowed when it already is (the common case, checked cheaply).
+fn nfc(line: &str) -> Cow<'_, str> {
+    if line.is_ascii()
+        || always_nfc_utf8(line.as_bytes())
+        || is_nfc_quick(line.chars()) == IsNormalized::Yes
+    {
+        Cow::Borrowed(line)
+    } else {
+        Cow::Owned(line.nfc().collect())
+    }
+}
+
+impl<'p> Scanner<'p> {
+    fn blank(&mut self) {
+        if let Some(top) = self.stack.last() {
+            if self.units.get(top.unit).is_some_and(|u| !u.body.is_empty()) {
+                self.pending_break = true;
+            }
+        }
+    }
+
+    fn line(&mut self, n: u32, s: &str) {
+        let profile = self.profile;
+        if let Some(rule) = self.in_block {
+            let rule = profile.skip.get(rule);
+            self.skip(n, rule.map_or("", |r| r.reason.as_str()));
+            if rule
+                .and_then(|r| r.end.as_ref())
+                .is_some_and(|end| end.is_match(s))
+            {
+                self.in_block = None;
+            }
+            return;
+        }
+        // One pass of the combined set tells which skip rules and levels could apply; most
+        // lines are body text and match none, so they cost a single DFA scan.
+        let matched = profile.line_set.matches(s);
+        if matched.matched_any() {
+            for (i, rule) in profile.skip.iter().enumerate() {
+                if hit(&matched, i) {
+                    self.skip(n, &rule.reason);
+                    if rule.end.is_some() {
+                        self.in_block = Some(i);
+                    }
+                    return;
+                }
+            }
+            if matches!(self.toc, TocState::Before) && hit(&matched, profile.toc_index()) {
+                self.toc = TocState::Inside(TocEntries::default());
+                self.skip(n, "table of contents");
+                return;
+            }
+        }
+        let heading = if matched.matched_any() {
+            self.match_heading(s, |li| hit(&matched, profile.level_index(li)))
+        } else {
+            None
+        };
+        if let TocState::Inside(toc) = &mut self.toc {
+            // A table of contents ends where one of its entries appears again as a real
+            // heading: same level and number, or words that begin an entry once page numbers,
+            // dots and spacing are ignored (`Part A` for the entry `Part A  General ... 3`).
+            let words = toc_words(s);
+            let id = heading
+                .as_ref()
+                .map(|h| (h.level, number::ascii_slug(h.raw_num)));
+            let repeat = heading.is_some()
+                && (id.as_ref().is_some_and(|id| toc.ids.contains(id))
+                    || (!words.is_empty()
+                        && toc
+                            .words
+                            .range::<str, _>((Bound::Included(words.as_str()), Bound::Unbounded))
+                            .next()
+                            .is_some_and(|w| w.starts_with(&words))));
+            if repeat {
+                self.toc = TocState::Done;
+            } else {
+                if let Some(id) = id {
+                    toc.ids.insert(id);
+                }
+                toc.words.insert(words);
+                self.skip(n, "table of contents");
+                return;
+            }
+        }
+        if let Some(h) = heading {
+            self.open(n, s, h);
+            return;
+        }
+        if self.pending_title {
+            self.pending_title = false;
+            if self.try_title_line(n, s) {
+                return;
+            }
+        }
+        self.body(n, s);
+    }
+
+    /// Records line `n` as skipped, extending the previous region when nothing but blank lines
+    /// lies between them.
+    fn skip(&mut self, n: u32, reason: &str) {
+        if let Some(last) = self.skipped.last_mut() {
+            if last.reason == reason && last.line_end == self.last_nonblank {
+                last.line_end = n;
+                return;
+            }
+        }
+        self.skipped.push(SkippedRegion {
+            line_start: n,
+            line_end: n,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn match_heading<'t>(
+        &mut self,
+        s: &'t str,
+        candidate: impl Fn(usize) -> bool,
+    ) -> Option<Heading<'t>> {
+        for (li, level) in self.profile.levels.iter().enumerate() {
+            if !candidate(li) || (level.first_only && !self.units.is_empty()) {
+                continue;
+            }
+            if level
+                .max
+                .is_some_and(|max| self.level_count.get(li).is_some_and(|c| *c >= max))
+            {
+                continue;
+            }
+            let Some(keep) = self.parent_position(level) else {
+                continue;
+            };
+            let Some(locs) = self.locs.get_mut(li) else {
+                continue;
+            };
+            // Reusing one set of capture slots per level saves an allocation per heading.
+            let Some(whole) = level.pattern.captures_read(locs, s) else {
+                continue;
+            };
+            let group = |g: usize| locs.get(g).and_then(|(a, b)| s.get(a..b));
+            return Some(Heading {
+                level: li,
+                keep,
+                raw_num: level
+                    .num_groups
+                    .iter()
+                    .find_map(|g| group(*g))
+                    .map_or("", str::trim),
+                title: level.title_group.and_then(group),
+                rest: s.get(whole.end()..).unwrap_or(""),
+            });
+        }
+        None
+    }
+
+    /// How much of the stack a heading of `level` keeps, or `None` if it cannot appear here.
+    fn parent_position(&self, level: &Level) -> Option<usize> {
+        let levels = &self.profile.levels;
+        for (pos, open) in self.stack.iter().enumerate().rev() {
+            let Some(open_level) = levels.get(open.level) else {
+                continue;
+            };
+            if !level.within.is_empty() {
+                if level.within.contains(&open.level) {
+                    return Some(pos + 1);
+                }
+            } else if open_level.depth < level.depth && !open_level.closed {
+                return Some(pos + 1);
+            }
+        }
+        level.within.is_empty().then_some(0)
+    }
+
+    /// Closes every open unit above `keep`: fills a missing title and hashes the body.
+    fn close_to(&mut self, keep: usize) {
+        while self.stack.len() > keep {
+            let Some(open) = self.stack.pop() else {
+                break;
+            };
+            let template = self
+                .profile
+                .levels
+                .get(open.level)
+                .map(|l| l.title.as_str());
+            if let Some(unit) = self.units.get_mut(open.unit) {
+                if unit.title.is_empty() {
+                    if let (Some(template), Some(raw_num)) = (template, &open.raw_num) {
+                        unit.title = template.replace("{num}", raw_num);
+                    }
+                }
+                // Bodies grow by appending; give back the slack now that this one is final.
+                unit.body.shrink_to_fit();
+                unit.body_sha256 = sha256_lower_hex(unit.body.as_bytes());
+            }
+        }
+    }
+
+    fn open(&mut self, n: u32, s: &str, h: Heading<'_>) {
+        let profile = self.profile;
+        let Some(level) = profile.levels.get(h.level) else {
+            return;
+        };
+        self.close_to(h.keep);
+        self.pending_break = false;
+        if let Some(c) = self.level_count.get_mut(h.level) {
+            *c = c.saturating_add(1);
+        }
+        let num = number::parse(h.raw_num, &level.alphabet);
+
+        let index = self.units.len();
+        let (ordinal, seen_of_level, parent) = match self.stack.last_mut() {
+            Some(p) => {
+                p.children = p.children.saturating_add(1);
+                let seen = bump(&mut p.child_count, h.level);
+                // The parent's own text is complete: a container without any gets its heading.
+                if let Some(heading_text) = p.heading_text.take() {
+                    if let Some(unit) = self.units.get_mut(p.unit) {
+                        if unit.body.trim().is_empty() {
+                            unit.body = heading_text;
+                        }
+                    }
+                }
+                (p.children, seen, Some(p.unit))
+            }
+            None => {
+                self.root_children = self.root_children.saturating_add(1);
+                let seen = bump(&mut self.root_count, h.level);
+                (self.root_children, seen, None)
+            }
+        };
+        let parent_unit = parent.and_then(|p| self.units.get(p));
+        let segment = if h.raw_num.is_empty() {
+            if level.max == Some(1) {
+                level.key.clone()
+            } else {
+                format!("{}-{seen_of_level}", level.key)
+            }
+        } else {
+            format!("{}-{}", level.key, number::key_segment(h.raw_num, &num))
+        };
+        let key = match parent_unit {
+            Some(p) => format!("{}/{segment}", p.key),
+            None => segment,
+        };
+        let section_type = level
+            .section_type
+            .clone()
+            .or_else(|| parent_unit.map(|p| p.section_type.clone()))
+            .unwrap_or_else(|| "normative".to_string());
+        let parent_key = parent_unit.map(|p| p.key.clone());
+
+        let previous = self.previous_number(h.level, &num);
+        if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
+            self.problems.push(UnitProblem {
+                key: key.clone(),
+                line: n,
+                kind,
+            });
+        }
+
+        let mut title = h
+            .title
+            .map(|t| self.clean(t).trim().to_string())
+            .unwrap_or_default();
+        let mut body = String::new();
+        match level.rest {
+            Rest::Title => {
+                if title.is_empty() {
+                    title = self.clean(h.rest).trim().to_string();
+                }
+            }
+            Rest::Body => body = self.clean(h.rest).trim().to_string(),
+            Rest::Line => body = self.clean(s).trim().to_string(),
+        }
+        self.pending_title = title.is_empty() && level.title_line.is_some();
+        let shown_num = || {
+            if h.raw_num.is_empty() {
+                seen_of_level.to_string()
+            } else {
+                h.raw_num.to_string()
+            }
+        };
+        let raw_num = if self.pending_title {
+            Some(shown_num())
+        } else {
+            if title.is_empty() {
+                title = level.title.replace("{num}", &shown_num());
+            }
+            None
+        };
+        // Only a unit that starts without body text can end up needing its heading as body.
+        let heading_text = body.is_empty().then(|| {
+            self.clean(s)
+                .trim_start_matches(['#', '>'])
+                .trim()
+                .to_string()
+        });
+        self.units.push(Unit {
+            key,
+            parent: parent_key,
+            ordinal,
+            unit_kind: level.kind.clone(),
+            section_type,
+            title,
+            body,
+            body_sha256: String::new(),
+            line_start: n,
+            line_end: n,
+        });
+        self.stack.push(Open {
+            unit: index,
+            level: h.level,
+            raw_num,
+            children: 0,
+            child_last: Vec::new(),
+            child_count: Vec::new(),
+            heading_text,
+        });
+    }
+
+    /// The number the previous unit of this level had in its numbering scope, recording
+    /// `num` as the new last one.
+    fn previous_number(&mut self, li: usize, num: &Num) -> Option<u64> {
+        let value = match num {
+            Num::Value { value, .. } => Some(*value),
+            _ => None,
+        };
+        match self.profile.levels.get(li).map(|l| l.numbering) {
+            None | Some(Numbering::None) => None,
+            Some(Numbering::Document) => self.doc_last.get_mut(li).and_then(|slot| {
+                let previous = *slot;
+                if value.is_some() {
+                    *slot = value;
+                }
+                previous
+            }),
+            Some(Numbering::Parent) => {
+                let list = match self.stack.last_mut() {
+                    Some(p) => &mut p.child_last,
+                    None => &mut self.root_last,
+                };
+                swap_last(list, li, value)
+            }
+        }
+    }
+
+    fn try_title_line(&mut self, n: u32, s: &str) -> bool {
+        let profile = self.profile;
+        let Some(top) = self.stack.last_mut() else {
+            return false;
+        };
+        let Some(pattern) = profile
+            .levels
+            .get(top.level)
+            .and_then(|l| l.title_line.as_ref())
+        else {
+            return false;
+        };
+        let Some(caps) = pattern.captures(s) else {
+            return false;
+        };
+        let title = caps
+            .name("title")
+            .or_else(|| caps.get(0))
+            .map_or("", |m| m.as_str());
+        let title = clean_with(profile, title).trim().to_string();
+        if title.is_empty() {
+            return false;
+        }
+        if let Some(heading_text) = top.heading_text.as_mut() {
+            heading_text.push(' ');
+            heading_text.push_str(&title);
+        }
+        if let Some(unit) = self.units.get_mut(top.unit) {
+            unit.title = title;
+            unit.line_end = n;
+        }
+        true
+    }
+
+    fn body(&mut self, n: u32, s: &str) {
+        let Some(top) = self.stack.last() else {
+            if self.profile.front_matter {
+                self.skip(n, "front matter");
+            } else if self.orphan_line.is_none() {
+                self.orphan_line = Some(n);
+            }
+            return;
+        };
+        let text = clean_with(self.profile, s);
+        let text = text.trim();
+        let join = self.profile.join;
+        let Some(unit) = self.units.get_mut(top.unit) else {
+            return;
+        };
+        unit.line_end = n;
+        if text.is_empty() {
+            // A line that was only markers (`> ` in a block quote) separates paragraphs.
+            self.pending_break |= !unit.body.is_empty();
+            return;
+        }
+        if !unit.body.is_empty() {
+            match (join, self.pending_break) {
+                (Join::Space, false) => unit.body.push(' '),
+                (Join::Space, true) | (Join::Newline, false) => unit.body.push('\n'),
+                (Join::Newline, true) => unit.body.push_str("\n\n"),
+            }
+        }
+        self.pending_break = false;
+        unit.body.push_str(text);
+    }
+
+    fn clean<'t>(&self, s: &'t str) -> Cow<'t, str> {
+        clean_with(self.profile, s)
+    }
+
+    fn finish(mut self, line_count: u32) -> Scan {
+        self.close_to(0);
+        Scan {
+            units: self.units,
+            problems: self.problems,
+            skipped: self.skipped,
+            orphan_line: self.orphan_line,
+            line_count,
+        }
+    }
+}
+
+/// Removes the profile's inline markers (footnote references, anchors). Each pattern is tried
+/// alone: the regex engine finds a literal to search for in each, which an alternation of
+/// them would hide.
+fn clean_with<'t>(profile: &Profile, s: &'t str) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(s);
+    for strip in &profile.strip {
+        if strip.is_match(&out) {
+            out = Cow::Owned(strip.replace_all(&out, "").into_owned());
+        }
+    }
+    out
+}
+
+/// The numbering problem of `num` coming after `previous`, if any.
+fn expect_next(level: &Level, previous: Option<u64>, raw: &str, num: &Num) -> Option<ProblemKind> {
+    if level.numbering == Numbering::None {
+        return None;
+    }
+    let label = |n: &str| level.title.replace("{num}", n);
+    match num {
+        Num::Value { value, style } => {
+            let expected = previous.map_or(1, |p| p.saturating_add(1));
+            (*value != expected).then(|| ProblemKind::Numbering {
+                expected: label(&number::render(expected, *style, &level.alphabet)),
+                found: label(raw),
+            })
+        }
+        Num::Suffixed { base, .. } => (previous != Some(*base)).then(|| ProblemKind::Numbering {
+            expected: format!("an insertion after {}", label(&base.to_string())),
+            found: label(raw),
+        }),
+        Num::Unknown => None,
+    }
+}

@@ -1,0 +1,414 @@
+//! Grammar profiles: the TOML format (see `docs/profiles.md`) and its compiled form.
+//!
+//! The TOML structs below are the on-disk promise users write profiles against, so they deny
+//! unknown fields (a misspelt option must fail loudly, not be ignored) and are kept separate
+//! from the compiled [`Profile`] the engine runs.
+
+use regex::{Regex, RegexSet, SetMatches};
+use serde::Deserialize;
+
+use crate::discover::DiscoveryError;
+
+/// How the lines of one paragraph are joined into a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Join {
+    /// Hard-wrapped text: the lines of a paragraph are joined with one space, paragraphs
+    /// (separated by blank lines) with a newline.
+    #[default]
+    Space,
+    /// Every line is kept on its own line; a run of blank lines becomes one blank line.
+    Newline,
+}
+
+/// What the text after a heading's match on the same line becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Rest {
+    /// The unit's title (`Article 5. Principles`).
+    #[default]
+    Title,
+    /// The first line of the unit's body (`1. The controller shall ...`).
+    Body,
+    /// The whole heading line, marker included, is body text (an unmarked preamble).
+    Line,
+}
+
+/// Where a level's numbers must run 1, 2, 3 without gaps or repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Numbering {
+    /// Restart at 1 under every parent (clauses of an article).
+    #[default]
+    Parent,
+    /// Run on through the whole document (articles across chapters).
+    Document,
+    /// Not checked.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileSpec {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    join: Join,
+    #[serde(default = "yes")]
+    front_matter: bool,
+    #[serde(default)]
+    detect: Vec<String>,
+    #[serde(default = "default_detect_min")]
+    detect_min: usize,
+    #[serde(default)]
+    strip: Vec<String>,
+    #[serde(default)]
+    toc: Option<TocSpec>,
+    #[serde(default)]
+    skip: Vec<SkipSpec>,
+    #[serde(default)]
+    level: Vec<LevelSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_detect_min() -> usize {
+    2
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TocSpec {
+    start: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipSpec {
+    reason: String,
+    start: String,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelSpec {
+    kind: String,
+    key: String,
+    pattern: String,
+    title: String,
+    #[serde(default)]
+    rest: Rest,
+    #[serde(default)]
+    title_line: Option<String>,
+    #[serde(default)]
+    section_type: Option<String>,
+    #[serde(default)]
+    depth: Option<u32>,
+    #[serde(default)]
+    within: Vec<String>,
+    #[serde(default)]
+    closed: bool,
+    #[serde(default)]
+    numbering: Numbering,
+    #[serde(default)]
+    alphabet: Option<String>,
+    #[serde(default)]
+    max: Option<u32>,
+    #[serde(default)]
+    first_only: bool,
+}
+
+/// A compiled grammar profile: which lines are headings of which level, what is skipped, and
+/// how bodies are joined. Built from TOML by [`Profile::from_toml_str`] or taken from
+/// [`crate::parser::builtin`].
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) join: Join,
+    pub(crate) front_matter: bool,
+    pub(crate) detect: Vec<Regex>,
+    pub(crate) detect_min: usize,
+    pub(crate) strip: Vec<Regex>,
+    pub(crate) toc: Option<Regex>,
+    pub(crate) skip: Vec<SkipRule>,
+    pub(crate) levels: Vec<Level>,
+    /// Skip starts, then the table-of-contents start (if any), then every level's pattern, in
+    /// one set: a line that matches none of them is body text after a single scan.
+    pub(crate) line_set: RegexSet,
+}
+
+/// A region the profile says is not content.
+#[derive(Debug, Clone)]
+pub(crate) struct SkipRule {
+    pub(crate) reason: String,
+    pub(crate) end: Option<Regex>,
+}
+
+/// One level of the document's structure.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    pub(crate) kind: String,
+    pub(crate) key: String,
+    pub(crate) pattern: Regex,
+    /// Capture-group indices of every group whose name starts with `num`; the first that took
+    /// part in the match is the number (a regex cannot reuse one name across alternatives).
+    pub(crate) num_groups: Vec<usize>,
+    pub(crate) title_group: Option<usize>,
+    pub(crate) title: String,
+    pub(crate) rest: Rest,
+    pub(crate) title_line: Option<Regex>,
+    pub(crate) section_type: Option<String>,
+    pub(crate) depth: u32,
+    /// Indices of the levels this one may only appear under (empty: anywhere, by depth).
+    pub(crate) within: Vec<usize>,
+    pub(crate) closed: bool,
+    pub(crate) numbering: Numbering,
+    pub(crate) alphabet: Vec<char>,
+    pub(crate) max: Option<u32>,
+    pub(crate) first_only: bool,
+}
+
+const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
+
+impl Profile {
+    /// Parses and compiles a profile written in TOML. `name_for_errors` names the profile (its
+    /// file, usually) in error messages, since a broken file may not even have a readable name.
+    pub fn from_toml_str(
+        name_for_errors: &str,
+        toml_text: &str,
+    ) -> Result<Profile, DiscoveryError> {
+        let fail = |detail: String| DiscoveryError::Profile {
+            profile: name_for_errors.to_string(),
+            detail,
+        };
+        let spec: ProfileSpec =
+            toml::from_str(toml_text).map_err(|e| fail(format!("read the TOML: {e}")))?;
+        compile(spec).map_err(fail)
+    }
+
+    /// Position of the table-of-contents start in [`Profile::line_set`] (past the end when
+    /// the profile has none, so it never reads as matched).
+    pub(crate) fn toc_index(&self) -> usize {
+        if self.toc.is_some() {
+            self.skip.len()
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Position of level `li`'s pattern in [`Profile::line_set`].
+    pub(crate) fn level_index(&self, li: usize) -> usize {
+        self.skip.len() + usize::from(self.toc.is_some()) + li
+    }
+
+    /// The profile's name, recorded in every plan it produces.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One line saying what the profile is for.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The unit kinds of the profile's levels, in level order (repeats removed).
+    pub fn unit_kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = Vec::new();
+        for level in &self.levels {
+            if !kinds.contains(&level.kind.as_str()) {
+                kinds.push(&level.kind);
+            }
+        }
+        kinds
+    }
+}
+
+/// Whether pattern `i` of a set matched; an index past the set reads as "no".
+pub(crate) fn hit(matches: &SetMatches, i: usize) -> bool {
+    i < matches.len() && matches.matched(i)
+}
+
+fn regex(what: &str, pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("compile {what} pattern `{pattern}`: {e}"))
+}
+
+fn compile(spec: ProfileSpec) -> Result<Profile, String> {
+    if spec.name.trim().is_empty() {
+        return Err("the profile has no `name`".to_string());
+    }
+    if spec.level.is_empty() {
+        return Err("the profile has no `[[level]]`".to_string());
+    }
+    let detect = spec
+        .detect
+        .iter()
+        .map(|p| regex("detect", p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let strip = spec
+        .strip
+        .iter()
+        .map(|p| regex("strip", p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let toc = spec
+        .toc
+        .as_ref()
+        .map(|t| regex("toc start", &t.start))
+        .transpose()?;
+    let mut skip = Vec::with_capacity(spec.skip.len());
+    for rule in &spec.skip {
+        if rule.reason.trim().is_empty() {
+            return Err("a `[[skip]]` rule has a blank `reason`".to_string());
+        }
+        // Compiled alone for a precise error; matching uses `line_set`.
+        regex("skip start", &rule.start)?;
+        skip.push(SkipRule {
+            reason: rule.reason.clone(),
+            end: rule
+                .end
+                .as_deref()
+                .map(|p| regex("skip end", p))
+                .transpose()?,
+        });
+    }
+    let mut levels = Vec::with_capacity(spec.level.len());
+    for (index, level) in spec.level.iter().enumerate() {
+        let what = format!("level `{}`", level.kind);
+        for (field, value) in [
+            ("kind", &level.kind),
+            ("key", &level.key),
+            ("title", &level.title),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!(
+                    "{what} (number {}) has a blank `{field}`",
+                    index + 1
+                ));
+            }
+        }
+        if !level
+            .key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{what} has key prefix `{}`; use lower-case ASCII letters, digits, `-` or `_`",
+                level.key
+            ));
+        }
+        let pattern = regex(&what, &level.pattern)?;
+        if !level.pattern.starts_with('^') {
+            return Err(format!(
+                "{what} pattern `{}` must start with `^`: headings are matched at the start of a line",
+                level.pattern
+            ));
+        }
+        let mut num_groups = Vec::new();
+        let mut title_group = None;
+        for (i, name) in pattern.capture_names().enumerate() {
+            match name {
+                Some(n) if n.starts_with("num") => num_groups.push(i),
+                Some("title") => title_group = Some(i),
+                _ => {}
+            }
+        }
+        let mut within = Vec::new();
+        for kind in &level.within {
+            let found: Vec<usize> = spec
+                .level
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| &l.kind == kind)
+                .map(|(i, _)| i)
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{what} is `within` unknown kind `{kind}`"));
+            }
+            within.extend(found);
+        }
+        let alphabet: Vec<char> = level
+            .alphabet
+            .as_deref()
+            .unwrap_or(DEFAULT_ALPHABET)
+            .chars()
+            .collect();
+        levels.push(Level {
+            kind: level.kind.clone(),
+            key: level.key.clone(),
+            pattern,
+            num_groups,
+            title_group,
+            title: level.title.clone(),
+            rest: level.rest,
+            title_line: level
+                .title_line
+                .as_deref()
+                .map(|p| regex(&format!("{what} title_line"), p))
+                .transpose()?,
+            section_type: level.section_type.clone(),
+            depth: level
+                .depth
+                .unwrap_or_else(|| u32::try_from(index).unwrap_or(u32::MAX)),
+            within,
+            closed: level.closed,
+            numbering: level.numbering,
+            alphabet,
+            max: level.max,
+            first_only: level.first_only,
+        });
+    }
+    let mut set_patterns: Vec<&str> = spec.skip.iter().map(|r| r.start.as_str()).collect();
+    if let Some(t) = &spec.toc {
+        set_patterns.push(&t.start);
+    }
+    set_patterns.extend(spec.level.iter().map(|l| l.pattern.as_str()));
+    let line_set = RegexSet::new(&set_patterns)
+        .map_err(|e| format!("compile the profile's patterns together: {e}"))?;
+    Ok(Profile {
+        name: spec.name,
+        line_set,
+        description: spec.description,
+        join: spec.join,
+        front_matter: spec.front_matter,
+        detect,
+        detect_min: spec.detect_min,
+        strip,
+        toc,
+        skip,
+        levels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(toml_text: &str) -> String {
+        match Profile::from_toml_str("p.toml", toml_text) {
+            Ok(_) => String::from("ok"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn rejects_broken_profiles_with_a_reason() {
+        let level = "[[level]]\nkind='article'\nkey='art'\npattern='^Art (?P<num>\\d+)'\ntitle='Art {num}'\n";
+        assert_eq!(err(&format!("name='x'\n{level}")), "ok");
+        assert!(err("name='x'\n").contains("no `[[level]]`"));
+        assert!(err("name='x'\nbogus=1\n").contains("p.toml"));
+        assert!(err(&format!("name='x'\n{level}within=['nope']\n")).contains("unknown kind"));
+        assert!(
+            err(&format!("name='x'\n{}", level.replace("'^Art", "'Art")))
+                .contains("must start with `^`")
+        );
+        assert!(err(&format!("name='x'\n{}", level.replace("^Art", "^(Art"))).contains("compile"));
+        assert!(
+            err(&format!("name='x'\n{}", level.replace("'art'", "'Art!'"))).contains("key prefix")
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Fuzz target `parse`: any bytes, with every built-in profile and with detection, must give a
+//! plan or an error — never a panic — and an accepted plan must be valid.
+//!
+//! Run with `cargo +nightly fuzz run parse` from the repository root.
+#![no_main]
+
+use cutter_core::parser;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for name in parser::builtin_names() {
+        let Some(profile) = parser::builtin(name) else {
+            continue;
+        };
+        if let Ok(parsed) = parser::parse("fuzz", data, &profile) {
+            assert!(parsed.plan.validate().is_empty());
+        }
+    }
+    let _ = parser::parse_detected("fuzz", data);
+    // The first bytes, read as a profile, exercise the TOML and regex compilation too.
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some((profile_text, document)) = text.split_once("\n---\n") {
+            if let Ok(profile) = parser::Profile::from_toml_str("fuzz.toml", profile_text) {
+                let _ = parser::parse("fuzz", document.as_bytes(), &profile);
+            }
+        }
+    }
+});
