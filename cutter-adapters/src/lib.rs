@@ -1,1 +1,32 @@
-//! placeholder
+//! cutter-adapters: the effects behind cutter-core's ports — files now; PostgreSQL, pg_dump
+//! and gpg as they land. Every failure is translated into a `PortError` here, so nothing
+//! platform-specific reaches the core.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod atomic;
+pub mod clock;
+pub mod config;
+pub mod killswitch;
+pub mod reporter;
+pub mod source;
+pub mod state_store;
+
+/// Checks that an id is safe to use as a file name: letters, digits, `-`, `_`, `.`, not
+/// starting with a dot, at most 128 bytes. Run and document ids become paths, so anything
+/// else (a `/`, `..`, a NUL) is refused rather than escaped.
+pub fn check_id(kind: &str, id: &str) -> Result<(), cutter_core::ports::PortError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(cutter_core::ports::PortError::Other(format!(
+            "use {kind} `{}`: only letters, digits, '-', '_' and '.' are allowed (at most 128, not starting with '.')",
+            id.escape_debug()
+        )))
+    }
+}

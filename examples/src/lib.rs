@@ -1,1 +1,1 @@
-//! Examples of embedding cutter; see the examples/ folder.
+//! Examples of embedding cutter in another Rust tool; run them with `cargo run -p cutter-examples --example <name>`.

@@ -1,0 +1,486 @@
+//! The configuration file (`cutter.toml`): every path, TTL and expected sha in one place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use cutter_core::approval::ApprovalPolicy;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The environment variable that names the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "CUTTER_CONFIG";
+
+/// Why a config could not be used. Every variant names the file.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parse config {path}: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error("use config {path}: `{key}` {problem}")]
+    Value {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+    #[error("write config {path}: it already exists; edit it, or choose another --dir")]
+    Exists { path: PathBuf },
+    #[error("create {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The runtime folders, absolute (resolved against the config file's folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub runs: PathBuf,
+    pub reports: PathBuf,
+    pub killswitch: PathBuf,
+    pub locks: PathBuf,
+    pub approvals: PathBuf,
+    pub backups: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillSwitchConfig {
+    /// TTL of `cutter arm` without `--ttl`.
+    pub default_ttl: Duration,
+    /// The longest arming anyone may ask for.
+    pub max_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantsConfig {
+    /// The grant-matrix sha a person accepted (`cutter grants expect`); `None` = not yet.
+    pub expected_sha256: Option<String>,
+}
+
+/// What the config says about one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentConfig {
+    /// The pinned sha256 of the source bytes.
+    pub sha256: Option<String>,
+    /// The built-in grammar profile to cut it with.
+    pub profile: Option<String>,
+    /// A protected document needs an extra allowance in its SG_1 approval.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub paths: Paths,
+    pub approvals: ApprovalPolicy,
+    pub killswitch: KillSwitchConfig,
+    pub grants: GrantsConfig,
+    pub documents: BTreeMap<String, DocumentConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    paths: RawPaths,
+    #[serde(default)]
+    approvals: RawApprovals,
+    #[serde(default)]
+    killswitch: RawKillSwitch,
+    #[serde(default)]
+    grants: RawGrants,
+    #[serde(default)]
+    documents: BTreeMap<String, DocumentConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    runs: Option<PathBuf>,
+    reports: Option<PathBuf>,
+    killswitch: Option<PathBuf>,
+    locks: Option<PathBuf>,
+    approvals: Option<PathBuf>,
+    backups: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    sg1_ttl: Option<String>,
+    sg2_ttl: Option<String>,
+    max_clock_skew: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKillSwitch {
+    default_ttl: Option<String>,
+    max_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrants {
+    expected_sha256: Option<String>,
+}
+
+/// The config path: the `--config` flag, else `$CUTTER_CONFIG`, else `./cutter.toml`.
+pub fn resolve_config_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os(CONFIG_ENV) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("cutter.toml"),
+    }
+}
+
+/// Parses `30s`, `30m`, `24h`, `1h30m`, `2d`: one or more number+unit pairs.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("is empty; write a duration such as 30m, 12h or 1h30m".to_string());
+    }
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits
+            .parse()
+            .map_err(|_| format!("`{t}` is not a duration; write e.g. 30m, 12h or 1h30m"))?;
+        digits.clear();
+        let part = match c {
+            's' => Duration::try_seconds(n),
+            'm' => Duration::try_minutes(n),
+            'h' => Duration::try_hours(n),
+            'd' => Duration::try_days(n),
+            _ => None,
+        }
+        .ok_or_else(|| format!("`{t}` is not a duration; units are s, m, h, d (e.g. 1h30m)"))?;
+        total = total
+            .checked_add(&part)
+            .ok_or_else(|| format!("`{t}` is too long"))?;
+    }
+    if !digits.is_empty() {
+        return Err(format!(
+            "`{t}` has a number without a unit; write e.g. {digits}m"
+        ));
+    }
+    Ok(total)
+}
+
+impl Config {
+    /// Reads and checks a config file; relative paths are taken relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks config text as if it were read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            detail: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let resolve = |p: Option<PathBuf>, default: &str| {
+            let p = p.unwrap_or_else(|| PathBuf::from(default));
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        let value_err = |key: &str, problem: String| ConfigError::Value {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        let duration = |key: &str, v: Option<String>, default: Duration| match v {
+            None => Ok(default),
+            Some(text) => parse_duration(&text).map_err(|e| value_err(key, e)),
+        };
+        let ceiling = |key: &str, d: Duration, max_hours: i64| {
+            if d <= Duration::zero() {
+                Err(value_err(key, "must be longer than zero".to_string()))
+            } else if d > Duration::hours(max_hours) {
+                Err(value_err(
+                    key,
+                    format!("may be at most {max_hours}h (the design's ceiling for this gate)"),
+                ))
+            } else {
+                Ok(d)
+            }
+        };
+        let defaults = ApprovalPolicy::default();
+        let approvals = ApprovalPolicy {
+            sg1_ttl: ceiling(
+                "approvals.sg1_ttl",
+                duration("approvals.sg1_ttl", raw.approvals.sg1_ttl, defaults.sg1_ttl)?,
+                ApprovalPolicy::MAX_SG1_TTL_HOURS,
+            )?,
+            sg2_ttl: ceiling(
+                "approvals.sg2_ttl",
+                duration("approvals.sg2_ttl", raw.approvals.sg2_ttl, defaults.sg2_ttl)?,
+                ApprovalPolicy::MAX_SG2_TTL_HOURS,
+            )?,
+            max_clock_skew: duration(
+                "approvals.max_clock_skew",
+                raw.approvals.max_clock_skew,
+                defaults.max_clock_skew,
+            )?,
+        };
+        if approvals.max_clock_skew > Duration::hours(1)
+            || approvals.max_clock_skew < Duration::zero()
+        {
+            return Err(value_err(
+                "approvals.max_clock_skew",
+                "must be between 0 and 1h".to_string(),
+            ));
+        }
+        let killswitch = KillSwitchConfig {
+            default_ttl: duration(
+                "killswitch.default_ttl",
+                raw.killswitch.default_ttl,
+                Duration::minutes(30),
+            )?,
+            max_ttl: duration(
+                "killswitch.max_ttl",
+                raw.killswitch.max_ttl,
+                Duration::hours(4),
+            )?,
+        };
+        if killswitch.default_ttl <= Duration::zero() || killswitch.default_ttl > killswitch.max_ttl
+        {
+            return Err(value_err(
+                "killswitch.default_ttl",
+                "must be longer than zero and at most killswitch.max_ttl".to_string(),
+            ));
+        }
+        let check_sha = |key: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+            match v.map(|s| s.trim().to_ascii_lowercase()) {
+                None => Ok(None),
+                Some(s) if s.is_empty() => Ok(None),
+                Some(s) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Some(s)),
+                Some(_) => Err(value_err(
+                    key,
+                    "must be 64 hexadecimal characters (a sha256), or empty".to_string(),
+                )),
+            }
+        };
+        let grants = GrantsConfig {
+            expected_sha256: check_sha("grants.expected_sha256", raw.grants.expected_sha256)?,
+        };
+        let mut documents = BTreeMap::new();
+        for (id, doc) in raw.documents {
+            crate::check_id("document id", &id)
+                .map_err(|e| value_err(&format!("documents.{id}"), e.to_string()))?;
+            let sha = check_sha(&format!("documents.{id}.sha256"), doc.sha256)?;
+            documents.insert(id, DocumentConfig { sha256: sha, ..doc });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            paths: Paths {
+                runs: resolve(raw.paths.runs, "runs"),
+                reports: resolve(raw.paths.reports, "reports"),
+                killswitch: resolve(raw.paths.killswitch, "killswitch"),
+                locks: resolve(raw.paths.locks, "locks"),
+                approvals: resolve(raw.paths.approvals, "approvals"),
+                backups: resolve(raw.paths.backups, "backups"),
+            },
+            approvals,
+            killswitch,
+            grants,
+            documents,
+        })
+    }
+
+    /// Creates the runtime folders that do not exist yet.
+    pub fn ensure_dirs(&self) -> Result<(), ConfigError> {
+        let p = &self.paths;
+        for dir in [
+            &p.runs,
+            &p.reports,
+            &p.killswitch,
+            &p.locks,
+            &p.approvals,
+            &p.backups,
+        ] {
+            std::fs::create_dir_all(dir).map_err(|source| ConfigError::Create {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The config `cutter init` writes: every key, with what it means.
+pub const DEFAULT_CONFIG_TOML: &str = r#"# cutter configuration. Written by `cutter init`; every key is optional.
+# Relative paths are relative to the folder of this file.
+# Secrets never go here: database passwords and keys are read from environment variables
+# whose *names* this file will list.
+
+[paths]
+# One folder per run, holding state.json (and, for a dry-run, the simulated database).
+runs = "runs"
+# Markdown reports per phase, approval requests, closing reports, and runs.jsonl.
+reports = "reports"
+# Arming files: writes are allowed only while a run is armed (`cutter arm RUN_ID --ttl 30m`).
+killswitch = "killswitch"
+# Per-document lock files (never renamed or deleted; an empty file means free).
+locks = "locks"
+# Approval documents (self-approvals of dry-run rehearsals are written here).
+approvals = "approvals"
+# Encrypted pre-write backups.
+backups = "backups"
+
+[approvals]
+# How long an approval stays valid after its signed_utc. The design's ceilings are 24h for
+# SG_1 (cut authorization) and 12h for SG_2 (lifecycle authorization); shorter is allowed.
+sg1_ttl = "24h"
+sg2_ttl = "12h"
+# How far in the future a signed_utc may lie (clocks differ a little); at most 1h.
+max_clock_skew = "5m"
+
+[killswitch]
+# How long `cutter arm` arms a run when no --ttl is given, and the longest it may.
+default_ttl = "30m"
+max_ttl = "4h"
+
+[grants]
+# The sha256 of the grant matrix a person has checked (`cutter grants expect`).
+# Empty: not yet checked; a live run then stops at grant_probe.
+expected_sha256 = ""
+
+# One table per document you cut. `sha256` pins the source bytes: a run whose file differs
+# stops with STOP_DRIFT. `profile` picks a built-in grammar (vn-legal, en-legal, markdown).
+# `protected = true` requires the extra allowance in the SG_1 approval.
+#
+# [documents."SAMPLE-CHARTER"]
+# sha256 = "<64 hex characters; see `cutter plan FILE --json`>"
+# profile = "en-legal"
+# protected = false
+"#;
+
+/// Writes `dir/cutter.toml` and the runtime folders; never overwrites a config.
+pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {
+    std::fs::create_dir_all(dir).map_err(|source| ConfigError::Create {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join("cutter.toml");
+    // create_new makes "refuse to overwrite" atomic: two inits cannot both write.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ConfigError::Exists { path })
+        }
+        Err(source) => return Err(ConfigError::Create { path, source }),
+    };
+    use std::io::Write;
+    file.write_all(DEFAULT_CONFIG_TOML.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|source| ConfigError::Create {
+            path: path.clone(),
+            source,
+        })?;
+    let config = Config::load(&path)?;
+    config.ensure_dirs()?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/cutter/cutter.toml"), text)
+    }
+
+    #[test]
+    fn the_default_config_loads_with_the_design_values() {
+        let c = parse(DEFAULT_CONFIG_TOML).unwrap();
+        assert_eq!(c.approvals, ApprovalPolicy::default());
+        assert_eq!(c.paths.runs, PathBuf::from("/etc/cutter/runs"));
+        assert_eq!(c.killswitch.default_ttl, Duration::minutes(30));
+        assert_eq!(c.grants.expected_sha256, None);
+        assert_eq!(parse("").unwrap().paths, c.paths);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let cases = [
+            ("[approvals]\nsg1_ttl = \"25h\"", "approvals.sg1_ttl"),
+            ("[approvals]\nsg2_ttl = \"13h\"", "approvals.sg2_ttl"),
+            ("[approvals]\nsg2_ttl = \"soon\"", "approvals.sg2_ttl"),
+            (
+                "[grants]\nexpected_sha256 = \"abc\"",
+                "grants.expected_sha256",
+            ),
+            (
+                "[killswitch]\ndefault_ttl = \"5h\"",
+                "killswitch.default_ttl",
+            ),
+            ("[documents.\"a/b\"]\n", "documents.a/b"),
+            ("[documents.D]\nsha256 = \"xyz\"", "documents.D.sha256"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(err.contains("/etc/cutter/cutter.toml"), "{err}");
+        }
+        let err = parse("[paths]\nrun = \"x\"").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown field") && err.contains("run"),
+            "{err}"
+        );
+        let err = parse("[paths\n").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::hours(48)));
+        for bad in ["", "30", "m", "3x", "1h 30m", "-5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn init_writes_once_and_creates_the_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let path = init(d.path()).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert!(c.paths.runs.is_dir() && c.paths.killswitch.is_dir());
+        std::fs::write(&path, "# mine\n").unwrap();
+        assert!(matches!(init(d.path()), Err(ConfigError::Exists { .. })));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    }
+}

@@ -1,0 +1,114 @@
+//! The file kill-switch: writes are off unless a run is armed, and an arming expires.
+//!
+//! `killswitch/<run_id>.armed` holds `{run_id, armed_utc, expires_utc}`. A missing or expired
+//! file means off. A file that cannot be read is an error, not "off": failing closed stops
+//! the run, whereas guessing could let a write through or hide tampering.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use cutter_core::ports::{KillSwitch, PortError};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::check_id;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Arming {
+    run_id: String,
+    armed_utc: DateTime<Utc>,
+    expires_utc: DateTime<Utc>,
+}
+
+/// Arming files in a folder.
+#[derive(Debug, Clone)]
+pub struct FileKillSwitch {
+    dir: PathBuf,
+}
+
+impl FileKillSwitch {
+    pub fn new(dir: PathBuf) -> Self {
+        FileKillSwitch { dir }
+    }
+
+    fn path(&self, run_id: &str) -> PathBuf {
+        self.dir.join(format!("{run_id}.armed"))
+    }
+
+    /// Arms writes for `run_id` until `now + ttl`; returns the expiry.
+    pub fn arm(
+        &self,
+        run_id: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PortError> {
+        check_id("run id", run_id)?;
+        if ttl <= Duration::zero() {
+            return Err(PortError::Other(format!(
+                "arm run {run_id}: the ttl must be longer than zero"
+            )));
+        }
+        let arming = Arming {
+            run_id: run_id.to_string(),
+            armed_utc: now,
+            expires_utc: now + ttl,
+        };
+        let bytes = serde_json::to_vec_pretty(&arming)
+            .map_err(|e| PortError::Other(format!("serialize arming of {run_id}: {e}")))?;
+        let path = self.path(run_id);
+        write_atomic(&path, &bytes)
+            .map_err(|e| PortError::Other(format!("write {}: {e}", path.display())))?;
+        tracing::info!(run_id, expires = %arming.expires_utc, "armed");
+        Ok(arming.expires_utc)
+    }
+
+    /// The expiry of the run's arming, if it is armed at `now`.
+    pub fn status(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, PortError> {
+        check_id("run id", run_id)?;
+        let path = self.path(run_id);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(PortError::Other(format!("read {}: {e}", path.display()))),
+        };
+        let arming: Arming = serde_json::from_slice(&bytes).map_err(|e| PortError::Corrupt {
+            what: path.display().to_string(),
+            detail: format!("not an arming file ({e}); writes stay off; remove it with `cutter disarm {run_id}`"),
+        })?;
+        if arming.run_id != run_id {
+            return Err(PortError::Corrupt {
+                what: path.display().to_string(),
+                detail: format!(
+                    "it arms run {}, not {run_id}; writes stay off; remove it with `cutter disarm {run_id}`",
+                    arming.run_id
+                ),
+            });
+        }
+        Ok((arming.expires_utc > now).then_some(arming.expires_utc))
+    }
+}
+
+#[async_trait]
+impl KillSwitch for FileKillSwitch {
+    async fn is_armed(&self, run_id: &str, now: DateTime<Utc>) -> Result<bool, PortError> {
+        Ok(self.status(run_id, now)?.is_some())
+    }
+
+    async fn disarm(&self, run_id: &str) -> Result<(), PortError> {
+        check_id("run id", run_id)?;
+        let path = self.path(run_id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(run_id, "disarmed");
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(PortError::Other(format!("remove {}: {e}", path.display()))),
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The report writer: a Markdown report per phase and per event, approval requests, the
+//! hashed closing report, and the runs index (`runs.jsonl`, one JSON line per run event).
+//!
+//! Layout under the reports folder:
+//! ```text
+//! <run_id>/NN-<phase>.md            one per phase (a repeat after a resume gets -2, -3 …)
+//! <run_id>/event-NNN-<title>.md     approvals accepted or refused, void, revert, stops
+//! <run_id>/approval-request-SG_n.toml
+//! <run_id>/closing-report.md        its sha256 is recorded in the run
+//! runs.jsonl
+//! ```
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use cutter_core::approval::ApprovalRequest;
+use cutter_core::approval_file;
+use cutter_core::plan::sha256_hex;
+use cutter_core::ports::{PhaseReport, PortError, Reporter};
+use cutter_core::run::RunRecord;
+use cutter_core::Mode;
+
+use crate::atomic::write_atomic;
+use crate::check_id;
+
+/// Writes reports into a folder.
+#[derive(Debug, Clone)]
+pub struct MarkdownReporter {
+    dir: PathBuf,
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
+    PortError::Other(format!("{what} {}: {e}", path.display()))
+}
+
+/// The banner every report starts with, so nobody mistakes a rehearsal for the real thing.
+fn mode_banner(run: &RunRecord) -> String {
+    let self_approved = run.approvals.iter().any(|a| a.self_approved);
+    let mut s = match run.mode {
+        Mode::DryRun => {
+            "**Mode: DRY-RUN** — simulator only; nothing was written to a database.".to_string()
+        }
+        Mode::Live => format!("**Mode: LIVE** — target `{}`.", run.target),
+    };
+    if self_approved {
+        s.push_str(" **SELF-APPROVED rehearsal** — not an approval by a person.");
+    }
+    s
+}
+
+fn header(out: &mut String, title: &str, run: &RunRecord) {
+    let _ = writeln!(out, "# {title}\n");
+    let _ = writeln!(out, "{}\n", mode_banner(run));
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| run | `{}` |", run.run_id);
+    let _ = writeln!(out, "| document | `{}` |", run.document_id);
+    let _ = writeln!(out, "| state | {} |", run.state);
+    let _ = writeln!(out, "| source | `{}` |", run.source);
+    if let Some(sha) = &run.source_sha256 {
+        let _ = writeln!(out, "| source sha256 | `{sha}` |");
+    }
+    if let Some(sha) = &run.payload_sha256 {
+        let _ = writeln!(out, "| payload sha256 | `{sha}` |");
+    }
+    let _ = writeln!(out);
+}
+
+/// Escapes a value for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+impl MarkdownReporter {
+    pub fn new(dir: PathBuf) -> Self {
+        MarkdownReporter { dir }
+    }
+
+    fn run_dir(&self, run_id: &str) -> Result<PathBuf, PortError> {
+        check_id("run id", run_id)?;
+        let dir = self.dir.join(run_id);
+        fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// The first free name `stem.ext`, `stem-2.ext`, … so a report is never overwritten.
+    fn free_name(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+        let first = dir.join(format!("{stem}.{ext}"));
+        if !first.exists() {
+            return first;
+        }
+        (2..)
+            .map(|n| dir.join(format!("{stem}-{n}.{ext}")))
+            .find(|p| !p.exists())
+            .unwrap_or(first)
+    }
+
+    fn write(path: &Path, text: &str) -> Result<(), PortError> {
+        write_atomic(path, text.as_bytes()).map_err(|e| io_err("write", path, e))
+    }
+}
+
+#[async_trait]
+impl Reporter for MarkdownReporter {
+    async fn phase_report(&self, report: &PhaseReport<'_>) -> Result<(), PortError> {
+        let run = report.run;
+        let dir = self.run_dir(&run.run_id)?;
+        let mut out = String::new();
+        header(
+            &mut out,
+            &format!(
+                "Phase {} — {}: {}",
+                report.phase.number(),
+                report.phase,
+                report.result.name()
+            ),
+            run,
+        );
+        let _ = writeln!(out, "## Facts\n\n| fact | value |\n|---|---|");
+        for (k, v) in report.facts {
+            let _ = writeln!(out, "| {} | {} |", cell(k), cell(v));
+        }
+        if let Some(record) = run.phases.iter().rev().find(|p| p.phase == report.phase) {
+            let _ = writeln!(
+                out,
+                "\nStarted {}, finished {}.",
+                record.started_utc.to_rfc3339(),
+                record.finished_utc.to_rfc3339()
+            );
+        }
+        if let Some(reason) = run.state.stop_reason() {
+            let _ = writeln!(
+                out,
+                "\n## Stop\n\n`{}` — failed to {}",
+                reason.code(),
+                cell(&reason.to_string())
+            );
+        }
+        let stem = format!("{:02}-{}", report.phase.number(), report.phase);
+        Self::write(&Self::free_name(&dir, &stem, "md"), &out)
+    }
+
+    async fn event_report(
+        &self,
+        run: &RunRecord,
+        title: &str,
+        lines: &[String],
+    ) -> Result<(), PortError> {
+        let dir = self.run_dir(&run.run_id)?;
+        let mut out = String::new();
+        header(&mut out, &format!("Event — {title}"), run);
+        for line in lines {
+            let _ = writeln!(out, "- {line}");
+        }
+        let seq = fs::read_dir(&dir)
+            .map_err(|e| io_err("list", &dir, e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("event-"))
+            .count()
+            + 1;
+        let safe: String = title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let stem = format!("event-{seq:03}-{safe}");
+        Self::write(&Self::free_name(&dir, &stem, "md"), &out)
+    }
+
+    async fn approval_request(
+        &self,
+        run: &RunRecord,
+        request: &ApprovalRequest,
+    ) -> Result<String, PortError> {
+        let dir = self.run_dir(&run.run_id)?;
+        let path = dir.join(format!("approval-request-{}.toml", request.gate.name()));
+        Self::write(&path, &approval_file::request_toml(request))?;
+        Ok(path.display().to_string())
+    }
+
+    async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {
+        let dir = self.run_dir(&run.run_id)?;
+        let mut out = String::new();
+        header(&mut out, "Closing report", run);
+        let _ = writeln!(
+            out,
+            "## Phases\n\n| # | phase | result | finished |\n|---|---|---|---|"
+        );
+        for p in &run.phases {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                p.phase.number(),
+                p.phase,
+                p.result.name(),
+                p.finished_utc.to_rfc3339()
+            );
+        }
+        let _ = writeln!(out, "| 11 | closeout_report | this document | |");
+        let _ = writeln!(out, "\n## Approvals\n");
+        for a in &run.approvals {
+            let _ = writeln!(
+                out,
+                "- {} by {}{}, signed {}, accepted {}, approval sha256 `{}`{}",
+                a.gate,
+                cell(&a.approver),
+                if a.self_approved {
+                    " (**SELF-APPROVED** dry-run rehearsal)"
+                } else {
+                    ""
+                },
+                a.signed_utc.to_rfc3339(),
+                a.accepted_utc.to_rfc3339(),
+                a.document_sha256,
+                a.review_decision_id
+                    .as_deref()
+                    .map(|id| format!(", review decision `{id}`"))
+                    .unwrap_or_default()
+            );
+        }
+        for r in &run.rejections {
+            let _ = writeln!(
+                out,
+                "- refused at {}: {} ({})",
+                r.gate,
+                cell(&r.cause),
+                r.at_utc.to_rfc3339()
+            );
+        }
+        let _ = writeln!(out, "\n## Evidence\n");
+        let _ = writeln!(out, "- units: {}", run.unit_count.unwrap_or(0));
+        let _ = writeln!(out, "- profile: {}", run.profile.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "- grant matrix sha256: `{}`",
+            run.grant_sha256.as_deref().unwrap_or("-")
+        );
+        if let Some(b) = &run.backup {
+            let _ = writeln!(
+                out,
+                "- backup: `{}`, {} bytes, sha256 `{}`, recipient {}",
+                b.location, b.bytes, b.sha256, b.recipient
+            );
+        }
+        if let Some(s) = &run.snapshot {
+            let _ = writeln!(
+                out,
+                "- other documents snapshotted before the first write: {}",
+                s.len()
+            );
+        }
+        let path = dir.join("closing-report.md");
+        Self::write(&path, &out)?;
+        Ok(sha256_hex(out.as_bytes()))
+    }
+
+    async fn index(&self, run: &RunRecord) -> Result<(), PortError> {
+        fs::create_dir_all(&self.dir).map_err(|e| io_err("create", &self.dir, e))?;
+        let line = serde_json::json!({
+            "run_id": run.run_id,
+            "document_id": run.document_id,
+            "mode": run.mode.name(),
+            "state": run.state.name(),
+            "stop": run.state.stop_reason().map(|r| r.code()),
+            "payload_sha256": run.payload_sha256,
+            "closing_report_sha256": run.closing_report_sha256,
+            "updated_utc": run.updated_utc.to_rfc3339(),
+        });
+        let path = self.dir.join("runs.jsonl");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_err("open", &path, e))?;
+        // One write call per line: appends of a few hundred bytes are not interleaved.
+        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err("append to", &path, e))
+    }
+}

@@ -1,0 +1,224 @@
+//! The file state store: one folder per run with an atomically replaced `state.json`, and
+//! per-document lock files.
+//!
+//! # Format `cutter.state.v1`
+//! `{"format": "cutter.state.v1", "run": <RunRecord>}`. The format tag is checked on every
+//! read; a file of another format, a truncated or corrupt file is reported with its path and is
+//! never rewritten (the operator decides what to do with it).
+//!
+//! # Locks
+//! `locks/<document_id>.lock` holds the id of the run that claims the document, or nothing.
+//! Claims are read and written under an exclusive OS lock on that same file (which is never
+//! renamed or deleted, so every process locks the same inode); the claim itself outlives the
+//! process, so a run paused at a gate for a day keeps its document.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use cutter_core::ports::{PortError, StateStore};
+use cutter_core::run::RunRecord;
+use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::check_id;
+
+/// The format tag of `state.json`.
+pub const STATE_FORMAT: &str = "cutter.state.v1";
+
+#[derive(Serialize)]
+struct StateFileOut<'a> {
+    format: &'a str,
+    run: &'a RunRecord,
+}
+
+#[derive(Deserialize)]
+struct StateFormat {
+    format: String,
+}
+
+#[derive(Deserialize)]
+struct StateFileIn {
+    run: RunRecord,
+}
+
+/// Runs and locks in folders.
+#[derive(Debug, Clone)]
+pub struct FileStateStore {
+    runs: PathBuf,
+    locks: PathBuf,
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
+    PortError::Other(format!("{what} {}: {e}", path.display()))
+}
+
+impl FileStateStore {
+    pub fn new(runs: PathBuf, locks: PathBuf) -> Self {
+        FileStateStore { runs, locks }
+    }
+
+    /// The folder of a run (it exists once the run was created).
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.runs.join(run_id)
+    }
+
+    fn state_path(&self, run_id: &str) -> PathBuf {
+        self.run_dir(run_id).join("state.json")
+    }
+
+    fn lock_path(&self, document_id: &str) -> PathBuf {
+        self.locks.join(format!("{document_id}.lock"))
+    }
+
+    fn write(&self, run: &RunRecord) -> Result<(), PortError> {
+        let bytes = serde_json::to_vec_pretty(&StateFileOut {
+            format: STATE_FORMAT,
+            run,
+        })
+        .map_err(|e| PortError::Other(format!("serialize run {}: {e}", run.run_id)))?;
+        let path = self.state_path(&run.run_id);
+        write_atomic(&path, &bytes).map_err(|e| io_err("write", &path, e))
+    }
+
+    /// Reads one state file; errors name it and say what to do.
+    pub fn read_state(path: &Path) -> Result<RunRecord, PortError> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => PortError::NotFound(format!("{}", path.display())),
+            _ => io_err("read", path, e),
+        })?;
+        let corrupt = |detail: String| PortError::Corrupt {
+            what: path.display().to_string(),
+            detail,
+        };
+        let format: StateFormat = serde_json::from_slice(&bytes).map_err(|e| {
+            corrupt(format!(
+                "not a cutter state file ({e}); it may be truncated — restore it from a copy or void the run; cutter will not overwrite it"
+            ))
+        })?;
+        if format.format != STATE_FORMAT {
+            return Err(corrupt(format!(
+                "format `{}` is not `{STATE_FORMAT}`; use the cutter version that wrote it",
+                format.format
+            )));
+        }
+        let file: StateFileIn = serde_json::from_slice(&bytes).map_err(|e| {
+            corrupt(format!(
+                "the run record does not read ({e}); restore the file from a copy; cutter will not overwrite it"
+            ))
+        })?;
+        Ok(file.run)
+    }
+
+    /// Opens the lock file and takes the OS lock on it; the lock ends when the file is dropped.
+    fn open_locked(&self, document_id: &str) -> Result<(File, PathBuf), PortError> {
+        check_id("document id", document_id)?;
+        fs::create_dir_all(&self.locks).map_err(|e| io_err("create", &self.locks, e))?;
+        let path = self.lock_path(document_id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err("open lock file", &path, e))?;
+        file.lock_exclusive()
+            .map_err(|e| io_err("lock", &path, e))?;
+        Ok((file, path))
+    }
+
+    fn read_holder(file: &mut File, path: &Path) -> Result<Option<String>, PortError> {
+        let mut text = String::new();
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_string(&mut text))
+            .map_err(|e| io_err("read lock file", path, e))?;
+        let holder = text.trim();
+        Ok((!holder.is_empty()).then(|| holder.to_string()))
+    }
+
+    fn write_holder(file: &mut File, path: &Path, holder: &str) -> Result<(), PortError> {
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(holder.as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io_err("write lock file", path, e))
+    }
+
+    /// The run that claims the document, if any.
+    pub fn lock_holder(&self, document_id: &str) -> Result<Option<String>, PortError> {
+        let (mut file, path) = self.open_locked(document_id)?;
+        Self::read_holder(&mut file, &path)
+    }
+}
+
+#[async_trait]
+impl StateStore for FileStateStore {
+    async fn create(&self, run: &RunRecord) -> Result<(), PortError> {
+        check_id("run id", &run.run_id)?;
+        let dir = self.run_dir(&run.run_id);
+        fs::create_dir_all(&self.runs).map_err(|e| io_err("create", &self.runs, e))?;
+        // create_dir (not _all) fails if the run exists: two runs can never share a folder.
+        fs::create_dir(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                PortError::Other(format!("create run {}: it already exists", run.run_id))
+            }
+            _ => io_err("create", &dir, e),
+        })?;
+        self.write(run)
+    }
+
+    async fn save(&self, run: &RunRecord) -> Result<(), PortError> {
+        check_id("run id", &run.run_id)?;
+        self.write(run)
+    }
+
+    async fn load(&self, run_id: &str) -> Result<RunRecord, PortError> {
+        check_id("run id", run_id)?;
+        let path = self.state_path(run_id);
+        match Self::read_state(&path) {
+            Err(PortError::NotFound(_)) => Err(PortError::NotFound(format!("run {run_id}"))),
+            other => other,
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<RunRecord>, PortError> {
+        let entries = match fs::read_dir(&self.runs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &self.runs, e)),
+        };
+        let mut runs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list", &self.runs, e))?;
+            let path = entry.path().join("state.json");
+            if path.exists() {
+                runs.push(Self::read_state(&path)?);
+            }
+        }
+        runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        Ok(runs)
+    }
+
+    async fn lock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError> {
+        check_id("run id", run_id)?;
+        let (mut file, path) = self.open_locked(document_id)?;
+        match Self::read_holder(&mut file, &path)? {
+            Some(holder) if holder != run_id => Err(PortError::Locked {
+                document_id: document_id.to_string(),
+                holder,
+            }),
+            Some(_) => Ok(()),
+            None => Self::write_holder(&mut file, &path, run_id),
+        }
+    }
+
+    async fn unlock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError> {
+        let (mut file, path) = self.open_locked(document_id)?;
+        if Self::read_holder(&mut file, &path)?.as_deref() == Some(run_id) {
+            Self::write_holder(&mut file, &path, "")?;
+        }
+        Ok(())
+    }
+}

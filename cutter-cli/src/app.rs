@@ -1,0 +1,599 @@
+//! The commands: build the adapters from the config, call the library, print the outcome.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use chrono::Utc;
+use cutter_adapters::atomic::write_atomic;
+use cutter_adapters::clock::SystemClock;
+use cutter_adapters::config::{self, parse_duration, Config};
+use cutter_adapters::killswitch::FileKillSwitch;
+use cutter_adapters::reporter::MarkdownReporter;
+use cutter_adapters::source::FileSource;
+use cutter_adapters::state_store::FileStateStore;
+use cutter_core::approval::{Approval, UnsignedDryRunOnly, EXPLICIT};
+use cutter_core::approval_file;
+use cutter_core::compensation::CompensationMode;
+use cutter_core::discover::Discoverer;
+use cutter_core::orchestrator::Compensated;
+use cutter_core::parser::{self, Profile, ProfileDiscoverer};
+use cutter_core::ports::{Clock, KillSwitch, StateStore};
+use cutter_core::run::RunRecord;
+use cutter_core::simulator::{SimTables, Simulator};
+use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports};
+
+use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs, ProfileArgs};
+use crate::exit::{CliError, Code};
+use crate::output;
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::internal)?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { dir } => {
+            let path = config::init(&dir).map_err(CliError::usage)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Plan(args) => plan(args),
+        command => {
+            let env = Env::load(cli.config.as_deref())?;
+            match command {
+                Command::Orchestrate(o) => orchestrate(&env, o).await,
+                Command::Approve(Approve::Request { run_id, out }) => {
+                    approve_request(&env, &run_id, out.as_deref()).await
+                }
+                Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
+                Command::Disarm { run_id } => {
+                    env.kill.disarm(&run_id).await.map_err(CliError::internal)?;
+                    println!("disarmed run {run_id}");
+                    Ok(())
+                }
+                Command::Init { .. } | Command::Plan(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// Where a run's copy of a user profile is kept, so resume cuts with exactly the same grammar.
+const RUN_PROFILE_FILE: &str = "profile.toml";
+
+/// The discoverer the flags ask for: a built-in, a TOML profile, or detection.
+fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
+    match (&args.profile, &args.profile_file) {
+        (Some(name), _) => parser::builtin(name)
+            .map(ProfileDiscoverer::new)
+            .ok_or_else(|| {
+                CliError::usage(anyhow!(
+                    "use profile `{name}`: no such built-in; choose one of {}",
+                    parser::builtin_names().join(", ")
+                ))
+            }),
+        (None, Some(path)) => Ok(ProfileDiscoverer::new(load_profile(path)?)),
+        (None, None) => Ok(ProfileDiscoverer::detecting()),
+    }
+}
+
+fn load_profile(path: &Path) -> Result<Profile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read profile {}", path.display()))
+        .map_err(CliError::usage)?;
+    Profile::from_toml_str(&path.display().to_string(), &text).map_err(CliError::usage)
+}
+
+/// The discoverer a resumed run uses: its saved profile file, else the built-in it recorded.
+fn run_discoverer(env: &Env, run: &RunRecord) -> Result<ProfileDiscoverer> {
+    let saved = env.store.run_dir(&run.run_id).join(RUN_PROFILE_FILE);
+    if saved.exists() {
+        return Ok(ProfileDiscoverer::new(load_profile(&saved)?));
+    }
+    match run.profile.as_deref().and_then(parser::builtin) {
+        Some(profile) => Ok(ProfileDiscoverer::new(profile)),
+        // Stopped before cutplan: nothing was recorded, and nothing needs re-discovering.
+        None => Ok(ProfileDiscoverer::detecting()),
+    }
+}
+
+fn plan(args: PlanArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("read {}", args.file.display()))
+        .map_err(CliError::usage)?;
+    let name = args.file.display().to_string();
+    let detected = args.profile.profile.is_none() && args.profile.profile_file.is_none();
+    let parsed = discoverer(&args.profile)?
+        .parse(&name, &bytes)
+        .map_err(|e| CliError {
+            code: Code::Governance,
+            error: e.into(),
+        })?;
+    if args.json {
+        let mut value = output::plan_json(&parsed.plan, &parsed.source_sha256);
+        value["profile_detected"] = detected.into();
+        if args.coverage {
+            value["skipped"] = output::skipped_json(&parsed.skipped);
+        }
+        println!("{value}");
+    } else {
+        print!(
+            "{}",
+            output::plan_human(&parsed.plan, &parsed.source_sha256)
+        );
+        if detected {
+            println!(
+                "(profile {} was detected; force one with --profile)",
+                parsed.plan.profile
+            );
+        }
+        if args.coverage {
+            print!(
+                "{}",
+                output::skipped_human(&parsed.skipped, parsed.line_count)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The adapters every run command needs, built from the config.
+struct Env {
+    config: Config,
+    store: FileStateStore,
+    reporter: MarkdownReporter,
+    kill: FileKillSwitch,
+    source: FileSource,
+    clock: SystemClock,
+}
+
+impl Env {
+    fn load(flag: Option<&Path>) -> Result<Env> {
+        let path = config::resolve_config_path(flag);
+        if !path.exists() {
+            return Err(CliError::usage(anyhow!(
+                "read config {}: no such file; create one with `cutter init` or pass --config FILE",
+                path.display()
+            )));
+        }
+        let config = Config::load(&path).map_err(CliError::usage)?;
+        config.ensure_dirs().map_err(CliError::internal)?;
+        Ok(Env {
+            store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
+            reporter: MarkdownReporter::new(config.paths.reports.clone()),
+            kill: FileKillSwitch::new(config.paths.killswitch.clone()),
+            source: FileSource,
+            clock: SystemClock,
+            config,
+        })
+    }
+
+    fn orchestrator<'a>(
+        &'a self,
+        sim: &'a Simulator,
+        discoverer: &'a dyn Discoverer,
+    ) -> Orchestrator<'a> {
+        Orchestrator::new(
+            Ports {
+                source: &self.source,
+                discoverer,
+                target: sim,
+                backup: sim,
+                grants: sim,
+                kill_switch: &self.kill,
+                verifier: &UnsignedDryRunOnly,
+                store: &self.store,
+                reporter: &self.reporter,
+                clock: &self.clock,
+            },
+            self.config.approvals,
+        )
+    }
+
+    fn sim_path(&self, run_id: &str) -> PathBuf {
+        self.store.run_dir(run_id).join("simulator.json")
+    }
+
+    /// The simulated database of a dry-run, as the last command left it.
+    fn load_sim(&self, run_id: &str) -> Result<Simulator> {
+        let path = self.sim_path(run_id);
+        if !path.exists() {
+            return Ok(Simulator::new());
+        }
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("read {}", path.display()))
+            .map_err(CliError::internal)?;
+        let tables: SimTables = serde_json::from_slice(&bytes)
+            .with_context(|| {
+                format!(
+                    "read simulator state {}: the file is corrupt; the dry-run cannot be resumed, start a new one",
+                    path.display()
+                )
+            })
+            .map_err(CliError::internal)?;
+        Ok(Simulator::from_tables(tables))
+    }
+
+    fn save_sim(&self, run_id: &str, sim: &Simulator) -> Result<()> {
+        let dir = self.store.run_dir(run_id);
+        if !dir.exists() {
+            // The run was never created (e.g. a refused id); nothing to keep.
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&sim.tables()).map_err(CliError::internal)?;
+        let path = self.sim_path(run_id);
+        write_atomic(&path, &bytes)
+            .with_context(|| format!("write {}", path.display()))
+            .map_err(CliError::internal)
+    }
+
+    async fn load_run(&self, run_id: &str) -> Result<RunRecord> {
+        self.store.load(run_id).await.map_err(|e| match e {
+            cutter_core::ports::PortError::NotFound(_) => CliError::usage(anyhow!(
+                "find run {run_id}: no such run (see `cutter orchestrate status`)"
+            )),
+            other => CliError::internal(other),
+        })
+    }
+}
+
+/// Refuses a live run: this build has no PostgreSQL execution target yet, and a live run must
+/// never fall through to the simulator.
+fn require_dry_run(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::DryRun => Ok(()),
+        Mode::Live => Err(CliError::usage(anyhow!(
+            "start a live run: this build has no PostgreSQL execution target yet, and a live run \
+             is never handed to the simulator; use --mode dry-run"
+        ))),
+    }
+}
+
+fn new_run_id(document_id: &str) -> String {
+    let slug: String = document_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{slug}-{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &id[..6]
+    )
+}
+
+fn print_run(run: &RunRecord, json: bool) {
+    if json {
+        println!("{}", output::run_json(run));
+    } else {
+        print!("{}", output::run_human(run));
+    }
+}
+
+/// Prints the run as it now stands (even after a stop), then hands back the outcome.
+async fn report_outcome(
+    env: &Env,
+    run_id: &str,
+    outcome: std::result::Result<RunRecord, OrchestratorError>,
+    json: bool,
+) -> Result<RunRecord> {
+    match outcome {
+        Ok(run) => {
+            print_run(&run, json);
+            Ok(run)
+        }
+        Err(e) => {
+            if let Ok(run) = env.store.load(run_id).await {
+                print_run(&run, json);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
+    match command {
+        Orchestrate::Cut {
+            file,
+            document_id,
+            profile,
+            mode,
+            self_approve,
+            json,
+        } => {
+            let mode = match mode {
+                ModeArg::DryRun => Mode::DryRun,
+                ModeArg::Live => Mode::Live,
+            };
+            if self_approve && mode == Mode::Live {
+                return Err(CliError::usage(anyhow!(
+                    "use --self-approve: it is for dry-run rehearsals only; a live run needs a person's approval"
+                )));
+            }
+            require_dry_run(mode)?;
+            let source = std::fs::canonicalize(&file)
+                .with_context(|| format!("read source {}", file.display()))
+                .map_err(CliError::usage)?;
+            let run_id = new_run_id(&document_id);
+            let doc = env.config.documents.get(&document_id);
+            // The config may name the document's profile; the command line wins.
+            let profile = match (
+                &profile.profile,
+                &profile.profile_file,
+                doc.and_then(|d| d.profile.clone()),
+            ) {
+                (None, None, Some(name)) => ProfileArgs {
+                    profile: Some(name),
+                    profile_file: None,
+                },
+                _ => profile,
+            };
+            let discoverer = discoverer(&profile)?;
+            let request = CutRequest {
+                run_id: run_id.clone(),
+                document_id: document_id.clone(),
+                source: source.display().to_string(),
+                mode,
+                expected_source_sha256: doc.and_then(|d| d.sha256.clone()),
+                expected_grant_sha256: env.config.grants.expected_sha256.clone(),
+            };
+            let sim = Simulator::new();
+            let orch = env.orchestrator(&sim, &discoverer);
+            let outcome = orch.cut(request).await;
+            if let Some(path) = &profile.profile_file {
+                keep_profile(env, &run_id, path)?;
+            }
+            env.save_sim(&run_id, &sim)?;
+            if !self_approve || outcome.is_err() {
+                return report_outcome(env, &run_id, outcome, json)
+                    .await
+                    .map(|_| ());
+            }
+            let mut outcome = outcome;
+            for gate in [Gate::Sg1, Gate::Sg2] {
+                let run = match outcome {
+                    Ok(run) => run,
+                    Err(_) => break,
+                };
+                let approval = self_approval(env, &orch, &run, gate)?;
+                outcome = orch.resume(&run_id, Some(approval)).await;
+                env.save_sim(&run_id, &sim)?;
+            }
+            report_outcome(env, &run_id, outcome, json)
+                .await
+                .map(|_| ())
+        }
+        Orchestrate::Resume {
+            run_id,
+            approval,
+            json,
+        } => {
+            let run = env.load_run(&run_id).await?;
+            require_dry_run(run.mode)?;
+            let approval = match approval {
+                Some(path) => Some(read_approval(&path)?),
+                None => None,
+            };
+            let sim = env.load_sim(&run_id)?;
+            let discoverer = run_discoverer(env, &run)?;
+            let outcome = env
+                .orchestrator(&sim, &discoverer)
+                .resume(&run_id, approval)
+                .await;
+            env.save_sim(&run_id, &sim)?;
+            report_outcome(env, &run_id, outcome, json)
+                .await
+                .map(|_| ())
+        }
+        Orchestrate::Void { run_id, json } => {
+            let run = env.load_run(&run_id).await?;
+            require_dry_run(run.mode)?;
+            let sim = env.load_sim(&run_id)?;
+            let discoverer = run_discoverer(env, &run)?;
+            let outcome = env.orchestrator(&sim, &discoverer).void(&run_id).await;
+            env.save_sim(&run_id, &sim)?;
+            compensated(env, &run_id, outcome, json).await
+        }
+        Orchestrate::Revert {
+            run_id,
+            hard_delete_drafts,
+            json,
+        } => {
+            let run = env.load_run(&run_id).await?;
+            require_dry_run(run.mode)?;
+            let sim = env.load_sim(&run_id)?;
+            let discoverer = run_discoverer(env, &run)?;
+            let mode = if hard_delete_drafts {
+                CompensationMode::HardDeleteDrafts
+            } else {
+                CompensationMode::SoftRetire
+            };
+            let outcome = env
+                .orchestrator(&sim, &discoverer)
+                .revert(&run_id, mode)
+                .await;
+            env.save_sim(&run_id, &sim)?;
+            compensated(env, &run_id, outcome, json).await
+        }
+        Orchestrate::Status { run_id, json } => {
+            match run_id {
+                Some(id) => print_run(&env.load_run(&id).await?, json),
+                None => {
+                    let mut runs = env.store.list().await.map_err(CliError::internal)?;
+                    runs.sort_by(|a, b| a.created_utc.cmp(&b.created_utc));
+                    if json {
+                        let all: Vec<_> = runs.iter().map(output::run_json).collect();
+                        println!("{}", serde_json::Value::Array(all));
+                    } else if runs.is_empty() {
+                        println!("no runs yet");
+                    } else {
+                        for r in &runs {
+                            println!(
+                                "{}  {:<8} {:<20} {}",
+                                r.run_id,
+                                r.mode.name(),
+                                r.document_id,
+                                r.state
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn compensated(
+    env: &Env,
+    run_id: &str,
+    outcome: std::result::Result<Compensated, OrchestratorError>,
+    json: bool,
+) -> Result<()> {
+    match outcome {
+        Ok(done) => {
+            if json {
+                let mut value = output::run_json(&done.run);
+                value["compensation"] = serde_json::json!({
+                    "mode": done.plan.mode,
+                    "steps": done.plan.describe(),
+                    "retired": done.outcome.retired,
+                    "deleted": done.outcome.deleted,
+                });
+                println!("{value}");
+            } else {
+                println!("compensation plan ({} steps):", done.plan.steps.len());
+                for line in done.plan.describe() {
+                    println!("  {line}");
+                }
+                println!(
+                    "retired {}, deleted {}",
+                    done.outcome.retired, done.outcome.deleted
+                );
+                print!("{}", output::run_human(&done.run));
+            }
+            Ok(())
+        }
+        Err(e) => report_outcome(env, run_id, Err(e), json).await.map(|_| ()),
+    }
+}
+
+/// Copies a user profile into the run's folder (see [`RUN_PROFILE_FILE`]).
+fn keep_profile(env: &Env, run_id: &str, path: &Path) -> Result<()> {
+    let dir = env.store.run_dir(run_id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("read profile {}", path.display()))
+        .map_err(CliError::usage)?;
+    write_atomic(&dir.join(RUN_PROFILE_FILE), &bytes)
+        .with_context(|| format!("keep a copy of profile {}", path.display()))
+        .map_err(CliError::internal)
+}
+
+fn read_approval(path: &Path) -> Result<Approval> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("read approval {}", path.display()))
+        .map_err(CliError::usage)?;
+    approval_file::parse(&path.display().to_string(), &bytes).map_err(CliError::usage)
+}
+
+/// Writes a labelled self-approval for a dry-run rehearsal to the approvals folder and reads
+/// it back, so it goes through exactly the parsing and validation a person's approval does.
+fn self_approval(
+    env: &Env,
+    orch: &Orchestrator<'_>,
+    run: &RunRecord,
+    gate: Gate,
+) -> Result<Approval> {
+    let request = orch.approval_request(run)?;
+    let approval = Approval {
+        gate,
+        run_id: run.run_id.clone(),
+        payload_sha256: request.payload_sha256,
+        signed_utc: env.clock.now(),
+        allowance: EXPLICIT.to_string(),
+        approver: "self-approved dry-run rehearsal".to_string(),
+        review_decision_id: (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id)),
+        protected_allowance: None,
+        self_approved: true,
+        signature: None,
+        document_sha256: String::new(),
+    };
+    let path = env.config.paths.approvals.join(format!(
+        "{}-{}.self-approved.toml",
+        run.run_id,
+        gate.name()
+    ));
+    write_atomic(&path, approval_file::approval_toml(&approval).as_bytes())
+        .with_context(|| format!("write {}", path.display()))
+        .map_err(CliError::internal)?;
+    read_approval(&path)
+}
+
+async fn approve_request(env: &Env, run_id: &str, out: Option<&Path>) -> Result<()> {
+    let run = env.load_run(run_id).await?;
+    let sim = Simulator::new();
+    let discoverer = ProfileDiscoverer::detecting();
+    let request = env.orchestrator(&sim, &discoverer).approval_request(&run)?;
+    let text = approval_file::request_toml(&request);
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes())
+                .with_context(|| format!("write {}", path.display()))
+                .map_err(CliError::internal)?;
+            println!(
+                "wrote the {} approval request to {}",
+                request.gate,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
+    let run = env.load_run(run_id).await?;
+    if run.state.is_terminal() {
+        return Err(CliError::usage(anyhow!(
+            "arm run {run_id}: it is {} and will never write again",
+            run.state
+        )));
+    }
+    let ttl = match ttl {
+        Some(text) => parse_duration(text)
+            .map_err(|e| CliError::usage(anyhow!("read --ttl `{text}`: {e}")))?,
+        None => env.config.killswitch.default_ttl,
+    };
+    if ttl > env.config.killswitch.max_ttl {
+        return Err(CliError::usage(anyhow!(
+            "arm run {run_id} for {} minutes: the config's killswitch.max_ttl allows at most {} minutes",
+            ttl.num_minutes(),
+            env.config.killswitch.max_ttl.num_minutes()
+        )));
+    }
+    let until = env
+        .kill
+        .arm(run_id, ttl, env.clock.now())
+        .map_err(CliError::internal)?;
+    println!("armed run {run_id} until {}", until.to_rfc3339());
+    if run.mode == Mode::DryRun {
+        println!("note: a dry-run writes only to the simulator and needs no arming");
+    }
+    Ok(())
+}

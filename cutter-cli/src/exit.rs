@@ -1,0 +1,69 @@
+//! Exit codes, documented in `--help` and the README, and the error type that carries one.
+
+use std::process::ExitCode;
+
+/// What the process exit status means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Done, or paused at a gate waiting for an approval.
+    Success = 0,
+    /// An adapter or I/O failure; the run keeps its last saved state and can be resumed.
+    Internal = 1,
+    /// Bad arguments, config or approval file, or a command that does not apply to the run.
+    Usage = 2,
+    /// A governance check stopped the run or refused the command (drift, lock, grants,
+    /// approval, kill-switch, mode mismatch, invalid units).
+    Governance = 3,
+}
+
+impl From<Code> for ExitCode {
+    fn from(code: Code) -> Self {
+        ExitCode::from(code as u8)
+    }
+}
+
+/// The help text's exit-code section.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  success, or the run is paused at a gate waiting for an approval
+  1  internal failure (I/O, adapter); the run keeps its last saved state and can be resumed
+  2  usage error: bad arguments, config or approval file, or a command that does not apply
+  3  stopped or refused by a governance check (drift, lock, grants, approval, kill-switch,
+     mode mismatch, invalid units); the reason is printed and recorded in the run's reports";
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: Code,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            code: Code::Usage,
+            error: error.into(),
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            code: Code::Internal,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<cutter_core::OrchestratorError> for CliError {
+    fn from(e: cutter_core::OrchestratorError) -> Self {
+        use cutter_core::OrchestratorError as E;
+        let code = match &e {
+            _ if e.is_governance() => Code::Governance,
+            E::Illegal { .. } | E::Usage(_) => Code::Usage,
+            _ => Code::Internal,
+        };
+        CliError {
+            code,
+            error: e.into(),
+        }
+    }
+}

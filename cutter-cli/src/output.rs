@@ -1,0 +1,189 @@
+//! How runs and plans are shown: one JSON object for scripts, a short summary for people.
+
+use cutter_core::parser::SkippedRegion;
+use cutter_core::plan::CutPlan;
+use cutter_core::run::RunRecord;
+use cutter_core::{Mode, RunState};
+use serde_json::{json, Value};
+
+/// The `--json` form of a run.
+pub fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "run_id": run.run_id,
+        "state": run.state.name(),
+        "mode": run.mode.name(),
+        "document_id": run.document_id,
+        "source": run.source,
+        "target": run.target,
+        "profile": run.profile,
+        "source_sha256": run.source_sha256,
+        "payload_sha256": run.payload_sha256,
+        "unit_count": run.unit_count,
+        "awaiting_gate": run.state.awaiting().map(|g| g.name()),
+        "phases": run.phases.iter().map(|p| json!({
+            "name": p.phase.name(),
+            "number": p.phase.number(),
+            "result": p.result.name(),
+        })).collect::<Vec<_>>(),
+        "approvals": run.approvals.iter().map(|a| json!({
+            "gate": a.gate.name(),
+            "approver": a.approver,
+            "self_approved": a.self_approved,
+            "review_decision_id": a.review_decision_id,
+            "approval_sha256": a.document_sha256,
+        })).collect::<Vec<_>>(),
+        "stop_reason": run.state.stop_reason().map(|r| json!({
+            "code": r.code(),
+            "message": r.to_string(),
+        })),
+        "closing_report_sha256": run.closing_report_sha256,
+        "created_utc": run.created_utc.to_rfc3339(),
+        "updated_utc": run.updated_utc.to_rfc3339(),
+    })
+}
+
+/// A few lines a person can read, ending with what to do next.
+pub fn run_human(run: &RunRecord) -> String {
+    let mut out = String::new();
+    let mode = match run.mode {
+        Mode::DryRun => "DRY-RUN (simulator; no database is written)",
+        Mode::Live => "LIVE",
+    };
+    out.push_str(&format!(
+        "run {}  document {}  {}\nstate: {}\n",
+        run.run_id, run.document_id, mode, run.state
+    ));
+    if let Some(sha) = &run.payload_sha256 {
+        out.push_str(&format!(
+            "payload sha256: {sha} ({} units)\n",
+            run.unit_count.unwrap_or(0)
+        ));
+    }
+    for p in &run.phases {
+        out.push_str(&format!(
+            "  {:>2} {:<18} {}\n",
+            p.phase.number(),
+            p.phase.name(),
+            p.result.name()
+        ));
+    }
+    for a in &run.approvals {
+        out.push_str(&format!(
+            "  approval {} by {}{}\n",
+            a.gate,
+            a.approver,
+            if a.self_approved {
+                " (SELF-APPROVED dry-run rehearsal)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(reason) = run.state.stop_reason() {
+        out.push_str(&format!("stop: {} — failed to {reason}\n", reason.code()));
+    }
+    if let Some(sha) = &run.closing_report_sha256 {
+        out.push_str(&format!("closing report sha256: {sha}\n"));
+    }
+    let next = match &run.state {
+        RunState::AwaitingCutAuthorization | RunState::AwaitingLifecycleAuthorization => format!(
+            "next: cutter approve request {id} --out approval.toml; complete it; \
+             cutter orchestrate resume {id} --approval approval.toml",
+            id = run.run_id
+        ),
+        RunState::Running { phase } => format!(
+            "next: interrupted before {phase}; cutter orchestrate resume {}",
+            run.run_id
+        ),
+        _ => String::new(),
+    };
+    if !next.is_empty() {
+        out.push_str(&next);
+        out.push('\n');
+    }
+    out
+}
+
+/// The `--json` form of a plan.
+pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
+    json!({
+        "source_sha256": source_sha256,
+        "payload_sha256": plan.payload_sha256(),
+        "profile": plan.profile,
+        "counts": plan.counts(),
+        "units": plan.units.iter().map(|u| json!({
+            "key": u.key,
+            "parent": u.parent,
+            "ordinal": u.ordinal,
+            "unit_kind": u.unit_kind,
+            "section_type": u.section_type,
+            "title": u.title,
+            "body_sha256": u.body_sha256,
+            "line_start": u.line_start,
+            "line_end": u.line_end,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One line per unit, indented by depth, then the totals.
+pub fn plan_human(plan: &CutPlan, source_sha256: &str) -> String {
+    let mut out = String::new();
+    for u in &plan.units {
+        let depth = u.key.matches('/').count();
+        let title: String = u.title.chars().take(70).collect();
+        out.push_str(&format!(
+            "{:indent$}{} [{}] {}\n",
+            "",
+            u.key,
+            u.unit_kind,
+            title,
+            indent = depth * 2
+        ));
+    }
+    let counts: Vec<String> = plan
+        .counts()
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    out.push_str(&format!(
+        "\nprofile: {}\nunits: {} ({})\nsource sha256: {source_sha256}\npayload sha256: {}\n",
+        plan.profile,
+        plan.units.len(),
+        counts.join(", "),
+        plan.payload_sha256()
+    ));
+    out
+}
+
+/// The `--coverage` part of `plan --json`.
+pub fn skipped_json(skipped: &[SkippedRegion]) -> Value {
+    Value::Array(
+        skipped
+            .iter()
+            .map(
+                |r| json!({"line_start": r.line_start, "line_end": r.line_end, "reason": r.reason}),
+            )
+            .collect(),
+    )
+}
+
+/// The `--coverage` part of `plan`, for a person checking that nothing was lost.
+pub fn skipped_human(skipped: &[SkippedRegion], line_count: u32) -> String {
+    let mut out = String::new();
+    let lines: u32 = skipped
+        .iter()
+        .map(|r| r.line_end.saturating_sub(r.line_start) + 1)
+        .sum();
+    out.push_str(&format!(
+        "\ncoverage: {} of {line_count} lines were skipped by the profile, in {} region(s); every other non-blank line is in a unit\n",
+        lines,
+        skipped.len()
+    ));
+    for r in skipped {
+        out.push_str(&format!(
+            "  lines {:>6}-{:<6} {}\n",
+            r.line_start, r.line_end, r.reason
+        ));
+    }
+    out
+}

@@ -1,0 +1,376 @@
+//! The `cutter` binary end to end: a dry-run through both gates by hand, exit codes, refusals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DOC: &str = "# Charter\nThe charter of a test club.\n\n## Members\nAnyone may join.\n\n## Meetings\nMonthly.\n";
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let s = Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = s.cutter(&["init", "--dir", s.path().to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::write(s.path().join("doc.md"), DOC).unwrap();
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+
+    fn cutter(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cutter"))
+            .args(args)
+            .env("CUTTER_CONFIG", self.path().join("cutter.toml"))
+            .env_remove("RUST_LOG")
+            .current_dir(self.path())
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.cutter(args);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: stdout {} stderr {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap(), v)
+    }
+
+    fn cut(&self) -> (i32, Value) {
+        let doc = self.file("doc.md");
+        self.json(&[
+            "orchestrate",
+            "cut",
+            doc.to_str().unwrap(),
+            "--document-id",
+            "DOC-1",
+            "--mode",
+            "dry-run",
+            "--json",
+        ])
+    }
+
+    /// Writes the request for the run's gate and completes it as an approver would.
+    fn approval(&self, run_id: &str, name: &str, decision: &str) -> PathBuf {
+        let path = self.file(name);
+        let out = self.cutter(&[
+            "approve",
+            "request",
+            run_id,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let filled = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("# approver = \"Your Name\"", "approver = \"Ada Approver\"")
+            .replace(
+                "# signed_utc = 2026-01-01T00:00:00Z",
+                &format!("signed_utc = {now}"),
+            )
+            .replace("# allowance", "allowance")
+            .replace(
+                "# review_decision_id = \"RD-a-fresh-id-never-used-before\"",
+                &format!("review_decision_id = \"{decision}\""),
+            );
+        std::fs::write(&path, filled).unwrap();
+        path
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_dry_run_by_hand_through_both_gates() {
+    let s = Sandbox::new();
+    let (code, run) = s.cut();
+    assert_eq!(code, 0, "paused at a gate is success");
+    assert_eq!(run["state"], "AWAITING_CUT_AUTHORIZATION");
+    assert_eq!(run["mode"], "dry-run");
+    assert_eq!(run["phases"].as_array().unwrap().len(), 5);
+    assert!(run["stop_reason"].is_null());
+    let id = run["run_id"].as_str().unwrap().to_string();
+
+    let sg1 = s.approval(&id, "sg1.toml", "");
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg1.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
+
+    // The SG_1 approval cannot open SG_2.
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg1.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 3);
+    assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
+
+    let sg2 = s.approval(&id, "sg2.toml", "RD-1");
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg2.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(run["state"], "CLOSED_OUT");
+    assert_eq!(run["phases"].as_array().unwrap().len(), 11);
+    assert_eq!(run["closing_report_sha256"].as_str().unwrap().len(), 64);
+
+    // The evidence: a report per phase, the closing report with the recorded sha, the index.
+    let reports = s.path().join("reports").join(&id);
+    let names: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for n in 1..=11 {
+        assert!(
+            names.iter().any(|f| f.starts_with(&format!("{n:02}-"))),
+            "no report for phase {n}: {names:?}"
+        );
+    }
+    let closing = std::fs::read(reports.join("closing-report.md")).unwrap();
+    assert_eq!(
+        cutter_core::plan::sha256_hex(&closing),
+        run["closing_report_sha256"].as_str().unwrap()
+    );
+    let index = std::fs::read_to_string(s.path().join("reports").join("runs.jsonl")).unwrap();
+    assert!(index
+        .lines()
+        .any(|l| l.contains(&id) && l.contains("CLOSED_OUT")));
+
+    // Revert the closed run: soft, nothing deleted.
+    let (code, run) = s.json(&["orchestrate", "revert", &id, "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(run["state"], "REVERTED");
+    assert_eq!(run["compensation"]["retired"], 3);
+    assert_eq!(run["compensation"]["deleted"], 0);
+}
+
+#[test]
+fn self_approve_rehearses_to_closeout_in_one_command() {
+    let s = Sandbox::new();
+    let doc = s.file("doc.md");
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "dry-run",
+        "--self-approve",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(run["state"], "CLOSED_OUT");
+    let approvals = run["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 2);
+    assert!(approvals.iter().all(|a| a["self_approved"] == true));
+    let id = run["run_id"].as_str().unwrap();
+    let closing =
+        std::fs::read_to_string(s.path().join("reports").join(id).join("closing-report.md"))
+            .unwrap();
+    assert!(closing.contains("SELF-APPROVED"), "{closing}");
+    // The document is free again: a second rehearsal runs.
+    let (code, _) = s.json(&[
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "dry-run",
+        "--self-approve",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_second_cut_of_a_paused_document_is_locked_out_with_exit_3() {
+    let s = Sandbox::new();
+    let (_, first) = s.cut();
+    let holder = first["run_id"].as_str().unwrap();
+    let (code, second) = s.cut();
+    assert_eq!(code, 3);
+    assert_eq!(second["stop_reason"]["code"], "STOP_DOCUMENT_LOCKED");
+    let message = second["stop_reason"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("locked by run {holder}")),
+        "{message}"
+    );
+    // Voiding the first frees the document.
+    let out = s.cutter(&["orchestrate", "void", holder]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(s.cut().0, 0);
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_problem() {
+    let s = Sandbox::new();
+    let doc = s.file("doc.md");
+    let out = s.cutter(&[
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "D",
+        "--mode",
+        "live",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("never handed to the simulator"));
+
+    let out = s.cutter(&["orchestrate", "status", "no-such-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no-such-run"));
+
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap();
+    std::fs::write(
+        s.file("bad.toml"),
+        "format = \"cutter.approval.v1\"\ngate = ",
+    )
+    .unwrap();
+    let out = s.cutter(&[
+        "orchestrate",
+        "resume",
+        id,
+        "--approval",
+        s.file("bad.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bad.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_cutter"))
+        .args([
+            "--config",
+            s.file("missing.toml").to_str().unwrap(),
+            "orchestrate",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cutter init"));
+
+    let out = s.cutter(&["init", "--dir", s.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "init never overwrites a config");
+}
+
+#[test]
+fn an_unpinned_change_between_gates_is_drift_with_exit_3() {
+    let s = Sandbox::new();
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap().to_string();
+    std::fs::write(s.file("doc.md"), DOC.replace("Monthly", "Weekly")).unwrap();
+    let sg1 = s.approval(&id, "sg1.toml", "");
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg1.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 3);
+    assert_eq!(run["stop_reason"]["code"], "STOP_DRIFT");
+}
+
+#[test]
+fn a_corrupt_state_file_is_named_and_left_alone() {
+    let s = Sandbox::new();
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap();
+    let state = s.path().join("runs").join(id).join("state.json");
+    std::fs::write(&state, "{\"format\":\"cutter.state.v1\",\"run\":{").unwrap();
+    let out = s.cutter(&["orchestrate", "status", id]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("state.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "{\"format\":\"cutter.state.v1\",\"run\":{"
+    );
+}
+
+#[test]
+fn arm_and_disarm_a_run() {
+    let s = Sandbox::new();
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap();
+    let out = s.cutter(&["arm", id, "--ttl", "30m"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("armed run"));
+    let out = s.cutter(&["arm", id, "--ttl", "30 parsecs"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.cutter(&["arm", id, "--ttl", "100h"]);
+    assert_eq!(out.status.code(), Some(2), "above max_ttl");
+    let out = s.cutter(&["disarm", id]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cutter"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    for code in ["0  success", "1  internal", "2  usage", "3  stopped"] {
+        assert!(help.contains(code), "{help}");
+    }
+}
+
+#[test]
+fn plan_prints_the_payload_sha_as_json() {
+    let s = Sandbox::new();
+    let doc = s.file("doc.md");
+    let (code, plan) = s.json(&["plan", doc.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["payload_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        plan["source_sha256"],
+        cutter_core::plan::sha256_hex(DOC.as_bytes())
+    );
+    assert_eq!(plan["units"].as_array().unwrap().len(), 3);
+}
