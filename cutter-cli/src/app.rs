@@ -433,7 +433,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 Some(id) => print_run(&env.load_run(&id).await?, json),
                 None => {
                     let mut runs = env.store.list().await.map_err(CliError::internal)?;
-                    runs.sort_by(|a, b| a.created_utc.cmp(&b.created_utc));
+                    runs.sort_by_key(|r| r.created_utc);
                     if json {
                         let all: Vec<_> = runs.iter().map(output::run_json).collect();
                         println!("{}", serde_json::Value::Array(all));
