@@ -10,7 +10,7 @@ use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
 use cutter_core::approval::{Approval, ApprovalPolicy, UnsignedDryRunOnly, EXPLICIT};
-use cutter_core::discover::MarkdownHeadings;
+use cutter_core::parser::ProfileDiscoverer;
 use cutter_core::ports::Clock;
 use cutter_core::simulator::Simulator;
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, Ports};
@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
     let store = FileStateStore::new(dir.join("runs"), dir.join("locks"));
     let reporter = MarkdownReporter::new(dir.join("reports"));
     let kill = FileKillSwitch::new(dir.join("killswitch"));
-    let discoverer = MarkdownHeadings;
+    // Detects the grammar profile (vn-legal, en-legal, markdown) from the text.
+    let discoverer = ProfileDiscoverer::detecting();
     let orch = Orchestrator::new(
         Ports {
             source: &source,
