@@ -163,6 +163,7 @@ impl Env {
             )));
         }
         let config = Config::load(&path).map_err(CliError::usage)?;
+        tracing::info!(config = %path.display(), "loaded config");
         config.ensure_dirs().map_err(CliError::internal)?;
         Ok(Env {
             store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
@@ -350,6 +351,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 expected_source_sha256: doc.and_then(|d| d.sha256.clone()),
                 expected_grant_sha256: env.config.grants.expected_sha256.clone(),
             };
+            tracing::info!(%run_id, %document_id, mode = %mode, "starting run");
             let sim = Simulator::new();
             let orch = env.orchestrator(&sim, &discoverer);
             let outcome = orch.cut(request).await;
@@ -389,6 +391,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             };
             let sim = env.load_sim(&run_id)?;
             let discoverer = run_discoverer(env, &run)?;
+            tracing::info!(%run_id, state = %run.state, with_approval = approval.is_some(), "resuming run");
             let outcome = env
                 .orchestrator(&sim, &discoverer)
                 .resume(&run_id, approval)

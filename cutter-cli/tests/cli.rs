@@ -374,3 +374,100 @@ fn plan_prints_the_payload_sha_as_json() {
     );
     assert_eq!(plan["units"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn plan_detects_profiles_reports_coverage_and_refuses_unknown_ones() {
+    let s = Sandbox::new();
+    let gdpr = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/gdpr.md");
+    let (code, plan) = s.json(&["plan", gdpr, "--json", "--coverage"]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["profile"], "en-legal");
+    assert_eq!(plan["profile_detected"], true);
+    assert_eq!(plan["counts"]["article"], 99);
+    assert_eq!(plan["counts"]["recital"], 173);
+    let skipped = plan["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|r| r["reason"].as_str().unwrap().contains("annotation")),
+        "{skipped:?}"
+    );
+
+    let out = s.cutter(&["plan", gdpr, "--coverage"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("coverage:"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = s.cutter(&["plan", gdpr, "--profile", "klingon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("vn-legal"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let vn = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/corpus/vn-constitution-2013.txt"
+    );
+    let (code, plan) = s.json(&["plan", vn, "--profile", "vn-legal", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(plan["counts"]["article"], 120);
+    assert_eq!(plan["counts"]["chapter"], 11);
+
+    std::fs::write(s.file("empty.md"), "").unwrap();
+    let out = s.cutter(&["plan", s.file("empty.md").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("empty.md"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_user_profile_file_cuts_a_run_and_is_kept_for_resume() {
+    let s = Sandbox::new();
+    let profile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/profiles/example-profile.toml"
+    );
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/profiles/example-rules.txt"
+    );
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        rules,
+        "--document-id",
+        "RULES",
+        "--mode",
+        "dry-run",
+        "--profile-file",
+        profile,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run}");
+    let id = run["run_id"].as_str().unwrap().to_string();
+    assert!(s
+        .path()
+        .join("runs")
+        .join(&id)
+        .join("profile.toml")
+        .exists());
+    let sg1 = s.approval(&id, "sg1.toml", "");
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg1.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run}");
+    assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
+}
