@@ -182,6 +182,50 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Says where a TOML error is (line, column, and the key being read) and how to fix it, on
+/// one line: the multi-line rendering of the toml crate is unreadable once logged.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let hint = "fix the file; `cutter init --dir DIR` writes an example that explains every key";
+    let Some(span) = e.span() else {
+        return format!("{message}; {hint}");
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(1, |l| l.chars().count() + 1);
+    let line = text
+        .get(line_start..)
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("");
+    // The key is the text left of `=` on that line, under the last table header above it.
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('#') && !k.starts_with('['))
+        .map(|k| {
+            let table = before
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| l.starts_with('['))
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']').trim());
+            match table {
+                Some(t) if !t.is_empty() => format!("{t}.{k}"),
+                _ => k,
+            }
+        });
+    match key {
+        Some(k) => format!("line {line_no}, column {column}, key `{k}`: {message}; {hint}"),
+        None => format!("line {line_no}, column {column}: {message}; {hint}"),
+    }
+}
+
 impl Config {
     /// Reads and checks a config file; relative paths are taken relative to its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -196,7 +240,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            detail: e.to_string().trim().replace('\n', " "),
+            detail: describe_toml_error(text, &e),
         })?;
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -390,25 +434,15 @@ pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {
         source,
     })?;
     let path = dir.join("cutter.toml");
-    // create_new makes "refuse to overwrite" atomic: two inits cannot both write.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path);
-    let mut file = match file {
-        Ok(f) => f,
+    // Published whole and only if the name is free: two inits cannot both write, and a crash
+    // never leaves a half-written config that a later init would refuse to replace.
+    match crate::atomic::write_new_atomic(&path, DEFAULT_CONFIG_TOML.as_bytes()) {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(ConfigError::Exists { path })
         }
         Err(source) => return Err(ConfigError::Create { path, source }),
-    };
-    use std::io::Write;
-    file.write_all(DEFAULT_CONFIG_TOML.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|source| ConfigError::Create {
-            path: path.clone(),
-            source,
-        })?;
+    }
     let config = Config::load(&path)?;
     config.ensure_dirs()?;
     Ok(path)
@@ -464,6 +498,67 @@ mod tests {
     }
 
     #[test]
+    fn toml_errors_name_line_column_and_key() {
+        let err = parse("# comment\n[approvals]\nsg1_ttl = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3, column 11"), "{err}");
+        assert!(err.contains("key `approvals.sg1_ttl`"), "{err}");
+        assert!(err.contains("expected a string"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        let err = parse("[paths]\nrun = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("key `paths.run`"), "{err}");
+        assert!(
+            err.contains("`runs`"),
+            "the error lists the right keys: {err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file_and_absolute_ones_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("etc");
+        std::fs::create_dir(&sub).unwrap();
+        let file = sub.join("cutter.toml");
+        let elsewhere = d.path().join("var-reports");
+        std::fs::write(
+            &file,
+            format!(
+                "[paths]\nruns = \"state/runs\"\nreports = {}\n",
+                toml::Value::String(elsewhere.display().to_string())
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(c.paths.runs, sub.join("state/runs"));
+        assert_eq!(c.paths.reports, elsewhere);
+        assert_eq!(c.paths.locks, sub.join("locks"));
+        c.ensure_dirs().unwrap();
+        assert!(sub.join("state/runs").is_dir() && elsewhere.is_dir());
+        let err = Config::load(&sub.join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn documents_are_read_with_their_pins() {
+        let sha = "AB".repeat(32);
+        let c = parse(&format!(
+            "[documents.\"ICX-CONST\"]\nsha256 = \"{sha}\"\nprofile = \"vn-legal\"\nprotected = true\n"
+        ))
+        .unwrap();
+        let doc = &c.documents["ICX-CONST"];
+        assert_eq!(doc.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+        assert_eq!(doc.profile.as_deref(), Some("vn-legal"));
+        assert!(doc.protected);
+        let err = parse("[documents.D]\nprotect = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("documents.D.protect"), "{err}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
@@ -480,7 +575,15 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert!(c.paths.runs.is_dir() && c.paths.killswitch.is_dir());
         std::fs::write(&path, "# mine\n").unwrap();
-        assert!(matches!(init(d.path()), Err(ConfigError::Exists { .. })));
+        let err = init(d.path()).unwrap_err();
+        assert!(matches!(err, ConfigError::Exists { .. }));
+        assert!(err.to_string().contains("cutter.toml"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+        let stray = std::fs::read_dir(d.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .count();
+        assert_eq!(stray, 0, "no temporaries are left");
     }
 }

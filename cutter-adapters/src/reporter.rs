@@ -5,7 +5,7 @@
 //! ```text
 //! <run_id>/NN-<phase>.md            one per phase (a repeat after a resume gets -2, -3 …)
 //! <run_id>/event-NNN-<title>.md     approvals accepted or refused, void, revert, stops
-//! <run_id>/approval-request-SG_n.toml
+//! <run_id>/approval-request-SG_n.toml  a changed repeat gets -2, -3 … (an approver may be editing it)
 //! <run_id>/closing-report.md        its sha256 is recorded in the run
 //! runs.jsonl
 //! ```
@@ -41,7 +41,7 @@ fn mode_banner(run: &RunRecord) -> String {
     let self_approved = run.approvals.iter().any(|a| a.self_approved);
     let mut s = match run.mode {
         Mode::DryRun => {
-            "**Mode: DRY-RUN** — simulator only; nothing was written to a database.".to_string()
+            "**Mode: DRY-RUN** (simulator; nothing was written to a database).".to_string()
         }
         Mode::Live => format!("**Mode: LIVE** — target `{}`.", run.target),
     };
@@ -49,6 +49,14 @@ fn mode_banner(run: &RunRecord) -> String {
         s.push_str(" **SELF-APPROVED rehearsal** — not an approval by a person.");
     }
     s
+}
+
+/// The mode in words, for the places where it must not be missed.
+fn mode_label(mode: Mode) -> &'static str {
+    match mode {
+        Mode::DryRun => "DRY-RUN (simulator; nothing was written to a database)",
+        Mode::Live => "LIVE (written to the target database)",
+    }
 }
 
 fn header(out: &mut String, title: &str, run: &RunRecord) {
@@ -72,6 +80,16 @@ fn header(out: &mut String, title: &str, run: &RunRecord) {
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
+
+/// Renders an approval request in the `cutter.approval.v1` format. The format belongs to
+/// `cutter_core::approval_file` (which also parses it), so the request written here and the
+/// approval read back can never drift apart.
+pub fn request_toml(req: &ApprovalRequest) -> String {
+    approval_file::request_toml(req)
+}
+
+/// Longest file-name fragment taken from an event title (file names are limited to 255 bytes).
+const MAX_TITLE_IN_NAME: usize = 48;
 
 impl MarkdownReporter {
     pub fn new(dir: PathBuf) -> Self {
@@ -169,6 +187,7 @@ impl Reporter for MarkdownReporter {
                     '-'
                 }
             })
+            .take(MAX_TITLE_IN_NAME)
             .collect();
         let stem = format!("event-{seq:03}-{safe}");
         Self::write(&Self::free_name(&dir, &stem, "md"), &out)
@@ -180,8 +199,27 @@ impl Reporter for MarkdownReporter {
         request: &ApprovalRequest,
     ) -> Result<String, PortError> {
         let dir = self.run_dir(&run.run_id)?;
-        let path = dir.join(format!("approval-request-{}.toml", request.gate.name()));
-        Self::write(&path, &approval_file::request_toml(request))?;
+        let text = request_toml(request);
+        let stem = format!("approval-request-{}", request.gate.name());
+        // An approver may be filling in an earlier request in place; a repeated request (after
+        // a resume) goes next to it instead of over it. An identical one is not written twice.
+        let mut n = 1;
+        let path = loop {
+            let candidate = if n == 1 {
+                dir.join(format!("{stem}.toml"))
+            } else {
+                dir.join(format!("{stem}-{n}.toml"))
+            };
+            match fs::read(&candidate) {
+                Ok(existing) if existing == text.as_bytes() => {
+                    return Ok(candidate.display().to_string())
+                }
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break candidate,
+                Err(e) => return Err(io_err("read", &candidate, e)),
+            }
+        };
+        Self::write(&path, &text)?;
         Ok(path.display().to_string())
     }
 
@@ -189,9 +227,26 @@ impl Reporter for MarkdownReporter {
         let dir = self.run_dir(&run.run_id)?;
         let mut out = String::new();
         header(&mut out, "Closing report", run);
+        let _ = writeln!(out, "## Outcome\n");
+        let _ = writeln!(out, "- mode: **{}**", mode_label(run.mode));
+        let _ = writeln!(out, "- target: `{}`", cell(&run.target));
+        let _ = writeln!(out, "- final state: {}", run.state);
+        match run.state.stop_reason() {
+            Some(reason) => {
+                let _ = writeln!(
+                    out,
+                    "- stop: `{}` — failed to {}",
+                    reason.code(),
+                    cell(&reason.to_string())
+                );
+            }
+            None => {
+                let _ = writeln!(out, "- stop: none");
+            }
+        }
         let _ = writeln!(
             out,
-            "## Phases\n\n| # | phase | result | finished |\n|---|---|---|---|"
+            "\n## Phases\n\n| # | phase | result | finished |\n|---|---|---|---|"
         );
         for p in &run.phases {
             let _ = writeln!(
@@ -203,8 +258,25 @@ impl Reporter for MarkdownReporter {
                 p.finished_utc.to_rfc3339()
             );
         }
-        let _ = writeln!(out, "| 11 | closeout_report | this document | |");
+        if run.state.stop_reason().is_none() {
+            let _ = writeln!(out, "| 11 | closeout_report | this document | |");
+        }
+        for p in run.phases.iter().filter(|p| !p.facts.is_empty()) {
+            let _ = writeln!(
+                out,
+                "\n### {:02} {} ({})\n\n| fact | value |\n|---|---|",
+                p.phase.number(),
+                p.phase,
+                p.result.name()
+            );
+            for (k, v) in &p.facts {
+                let _ = writeln!(out, "| {} | {} |", cell(k), cell(v));
+            }
+        }
         let _ = writeln!(out, "\n## Approvals\n");
+        if run.approvals.is_empty() && run.rejections.is_empty() {
+            let _ = writeln!(out, "- none");
+        }
         for a in &run.approvals {
             let _ = writeln!(
                 out,
@@ -235,19 +307,43 @@ impl Reporter for MarkdownReporter {
             );
         }
         let _ = writeln!(out, "\n## Evidence\n");
+        let pin = |actual: &Option<String>, expected: &Option<String>| match (actual, expected) {
+            (Some(a), Some(e)) if a == e => format!("`{a}` (matches the pin)"),
+            (Some(a), Some(e)) => format!("`{a}` (**differs from the pin** `{e}`)"),
+            (Some(a), None) => format!("`{a}` (no pin)"),
+            (None, _) => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "- source sha256: {}",
+            pin(&run.source_sha256, &run.expected_source_sha256)
+        );
+        let _ = writeln!(
+            out,
+            "- payload sha256: `{}`",
+            run.payload_sha256.as_deref().unwrap_or("-")
+        );
         let _ = writeln!(out, "- units: {}", run.unit_count.unwrap_or(0));
         let _ = writeln!(out, "- profile: {}", run.profile.as_deref().unwrap_or("-"));
         let _ = writeln!(
             out,
-            "- grant matrix sha256: `{}`",
-            run.grant_sha256.as_deref().unwrap_or("-")
+            "- grant matrix sha256: {}",
+            pin(&run.grant_sha256, &run.expected_grant_sha256)
         );
-        if let Some(b) = &run.backup {
-            let _ = writeln!(
-                out,
-                "- backup: `{}`, {} bytes, sha256 `{}`, recipient {}",
-                b.location, b.bytes, b.sha256, b.recipient
-            );
+        match &run.backup {
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "- backup: `{}`, {} bytes, sha256 `{}`, recipient {}",
+                    cell(&b.location),
+                    b.bytes,
+                    b.sha256,
+                    cell(&b.recipient)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "- backup: none");
+            }
         }
         if let Some(s) = &run.snapshot {
             let _ = writeln!(

@@ -130,12 +130,26 @@ impl FileStateStore {
     }
 
     fn read_holder(file: &mut File, path: &Path) -> Result<Option<String>, PortError> {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_string(&mut text))
+            .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(|e| io_err("read lock file", path, e))?;
+        // Anything but a run id is damage (or a hand edit): claiming over it could let two runs
+        // cut one document, so it is reported and left alone.
+        let corrupt = || PortError::Corrupt {
+            what: path.display().to_string(),
+            detail: "it does not hold a run id; check which run (if any) is cutting this \
+                     document with `cutter orchestrate status`, then write that run id into \
+                     the file, or empty it if none is"
+                .to_string(),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt())?;
         let holder = text.trim();
-        Ok((!holder.is_empty()).then(|| holder.to_string()))
+        if holder.is_empty() {
+            return Ok(None);
+        }
+        check_id("run id", holder).map_err(|_| corrupt())?;
+        Ok(Some(holder.to_string()))
     }
 
     fn write_holder(file: &mut File, path: &Path, holder: &str) -> Result<(), PortError> {
@@ -161,12 +175,20 @@ impl StateStore for FileStateStore {
         fs::create_dir_all(&self.runs).map_err(|e| io_err("create", &self.runs, e))?;
         // create_dir (not _all) fails if the run exists: two runs can never share a folder.
         fs::create_dir(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                PortError::Other(format!("create run {}: it already exists", run.run_id))
-            }
+            std::io::ErrorKind::AlreadyExists => PortError::Other(format!(
+                "create run {}: it already exists ({}); choose another run id",
+                run.run_id,
+                dir.display()
+            )),
             _ => io_err("create", &dir, e),
         })?;
-        self.write(run)
+        let written = self.write(run);
+        if written.is_err() {
+            // An empty folder would block the run id forever while holding nothing; remove_dir
+            // only removes it if it is still empty.
+            let _ = fs::remove_dir(&dir);
+        }
+        written
     }
 
     async fn save(&self, run: &RunRecord) -> Result<(), PortError> {

@@ -4,12 +4,17 @@
 use std::sync::{Arc, Barrier};
 
 use chrono::{Duration, TimeZone, Utc};
+use cutter_adapters::clock::SystemClock;
 use cutter_adapters::killswitch::FileKillSwitch;
-use cutter_adapters::reporter::MarkdownReporter;
+use cutter_adapters::reporter::{request_toml, MarkdownReporter};
+use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
-use cutter_core::ports::{KillSwitch, PortError, Reporter, StateStore};
-use cutter_core::run::RunRecord;
-use cutter_core::{Mode, RunState};
+use cutter_core::approval::ApprovalRequest;
+use cutter_core::ports::{
+    Clock, KillSwitch, PhaseReport, PortError, Reporter, SourceReader, StateStore,
+};
+use cutter_core::run::{AcceptedApproval, PhaseRecord, PhaseResult, RunRecord};
+use cutter_core::{Gate, Mode, Phase, RunState, StopReason};
 use futures::executor::block_on;
 
 fn record(run_id: &str) -> RunRecord {
@@ -209,4 +214,274 @@ fn reports_never_overwrite_and_the_closing_sha_matches_the_file() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["state"], "CLOSED_OUT");
     }
+}
+
+fn phase_record(phase: Phase, facts: &[(&str, &str)]) -> PhaseRecord {
+    let t = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+    PhaseRecord {
+        phase,
+        result: PhaseResult::Passed,
+        started_utc: t,
+        finished_utc: t,
+        facts: facts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn request(gate: Gate) -> ApprovalRequest {
+    ApprovalRequest {
+        gate,
+        run_id: "run-1".into(),
+        document_id: "DOC-1".into(),
+        mode: Mode::DryRun,
+        payload_sha256: "ab".repeat(32),
+        source_sha256: "cd".repeat(32),
+        unit_count: 3,
+        requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+        effect: "write 3 units as drafts".into(),
+    }
+}
+
+#[test]
+fn a_damaged_lock_file_is_reported_and_never_claimed_over() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store(d.path());
+    std::fs::create_dir_all(d.path().join("locks")).unwrap();
+    let path = d.path().join("locks/DOC-1.lock");
+    for bytes in [&b"\xff\xfe"[..], &b"../../etc/passwd"[..]] {
+        std::fs::write(&path, bytes).unwrap();
+        let err = block_on(s.lock_document("DOC-1", "run-1")).unwrap_err();
+        assert!(matches!(err, PortError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("DOC-1.lock"), "{err}");
+        assert!(err.to_string().contains("empty it"), "says the fix: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+    }
+    let err = block_on(s.lock_document("../DOC", "run-1")).unwrap_err();
+    assert!(err.to_string().contains("only letters"), "{err}");
+    assert!(!d.path().join("DOC.lock").exists(), "no path traversal");
+}
+
+#[test]
+fn a_used_run_id_is_refused_with_its_folder_named() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store(d.path());
+    block_on(s.create(&record("run-1"))).unwrap();
+    let before = std::fs::read(d.path().join("runs/run-1/state.json")).unwrap();
+    let mut other = record("run-1");
+    other.document_id = "DOC-2".into();
+    let err = block_on(s.create(&other)).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert!(err.to_string().contains("run-1"), "{err}");
+    assert_eq!(
+        std::fs::read(d.path().join("runs/run-1/state.json")).unwrap(),
+        before,
+        "the first run's state is untouched"
+    );
+    assert_eq!(s.run_dir("run-1"), d.path().join("runs/run-1"));
+}
+
+#[test]
+fn phase_reports_are_numbered_and_a_repeat_gets_a_suffix() {
+    let d = tempfile::tempdir().unwrap();
+    let rep = MarkdownReporter::new(d.path().to_path_buf());
+    let mut run = record("run-1");
+    run.phases
+        .push(phase_record(Phase::SourcePin, &[("source_sha256", "x|y")]));
+    let facts = vec![("source_sha256".to_string(), "x|y".to_string())];
+    let report = PhaseReport {
+        run: &run,
+        phase: Phase::SourcePin,
+        result: &PhaseResult::Passed,
+        facts: &facts,
+    };
+    block_on(rep.phase_report(&report)).unwrap();
+    block_on(rep.phase_report(&report)).unwrap();
+    let first = std::fs::read_to_string(d.path().join("run-1/01-source_pin.md")).unwrap();
+    let second = std::fs::read_to_string(d.path().join("run-1/01-source_pin-2.md")).unwrap();
+    assert_eq!(first, second);
+    assert!(first.contains("**Mode: DRY-RUN**"), "{first}");
+    assert!(first.contains("x\\|y"), "table cells are escaped: {first}");
+
+    run.state = RunState::Stopped {
+        reason: StopReason::Drift {
+            expected: "aa".into(),
+            actual: "bb".into(),
+        },
+    };
+    run.mode = Mode::Live;
+    run.target = "postgres://db.example/kb".into();
+    let report = PhaseReport {
+        run: &run,
+        phase: Phase::SourcePin,
+        result: &PhaseResult::Stopped,
+        facts: &facts,
+    };
+    block_on(rep.phase_report(&report)).unwrap();
+    let third = std::fs::read_to_string(d.path().join("run-1/01-source_pin-3.md")).unwrap();
+    assert!(third.contains("**Mode: LIVE**"), "{third}");
+    assert!(third.contains("STOP_DRIFT"), "{third}");
+}
+
+#[test]
+fn approval_requests_complete_into_approvals_and_are_never_overwritten() {
+    let d = tempfile::tempdir().unwrap();
+    let rep = MarkdownReporter::new(d.path().to_path_buf());
+    let run = record("run-1");
+    let req = request(Gate::Sg2);
+    let path = block_on(rep.approval_request(&run, &req)).unwrap();
+    assert!(path.ends_with("approval-request-SG_2.toml"), "{path}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, request_toml(&req));
+    for line in [
+        "format = \"cutter.approval.v1\"",
+        "gate = \"SG_2\"",
+        "run_id = \"run-1\"",
+        "document_id = \"DOC-1\"",
+        "# approver = ",
+        "# allowance = \"explicit\"",
+        "# review_decision_id = ",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(text.contains(&format!("payload_sha256 = \"{}\"", "ab".repeat(32))));
+
+    // The approver fills it in, in place; the filled-in file parses as an approval.
+    let filled = text
+        .replace("# approver", "approver")
+        .replace(
+            "# signed_utc = 2026-01-01T00:00:00Z",
+            "signed_utc = 2026-11-25T10:00:00Z",
+        )
+        .replace("# allowance", "allowance")
+        .replace("# review_decision_id", "review_decision_id");
+    std::fs::write(&path, &filled).unwrap();
+    let approval = cutter_core::approval_file::parse(&path, filled.as_bytes()).unwrap();
+    assert_eq!(approval.gate, Gate::Sg2);
+    assert_eq!(approval.payload_sha256, "ab".repeat(32));
+
+    // A repeated request (after a resume) does not destroy the approver's work.
+    let again = block_on(rep.approval_request(&run, &req)).unwrap();
+    assert!(again.ends_with("approval-request-SG_2-2.toml"), "{again}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), filled);
+    // An identical request is not written a third time.
+    let same = block_on(rep.approval_request(&run, &req)).unwrap();
+    assert_eq!(same, again);
+    assert!(!std::path::Path::new(&again.replace("-2.toml", "-3.toml")).exists());
+}
+
+#[test]
+fn the_closing_report_carries_the_whole_evidence() {
+    let d = tempfile::tempdir().unwrap();
+    let rep = MarkdownReporter::new(d.path().to_path_buf());
+    let mut run = record("run-1");
+    let t = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+    run.state = RunState::ClosedOut;
+    run.source_sha256 = Some("11".repeat(32));
+    run.expected_source_sha256 = Some("11".repeat(32));
+    run.payload_sha256 = Some("22".repeat(32));
+    run.grant_sha256 = Some("33".repeat(32));
+    run.expected_grant_sha256 = Some("44".repeat(32));
+    run.unit_count = Some(3);
+    run.phases
+        .push(phase_record(Phase::SourcePin, &[("units", "3")]));
+    run.phases
+        .push(phase_record(Phase::GrantProbe, &[("paused_at", "SG_1")]));
+    run.approvals.push(AcceptedApproval {
+        gate: Gate::Sg1,
+        approver: "Rehearsal".into(),
+        signed_utc: t,
+        accepted_utc: t,
+        review_decision_id: None,
+        self_approved: true,
+        document_sha256: "55".repeat(32),
+    });
+    let sha = block_on(rep.closing_report(&run)).unwrap();
+    let path = d.path().join("run-1/closing-report.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(cutter_core::plan::sha256_hex(text.as_bytes()), sha);
+    for needle in [
+        "DRY-RUN (simulator; nothing was written to a database)",
+        "SELF-APPROVED",
+        "### 01 source_pin",
+        "| paused_at | SG_1 |",
+        "- stop: none",
+        &format!("`{}` (matches the pin)", "11".repeat(32)),
+        &format!("**differs from the pin** `{}`", "44".repeat(32)),
+        &"22".repeat(32),
+        "- backup: none",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+    // Written again from the same run, it is the same bytes: the recorded sha stays true.
+    assert_eq!(block_on(rep.closing_report(&run)).unwrap(), sha);
+}
+
+#[test]
+fn the_index_has_one_json_line_per_call_with_every_field() {
+    let d = tempfile::tempdir().unwrap();
+    let rep = MarkdownReporter::new(d.path().to_path_buf());
+    let mut run = record("run-1");
+    run.state = RunState::Stopped {
+        reason: StopReason::DocumentLocked {
+            document_id: "DOC-1".into(),
+            holder: "run-0".into(),
+        },
+    };
+    block_on(rep.index(&run)).unwrap();
+    let text = std::fs::read_to_string(d.path().join("runs.jsonl")).unwrap();
+    assert!(text.ends_with('\n'));
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(v["run_id"], "run-1");
+    assert_eq!(v["document_id"], "DOC-1");
+    assert_eq!(v["mode"], "dry-run");
+    assert_eq!(v["stop"], "STOP_DOCUMENT_LOCKED");
+    assert!(v["payload_sha256"].is_null() && v["closing_report_sha256"].is_null());
+    assert_eq!(v["updated_utc"], "2026-11-25T09:00:00+00:00");
+}
+
+#[test]
+fn an_arming_for_another_run_fails_closed() {
+    let d = tempfile::tempdir().unwrap();
+    let k = FileKillSwitch::new(d.path().to_path_buf());
+    let now = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+    k.arm("run-2", Duration::minutes(5), now).unwrap();
+    // A copied arming file must not arm a different run.
+    std::fs::copy(d.path().join("run-2.armed"), d.path().join("run-1.armed")).unwrap();
+    let err = block_on(k.is_armed("run-1", now)).unwrap_err();
+    assert!(matches!(err, PortError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("cutter disarm run-1"), "{err}");
+    assert_eq!(
+        k.status("run-2", now).unwrap(),
+        Some(now + Duration::minutes(5))
+    );
+    assert!(k.arm("../run", Duration::minutes(5), now).is_err());
+    assert!(k.arm("run-3", Duration::minutes(-1), now).is_err());
+    assert!(!d.path().join("run-3.armed").exists());
+}
+
+#[test]
+fn sources_are_read_whole_and_errors_name_the_path() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("doc.md");
+    std::fs::write(&path, b"# Title\nbody\n").unwrap();
+    let bytes = block_on(FileSource.read(path.to_str().unwrap())).unwrap();
+    assert_eq!(bytes, b"# Title\nbody\n");
+    let missing = d.path().join("missing.md");
+    let err = block_on(FileSource.read(missing.to_str().unwrap())).unwrap_err();
+    assert!(matches!(err, PortError::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("missing.md"), "{err}");
+    let err = block_on(FileSource.read(d.path().to_str().unwrap())).unwrap_err();
+    assert!(
+        err.to_string().contains(d.path().to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_system_clock_reads_utc_now() {
+    let before = Utc::now();
+    let now = SystemClock.now();
+    assert!(before <= now && now <= Utc::now());
 }
