@@ -14,7 +14,7 @@
 //!
 //! `CUTTER_BENCH_KEEP=DIR` keeps the documents; `parse --child phases PROFILE FILE` (the bench
 //! binary) then prints the time of each step (read, decode, pin, scan, validate, payload) and
-//! the peak memory after parsing, for tuning.
+//! the peak memory after parsing, with the heap bytes each `Unit` field takes, for tuning.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -174,6 +174,33 @@ fn child(mode: &str, path: &Path, profile: &str) {
                 peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
             );
             std::hint::black_box(text.len());
+            // Where the memory goes: heap bytes per field as glibc rounds them (8 bytes of
+            // header, 16-byte steps, 32 at least), plus the units' own array.
+            let chunk = |cap: usize| {
+                if cap == 0 {
+                    0
+                } else {
+                    (cap + 8).div_ceil(16).max(2) * 16
+                }
+            };
+            let units = &parsed.plan.units;
+            let sum = |f: &dyn Fn(&cutter_core::plan::Unit) -> usize| -> f64 {
+                units.iter().map(f).sum::<usize>() as f64 / 1048576.0
+            };
+            eprintln!(
+                "memory (MB): input {:.1}, unit array {:.1} (len {} cap {}), body text {:.1} (heap {:.1}), key {:.1}, parent {:.1}, title {:.1}, kind+section {:.1}, body_sha256 {:.1}",
+                bytes.len() as f64 / 1048576.0,
+                (units.capacity() * std::mem::size_of::<cutter_core::plan::Unit>()) as f64 / 1048576.0,
+                units.len(),
+                units.capacity(),
+                sum(&|u| u.body.len()),
+                sum(&|u| chunk(u.body.capacity())),
+                sum(&|u| chunk(u.key.capacity())),
+                sum(&|u| u.parent.as_ref().map_or(0, |p| chunk(p.capacity()))),
+                sum(&|u| chunk(u.title.capacity())),
+                sum(&|u| chunk(u.unit_kind.capacity()) + chunk(u.section_type.capacity())),
+                sum(&|u| chunk(u.body_sha256.capacity())),
+            );
             (0.0, parsed.plan.units.len())
         }
         other => panic!("unknown mode {other}"),

@@ -20,6 +20,7 @@
 //! hashing a plan costs one pass over the bodies. Source line numbers are not part of the
 //! payload: they describe where a unit came from, not what is written.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -129,8 +130,50 @@ impl CutPlan {
     }
 
     /// sha256 of [`CutPlan::canonical_payload`], lower-case hex.
+    ///
+    /// The payload is streamed into the hasher through a small buffer instead of being built
+    /// whole: on a large plan it is tens of megabytes that would only be hashed and dropped.
     pub fn payload_sha256(&self) -> String {
-        sha256_hex(&self.canonical_payload())
+        const FLUSH_AT: usize = 16 * 1024;
+        let mut hasher = Sha256::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 1024);
+        buf.extend_from_slice(PAYLOAD_FORMAT.as_bytes());
+        buf.push(b'\n');
+        push_decimal(&mut buf, self.units.len() as u64);
+        buf.push(b'\n');
+        let mut ordinal = [0u8; 20];
+        for unit in &self.units {
+            let ordinal = decimal(u64::from(unit.ordinal), &mut ordinal);
+            for field in [
+                unit.key.as_bytes(),
+                unit.parent.as_deref().unwrap_or("").as_bytes(),
+                ordinal,
+                unit.unit_kind.as_bytes(),
+                unit.section_type.as_bytes(),
+                unit.title.as_bytes(),
+                unit.body_sha256.as_bytes(),
+            ] {
+                push_decimal(&mut buf, field.len() as u64);
+                buf.push(b':');
+                if field.len() > FLUSH_AT {
+                    hasher.update(&buf);
+                    buf.clear();
+                    hasher.update(field);
+                } else {
+                    buf.extend_from_slice(field);
+                }
+                buf.push(b'\n');
+            }
+            if buf.len() >= FLUSH_AT {
+                hasher.update(&buf);
+                buf.clear();
+            }
+        }
+        hasher.update(&buf);
+        lower_hex(&hasher.finalize().into())
+            .iter()
+            .map(|b| char::from(*b))
+            .collect()
     }
 
     /// Number of units per `unit_kind`, sorted by kind.
@@ -149,8 +192,15 @@ impl CutPlan {
     /// ordinals that are not 1, 2, 3 ... among siblings, and a body hash that does not match.
     pub fn validate(&self) -> Vec<UnitProblem> {
         let mut problems = Vec::new();
+        // Key -> index of the first unit with that key.
         let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.units.len());
-        let mut next_ordinal: HashMap<Option<&str>, u32> = HashMap::new();
+        // The next expected ordinal among the children of a parent, kept by the index of the
+        // parent's first unit when it is a known key (no second hash lookup), by name when it is
+        // not (yet), and apart for top-level units. A name that becomes known carries its count
+        // over, so this is the same as one map from `Option<parent>` to the count.
+        let mut next_of_unit: Vec<u32> = vec![1; self.units.len()];
+        let mut next_of_name: HashMap<&str, u32> = HashMap::new();
+        let mut next_top: u32 = 1;
         if self.units.is_empty() {
             problems.push(UnitProblem {
                 key: String::new(),
@@ -179,22 +229,47 @@ impl CutPlan {
                     });
                 }
             }
-            if unit.body_sha256 != sha256_hex(unit.body.as_bytes()) {
+            // Compared as hex on the stack: the same test as against `sha256_hex`, without
+            // allocating a string per unit.
+            if unit.body_sha256.as_bytes()
+                != lower_hex(&Sha256::digest(unit.body.as_bytes()).into())
+            {
                 push(ProblemKind::BodyHashMismatch);
             }
-            if let Some(first) = seen.get(unit.key.as_str()) {
-                push(ProblemKind::DuplicateKey {
-                    first_line: self.units[*first].line_start,
-                });
-            } else {
-                seen.insert(unit.key.as_str(), index);
-            }
-            if let Some(parent) = unit.parent.as_deref() {
-                if !seen.contains_key(parent) || parent == unit.key {
-                    push(ProblemKind::UnknownParent(parent.to_string()));
+            match seen.entry(unit.key.as_str()) {
+                Entry::Occupied(first) => {
+                    let first_line = self.units.get(*first.get()).map_or(0, |u| u.line_start);
+                    push(ProblemKind::DuplicateKey { first_line });
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    if !next_of_name.is_empty() {
+                        if let (Some(count), Some(next)) = (
+                            next_of_name.remove(unit.key.as_str()),
+                            next_of_unit.get_mut(index),
+                        ) {
+                            *next = count;
+                        }
+                    }
                 }
             }
-            let expected = next_ordinal.entry(unit.parent.as_deref()).or_insert(1);
+            let expected = match unit.parent.as_deref() {
+                None => &mut next_top,
+                Some(parent) => match seen.get(parent) {
+                    // `parent == key` is found here (the key was just recorded) yet invalid.
+                    Some(first) if parent != unit.key => match next_of_unit.get_mut(*first) {
+                        Some(next) => next,
+                        None => &mut next_top,
+                    },
+                    found => {
+                        push(ProblemKind::UnknownParent(parent.to_string()));
+                        match found.and_then(|first| next_of_unit.get_mut(*first)) {
+                            Some(next) => next,
+                            None => next_of_name.entry(parent).or_insert(1),
+                        }
+                    }
+                },
+            };
             if unit.ordinal != *expected {
                 push(ProblemKind::OrdinalOutOfSequence {
                     expected: *expected,
@@ -205,6 +280,38 @@ impl CutPlan {
         }
         problems
     }
+}
+
+/// Lower-case hex of a sha256 digest, on the stack.
+fn lower_hex(digest: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        // Both nibbles are below 16, inside the table.
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
+    }
+    out
+}
+
+/// `n` in decimal, written at the end of `buf` (what `n.to_string()` gives).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        // A digit is below 10, so the cast cannot truncate.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(decimal(n, &mut buf));
 }
 
 /// One thing wrong with one unit of a plan.
@@ -273,5 +380,147 @@ impl fmt::Display for ProblemKind {
             }
             ProblemKind::Other(text) => f.write_str(text),
         }
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `validate` as first written, one hash map per check: the reference the faster one must
+    /// agree with.
+    fn validate_reference(plan: &CutPlan) -> Vec<UnitProblem> {
+        let mut problems = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut next_ordinal: HashMap<Option<&str>, u32> = HashMap::new();
+        if plan.units.is_empty() {
+            problems.push(UnitProblem {
+                key: String::new(),
+                line: 0,
+                kind: ProblemKind::EmptyPlan,
+            });
+        }
+        for (index, unit) in plan.units.iter().enumerate() {
+            let mut push = |kind: ProblemKind| {
+                problems.push(UnitProblem {
+                    key: unit.key.clone(),
+                    line: unit.line_start,
+                    kind,
+                })
+            };
+            for (field, value) in [
+                ("key", &unit.key),
+                ("title", &unit.title),
+                ("body", &unit.body),
+                ("unit_kind", &unit.unit_kind),
+                ("section_type", &unit.section_type),
+            ] {
+                if value.trim().is_empty() {
+                    push(ProblemKind::Missing {
+                        field: field.to_string(),
+                    });
+                }
+            }
+            if unit.body_sha256 != sha256_hex(unit.body.as_bytes()) {
+                push(ProblemKind::BodyHashMismatch);
+            }
+            if let Some(first) = seen.get(unit.key.as_str()) {
+                push(ProblemKind::DuplicateKey {
+                    first_line: plan.units[*first].line_start,
+                });
+            } else {
+                seen.insert(unit.key.as_str(), index);
+            }
+            if let Some(parent) = unit.parent.as_deref() {
+                if !seen.contains_key(parent) || parent == unit.key {
+                    push(ProblemKind::UnknownParent(parent.to_string()));
+                }
+            }
+            let expected = next_ordinal.entry(unit.parent.as_deref()).or_insert(1);
+            if unit.ordinal != *expected {
+                push(ProblemKind::OrdinalOutOfSequence {
+                    expected: *expected,
+                    found: unit.ordinal,
+                });
+            }
+            *expected = unit.ordinal.saturating_add(1);
+        }
+        problems
+    }
+
+    fn arb_unit() -> impl Strategy<Value = Unit> {
+        // Few keys, so duplicates, self-parents and parents named before they exist all occur.
+        let name = prop::sample::select(vec!["", " ", "a", "b", "a/b", "c", "ü/1"]);
+        (
+            name.clone(),
+            prop::option::of(name.clone()),
+            0u32..4,
+            name.clone(),
+            "[a-zé :\n0-9]{0,300}",
+            any::<bool>(),
+            1u32..50,
+        )
+            .prop_map(|(key, parent, ordinal, title, body, bad_hash, line)| {
+                let mut unit = Unit::new(
+                    key,
+                    parent.map(str::to_string),
+                    ordinal,
+                    "article",
+                    "normative",
+                    title,
+                    body,
+                    (line, line),
+                );
+                if bad_hash {
+                    unit.body_sha256.replace_range(0..1, "X");
+                }
+                unit
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn streamed_payload_sha_is_the_sha_of_the_canonical_payload(
+            units in prop::collection::vec(arb_unit(), 0..40),
+        ) {
+            let plan = CutPlan::new("p", units);
+            prop_assert_eq!(plan.payload_sha256(), sha256_hex(&plan.canonical_payload()));
+        }
+
+        #[test]
+        fn validate_agrees_with_the_reference(
+            units in prop::collection::vec(arb_unit(), 0..40),
+        ) {
+            let plan = CutPlan::new("p", units);
+            prop_assert_eq!(plan.validate(), validate_reference(&plan));
+        }
+    }
+
+    #[test]
+    fn streamed_payload_sha_on_long_fields_and_many_units() {
+        let long_title = "t".repeat(40_000);
+        let units: Vec<Unit> = (1..=3000u32)
+            .map(|i| {
+                let title = if i % 1000 == 0 {
+                    long_title.clone()
+                } else {
+                    format!("Article {i}")
+                };
+                Unit::new(
+                    format!("art-{i}"),
+                    None,
+                    i,
+                    "article",
+                    "normative",
+                    title,
+                    "b",
+                    (i, i),
+                )
+            })
+            .collect();
+        let plan = CutPlan::new("p", units);
+        assert_eq!(plan.payload_sha256(), sha256_hex(&plan.canonical_payload()));
+        assert!(plan.validate().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::ops::Bound;
 
 use regex::CaptureLocations;
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization::UnicodeNormalization;
 
 use super::number::{self, Num};
 use super::profile::{hit, Join, Level, Numbering, Profile, Rest};
@@ -212,40 +212,100 @@ pub(crate) fn always_nfc(c: char) -> bool {
     matches!(c, '\0'..='\u{02FF}' | '\u{1E00}'..='\u{1EFF}' | '\u{2010}'..='\u{2027}' | '\u{2030}'..='\u{205E}')
 }
 
-/// [`always_nfc`] for every character of valid UTF-8, read from the bytes: the lead byte
-/// (and for three-byte characters the second) tells the range without decoding.
+/// [`always_nfc`] for every character of valid UTF-8, read from the bytes with
+/// [`always_nfc_width`] (what [`nfc`] does), for the test that holds the two together.
+#[cfg(test)]
 pub(crate) fn always_nfc_utf8(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    while let Some((&lead, tail)) = rest.split_first() {
-        let width = match lead {
-            0x00..=0x7F => 1,
-            // U+0080..=U+02FF.
-            0xC2..=0xCB => 2,
-            // U+1E00..=U+1EFF.
-            0xE1 if matches!(tail.first(), Some(0xB8..=0xBB)) => 3,
-            // U+2010..=U+2027 and U+2030..=U+205E.
-            0xE2 => match (tail.first(), tail.get(1)) {
-                (Some(0x80), Some(0x90..=0xA7 | 0xB0..=0xBF)) | (Some(0x81), Some(0x80..=0x9E)) => {
-                    3
-                }
-                _ => return false,
-            },
-            _ => return false,
-        };
-        rest = rest.get(width..).unwrap_or(&[]);
+    let mut at = 0;
+    while let Some(width) = always_nfc_width(bytes.get(at..).unwrap_or(&[])) {
+        at += width;
     }
-    true
+    at >= bytes.len()
+}
+
+/// Width in bytes of the character starting `bytes` when it is [`always_nfc`], else `None`:
+/// the lead byte (and for three-byte characters the second) tells the range without decoding.
+fn always_nfc_width(bytes: &[u8]) -> Option<usize> {
+    match bytes {
+        [0x00..=0x7F, ..] => Some(1),
+        [0xC2..=0xCB, ..] => Some(2),
+        [0xE1, 0xB8..=0xBB, ..] => Some(3),
+        [0xE2, 0x80, 0x90..=0xA7 | 0xB0..=0xBF, ..] | [0xE2, 0x81, 0x80..=0x9E, ..] => Some(3),
+        _ => None,
+    }
 }
 
 /// NFC form of a line, borrowed when it already is (the common case, checked cheaply).
-fn nfc(line: &str) -> Cow<'_, str> {
-    if line.is_ascii()
-        || always_nfc_utf8(line.as_bytes())
-        || is_nfc_quick(line.chars()) == IsNormalized::Yes
-    {
-        Cow::Borrowed(line)
-    } else {
-        Cow::Owned(line.nfc().collect())
+pub(crate) fn nfc(line: &str) -> Cow<'_, str> {
+    if line.is_ascii() {
+        return Cow::Borrowed(line);
+    }
+    nfc_by_chunks(line)
+}
+
+/// `line.nfc().collect()`, looking at each character once and normalising only the stretches
+/// around characters outside [`always_nfc`]; borrowed when nothing changes.
+///
+/// Every `always_nfc` character is a starter with quick-check "yes", which is a normalisation
+/// boundary (UAX #15): the text before it and the text from it on normalise independently. So
+/// a stretch from the last such character before a run of other characters (a base letter
+/// and its decomposed marks) up to the next such character is normalised alone, and the rest
+/// is copied; in Latin-script text that is a few characters per accent instead of the whole
+/// line through the decomposition tables, and a line that is already NFC is not copied.
+pub(crate) fn nfc_by_chunks(line: &str) -> Cow<'_, str> {
+    let bytes = line.as_bytes();
+    let mut out: Option<String> = None;
+    let mut chunk = String::new();
+    // Copied or normalised up to `done`; `at` is the next character to look at; `boundary`
+    // is where the last `always_nfc` character starts.
+    let (mut done, mut at, mut boundary) = (0, 0, 0);
+    while at < bytes.len() {
+        // Eight ASCII bytes at a time: they are all `always_nfc`.
+        if let Some(word) = bytes.get(at..at + 8) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(word);
+            if u64::from_ne_bytes(eight) & 0x8080_8080_8080_8080 == 0 {
+                at += 8;
+                boundary = at - 1;
+                continue;
+            }
+        }
+        if let Some(width) = always_nfc_width(bytes.get(at..).unwrap_or(&[])) {
+            boundary = at;
+            at += width;
+            continue;
+        }
+        // A run of other characters: it ends at the next `always_nfc` character.
+        let mut end = at;
+        while end < bytes.len() && always_nfc_width(bytes.get(end..).unwrap_or(&[])).is_none() {
+            end += 1;
+            while end < bytes.len() && !line.is_char_boundary(end) {
+                end += 1;
+            }
+        }
+        let start = if boundary < at && boundary >= done {
+            boundary
+        } else {
+            at
+        };
+        let source = line.get(start..end).unwrap_or("");
+        chunk.clear();
+        chunk.extend(source.nfc());
+        if chunk != source || out.is_some() {
+            let out = out.get_or_insert_with(|| String::with_capacity(line.len()));
+            out.push_str(line.get(done..start).unwrap_or(""));
+            out.push_str(&chunk);
+            done = end;
+        }
+        at = end;
+        boundary = end;
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(line.get(done..).unwrap_or(""));
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(line),
     }
 }
 

@@ -287,3 +287,51 @@ fn a_table_of_contents_that_never_ends_is_explained() {
         "{err}"
     );
 }
+
+mod chunked_nfc {
+    use super::engine;
+    use proptest::prelude::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    /// Characters that stress composition: Latin and Vietnamese letters composed and not,
+    /// combining marks of several classes, Hangul jamo and syllables, and the edges of the
+    /// fast ranges.
+    fn tricky() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::sample::select(vec![
+                'a', 'e', 'o', 'u', 'A', 'é', 'ê', 'ơ', 'ư', 'Đ', 'ế', 'ẹ', ' ', '.', '\u{02FF}',
+                '\u{0300}', '\u{0301}', '\u{0302}', '\u{0303}', '\u{0306}', '\u{0309}', '\u{031B}',
+                '\u{0323}', '\u{0327}', '\u{0345}', '\u{1100}', '\u{1161}', '\u{11A8}', '\u{AC00}',
+                '\u{1E00}', '\u{1EFF}', '\u{1F00}', '\u{2010}', '\u{2028}', '\u{205F}', '\u{212B}',
+                '\u{0958}', '\u{0F73}', '\u{3099}', 'か',
+            ]),
+            any::<char>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn chunked_nfc_is_nfc(chars in prop::collection::vec(tricky(), 0..40)) {
+            let line: String = chars.into_iter().collect();
+            let expected: String = line.nfc().collect();
+            let chunked = engine::nfc_by_chunks(&line);
+            prop_assert_eq!(chunked.as_ref(), expected.as_str());
+            let via_line = engine::nfc(&line);
+            prop_assert_eq!(via_line.as_ref(), expected.as_str());
+        }
+    }
+
+    #[test]
+    fn chunked_nfc_on_decomposed_vietnamese() {
+        let line: String = "Điều 1. Nhà nước Cộng hòa xã hội chủ nghĩa Việt Nam"
+            .nfd()
+            .collect();
+        let expected: String = line.nfc().collect();
+        assert_eq!(engine::nfc_by_chunks(&line), expected);
+        let already: String = line.nfc().collect();
+        assert!(matches!(
+            engine::nfc_by_chunks(&already),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}
