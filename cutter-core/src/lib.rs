@@ -20,6 +20,7 @@ pub mod phase;
 pub mod plan;
 pub mod ports;
 pub mod run;
+pub mod signing;
 pub mod simulator;
 pub mod state;
 pub mod stop;
