@@ -4,9 +4,12 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod atomic;
+pub mod backup;
 pub mod clock;
 pub mod config;
+pub mod keys;
 pub mod killswitch;
+pub mod pg;
 pub mod reporter;
 pub mod source;
 pub mod state_store;

@@ -1,0 +1,216 @@
+//! [`PgGrantProbe`]: the live privileges of the cutter roles, read from the catalogs' ACLs.
+//!
+//! `information_schema` shows only what the current user may see and leaves out schemas and
+//! owner defaults, so the probe reads `relacl`, `proacl` and `nspacl` through `aclexplode`, with
+//! `acldefault` standing in for a NULL ACL (an object nobody has granted on yet still gives its
+//! owner everything, and a function still gives PUBLIC EXECUTE). Role memberships and the
+//! dangerous role attributes are part of the matrix too: `exec` becoming a member of `admin`
+//! would be a larger escalation than any table grant.
+//!
+//! Role names are normalised to `admin`, `exec`, `verify` and `PUBLIC`, so the matrix and its
+//! sha do not depend on the configured names.
+
+use async_trait::async_trait;
+use cutter_core::grants::{Grant, GrantMatrix};
+use cutter_core::ports::{GrantProbe, PortError};
+use deadpool_postgres::Pool;
+
+use super::provision::{EXEC_FUNCTIONS, VERIFY_RELATIONS};
+use super::{col, pool_error, translate, PgRoles};
+
+/// Privileges the matrix tracks. Newer servers add privileges (PostgreSQL 17's MAINTAIN) that
+/// the owner holds by default; tracking a fixed list keeps the designed sha stable across
+/// server versions.
+const TRACKED: [&str; 10] = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "EXECUTE",
+    "USAGE",
+    "CREATE",
+];
+
+const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+];
+
+const TABLES: [&str; 12] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "public.refinery_schema_history",
+    "cutter_governance.source_registry",
+    "cutter_governance.kill_switch_arming",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.manifest_envelope",
+    "cutter_governance.approval_signature",
+    "cutter_governance.review_decision",
+    "cutter_governance.verify_result",
+];
+
+const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
+
+/// Every function of the schema with its argument types, as `oidvectortypes` prints them.
+const FUNCTIONS: [&str; 10] = [
+    "public.fn_iu_create(text, text, text, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_enact(text, text, text)",
+    "public.fn_iu_compensate(text, text, text[], text[])",
+    "public.fn_leg_b_record(text, text, text, text, bigint, text, text, jsonb, text, text, text, timestamp with time zone, timestamp with time zone, boolean)",
+    "public.fn_record_verify(text, text, boolean, bigint, text[])",
+    "cutter_governance.fn_run_armed(text)",
+    "cutter_governance.fn_require_armed(text)",
+    "cutter_governance.tg_append_only()",
+    "cutter_governance.tg_unit_version_immutable()",
+    "cutter_governance.tg_information_unit_guard()",
+];
+
+/// The matrix the migrations plus `provision` are designed to produce.
+pub fn designed_grants() -> GrantMatrix {
+    let mut grants = vec![
+        Grant::new("admin", "schema cutter_governance", "USAGE"),
+        Grant::new("admin", "schema cutter_governance", "CREATE"),
+        Grant::new("exec", "schema cutter_governance", "USAGE"),
+        Grant::new("verify", "schema cutter_governance", "USAGE"),
+        Grant::new("exec", "schema public", "USAGE"),
+        Grant::new("verify", "schema public", "USAGE"),
+        // PostgreSQL 15's default for the public schema; the functions pin their search_path,
+        // so PUBLIC's USAGE there cannot redirect them.
+        Grant::new("PUBLIC", "schema public", "USAGE"),
+    ];
+    for table in TABLES {
+        for privilege in OWNER_TABLE_PRIVILEGES {
+            grants.push(Grant::new("admin", &format!("table {table}"), privilege));
+        }
+    }
+    for view in VIEWS {
+        for privilege in OWNER_TABLE_PRIVILEGES {
+            grants.push(Grant::new("admin", &format!("view {view}"), privilege));
+        }
+    }
+    for relation in VERIFY_RELATIONS {
+        let kind = if VIEWS.contains(&relation) {
+            "view"
+        } else {
+            "table"
+        };
+        grants.push(Grant::new(
+            "verify",
+            &format!("{kind} {relation}"),
+            "SELECT",
+        ));
+    }
+    for function in FUNCTIONS {
+        let object = format!("function {function}");
+        grants.push(Grant::new("admin", &object, "EXECUTE"));
+        if EXEC_FUNCTIONS
+            .iter()
+            .any(|f| function.starts_with(&format!("{f}(")))
+        {
+            grants.push(Grant::new("exec", &object, "EXECUTE"));
+        }
+    }
+    GrantMatrix::new(grants)
+}
+
+const PROBE_SQL: &str = "
+WITH roles (oid, logical) AS (
+    SELECT r.oid, x.logical
+    FROM pg_catalog.pg_roles r
+    JOIN (VALUES ($1::text, 'admin'), ($2::text, 'exec'), ($3::text, 'verify')) AS x (name, logical)
+      ON r.rolname = x.name
+    UNION ALL SELECT 0::oid, 'PUBLIC'
+), objects (object, kind, ours, acl) AS (
+    SELECT 'schema ' || n.nspname, 'schema', true,
+           coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
+    FROM pg_catalog.pg_namespace n
+    WHERE n.nspname IN ('public', 'cutter_governance')
+    UNION ALL
+    SELECT CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view '
+                          WHEN 'm' THEN 'materialized view ' ELSE 'table ' END
+           || n.nspname || '.' || c.relname,
+           'relation', c.relowner IN (SELECT oid FROM roles),
+           coalesce(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('public', 'cutter_governance') AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',
+           'function', p.proowner IN (SELECT oid FROM roles),
+           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('public', 'cutter_governance')
+)
+SELECT r.logical, o.object, a.privilege_type
+FROM objects o
+CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
+JOIN roles r ON r.oid = a.grantee
+-- Functions of other owners (extensions) keep PUBLIC EXECUTE by default; that is theirs, not a
+-- cutter grant. Every grant of theirs to a cutter role still shows.
+WHERE (o.kind <> 'function' OR o.ours OR r.logical <> 'PUBLIC')
+UNION ALL
+SELECT r.logical, 'role ' || coalesce(g.logical, pg_catalog.pg_get_userbyid(m.roleid)), 'MEMBER'
+FROM pg_catalog.pg_auth_members m
+JOIN roles r ON r.oid = m.member
+LEFT JOIN roles g ON g.oid = m.roleid
+UNION ALL
+SELECT r.logical, 'cluster', f.attr
+FROM roles r
+JOIN pg_catalog.pg_roles pr ON pr.oid = r.oid
+CROSS JOIN LATERAL (VALUES ('SUPERUSER', pr.rolsuper), ('CREATEROLE', pr.rolcreaterole),
+                           ('CREATEDB', pr.rolcreatedb), ('BYPASSRLS', pr.rolbypassrls),
+                           ('REPLICATION', pr.rolreplication)) AS f (attr, held)
+WHERE f.held
+";
+
+/// Reads the grant matrix through any connection (the catalogs are readable by every role).
+#[derive(Debug, Clone)]
+pub struct PgGrantProbe {
+    pool: Pool,
+    roles: PgRoles,
+}
+
+impl PgGrantProbe {
+    pub fn new(pool: Pool, roles: PgRoles) -> Self {
+        PgGrantProbe { pool, roles }
+    }
+}
+
+#[async_trait]
+impl GrantProbe for PgGrantProbe {
+    async fn probe(&self) -> Result<GrantMatrix, PortError> {
+        let what = "probe the grants";
+        let client = self.pool.get().await.map_err(|e| pool_error(what, e))?;
+        let rows = client
+            .query(
+                PROBE_SQL,
+                &[&self.roles.admin, &self.roles.exec, &self.roles.verify],
+            )
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let role: String = col(row, 0, "grant matrix")?;
+            let object: String = col(row, 1, "grant matrix")?;
+            let privilege: String = col(row, 2, "grant matrix")?;
+            if object == "cluster" || privilege == "MEMBER" || TRACKED.contains(&privilege.as_str())
+            {
+                grants.push(Grant::new(&role, &object, &privilege));
+            }
+        }
+        Ok(GrantMatrix::new(grants))
+    }
+
+    fn designed(&self) -> GrantMatrix {
+        designed_grants()
+    }
+}

@@ -1,0 +1,410 @@
+//! [`PgTarget`]: the live execution target. Writes go through the exec role's pool and the
+//! SECURITY DEFINER functions, one transaction per port call; reads through the verify role.
+
+use async_trait::async_trait;
+use cutter_core::compensation::{CompensationAction, CompensationOutcome, CompensationPlan};
+use cutter_core::mode::Mode;
+use cutter_core::plan::CutPlan;
+use cutter_core::ports::{
+    ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunContext, StoredUnit,
+    VerifyResult,
+};
+use cutter_core::run::{DocumentFingerprint, Snapshot};
+use deadpool_postgres::{Object, Pool, Transaction};
+
+use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
+
+/// The tables a run writes, for the narrow pre-write backup.
+pub const WRITTEN_TABLES: [&str; 9] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.manifest_envelope",
+    "cutter_governance.approval_signature",
+    "cutter_governance.review_decision",
+    "cutter_governance.verify_result",
+];
+
+/// The live PostgreSQL target. Its mode is always [`Mode::Live`].
+#[derive(Debug, Clone)]
+pub struct PgTarget {
+    exec: Pool,
+    verify: Pool,
+    label: String,
+}
+
+impl PgTarget {
+    /// Builds the two pools (no connection is made until the first call).
+    pub fn connect(
+        settings: &PgSettings,
+        exec: &RoleLogin,
+        verify: &RoleLogin,
+    ) -> Result<Self, PgError> {
+        Ok(PgTarget {
+            exec: settings.pool(exec)?,
+            verify: settings.pool(verify)?,
+            label: settings.label()?,
+        })
+    }
+
+    /// From pools built elsewhere; `label` must not contain a secret.
+    pub fn from_pools(exec: Pool, verify: Pool, label: String) -> Self {
+        PgTarget {
+            exec,
+            verify,
+            label,
+        }
+    }
+
+    async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
+        self.exec.get().await.map_err(|e| pool_error(what, e))
+    }
+
+    async fn verify_client(&self, what: &str) -> Result<Object, PortError> {
+        self.verify.get().await.map_err(|e| pool_error(what, e))
+    }
+}
+
+/// Begins a write transaction and checks the arming inside it. The functions check again;
+/// this check exists so a disarmed run is reported as such before any statement is tried.
+async fn begin_armed<'a>(
+    client: &'a mut Object,
+    what: &str,
+    run_id: &str,
+) -> Result<Transaction<'a>, PortError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| translate(what, run_id, &e))?;
+    let row = tx
+        .query_one("SELECT cutter_governance.fn_run_armed($1)", &[&run_id])
+        .await
+        .map_err(|e| translate(what, run_id, &e))?;
+    let armed: bool = col(&row, 0, "fn_run_armed")?;
+    if !armed {
+        // Dropping the transaction rolls it back; nothing was written.
+        return Err(PortError::KillSwitchOff {
+            run_id: run_id.to_string(),
+        });
+    }
+    Ok(tx)
+}
+
+async fn commit(tx: Transaction<'_>, what: &str, run_id: &str) -> Result<(), PortError> {
+    tx.commit().await.map_err(|e| translate(what, run_id, &e))
+}
+
+fn status(text: &str) -> Result<LifecycleStatus, PortError> {
+    match text {
+        "draft" => Ok(LifecycleStatus::Draft),
+        "enacted" => Ok(LifecycleStatus::Enacted),
+        "retired" => Ok(LifecycleStatus::Retired),
+        other => Err(PortError::Corrupt {
+            what: "information_unit.lifecycle_status".into(),
+            detail: format!("unknown status `{other}`"),
+        }),
+    }
+}
+
+fn count(what: &str, n: i64) -> Result<u64, PortError> {
+    u64::try_from(n).map_err(|_| PortError::Corrupt {
+        what: what.to_string(),
+        detail: format!("negative count {n}"),
+    })
+}
+
+#[async_trait]
+impl ExecutionTarget for PgTarget {
+    fn mode(&self) -> Mode {
+        Mode::Live
+    }
+
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn tables(&self) -> Vec<String> {
+        WRITTEN_TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
+        let what = "snapshot the other documents";
+        let client = self.verify_client(what).await?;
+        let rows = client
+            .query(
+                "SELECT document_id, units, content_sha256
+                 FROM cutter_governance.document_fingerprint WHERE document_id <> $1",
+                &[&exclude_document],
+            )
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        let mut snapshot = Snapshot::new();
+        for row in rows {
+            let what = "document_fingerprint";
+            let units: i64 = col(&row, 1, what)?;
+            snapshot.insert(
+                col(&row, 0, what)?,
+                DocumentFingerprint {
+                    units: count(what, units)?,
+                    content_sha256: col(&row, 2, what)?,
+                },
+            );
+        }
+        Ok(snapshot)
+    }
+
+    async fn cut_leg_a(&self, run: &RunContext, plan: &CutPlan) -> Result<LegAOutcome, PortError> {
+        let what = "leg A";
+        let n = plan.units.len();
+        let mut keys = Vec::with_capacity(n);
+        let mut parents = Vec::with_capacity(n);
+        let mut ordinals = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        let mut sections = Vec::with_capacity(n);
+        let mut titles = Vec::with_capacity(n);
+        let mut bodies = Vec::with_capacity(n);
+        let mut shas = Vec::with_capacity(n);
+        for u in &plan.units {
+            keys.push(u.key.as_str());
+            parents.push(u.parent.as_deref());
+            ordinals.push(i32::try_from(u.ordinal).map_err(|_| PortError::Rejected {
+                what: format!("unit `{}`", u.key),
+                detail: format!("ordinal {} does not fit the column", u.ordinal),
+            })?);
+            kinds.push(u.unit_kind.as_str());
+            sections.push(u.section_type.as_str());
+            titles.push(u.title.as_str());
+            bodies.push(u.body.as_str());
+            shas.push(u.body_sha256.as_str());
+        }
+        let payload = plan.payload_sha256();
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        // One statement for the whole plan: the function inserts set-based from the arrays.
+        let row = tx
+            .query_one(
+                "SELECT result, created, already_present FROM public.fn_iu_create(
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &payload,
+                    &keys,
+                    &parents,
+                    &ordinals,
+                    &kinds,
+                    &sections,
+                    &titles,
+                    &bodies,
+                    &shas,
+                ],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let result: String = col(&row, 0, "fn_iu_create")?;
+        let created = count("fn_iu_create.created", col(&row, 1, "fn_iu_create")?)?;
+        let already_present = count(
+            "fn_iu_create.already_present",
+            col(&row, 2, "fn_iu_create")?,
+        )?;
+        if result != "created" && result != "already_present" {
+            // Dropping the transaction rolls everything back.
+            return Err(PortError::Rejected {
+                what: what.to_string(),
+                detail: format!("fn_iu_create returned `{result}`"),
+            });
+        }
+        commit(tx, what, &run.run_id).await?;
+        tracing::info!(run_id = %run.run_id, created, already_present, "leg A");
+        Ok(LegAOutcome {
+            created,
+            already_present,
+        })
+    }
+
+    async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
+        let what = format!("read the units of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(
+                "SELECT u.unit_key, u.parent_key, u.ordinal, u.unit_kind, u.section_type, u.title,
+                        v.body_sha256, u.lifecycle_status, u.created_by_run
+                 FROM public.information_unit u
+                 JOIN public.unit_version v
+                   ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_no = 1
+                 WHERE u.document_id = $1
+                 ORDER BY u.created_at, u.created_by_run, u.plan_position",
+                &[&document_id],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        rows.iter()
+            .map(|row| {
+                let ordinal: i32 = col(row, 2, "information_unit")?;
+                let lifecycle: String = col(row, 7, "information_unit")?;
+                Ok(StoredUnit {
+                    key: col(row, 0, "information_unit")?,
+                    parent: col(row, 1, "information_unit")?,
+                    ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
+                        what: "information_unit.ordinal".into(),
+                        detail: format!("negative ordinal {ordinal}"),
+                    })?,
+                    unit_kind: col(row, 3, "information_unit")?,
+                    section_type: col(row, 4, "information_unit")?,
+                    title: col(row, 5, "information_unit")?,
+                    body_sha256: col(row, 6, "information_unit")?,
+                    lifecycle_status: status(&lifecycle)?,
+                    created_by_run: col(row, 8, "information_unit")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_verify(
+        &self,
+        run: &RunContext,
+        result: &VerifyResult,
+    ) -> Result<(), PortError> {
+        let what = "record the verify result";
+        let checked = i64::try_from(result.checked).unwrap_or(i64::MAX);
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        tx.execute(
+            "SELECT public.fn_record_verify($1, $2, $3, $4, $5)",
+            &[
+                &run.run_id,
+                &result.phase.name(),
+                &result.passed,
+                &checked,
+                &result.mismatches,
+            ],
+        )
+        .await
+        .map_err(|e| translate(what, &run.run_id, &e))?;
+        commit(tx, what, &run.run_id).await
+    }
+
+    async fn leg_b_record(&self, run: &RunContext, manifest: &Manifest) -> Result<(), PortError> {
+        let what = "leg B";
+        let json = serde_json::to_string(manifest)
+            .map_err(|e| PortError::Other(format!("serialize the manifest: {e}")))?;
+        let unit_count = i64::try_from(manifest.unit_count).unwrap_or(i64::MAX);
+        let approval = &manifest.approval;
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        let result = tx
+            .query_one(
+                "SELECT public.fn_leg_b_record($1, $2, $3, $4, $5, $6, $7, ($8::text)::jsonb,
+                                               $9, $10, $11, $12, $13, $14)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &manifest.payload_sha256,
+                    &manifest.source_sha256,
+                    &unit_count,
+                    &manifest.backup_sha256,
+                    &manifest.grant_sha256,
+                    &json,
+                    &approval.gate.name(),
+                    &approval.approver,
+                    &approval.document_sha256,
+                    &approval.signed_utc,
+                    &approval.accepted_utc,
+                    &approval.self_approved,
+                ],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let result: String = col(&result, 0, "fn_leg_b_record")?;
+        if result != "created" && result != "already_present" {
+            return Err(PortError::Rejected {
+                what: what.to_string(),
+                detail: format!("fn_leg_b_record returned `{result}`"),
+            });
+        }
+        commit(tx, what, &run.run_id).await
+    }
+
+    async fn lifecycle_enact(
+        &self,
+        run: &RunContext,
+        review_decision_id: &str,
+    ) -> Result<u64, PortError> {
+        let what = "enact the drafts";
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        let row = tx
+            .query_one(
+                "SELECT public.fn_iu_enact($1, $2, $3)",
+                &[&run.run_id, &run.document_id, &review_decision_id],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let moved: i64 = col(&row, 0, "fn_iu_enact")?;
+        commit(tx, what, &run.run_id).await?;
+        count("fn_iu_enact", moved)
+    }
+
+    async fn compensate(
+        &self,
+        run: &RunContext,
+        plan: &CompensationPlan,
+    ) -> Result<CompensationOutcome, PortError> {
+        let what = "compensate";
+        if plan.run_id != run.run_id || plan.document_id != run.document_id {
+            return Err(PortError::Rejected {
+                what: what.to_string(),
+                detail: format!(
+                    "the plan is for run {} / document {}, not {} / {}",
+                    plan.run_id, plan.document_id, run.run_id, run.document_id
+                ),
+            });
+        }
+        let keys = |action: CompensationAction| -> Vec<&str> {
+            plan.steps
+                .iter()
+                .filter(|s| s.action == action)
+                .map(|s| s.key.as_str())
+                .collect()
+        };
+        let retire = keys(CompensationAction::Retire);
+        let delete = keys(CompensationAction::Delete);
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        let row = tx
+            .query_one(
+                "SELECT retired, deleted FROM public.fn_iu_compensate($1, $2, $3, $4)",
+                &[&run.run_id, &run.document_id, &retire, &delete],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let outcome = CompensationOutcome {
+            retired: count(
+                "fn_iu_compensate.retired",
+                col(&row, 0, "fn_iu_compensate")?,
+            )?,
+            deleted: count(
+                "fn_iu_compensate.deleted",
+                col(&row, 1, "fn_iu_compensate")?,
+            )?,
+        };
+        commit(tx, what, &run.run_id).await?;
+        Ok(outcome)
+    }
+
+    async fn review_decision_used(&self, id: &str) -> Result<bool, PortError> {
+        let what = "look up the review decision";
+        let client = self.verify_client(what).await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM cutter_governance.review_decision
+                                WHERE review_decision_id = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        col(&row, 0, "review_decision")
+    }
+}
