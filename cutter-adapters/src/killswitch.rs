@@ -27,6 +27,18 @@ pub struct FileKillSwitch {
     dir: PathBuf,
 }
 
+/// The arguments both kill-switches (file and database) accept for `arm`: a well-formed run id
+/// and a ttl longer than zero. One check, so the two adapters cannot drift apart.
+pub(crate) fn check_arming(run_id: &str, ttl: Duration) -> Result<(), PortError> {
+    check_id("run id", run_id)?;
+    if ttl <= Duration::zero() {
+        return Err(PortError::Other(format!(
+            "arm run {run_id}: the ttl must be longer than zero"
+        )));
+    }
+    Ok(())
+}
+
 impl FileKillSwitch {
     pub fn new(dir: PathBuf) -> Self {
         FileKillSwitch { dir }
@@ -43,12 +55,7 @@ impl FileKillSwitch {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PortError> {
-        check_id("run id", run_id)?;
-        if ttl <= Duration::zero() {
-            return Err(PortError::Other(format!(
-                "arm run {run_id}: the ttl must be longer than zero"
-            )));
-        }
+        check_arming(run_id, ttl)?;
         let arming = Arming {
             run_id: run_id.to_string(),
             armed_utc: now,

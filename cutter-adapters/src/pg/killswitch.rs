@@ -8,7 +8,7 @@ use cutter_core::ports::{KillSwitch, PortError};
 use deadpool_postgres::Pool;
 
 use super::{col, pool_error, translate};
-use crate::check_id;
+use crate::killswitch::check_arming;
 
 /// The database kill-switch. `pool` must log in as the admin role (the only one that may write
 /// the arming table).
@@ -30,12 +30,7 @@ impl PgKillSwitch {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PortError> {
-        check_id("run id", run_id)?;
-        if ttl <= Duration::zero() {
-            return Err(PortError::Other(format!(
-                "arm run {run_id}: the ttl must be longer than zero"
-            )));
-        }
+        check_arming(run_id, ttl)?;
         let what = format!("arm run {run_id}");
         let expires = now + ttl;
         let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
