@@ -19,30 +19,14 @@ use futures::executor::block_on;
 
 fn record(run_id: &str) -> RunRecord {
     let t = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
-    RunRecord {
-        run_id: run_id.into(),
-        document_id: "DOC-1".into(),
-        mode: Mode::DryRun,
-        source: "/tmp/doc.md".into(),
-        target: "simulator".into(),
-        profile: None,
-        state: RunState::initial(),
-        expected_source_sha256: None,
-        expected_grant_sha256: None,
-        source_sha256: None,
-        payload_sha256: None,
-        unit_count: None,
-        grant_sha256: None,
-        backup: None,
-        snapshot: None,
-        phases: Vec::new(),
-        approvals: Vec::new(),
-        rejections: Vec::new(),
-        closing_report_sha256: None,
-        holds_lock: false,
-        created_utc: t,
-        updated_utc: t,
-    }
+    RunRecord::started(
+        run_id.into(),
+        "DOC-1".into(),
+        Mode::DryRun,
+        "/tmp/doc.md".into(),
+        "simulator".into(),
+        t,
+    )
 }
 
 fn store(dir: &std::path::Path) -> FileStateStore {

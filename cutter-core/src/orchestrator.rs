@@ -162,30 +162,16 @@ impl<'a> Orchestrator<'a> {
     /// Starts a run: phases 1–5, then a pause at SG_1 with an approval request written.
     pub async fn cut(&self, request: CutRequest) -> Result<RunRecord> {
         let now = self.ports.clock.now();
-        let mut run = RunRecord {
-            run_id: request.run_id.clone(),
-            document_id: request.document_id.clone(),
-            mode: request.mode,
-            source: request.source.clone(),
-            target: self.ports.target.label(),
-            profile: None,
-            state: RunState::initial(),
-            expected_source_sha256: request.expected_source_sha256.clone(),
-            expected_grant_sha256: request.expected_grant_sha256.clone(),
-            source_sha256: None,
-            payload_sha256: None,
-            unit_count: None,
-            grant_sha256: None,
-            backup: None,
-            snapshot: None,
-            phases: Vec::new(),
-            approvals: Vec::new(),
-            rejections: Vec::new(),
-            closing_report_sha256: None,
-            holds_lock: false,
-            created_utc: now,
-            updated_utc: now,
-        };
+        let mut run = RunRecord::started(
+            request.run_id.clone(),
+            request.document_id.clone(),
+            request.mode,
+            request.source.clone(),
+            self.ports.target.label(),
+            now,
+        );
+        run.expected_source_sha256 = request.expected_source_sha256.clone();
+        run.expected_grant_sha256 = request.expected_grant_sha256.clone();
         self.ports
             .store
             .create(&run)

@@ -44,6 +44,41 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run that has just been started: in the initial state, no pins, no evidence yet.
+    pub fn started(
+        run_id: String,
+        document_id: String,
+        mode: Mode,
+        source: String,
+        target: String,
+        now: DateTime<Utc>,
+    ) -> RunRecord {
+        RunRecord {
+            run_id,
+            document_id,
+            mode,
+            source,
+            target,
+            profile: None,
+            state: RunState::initial(),
+            expected_source_sha256: None,
+            expected_grant_sha256: None,
+            source_sha256: None,
+            payload_sha256: None,
+            unit_count: None,
+            grant_sha256: None,
+            backup: None,
+            snapshot: None,
+            phases: Vec::new(),
+            approvals: Vec::new(),
+            rejections: Vec::new(),
+            closing_report_sha256: None,
+            holds_lock: false,
+            created_utc: now,
+            updated_utc: now,
+        }
+    }
+
     /// Whether the run has committed writes to the target (leg A passed).
     pub fn has_written(&self) -> bool {
         self.phases
