@@ -46,6 +46,10 @@ pub struct ApprovalRequest {
     pub payload_sha256: String,
     pub source_sha256: String,
     pub unit_count: usize,
+    /// The document is protected: an SG_1 approval must carry
+    /// `protected_allowance = "<document_id>"`.
+    #[serde(default)]
+    pub protected: bool,
     pub requested_utc: DateTime<Utc>,
     /// What the gate lets through, in words.
     pub effect: String,
@@ -88,8 +92,11 @@ impl Default for ApprovalPolicy {
 pub struct Expected<'a> {
     pub gate: Gate,
     pub run_id: &'a str,
+    pub document_id: &'a str,
     pub payload_sha256: &'a str,
     pub mode: Mode,
+    /// The document is protected: SG_1 needs `protected_allowance` naming it.
+    pub protected: bool,
 }
 
 /// Checks the fields of an approval against the paused run and the time, in a fixed order so
@@ -136,6 +143,17 @@ pub fn validate(
     {
         return Err(ApprovalRejection::MissingField {
             field: "review_decision_id".to_string(),
+        });
+    }
+    // Naming the document (rather than a yes/no flag) makes the approver say *which*
+    // protected document they allow, so an allowance cannot be carried over by habit.
+    if expected.gate == Gate::Sg1
+        && expected.protected
+        && approval.protected_allowance.as_deref().map(str::trim) != Some(expected.document_id)
+    {
+        return Err(ApprovalRejection::ProtectedAllowanceMissing {
+            document_id: expected.document_id.to_string(),
+            found: approval.protected_allowance.clone(),
         });
     }
     if approval.self_approved && expected.mode == Mode::Live {
@@ -206,13 +224,55 @@ mod tests {
     }
 
     fn check(approval: &Approval, gate: Gate, mode: Mode) -> Result<(), ApprovalRejection> {
+        check_doc(approval, gate, mode, false)
+    }
+
+    fn check_doc(
+        approval: &Approval,
+        gate: Gate,
+        mode: Mode,
+        protected: bool,
+    ) -> Result<(), ApprovalRejection> {
         let expected = Expected {
             gate,
             run_id: "run-1",
+            document_id: "ICX-CONST",
             payload_sha256: "abc",
             mode,
+            protected,
         };
         validate(approval, &expected, now(), &ApprovalPolicy::default())
+    }
+
+    #[test]
+    fn a_protected_document_needs_an_sg1_allowance_naming_it() {
+        let missing = check_doc(&good(Gate::Sg1), Gate::Sg1, Mode::Live, true);
+        assert!(
+            matches!(
+                &missing,
+                Err(ApprovalRejection::ProtectedAllowanceMissing { document_id, found: None })
+                    if document_id == "ICX-CONST"
+            ),
+            "{missing:?}"
+        );
+        let mut wrong = good(Gate::Sg1);
+        wrong.protected_allowance = Some("yes".into());
+        assert!(matches!(
+            check_doc(&wrong, Gate::Sg1, Mode::Live, true),
+            Err(ApprovalRejection::ProtectedAllowanceMissing { found: Some(_), .. })
+        ));
+        let mut named = good(Gate::Sg1);
+        named.protected_allowance = Some("ICX-CONST".into());
+        assert_eq!(check_doc(&named, Gate::Sg1, Mode::Live, true), Ok(()));
+        // SG_2 does not ask for it again, and an unprotected document never needs it.
+        assert_eq!(
+            check_doc(&good(Gate::Sg2), Gate::Sg2, Mode::Live, true),
+            Ok(())
+        );
+        assert_eq!(
+            check_doc(&good(Gate::Sg1), Gate::Sg1, Mode::Live, false),
+            Ok(())
+        );
     }
 
     #[test]

@@ -175,6 +175,16 @@ pub fn request_toml(req: &ApprovalRequest) -> String {
     if req.gate == Gate::Sg2 {
         out.push_str("# review_decision_id = \"RD-a-fresh-id-never-used-before\"\n");
     }
+    if req.gate == Gate::Sg1 && req.protected {
+        out.push_str(&format!(
+            "# {} is PROTECTED: cutting it needs this extra allowance, naming the document:\n",
+            req.document_id
+        ));
+        out.push_str(&format!(
+            "# protected_allowance = {}\n",
+            quote(&req.document_id)
+        ));
+    }
     out
 }
 
@@ -223,6 +233,7 @@ mod tests {
             payload_sha256: "ab".repeat(32),
             source_sha256: "cd".repeat(32),
             unit_count: 3,
+            protected: false,
             requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
             effect: "write 3 units".into(),
         }

@@ -62,6 +62,8 @@ pub struct CutRequest {
     pub expected_source_sha256: Option<String>,
     /// The grant-matrix sha a human accepted; required in live mode.
     pub expected_grant_sha256: Option<String>,
+    /// The document is protected (the seeds' Constitution): SG_1 needs the extra allowance.
+    pub protected: bool,
 }
 
 /// Why an orchestrator command did not do what was asked.
@@ -172,6 +174,7 @@ impl<'a> Orchestrator<'a> {
         );
         run.expected_source_sha256 = request.expected_source_sha256.clone();
         run.expected_grant_sha256 = request.expected_grant_sha256.clone();
+        run.protected = request.protected;
         self.ports
             .store
             .create(&run)
@@ -335,6 +338,7 @@ impl<'a> Orchestrator<'a> {
             payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
             source_sha256: run.source_sha256.clone().unwrap_or_default(),
             unit_count: run.unit_count.unwrap_or(0),
+            protected: run.protected,
             requested_utc: self.ports.clock.now(),
             effect: match gate {
                 Gate::Sg1 => format!(
@@ -454,8 +458,10 @@ impl<'a> Orchestrator<'a> {
         let expected = approval::Expected {
             gate,
             run_id: &run.run_id,
+            document_id: &run.document_id,
             payload_sha256: &payload,
             mode: run.mode,
+            protected: run.protected,
         };
         if let Err(r) = approval::validate(approval, &expected, now, &self.policy) {
             return Ok(Err(r));

@@ -25,6 +25,9 @@ pub struct RunRecord {
     /// Pins supplied when the run was started.
     pub expected_source_sha256: Option<String>,
     pub expected_grant_sha256: Option<String>,
+    /// A protected document: its SG_1 approval must carry the protected allowance.
+    #[serde(default)]
+    pub protected: bool,
     pub source_sha256: Option<String>,
     pub payload_sha256: Option<String>,
     pub unit_count: Option<usize>,
@@ -63,6 +66,7 @@ impl RunRecord {
             state: RunState::initial(),
             expected_source_sha256: None,
             expected_grant_sha256: None,
+            protected: false,
             source_sha256: None,
             payload_sha256: None,
             unit_count: None,

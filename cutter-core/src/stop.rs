@@ -87,6 +87,11 @@ pub enum ApprovalRejection {
     ReusedReviewDecision { id: String },
     #[error("it has no {field}")]
     MissingField { field: String },
+    #[error("it lacks the protected allowance: document {document_id} is protected, so an SG_1 approval must say protected_allowance = \"{document_id}\" (found {})", .found.as_deref().map_or("none".to_string(), |f| format!("`{f}`")))]
+    ProtectedAllowanceMissing {
+        document_id: String,
+        found: Option<String>,
+    },
     #[error("it is self-approved, which only a dry-run accepts")]
     SelfApprovedInLive,
 }

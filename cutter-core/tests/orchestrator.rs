@@ -83,6 +83,7 @@ fn request(run_id: &str, mode: Mode) -> CutRequest {
         mode,
         expected_source_sha256: None,
         expected_grant_sha256: None,
+        protected: false,
     }
 }
 

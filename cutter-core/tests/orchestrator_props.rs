@@ -180,6 +180,7 @@ fn run_sequence(cmds: &[Command]) -> Result<(Vec<RunRecord>, SimTables), TestCas
                     mode: Mode::Live,
                     expected_source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
                     expected_grant_sha256: Some(Simulator::designed_grants().sha256()),
+                    protected: false,
                 }))
                 .map(|_| ())
             }
@@ -307,6 +308,7 @@ fn a_dry_run_never_touches_a_live_target() {
         mode: Mode::DryRun,
         expected_source_sha256: None,
         expected_grant_sha256: None,
+        protected: false,
     }))
     .unwrap_err();
     assert!(

@@ -337,6 +337,7 @@ fn request(gate: Gate) -> ApprovalRequest {
         payload_sha256: "ab".repeat(32),
         source_sha256: "cd".repeat(32),
         unit_count: 3,
+        protected: false,
         requested_utc: at() - Duration::hours(1),
         effect: "write 3 units".into(),
     }
