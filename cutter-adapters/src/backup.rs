@@ -113,6 +113,9 @@ pub struct GpgBackupRunner {
     pub gpg: PathBuf,
     /// `GNUPGHOME` for gpg; `None` inherits the environment (and gpg's own default).
     pub gnupg_home: Option<PathBuf>,
+    /// The NAME of an environment variable holding the password, for a URL without one (the
+    /// CLI's way: passwords live in the environment, never in the config).
+    pub password_env: Option<String>,
 }
 
 impl fmt::Debug for GpgBackupRunner {
@@ -124,6 +127,7 @@ impl fmt::Debug for GpgBackupRunner {
             .field("pg_dump", &self.pg_dump)
             .field("gpg", &self.gpg)
             .field("gnupg_home", &self.gnupg_home)
+            .field("password_env", &self.password_env)
             .finish()
     }
 }
@@ -217,7 +221,18 @@ impl GpgBackupRunner {
             pg_dump: PathBuf::from("pg_dump"),
             gpg: PathBuf::from("gpg"),
             gnupg_home: None,
+            password_env: None,
         }
+    }
+
+    /// The password pg_dump logs in with: the URL's own, else the named variable's value.
+    fn password(&self) -> Option<String> {
+        url_password(&self.database_url).or_else(|| {
+            self.password_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|p| !p.is_empty())
+        })
     }
 
     /// Where the backup of `run_id` goes.
@@ -641,8 +656,11 @@ impl GpgBackupRunner {
             url: url.clone(),
             detail,
         };
-        let config = tokio_postgres::Config::from_str(&self.database_url)
+        let mut config = tokio_postgres::Config::from_str(&self.database_url)
             .map_err(|e| err(format!("parse the url: {e}")))?;
+        if let Some(p) = self.password() {
+            config.password(p);
+        }
         let (client, conn) = config
             .connect(tokio_postgres::NoTls)
             .await
@@ -675,7 +693,8 @@ impl GpgBackupRunner {
         dump_cmd
             .args(dump_args)
             .arg(format!("--dbname={}", rewrite_password(url, None)));
-        if let Some(p) = url_password(url) {
+        let password = self.password();
+        if let Some(p) = &password {
             dump_cmd.env("PGPASSWORD", p);
         }
         let mut dump = dump_cmd
@@ -747,8 +766,14 @@ impl GpgBackupRunner {
         let streamed = written?;
         // gpg first: when gpg fails, pg_dump's broken pipe is a symptom, not the cause; when
         // pg_dump fails, gpg usually succeeds in encrypting the truncated stream.
-        check_status("gpg", gpg_status, &gpg_stderr, url)?;
-        check_status("pg_dump", dump_status, &dump_stderr, url)?;
+        check_status("gpg", gpg_status, &gpg_stderr, url, password.as_deref())?;
+        check_status(
+            "pg_dump",
+            dump_status,
+            &dump_stderr,
+            url,
+            password.as_deref(),
+        )?;
         Ok(streamed)
     }
 }
@@ -830,6 +855,7 @@ fn check_status(
     status: io::Result<ExitStatus>,
     stderr: &[u8],
     url: &str,
+    password: Option<&str>,
 ) -> Result<(), BackupError> {
     let status = status.map_err(|source| BackupError::Io {
         what: "wait for",
@@ -840,8 +866,8 @@ fn check_status(
         return Ok(());
     }
     let mut text = excerpt(stderr);
-    if let Some(p) = url_password(url) {
-        text = text.replace(&p, "***");
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        text = text.replace(p, "***");
     }
     text = text.replace(url, &redact_url(url));
     Err(BackupError::ToolFailed {

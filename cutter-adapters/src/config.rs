@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Duration;
 use cutter_core::approval::ApprovalPolicy;
 use serde::Deserialize;
+use std::str::FromStr;
 use thiserror::Error;
 
 /// The environment variable that names the config file when `--config` is not given.
@@ -75,6 +76,64 @@ pub struct DocumentConfig {
     pub protected: bool,
 }
 
+/// Where the knowledge base is and how cutter logs in (`[database]`). Never holds a password:
+/// only the *names* of the environment variables that hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// The admin connection as written in the config (`postgres://user@host:port/db`);
+    /// [`DATABASE_URL_ENV`] overrides it, see [`DatabaseConfig::admin_url`].
+    pub url: Option<String>,
+    pub admin_role: String,
+    pub exec_role: String,
+    pub verify_role: String,
+    /// The variable holding the password of the user in `url` (the one that runs `db init`).
+    pub url_password_env: Option<String>,
+    pub admin_password_env: Option<String>,
+    pub exec_password_env: Option<String>,
+    pub verify_password_env: Option<String>,
+    pub statement_timeout: std::time::Duration,
+    pub idle_in_transaction_timeout: std::time::Duration,
+}
+
+/// The environment variable that overrides `[database] url`.
+pub const DATABASE_URL_ENV: &str = "CUTTER_DATABASE_URL";
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            admin_role: "cutter_admin".to_string(),
+            exec_role: "cutter_exec".to_string(),
+            verify_role: "cutter_verify".to_string(),
+            url_password_env: None,
+            admin_password_env: None,
+            exec_password_env: None,
+            verify_password_env: None,
+            statement_timeout: std::time::Duration::from_secs(60),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The admin URL: `$CUTTER_DATABASE_URL` if set and not empty, else `[database] url`.
+    pub fn admin_url(&self) -> Option<String> {
+        match std::env::var(DATABASE_URL_ENV) {
+            Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// The pre-write backup (`[backup]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// Fingerprint of the gpg key backups are encrypted to.
+    pub recipient: Option<String>,
+    /// `GNUPGHOME` for gpg; `None` = gpg's own (the environment's `GNUPGHOME` or ~/.gnupg).
+    pub gnupg_home: Option<PathBuf>,
+}
+
 /// A loaded, checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -85,6 +144,11 @@ pub struct Config {
     pub killswitch: KillSwitchConfig,
     pub grants: GrantsConfig,
     pub documents: BTreeMap<String, DocumentConfig>,
+    pub database: DatabaseConfig,
+    pub backup: BackupConfig,
+    /// `[trusted_keys]`: approver name → the public keys (one line each, as in a `.pub`
+    /// file) whose signatures are accepted in that name. Checked when loaded.
+    pub trusted_keys: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +164,42 @@ struct RawConfig {
     grants: RawGrants,
     #[serde(default)]
     documents: BTreeMap<String, DocumentConfig>,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    backup: RawBackup,
+    #[serde(default)]
+    trusted_keys: BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    admin_role: Option<String>,
+    exec_role: Option<String>,
+    verify_role: Option<String>,
+    url_password_env: Option<String>,
+    admin_password_env: Option<String>,
+    exec_password_env: Option<String>,
+    verify_password_env: Option<String>,
+    statement_timeout: Option<String>,
+    idle_in_transaction_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    recipient: Option<String>,
+    gnupg_home: Option<PathBuf>,
+}
+
+/// A trusted-keys entry: one key, or a list (key rotation).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -342,6 +442,39 @@ impl Config {
             let sha = check_sha(&format!("documents.{id}.sha256"), doc.sha256)?;
             documents.insert(id, DocumentConfig { sha256: sha, ..doc });
         }
+        let database = parse_database(raw.database, &value_err)?;
+        let backup = BackupConfig {
+            recipient: raw
+                .backup
+                .recipient
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
+            gnupg_home: raw
+                .backup
+                .gnupg_home
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| resolve(Some(p), "")),
+        };
+        let mut trusted_keys = BTreeMap::new();
+        for (name, keys) in raw.trusted_keys {
+            let keys = match keys {
+                OneOrMany::One(k) => vec![k],
+                OneOrMany::Many(ks) => ks,
+            };
+            let key_name = format!("trusted_keys.\"{name}\"");
+            if name.trim().is_empty() {
+                return Err(value_err(&key_name, "needs an approver name".to_string()));
+            }
+            for k in &keys {
+                cutter_core::signing::parse_public_key(k).map_err(|e| {
+                    value_err(
+                        &key_name,
+                        format!("holds a key that cannot be used: {e}; paste the one line of a .pub file made by `cutter keygen`"),
+                    )
+                })?;
+            }
+            trusted_keys.insert(name, keys);
+        }
         Ok(Config {
             path: path.to_path_buf(),
             paths: Paths {
@@ -356,6 +489,31 @@ impl Config {
             killswitch,
             grants,
             documents,
+            database,
+            backup,
+            trusted_keys,
+        })
+    }
+
+    /// The trusted keys as the signature verifier wants them.
+    pub fn trusted(&self) -> Result<cutter_core::signing::TrustedKeys, ConfigError> {
+        let mut keys = Vec::new();
+        for (name, texts) in &self.trusted_keys {
+            for text in texts {
+                let key = cutter_core::signing::parse_public_key(text).map_err(|e| {
+                    ConfigError::Value {
+                        path: self.path.clone(),
+                        key: format!("trusted_keys.\"{name}\""),
+                        problem: e.to_string(),
+                    }
+                })?;
+                keys.push((name.clone(), key));
+            }
+        }
+        cutter_core::signing::TrustedKeys::new(keys).map_err(|e| ConfigError::Value {
+            path: self.path.clone(),
+            key: "trusted_keys".to_string(),
+            problem: e.to_string(),
         })
     }
 
@@ -377,6 +535,112 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn parse_database(
+    raw: RawDatabase,
+    value_err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<DatabaseConfig, ConfigError> {
+    let d = DatabaseConfig::default();
+    let role = |key: &str, v: Option<String>, default: String| -> Result<String, ConfigError> {
+        let name = v.map(|s| s.trim().to_string()).unwrap_or(default);
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && !name.starts_with("pg_")
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(name)
+        } else {
+            Err(value_err(
+                key,
+                "must be a role name of a-z, 0-9 and '_', at most 63 bytes, not starting with a digit or pg_".to_string(),
+            ))
+        }
+    };
+    let env_name = |key: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+        match v.map(|s| s.trim().to_string()) {
+            None => Ok(None),
+            Some(s) if s.is_empty() => Ok(None),
+            Some(s)
+                if s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    && !s.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                Ok(Some(s))
+            }
+            // A value that does not look like a variable name is probably the password
+            // itself, pasted by mistake; it is not echoed back.
+            Some(_) => Err(value_err(
+                key,
+                "must be the NAME of an environment variable (A-Z, 0-9, '_'), never the password itself".to_string(),
+            )),
+        }
+    };
+    let timeout = |key: &str, v: Option<String>, default: std::time::Duration| match v {
+        None => Ok(default),
+        Some(text) => parse_duration(&text)
+            .map_err(|e| value_err(key, e))
+            .and_then(|t| {
+                t.to_std()
+                    .ok()
+                    .filter(|s| !s.is_zero())
+                    .ok_or_else(|| value_err(key, "must be longer than zero".to_string()))
+            }),
+    };
+    let url = raw
+        .url
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(u) = &url {
+        if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+            return Err(value_err(
+                "database.url",
+                "must be a postgres:// URL".to_string(),
+            ));
+        }
+        let has_password = tokio_postgres::Config::from_str(u)
+            .map(|c| c.get_password().is_some())
+            .map_err(|e| value_err("database.url", format!("is not a valid URL: {e}")))?;
+        if has_password {
+            return Err(value_err(
+                "database.url",
+                "contains a password; remove it and name its environment variable in database.url_password_env".to_string(),
+            ));
+        }
+    }
+    let out = DatabaseConfig {
+        url,
+        admin_role: role("database.admin_role", raw.admin_role, d.admin_role)?,
+        exec_role: role("database.exec_role", raw.exec_role, d.exec_role)?,
+        verify_role: role("database.verify_role", raw.verify_role, d.verify_role)?,
+        url_password_env: env_name("database.url_password_env", raw.url_password_env)?,
+        admin_password_env: env_name("database.admin_password_env", raw.admin_password_env)?,
+        exec_password_env: env_name("database.exec_password_env", raw.exec_password_env)?,
+        verify_password_env: env_name("database.verify_password_env", raw.verify_password_env)?,
+        statement_timeout: timeout(
+            "database.statement_timeout",
+            raw.statement_timeout,
+            d.statement_timeout,
+        )?,
+        idle_in_transaction_timeout: timeout(
+            "database.idle_in_transaction_timeout",
+            raw.idle_in_transaction_timeout,
+            d.idle_in_transaction_timeout,
+        )?,
+    };
+    if out.admin_role == out.exec_role
+        || out.admin_role == out.verify_role
+        || out.exec_role == out.verify_role
+    {
+        return Err(value_err(
+            "database.exec_role",
+            "admin_role, exec_role and verify_role must all differ".to_string(),
+        ));
+    }
+    Ok(out)
 }
 
 /// The config `cutter init` writes: every key, with what it means.
@@ -417,6 +681,36 @@ max_ttl = "4h"
 # Empty: not yet checked; a live run then stops at grant_probe.
 expected_sha256 = ""
 
+[database]
+# The knowledge base, as the user that installs and migrates it (`cutter db init`).
+# CUTTER_DATABASE_URL overrides it. Never put a password in it.
+# url = "postgres://postgres@127.0.0.1:5432/knowledge_base"
+# The three cutter roles (`cutter db init` creates them): admin owns everything and alone may
+# arm a run; exec may only call the write functions; verify may only read.
+admin_role = "cutter_admin"
+exec_role = "cutter_exec"
+verify_role = "cutter_verify"
+# NAMES of the environment variables holding passwords; leave empty where the server needs
+# none (trust or peer authentication). The values are never printed or stored.
+url_password_env = ""
+admin_password_env = ""
+exec_password_env = ""
+verify_password_env = ""
+# The server cancels a statement after this long, and ends a session idle in a transaction.
+statement_timeout = "60s"
+idle_in_transaction_timeout = "2m"
+
+[backup]
+# Fingerprint of the gpg key every pre-write backup is encrypted to (its public key must be
+# in the keyring; check with `cutter backup selftest`).
+recipient = ""
+# gpg's home folder; empty = GNUPGHOME from the environment, else ~/.gnupg.
+gnupg_home = ""
+
+# Who may sign approvals: approver name = [public keys, one `.pub` line each].
+# Add one with `cutter approve trust PUBFILE --name NAME`.
+[trusted_keys]
+
 # One table per document you cut. `sha256` pins the source bytes: a run whose file differs
 # stops with STOP_DRIFT. `profile` picks a built-in grammar (vn-legal, en-legal, markdown).
 # `protected = true` requires the extra allowance in the SG_1 approval.
@@ -426,6 +720,87 @@ expected_sha256 = ""
 # profile = "en-legal"
 # protected = false
 "#;
+
+/// Edits one config file in place, keeping its comments and layout, and publishes the result
+/// only if it still loads: a bad edit never replaces a good config.
+fn edit_config(
+    path: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>,
+) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
+                path: path.to_path_buf(),
+                detail: e.to_string().replace('\n', " "),
+            })?;
+    edit(&mut doc).map_err(|problem| ConfigError::Value {
+        path: path.to_path_buf(),
+        key: "(edit)".to_string(),
+        problem,
+    })?;
+    let new_text = doc.to_string();
+    let config = Config::parse(path, &new_text)?;
+    crate::atomic::write_atomic(path, new_text.as_bytes()).map_err(|source| {
+        ConfigError::Create {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(config)
+}
+
+fn table<'a>(
+    doc: &'a mut toml_edit::DocumentMut,
+    name: &str,
+) -> Result<&'a mut toml_edit::Table, String> {
+    let item = doc
+        .entry(name)
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    item.as_table_mut()
+        .ok_or_else(|| format!("`{name}` is not a table; make it `[{name}]`"))
+}
+
+/// `cutter grants expect`: records the grant-matrix sha a person accepted.
+pub fn set_expected_grant_sha(path: &Path, sha256: &str) -> Result<Config, ConfigError> {
+    edit_config(path, |doc| {
+        table(doc, "grants")?.insert("expected_sha256", toml_edit::value(sha256));
+        Ok(())
+    })
+}
+
+/// `cutter approve trust`: adds a public key for an approver (kept if already there).
+pub fn add_trusted_key(path: &Path, approver: &str, key_line: &str) -> Result<Config, ConfigError> {
+    let key_line = key_line.trim().to_string();
+    edit_config(path, |doc| {
+        let keys = table(doc, "trusted_keys")?;
+        let mut list = toml_edit::Array::new();
+        match keys.get(approver) {
+            None => {}
+            Some(item) => match (item.as_str(), item.as_array()) {
+                (Some(one), _) => list.push(one),
+                (None, Some(many)) => {
+                    for v in many.iter() {
+                        list.push(v.clone());
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "trusted_keys.\"{approver}\" is neither a key nor a list of keys; fix it by hand"
+                    ))
+                }
+            },
+        }
+        if !list.iter().any(|v| v.as_str() == Some(key_line.as_str())) {
+            list.push(key_line.as_str());
+        }
+        keys.insert(approver, toml_edit::value(list));
+        Ok(())
+    })
+}
 
 /// Writes `dir/cutter.toml` and the runtime folders; never overwrites a config.
 pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {

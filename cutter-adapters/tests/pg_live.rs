@@ -647,6 +647,7 @@ impl World {
                 mode: Mode::Live,
                 expected_source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
                 expected_grant_sha256: Some(designed_grants().sha256()),
+                protected: false,
             })
             .await
     }

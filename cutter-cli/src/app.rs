@@ -5,28 +5,35 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use chrono::Utc;
 use cutter_adapters::atomic::write_atomic;
+use cutter_adapters::backup::GpgBackupRunner;
 use cutter_adapters::clock::SystemClock;
 use cutter_adapters::config::{self, parse_duration, Config};
 use cutter_adapters::killswitch::FileKillSwitch;
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
-use cutter_core::approval::{Approval, UnsignedDryRunOnly, EXPLICIT};
+use cutter_core::approval::{Approval, EXPLICIT};
 use cutter_core::approval_file;
 use cutter_core::compensation::CompensationMode;
 use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::parser::{self, Profile, ProfileDiscoverer};
-use cutter_core::ports::{Clock, KillSwitch, StateStore};
+use cutter_core::ports::{
+    BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, StateStore,
+};
 use cutter_core::run::RunRecord;
+use cutter_core::signing::TrustedKeys;
 use cutter_core::simulator::{SimTables, Simulator};
+use cutter_core::state::Event;
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports};
 
+use crate::admin;
 use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs, ProfileArgs};
 use crate::exit::{CliError, Code};
+use crate::live::{self, LiveDb};
 use crate::output;
 
-type Result<T, E = CliError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -45,6 +52,22 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plan(args) => plan(args),
+        Command::Keygen { out } => admin::keygen(&out),
+        Command::Approve(Approve::Sign {
+            request,
+            key,
+            approver,
+            review_decision_id,
+            protected_allowance,
+            out,
+        }) => admin::approve_sign(
+            &request,
+            &key,
+            &approver,
+            review_decision_id,
+            protected_allowance,
+            out.as_deref(),
+        ),
         command => {
             let env = Env::load(cli.config.as_deref())?;
             match command {
@@ -52,13 +75,21 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Approve(Approve::Request { run_id, out }) => {
                     approve_request(&env, &run_id, out.as_deref()).await
                 }
-                Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
-                Command::Disarm { run_id } => {
-                    env.kill.disarm(&run_id).await.map_err(CliError::internal)?;
-                    println!("disarmed run {run_id}");
-                    Ok(())
+                Command::Approve(Approve::Verify { file }) => {
+                    admin::approve_verify(&env, &file).await
                 }
-                Command::Init { .. } | Command::Plan(_) => Ok(()),
+                Command::Approve(Approve::Trust { pubfile, name }) => {
+                    admin::approve_trust(&env, &pubfile, &name)
+                }
+                Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
+                Command::Disarm { run_id } => disarm(&env, &run_id).await,
+                Command::Db(db) => admin::db(&env, db).await,
+                Command::Grants(g) => admin::grants(&env, g).await,
+                Command::Backup(b) => admin::backup(&env, b).await,
+                Command::Init { .. }
+                | Command::Plan(_)
+                | Command::Keygen { .. }
+                | Command::Approve(Approve::Sign { .. }) => Ok(()),
             }
         }
     }
@@ -143,10 +174,24 @@ fn plan(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where a run's writes go: the simulator of a dry-run (kept in the run's folder between
+/// commands), or the live database with its backup runner.
+pub(crate) enum Backend {
+    Dry(Simulator),
+    Live(Box<LiveParts>),
+}
+
+pub(crate) struct LiveParts {
+    pub db: LiveDb,
+    pub backup: GpgBackupRunner,
+}
+
 /// The adapters every run command needs, built from the config.
-struct Env {
-    config: Config,
-    store: FileStateStore,
+pub(crate) struct Env {
+    pub config: Config,
+    /// The config's [trusted_keys], checked when loaded.
+    pub trusted: TrustedKeys,
+    pub store: FileStateStore,
     reporter: MarkdownReporter,
     kill: FileKillSwitch,
     source: FileSource,
@@ -165,7 +210,9 @@ impl Env {
         let config = Config::load(&path).map_err(CliError::usage)?;
         tracing::info!(config = %path.display(), "loaded config");
         config.ensure_dirs().map_err(CliError::internal)?;
+        let trusted = config.trusted().map_err(CliError::usage)?;
         Ok(Env {
+            trusted,
             store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
             reporter: MarkdownReporter::new(config.paths.reports.clone()),
             kill: FileKillSwitch::new(config.paths.killswitch.clone()),
@@ -177,18 +224,29 @@ impl Env {
 
     fn orchestrator<'a>(
         &'a self,
-        sim: &'a Simulator,
+        backend: &'a Backend,
         discoverer: &'a dyn Discoverer,
     ) -> Orchestrator<'a> {
+        let (target, backup, grants, kill_switch): (
+            &dyn ExecutionTarget,
+            &dyn BackupRunner,
+            &dyn GrantProbe,
+            &dyn KillSwitch,
+        ) = match backend {
+            Backend::Dry(sim) => (sim, sim, sim, &self.kill),
+            Backend::Live(live) => (&live.db.target, &live.backup, &live.db.probe, &live.db.kill),
+        };
         Orchestrator::new(
             Ports {
                 source: &self.source,
                 discoverer,
-                target: sim,
-                backup: sim,
-                grants: sim,
-                kill_switch: &self.kill,
-                verifier: &UnsignedDryRunOnly,
+                target,
+                backup,
+                grants,
+                kill_switch,
+                // The same check in both modes: signed by a trusted key; a dry-run also
+                // accepts its own labelled, unsigned self-approvals.
+                verifier: &self.trusted,
                 store: &self.store,
                 reporter: &self.reporter,
                 clock: &self.clock,
@@ -199,6 +257,26 @@ impl Env {
 
     fn sim_path(&self, run_id: &str) -> PathBuf {
         self.store.run_dir(run_id).join("simulator.json")
+    }
+
+    /// The backend a run of `mode` writes to: its saved simulator, or the live database.
+    fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
+        match mode {
+            Mode::DryRun => Ok(Backend::Dry(self.load_sim(run_id)?)),
+            Mode::Live => Ok(Backend::Live(Box::new(LiveParts {
+                db: LiveDb::build(&self.config)?,
+                backup: live::backup_runner(&self.config)?,
+            }))),
+        }
+    }
+
+    /// Keeps a dry-run's simulated database for the next command; a live backend keeps
+    /// nothing on disk.
+    fn save_backend(&self, run_id: &str, backend: &Backend) -> Result<()> {
+        match backend {
+            Backend::Dry(sim) => self.save_sim(run_id, sim),
+            Backend::Live(_) => Ok(()),
+        }
     }
 
     /// The simulated database of a dry-run, as the last command left it.
@@ -241,18 +319,6 @@ impl Env {
             )),
             other => CliError::internal(other),
         })
-    }
-}
-
-/// Refuses a live run: this build has no PostgreSQL execution target yet, and a live run must
-/// never fall through to the simulator.
-fn require_dry_run(mode: Mode) -> Result<()> {
-    match mode {
-        Mode::DryRun => Ok(()),
-        Mode::Live => Err(CliError::usage(anyhow!(
-            "start a live run: this build has no PostgreSQL execution target yet, and a live run \
-             is never handed to the simulator; use --mode dry-run"
-        ))),
     }
 }
 
@@ -324,7 +390,6 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                     "use --self-approve: it is for dry-run rehearsals only; a live run needs a person's approval"
                 )));
             }
-            require_dry_run(mode)?;
             let source = std::fs::canonicalize(&file)
                 .with_context(|| format!("read source {}", file.display()))
                 .map_err(CliError::usage)?;
@@ -343,22 +408,33 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 _ => profile,
             };
             let discoverer = discoverer(&profile)?;
+            let expected_source_sha256 = doc.and_then(|d| d.sha256.clone());
+            let mut protected = doc.is_some_and(|d| d.protected);
+            let backend = match mode {
+                Mode::DryRun => Backend::Dry(Simulator::new()),
+                Mode::Live => env.backend(&run_id, mode)?,
+            };
+            if let (Backend::Live(live), Some(pin)) = (&backend, &expected_source_sha256) {
+                // The registry row is what the unit rows refer to; the database's own flag
+                // wins if it says protected.
+                protected = register(env, &live.db, &document_id, &source, pin, protected).await?;
+            }
             let request = CutRequest {
                 run_id: run_id.clone(),
                 document_id: document_id.clone(),
                 source: source.display().to_string(),
                 mode,
-                expected_source_sha256: doc.and_then(|d| d.sha256.clone()),
+                expected_source_sha256,
                 expected_grant_sha256: env.config.grants.expected_sha256.clone(),
+                protected,
             };
             tracing::info!(%run_id, %document_id, mode = %mode, "starting run");
-            let sim = Simulator::new();
-            let orch = env.orchestrator(&sim, &discoverer);
+            let orch = env.orchestrator(&backend, &discoverer);
             let outcome = orch.cut(request).await;
             if let Some(path) = &profile.profile_file {
                 keep_profile(env, &run_id, path)?;
             }
-            env.save_sim(&run_id, &sim)?;
+            env.save_backend(&run_id, &backend)?;
             if !self_approve || outcome.is_err() {
                 return report_outcome(env, &run_id, outcome, json)
                     .await
@@ -372,7 +448,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 };
                 let approval = self_approval(env, &orch, &run, gate)?;
                 outcome = orch.resume(&run_id, Some(approval)).await;
-                env.save_sim(&run_id, &sim)?;
+                env.save_backend(&run_id, &backend)?;
             }
             report_outcome(env, &run_id, outcome, json)
                 .await
@@ -384,30 +460,28 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             json,
         } => {
             let run = env.load_run(&run_id).await?;
-            require_dry_run(run.mode)?;
             let approval = match approval {
                 Some(path) => Some(read_approval(&path)?),
                 None => None,
             };
-            let sim = env.load_sim(&run_id)?;
+            let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
             tracing::info!(%run_id, state = %run.state, with_approval = approval.is_some(), "resuming run");
             let outcome = env
-                .orchestrator(&sim, &discoverer)
+                .orchestrator(&backend, &discoverer)
                 .resume(&run_id, approval)
                 .await;
-            env.save_sim(&run_id, &sim)?;
+            env.save_backend(&run_id, &backend)?;
             report_outcome(env, &run_id, outcome, json)
                 .await
                 .map(|_| ())
         }
         Orchestrate::Void { run_id, json } => {
             let run = env.load_run(&run_id).await?;
-            require_dry_run(run.mode)?;
-            let sim = env.load_sim(&run_id)?;
+            let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
-            let outcome = env.orchestrator(&sim, &discoverer).void(&run_id).await;
-            env.save_sim(&run_id, &sim)?;
+            let outcome = env.orchestrator(&backend, &discoverer).void(&run_id).await;
+            env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
         Orchestrate::Revert {
@@ -416,8 +490,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             json,
         } => {
             let run = env.load_run(&run_id).await?;
-            require_dry_run(run.mode)?;
-            let sim = env.load_sim(&run_id)?;
+            let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
             let mode = if hard_delete_drafts {
                 CompensationMode::HardDeleteDrafts
@@ -425,10 +498,10 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 CompensationMode::SoftRetire
             };
             let outcome = env
-                .orchestrator(&sim, &discoverer)
+                .orchestrator(&backend, &discoverer)
                 .revert(&run_id, mode)
                 .await;
-            env.save_sim(&run_id, &sim)?;
+            env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
         Orchestrate::Status { run_id, json } => {
@@ -550,9 +623,12 @@ fn self_approval(
 
 async fn approve_request(env: &Env, run_id: &str, out: Option<&Path>) -> Result<()> {
     let run = env.load_run(run_id).await?;
-    let sim = Simulator::new();
+    // Building a request reads only the run record; no backend is touched.
+    let backend = Backend::Dry(Simulator::new());
     let discoverer = ProfileDiscoverer::detecting();
-    let request = env.orchestrator(&sim, &discoverer).approval_request(&run)?;
+    let request = env
+        .orchestrator(&backend, &discoverer)
+        .approval_request(&run)?;
     let text = approval_file::request_toml(&request);
     match out {
         Some(path) => {
@@ -572,7 +648,10 @@ async fn approve_request(env: &Env, run_id: &str, out: Option<&Path>) -> Result<
 
 async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
     let run = env.load_run(run_id).await?;
-    if run.state.is_terminal() {
+    // A closed-out or stopped run still writes once more if it is reverted, so it may be
+    // armed for that; the transition table says which states can.
+    let can_revert = cutter_core::state::transition(&run.state, &Event::Revert).is_ok();
+    if run.state.is_terminal() && !can_revert {
         return Err(CliError::usage(anyhow!(
             "arm run {run_id}: it is {} and will never write again",
             run.state
@@ -590,13 +669,69 @@ async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
             env.config.killswitch.max_ttl.num_minutes()
         )));
     }
-    let until = env
-        .kill
-        .arm(run_id, ttl, env.clock.now())
-        .map_err(CliError::internal)?;
+    let until = match run.mode {
+        Mode::DryRun => env
+            .kill
+            .arm(run_id, ttl, env.clock.now())
+            .map_err(CliError::internal)?,
+        // The arming row the write functions check, written as the admin role.
+        Mode::Live => LiveDb::build(&env.config)?
+            .kill
+            .arm(run_id, ttl, env.clock.now())
+            .await
+            .map_err(CliError::internal)?,
+    };
     println!("armed run {run_id} until {}", until.to_rfc3339());
     if run.mode == Mode::DryRun {
         println!("note: a dry-run writes only to the simulator and needs no arming");
     }
     Ok(())
+}
+
+async fn disarm(env: &Env, run_id: &str) -> Result<()> {
+    // An unknown run id is still disarmed (disarming is always safe), in the place its mode
+    // says, or in both if the run record is gone.
+    let mode = env.store.load(run_id).await.ok().map(|r| r.mode);
+    if mode != Some(Mode::Live) {
+        env.kill.disarm(run_id).await.map_err(CliError::internal)?;
+    }
+    if mode != Some(Mode::DryRun) && env.config.database.admin_url().is_some() {
+        LiveDb::build(&env.config)?
+            .kill
+            .disarm(run_id)
+            .await
+            .map_err(CliError::internal)?;
+    }
+    println!("disarmed run {run_id}");
+    Ok(())
+}
+
+/// Registers the document with its pin before a live run (the unit rows refer to it);
+/// returns whether the registry holds it protected.
+async fn register(
+    env: &Env,
+    db: &LiveDb,
+    document_id: &str,
+    source: &Path,
+    pin: &str,
+    protected: bool,
+) -> Result<bool> {
+    let client = db
+        .admin
+        .get()
+        .await
+        .with_context(|| format!("connect to {} as the admin role", db.target.label()))
+        .map_err(CliError::internal)?;
+    let title = source.file_name().map_or_else(
+        || document_id.to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    cutter_adapters::pg::register_source(&client, document_id, &title, pin, protected)
+        .await
+        .map_err(|e| {
+            CliError::usage(anyhow!(
+                "{e}; the pin under [documents.\"{document_id}\"] in {} must match the registry",
+                env.config.path.display()
+            ))
+        })
 }

@@ -46,6 +46,54 @@ pub enum Command {
     },
     /// Turn writes off for a run.
     Disarm { run_id: String },
+    /// The knowledge base: migrations, roles and grants.
+    #[command(subcommand)]
+    Db(Db),
+    /// The live grant matrix of the cutter roles.
+    #[command(subcommand)]
+    Grants(Grants),
+    /// The encrypted pre-write backup.
+    #[command(subcommand)]
+    Backup(Backup),
+    /// Make an Ed25519 key pair for signing approvals: PREFIX.key (mode 0600) and PREFIX.pub.
+    Keygen {
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Db {
+    /// Apply the migrations and create the roles and grants (idempotent). Connects as the
+    /// user in the database url, who must be able to create roles.
+    Init,
+    /// Show the applied migration version.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Grants {
+    /// Print the live grant matrix, its sha256, and how it differs from the design and from
+    /// the sha the config expects.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the grant-matrix sha in the config, after a person has read `grants show`.
+    /// The sha must be the one the live matrix has now.
+    Expect {
+        /// The sha256 `cutter grants show` printed.
+        sha256: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Backup {
+    /// Check pg_dump, gpg, the recipient key and a tiny round trip; prints SELFTEST: PASS or
+    /// what is wrong.
+    Selftest,
+    /// Re-hash a run's backup against its envelope.
+    Verify { run_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -136,5 +184,34 @@ pub enum Approve {
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Turn an approval request into an approval signed with your key (signed now, UTC).
+    Sign {
+        /// The approval request (from `cutter approve request`).
+        request: PathBuf,
+        /// Your private key (from `cutter keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Your name, as the config's [trusted_keys] lists it.
+        #[arg(long)]
+        approver: String,
+        /// SG_2: the review decision id [default: the request's, else a fresh one].
+        #[arg(long, value_name = "ID")]
+        review_decision_id: Option<String>,
+        /// SG_1 of a protected document: the document id, allowing it to be cut.
+        #[arg(long, value_name = "DOCUMENT_ID")]
+        protected_allowance: Option<String>,
+        /// Where to write it [default: stdout].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Explain what the signature check would accept or reject in an approval, and why.
+    Verify { file: PathBuf },
+    /// Trust a public key for an approver: adds it to the config's [trusted_keys].
+    Trust {
+        /// The public key file (PREFIX.pub from `cutter keygen`).
+        pubfile: PathBuf,
+        #[arg(long)]
+        name: String,
     },
 }

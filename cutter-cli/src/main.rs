@@ -1,13 +1,16 @@
 //! The `cutter` binary: parse the command line, run it, map the outcome to an exit code.
 
+mod admin;
 mod app;
 mod cli;
 mod exit;
+mod live;
 mod output;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    quiet_on_closed_stdout();
     let args = cli::Cli::parse();
     init_logging(args.verbose);
     match app::run(args) {
@@ -17,6 +20,25 @@ fn main() -> std::process::ExitCode {
             err.code.into()
         }
     }
+}
+
+/// `cutter ... | head` closes stdout early; `println!` then panics with EPIPE. Output is
+/// printed only after every state change is saved, so ending quietly (with the shell's
+/// SIGPIPE status, 141) loses nothing, where a panic message would look like a crash.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Logs go to stderr so stdout stays machine-readable; `RUST_LOG` wins over `-v`.

@@ -19,6 +19,12 @@ impl Sandbox {
         let out = s.cutter(&["init", "--dir", s.path().to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         std::fs::write(s.path().join("doc.md"), DOC).unwrap();
+        // An approver with a key the config trusts: dry-runs check signatures like live runs.
+        let prefix = s.file("ada");
+        let out = s.cutter(&["keygen", "--out", prefix.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = s.cutter(&["approve", "trust", "ada.pub", "--name", "Ada Approver"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
         s
     }
 
@@ -77,20 +83,22 @@ impl Sandbox {
             path.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let filled = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("# approver = \"Your Name\"", "approver = \"Ada Approver\"")
-            .replace(
-                "# signed_utc = 2026-01-01T00:00:00Z",
-                &format!("signed_utc = {now}"),
-            )
-            .replace("# allowance", "allowance")
-            .replace(
-                "# review_decision_id = \"RD-a-fresh-id-never-used-before\"",
-                &format!("review_decision_id = \"{decision}\""),
-            );
-        std::fs::write(&path, filled).unwrap();
+        let mut args = vec![
+            "approve",
+            "sign",
+            path.to_str().unwrap(),
+            "--key",
+            "ada.key",
+            "--approver",
+            "Ada Approver",
+            "--out",
+            path.to_str().unwrap(),
+        ];
+        if !decision.is_empty() {
+            args.extend(["--review-decision-id", decision]);
+        }
+        let out = self.cutter(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
         path
     }
 }
@@ -250,8 +258,13 @@ fn usage_errors_exit_2_and_name_the_problem() {
         "--mode",
         "live",
     ]);
+    // A live run without a database is refused before anything starts: never simulated.
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("never handed to the simulator"));
+    assert!(
+        text(&out.stderr).contains("no database url"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = s.cutter(&["orchestrate", "status", "no-such-run"]);
     assert_eq!(out.status.code(), Some(2));

@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             mode: Mode::DryRun,
             expected_source_sha256: None,
             expected_grant_sha256: None,
+            protected: false,
         })
         .await
         .with_context(|| format!("cut {file}"))?;

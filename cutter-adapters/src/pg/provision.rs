@@ -197,13 +197,15 @@ pub async fn status(client: &mut Client) -> Result<Option<u32>, PgError> {
 
 /// Registers a document with its pinned sha256 (intake). Registering the same pin again is a
 /// no-op; a different pin for a registered document is refused, never silently replaced.
+/// Returns whether the registry marks the document protected: once registered protected, a
+/// document stays protected whatever a later call says.
 pub async fn register_source(
     client: &Client,
     document_id: &str,
     title: &str,
     pinned_sha256: &str,
     protected: bool,
-) -> Result<(), PgError> {
+) -> Result<bool, PgError> {
     client
         .execute(
             "INSERT INTO cutter_governance.source_registry (document_id, title, pinned_sha256, protected)
@@ -214,7 +216,7 @@ pub async fn register_source(
         .map_err(PgError::db(format!("register document {document_id}")))?;
     let row = client
         .query_one(
-            "SELECT pinned_sha256 FROM cutter_governance.source_registry WHERE document_id = $1",
+            "SELECT pinned_sha256, protected FROM cutter_governance.source_registry WHERE document_id = $1",
             &[&document_id],
         )
         .await
@@ -222,10 +224,11 @@ pub async fn register_source(
             "read the pin of document {document_id}"
         )))?;
     let pinned: String = get(&row, 0, "the pin")?;
+    let registered_protected: bool = get(&row, 1, "the protected flag")?;
     if pinned != pinned_sha256 {
         return Err(PgError::Config(format!(
             "register document {document_id}: it is already pinned to {pinned}"
         )));
     }
-    Ok(())
+    Ok(registered_protected || protected)
 }

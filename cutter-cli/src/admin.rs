@@ -1,0 +1,357 @@
+//! The commands around a run rather than in it: the knowledge base (`db`), its grants, the
+//! backup tools, signing keys and signed approvals.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use chrono::Utc;
+use cutter_adapters::atomic::write_atomic;
+use cutter_adapters::backup::{EnvelopeFile, GpgBackupRunner};
+use cutter_adapters::config;
+use cutter_adapters::keys;
+use cutter_adapters::pg;
+use cutter_core::approval::{self, Expected};
+use cutter_core::approval_file;
+use cutter_core::grants::GrantMatrix;
+use cutter_core::ports::{ExecutionTarget, GrantProbe, StateStore};
+use cutter_core::signing;
+use cutter_core::Gate;
+
+use crate::app::{Env, Result};
+use crate::cli::{Backup, Db, Grants};
+use crate::exit::{CliError, Code};
+use crate::live::{self, LiveDb};
+
+/// `cutter keygen --out PREFIX`.
+pub fn keygen(prefix: &Path) -> Result<()> {
+    let (private, public) = keys::keygen(prefix).map_err(CliError::usage)?;
+    let key = keys::load_public_key(&public).map_err(CliError::internal)?;
+    println!(
+        "wrote {} (private, mode 0600: keep it to yourself)",
+        private.display()
+    );
+    println!(
+        "wrote {} (public, fingerprint {})",
+        public.display(),
+        signing::key_fingerprint(&key)
+    );
+    println!(
+        "next: the config's owner runs `cutter approve trust {} --name \"YOUR NAME\"`",
+        public.display()
+    );
+    Ok(())
+}
+
+/// `cutter approve sign REQUEST --key FILE --approver NAME`.
+pub fn approve_sign(
+    request: &Path,
+    key_path: &Path,
+    approver: &str,
+    review_decision_id: Option<String>,
+    protected_allowance: Option<String>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let bytes = std::fs::read(request)
+        .with_context(|| format!("read approval request {}", request.display()))
+        .map_err(CliError::usage)?;
+    let mut unsigned = signing::approval_from_request_toml(
+        &request.display().to_string(),
+        &bytes,
+        approver,
+        Utc::now(),
+    )
+    .map_err(CliError::usage)?;
+    if let Some(id) = review_decision_id {
+        unsigned.review_decision_id = Some(id);
+    }
+    if unsigned.gate == Gate::Sg2 && unsigned.review_decision_id.is_none() {
+        // A fresh id per signature: the same SG_2 decision can never be recorded twice.
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        unsigned.review_decision_id = Some(format!("RD-{}", &id[..16]));
+    }
+    if protected_allowance.is_some() {
+        unsigned.protected_allowance = protected_allowance;
+    }
+    let key = keys::load_signing_key(key_path).map_err(CliError::usage)?;
+    let signed = signing::sign_approval(&unsigned, &key);
+    let mut text = format!(
+        "# Signed by {} with key {} ({}).\n",
+        signed.approver,
+        signing::key_fingerprint(&key.verifying_key()),
+        signing::SIGNING_FORMAT
+    );
+    text.push_str(&approval_file::approval_toml(&signed));
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes())
+                .with_context(|| format!("write {}", path.display()))
+                .map_err(CliError::internal)?;
+            println!(
+                "wrote the signed {} approval for run {} to {}",
+                signed.gate,
+                signed.run_id,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// `cutter approve verify FILE`: the signature under the config's trusted keys, then, if
+/// the run is here and paused, every other check `resume` would make.
+pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("read approval {}", file.display()))
+        .map_err(CliError::usage)?;
+    let a = approval_file::parse(&file.display().to_string(), &bytes).map_err(CliError::usage)?;
+    let refuse = |why: String| CliError {
+        code: Code::Governance,
+        error: anyhow!("accept approval {}: {why}", file.display()),
+    };
+    let explained = signing::explain(&a, &env.trusted).map_err(|r| {
+        refuse(format!(
+            "{r} (trusted approvers in {}: {})",
+            env.config.path.display(),
+            trusted_names(env)
+        ))
+    })?;
+    print!("{explained}");
+    let Ok(run) = env.store.load(&a.run_id).await else {
+        println!(
+            "run {}: not found here, so only the signature was checked",
+            a.run_id
+        );
+        return Ok(());
+    };
+    let Some(gate) = run.state.awaiting() else {
+        return Err(refuse(format!(
+            "run {} is {} and not waiting at a gate",
+            run.run_id, run.state
+        )));
+    };
+    let payload = run.payload_sha256.clone().unwrap_or_default();
+    let expected = Expected {
+        gate,
+        run_id: &run.run_id,
+        document_id: &run.document_id,
+        payload_sha256: &payload,
+        mode: run.mode,
+        protected: run.protected,
+    };
+    approval::validate(&a, &expected, Utc::now(), &env.config.approvals)
+        .map_err(|r| refuse(r.to_string()))?;
+    println!(
+        "against run {} (paused at {gate}): the fields and the time window are accepted now; resume also checks the review decision id is unused",
+        run.run_id
+    );
+    Ok(())
+}
+
+fn trusted_names(env: &Env) -> String {
+    if env.config.trusted_keys.is_empty() {
+        "none; add one with `cutter approve trust PUBFILE --name NAME`".to_string()
+    } else {
+        env.config
+            .trusted_keys
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `cutter approve trust PUBFILE --name NAME`.
+pub fn approve_trust(env: &Env, pubfile: &Path, name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(CliError::usage(anyhow!(
+            "trust a key: --name is empty; give the approver's name as they will sign"
+        )));
+    }
+    let key = keys::load_public_key(pubfile).map_err(CliError::usage)?;
+    let line = signing::format_public_key(&key);
+    config::add_trusted_key(&env.config.path, name, &line).map_err(CliError::usage)?;
+    println!(
+        "trusted key {} for approver `{name}` in {}",
+        signing::key_fingerprint(&key),
+        env.config.path.display()
+    );
+    Ok(())
+}
+
+/// Connects as the user in the database url (the installer).
+async fn installer_client(env: &Env) -> Result<tokio_postgres::Client> {
+    let settings = live::settings(&env.config)?;
+    let login = live::installer(&env.config, &settings)?;
+    let label = settings.label().map_err(CliError::usage)?;
+    let config = settings.config_for(&login).map_err(CliError::usage)?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connect to {label} as {}", login.role))
+        .map_err(CliError::internal)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("database connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+pub async fn db(env: &Env, command: Db) -> Result<()> {
+    let label = live::settings(&env.config)?
+        .label()
+        .map_err(CliError::usage)?;
+    let mut client = installer_client(env).await?;
+    match command {
+        Db::Init => {
+            let roles = live::roles(&env.config)?;
+            pg::provision(&mut client, &roles)
+                .await
+                .map_err(CliError::internal)?;
+            let version = pg::status(&mut client).await.map_err(CliError::internal)?;
+            println!(
+                "{label}: migrations applied (version {}); roles {}, {}, {} provisioned with the designed grants",
+                version.map_or("none".to_string(), |v| v.to_string()),
+                roles.admin,
+                roles.exec,
+                roles.verify
+            );
+            println!("next: `cutter grants show`, then `cutter grants expect SHA256` once you have read it");
+        }
+        Db::Status => match pg::status(&mut client).await.map_err(CliError::internal)? {
+            Some(v) => println!("{label}: migration version {v}"),
+            None => println!("{label}: not initialised; run `cutter db init`"),
+        },
+    }
+    Ok(())
+}
+
+pub async fn grants(env: &Env, command: Grants) -> Result<()> {
+    let db = LiveDb::build(&env.config)?;
+    let live = db.probe.probe().await.map_err(CliError::internal)?;
+    let sha = live.sha256();
+    match command {
+        Grants::Show { json } => {
+            let designed = db.probe.designed();
+            let (missing, extra) = live.diff(&designed);
+            let expected = env.config.grants.expected_sha256.clone();
+            if json {
+                let value = serde_json::json!({
+                    "target": db.target.label(),
+                    "sha256": sha,
+                    "grants": live.grants.iter().map(|g| g.line()).collect::<Vec<_>>(),
+                    "designed_sha256": designed.sha256(),
+                    "missing_from_design": missing,
+                    "extra_to_design": extra,
+                    "expected_sha256": expected,
+                    "matches_expected": expected.as_deref() == Some(sha.as_str()),
+                });
+                println!("{value}");
+            } else {
+                print_matrix(&db.target.label(), &live, &sha);
+                if missing.is_empty() && extra.is_empty() {
+                    println!("matches the designed grants");
+                } else {
+                    println!("differs from the designed grants:");
+                    for m in &missing {
+                        println!("  missing {m}");
+                    }
+                    for x in &extra {
+                        println!("  extra   {x}");
+                    }
+                }
+                match expected {
+                    Some(e) if e == sha => println!("matches grants.expected_sha256"),
+                    Some(e) => println!(
+                        "DIFFERS from grants.expected_sha256 {e}: a live run will stop with STOP_GRANT_DELTA"
+                    ),
+                    None => println!(
+                        "grants.expected_sha256 is not set: after reading the matrix, run `cutter grants expect {sha}`"
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Grants::Expect { sha256 } => {
+            let wanted = sha256.trim().to_ascii_lowercase();
+            if wanted != sha {
+                return Err(CliError {
+                    code: Code::Governance,
+                    error: anyhow!(
+                        "record grant sha {wanted}: the live matrix now has sha {sha}; read `cutter grants show` again"
+                    ),
+                });
+            }
+            config::set_expected_grant_sha(&env.config.path, &sha).map_err(CliError::usage)?;
+            println!(
+                "grants.expected_sha256 = {sha} written to {}",
+                env.config.path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_matrix(label: &str, m: &GrantMatrix, sha: &str) {
+    println!("grant matrix of {label} ({} grants):", m.grants.len());
+    for g in &m.grants {
+        println!("  {}", g.line());
+    }
+    println!("sha256 {sha}");
+}
+
+pub async fn backup(env: &Env, command: Backup) -> Result<()> {
+    match command {
+        Backup::Selftest => {
+            let runner = live::backup_runner(&env.config)?;
+            let report = runner.selftest().await;
+            println!("{report}");
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(CliError::internal(anyhow!(
+                    "pass the backup selftest: see the FAIL lines above"
+                )))
+            }
+        }
+        Backup::Verify { run_id } => {
+            cutter_adapters::check_id("run id", &run_id).map_err(CliError::usage)?;
+            let path = env
+                .config
+                .paths
+                .backups
+                .join(format!("{run_id}.envelope.json"));
+            let report = GpgBackupRunner::verify_backup(&path).map_err(CliError::usage)?;
+            let envelope: Option<EnvelopeFile> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            println!("backup {}", report.location.display());
+            println!(
+                "  expected {} bytes, sha256 {}",
+                report.expected_bytes, report.expected_sha256
+            );
+            println!(
+                "  found    {} bytes, sha256 {}",
+                report.actual_bytes, report.actual_sha256
+            );
+            if let Some(e) = envelope {
+                println!("  recipient {}", e.envelope.recipient);
+            }
+            if report.is_ok() {
+                println!("VERIFY: PASS");
+                Ok(())
+            } else {
+                for p in &report.problems {
+                    println!("  problem: {p}");
+                }
+                Err(CliError {
+                    code: Code::Governance,
+                    error: anyhow!(
+                        "verify the backup of run {run_id}: it does not match its envelope"
+                    ),
+                })
+            }
+        }
+    }
+}

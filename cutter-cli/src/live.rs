@@ -1,0 +1,175 @@
+//! The live adapters, built from the config's `[database]` and `[backup]` tables: the
+//! PostgreSQL target, grant probe and kill-switch, and the gpg backup runner.
+//!
+//! Nothing here connects until it is used (the pools are lazy), so building the parts for a
+//! command that needs only one of them costs nothing.
+
+use anyhow::{anyhow, Context};
+use cutter_adapters::backup::GpgBackupRunner;
+use cutter_adapters::config::{Config, DATABASE_URL_ENV};
+use cutter_adapters::pg::{PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin};
+use deadpool_postgres::Pool;
+
+use crate::exit::CliError;
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// The database side of a live run.
+pub struct LiveDb {
+    pub target: PgTarget,
+    pub probe: PgGrantProbe,
+    pub kill: PgKillSwitch,
+    /// Logs in as the admin role: arming, and registering documents.
+    pub admin: Pool,
+}
+
+fn login(role: &str, password_env: Option<&String>) -> RoleLogin {
+    match password_env {
+        Some(var) => RoleLogin::new(role).with_password_env(var),
+        None => RoleLogin::new(role),
+    }
+}
+
+/// The admin URL from `$CUTTER_DATABASE_URL` or `[database] url`, or a message saying where
+/// to put one.
+pub fn admin_url(config: &Config) -> Result<String> {
+    config.database.admin_url().ok_or_else(|| {
+        CliError::usage(anyhow!(
+            "connect to the knowledge base: no database url; set `url` under [database] in {} or the environment variable {DATABASE_URL_ENV}",
+            config.path.display()
+        ))
+    })
+}
+
+/// Connection settings for the knowledge base, with the config's timeouts.
+pub fn settings(config: &Config) -> Result<PgSettings> {
+    let mut settings = PgSettings::new(&admin_url(config)?);
+    settings.statement_timeout = config.database.statement_timeout;
+    settings.idle_in_transaction_timeout = config.database.idle_in_transaction_timeout;
+    // A bad URL is found now, with the config named, rather than at the first query.
+    settings
+        .label()
+        .with_context(|| format!("use the database url of {}", config.path.display()))
+        .map_err(CliError::usage)?;
+    Ok(settings)
+}
+
+/// The installer's login: the user named in the URL (`db init` creates the roles with it).
+pub fn installer(config: &Config, settings: &PgSettings) -> Result<RoleLogin> {
+    let parsed: tokio_postgres::Config = settings
+        .url
+        .parse()
+        .map_err(|e| CliError::usage(anyhow!("parse the database url: {e}")))?;
+    let user = parsed.get_user().ok_or_else(|| {
+        CliError::usage(anyhow!(
+            "connect to the knowledge base: the database url names no user; write it as postgres://USER@HOST:PORT/DB (the user that may create roles)"
+        ))
+    })?;
+    Ok(login(user, config.database.url_password_env.as_ref()))
+}
+
+pub fn roles(config: &Config) -> Result<PgRoles> {
+    let d = &config.database;
+    PgRoles::new(&d.admin_role, &d.exec_role, &d.verify_role).map_err(CliError::usage)
+}
+
+impl LiveDb {
+    pub fn build(config: &Config) -> Result<LiveDb> {
+        let settings = settings(config)?;
+        let roles = roles(config)?;
+        let d = &config.database;
+        let exec = login(&roles.exec, d.exec_password_env.as_ref());
+        let verify = login(&roles.verify, d.verify_password_env.as_ref());
+        let admin = login(&roles.admin, d.admin_password_env.as_ref());
+        let target = PgTarget::connect(&settings, &exec, &verify).map_err(CliError::usage)?;
+        let probe = PgGrantProbe::new(
+            settings.pool(&verify).map_err(CliError::usage)?,
+            roles.clone(),
+        );
+        let admin = settings.pool(&admin).map_err(CliError::usage)?;
+        Ok(LiveDb {
+            kill: PgKillSwitch::new(admin.clone()),
+            target,
+            probe,
+            admin,
+        })
+    }
+}
+
+/// The backup runner: pg_dump logs in as the admin role (the owner of every table it dumps).
+pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
+    let recipient = config.backup.recipient.clone().ok_or_else(|| {
+        CliError::usage(anyhow!(
+            "back up the knowledge base: no gpg recipient; set `recipient` under [backup] in {} to the fingerprint of the backup key",
+            config.path.display()
+        ))
+    })?;
+    let settings = settings(config)?;
+    let mut parsed: tokio_postgres::Config = settings
+        .url
+        .parse()
+        .map_err(|e| CliError::usage(anyhow!("parse the database url: {e}")))?;
+    parsed.user(&config.database.admin_role);
+    let url = libpq_url(&parsed)?;
+    let mut runner = GpgBackupRunner::new(&url, &recipient, config.paths.backups.clone());
+    runner.gnupg_home = config.backup.gnupg_home.clone();
+    runner.password_env = config.database.admin_password_env.clone();
+    Ok(runner)
+}
+
+/// A libpq URL (`postgresql:///DB?host=..&port=..&user=..`) for pg_dump. The query form takes
+/// a Unix-socket folder as well as a host name.
+fn libpq_url(c: &tokio_postgres::Config) -> Result<String> {
+    use tokio_postgres::config::Host;
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let db = c.get_dbname().unwrap_or("postgres");
+    let user = c.get_user().unwrap_or("postgres");
+    Ok(format!(
+        "postgresql:///{}?host={}&port={port}&user={}",
+        encode(db),
+        encode(&host),
+        encode(user)
+    ))
+}
+
+/// Percent-encodes everything but unreserved characters and `/` (socket folders).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pg_dump_url_names_the_admin_and_keeps_sockets() {
+        let mut c: tokio_postgres::Config = "postgres://postgres@db.example:6543/kb"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.user("cutter_admin");
+        assert_eq!(
+            libpq_url(&c).unwrap_or_else(|e| panic!("{:?}", e.error)),
+            "postgresql:///kb?host=db.example&port=6543&user=cutter_admin"
+        );
+        let c: tokio_postgres::Config = "host=/var/run/postgresql dbname=my%db user=a"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            libpq_url(&c).unwrap_or_else(|e| panic!("{:?}", e.error)),
+            "postgresql:///my%25db?host=/var/run/postgresql&port=5432&user=a"
+        );
+    }
+}
