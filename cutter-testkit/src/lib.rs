@@ -1,6 +1,8 @@
 //! Test helpers for cutter: in-memory adapters for the file ports, a manual clock, fixtures
 //! and proptest strategies. Never published; only tests and benchmarks depend on it.
 
+pub mod external;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -1,0 +1,376 @@
+//! The `cutter` binary against a real PostgreSQL server and a real gpg: a fresh database
+//! is initialised, a document is cut live through both signed gates to closeout and then
+//! reverted, with the row count of every table asserted at each step. The same run with the
+//! kill-switch disarmed proves that no row changes, a tampered approval is refused, and a
+//! protected document needs its extra allowance.
+//!
+//! Each test has its own database, role names, GnuPG home and config folder (see
+//! `cutter_testkit::external`), all dropped at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{anyhow, ensure, Context, Result};
+use cutter_testkit::external::{GpgHome, ScratchDb};
+use serde_json::Value;
+
+const DOC: &str = "# Charter\nThe charter of a test club.\n\n## Members\nAnyone may join.\n\n## Meetings\nMonthly.\n\n## Dues\nNone.\n";
+
+const TABLES: [&str; 11] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "cutter_governance.source_registry",
+    "cutter_governance.kill_switch_arming",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.manifest_envelope",
+    "cutter_governance.approval_signature",
+    "cutter_governance.review_decision",
+    "cutter_governance.verify_result",
+];
+
+type Counts = BTreeMap<&'static str, i64>;
+
+struct Site {
+    dir: tempfile::TempDir,
+    db: ScratchDb,
+    _gpg: GpgHome,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Site {
+    /// A config folder pointing at a fresh database and a fresh gpg key, with the document
+    /// pinned and one trusted approver key (`ada.key`).
+    fn new(protected: bool) -> Result<Site> {
+        let db = ScratchDb::new("cutter_cli")?;
+        let gpg = GpgHome::new()?;
+        let site = Site {
+            dir: tempfile::tempdir()?,
+            db,
+            _gpg: gpg,
+        };
+        site.ok(&["init", "--dir", "."])?;
+        std::fs::write(site.path("doc.md"), DOC)?;
+        let plan = site.json(&["plan", "doc.md", "--json"])?.1;
+        let pin = plan["source_sha256"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no source sha in {plan}"))?
+            .to_string();
+        let config = std::fs::read_to_string(site.path("cutter.toml"))?
+            .replace(
+                "# url = \"postgres://postgres@127.0.0.1:5432/knowledge_base\"",
+                &format!("url = \"{}\"", site.db.url()),
+            )
+            .replace(
+                "admin_role = \"cutter_admin\"",
+                &format!("admin_role = \"{}\"", site.db.admin_role),
+            )
+            .replace(
+                "exec_role = \"cutter_exec\"",
+                &format!("exec_role = \"{}\"", site.db.exec_role),
+            )
+            .replace(
+                "verify_role = \"cutter_verify\"",
+                &format!("verify_role = \"{}\"", site.db.verify_role),
+            )
+            .replace(
+                "recipient = \"\"",
+                &format!("recipient = \"{}\"", site._gpg.fpr),
+            )
+            .replace(
+                "gnupg_home = \"\"",
+                &format!("gnupg_home = \"{}\"", site._gpg.path().display()),
+            )
+            + &format!("\n[documents.\"DOC-1\"]\nsha256 = \"{pin}\"\nprotected = {protected}\n");
+        std::fs::write(site.path("cutter.toml"), config)?;
+        site.ok(&["keygen", "--out", "ada"])?;
+        site.ok(&["approve", "trust", "ada.pub", "--name", "Ada Approver"])?;
+        Ok(site)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cutter(&self, args: &[&str]) -> Result<Output> {
+        Command::new(env!("CARGO_BIN_EXE_cutter"))
+            .args(args)
+            .env("CUTTER_CONFIG", self.path("cutter.toml"))
+            .env_remove("CUTTER_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .output()
+            .context("run cutter")
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.cutter(args)?;
+        ensure!(
+            out.status.success(),
+            "cutter {args:?} exited with {:?}: {}{}",
+            out.status.code(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        Ok(text(&out.stdout))
+    }
+
+    /// Runs a command that prints JSON; its exit code and the value.
+    fn json(&self, args: &[&str]) -> Result<(i32, Value)> {
+        let out = self.cutter(args)?;
+        let v = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "cutter {args:?}: stdout {} stderr {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        })?;
+        Ok((out.status.code().unwrap_or(-1), v))
+    }
+
+    /// Requests the approval for the run's gate and signs it as Ada.
+    fn sign(&self, run_id: &str, name: &str, extra: &[&str]) -> Result<PathBuf> {
+        self.ok(&["approve", "request", run_id, "--out", name])?;
+        let mut args = vec![
+            "approve",
+            "sign",
+            name,
+            "--key",
+            "ada.key",
+            "--approver",
+            "Ada Approver",
+            "--out",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args)?;
+        Ok(self.path(name))
+    }
+
+    fn resume(&self, run_id: &str, approval: &Path) -> Result<(i32, Value)> {
+        let approval = approval.to_str().ok_or_else(|| anyhow!("path"))?;
+        self.json(&[
+            "orchestrate",
+            "resume",
+            run_id,
+            "--approval",
+            approval,
+            "--json",
+        ])
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        TABLES.iter().map(|t| Ok((*t, self.db.count(t)?))).collect()
+    }
+
+    fn statuses(&self) -> Result<String> {
+        self.db.sql(
+            "select string_agg(lifecycle_status || '=' || n, ',' order by lifecycle_status)
+             from (select lifecycle_status, count(*) n from public.information_unit group by 1) s",
+        )
+    }
+}
+
+fn with(before: &Counts, changes: &[(&'static str, i64)]) -> Counts {
+    let mut out = before.clone();
+    for (t, n) in changes {
+        out.insert(t, *n);
+    }
+    out
+}
+
+#[test]
+fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<()> {
+    let s = Site::new(false)?;
+    ensure!(s.ok(&["db", "status"])?.contains("not initialised"));
+    s.ok(&["db", "init"])?;
+    s.ok(&["db", "init"])?; // idempotent
+    ensure!(s.ok(&["db", "status"])?.contains("migration version 1"));
+
+    // The grant matrix: shown, then accepted only with the sha it has now.
+    let (_, grants) = s.json(&["grants", "show", "--json"])?;
+    ensure!(
+        grants["missing_from_design"] == serde_json::json!([]),
+        "{grants}"
+    );
+    ensure!(
+        grants["extra_to_design"] == serde_json::json!([]),
+        "{grants}"
+    );
+    let sha = grants["sha256"].as_str().unwrap_or_default().to_string();
+    let wrong = s.cutter(&["grants", "expect", &"0".repeat(64)])?;
+    ensure!(wrong.status.code() == Some(3), "{}", text(&wrong.stderr));
+    s.ok(&["grants", "expect", &sha])?;
+    ensure!(std::fs::read_to_string(s.path("cutter.toml"))?.contains(&sha));
+
+    let selftest = s.ok(&["backup", "selftest"])?;
+    ensure!(
+        selftest.trim_end().ends_with("SELFTEST: PASS"),
+        "{selftest}"
+    );
+
+    let zero = s.counts()?;
+    ensure!(zero.values().all(|n| *n == 0), "{zero:?}");
+
+    // Phases 1-5: nothing but the source registration is written before SG_1.
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        "doc.md",
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "live",
+        "--json",
+    ])?;
+    ensure!(code == 0, "{run}");
+    ensure!(run["state"] == "AWAITING_CUT_AUTHORIZATION", "{run}");
+    ensure!(run["mode"] == "live");
+    let id = run["run_id"].as_str().unwrap_or_default().to_string();
+    let n = run["unit_count"].as_i64().unwrap_or_default();
+    ensure!(n == 4, "a heading and three sections: {run}");
+    let registered = with(&zero, &[("cutter_governance.source_registry", 1)]);
+    ensure!(s.counts()? == registered);
+    let backup = s.ok(&["backup", "verify", &id])?;
+    ensure!(backup.contains("VERIFY: PASS"), "{backup}");
+
+    // SG_1 with the kill-switch off: refused, the run stays paused, no row changes.
+    let sg1 = s.sign(&id, "sg1.toml", &[])?;
+    let (code, run) = s.resume(&id, &sg1)?;
+    ensure!(code == 3, "{run}");
+    ensure!(run["state"] == "AWAITING_CUT_AUTHORIZATION", "{run}");
+    ensure!(s.counts()? == registered, "a disarmed run changed rows");
+
+    // A tampered approval (another payload) is refused too, and names why.
+    let tampered = s.path("tampered.toml");
+    let payload = run["payload_sha256"].as_str().unwrap_or_default();
+    std::fs::write(
+        &tampered,
+        std::fs::read_to_string(&sg1)?.replace(payload, &"a".repeat(64)),
+    )?;
+    s.ok(&["arm", &id, "--ttl", "30m"])?;
+    let out = s.cutter(&["orchestrate", "resume", &id, "--approval", "tampered.toml"])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("payload"),
+        "{}",
+        text(&out.stderr)
+    );
+    let armed = with(&registered, &[("cutter_governance.kill_switch_arming", 1)]);
+    ensure!(s.counts()? == armed);
+
+    // SG_1, armed: leg A, both verifies, leg B.
+    let (code, run) = s.resume(&id, &sg1)?;
+    ensure!(code == 0, "{run}");
+    ensure!(run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION", "{run}");
+    let after_sg1 = with(
+        &armed,
+        &[
+            ("public.information_unit", n),
+            ("public.unit_version", n),
+            ("cutter_governance.cut_change_set", 1),
+            ("cutter_governance.cut_change_set_affected_row", 2 * n),
+            ("cutter_governance.manifest_envelope", 1),
+            ("cutter_governance.approval_signature", 1),
+            ("cutter_governance.verify_result", 2),
+        ],
+    );
+    ensure!(s.counts()? == after_sg1, "{:?}", s.counts()?);
+    ensure!(s.statuses()? == format!("draft={n}"));
+
+    // SG_2: enact, close out; the run is disarmed when it ends.
+    let sg2 = s.sign(&id, "sg2.toml", &["--review-decision-id", "RD-live-1"])?;
+    let (code, run) = s.resume(&id, &sg2)?;
+    ensure!(code == 0, "{run}");
+    ensure!(run["state"] == "CLOSED_OUT", "{run}");
+    let closed = with(
+        &after_sg1,
+        &[
+            ("public.iu_lifecycle_log", n),
+            ("cutter_governance.kill_switch_arming", 0),
+            ("cutter_governance.review_decision", 1),
+            ("cutter_governance.verify_result", 3),
+        ],
+    );
+    ensure!(s.counts()? == closed, "{:?}", s.counts()?);
+    ensure!(s.statuses()? == format!("enacted={n}"));
+    ensure!(
+        s.db.sql("select review_decision_id from cutter_governance.review_decision")?
+            == "RD-live-1"
+    );
+
+    // Revert: refused while disarmed; armed, every unit is retired and nothing is deleted.
+    let out = s.cutter(&["orchestrate", "revert", &id])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(s.counts()? == closed);
+    s.ok(&["arm", &id])?;
+    let reverted = s.ok(&["orchestrate", "revert", &id])?;
+    ensure!(
+        reverted.contains(&format!("retired {n}, deleted 0")),
+        "{reverted}"
+    );
+    ensure!(
+        s.counts()? == with(&closed, &[("public.iu_lifecycle_log", 2 * n)]),
+        "{:?}",
+        s.counts()?
+    );
+    ensure!(s.statuses()? == format!("retired={n}"));
+    let (_, run) = s.json(&["orchestrate", "status", &id, "--json"])?;
+    ensure!(run["state"] == "REVERTED", "{run}");
+    Ok(())
+}
+
+#[test]
+fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Result<()> {
+    let s = Site::new(true)?;
+    s.ok(&["db", "init"])?;
+    let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    s.ok(&["grants", "expect", &sha])?;
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        "doc.md",
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "live",
+        "--json",
+    ])?;
+    ensure!(code == 0, "{run}");
+    let id = run["run_id"].as_str().unwrap_or_default().to_string();
+    let request = s.ok(&["approve", "request", &id])?;
+    ensure!(request.contains("PROTECTED"), "{request}");
+    s.ok(&["arm", &id])?;
+    let before = s.counts()?;
+
+    let plain = s.sign(&id, "plain.toml", &[])?;
+    let out = s.cutter(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        plain.to_str().unwrap_or_default(),
+    ])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("protected_allowance = \"DOC-1\""),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(s.counts()? == before, "a refused approval changed rows");
+
+    let allowed = s.sign(&id, "allowed.toml", &["--protected-allowance", "DOC-1"])?;
+    let (code, run) = s.resume(&id, &allowed)?;
+    ensure!(code == 0, "{run}");
+    ensure!(run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION", "{run}");
+    Ok(())
+}
