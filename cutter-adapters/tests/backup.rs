@@ -4,140 +4,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::Utc;
 use cutter_adapters::backup::{CheckStatus, GpgBackupRunner, ENVELOPE_FORMAT};
 use cutter_core::ports::BackupRunner;
-
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("start {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn psql(db: &str, sql: &str) -> Result<String> {
-    run(Command::new("psql")
-        .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(format!("{SERVER}/{db}"))
-        .arg("-c")
-        .arg(sql))
-    .map(|s| s.trim().to_string())
-}
-
-/// A database that is dropped when the test ends, however it ends.
-struct ScratchDb {
-    name: String,
-}
-
-impl ScratchDb {
-    fn new() -> Result<Self> {
-        let name = format!("cutter_bk_{}", uuid::Uuid::new_v4().simple());
-        psql("postgres", &format!("create database {name}"))?;
-        Ok(ScratchDb { name })
-    }
-
-    fn url(&self) -> String {
-        format!("{SERVER}/{}", self.name)
-    }
-
-    fn sql(&self, sql: &str) -> Result<String> {
-        psql(&self.name, sql)
-    }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        let _ = psql(
-            "postgres",
-            &format!("drop database if exists {} with (force)", self.name),
-        );
-    }
-}
-
-/// A private GnuPG home with one generated key (ed25519 certify + cv25519 encrypt, no
-/// passphrase); the agent it starts is killed on drop so no process outlives the test.
-struct GpgHome {
-    dir: tempfile::TempDir,
-    fpr: String,
-}
-
-impl GpgHome {
-    fn new() -> Result<Self> {
-        Self::with_encryption_subkey(true)
-    }
-
-    fn with_encryption_subkey(encrypt: bool) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-        let mut home = GpgHome {
-            dir,
-            fpr: String::new(),
-        };
-        run(home.gpg().args([
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "cutter test <test@example.invalid>",
-            "ed25519",
-            "cert",
-            "never",
-        ]))?;
-        let listing = run(home.gpg().args(["--with-colons", "--list-keys"]))?;
-        home.fpr = listing
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("fpr:")
-                    .map(|r| r.trim_matches(':').to_string())
-            })
-            .context("no fingerprint in the new keyring")?;
-        if encrypt {
-            run(home.gpg().args([
-                "--passphrase",
-                "",
-                "--quick-add-key",
-                &home.fpr,
-                "cv25519",
-                "encr",
-                "never",
-            ]))?;
-        }
-        Ok(home)
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn gpg(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.path()).arg("--batch");
-        c
-    }
-}
-
-impl Drop for GpgHome {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.path())
-            .args(["--kill", "all"])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
+use cutter_testkit::external::{run, server, GpgHome, ScratchDb};
 
 fn runner(url: &str, gpg: &GpgHome, backups: &Path) -> GpgBackupRunner {
     let mut r = GpgBackupRunner::new(url, &gpg.fpr, backups);
@@ -185,7 +58,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_to_identical_tables() -> Result<()> {
-    let source = ScratchDb::new()?;
+    let source = ScratchDb::new("cutter_bk")?;
     let tables = seed(&source)?;
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
@@ -223,7 +96,7 @@ async fn a_backup_restores_to_identical_tables() -> Result<()> {
         .args(["--quiet", "--decrypt", "--output"])
         .arg(&plain)
         .arg(&file))?;
-    let target = ScratchDb::new()?;
+    let target = ScratchDb::new("cutter_bk")?;
     // `pg_dump -t` carries tables, not the schemas around them: a restore goes into a
     // database whose schemas exist (the one the backup came from, in real use).
     target.sql("create schema cutter")?;
@@ -246,7 +119,7 @@ async fn a_backup_restores_to_identical_tables() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_recipient_key_is_named_and_leaves_no_file() -> Result<()> {
-    let db = ScratchDb::new()?;
+    let db = ScratchDb::new("cutter_bk")?;
     let tables = seed(&db)?;
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
@@ -271,7 +144,7 @@ async fn a_missing_recipient_key_is_named_and_leaves_no_file() -> Result<()> {
 async fn a_key_that_cannot_encrypt_is_refused() -> Result<()> {
     let gpg = GpgHome::with_encryption_subkey(false)?;
     let backups = tempfile::tempdir()?;
-    let r = runner(&format!("{SERVER}/postgres"), &gpg, backups.path());
+    let r = runner(&format!("{}/postgres", server()), &gpg, backups.path());
     let err = r
         .backup("run-certonly", &["public.x".into()], Utc::now())
         .await
@@ -287,7 +160,7 @@ async fn a_key_that_cannot_encrypt_is_refused() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pg_dump_failure_names_the_exit_status_and_leaves_no_file() -> Result<()> {
-    let db = ScratchDb::new()?;
+    let db = ScratchDb::new("cutter_bk")?;
     let mut tables = seed(&db)?;
     tables.push("public.does_not_exist".into());
     let gpg = GpgHome::new()?;
@@ -339,7 +212,7 @@ async fn a_bad_url_fails_without_printing_the_password() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_detects_a_modified_backup() -> Result<()> {
-    let db = ScratchDb::new()?;
+    let db = ScratchDb::new("cutter_bk")?;
     let tables = seed(&db)?;
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
@@ -371,7 +244,7 @@ async fn verify_detects_a_modified_backup() -> Result<()> {
 async fn selftest_passes_with_a_usable_key_and_names_a_missing_one() -> Result<()> {
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
-    let mut r = runner(&format!("{SERVER}/postgres"), &gpg, backups.path());
+    let mut r = runner(&format!("{}/postgres", server()), &gpg, backups.path());
     let report = r.selftest().await;
     assert!(report.passed(), "{report}");
     assert!(report.to_string().ends_with("SELFTEST: PASS"));
@@ -396,7 +269,7 @@ async fn selftest_passes_with_a_usable_key_and_names_a_missing_one() -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpg_failure_names_gpg_and_leaves_no_file() -> Result<()> {
-    let db = ScratchDb::new()?;
+    let db = ScratchDb::new("cutter_bk")?;
     let tables = seed(&db)?;
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
