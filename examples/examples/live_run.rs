@@ -1,0 +1,294 @@
+//! Embeds cutter's live path: against a fresh PostgreSQL database, provision → cut (live) →
+//! arm → signed SG_1 → resume → signed SG_2 → resume → closeout → revert, printing the row
+//! count of every cutter table after each step.
+//!
+//! `cargo run -p cutter-examples --example live_run [FILE]`
+//!
+//! Needs a server where `$CUTTER_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`,
+//! a user that may create databases and roles) can log in, plus `pg_dump` and `gpg` on PATH.
+//! It creates its own database, roles, GnuPG home and approver key, and drops the database
+//! and roles at the end, so it can run any number of times.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use chrono::Duration;
+use cutter_adapters::backup::GpgBackupRunner;
+use cutter_adapters::clock::SystemClock;
+use cutter_adapters::keys;
+use cutter_adapters::pg::{
+    designed_grants, provision, register_source, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings,
+    PgTarget, RoleLogin,
+};
+use cutter_adapters::reporter::MarkdownReporter;
+use cutter_adapters::source::FileSource;
+use cutter_adapters::state_store::FileStateStore;
+use cutter_core::approval::ApprovalPolicy;
+use cutter_core::compensation::CompensationMode;
+use cutter_core::parser::ProfileDiscoverer;
+use cutter_core::plan::sha256_hex;
+use cutter_core::ports::Clock;
+use cutter_core::run::RunRecord;
+use cutter_core::signing::{self, TrustedKeys};
+use cutter_core::{CutRequest, Gate, Mode, Orchestrator, Ports};
+use tokio_postgres::NoTls;
+
+const TABLES: [&str; 11] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "cutter_governance.source_registry",
+    "cutter_governance.kill_switch_arming",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.manifest_envelope",
+    "cutter_governance.approval_signature",
+    "cutter_governance.review_decision",
+    "cutter_governance.verify_result",
+];
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("connect to {}", cutter_adapters::backup::redact_url(url)))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn print_counts(client: &tokio_postgres::Client, step: &str) -> Result<()> {
+    let mut parts = Vec::new();
+    for table in TABLES {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await?
+            .get(0);
+        if n > 0 {
+            let short = table.rsplit('.').next().unwrap_or(table);
+            parts.push(format!("{short}={n}"));
+        }
+    }
+    println!("{step:<28} rows: {}", parts.join(" "));
+    Ok(())
+}
+
+/// A throwaway GnuPG home with one encryption key; returns its fingerprint.
+fn gpg_key(home: &Path) -> Result<String> {
+    let gpg = |args: &[&str]| -> Result<String> {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", home)
+            .arg("--batch")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("run gpg")?;
+        if !out.status.success() {
+            bail!("gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "cutter example backup <backup@example.invalid>",
+        "ed25519",
+        "cert",
+        "never",
+    ])?;
+    let fpr = gpg(&["--with-colons", "--list-keys"])?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .context("no fingerprint in the new keyring")?;
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-add-key",
+        &fpr,
+        "cv25519",
+        "encr",
+        "never",
+    ])?;
+    Ok(fpr)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let file = std::env::args().nth(1).unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/sample-charter.md").to_string()
+    });
+    let server = std::env::var("CUTTER_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string());
+    let server = server.trim_end_matches('/').to_string();
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let db = format!("cutter_example_{id}");
+    let roles = PgRoles::new(
+        &format!("cx_admin_{id}"),
+        &format!("cx_exec_{id}"),
+        &format!("cx_verify_{id}"),
+    )?;
+    let maintenance = connect(&format!("{server}/postgres")).await?;
+    maintenance
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await?;
+    let outcome = run(&server, &db, &roles, &file).await;
+    // Clean up whatever happened; the outcome is reported after.
+    maintenance
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await?;
+    for role in [&roles.exec, &roles.verify, &roles.admin] {
+        maintenance
+            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+            .await?;
+    }
+    outcome
+}
+
+async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path();
+    let url = format!("{server}/{db}");
+    let mut su = connect(&url).await?;
+
+    // `cutter db init`: migrations, roles, ownership, grants.
+    provision(&mut su, roles).await?;
+    print_counts(&su, "provisioned").await?;
+
+    // Intake: the document is registered with its pinned sha256.
+    let bytes = std::fs::read(file).with_context(|| format!("read {file}"))?;
+    let pin = sha256_hex(&bytes);
+    register_source(&su, "EXAMPLE", "the sample charter", &pin, false).await?;
+
+    // The live adapters, each role on its own pool.
+    let settings = PgSettings::new(&url);
+    let target = PgTarget::connect(
+        &settings,
+        &RoleLogin::new(&roles.exec),
+        &RoleLogin::new(&roles.verify),
+    )?;
+    let probe = PgGrantProbe::new(
+        settings.pool(&RoleLogin::new(&roles.verify))?,
+        roles.clone(),
+    );
+    let kill = PgKillSwitch::new(settings.pool(&RoleLogin::new(&roles.admin))?);
+    let gnupg = dir.join("gnupg");
+    std::fs::create_dir(&gnupg)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let recipient = gpg_key(&gnupg)?;
+    let admin_url = {
+        let mut c: tokio_postgres::Config = url.parse()?;
+        c.user(&roles.admin);
+        let host = match c.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_string(),
+        };
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        format!("postgres://{}@{host}:{port}/{db}", roles.admin)
+    };
+    let mut backup = GpgBackupRunner::new(&admin_url, &recipient, dir.join("backups"));
+    backup.gnupg_home = Some(gnupg.clone());
+
+    // The approver's key pair; the verifier trusts its public half under the approver's name.
+    let (key_path, pub_path) = keys::keygen(&dir.join("approver"))?;
+    let key = keys::load_signing_key(&key_path)?;
+    let trusted = TrustedKeys::new(vec![(
+        "Example Approver".to_string(),
+        keys::load_public_key(&pub_path)?,
+    )])?;
+
+    let (source, clock) = (FileSource, SystemClock);
+    let store = FileStateStore::new(dir.join("runs"), dir.join("locks"));
+    let reporter = MarkdownReporter::new(dir.join("reports"));
+    let discoverer = ProfileDiscoverer::detecting();
+    let orch = Orchestrator::new(
+        Ports {
+            source: &source,
+            discoverer: &discoverer,
+            target: &target,
+            backup: &backup,
+            grants: &probe,
+            kill_switch: &kill,
+            verifier: &trusted,
+            store: &store,
+            reporter: &reporter,
+            clock: &clock,
+        },
+        ApprovalPolicy::default(),
+    );
+
+    let run_id = "example-live-run";
+    let mut run: RunRecord = orch
+        .cut(CutRequest {
+            run_id: run_id.into(),
+            document_id: "EXAMPLE".into(),
+            source: file.to_string(),
+            mode: Mode::Live,
+            expected_source_sha256: Some(pin),
+            // What `cutter grants expect` records after a person has read the matrix.
+            expected_grant_sha256: Some(designed_grants().sha256()),
+            protected: false,
+        })
+        .await?;
+    println!(
+        "cut: {} ({} units, backup {} bytes)",
+        run.state,
+        run.unit_count.unwrap_or(0),
+        run.backup.as_ref().map_or(0, |b| b.bytes)
+    );
+    print_counts(&su, "paused at SG_1").await?;
+
+    for gate in [Gate::Sg1, Gate::Sg2] {
+        // `cutter arm`: the write functions refuse unless the run is armed in the database.
+        kill.arm(run_id, Duration::minutes(30), clock.now()).await?;
+        let request = orch.approval_request(&run)?;
+        let decision = (gate == Gate::Sg2).then(|| "RD-example-1".to_string());
+        let approval = signing::sign_approval(
+            &signing::approval_for_request(
+                &request,
+                "Example Approver",
+                clock.now(),
+                decision,
+                None,
+            ),
+            &key,
+        );
+        run = orch.resume(run_id, Some(approval)).await?;
+        print_counts(&su, &format!("after {gate}: {}", run.state)).await?;
+    }
+
+    kill.arm(run_id, Duration::minutes(30), clock.now()).await?;
+    let reverted = orch.revert(run_id, CompensationMode::SoftRetire).await?;
+    print_counts(
+        &su,
+        &format!("reverted ({} retired)", reverted.outcome.retired),
+    )
+    .await?;
+    let statuses: Vec<String> = su
+        .query(
+            "SELECT lifecycle_status || '=' || count(*) FROM public.information_unit GROUP BY lifecycle_status",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    println!("units by status: {}", statuses.join(", "));
+    println!(
+        "closing report sha256: {}",
+        reverted.run.closing_report_sha256.as_deref().unwrap_or("-")
+    );
+    // The agent gpg started for the throwaway home would outlive it otherwise.
+    let _ = Command::new("gpgconf")
+        .arg("--homedir")
+        .arg(&gnupg)
+        .args(["--kill", "all"])
+        .output();
+    Ok(())
+}
