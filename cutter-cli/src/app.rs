@@ -14,7 +14,7 @@ use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
 use cutter_core::approval::{Approval, EXPLICIT};
 use cutter_core::approval_file;
-use cutter_core::compensation::CompensationMode;
+use cutter_core::compensation::{CompensationMode, CompensationPlan};
 use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::parser::{self, Profile, ProfileDiscoverer};
@@ -480,13 +480,23 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             let run = env.load_run(&run_id).await?;
             let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
-            let outcome = env.orchestrator(&backend, &discoverer).void(&run_id).await;
+            let orch = env.orchestrator(&backend, &discoverer);
+            let voidable = cutter_core::state::transition(&run.state, &Event::Void).is_ok();
+            if !json && voidable && run.has_written() {
+                print_plan(
+                    &orch
+                        .compensation_plan(&run_id, CompensationMode::SoftRetire)
+                        .await?,
+                );
+            }
+            let outcome = orch.void(&run_id).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
         Orchestrate::Revert {
             run_id,
             hard_delete_drafts,
+            plan_only,
             json,
         } => {
             let run = env.load_run(&run_id).await?;
@@ -497,10 +507,35 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             } else {
                 CompensationMode::SoftRetire
             };
-            let outcome = env
-                .orchestrator(&backend, &discoverer)
-                .revert(&run_id, mode)
-                .await;
+            let orch = env.orchestrator(&backend, &discoverer);
+            // The plan is computed in the core and shown before anything is applied. A run
+            // that cannot be reverted goes straight to revert, which says why.
+            let revertible = cutter_core::state::transition(&run.state, &Event::Revert).is_ok();
+            let plan = if revertible || plan_only {
+                Some(orch.compensation_plan(&run_id, mode).await?)
+            } else {
+                None
+            };
+            if let (true, Some(plan)) = (plan_only, &plan) {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "run_id": run_id,
+                            "mode": plan.mode,
+                            "steps": plan.describe(),
+                        })
+                    );
+                } else {
+                    print_plan(plan);
+                    println!("(--plan-only: nothing was applied)");
+                }
+                return Ok(());
+            }
+            if let (false, Some(plan)) = (json, &plan) {
+                print_plan(plan);
+            }
+            let outcome = orch.revert(&run_id, mode).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
@@ -551,10 +586,6 @@ async fn compensated(
                 });
                 println!("{value}");
             } else {
-                println!("compensation plan ({} steps):", done.plan.steps.len());
-                for line in done.plan.describe() {
-                    println!("  {line}");
-                }
                 println!(
                     "retired {}, deleted {}",
                     done.outcome.retired, done.outcome.deleted
@@ -564,6 +595,13 @@ async fn compensated(
             Ok(())
         }
         Err(e) => report_outcome(env, run_id, Err(e), json).await.map(|_| ()),
+    }
+}
+
+fn print_plan(plan: &CompensationPlan) {
+    println!("compensation plan ({} steps):", plan.steps.len());
+    for line in plan.describe() {
+        println!("  {line}");
     }
 }
 

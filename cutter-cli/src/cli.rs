@@ -165,6 +165,9 @@ pub enum Orchestrate {
         /// Delete the run's draft units instead of retiring them.
         #[arg(long)]
         hard_delete_drafts: bool,
+        /// Print the compensation plan and stop; nothing is applied.
+        #[arg(long)]
+        plan_only: bool,
         #[arg(long)]
         json: bool,
     },

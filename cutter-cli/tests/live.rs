@@ -305,6 +305,15 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             == "RD-live-1"
     );
 
+    // The compensation plan can be read first; reading it writes nothing and needs no arming.
+    let plan = s.ok(&["orchestrate", "revert", &id, "--plan-only"])?;
+    ensure!(
+        plan.contains(&format!("compensation plan ({n} steps)"))
+            && plan.contains("nothing was applied"),
+        "{plan}"
+    );
+    ensure!(s.counts()? == closed);
+
     // Revert: refused while disarmed; armed, every unit is retired and nothing is deleted.
     let out = s.cutter(&["orchestrate", "revert", &id])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
@@ -314,6 +323,12 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     ensure!(
         reverted.contains(&format!("retired {n}, deleted 0")),
         "{reverted}"
+    );
+    let plan_at = reverted.find("compensation plan");
+    let outcome_at = reverted.find(&format!("retired {n},"));
+    ensure!(
+        plan_at.is_some() && plan_at < outcome_at,
+        "the plan is printed before the outcome: {reverted}"
     );
     ensure!(
         s.counts()? == with(&closed, &[("public.iu_lifecycle_log", 2 * n)]),

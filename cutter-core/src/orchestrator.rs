@@ -308,6 +308,29 @@ impl<'a> Orchestrator<'a> {
         Ok(Compensated { run, plan, outcome })
     }
 
+    /// The compensation `revert` (or `void`, with [`CompensationMode::SoftRetire`]) would apply
+    /// now, computed from the units as stored; writes nothing, needs no arming.
+    pub async fn compensation_plan(
+        &self,
+        run_id: &str,
+        mode: CompensationMode,
+    ) -> Result<CompensationPlan> {
+        let run = self.load(run_id).await?;
+        self.check_target_mode(&run)?;
+        let stored = self
+            .ports
+            .target
+            .read_units(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("read the document's units"))?;
+        Ok(compensation::plan(
+            &run.run_id,
+            &run.document_id,
+            &stored,
+            mode,
+        ))
+    }
+
     /// One run's record.
     pub async fn status(&self, run_id: &str) -> Result<RunRecord> {
         self.load(run_id).await
@@ -733,6 +756,11 @@ impl<'a> Orchestrator<'a> {
                     detail: e.to_string(),
                 },
             })?;
+        // The plan is on record before any of it is applied, so an interrupted compensation
+        // still says what it set out to do.
+        let mut lines = vec![format!("mode: {:?}", plan.mode)];
+        lines.extend(plan.describe());
+        self.event(run, "compensation-plan", &lines).await?;
         let ctx = context(run);
         let outcome = self
             .ports
