@@ -381,6 +381,7 @@ fn the_closing_report_carries_the_whole_evidence() {
         review_decision_id: None,
         self_approved: true,
         document_sha256: "55".repeat(32),
+        signature: None,
     });
     let sha = block_on(rep.closing_report(&run)).unwrap();
     let path = d.path().join("run-1/closing-report.md");

@@ -23,6 +23,7 @@ use cutter_core::ports::{
     ApprovalVerifier, Clock, ExecutionTarget, GrantProbe, KillSwitch, LifecycleStatus, PortError,
     RunContext,
 };
+use cutter_core::run::AcceptedApproval;
 use cutter_core::simulator::Simulator;
 use cutter_core::{
     ApprovalRejection, CutRequest, Mode, Orchestrator, OrchestratorError, Ports, RunState,
@@ -221,6 +222,20 @@ mod util {
         )
     }
 
+    /// An accepted SG_2 approval carrying `review_decision_id`.
+    pub fn sg2(review_decision_id: &str) -> AcceptedApproval {
+        AcceptedApproval {
+            gate: cutter_core::Gate::Sg2,
+            approver: "A. Reviewer".to_string(),
+            signed_utc: Utc::now(),
+            accepted_utc: Utc::now(),
+            review_decision_id: Some(review_decision_id.to_string()),
+            self_approved: false,
+            document_sha256: "5".repeat(64),
+            signature: Some("ed25519:test".to_string()),
+        }
+    }
+
     pub fn ctx(run_id: &str, document_id: &str) -> RunContext {
         RunContext {
             run_id: run_id.to_string(),
@@ -229,7 +244,7 @@ mod util {
     }
 }
 
-use util::{ctx, expected, plan, sql_error, Scratch};
+use util::{ctx, expected, plan, sg2, sql_error, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()> {
@@ -240,13 +255,16 @@ async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()
         provision(&mut client, &s.roles).await?;
         let first = s.probe()?.probe().await?;
         provision(&mut client, &s.roles).await?;
-        assert_eq!(status(&mut client).await?, Some(1));
+        assert_eq!(status(&mut client).await?, Some(2));
         let second = s.probe()?.probe().await?;
         assert_eq!(first, second);
         assert_eq!(second.sha256(), designed_grants().sha256());
     }
     let counts = s.counts().await?;
-    assert_eq!(counts["public.refinery_schema_history"], 1);
+    assert_eq!(
+        counts["public.refinery_schema_history"], 2,
+        "V1 and V2 applied once each"
+    );
     assert!(counts
         .iter()
         .filter(|(t, _)| **t != "public.refinery_schema_history")
@@ -282,7 +300,7 @@ async fn exec_writes_only_through_functions_and_verify_only_reads() -> Result<()
     let denied = [
         "INSERT INTO public.information_unit (document_id, unit_key, ordinal, plan_position, unit_kind, section_type, title, created_by_run) VALUES ('DOC-1', 'k', 1, 0, 'a', 'n', 't', 'r')",
         "DELETE FROM cutter_governance.source_registry",
-        "SELECT public.fn_iu_enact('r', 'DOC-1', 'rd')",
+        "SELECT public.fn_iu_enact('r', 'DOC-1', 'rd', 'sha', 'A', now(), now(), false, NULL)",
         "SELECT * FROM cutter_governance.kill_switch_arming",
         "INSERT INTO cutter_governance.kill_switch_arming VALUES ('r', now(), now() + interval '1 hour')",
     ];
@@ -331,7 +349,7 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
     let raw = exec
         .get()
         .await?
-        .batch_execute("SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1')")
+        .batch_execute("SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1', 'sha', 'A', now(), now(), false, NULL)")
         .await
         .err()
         .ok_or_else(|| anyhow!("enact succeeded while disarmed"))?;
@@ -342,7 +360,7 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
         }
     );
     for sql in [
-        "SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1')",
+        "SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1', 'sha', 'A', now(), now(), false, NULL)",
         "SELECT * FROM public.fn_iu_compensate('r1', 'DOC-1', ARRAY['a'], NULL)",
         "SELECT public.fn_record_verify('r1', 'cut_leg_a', true, 0, NULL)",
     ] {
@@ -361,7 +379,9 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
         Err(PortError::KillSwitchOff { .. })
     ));
     assert!(matches!(
-        target.lifecycle_enact(&ctx("r1", "DOC-1"), "rd-1").await,
+        target
+            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("rd-1"))
+            .await,
         Err(PortError::KillSwitchOff { .. })
     ));
     let after = s.counts().await?;
@@ -472,11 +492,15 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     // Enact once with a decision id; the id is then spent for every other run.
     assert!(!target.review_decision_used("RD-1").await?);
     assert_eq!(
-        target.lifecycle_enact(&ctx("r1", "DOC-1"), "RD-1").await?,
+        target
+            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-1"))
+            .await?,
         3
     );
     assert_eq!(
-        target.lifecycle_enact(&ctx("r1", "DOC-1"), "RD-1").await?,
+        target
+            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-1"))
+            .await?,
         0
     );
     assert!(target.review_decision_used("RD-1").await?);
@@ -485,7 +509,9 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         .cut_leg_a(&ctx("r4", "DOC-2"), &plan(&[("q", None, 1)]))
         .await?;
     assert!(matches!(
-        target.lifecycle_enact(&ctx("r4", "DOC-2"), "RD-1").await,
+        target
+            .lifecycle_enact(&ctx("r4", "DOC-2"), &sg2("RD-1"))
+            .await,
         Err(PortError::Rejected { .. })
     ));
 
@@ -516,7 +542,9 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
             &plan(&[("a", None, 1), ("b", None, 2)]),
         )
         .await?;
-    target.lifecycle_enact(&ctx("r1", "DOC-1"), "RD-9").await?;
+    target
+        .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-9"))
+        .await?;
     let before = s.counts().await?;
     for sql in [
         "UPDATE public.unit_version SET body = 'changed'",
@@ -729,6 +757,7 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
             &[
                 ("public.iu_lifecycle_log", 4),
                 ("cutter_governance.kill_switch_arming", 0),
+                ("cutter_governance.approval_signature", 2),
                 ("cutter_governance.review_decision", 1),
                 ("cutter_governance.verify_result", 3),
             ]

@@ -191,7 +191,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     ensure!(s.ok(&["db", "status"])?.contains("not initialised"));
     s.ok(&["db", "init"])?;
     s.ok(&["db", "init"])?; // idempotent
-    ensure!(s.ok(&["db", "status"])?.contains("migration version 1"));
+    ensure!(s.ok(&["db", "status"])?.contains("migration version 2"));
 
     // The grant matrix: shown, then accepted only with the sha it has now.
     let (_, grants) = s.json(&["grants", "show", "--json"])?;
@@ -294,15 +294,31 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         &[
             ("public.iu_lifecycle_log", n),
             ("cutter_governance.kill_switch_arming", 0),
+            ("cutter_governance.approval_signature", 2),
             ("cutter_governance.review_decision", 1),
             ("cutter_governance.verify_result", 3),
         ],
     );
     ensure!(s.counts()? == closed, "{:?}", s.counts()?);
     ensure!(s.statuses()? == format!("enacted={n}"));
+    // Both accepted approvals are evidence in the database: the review decision with the
+    // SG_2 approval's sha256, and a signature row per gate with its Ed25519 signature.
+    let sg2_sha = run["approvals"][1]["approval_sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    ensure!(sg2_sha.len() == 64, "{run}");
     ensure!(
-        s.db.sql("select review_decision_id from cutter_governance.review_decision")?
-            == "RD-live-1"
+        s.db.sql(
+            "select review_decision_id || ' ' || approval_sha256 || ' ' || approver
+             from cutter_governance.review_decision"
+        )? == format!("RD-live-1 {sg2_sha} Ada Approver")
+    );
+    ensure!(
+        s.db.sql(
+            "select string_agg(gate || ':' || (signature like 'ed25519:%'), ',' order by gate)
+             from cutter_governance.approval_signature"
+        )? == "SG_1:true,SG_2:true"
     );
 
     // The compensation plan can be read first; reading it writes nothing and needs no arming.

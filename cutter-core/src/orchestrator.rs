@@ -448,6 +448,7 @@ impl<'a> Orchestrator<'a> {
             review_decision_id: approval.review_decision_id.clone(),
             self_approved: approval.self_approved,
             document_sha256: approval.document_sha256.clone(),
+            signature: approval.signature.clone(),
         };
         run.approvals.push(accepted);
         run.state = next;
@@ -1089,14 +1090,16 @@ impl<'a> Orchestrator<'a> {
                 Ok(vec![fact("other_documents_unchanged", before.len())])
             }
             Phase::LifecycleEnact => {
-                let decision = run
+                let approval = run
                     .approval(Gate::Sg2)
-                    .and_then(|a| a.review_decision_id.clone())
+                    .filter(|a| a.review_decision_id.is_some())
+                    .cloned()
                     .ok_or(PhaseError::Stop(StopReason::ApprovalMissing {
                         gate: Gate::Sg2,
                     }))?;
+                let decision = approval.review_decision_id.clone().unwrap_or_default();
                 let moved = target
-                    .lifecycle_enact(&ctx, &decision)
+                    .lifecycle_enact(&ctx, &approval)
                     .await
                     .map_err(|e| write_error("enact the drafts", e))?;
                 let plan = self.plan(run, work).await?.clone();

@@ -145,11 +145,13 @@ pub trait ExecutionTarget: Send + Sync {
         -> Result<(), PortError>;
     /// Writes the manifest envelope, review decision and signature rows.
     async fn leg_b_record(&self, run: &RunContext, manifest: &Manifest) -> Result<(), PortError>;
-    /// Moves the run's drafts to `enacted`; returns how many units moved.
+    /// Moves the run's drafts to `enacted` under the accepted SG_2 approval, recording its
+    /// review decision id (which must be set) with the approval's sha256 and signature;
+    /// returns how many units moved.
     async fn lifecycle_enact(
         &self,
         run: &RunContext,
-        review_decision_id: &str,
+        approval: &AcceptedApproval,
     ) -> Result<u64, PortError>;
     /// Applies a compensation plan computed by the core.
     async fn compensate(

@@ -133,6 +133,9 @@ pub struct AcceptedApproval {
     pub review_decision_id: Option<String>,
     pub self_approved: bool,
     pub document_sha256: String,
+    /// The Ed25519 signature (`ed25519:...`), kept as evidence; `None` for a self-approval.
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use crate::ports::{
     BackupRunner, ExecutionTarget, GrantProbe, LegAOutcome, LifecycleStatus, Manifest, PortError,
     RunContext, StoredUnit, VerifyResult,
 };
-use crate::run::{BackupEnvelope, DocumentFingerprint, Snapshot};
+use crate::run::{AcceptedApproval, BackupEnvelope, DocumentFingerprint, Snapshot};
 
 /// The simulated tables. Serializable so a dry-run can pause at a gate and be resumed by a
 /// later process.
@@ -286,8 +286,16 @@ impl ExecutionTarget for Simulator {
     async fn lifecycle_enact(
         &self,
         run: &RunContext,
-        review_decision_id: &str,
+        approval: &AcceptedApproval,
     ) -> Result<u64, PortError> {
+        let review_decision_id =
+            approval
+                .review_decision_id
+                .as_deref()
+                .ok_or_else(|| PortError::Rejected {
+                    what: "review_decision".into(),
+                    detail: "the SG_2 approval has no review decision id".into(),
+                })?;
         let mut tables = self.lock();
         match tables.review_decision.get(review_decision_id) {
             Some(owner) if owner != &run.run_id => {

@@ -78,9 +78,9 @@ fn live_mock(
         now(s.leg_b_record(run, manifest).boxed())
     });
     let (g, s) = (guard.clone(), sim.clone());
-    m.expect_lifecycle_enact().returning(move |run, id| {
+    m.expect_lifecycle_enact().returning(move |run, approval| {
         g(run);
-        now(s.lifecycle_enact(run, id).boxed())
+        now(s.lifecycle_enact(run, approval).boxed())
     });
     let (g, s) = (guard, sim);
     m.expect_compensate().returning(move |run, plan| {

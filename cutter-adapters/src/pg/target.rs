@@ -9,7 +9,7 @@ use cutter_core::ports::{
     ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunContext, StoredUnit,
     VerifyResult,
 };
-use cutter_core::run::{DocumentFingerprint, Snapshot};
+use cutter_core::run::{AcceptedApproval, DocumentFingerprint, Snapshot};
 use deadpool_postgres::{Object, Pool, Transaction};
 
 use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
@@ -297,7 +297,7 @@ impl ExecutionTarget for PgTarget {
         let result = tx
             .query_one(
                 "SELECT public.fn_leg_b_record($1, $2, $3, $4, $5, $6, $7, ($8::text)::jsonb,
-                                               $9, $10, $11, $12, $13, $14)",
+                                               $9, $10, $11, $12, $13, $14, $15)",
                 &[
                     &run.run_id,
                     &run.document_id,
@@ -313,6 +313,7 @@ impl ExecutionTarget for PgTarget {
                     &approval.signed_utc,
                     &approval.accepted_utc,
                     &approval.self_approved,
+                    &approval.signature,
                 ],
             )
             .await
@@ -330,15 +331,33 @@ impl ExecutionTarget for PgTarget {
     async fn lifecycle_enact(
         &self,
         run: &RunContext,
-        review_decision_id: &str,
+        approval: &AcceptedApproval,
     ) -> Result<u64, PortError> {
         let what = "enact the drafts";
+        let review_decision_id =
+            approval
+                .review_decision_id
+                .as_deref()
+                .ok_or_else(|| PortError::Rejected {
+                    what: what.to_string(),
+                    detail: "the SG_2 approval has no review decision id".to_string(),
+                })?;
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
             .query_one(
-                "SELECT public.fn_iu_enact($1, $2, $3)",
-                &[&run.run_id, &run.document_id, &review_decision_id],
+                "SELECT public.fn_iu_enact($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &review_decision_id,
+                    &approval.document_sha256,
+                    &approval.approver,
+                    &approval.signed_utc,
+                    &approval.accepted_utc,
+                    &approval.self_approved,
+                    &approval.signature,
+                ],
             )
             .await
             .map_err(|e| translate(what, &run.run_id, &e))?;
