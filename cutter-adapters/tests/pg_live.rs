@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::{
-    designed_grants, provision, register_source, status, translate, PgGrantProbe, PgKillSwitch,
-    PgRoles, PgSettings, PgTarget, RoleLogin, SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
+    designed_grants, latest_version, provision, register_source, status, translate, LiveStateStore,
+    PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
+    SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
 };
 use cutter_core::approval::{Approval, ApprovalPolicy};
 use cutter_core::compensation::{self, CompensationMode};
@@ -106,6 +107,13 @@ mod util {
 
         pub fn kill_switch(&self) -> Result<PgKillSwitch> {
             Ok(PgKillSwitch::new(self.pool(&self.roles.admin)?))
+        }
+
+        pub fn locks(&self) -> Result<PgDocumentLocks> {
+            Ok(PgDocumentLocks::new(
+                self.pool(&self.roles.exec)?,
+                self.pool(&self.roles.admin)?,
+            ))
         }
 
         pub fn probe(&self) -> Result<PgGrantProbe> {
@@ -255,15 +263,17 @@ async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()
         provision(&mut client, &s.roles).await?;
         let first = s.probe()?.probe().await?;
         provision(&mut client, &s.roles).await?;
-        assert_eq!(status(&mut client).await?, Some(2));
+        assert_eq!(status(&mut client).await?, Some(latest_version()));
+        assert!(latest_version() >= 3);
         let second = s.probe()?.probe().await?;
         assert_eq!(first, second);
         assert_eq!(second.sha256(), designed_grants().sha256());
     }
     let counts = s.counts().await?;
     assert_eq!(
-        counts["public.refinery_schema_history"], 2,
-        "V1 and V2 applied once each"
+        counts["public.refinery_schema_history"],
+        i64::from(latest_version()),
+        "every migration applied once"
     );
     assert!(counts
         .iter()
@@ -622,7 +632,8 @@ struct World {
     probe: PgGrantProbe,
     backup: Simulator,
     source: MemorySource,
-    store: MemoryStore,
+    /// Run records in memory, document locks in the database: as a live CLI run.
+    store: LiveStateStore<MemoryStore>,
     reporter: MemoryReporter,
     clock: ManualClock,
 }
@@ -639,10 +650,10 @@ impl World {
             target: s.target()?,
             kill: s.kill_switch()?,
             probe: s.probe()?,
+            store: LiveStateStore::new(MemoryStore::default(), s.locks()?),
             s,
             backup: Simulator::new(),
             source: MemorySource::with("sample.md", SAMPLE_MD.as_bytes()),
-            store: MemoryStore::default(),
             reporter: MemoryReporter::default(),
             clock,
         })
@@ -948,4 +959,102 @@ async fn a_large_plan_is_written_in_one_set_based_call() -> Result<()> {
     let planned: Vec<_> = p.units.iter().map(|u| u.key.as_str()).collect();
     assert_eq!(keys, planned);
     s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_eight_concurrent_claims_on_a_document_exactly_one_wins() -> Result<()> {
+    let s = Scratch::new().await?;
+    s.register("DOC-1").await?;
+    // Eight claimants, each with its own pools: as eight processes.
+    let claimants: Vec<PgDocumentLocks> = (0..8).map(|_| s.locks()).collect::<Result<_>>()?;
+    let attempts = claimants.iter().enumerate().map(|(i, l)| async move {
+        (
+            format!("run-{i}"),
+            l.lock("DOC-1", &format!("run-{i}")).await,
+        )
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0].clone();
+    for (id, r) in &results {
+        if *id != winner {
+            assert_eq!(
+                r,
+                &Err(PortError::Locked {
+                    document_id: "DOC-1".into(),
+                    holder: winner.clone()
+                })
+            );
+        }
+    }
+    let locks = s.locks()?;
+    // Claiming again is idempotent for the holder; a release by another run changes nothing.
+    locks.lock("DOC-1", &winner).await?;
+    locks.unlock("DOC-1", "run-x").await?;
+    assert_eq!(
+        locks.holder("DOC-1").await?.map(|h| h.run_id),
+        Some(winner.clone())
+    );
+    // An unregistered document cannot be claimed.
+    let e = locks.lock("NOPE", "run-0").await;
+    assert!(
+        matches!(&e, Err(PortError::Rejected { detail, .. }) if detail.contains("source registry")),
+        "{e:?}"
+    );
+    // A stale claim is cleared only by naming its holder, and the clearing is logged.
+    assert!(!locks.clear("DOC-1", "run-x", "wrong holder").await?);
+    assert!(locks.clear("DOC-1", &winner, "process died").await?);
+    assert_eq!(locks.holder("DOC-1").await?, None);
+    let log: i64 = s
+        .su
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM cutter_governance.document_lock_log WHERE action = 'cleared' AND reason = 'process died'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(log, 1);
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_live_cuts_of_one_document_let_exactly_one_pass_mark() -> Result<()> {
+    let w = World::new().await?;
+    let ids: Vec<String> = (0..8).map(|i| format!("cut-{i}")).collect();
+    let outcomes = futures::future::join_all(ids.iter().map(|id| w.cut(id))).await;
+    let paused: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .filter(|r| r.state == RunState::AwaitingCutAuthorization)
+        .map(|r| r.run_id.clone())
+        .collect();
+    assert_eq!(paused.len(), 1, "{outcomes:?}");
+    let holder = paused[0].clone();
+    for o in &outcomes {
+        if let Err(e) = o {
+            assert!(
+                matches!(e, OrchestratorError::Stopped { reason: StopReason::DocumentLocked { holder: h, .. }, .. } if *h == holder),
+                "{e:?}"
+            );
+        }
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 7);
+    // The claim survives the pause; void releases it, and the next run may cut.
+    let locks = w.s.locks()?;
+    assert_eq!(
+        locks.holder("DOC-1").await?.map(|h| h.run_id),
+        Some(holder.clone())
+    );
+    w.orch().void(&holder).await?;
+    assert_eq!(locks.holder("DOC-1").await?, None);
+    let next = w.cut("cut-after-void").await?;
+    assert_eq!(next.state, RunState::AwaitingCutAuthorization);
+    w.s.drop().await
 }

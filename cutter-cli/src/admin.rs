@@ -220,7 +220,11 @@ pub async fn db(env: &Env, command: Db) -> Result<()> {
             println!("next: `cutter grants show`, then `cutter grants expect SHA256` once you have read it");
         }
         Db::Status => match pg::status(&mut client).await.map_err(CliError::internal)? {
-            Some(v) => println!("{label}: migration version {v}"),
+            Some(v) if v < pg::latest_version() => println!(
+                "{label}: migration version {v}; this cutter brings it to {} with `cutter db init`",
+                pg::latest_version()
+            ),
+            Some(v) => println!("{label}: migration version {v} (up to date)"),
             None => println!("{label}: not initialised; run `cutter db init`"),
         },
     }
@@ -288,6 +292,64 @@ pub async fn grants(env: &Env, command: Grants) -> Result<()> {
                 "grants.expected_sha256 = {sha} written to {}",
                 env.config.path.display()
             );
+            Ok(())
+        }
+    }
+}
+
+/// `cutter unlock DOCUMENT --run RUN --reason TEXT`.
+pub async fn unlock(
+    env: &Env,
+    document_id: &str,
+    run_id: &str,
+    reason: &str,
+    force: bool,
+) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(CliError::usage(anyhow!(
+            "clear the lock of {document_id}: --reason is empty; say why, it goes into the lock log"
+        )));
+    }
+    // A run that is paused or running here is not stale: voiding it releases the lock and
+    // compensates its drafts, which clearing would not.
+    if let Ok(run) = env.store.load(run_id).await {
+        if !run.state.is_terminal() && !force {
+            return Err(CliError::usage(anyhow!(
+                "clear the lock of {document_id}: run {run_id} is {} here, not stale; `cutter orchestrate void {run_id}` releases it properly (or pass --force)",
+                run.state
+            )));
+        }
+    }
+    let db = LiveDb::build(&env.config)?;
+    match db
+        .locks
+        .holder(document_id)
+        .await
+        .map_err(CliError::internal)?
+    {
+        None => {
+            println!("document {document_id} is not locked");
+            Ok(())
+        }
+        Some(h) if h.run_id != run_id => Err(CliError::usage(anyhow!(
+            "clear the lock of {document_id}: it is held by run {} (since {}), not {run_id}",
+            h.run_id,
+            h.claimed_at.to_rfc3339()
+        ))),
+        Some(h) => {
+            let cleared = db
+                .locks
+                .clear(document_id, run_id, reason.trim())
+                .await
+                .map_err(CliError::internal)?;
+            if cleared {
+                println!(
+                    "cleared the lock of run {run_id} on {document_id} (held since {}); logged with the reason",
+                    h.claimed_at.to_rfc3339()
+                );
+            } else {
+                println!("document {document_id} was released meanwhile; nothing cleared");
+            }
             Ok(())
         }
     }

@@ -9,6 +9,7 @@ use cutter_adapters::backup::GpgBackupRunner;
 use cutter_adapters::clock::SystemClock;
 use cutter_adapters::config::{self, parse_duration, Config};
 use cutter_adapters::killswitch::FileKillSwitch;
+use cutter_adapters::pg::LiveStateStore;
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
@@ -84,6 +85,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
                 Command::Disarm { run_id } => disarm(&env, &run_id).await,
                 Command::Db(db) => admin::db(&env, db).await,
+                Command::Unlock {
+                    document_id,
+                    run,
+                    reason,
+                    force,
+                } => admin::unlock(&env, &document_id, &run, &reason, force).await,
                 Command::Grants(g) => admin::grants(&env, g).await,
                 Command::Backup(b) => admin::backup(&env, b).await,
                 Command::Init { .. }
@@ -184,6 +191,8 @@ pub(crate) enum Backend {
 pub(crate) struct LiveParts {
     pub db: LiveDb,
     pub backup: GpgBackupRunner,
+    /// Run records in the runs folder, document locks in the database.
+    pub store: LiveStateStore<FileStateStore>,
 }
 
 /// The adapters every run command needs, built from the config.
@@ -227,14 +236,21 @@ impl Env {
         backend: &'a Backend,
         discoverer: &'a dyn Discoverer,
     ) -> Orchestrator<'a> {
-        let (target, backup, grants, kill_switch): (
+        let (target, backup, grants, kill_switch, store): (
             &dyn ExecutionTarget,
             &dyn BackupRunner,
             &dyn GrantProbe,
             &dyn KillSwitch,
+            &dyn StateStore,
         ) = match backend {
-            Backend::Dry(sim) => (sim, sim, sim, &self.kill),
-            Backend::Live(live) => (&live.db.target, &live.backup, &live.db.probe, &live.db.kill),
+            Backend::Dry(sim) => (sim, sim, sim, &self.kill, &self.store),
+            Backend::Live(live) => (
+                &live.db.target,
+                &live.backup,
+                &live.db.probe,
+                &live.db.kill,
+                &live.store,
+            ),
         };
         Orchestrator::new(
             Ports {
@@ -247,7 +263,7 @@ impl Env {
                 // The same check in both modes: signed by a trusted key; a dry-run also
                 // accepts its own labelled, unsigned self-approvals.
                 verifier: &self.trusted,
-                store: &self.store,
+                store,
                 reporter: &self.reporter,
                 clock: &self.clock,
             },
@@ -263,10 +279,15 @@ impl Env {
     fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
         match mode {
             Mode::DryRun => Ok(Backend::Dry(self.load_sim(run_id)?)),
-            Mode::Live => Ok(Backend::Live(Box::new(LiveParts {
-                db: LiveDb::build(&self.config)?,
-                backup: live::backup_runner(&self.config)?,
-            }))),
+            Mode::Live => {
+                let db = LiveDb::build(&self.config)?;
+                let store = LiveStateStore::new(self.store.clone(), db.locks.clone());
+                Ok(Backend::Live(Box::new(LiveParts {
+                    db,
+                    backup: live::backup_runner(&self.config)?,
+                    store,
+                })))
+            }
         }
     }
 

@@ -55,6 +55,20 @@ pub enum Command {
     /// The encrypted pre-write backup.
     #[command(subcommand)]
     Backup(Backup),
+    /// Clear a stale lock on a document in the knowledge base (its run stopped or its process
+    /// died); the clearing is logged in the database with the reason.
+    Unlock {
+        document_id: String,
+        /// The run that holds the lock, as the lock error names it.
+        #[arg(long, value_name = "RUN_ID")]
+        run: String,
+        /// Why, for the lock log.
+        #[arg(long)]
+        reason: String,
+        /// Clear it even though the holding run is paused at a gate or running here.
+        #[arg(long)]
+        force: bool,
+    },
     /// Make an Ed25519 key pair for signing approvals: PREFIX.key (mode 0600) and PREFIX.pub.
     Keygen {
         #[arg(long, value_name = "PREFIX")]

@@ -7,7 +7,9 @@
 use anyhow::{anyhow, Context};
 use cutter_adapters::backup::GpgBackupRunner;
 use cutter_adapters::config::{Config, DATABASE_URL_ENV};
-use cutter_adapters::pg::{PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin};
+use cutter_adapters::pg::{
+    PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
+};
 use deadpool_postgres::Pool;
 
 use crate::exit::CliError;
@@ -21,6 +23,8 @@ pub struct LiveDb {
     pub kill: PgKillSwitch,
     /// Logs in as the admin role: arming, and registering documents.
     pub admin: Pool,
+    /// The document locks of live runs.
+    pub locks: PgDocumentLocks,
 }
 
 fn login(role: &str, password_env: Option<&String>) -> RoleLogin {
@@ -87,7 +91,12 @@ impl LiveDb {
             roles.clone(),
         );
         let admin = settings.pool(&admin).map_err(CliError::usage)?;
+        let locks = PgDocumentLocks::new(
+            settings.pool(&exec).map_err(CliError::usage)?,
+            admin.clone(),
+        );
         Ok(LiveDb {
+            locks,
             kill: PgKillSwitch::new(admin.clone()),
             target,
             probe,

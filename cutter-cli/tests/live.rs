@@ -191,7 +191,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     ensure!(s.ok(&["db", "status"])?.contains("not initialised"));
     s.ok(&["db", "init"])?;
     s.ok(&["db", "init"])?; // idempotent
-    ensure!(s.ok(&["db", "status"])?.contains("migration version 2"));
+    ensure!(s.ok(&["db", "status"])?.contains("(up to date)"));
 
     // The grant matrix: shown, then accepted only with the sha it has now.
     let (_, grants) = s.json(&["grants", "show", "--json"])?;
@@ -378,6 +378,36 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
     ])?;
     ensure!(code == 0, "{run}");
     let id = run["run_id"].as_str().unwrap_or_default().to_string();
+
+    // The paused run holds the document in the database: a second cut is locked out, and the
+    // lock of a live paused run is not cleared as if it were stale.
+    let (code, second) = s.json(&[
+        "orchestrate",
+        "cut",
+        "doc.md",
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "live",
+        "--json",
+    ])?;
+    ensure!(code == 3, "{second}");
+    ensure!(
+        second["stop_reason"]["code"] == "STOP_DOCUMENT_LOCKED",
+        "{second}"
+    );
+    ensure!(
+        s.db.sql("select run_id from cutter_governance.document_lock")? == id,
+        "the lock row names the paused run"
+    );
+    let out = s.cutter(&["unlock", "DOC-1", "--run", &id, "--reason", "test"])?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("not stale"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let request = s.ok(&["approve", "request", &id])?;
     ensure!(request.contains("PROTECTED"), "{request}");
     s.ok(&["arm", &id])?;

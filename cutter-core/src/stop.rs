@@ -33,7 +33,7 @@ pub enum StopReason {
     KillSwitchOff { run_id: String },
     #[error("start a {run} run on a {target} execution target")]
     ModeMismatch { run: Mode, target: Mode },
-    #[error("mark document {document_id}: locked by run {holder}")]
+    #[error("mark document {document_id}: locked by run {holder}; wait for it, void it (`cutter orchestrate void {holder}`), or, if its process died, clear it (`cutter unlock {document_id} --run {holder} --reason ...`)")]
     DocumentLocked { document_id: String, holder: String },
     #[error("cut the source into valid units: {}", ProblemList(.problems))]
     InvalidUnits { problems: Vec<UnitProblem> },

@@ -44,7 +44,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
     "TRIGGER",
 ];
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 14] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -57,12 +57,14 @@ const TABLES: [&str; 12] = [
     "cutter_governance.approval_signature",
     "cutter_governance.review_decision",
     "cutter_governance.verify_result",
+    "cutter_governance.document_lock",
+    "cutter_governance.document_lock_log",
 ];
 
 const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 12] = [
     "public.fn_iu_create(text, text, text, text[], text[], integer[], text[], text[], text[], text[], text[])",
     "public.fn_iu_enact(text, text, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",
     "public.fn_iu_compensate(text, text, text[], text[])",
@@ -70,6 +72,8 @@ const FUNCTIONS: [&str; 10] = [
     "public.fn_record_verify(text, text, boolean, bigint, text[])",
     "cutter_governance.fn_run_armed(text)",
     "cutter_governance.fn_require_armed(text)",
+    "cutter_governance.fn_lock_document(text, text)",
+    "cutter_governance.fn_unlock_document(text, text)",
     "cutter_governance.tg_append_only()",
     "cutter_governance.tg_unit_version_immutable()",
     "cutter_governance.tg_information_unit_guard()",

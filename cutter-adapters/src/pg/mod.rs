@@ -11,6 +11,7 @@
 
 mod grants;
 mod killswitch;
+mod locks;
 mod provision;
 mod target;
 
@@ -26,7 +27,8 @@ use tokio_postgres::NoTls;
 
 pub use grants::{designed_grants, PgGrantProbe};
 pub use killswitch::PgKillSwitch;
-pub use provision::{provision, register_source, status, MIGRATION_TABLE};
+pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
+pub use provision::{latest_version, provision, register_source, status, MIGRATION_TABLE};
 pub use target::PgTarget;
 
 /// SQLSTATE raised by the write functions when the run is not armed.

@@ -38,17 +38,19 @@ pub(crate) const PUBLIC_FUNCTIONS: [&str; 5] = [
 ];
 
 /// What the exec role may EXECUTE (schema-qualified names).
-pub(crate) const EXEC_FUNCTIONS: [&str; 6] = [
+pub(crate) const EXEC_FUNCTIONS: [&str; 8] = [
     "public.fn_iu_create",
     "public.fn_iu_enact",
     "public.fn_iu_compensate",
     "public.fn_leg_b_record",
     "public.fn_record_verify",
     "cutter_governance.fn_run_armed",
+    "cutter_governance.fn_lock_document",
+    "cutter_governance.fn_unlock_document",
 ];
 
 /// What the verify role may SELECT.
-pub(crate) const VERIFY_RELATIONS: [&str; 11] = [
+pub(crate) const VERIFY_RELATIONS: [&str; 13] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -60,6 +62,8 @@ pub(crate) const VERIFY_RELATIONS: [&str; 11] = [
     "cutter_governance.review_decision",
     "cutter_governance.verify_result",
     "cutter_governance.document_fingerprint",
+    "cutter_governance.document_lock",
+    "cutter_governance.document_lock_log",
 ];
 
 /// Applies the migrations, creates the roles, hands every cutter object to the admin role and
@@ -172,6 +176,16 @@ pub async fn provision(client: &mut Client, roles: &PgRoles) -> Result<(), PgErr
         .await
         .map_err(PgError::db("commit provisioning"))?;
     Ok(())
+}
+
+/// The newest migration this build carries (what `provision` brings a database to).
+pub fn latest_version() -> u32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The version of the last applied migration, `None` before the first.
