@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod backup;
 pub mod clock;
 pub mod config;
+pub mod failpoint;
 pub mod keys;
 pub mod killswitch;
 pub mod pg;

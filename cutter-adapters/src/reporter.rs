@@ -169,15 +169,18 @@ impl Reporter for MarkdownReporter {
         let dir = self.run_dir(&run.run_id)?;
         let mut out = String::new();
         header(&mut out, &format!("Event — {title}"), run);
+        let mut body = String::new();
         for line in lines {
-            let _ = writeln!(out, "- {line}");
+            let _ = writeln!(body, "- {line}");
         }
-        let seq = fs::read_dir(&dir)
+        out.push_str(&body);
+        let events: Vec<PathBuf> = fs::read_dir(&dir)
             .map_err(|e| io_err("list", &dir, e))?
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().starts_with("event-"))
-            .count()
-            + 1;
+            .map(|e| e.path())
+            .collect();
+        let seq = events.len() + 1;
         let safe: String = title
             .chars()
             .map(|c| {
@@ -189,6 +192,17 @@ impl Reporter for MarkdownReporter {
             })
             .take(MAX_TITLE_IN_NAME)
             .collect();
+        // A command repeated after a crash reports the same event again; the same title with
+        // the same lines is the same event, and is kept once. (Events that may truly repeat,
+        // such as refusals, carry their time in their lines.)
+        let suffix = format!("-{safe}.md");
+        let repeated = events.iter().any(|p| {
+            p.to_string_lossy().ends_with(&suffix)
+                && fs::read_to_string(p).is_ok_and(|text| text.ends_with(&body))
+        });
+        if repeated {
+            return Ok(());
+        }
         let stem = format!("event-{seq:03}-{safe}");
         Self::write(&Self::free_name(&dir, &stem, "md"), &out)
     }
@@ -370,6 +384,17 @@ impl Reporter for MarkdownReporter {
             "updated_utc": run.updated_utc.to_rfc3339(),
         });
         let path = self.dir.join("runs.jsonl");
+        // A run resumed after a crash between this append and its state save finishes again;
+        // the index keeps one line per run and state.
+        if let Ok(existing) = fs::read_to_string(&path) {
+            let seen = existing.lines().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|v| v["run_id"] == line["run_id"] && v["state"] == line["state"])
+            });
+            if seen {
+                return Ok(());
+            }
+        }
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)

@@ -55,6 +55,21 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
     PortError::Other(format!("{what} {}: {e}", path.display()))
 }
 
+/// `STATE:last_phase`, e.g. `RUNNING:cut_leg_a` (names fail points, see [`crate::failpoint`]).
+fn save_label(run: &RunRecord) -> String {
+    let last = run.phases.last().map_or("none", |p| p.phase.name());
+    let snapshot = if run.snapshot.is_some() {
+        ":snapshot"
+    } else {
+        ""
+    };
+    format!(
+        "{}:{last}:{}{snapshot}",
+        run.state.name(),
+        run.approvals.len()
+    )
+}
+
 impl FileStateStore {
     pub fn new(runs: PathBuf, locks: PathBuf) -> Self {
         FileStateStore { runs, locks }
@@ -193,7 +208,13 @@ impl StateStore for FileStateStore {
 
     async fn save(&self, run: &RunRecord) -> Result<(), PortError> {
         check_id("run id", &run.run_id)?;
-        self.write(run)
+        // Every phase boundary saves the run, so these two points bracket each of them: a
+        // crash before the save loses the phase's bookkeeping (not its effects), after it
+        // loses nothing.
+        let label = save_label(run);
+        crate::failpoint::hit(&format!("before-save:{label}"))?;
+        self.write(run)?;
+        crate::failpoint::hit(&format!("after-save:{label}"))
     }
 
     async fn load(&self, run_id: &str) -> Result<RunRecord, PortError> {

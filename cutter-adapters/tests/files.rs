@@ -179,6 +179,8 @@ fn reports_never_overwrite_and_the_closing_sha_matches_the_file() {
     assert!(String::from_utf8(bytes).unwrap().contains("DRY-RUN"));
     block_on(rep.event_report(&run, "void", &["a".into()])).unwrap();
     block_on(rep.event_report(&run, "void", &["b".into()])).unwrap();
+    // The same event again (a command repeated after a crash) is kept once.
+    block_on(rep.event_report(&run, "void", &["b".into()])).unwrap();
     let events = std::fs::read_dir(d.path().join("run-1"))
         .unwrap()
         .filter(|e| {
@@ -192,6 +194,10 @@ fn reports_never_overwrite_and_the_closing_sha_matches_the_file() {
     assert_eq!(events, 2);
     block_on(rep.index(&run)).unwrap();
     block_on(rep.index(&run)).unwrap();
+    // One line per run and state, however often a crashed closeout is finished again.
+    let mut other = record("run-2");
+    other.state = RunState::ClosedOut;
+    block_on(rep.index(&other)).unwrap();
     let index = std::fs::read_to_string(d.path().join("runs.jsonl")).unwrap();
     assert_eq!(index.lines().count(), 2);
     for line in index.lines() {

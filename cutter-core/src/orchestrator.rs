@@ -412,6 +412,7 @@ impl<'a> Orchestrator<'a> {
             run.updated_utc = now;
             self.save(run).await?;
             let lines = vec![
+                format!("at {}", now.to_rfc3339()),
                 format!("approval for {gate} refused: {rejection}"),
                 format!("approval document sha256: {}", approval.document_sha256),
                 "the run stays paused at its gate".to_string(),
@@ -453,7 +454,9 @@ impl<'a> Orchestrator<'a> {
         run.approvals.push(accepted);
         run.state = next;
         run.updated_utc = now;
-        self.save(run).await?;
+        // The event is written before the save that makes the acceptance durable: a crash in
+        // between repeats the acceptance, whose identical event the reporter keeps once; the
+        // other order could lose the event for good.
         let mut lines = vec![
             format!("approval for {gate} accepted"),
             format!("approver: {}", approval.approver),
@@ -467,7 +470,8 @@ impl<'a> Orchestrator<'a> {
             lines.push("SELF-APPROVED (dry-run rehearsal; not valid for a live run)".to_string());
         }
         self.event(run, &format!("approval-accepted-{}", gate.name()), &lines)
-            .await
+            .await?;
+        self.save(run).await
     }
 
     /// The outer `Result` is an adapter failure; the inner one the approval's verdict.
@@ -670,7 +674,8 @@ impl<'a> Orchestrator<'a> {
     }
 
     /// The bookkeeping of a run that reached a terminal state: disarm, release the document
-    /// (unless drafts of a stopped run still need compensating), save, index.
+    /// (unless drafts of a stopped run still need compensating), index, save. Each step is
+    /// idempotent and the save comes last, so a crash anywhere in here is finished by resume.
     async fn finish(&self, run: &mut RunRecord) -> Result<()> {
         self.ports
             .kill_switch
@@ -686,12 +691,12 @@ impl<'a> Orchestrator<'a> {
                 .map_err(OrchestratorError::port("release the document lock"))?;
             run.holds_lock = false;
         }
-        self.save(run).await?;
         self.ports
             .reporter
             .index(run)
             .await
-            .map_err(OrchestratorError::port("append to the runs index"))
+            .map_err(OrchestratorError::port("append to the runs index"))?;
+        self.save(run).await
     }
 
     async fn save(&self, run: &RunRecord) -> Result<()> {

@@ -92,8 +92,14 @@ async fn begin_armed<'a>(
     Ok(tx)
 }
 
+/// Commits a write transaction. The fail points around it are the crash windows that matter:
+/// inside the open transaction (everything must roll back) and after the commit but before
+/// the caller saves the run's state (resume must find the rows and not write them again).
 async fn commit(tx: Transaction<'_>, what: &str, run_id: &str) -> Result<(), PortError> {
-    tx.commit().await.map_err(|e| translate(what, run_id, &e))
+    let name = what.replace(' ', "_");
+    crate::failpoint::hit(&format!("before-commit:{name}"))?;
+    tx.commit().await.map_err(|e| translate(what, run_id, &e))?;
+    crate::failpoint::hit(&format!("after-commit:{name}"))
 }
 
 fn status(text: &str) -> Result<LifecycleStatus, PortError> {
