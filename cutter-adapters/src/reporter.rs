@@ -120,6 +120,18 @@ impl MarkdownReporter {
     }
 }
 
+/// Whether an existing request file asks for the same approval as `text`: equal but for the
+/// time it was requested (a run re-pausing after a crash asks again).
+fn same_request(existing: &[u8], text: &str) -> bool {
+    let strip = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with("requested_utc = "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::str::from_utf8(existing).is_ok_and(|e| strip(e) == strip(text))
+}
+
 #[async_trait]
 impl Reporter for MarkdownReporter {
     async fn phase_report(&self, report: &PhaseReport<'_>) -> Result<(), PortError> {
@@ -157,7 +169,17 @@ impl Reporter for MarkdownReporter {
             );
         }
         let stem = format!("{:02}-{}", report.phase.number(), report.phase);
-        Self::write(&Self::free_name(&dir, &stem, "md"), &out)
+        // A phase reports once per run, except when a crash fell between its report and the
+        // save that recorded it: resume runs it again. The new report takes the name; the
+        // earlier attempt's is kept, not overwritten, under `superseded/`.
+        let path = dir.join(format!("{stem}.md"));
+        if path.exists() {
+            let aside = dir.join("superseded");
+            fs::create_dir_all(&aside).map_err(|e| io_err("create", &aside, e))?;
+            let kept = Self::free_name(&aside, &stem, "md");
+            fs::rename(&path, &kept).map_err(|e| io_err("move aside", &path, e))?;
+        }
+        Self::write(&path, &out)
     }
 
     async fn event_report(
@@ -225,7 +247,7 @@ impl Reporter for MarkdownReporter {
                 dir.join(format!("{stem}-{n}.toml"))
             };
             match fs::read(&candidate) {
-                Ok(existing) if existing == text.as_bytes() => {
+                Ok(existing) if same_request(&existing, &text) => {
                     return Ok(candidate.display().to_string())
                 }
                 Ok(_) => n += 1,

@@ -274,7 +274,7 @@ fn a_used_run_id_is_refused_with_its_folder_named() {
 }
 
 #[test]
-fn phase_reports_are_numbered_and_a_repeat_gets_a_suffix() {
+fn phase_reports_are_numbered_and_a_repeat_supersedes_without_overwriting() {
     let d = tempfile::tempdir().unwrap();
     let rep = MarkdownReporter::new(d.path().to_path_buf());
     let mut run = record("run-1");
@@ -288,10 +288,16 @@ fn phase_reports_are_numbered_and_a_repeat_gets_a_suffix() {
         facts: &facts,
     };
     block_on(rep.phase_report(&report)).unwrap();
+    // A repeat (the phase re-run after a crash) takes the name; the earlier one moves aside.
+    block_on(rep.phase_report(&report)).unwrap();
     block_on(rep.phase_report(&report)).unwrap();
     let first = std::fs::read_to_string(d.path().join("run-1/01-source_pin.md")).unwrap();
-    let second = std::fs::read_to_string(d.path().join("run-1/01-source_pin-2.md")).unwrap();
+    let second =
+        std::fs::read_to_string(d.path().join("run-1/superseded/01-source_pin.md")).unwrap();
+    let third =
+        std::fs::read_to_string(d.path().join("run-1/superseded/01-source_pin-2.md")).unwrap();
     assert_eq!(first, second);
+    assert_eq!(second, third);
     assert!(first.contains("**Mode: DRY-RUN**"), "{first}");
     assert!(first.contains("x\\|y"), "table cells are escaped: {first}");
 
@@ -310,9 +316,13 @@ fn phase_reports_are_numbered_and_a_repeat_gets_a_suffix() {
         facts: &facts,
     };
     block_on(rep.phase_report(&report)).unwrap();
-    let third = std::fs::read_to_string(d.path().join("run-1/01-source_pin-3.md")).unwrap();
-    assert!(third.contains("**Mode: LIVE**"), "{third}");
-    assert!(third.contains("STOP_DRIFT"), "{third}");
+    let stopped = std::fs::read_to_string(d.path().join("run-1/01-source_pin.md")).unwrap();
+    assert!(stopped.contains("**Mode: LIVE**"), "{stopped}");
+    assert!(stopped.contains("STOP_DRIFT"), "{stopped}");
+    assert!(d
+        .path()
+        .join("run-1/superseded/01-source_pin-3.md")
+        .exists());
 }
 
 #[test]

@@ -609,12 +609,14 @@ impl<'a> Orchestrator<'a> {
         };
         run.phases.push(record);
         run.updated_utc = finished;
+        // The report goes first: rewriting it is harmless, while a crash between a save and
+        // a later report would lose the report for good (resume does not redo a saved phase).
+        self.phase_report(run).await?;
         if run.state.is_terminal() {
-            self.finish(run).await?;
+            self.finish(run).await
         } else {
-            self.save(run).await?;
+            self.save(run).await
         }
-        self.phase_report(run).await
     }
 
     async fn stop(
@@ -660,7 +662,7 @@ impl<'a> Orchestrator<'a> {
             });
         }
         run.updated_utc = now;
-        self.finish(&mut run).await?;
+        // Reports before the final save, as in `passed`.
         if phase.is_some() {
             self.phase_report(&run).await?;
         } else {
@@ -670,6 +672,7 @@ impl<'a> Orchestrator<'a> {
             )];
             self.event(&run, "stopped", &lines).await?;
         }
+        self.finish(&mut run).await?;
         Ok(run)
     }
 

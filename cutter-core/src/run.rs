@@ -189,6 +189,10 @@ impl BackupEnvelope {
 pub struct DocumentFingerprint {
     pub units: u64,
     pub content_sha256: String,
+    /// Another active run holds the document's lock: its rows may change legitimately, so
+    /// it is not compared (the design's "other than those held by another active run").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// Fingerprints of documents, by document id.

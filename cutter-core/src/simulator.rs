@@ -144,6 +144,7 @@ fn fingerprint(units: &[&StoredUnit]) -> DocumentFingerprint {
     DocumentFingerprint {
         units: units.len() as u64,
         content_sha256: sha256_hex(text.as_bytes()),
+        held_by: None,
     }
 }
 

@@ -78,10 +78,15 @@ pub fn structural(
     out
 }
 
-/// Compares the fingerprints of every other document with the pre-run snapshot.
+/// Compares the fingerprints of every other document with the pre-run snapshot. A document
+/// held by another run at either time is skipped: that run may be writing it.
 pub fn unchanged(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let held = |s: &Snapshot, doc: &str| s.get(doc).is_some_and(|f| f.held_by.is_some());
     let mut out = Vec::new();
     for (doc, fp) in before {
+        if fp.held_by.is_some() || held(after, doc) {
+            continue;
+        }
         match after.get(doc) {
             None => out.push(format!("document {doc}: gone since the pre-run snapshot")),
             Some(now) if now != fp => out.push(format!(
@@ -91,10 +96,50 @@ pub fn unchanged(before: &Snapshot, after: &Snapshot) -> Vec<String> {
             Some(_) => {}
         }
     }
-    for doc in after.keys().filter(|d| !before.contains_key(*d)) {
+    for doc in after
+        .iter()
+        .filter(|(d, f)| !before.contains_key(*d) && f.held_by.is_none())
+        .map(|(d, _)| d)
+    {
         out.push(format!(
             "document {doc}: appeared since the pre-run snapshot"
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::DocumentFingerprint;
+
+    fn fp(units: u64, sha: &str, held_by: Option<&str>) -> DocumentFingerprint {
+        DocumentFingerprint {
+            units,
+            content_sha256: sha.to_string(),
+            held_by: held_by.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn documents_held_by_another_run_are_not_compared() {
+        let before: Snapshot = [
+            ("A".to_string(), fp(1, "a", None)),
+            ("B".to_string(), fp(1, "b", Some("run-2"))),
+            ("C".to_string(), fp(1, "c", None)),
+        ]
+        .into();
+        let after: Snapshot = [
+            ("A".to_string(), fp(2, "a2", None)),
+            ("B".to_string(), fp(5, "b5", None)),
+            ("C".to_string(), fp(1, "c9", Some("run-3"))),
+            ("D".to_string(), fp(1, "d", Some("run-4"))),
+            ("E".to_string(), fp(1, "e", None)),
+        ]
+        .into();
+        let changed = unchanged(&before, &after);
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(changed[0].starts_with("document A:"));
+        assert!(changed[1].starts_with("document E: appeared"));
+    }
 }

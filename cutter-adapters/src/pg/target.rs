@@ -138,10 +138,30 @@ impl ExecutionTarget for PgTarget {
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
         let what = "snapshot the other documents";
         let client = self.verify_client(what).await?;
+        // A document is "held" if another run holds its lock now, or claimed it at any time
+        // since this run claimed its own (the lock log says so): such a document may have
+        // changed legitimately between the two snapshots, even if it is free again, or had no
+        // rows yet, at either moment.
         let rows = client
             .query(
-                "SELECT document_id, units, content_sha256
-                 FROM cutter_governance.document_fingerprint WHERE document_id <> $1",
+                "WITH mine AS (
+                     SELECT claimed_at FROM cutter_governance.document_lock WHERE document_id = $1
+                 ), busy AS (
+                     SELECT document_id, run_id FROM cutter_governance.document_lock
+                     WHERE document_id <> $1
+                     UNION
+                     SELECT g.document_id, g.run_id
+                     FROM cutter_governance.document_lock_log g, mine
+                     WHERE g.action = 'claimed' AND g.logged_at >= mine.claimed_at
+                       AND g.document_id <> $1
+                 ), held AS (
+                     SELECT document_id, min(run_id) AS run_id FROM busy GROUP BY document_id
+                 )
+                 SELECT coalesce(f.document_id, h.document_id), coalesce(f.units, 0),
+                        coalesce(f.content_sha256, ''), h.run_id
+                 FROM cutter_governance.document_fingerprint f
+                 FULL OUTER JOIN held h ON h.document_id = f.document_id
+                 WHERE coalesce(f.document_id, h.document_id) <> $1",
                 &[&exclude_document],
             )
             .await
@@ -155,6 +175,7 @@ impl ExecutionTarget for PgTarget {
                 DocumentFingerprint {
                     units: count(what, units)?,
                     content_sha256: col(&row, 2, what)?,
+                    held_by: col(&row, 3, what)?,
                 },
             );
         }
