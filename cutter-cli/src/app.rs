@@ -106,7 +106,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
 const RUN_PROFILE_FILE: &str = "profile.toml";
 
 /// The discoverer the flags ask for: a built-in, a TOML profile, or detection.
-fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
+pub(crate) fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
     match (&args.profile, &args.profile_file) {
         (Some(name), _) => parser::builtin(name)
             .map(ProfileDiscoverer::new)
@@ -231,7 +231,7 @@ impl Env {
         })
     }
 
-    fn orchestrator<'a>(
+    pub(crate) fn orchestrator<'a>(
         &'a self,
         backend: &'a Backend,
         discoverer: &'a dyn Discoverer,
@@ -276,7 +276,7 @@ impl Env {
     }
 
     /// The backend a run of `mode` writes to: its saved simulator, or the live database.
-    fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
+    pub(crate) fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
         match mode {
             Mode::DryRun => Ok(Backend::Dry(self.load_sim(run_id)?)),
             Mode::Live => {
@@ -343,7 +343,7 @@ impl Env {
     }
 }
 
-fn new_run_id(document_id: &str) -> String {
+pub(crate) fn new_run_id(document_id: &str) -> String {
     let slug: String = document_id
         .chars()
         .map(|c| {
@@ -560,6 +560,16 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
+        Orchestrate::Batch {
+            manifest,
+            workers,
+            batch_id,
+            lease,
+            json,
+        } => crate::batch::batch(env, &manifest, workers, batch_id, &lease, json).await,
+        Orchestrate::BatchStatus { batch_id, json } => {
+            crate::batch::batch_status(env, &batch_id, json).await
+        }
         Orchestrate::Status { run_id, json } => {
             match run_id {
                 Some(id) => print_run(&env.load_run(&id).await?, json),
@@ -767,7 +777,7 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
 
 /// Registers the document with its pin before a live run (the unit rows refer to it);
 /// returns whether the registry holds it protected.
-async fn register(
+pub(crate) async fn register(
     env: &Env,
     db: &LiveDb,
     document_id: &str,

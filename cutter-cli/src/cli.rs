@@ -185,6 +185,29 @@ pub enum Orchestrate {
         #[arg(long)]
         json: bool,
     },
+    /// Cut every document of a batch manifest, N workers at a time, each run to its first
+    /// gate (live). The batch lives in the database: start the same command in other processes
+    /// or on other machines and their workers share it.
+    Batch {
+        /// The manifest (`format = "cutter.batch.v1"`, one [[documents]] table per document).
+        manifest: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// [default: the manifest's file stem and the first 12 hex digits of its sha256]
+        #[arg(long)]
+        batch_id: Option<String>,
+        /// How long a worker holds a document before another may take it over.
+        #[arg(long, default_value = "10m")]
+        lease: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every document of a batch, its status and its run.
+    BatchStatus {
+        batch_id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one run, or all runs.
     Status {
         run_id: Option<String>,

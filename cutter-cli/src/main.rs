@@ -2,6 +2,7 @@
 
 mod admin;
 mod app;
+mod batch;
 mod cli;
 mod exit;
 mod live;

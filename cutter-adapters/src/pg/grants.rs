@@ -44,7 +44,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
     "TRIGGER",
 ];
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -59,6 +59,8 @@ const TABLES: [&str; 14] = [
     "cutter_governance.verify_result",
     "cutter_governance.document_lock",
     "cutter_governance.document_lock_log",
+    "cutter_governance.batch",
+    "cutter_governance.batch_item",
 ];
 
 const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];

@@ -9,6 +9,7 @@
 //!
 //! Database errors are translated here, by SQLSTATE, into [`PortError`]s (see [`translate`]).
 
+mod batch;
 mod grants;
 mod killswitch;
 mod locks;
@@ -25,6 +26,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+pub use batch::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 pub use grants::{designed_grants, PgGrantProbe};
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};

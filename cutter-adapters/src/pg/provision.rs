@@ -50,7 +50,7 @@ pub(crate) const EXEC_FUNCTIONS: [&str; 8] = [
 ];
 
 /// What the verify role may SELECT.
-pub(crate) const VERIFY_RELATIONS: [&str; 13] = [
+pub(crate) const VERIFY_RELATIONS: [&str; 15] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -64,6 +64,8 @@ pub(crate) const VERIFY_RELATIONS: [&str; 13] = [
     "cutter_governance.document_fingerprint",
     "cutter_governance.document_lock",
     "cutter_governance.document_lock_log",
+    "cutter_governance.batch",
+    "cutter_governance.batch_item",
 ];
 
 /// Applies the migrations, creates the roles, hands every cutter object to the admin role and

@@ -1,0 +1,419 @@
+//! `cutter orchestrate batch`: a manifest of documents cut by several workers that share the
+//! batch through the database (see `cutter_adapters::pg::PgBatches`), and `batch-status`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use chrono::Duration;
+use cutter_adapters::config::parse_duration;
+use cutter_adapters::pg::{BatchDocument, BatchItem, ItemStatus, PgBatches};
+use cutter_core::plan::sha256_hex;
+use cutter_core::ports::StateStore;
+use cutter_core::{CutRequest, Mode, OrchestratorError};
+use serde::Deserialize;
+
+use crate::app::{discoverer, new_run_id, register, Backend, Env, Result};
+use crate::cli::ProfileArgs;
+use crate::exit::CliError;
+
+/// The manifest format tag.
+pub const BATCH_FORMAT: &str = "cutter.batch.v1";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    format: String,
+    documents: Vec<RawDocument>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocument {
+    document_id: String,
+    path: PathBuf,
+    profile: Option<String>,
+    sha256: Option<String>,
+}
+
+/// Reads a manifest: its documents (paths made absolute, pins filled from the config) and the
+/// sha256 of its bytes.
+fn read_manifest(env: &Env, path: &Path) -> Result<(Vec<BatchDocument>, String)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("read batch manifest {}", path.display()))
+        .map_err(CliError::usage)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        CliError::usage(anyhow!(
+            "read batch manifest {}: not UTF-8 ({e})",
+            path.display()
+        ))
+    })?;
+    let raw: RawManifest = toml::from_str(text).map_err(|e| {
+        CliError::usage(anyhow!(
+            "read batch manifest {}: {}; write `format = \"{BATCH_FORMAT}\"` and one [[documents]] table (document_id, path, optional profile and sha256) per document",
+            path.display(),
+            e.message().trim()
+        ))
+    })?;
+    if raw.format != BATCH_FORMAT {
+        return Err(CliError::usage(anyhow!(
+            "read batch manifest {}: format is `{}`, this cutter reads `{BATCH_FORMAT}`",
+            path.display(),
+            raw.format
+        )));
+    }
+    if raw.documents.is_empty() {
+        return Err(CliError::usage(anyhow!(
+            "read batch manifest {}: it lists no documents",
+            path.display()
+        )));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut docs = Vec::with_capacity(raw.documents.len());
+    for (i, d) in raw.documents.into_iter().enumerate() {
+        let place = format!(
+            "{} document {} (`{}`)",
+            path.display(),
+            i + 1,
+            d.document_id
+        );
+        cutter_adapters::check_id("document id", &d.document_id)
+            .map_err(|e| CliError::usage(anyhow!("read {place}: {e}")))?;
+        if !seen.insert(d.document_id.clone()) {
+            return Err(CliError::usage(anyhow!(
+                "read {place}: the document id appears twice"
+            )));
+        }
+        let source = base.join(&d.path);
+        let source = std::fs::canonicalize(&source)
+            .with_context(|| format!("read {place}: source {}", source.display()))
+            .map_err(CliError::usage)?;
+        let sha256 = d.sha256.or_else(|| {
+            env.config
+                .documents
+                .get(&d.document_id)
+                .and_then(|c| c.sha256.clone())
+        });
+        let profile = d.profile.or_else(|| {
+            env.config
+                .documents
+                .get(&d.document_id)
+                .and_then(|c| c.profile.clone())
+        });
+        docs.push(BatchDocument {
+            document_id: d.document_id,
+            source_path: source.display().to_string(),
+            profile,
+            sha256,
+        });
+    }
+    Ok((docs, sha256_hex(&bytes)))
+}
+
+fn default_batch_id(manifest: &Path, sha: &str) -> String {
+    let stem: String = manifest
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(32)
+        .collect();
+    format!("{stem}-{}", &sha[..12])
+}
+
+/// `cutter orchestrate batch MANIFEST --workers N`.
+pub async fn batch(
+    env: &Env,
+    manifest: &Path,
+    workers: usize,
+    batch_id: Option<String>,
+    lease: &str,
+    json: bool,
+) -> Result<()> {
+    if workers == 0 {
+        return Err(CliError::usage(anyhow!(
+            "run a batch: --workers must be at least 1"
+        )));
+    }
+    let lease = parse_duration(lease)
+        .map_err(|e| CliError::usage(anyhow!("read --lease `{lease}`: {e}")))?;
+    if lease < Duration::minutes(1) {
+        return Err(CliError::usage(anyhow!(
+            "run a batch: --lease must be at least 1m, or live workers are taken over"
+        )));
+    }
+    let (docs, sha) = read_manifest(env, manifest)?;
+    let batch_id = batch_id.unwrap_or_else(|| default_batch_id(manifest, &sha));
+    cutter_adapters::check_id("batch id", &batch_id).map_err(CliError::usage)?;
+    let backend = env.backend(&batch_id, Mode::Live)?;
+    let Backend::Live(live) = &backend else {
+        return Err(CliError::internal(anyhow!(
+            "a batch needs the live backend"
+        )));
+    };
+    let batches = PgBatches::new(live.db.admin.clone());
+    let created = batches
+        .create_or_join(&batch_id, &sha, &docs)
+        .await
+        .map_err(CliError::usage)?;
+    let total = docs.len();
+    eprintln!(
+        "batch {batch_id}: {} ({total} documents), {workers} worker(s) here",
+        if created { "created" } else { "joined" }
+    );
+    let prefix = format!(
+        "{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_string()),
+        std::process::id()
+    );
+    let progress = Progress::new(total);
+    let results = futures::future::join_all((0..workers).map(|w| {
+        let worker = format!("{prefix}-w{w}");
+        work(env, &backend, &batches, &batch_id, worker, lease, &progress)
+    }))
+    .await;
+    for r in results {
+        r?;
+    }
+    progress.done();
+    status_of(&batches, &batch_id, json).await
+}
+
+/// Plain progress lines on stderr; a single rewritten line when stderr is a terminal.
+struct Progress {
+    total: usize,
+    finished: std::sync::atomic::AtomicUsize,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Progress {
+            total,
+            finished: std::sync::atomic::AtomicUsize::new(0),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn item(&self, document_id: &str, status: ItemStatus, run_id: &str) {
+        let n = self
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.tty {
+            let width = 30;
+            let filled = n * width / self.total.max(1);
+            eprint!(
+                "\r[{}{}] {n}/{} {document_id}: {}      ",
+                "#".repeat(filled),
+                ".".repeat(width - filled.min(width)),
+                self.total,
+                status.name()
+            );
+        } else {
+            eprintln!(
+                "[{n}/{}] {document_id}: {} ({run_id})",
+                self.total,
+                status.name()
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+/// One worker: take a document, run it to its first gate (or resume the run a dead worker
+/// left), record the outcome, repeat until nothing is left to take.
+async fn work(
+    env: &Env,
+    backend: &Backend,
+    batches: &PgBatches,
+    batch_id: &str,
+    worker: String,
+    lease: Duration,
+    progress: &Progress,
+) -> Result<()> {
+    let Backend::Live(live) = backend else {
+        return Ok(());
+    };
+    while let Some(item) = batches
+        .take(batch_id, &worker, lease)
+        .await
+        .map_err(CliError::internal)?
+    {
+        let doc = &item.document;
+        let (status, run_id, detail) =
+            run_item(env, backend, live, batches, batch_id, &worker, &item).await?;
+        match batches
+            .finish(
+                batch_id,
+                &doc.document_id,
+                &worker,
+                status,
+                detail.as_deref(),
+            )
+            .await
+        {
+            Ok(()) => progress.item(&doc.document_id, status, &run_id),
+            // Taken over after this worker's lease ran out: the other worker reports it.
+            Err(cutter_core::ports::PortError::Rejected { detail, .. }) => {
+                tracing::warn!(document_id = %doc.document_id, %detail, "lost the document");
+            }
+            Err(e) => return Err(CliError::internal(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Runs one batch document; returns its status, run id and, if it did not reach a gate, why.
+async fn run_item(
+    env: &Env,
+    backend: &Backend,
+    live: &crate::app::LiveParts,
+    batches: &PgBatches,
+    batch_id: &str,
+    worker: &str,
+    item: &BatchItem,
+) -> Result<(ItemStatus, String, Option<String>)> {
+    let doc = &item.document;
+    let discoverer = discoverer(&ProfileArgs {
+        profile: doc.profile.clone(),
+        profile_file: None,
+    })?;
+    let orch = env.orchestrator(backend, &discoverer);
+    let outcome = match &item.run_id {
+        // Taken over from a worker that died: carry on with its run if it is recorded here.
+        Some(run_id) => match env.store.load(run_id).await {
+            Ok(run) if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
+            Ok(_) => orch.resume(run_id, None).await,
+            Err(_) => {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id.clone(),
+                    Some(format!(
+                        "run {run_id} was started by a worker whose state is not on this machine; resume it there, or void it and clear its lock"
+                    )),
+                ))
+            }
+        },
+        None => {
+            let run_id = new_run_id(&doc.document_id);
+            batches
+                .set_run(batch_id, &doc.document_id, worker, &run_id)
+                .await
+                .map_err(CliError::internal)?;
+            let Some(pin) = doc.sha256.clone() else {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id,
+                    Some(format!(
+                        "no pinned sha256 for {}: give it in the manifest or under [documents] in the config",
+                        doc.document_id
+                    )),
+                ));
+            };
+            let protected = match register(
+                env,
+                &live.db,
+                &doc.document_id,
+                Path::new(&doc.source_path),
+                &pin,
+                env.config
+                    .documents
+                    .get(&doc.document_id)
+                    .is_some_and(|d| d.protected),
+            )
+            .await
+            {
+                Ok(p) => p,
+                Err(e) => return Ok((ItemStatus::Stopped, run_id, Some(format!("{:#}", e.error)))),
+            };
+            orch.cut(CutRequest {
+                run_id: run_id.clone(),
+                document_id: doc.document_id.clone(),
+                source: doc.source_path.clone(),
+                mode: Mode::Live,
+                expected_source_sha256: Some(pin),
+                expected_grant_sha256: env.config.grants.expected_sha256.clone(),
+                protected,
+            })
+            .await
+        }
+    };
+    Ok(match outcome {
+        Ok(run) if run.state.awaiting().is_some() => (ItemStatus::Paused, run.run_id, None),
+        Ok(run) if run.state.name() == "CLOSED_OUT" => (ItemStatus::Closed, run.run_id, None),
+        Ok(run) => (
+            ItemStatus::Stopped,
+            run.run_id,
+            Some(format!("the run is {}", run.state)),
+        ),
+        Err(e) => {
+            let run_id = item.run_id.clone().unwrap_or_default();
+            let detail = match &e {
+                OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
+                other => other.to_string(),
+            };
+            (ItemStatus::Stopped, run_id, Some(detail))
+        }
+    })
+}
+
+async fn status_of(batches: &PgBatches, batch_id: &str, json: bool) -> Result<()> {
+    let items = batches.items(batch_id).await.map_err(|e| match e {
+        cutter_core::ports::PortError::NotFound(_) => {
+            CliError::usage(anyhow!("find batch {batch_id}: no such batch"))
+        }
+        other => CliError::internal(other),
+    })?;
+    if json {
+        let value: Vec<_> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "position": i.position,
+                    "document_id": i.document.document_id,
+                    "status": i.status.name(),
+                    "run_id": i.run_id,
+                    "worker": i.worker,
+                    "detail": i.detail,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "batch_id": batch_id, "documents": value })
+        );
+        return Ok(());
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for i in &items {
+        *counts.entry(i.status.name()).or_insert(0usize) += 1;
+        println!(
+            "{:>4}  {:<24} {:<8} {}{}",
+            i.position + 1,
+            i.document.document_id,
+            i.status.name(),
+            i.run_id.as_deref().unwrap_or("-"),
+            i.detail
+                .as_deref()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!("batch {batch_id}: {}", summary.join(", "));
+    Ok(())
+}
+
+/// `cutter orchestrate batch-status BATCH_ID`.
+pub async fn batch_status(env: &Env, batch_id: &str, json: bool) -> Result<()> {
+    let db = crate::live::LiveDb::build(&env.config)?;
+    status_of(&PgBatches::new(db.admin.clone()), batch_id, json).await
+}

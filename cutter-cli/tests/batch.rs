@@ -1,0 +1,173 @@
+//! Batches against a real PostgreSQL: two `cutter orchestrate batch` processes with two
+//! workers each share one batch through the database, every document is cut exactly once to
+//! its first gate, and a document left by a dead worker is taken over when its lease expires.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use anyhow::{ensure, Result};
+use common::{text, Site};
+use serde_json::Value;
+
+const DOCS: [&str; 6] = ["B-1", "B-2", "B-3", "B-4", "B-5", "B-6"];
+
+fn manifest(s: &Site) -> Result<()> {
+    let mut m = String::from("format = \"cutter.batch.v1\"\n");
+    for d in DOCS {
+        m.push_str(&format!(
+            "\n[[documents]]\ndocument_id = \"{d}\"\npath = \"doc.md\"\nprofile = \"markdown\"\n"
+        ));
+    }
+    std::fs::write(s.path("batch.toml"), m)?;
+    Ok(())
+}
+
+fn ready() -> Result<Site> {
+    let docs: Vec<(&str, bool)> = DOCS.iter().map(|d| (*d, false)).collect();
+    let s = Site::with_documents(&docs)?;
+    s.ok(&["db", "init"])?;
+    let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    s.ok(&["grants", "expect", &sha])?;
+    manifest(&s)?;
+    Ok(s)
+}
+
+fn items(status: &Value) -> Vec<Value> {
+    status["documents"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
+    let s = ready()?;
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_cutter"))
+            .args([
+                "orchestrate",
+                "batch",
+                "batch.toml",
+                "--workers",
+                "2",
+                "--batch-id",
+                "shared",
+                "--json",
+            ])
+            .env("CUTTER_CONFIG", s.path("cutter.toml"))
+            .env_remove("CUTTER_DATABASE_URL")
+            .current_dir(s.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    let (a, b) = (spawn()?, spawn()?);
+    let (a, b) = (a.wait_with_output()?, b.wait_with_output()?);
+    ensure!(a.status.success(), "{}", text(&a.stderr));
+    ensure!(b.status.success(), "{}", text(&b.stderr));
+    // Progress went to stderr as plain lines (not a terminal): one per document, in total.
+    let lines = |o: &std::process::Output| {
+        text(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with('[') && l.contains(": paused ("))
+            .count()
+    };
+    ensure!(
+        lines(&a) + lines(&b) == DOCS.len(),
+        "{}\n{}",
+        text(&a.stderr),
+        text(&b.stderr)
+    );
+
+    let (_, status) = s.json(&["orchestrate", "batch-status", "shared", "--json"])?;
+    let docs = items(&status);
+    ensure!(docs.len() == DOCS.len(), "{status}");
+    ensure!(docs.iter().all(|d| d["status"] == "paused"), "{status}");
+    let mut runs: Vec<String> = docs
+        .iter()
+        .map(|d| d["run_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    runs.sort();
+    runs.dedup();
+    ensure!(runs.len() == DOCS.len(), "one run per document: {status}");
+    let workers: std::collections::BTreeSet<String> = docs
+        .iter()
+        .map(|d| d["worker"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ensure!(workers.len() >= 2, "the work was shared: {workers:?}");
+    // Exactly these runs exist, each paused at SG_1 holding its document; nothing written.
+    let (_, all) = s.json(&["orchestrate", "status", "--json"])?;
+    let all = all.as_array().cloned().unwrap_or_default();
+    ensure!(
+        all.len() == DOCS.len(),
+        "no document was cut twice: {}",
+        all.len()
+    );
+    ensure!(all
+        .iter()
+        .all(|r| r["state"] == "AWAITING_CUT_AUTHORIZATION"));
+    ensure!(s.db.count("cutter_governance.document_lock")? == DOCS.len() as i64);
+    ensure!(s.db.count("public.information_unit")? == 0);
+
+    // Running the batch again finds nothing left to take and changes nothing.
+    let again = s.ok(&["orchestrate", "batch", "batch.toml", "--batch-id", "shared"])?;
+    ensure!(again.contains("6 paused"), "{again}");
+    ensure!(
+        s.json(&["orchestrate", "status", "--json"])?
+            .1
+            .as_array()
+            .map(Vec::len)
+            == Some(6)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
+    let s = ready()?;
+    // A first pass cuts every document; then B-3 is put back as a worker would leave it that
+    // took the document and died before starting its run, with its lease run out.
+    let out = s.cutter(&[
+        "orchestrate",
+        "batch",
+        "batch.toml",
+        "--batch-id",
+        "lease",
+        "--workers",
+        "1",
+    ])?;
+    ensure!(out.status.success(), "{}", text(&out.stderr));
+    s.db.sql(
+        "UPDATE cutter_governance.batch_item
+         SET status = 'taken', worker = 'dead-worker', run_id = NULL,
+             lease_until = clock_timestamp() - interval '1 second'
+         WHERE batch_id = 'lease' AND document_id = 'B-3'",
+    )?;
+    // The run the first pass made still holds B-3's lock; voiding it frees the document.
+    let (_, all) = s.json(&["orchestrate", "status", "--json"])?;
+    let b3 = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["document_id"] == "B-3")
+        .and_then(|r| r["run_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    s.ok(&["orchestrate", "void", &b3])?;
+
+    let again = s.cutter(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])?;
+    ensure!(again.status.success(), "{}", text(&again.stderr));
+    let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;
+    let b3_item = items(&status)
+        .into_iter()
+        .find(|d| d["document_id"] == "B-3")
+        .unwrap_or_default();
+    ensure!(b3_item["status"] == "paused", "{status}");
+    ensure!(b3_item["worker"] != "dead-worker", "{status}");
+    ensure!(
+        b3_item["run_id"] != Value::Null && b3_item["run_id"] != b3.as_str(),
+        "{status}"
+    );
+    Ok(())
+}
