@@ -169,11 +169,39 @@ pub async fn batch(
         std::process::id()
     );
     let progress = Progress::new(total);
-    let results = futures::future::join_all((0..workers).map(|w| {
-        let worker = format!("{prefix}-w{w}");
-        work(env, &backend, &batches, &batch_id, worker, lease, &progress)
-    }))
-    .await;
+    // One thread per worker, each with its own runtime and its own connection pools (a pool
+    // belongs to the runtime that made its connections): parsing and hashing run in
+    // parallel, not only the waits.
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (worker, progress, batch_id) = (format!("{prefix}-w{w}"), &progress, &batch_id);
+                scope.spawn(move || -> Result<()> {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(CliError::internal)?;
+                    runtime.block_on(async {
+                        let backend = env.backend(batch_id, Mode::Live)?;
+                        let Backend::Live(live) = &backend else {
+                            return Err(CliError::internal(anyhow!(
+                                "a batch needs the live backend"
+                            )));
+                        };
+                        let batches = PgBatches::new(live.db.admin.clone());
+                        work(env, &backend, &batches, batch_id, worker, lease, progress).await
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(CliError::internal(anyhow!("a batch worker panicked"))))
+            })
+            .collect()
+    });
     for r in results {
         r?;
     }
