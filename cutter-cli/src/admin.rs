@@ -12,6 +12,7 @@ use cutter_adapters::keys;
 use cutter_adapters::pg;
 use cutter_core::approval::{self, Expected};
 use cutter_core::approval_file;
+use cutter_core::batch_approval;
 use cutter_core::grants::GrantMatrix;
 use cutter_core::ports::{ExecutionTarget, GrantProbe, StateStore};
 use cutter_core::signing;
@@ -54,6 +55,15 @@ pub fn approve_sign(
     let bytes = std::fs::read(request)
         .with_context(|| format!("read approval request {}", request.display()))
         .map_err(CliError::usage)?;
+    if batch_approval::is_batch(&bytes) {
+        if protected_allowance.is_some() {
+            return Err(CliError::usage(anyhow!(
+                "sign {}: a batch approval carries no protected allowance; approve protected documents one by one",
+                request.display()
+            )));
+        }
+        return sign_batch(request, &bytes, key_path, approver, review_decision_id, out);
+    }
     let mut unsigned = signing::approval_from_request_toml(
         &request.display().to_string(),
         &bytes,
@@ -98,12 +108,88 @@ pub fn approve_sign(
     Ok(())
 }
 
+fn sign_batch(
+    request: &Path,
+    bytes: &[u8],
+    key_path: &Path,
+    approver: &str,
+    review_decision_id: Option<String>,
+    out: Option<&Path>,
+) -> Result<()> {
+    if approver.trim().is_empty() {
+        return Err(CliError::usage(anyhow!(
+            "sign {}: --approver is empty",
+            request.display()
+        )));
+    }
+    let mut unsigned = batch_approval::parse(
+        &request.display().to_string(),
+        bytes,
+        Some((approver, Utc::now())),
+    )
+    .map_err(CliError::usage)?;
+    if let Some(id) = review_decision_id {
+        unsigned.review_decision_id = Some(id);
+    }
+    if unsigned.gate == Gate::Sg2 && unsigned.review_decision_id.is_none() {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        unsigned.review_decision_id = Some(format!("RD-{}", &id[..16]));
+    }
+    let key = keys::load_signing_key(key_path).map_err(CliError::usage)?;
+    let signed = unsigned.sign(&key);
+    let text = format!(
+        "# Signed by {} with key {} ({}), for {} run(s).\n{}",
+        signed.approver,
+        signing::key_fingerprint(&key.verifying_key()),
+        batch_approval::BATCH_SIGNING_FORMAT,
+        signed.entries.len(),
+        signed.to_toml()
+    );
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes())
+                .with_context(|| format!("write {}", path.display()))
+                .map_err(CliError::internal)?;
+            println!(
+                "wrote the signed {} batch approval for {} run(s) of batch {} to {}",
+                signed.gate,
+                signed.entries.len(),
+                signed.batch_id,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 /// `cutter approve verify FILE`: the signature under the config's trusted keys, then, if
 /// the run is here and paused, every other check `resume` would make.
 pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
     let bytes = std::fs::read(file)
         .with_context(|| format!("read approval {}", file.display()))
         .map_err(CliError::usage)?;
+    if batch_approval::is_batch(&bytes) {
+        let batch = batch_approval::parse(&file.display().to_string(), &bytes, None)
+            .map_err(CliError::usage)?;
+        batch_approval::BatchVerifier::new(&env.trusted, &batch).map_err(|r| CliError {
+            code: Code::Governance,
+            error: anyhow!("accept batch approval {}: {r}", file.display()),
+        })?;
+        println!(
+            "signature: valid ({}), approver `{}`, gate {}, batch {}, {} run(s):",
+            batch_approval::BATCH_SIGNING_FORMAT,
+            batch.approver,
+            batch.gate,
+            batch.batch_id,
+            batch.entries.len()
+        );
+        for e in &batch.entries {
+            println!("  {} {}", e.run_id, e.payload_sha256);
+        }
+        println!("`cutter orchestrate batch-resume` still checks each run: gate, payload, time window, review decision");
+        return Ok(());
+    }
     let a = approval_file::parse(&file.display().to_string(), &bytes).map_err(CliError::usage)?;
     let refuse = |why: String| CliError {
         code: Code::Governance,

@@ -20,7 +20,7 @@ use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::parser::{self, Profile, ProfileDiscoverer};
 use cutter_core::ports::{
-    BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, StateStore,
+    ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, StateStore,
 };
 use cutter_core::run::RunRecord;
 use cutter_core::signing::TrustedKeys;
@@ -76,6 +76,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Approve(Approve::Request { run_id, out }) => {
                     approve_request(&env, &run_id, out.as_deref()).await
                 }
+                Command::Approve(Approve::BatchRequest { batch_id, out }) => {
+                    crate::batch::batch_request(&env, &batch_id, out.as_deref()).await
+                }
                 Command::Approve(Approve::Verify { file }) => {
                     admin::approve_verify(&env, &file).await
                 }
@@ -129,7 +132,7 @@ fn load_profile(path: &Path) -> Result<Profile> {
 }
 
 /// The discoverer a resumed run uses: its saved profile file, else the built-in it recorded.
-fn run_discoverer(env: &Env, run: &RunRecord) -> Result<ProfileDiscoverer> {
+pub(crate) fn run_discoverer(env: &Env, run: &RunRecord) -> Result<ProfileDiscoverer> {
     let saved = env.store.run_dir(&run.run_id).join(RUN_PROFILE_FILE);
     if saved.exists() {
         return Ok(ProfileDiscoverer::new(load_profile(&saved)?));
@@ -236,6 +239,16 @@ impl Env {
         backend: &'a Backend,
         discoverer: &'a dyn Discoverer,
     ) -> Orchestrator<'a> {
+        self.orchestrator_with(backend, discoverer, &self.trusted)
+    }
+
+    /// As [`Env::orchestrator`], with another approval verifier (a verified batch approval).
+    pub(crate) fn orchestrator_with<'a>(
+        &'a self,
+        backend: &'a Backend,
+        discoverer: &'a dyn Discoverer,
+        verifier: &'a dyn ApprovalVerifier,
+    ) -> Orchestrator<'a> {
         let (target, backup, grants, kill_switch, store): (
             &dyn ExecutionTarget,
             &dyn BackupRunner,
@@ -262,7 +275,7 @@ impl Env {
                 kill_switch,
                 // The same check in both modes: signed by a trusted key; a dry-run also
                 // accepts its own labelled, unsigned self-approvals.
-                verifier: &self.trusted,
+                verifier,
                 store,
                 reporter: &self.reporter,
                 clock: &self.clock,
@@ -567,6 +580,12 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             lease,
             json,
         } => crate::batch::batch(env, &manifest, workers, batch_id, &lease, json).await,
+        Orchestrate::BatchResume {
+            batch_id,
+            approval,
+            arm,
+            json,
+        } => crate::batch::batch_resume(env, &batch_id, &approval, arm.as_deref(), json).await,
         Orchestrate::BatchStatus { batch_id, json } => {
             crate::batch::batch_status(env, &batch_id, json).await
         }

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context};
 use chrono::Duration;
 use cutter_adapters::config::parse_duration;
 use cutter_adapters::pg::{BatchDocument, BatchItem, ItemStatus, PgBatches};
+use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::StateStore;
 use cutter_core::{CutRequest, Mode, OrchestratorError};
@@ -444,4 +445,232 @@ async fn status_of(batches: &PgBatches, batch_id: &str, json: bool) -> Result<()
 pub async fn batch_status(env: &Env, batch_id: &str, json: bool) -> Result<()> {
     let db = crate::live::LiveDb::build(&env.config)?;
     status_of(&PgBatches::new(db.admin.clone()), batch_id, json).await
+}
+
+/// `cutter approve batch-request BATCH_ID`: one request for every paused run of the batch.
+pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Result<()> {
+    let db = crate::live::LiveDb::build(&env.config)?;
+    let items = PgBatches::new(db.admin.clone())
+        .items(batch_id)
+        .await
+        .map_err(CliError::usage)?;
+    let mut gate = None;
+    let mut entries = Vec::new();
+    for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
+        let Some(run_id) = &item.run_id else { continue };
+        let run = env.store.load(run_id).await.map_err(|e| {
+            CliError::usage(anyhow!(
+                "request approval for batch {batch_id}: run {run_id} is not recorded here ({e}); request it where it ran"
+            ))
+        })?;
+        let Some(g) = run.state.awaiting() else {
+            continue;
+        };
+        if run.protected {
+            eprintln!(
+                "skipped {run_id}: document {} is protected; approve it on its own",
+                run.document_id
+            );
+            continue;
+        }
+        match gate {
+            None => gate = Some(g),
+            Some(first) if first != g => {
+                return Err(CliError::usage(anyhow!(
+                    "request approval for batch {batch_id}: its runs wait at different gates ({first} and {g}); resume them to the same gate first"
+                )))
+            }
+            Some(_) => {}
+        }
+        entries.push(BatchEntry {
+            run_id: run_id.clone(),
+            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+        });
+    }
+    let Some(gate) = gate else {
+        return Err(CliError::usage(anyhow!(
+            "request approval for batch {batch_id}: no run of it waits at a gate"
+        )));
+    };
+    let request = BatchApproval {
+        gate,
+        batch_id: batch_id.to_string(),
+        approver: String::new(),
+        signed_utc: chrono::Utc::now(),
+        allowance: String::new(),
+        review_decision_id: None,
+        entries,
+        signature: None,
+        document_sha256: String::new(),
+    };
+    let text = request.to_toml();
+    match out {
+        Some(path) => {
+            cutter_adapters::atomic::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("write {}", path.display()))
+                .map_err(CliError::internal)?;
+            println!(
+                "wrote the {gate} batch approval request for {} run(s) to {}",
+                request.entries.len(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// `cutter orchestrate batch-resume BATCH_ID --approval FILE`: verifies the batch signature
+/// once, then resumes each listed run with its derived approval; every other check is made
+/// per run, and a refusal of one run leaves the others going.
+pub async fn batch_resume(
+    env: &Env,
+    batch_id: &str,
+    approval: &Path,
+    arm: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let bytes = std::fs::read(approval)
+        .with_context(|| format!("read batch approval {}", approval.display()))
+        .map_err(CliError::usage)?;
+    let batch = batch_approval::parse(&approval.display().to_string(), &bytes, None)
+        .map_err(CliError::usage)?;
+    if batch.batch_id != batch_id {
+        return Err(CliError::usage(anyhow!(
+            "resume batch {batch_id}: {} approves batch {}",
+            approval.display(),
+            batch.batch_id
+        )));
+    }
+    let verifier = BatchVerifier::new(&env.trusted, &batch).map_err(|r| CliError {
+        code: crate::exit::Code::Governance,
+        error: anyhow!("accept batch approval {}: {r}", approval.display()),
+    })?;
+    let ttl = match arm {
+        Some(text) => {
+            let ttl = parse_duration(text)
+                .map_err(|e| CliError::usage(anyhow!("read --arm `{text}`: {e}")))?;
+            if ttl > env.config.killswitch.max_ttl {
+                return Err(CliError::usage(anyhow!(
+                    "arm for {text}: the config's killswitch.max_ttl allows at most {} minutes",
+                    env.config.killswitch.max_ttl.num_minutes()
+                )));
+            }
+            Some(ttl)
+        }
+        None => None,
+    };
+    let backend = env.backend(batch_id, Mode::Live)?;
+    let Backend::Live(live) = &backend else {
+        return Err(CliError::internal(anyhow!(
+            "a batch needs the live backend"
+        )));
+    };
+    let batches = PgBatches::new(live.db.admin.clone());
+    let items = batches.items(batch_id).await.map_err(CliError::usage)?;
+    let mut outcomes = Vec::new();
+    for entry in &batch.entries {
+        let Some(item) = items
+            .iter()
+            .find(|i| i.run_id.as_deref() == Some(entry.run_id.as_str()))
+        else {
+            outcomes.push((
+                entry.run_id.clone(),
+                "refused".to_string(),
+                format!("run {} is not a run of batch {batch_id}", entry.run_id),
+            ));
+            continue;
+        };
+        let run = match env.store.load(&entry.run_id).await {
+            Ok(r) => r,
+            Err(e) => {
+                outcomes.push((
+                    entry.run_id.clone(),
+                    "refused".into(),
+                    format!("not recorded here: {e}"),
+                ));
+                continue;
+            }
+        };
+        if let Some(ttl) = ttl {
+            live.db
+                .kill
+                .arm(&run.run_id, ttl, chrono::Utc::now())
+                .await
+                .map_err(CliError::internal)?;
+        }
+        let discoverer = crate::app::run_discoverer(env, &run)?;
+        let orch = env.orchestrator_with(&backend, &discoverer, &verifier);
+        let outcome = orch
+            .resume(&run.run_id, batch.approval_for(&run.run_id))
+            .await;
+        let (status, state, detail) = match &outcome {
+            Ok(r) if r.state.awaiting().is_some() => {
+                (ItemStatus::Paused, r.state.name().to_string(), None)
+            }
+            Ok(r) if r.state.name() == "CLOSED_OUT" => {
+                (ItemStatus::Closed, r.state.name().to_string(), None)
+            }
+            Ok(r) => (
+                ItemStatus::Stopped,
+                r.state.name().to_string(),
+                Some(format!("the run is {}", r.state)),
+            ),
+            Err(OrchestratorError::Stopped { reason, .. }) => (
+                ItemStatus::Stopped,
+                "STOPPED".to_string(),
+                Some(format!("{}: {reason}", reason.code())),
+            ),
+            // Refused or failed: the run is unchanged (still paused) and may be resumed again.
+            Err(e) => (
+                ItemStatus::Paused,
+                "unchanged".to_string(),
+                Some(e.to_string()),
+            ),
+        };
+        batches
+            .set_status(
+                batch_id,
+                &item.document.document_id,
+                &run.run_id,
+                status,
+                detail.as_deref(),
+            )
+            .await
+            .map_err(CliError::internal)?;
+        outcomes.push((run.run_id.clone(), state, detail.unwrap_or_default()));
+    }
+    if json {
+        let value: Vec<_> = outcomes
+            .iter()
+            .map(|(run, state, detail)| serde_json::json!({"run_id": run, "state": state, "detail": detail}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"batch_id": batch_id, "gate": batch.gate.name(), "runs": value})
+        );
+    } else {
+        for (run, state, detail) in &outcomes {
+            if detail.is_empty() {
+                println!("{run}: {state}");
+            } else {
+                println!("{run}: {state} ({detail})");
+            }
+        }
+    }
+    let failed = outcomes
+        .iter()
+        .filter(|(_, s, _)| s == "refused" || s == "unchanged" || s == "STOPPED")
+        .count();
+    if failed > 0 {
+        return Err(CliError {
+            code: crate::exit::Code::Governance,
+            error: anyhow!(
+                "resume batch {batch_id}: {failed} of {} run(s) did not pass {}",
+                outcomes.len(),
+                batch.gate
+            ),
+        });
+    }
+    Ok(())
 }

@@ -202,6 +202,17 @@ pub enum Orchestrate {
         #[arg(long)]
         json: bool,
     },
+    /// Resume every run a signed batch approval lists, through its gate.
+    BatchResume {
+        batch_id: String,
+        #[arg(long, value_name = "FILE")]
+        approval: PathBuf,
+        /// Arm each listed run for this long first (otherwise arm them one by one).
+        #[arg(long, value_name = "DURATION")]
+        arm: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show every document of a batch, its status and its run.
     BatchStatus {
         batch_id: String,
@@ -241,6 +252,13 @@ pub enum Approve {
         /// SG_1 of a protected document: the document id, allowing it to be cut.
         #[arg(long, value_name = "DOCUMENT_ID")]
         protected_allowance: Option<String>,
+        /// Where to write it [default: stdout].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write one approval request for every run of a batch paused at the same gate.
+    BatchRequest {
+        batch_id: String,
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

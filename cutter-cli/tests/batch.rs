@@ -120,6 +120,83 @@ fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
             .map(Vec::len)
             == Some(6)
     );
+
+    // One signed batch approval per gate lets all six through; a tampered one lets none.
+    for (gate, next) in [
+        ("SG_1", "AWAITING_LIFECYCLE_AUTHORIZATION"),
+        ("SG_2", "CLOSED_OUT"),
+    ] {
+        let file = format!("batch-{gate}.toml");
+        s.ok(&["approve", "batch-request", "shared", "--out", &file])?;
+        s.ok(&[
+            "approve",
+            "sign",
+            &file,
+            "--key",
+            "ada.key",
+            "--approver",
+            "Ada Approver",
+            "--out",
+            &file,
+        ])?;
+        ensure!(s.ok(&["approve", "verify", &file])?.contains("6 run(s)"));
+        let signed = std::fs::read_to_string(s.path(&file))?;
+        let first_payload = signed
+            .lines()
+            .find_map(|l| l.strip_prefix("payload_sha256 = \""))
+            .map(|l| l.trim_end_matches('"').to_string())
+            .unwrap_or_default();
+        std::fs::write(
+            s.path("tampered.toml"),
+            signed.replacen(&first_payload, &"0".repeat(64), 1),
+        )?;
+        let before = s.counts()?;
+        let out = s.cutter(&[
+            "orchestrate",
+            "batch-resume",
+            "shared",
+            "--approval",
+            "tampered.toml",
+            "--arm",
+            "30m",
+        ])?;
+        ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+        ensure!(
+            s.counts()? == before,
+            "a tampered batch approval changed rows"
+        );
+
+        let (code, result) = s.json(&[
+            "orchestrate",
+            "batch-resume",
+            "shared",
+            "--approval",
+            &file,
+            "--arm",
+            "30m",
+            "--json",
+        ])?;
+        ensure!(code == 0, "{result}");
+        let runs = result["runs"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            runs.len() == 6 && runs.iter().all(|r| r["state"] == next),
+            "{result}"
+        );
+    }
+    let (_, status) = s.json(&["orchestrate", "batch-status", "shared", "--json"])?;
+    ensure!(
+        items(&status).iter().all(|d| d["status"] == "closed"),
+        "{status}"
+    );
+    ensure!(
+        s.db.count("cutter_governance.review_decision")? == 6,
+        "one review decision per run"
+    );
+    ensure!(s.db.count("public.information_unit")? == 6 * 4);
+    ensure!(
+        s.db.count("cutter_governance.document_lock")? == 0,
+        "closeout released every lock"
+    );
     Ok(())
 }
 

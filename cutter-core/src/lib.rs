@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod approval_file;
+pub mod batch_approval;
 pub mod compensation;
 pub mod discover;
 pub mod grants;

@@ -358,18 +358,35 @@ impl TrustedKeys {
     /// Checks the signature of a signed approval and returns the key that made it. Unsigned
     /// approvals are refused here; the dry-run exception lives in [`ApprovalVerifier::verify`].
     pub fn verify_signature(&self, a: &Approval) -> Result<&TrustedKey, ApprovalRejection> {
+        self.verify_message(
+            &a.approver,
+            a.signed_utc,
+            a.signature.as_deref(),
+            &canonical_signing_bytes(a),
+        )
+    }
+
+    /// Checks `signature` over `message` against the keys trusted for `approver`; shared by
+    /// single approvals and batch approvals (`crate::batch_approval`).
+    pub(crate) fn verify_message(
+        &self,
+        approver: &str,
+        signed_utc: DateTime<Utc>,
+        signature: Option<&str>,
+        message: &[u8],
+    ) -> Result<&TrustedKey, ApprovalRejection> {
         let bad = |detail: String| ApprovalRejection::BadSignature { detail };
-        let Some(text) = a.signature.as_deref() else {
+        let Some(text) = signature else {
             return Err(bad(format!(
                 "unsigned: the approval by `{}` has no signature; sign it with `cutter approve sign`",
-                a.approver
+                approver
             )));
         };
         let sig = decode_signature(text).map_err(bad)?;
-        if a.signed_utc.nanosecond() != 0 {
+        if signed_utc.nanosecond() != 0 {
             return Err(bad(format!(
                 "signed_utc {} has a fraction of a second, which the signature (seconds precision) does not cover",
-                a.signed_utc.to_rfc3339()
+                signed_utc.to_rfc3339()
             )));
         }
         if !is_canonical_scalar(sig.s_bytes()) {
@@ -378,28 +395,27 @@ impl TrustedKeys {
                     .to_string(),
             ));
         }
-        let message = canonical_signing_bytes(a);
         let mine: Vec<&TrustedKey> = self
             .keys
             .iter()
-            .filter(|k| k.approver == a.approver)
+            .filter(|k| k.approver == approver)
             .collect();
         if mine.is_empty() {
             // Say whose key it is, if anyone's: that is the usual cause (a name typed wrong).
             let signer = self
                 .keys
                 .iter()
-                .find(|k| k.key.verify_strict(&message, &sig).is_ok());
+                .find(|k| k.key.verify_strict(message, &sig).is_ok());
             return Err(bad(match signer {
                 Some(k) => format!(
                     "no trusted key for approver `{}`; the signature is by the key of `{}` ({})",
-                    a.approver,
+                    approver,
                     k.approver,
                     key_fingerprint(&k.key)
                 ),
                 None => format!(
                     "no trusted key for approver `{}`; add one with `cutter approve trust PUBFILE --name NAME`",
-                    a.approver
+                    approver
                 ),
             }));
         }
@@ -410,28 +426,28 @@ impl TrustedKeys {
                 return Err(bad(format!(
                     "weak key {} for approver `{}`",
                     key_fingerprint(&k.key),
-                    a.approver
+                    approver
                 )));
             }
-            if k.key.verify_strict(&message, &sig).is_ok() {
+            if k.key.verify_strict(message, &sig).is_ok() {
                 return Ok(k);
             }
         }
         let signer = self
             .keys
             .iter()
-            .find(|k| k.approver != a.approver && k.key.verify_strict(&message, &sig).is_ok());
+            .find(|k| k.approver != approver && k.key.verify_strict(message, &sig).is_ok());
         Err(bad(match signer {
             Some(k) => format!(
                 "signature is by the key of `{}` ({}), not by a key of approver `{}`",
                 k.approver,
                 key_fingerprint(&k.key),
-                a.approver
+                approver
             ),
             None => format!(
                 "signature does not verify against the {} trusted key(s) of approver `{}`: a signed field was changed after signing, or another key signed it",
                 mine.len(),
-                a.approver
+                approver
             ),
         }))
     }

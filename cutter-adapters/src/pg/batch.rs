@@ -264,6 +264,30 @@ impl PgBatches {
         Ok(())
     }
 
+    /// Records where a document's run stands after a command outside the workers (a batch
+    /// resume); only while `run_id` is still the document's run.
+    pub async fn set_status(
+        &self,
+        batch_id: &str,
+        document_id: &str,
+        run_id: &str,
+        status: ItemStatus,
+        detail: Option<&str>,
+    ) -> Result<(), PortError> {
+        let what = format!("record batch {batch_id} document {document_id}");
+        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
+        client
+            .execute(
+                "UPDATE cutter_governance.batch_item
+                 SET status = $4, detail = $5, updated_at = clock_timestamp()
+                 WHERE batch_id = $1 AND document_id = $2 AND run_id = $3",
+                &[&batch_id, &document_id, &run_id, &status.name(), &detail],
+            )
+            .await
+            .map_err(|e| translate(&what, run_id, &e))?;
+        Ok(())
+    }
+
     async fn update(
         &self,
         batch_id: &str,

@@ -1,0 +1,397 @@
+//! Batch approvals (`cutter.batch-approval.v1`): one signed document that approves the same
+//! gate for several runs of a batch, each named with the payload sha256 it approves.
+//!
+//! # Canonical signing form (`cutter.batch-approval-signing.v1`)
+//!
+//! ```text
+//! "cutter.batch-approval-signing.v1\n"
+//! field(gate) field(batch_id) field(signed_utc) field(allowance) field(approver)
+//! opt(review_decision_id)
+//! field(<number of runs, decimal>)
+//! then per run, in the listed order: field(run_id) field(payload_sha256)
+//! ```
+//!
+//! with `field`/`opt` as in [`crate::signing`] (length-prefixed, so the form is injective).
+//!
+//! Each listed run is resumed with the [`Approval`] that [`BatchApproval::approval_for`]
+//! derives for it, and [`BatchVerifier`] accepts exactly those derived approvals once the
+//! batch signature has verified; everything else (gate, payload, time window, review-decision
+//! reuse) is checked per run as for a single approval. For SG_2 each run gets its own review
+//! decision id, `<review_decision_id>/<run_id>`, so none is used twice. A batch approval
+//! carries no protected allowance: protected documents are approved one by one.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::approval::{Approval, EXPLICIT};
+use crate::mode::Mode;
+use crate::phase::Gate;
+use crate::plan::sha256_hex;
+use crate::ports::ApprovalVerifier;
+use crate::signing::{self, SigningKey, TrustedKeys};
+use crate::stop::ApprovalRejection;
+
+/// The format tag of batch approvals and their requests.
+pub const BATCH_APPROVAL_FORMAT: &str = "cutter.batch-approval.v1";
+/// The version tag that starts the canonical signing form.
+pub const BATCH_SIGNING_FORMAT: &str = "cutter.batch-approval-signing.v1";
+
+/// One run a batch approval lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub run_id: String,
+    pub payload_sha256: String,
+}
+
+/// A batch approval, signed or not yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchApproval {
+    pub gate: Gate,
+    pub batch_id: String,
+    pub approver: String,
+    pub signed_utc: DateTime<Utc>,
+    pub allowance: String,
+    /// SG_2: the base of each run's review decision id (`<id>/<run_id>`).
+    pub review_decision_id: Option<String>,
+    pub entries: Vec<BatchEntry>,
+    pub signature: Option<String>,
+    /// sha256 of the file it was read from (recorded with every derived approval).
+    pub document_sha256: String,
+}
+
+/// Why a batch approval file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BatchApprovalError {
+    #[error("read batch approval `{file}`: {detail}")]
+    Syntax { file: String, detail: String },
+    #[error("read batch approval `{file}`: {detail}")]
+    Field { file: String, detail: String },
+}
+
+fn field(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'\n');
+}
+
+impl BatchApproval {
+    /// The bytes the signature covers (see the module documentation).
+    pub fn canonical_signing_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128 + self.entries.len() * 160);
+        out.extend_from_slice(BATCH_SIGNING_FORMAT.as_bytes());
+        out.push(b'\n');
+        field(&mut out, self.gate.name());
+        field(&mut out, &self.batch_id);
+        field(&mut out, &signing::signed_utc_text(self.signed_utc));
+        field(&mut out, &self.allowance);
+        field(&mut out, &self.approver);
+        match &self.review_decision_id {
+            Some(id) => field(&mut out, id),
+            None => out.extend_from_slice(b"-\n"),
+        }
+        field(&mut out, &self.entries.len().to_string());
+        for e in &self.entries {
+            field(&mut out, &e.run_id);
+            field(&mut out, &e.payload_sha256);
+        }
+        out
+    }
+
+    /// Signs it with `key` (the signing time truncated to whole seconds).
+    pub fn sign(&self, key: &SigningKey) -> BatchApproval {
+        use ed25519_dalek::Signer as _;
+        let mut signed = self.clone();
+        signed.signed_utc =
+            DateTime::from_timestamp(self.signed_utc.timestamp(), 0).unwrap_or(self.signed_utc);
+        let sig = key.sign(&signed.canonical_signing_bytes());
+        signed.signature = Some(signing::encode_signature(&sig));
+        signed.document_sha256 = String::new();
+        signed
+    }
+
+    /// The approval of one listed run, as `resume` receives it; `None` if it is not listed.
+    pub fn approval_for(&self, run_id: &str) -> Option<Approval> {
+        let entry = self.entries.iter().find(|e| e.run_id == run_id)?;
+        Some(Approval {
+            gate: self.gate,
+            run_id: entry.run_id.clone(),
+            payload_sha256: entry.payload_sha256.clone(),
+            signed_utc: self.signed_utc,
+            allowance: self.allowance.clone(),
+            approver: self.approver.clone(),
+            review_decision_id: self
+                .review_decision_id
+                .as_ref()
+                .map(|id| format!("{id}/{run_id}")),
+            protected_allowance: None,
+            self_approved: false,
+            // The batch signature is the evidence for every run it covers.
+            signature: self.signature.as_ref().map(|s| format!("batch:{s}")),
+            document_sha256: self.document_sha256.clone(),
+        })
+    }
+
+    /// Renders it as the hand-readable TOML file (a request when unsigned).
+    pub fn to_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut out = String::new();
+        if self.signature.is_none() {
+            out.push_str(&format!(
+                "# cutter batch approval request: gate {} for {} run(s) of batch {}.\n# Check every payload sha256, then sign it with `cutter approve sign FILE --key KEY --approver NAME`.\n",
+                self.gate,
+                self.entries.len(),
+                self.batch_id
+            ));
+        }
+        out.push_str(&format!("format = {}\n", q(BATCH_APPROVAL_FORMAT)));
+        out.push_str(&format!("gate = {}\n", q(self.gate.name())));
+        out.push_str(&format!("batch_id = {}\n", q(&self.batch_id)));
+        if self.signature.is_some() {
+            out.push_str(&format!("approver = {}\n", q(&self.approver)));
+            out.push_str(&format!(
+                "signed_utc = {}\n",
+                signing::signed_utc_text(self.signed_utc)
+            ));
+            out.push_str(&format!("allowance = {}\n", q(&self.allowance)));
+        }
+        if let Some(id) = &self.review_decision_id {
+            out.push_str(&format!("review_decision_id = {}\n", q(id)));
+        }
+        if let Some(s) = &self.signature {
+            out.push_str(&format!("signature = {}\n", q(s)));
+        }
+        for e in &self.entries {
+            out.push_str(&format!(
+                "\n[[runs]]\nrun_id = {}\npayload_sha256 = {}\n",
+                q(&e.run_id),
+                q(&e.payload_sha256)
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    format: String,
+    gate: String,
+    batch_id: String,
+    approver: Option<String>,
+    signed_utc: Option<toml::value::Datetime>,
+    allowance: Option<String>,
+    review_decision_id: Option<String>,
+    signature: Option<String>,
+    #[serde(default)]
+    runs: Vec<RawRun>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    run_id: String,
+    payload_sha256: String,
+}
+
+/// Whether these bytes are a batch approval (or its request) rather than a single one.
+pub fn is_batch(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("format").and_then(|f| f.as_str()).map(str::to_string))
+        .is_some_and(|f| f == BATCH_APPROVAL_FORMAT)
+}
+
+/// Reads a batch approval or request. A request (unsigned) has no approver or time yet;
+/// `approver` and `signed_utc` then come from the signer.
+pub fn parse(
+    file: &str,
+    bytes: &[u8],
+    signer: Option<(&str, DateTime<Utc>)>,
+) -> Result<BatchApproval, BatchApprovalError> {
+    let syntax = |detail: String| BatchApprovalError::Syntax {
+        file: file.to_string(),
+        detail,
+    };
+    let bad = |detail: String| BatchApprovalError::Field {
+        file: file.to_string(),
+        detail,
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| syntax(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| syntax(e.message().trim().replace('\n', " ")))?;
+    if raw.format != BATCH_APPROVAL_FORMAT {
+        return Err(bad(format!(
+            "format is `{}`, not `{BATCH_APPROVAL_FORMAT}`",
+            raw.format
+        )));
+    }
+    let gate =
+        Gate::parse(&raw.gate).ok_or_else(|| bad("gate must be \"SG_1\" or \"SG_2\"".into()))?;
+    if raw.runs.is_empty() {
+        return Err(bad("it lists no [[runs]]".into()));
+    }
+    let (approver, signed_utc, allowance) = match signer {
+        Some((name, now)) => (name.to_string(), now, EXPLICIT.to_string()),
+        None => {
+            let approver = raw
+                .approver
+                .ok_or_else(|| bad("`approver` is missing".into()))?;
+            let t = raw
+                .signed_utc
+                .ok_or_else(|| bad("`signed_utc` is missing".into()))?;
+            let signed_utc = DateTime::parse_from_rfc3339(&t.to_string())
+                .map_err(|e| bad(format!("`signed_utc` is not an RFC 3339 time: {e}")))?
+                .with_timezone(&Utc);
+            let allowance = raw
+                .allowance
+                .ok_or_else(|| bad("`allowance` is missing".into()))?;
+            (approver, signed_utc, allowance)
+        }
+    };
+    let signature = if signer.is_some() {
+        None
+    } else {
+        raw.signature
+    };
+    Ok(BatchApproval {
+        gate,
+        batch_id: raw.batch_id,
+        approver,
+        signed_utc,
+        allowance,
+        review_decision_id: raw.review_decision_id,
+        entries: raw
+            .runs
+            .into_iter()
+            .map(|r| BatchEntry {
+                run_id: r.run_id,
+                payload_sha256: r.payload_sha256,
+            })
+            .collect(),
+        signature,
+        document_sha256: sha256_hex(bytes),
+    })
+}
+
+/// Accepts exactly the approvals derived from one batch approval whose signature verified
+/// when this was built; any other approval goes to the trusted keys as usual.
+#[derive(Debug)]
+pub struct BatchVerifier<'a> {
+    keys: &'a TrustedKeys,
+    batch: &'a BatchApproval,
+}
+
+impl<'a> BatchVerifier<'a> {
+    /// Verifies the batch signature once, against the keys trusted for its approver.
+    pub fn new(keys: &'a TrustedKeys, batch: &'a BatchApproval) -> Result<Self, ApprovalRejection> {
+        keys.verify_message(
+            &batch.approver,
+            batch.signed_utc,
+            batch.signature.as_deref(),
+            &batch.canonical_signing_bytes(),
+        )?;
+        Ok(BatchVerifier { keys, batch })
+    }
+}
+
+impl ApprovalVerifier for BatchVerifier<'_> {
+    fn verify(&self, approval: &Approval, mode: Mode) -> Result<(), ApprovalRejection> {
+        match self.batch.approval_for(&approval.run_id) {
+            Some(derived) if derived == *approval => Ok(()),
+            _ => self.keys.verify(approval, mode),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn batch() -> BatchApproval {
+        BatchApproval {
+            gate: Gate::Sg2,
+            batch_id: "b-1".into(),
+            approver: "Ada".into(),
+            signed_utc: Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+            allowance: EXPLICIT.into(),
+            review_decision_id: Some("RD-7".into()),
+            entries: vec![
+                BatchEntry {
+                    run_id: "r1".into(),
+                    payload_sha256: "a".repeat(64),
+                },
+                BatchEntry {
+                    run_id: "r2".into(),
+                    payload_sha256: "b".repeat(64),
+                },
+            ],
+            signature: None,
+            document_sha256: String::new(),
+        }
+    }
+
+    fn trusted(seed: u8) -> TrustedKeys {
+        TrustedKeys::new(vec![("Ada".into(), key(seed).verifying_key())]).unwrap()
+    }
+
+    #[test]
+    fn a_signed_batch_round_trips_and_derives_one_approval_per_run() {
+        let signed = batch().sign(&key(7));
+        let text = signed.to_toml();
+        assert!(is_batch(text.as_bytes()));
+        let read = parse("b.toml", text.as_bytes(), None).unwrap();
+        assert_eq!(
+            read.canonical_signing_bytes(),
+            signed.canonical_signing_bytes()
+        );
+        let keys = trusted(7);
+        let v = BatchVerifier::new(&keys, &read).unwrap();
+        let a = read.approval_for("r2").unwrap();
+        assert_eq!(a.review_decision_id.as_deref(), Some("RD-7/r2"));
+        assert_eq!(a.payload_sha256, "b".repeat(64));
+        assert_eq!(v.verify(&a, Mode::Live), Ok(()));
+        assert!(read.approval_for("r3").is_none());
+        // A derived approval that was changed is not the batch's: it needs its own signature.
+        let mut forged = a.clone();
+        forged.payload_sha256 = "c".repeat(64);
+        assert!(v.verify(&forged, Mode::Live).is_err());
+    }
+
+    #[test]
+    fn any_change_to_a_signed_batch_breaks_its_signature() {
+        let signed = batch().sign(&key(7));
+        let keys = trusted(7);
+        type Tamper = fn(&mut BatchApproval);
+        let tampers: [Tamper; 7] = [
+            |b| b.gate = Gate::Sg1,
+            |b| b.batch_id.push('x'),
+            |b| b.approver.push('x'),
+            |b| b.signed_utc += chrono::Duration::seconds(1),
+            |b| b.review_decision_id = None,
+            |b| b.entries[1].payload_sha256 = "c".repeat(64),
+            |b| {
+                b.entries.pop();
+            },
+        ];
+        for t in tampers {
+            let mut b = signed.clone();
+            t(&mut b);
+            assert!(BatchVerifier::new(&keys, &b).is_err(), "{b:?}");
+        }
+        assert!(
+            BatchVerifier::new(&trusted(8), &signed).is_err(),
+            "another key"
+        );
+        assert!(BatchVerifier::new(&keys, &signed).is_ok());
+    }
+}
