@@ -458,11 +458,11 @@ pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Res
     let mut entries = Vec::new();
     for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
         let Some(run_id) = &item.run_id else { continue };
-        let run = env.store.load(run_id).await.map_err(|e| {
-            CliError::usage(anyhow!(
-                "request approval for batch {batch_id}: run {run_id} is not recorded here ({e}); request it where it ran"
-            ))
-        })?;
+        // A run a worker on another machine made is recorded there; its approval is asked there.
+        let Ok(run) = env.store.load(run_id).await else {
+            eprintln!("skipped {run_id}: recorded on another machine; request its approval there");
+            continue;
+        };
         let Some(g) = run.state.awaiting() else {
             continue;
         };
@@ -583,11 +583,13 @@ pub async fn batch_resume(
         };
         let run = match env.store.load(&entry.run_id).await {
             Ok(r) => r,
-            Err(e) => {
+            // Workers on other machines keep their runs' state there; the same approval
+            // file is taken to them and resumed there.
+            Err(_) => {
                 outcomes.push((
                     entry.run_id.clone(),
-                    "refused".into(),
-                    format!("not recorded here: {e}"),
+                    "skipped".into(),
+                    "recorded on another machine: run batch-resume there with this approval".into(),
                 ));
                 continue;
             }
