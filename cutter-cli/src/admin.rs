@@ -322,7 +322,11 @@ pub async fn grants(env: &Env, command: Grants) -> Result<()> {
     let live = db.probe.probe().await.map_err(CliError::internal)?;
     let sha = live.sha256();
     match command {
-        Grants::Show { json } => {
+        Grants::Show { sha: true, .. } => {
+            println!("{sha}");
+            Ok(())
+        }
+        Grants::Show { json, .. } => {
             let designed = db.probe.designed();
             let (missing, extra) = live.diff(&designed);
             let expected = env.config.grants.expected_sha256.clone();

@@ -88,6 +88,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
                 Command::Disarm { run_id } => disarm(&env, &run_id).await,
                 Command::Db(db) => admin::db(&env, db).await,
+                Command::Source(s) => crate::source::run(&env, s).await,
                 Command::Unlock {
                     document_id,
                     run,
@@ -442,16 +443,28 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 _ => profile,
             };
             let discoverer = discoverer(&profile)?;
-            let expected_source_sha256 = doc.and_then(|d| d.sha256.clone());
+            let mut expected_source_sha256 = doc.and_then(|d| d.sha256.clone());
             let mut protected = doc.is_some_and(|d| d.protected);
             let backend = match mode {
                 Mode::DryRun => Backend::Dry(Simulator::new()),
                 Mode::Live => env.backend(&run_id, mode)?,
             };
-            if let (Backend::Live(live), Some(pin)) = (&backend, &expected_source_sha256) {
-                // The registry row is what the unit rows refer to; the database's own flag
-                // wins if it says protected.
-                protected = register(env, &live.db, &document_id, &source, pin, protected).await?;
+            if let Backend::Live(live) = &backend {
+                // In live mode the registry is the pin (intake: `cutter source register`); an
+                // unregistered document is stopped by source_pin, and a config pin that
+                // disagrees with the registry is a mistake to fix before anything starts.
+                let entry = crate::source::lookup(&live.db, &document_id).await?;
+                if let (Some(e), Some(config_pin)) = (&entry, &expected_source_sha256) {
+                    if e.pinned_sha256 != *config_pin {
+                        return Err(CliError::usage(anyhow!(
+                            "cut {document_id}: the config pins sha256 {config_pin} but the registry pins {}; fix [documents.\"{document_id}\"] in {}",
+                            e.pinned_sha256,
+                            env.config.path.display()
+                        )));
+                    }
+                }
+                protected |= entry.as_ref().is_some_and(|e| e.protected);
+                expected_source_sha256 = entry.map(|e| e.pinned_sha256);
             }
             let request = CutRequest {
                 run_id: run_id.clone(),

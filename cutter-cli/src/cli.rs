@@ -46,6 +46,9 @@ pub enum Command {
     },
     /// Turn writes off for a run.
     Disarm { run_id: String },
+    /// Intake: the live source registry of documents and their pinned sha256.
+    #[command(subcommand)]
+    Source(Source),
     /// The knowledge base: migrations, roles and grants.
     #[command(subcommand)]
     Db(Db),
@@ -77,6 +80,29 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum Source {
+    /// Register a document with the sha256 of FILE as its pin (a different pin for a
+    /// registered document is refused, never replaced).
+    Register {
+        file: PathBuf,
+        #[arg(long)]
+        document_id: String,
+        #[arg(long)]
+        title: String,
+        /// A protected document: its SG_1 approval must carry the protected allowance.
+        #[arg(long)]
+        protected: bool,
+    },
+    /// List the registered documents.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say whether FILE still matches the document's pin.
+    Check { document_id: String, file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Db {
     /// Apply the migrations and create the roles and grants (idempotent). Connects as the
     /// user in the database url, who must be able to create roles.
@@ -92,6 +118,10 @@ pub enum Grants {
     Show {
         #[arg(long)]
         json: bool,
+        /// Print only the sha256 (for `cutter grants expect "$(cutter grants show --sha)"`
+        /// once a person has read the full matrix).
+        #[arg(long, conflicts_with = "json")]
+        sha: bool,
     },
     /// Record the grant-matrix sha in the config, after a person has read `grants show`.
     /// The sha must be the one the live matrix has now.

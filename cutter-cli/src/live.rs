@@ -78,6 +78,12 @@ pub fn roles(config: &Config) -> Result<PgRoles> {
 }
 
 impl LiveDb {
+    /// `postgres://host:port/db` of the knowledge base, for messages.
+    pub fn target_label(&self) -> String {
+        use cutter_core::ports::ExecutionTarget as _;
+        self.target.label()
+    }
+
     pub fn build(config: &Config) -> Result<LiveDb> {
         let settings = settings(config)?;
         let roles = roles(config)?;

@@ -169,6 +169,7 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
         .unwrap_or_default()
         .to_string();
     probe.ok(&["grants", "expect", &sha])?;
+    probe.register("PROBE", false)?;
     let mut names: Vec<String> = Vec::new();
     {
         let mut traced = |args: &[&str]| -> Result<()> {
@@ -233,6 +234,9 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
         .unwrap_or_default()
         .to_string();
     s.ok(&["grants", "expect", &sha])?;
+    for (doc, _) in &cases {
+        s.register(doc, false)?;
+    }
 
     let results: Vec<Result<(String, String, bool)>> = std::thread::scope(|scope| {
         let mut out = Vec::new();

@@ -45,6 +45,52 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let zero = s.counts()?;
     ensure!(zero.values().all(|n| *n == 0), "{zero:?}");
 
+    // Intake: a live cut of an unregistered document stops at source_pin and writes nothing.
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        "doc.md",
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "live",
+        "--json",
+    ])?;
+    ensure!(code == 3, "{run}");
+    ensure!(
+        run["stop_reason"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cutter source register")),
+        "{run}"
+    );
+    ensure!(s.counts()? == zero);
+    ensure!(s.register("DOC-1", false)?.contains("pinned to sha256"));
+    s.register("DOC-1", false)?; // the same pin again: no change
+    std::fs::write(s.path("changed.md"), "# Changed\n")?;
+    let out = s.cutter(&["source", "check", "DOC-1", "changed.md"])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("STOP_DRIFT"),
+        "{}",
+        text(&out.stderr)
+    );
+    s.ok(&["source", "check", "DOC-1", "doc.md"])?;
+    let out = s.cutter(&[
+        "source",
+        "register",
+        "changed.md",
+        "--document-id",
+        "DOC-1",
+        "--title",
+        "x",
+    ])?;
+    ensure!(
+        out.status.code() == Some(3),
+        "a registered pin is never replaced"
+    );
+    let listed = s.json(&["source", "list", "--json"])?.1;
+    ensure!(listed[0]["document_id"] == "DOC-1", "{listed}");
+
     // Phases 1-5: nothing but the source registration is written before SG_1.
     let (code, run) = s.json(&[
         "orchestrate",
@@ -63,7 +109,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let n = run["unit_count"].as_i64().unwrap_or_default();
     ensure!(n == 4, "a heading and three sections: {run}");
     let registered = with(&zero, &[("cutter_governance.source_registry", 1)]);
-    ensure!(s.counts()? == registered);
+    ensure!(s.counts()? == registered, "{:?}", s.counts()?);
     let backup = s.ok(&["backup", "verify", &id])?;
     ensure!(backup.contains("VERIFY: PASS"), "{backup}");
 
@@ -188,6 +234,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
 fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Result<()> {
     let s = Site::new(true)?;
     s.ok(&["db", "init"])?;
+    s.register("DOC-1", true)?;
     let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
         .as_str()
         .unwrap_or_default()

@@ -865,8 +865,10 @@ impl<'a> Orchestrator<'a> {
                     (Some(_), _) => "matches the registered pin".to_string(),
                     (None, Mode::Live) => {
                         return Err(PhaseError::Stop(StopReason::InvariantFailed {
-                            detail: "a live run needs the document's registered sha256 pin"
-                                .to_string(),
+                            detail: format!(
+                                "pin the source: document {} is not in the source registry; register it with `cutter source register FILE --document-id {} --title TITLE`",
+                                run.document_id, run.document_id
+                            ),
                         }))
                     }
                     (None, Mode::DryRun) => {

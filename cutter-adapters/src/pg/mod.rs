@@ -30,7 +30,10 @@ pub use batch::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 pub use grants::{designed_grants, PgGrantProbe};
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
-pub use provision::{latest_version, provision, register_source, status, MIGRATION_TABLE};
+pub use provision::{
+    latest_version, provision, register_source, registered_source, registered_sources, status,
+    RegisteredSource, MIGRATION_TABLE,
+};
 pub use target::PgTarget;
 
 /// SQLSTATE raised by the write functions when the run is not armed.

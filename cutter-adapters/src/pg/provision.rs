@@ -248,3 +248,52 @@ pub async fn register_source(
     }
     Ok(registered_protected || protected)
 }
+
+/// A document in the source registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredSource {
+    pub document_id: String,
+    pub title: String,
+    pub pinned_sha256: String,
+    pub protected: bool,
+}
+
+/// The registry's entry for one document, if it is registered.
+pub async fn registered_source(
+    client: &Client,
+    document_id: &str,
+) -> Result<Option<RegisteredSource>, PgError> {
+    let row = client
+        .query_opt(
+            "SELECT document_id, title, pinned_sha256, protected
+             FROM cutter_governance.source_registry WHERE document_id = $1",
+            &[&document_id],
+        )
+        .await
+        .map_err(PgError::db(format!(
+            "read the registry entry of {document_id}"
+        )))?;
+    row.map(|r| source_row(&r)).transpose()
+}
+
+/// Every registered document, by id.
+pub async fn registered_sources(client: &Client) -> Result<Vec<RegisteredSource>, PgError> {
+    let rows = client
+        .query(
+            "SELECT document_id, title, pinned_sha256, protected
+             FROM cutter_governance.source_registry ORDER BY document_id",
+            &[],
+        )
+        .await
+        .map_err(PgError::db("read the source registry"))?;
+    rows.iter().map(source_row).collect()
+}
+
+fn source_row(r: &Row) -> Result<RegisteredSource, PgError> {
+    Ok(RegisteredSource {
+        document_id: get(r, 0, "document_id")?,
+        title: get(r, 1, "title")?,
+        pinned_sha256: get(r, 2, "pinned_sha256")?,
+        protected: get(r, 3, "protected")?,
+    })
+}

@@ -99,6 +99,23 @@ impl Site {
         Ok(site)
     }
 
+    /// Intake: registers `doc.md` as `document_id` in the live source registry.
+    pub fn register(&self, document_id: &str, protected: bool) -> Result<String> {
+        let mut args = vec![
+            "source",
+            "register",
+            "doc.md",
+            "--document-id",
+            document_id,
+            "--title",
+            "The charter of a test club",
+        ];
+        if protected {
+            args.push("--protected");
+        }
+        self.ok(&args)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
