@@ -159,9 +159,12 @@ impl ExecutionTarget for PgTarget {
                  )
                  SELECT coalesce(f.document_id, h.document_id), coalesce(f.units, 0),
                         coalesce(f.content_sha256, ''), h.run_id
-                 FROM cutter_governance.document_fingerprint f
-                 FULL OUTER JOIN held h ON h.document_id = f.document_id
-                 WHERE coalesce(f.document_id, h.document_id) <> $1",
+                 FROM (
+                     -- Filtered inside, so the view never fingerprints this run's own
+                     -- document (a filter after the outer join could not be pushed down).
+                     SELECT * FROM cutter_governance.document_fingerprint WHERE document_id <> $1
+                 ) f
+                 FULL OUTER JOIN held h ON h.document_id = f.document_id",
                 &[&exclude_document],
             )
             .await
