@@ -149,6 +149,9 @@ pub struct Config {
     /// `[trusted_keys]`: approver name → the public keys (one line each, as in a `.pub`
     /// file) whose signatures are accepted in that name. Checked when loaded.
     pub trusted_keys: BTreeMap<String, Vec<String>>,
+    /// `[live] require_rehearsal`: a live cut needs a dry-run of the same document and
+    /// payload that reached closeout (on unless switched off).
+    pub require_rehearsal: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +173,14 @@ struct RawConfig {
     backup: RawBackup,
     #[serde(default)]
     trusted_keys: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    live: RawLive,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLive {
+    require_rehearsal: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -492,6 +503,7 @@ impl Config {
             database,
             backup,
             trusted_keys,
+            require_rehearsal: raw.live.require_rehearsal.unwrap_or(true),
         })
     }
 
@@ -706,6 +718,12 @@ idle_in_transaction_timeout = "2m"
 recipient = ""
 # gpg's home folder; empty = GNUPGHOME from the environment, else ~/.gnupg.
 gnupg_home = ""
+
+[live]
+# A live cut needs a dry-run of the same document and payload sha256 that reached closeout
+# (`cutter orchestrate cut FILE --document-id ID --mode dry-run --self-approve`), so the
+# payload an approver signs for live was rehearsed first.
+require_rehearsal = true
 
 # Who may sign approvals: approver name = [public keys, one `.pub` line each].
 # Add one with `cutter approve trust PUBFILE --name NAME`.

@@ -25,6 +25,7 @@ fn main() -> Result<()> {
         .unwrap_or_default()
         .to_string();
     s.ok(&["grants", "expect", &sha])?;
+    s.skip_rehearsal()?;
     let pin = s.json(&["plan", "doc.md", "--json"])?.1["source_sha256"]
         .as_str()
         .unwrap_or_default()

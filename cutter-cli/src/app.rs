@@ -445,6 +445,9 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             let discoverer = discoverer(&profile)?;
             let mut expected_source_sha256 = doc.and_then(|d| d.sha256.clone());
             let mut protected = doc.is_some_and(|d| d.protected);
+            if mode == Mode::Live && env.config.require_rehearsal {
+                require_rehearsal(env, &document_id, &source, &discoverer).await?;
+            }
             let backend = match mode {
                 Mode::DryRun => Backend::Dry(Simulator::new()),
                 Mode::Live => env.backend(&run_id, mode)?,
@@ -706,7 +709,8 @@ fn self_approval(
         allowance: EXPLICIT.to_string(),
         approver: "self-approved dry-run rehearsal".to_string(),
         review_decision_id: (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id)),
-        protected_allowance: None,
+        // A rehearsal of a protected document rehearses its allowance too.
+        protected_allowance: (gate == Gate::Sg1 && run.protected).then(|| run.document_id.clone()),
         self_approved: true,
         signature: None,
         document_sha256: String::new(),
@@ -805,6 +809,61 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
     }
     println!("disarmed run {run_id}");
     Ok(())
+}
+
+/// The dry-run rehearsal of a live cut: a dry-run of the same document whose payload sha256
+/// equals the one this file cuts to, closed out. `Ok(None)` if there is none.
+pub(crate) async fn rehearsal(
+    env: &Env,
+    document_id: &str,
+    source: &Path,
+    discoverer: &dyn Discoverer,
+) -> Result<(String, Option<String>)> {
+    let bytes = std::fs::read(source)
+        .with_context(|| format!("read source {}", source.display()))
+        .map_err(CliError::usage)?;
+    let plan = discoverer
+        .discover(&source.display().to_string(), &bytes)
+        .map_err(|e| CliError {
+            code: Code::Governance,
+            error: anyhow!("cut {}: {e}", source.display()),
+        })?;
+    let payload = plan.payload_sha256();
+    let runs = env.store.list().await.map_err(CliError::internal)?;
+    let found = runs
+        .iter()
+        .filter(|r| {
+            r.mode == Mode::DryRun
+                && r.document_id == document_id
+                && r.payload_sha256.as_deref() == Some(payload.as_str())
+                && r.state == cutter_core::RunState::ClosedOut
+        })
+        .max_by_key(|r| r.updated_utc)
+        .map(|r| r.run_id.clone());
+    Ok((payload, found))
+}
+
+/// Refuses a live cut that was not rehearsed (see [`rehearsal`]).
+async fn require_rehearsal(
+    env: &Env,
+    document_id: &str,
+    source: &Path,
+    discoverer: &dyn Discoverer,
+) -> Result<()> {
+    match rehearsal(env, document_id, source, discoverer).await? {
+        (_, Some(run_id)) => {
+            tracing::info!(%run_id, "rehearsed by dry-run");
+            Ok(())
+        }
+        (payload, None) => Err(CliError {
+            code: Code::Governance,
+            error: anyhow!(
+                "start a live run of {document_id}: no dry-run of it with payload sha256 {payload} reached closeout; rehearse first with `cutter orchestrate cut {} --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in {})",
+                source.display(),
+                env.config.path.display()
+            ),
+        }),
+    }
 }
 
 /// Registers the document with its pin before a live run (the unit rows refer to it);

@@ -333,6 +333,21 @@ async fn run_item(
         },
         None => {
             let run_id = new_run_id(&doc.document_id);
+            if env.config.require_rehearsal {
+                let source = Path::new(&doc.source_path);
+                if let (payload, None) =
+                    crate::app::rehearsal(env, &doc.document_id, source, &discoverer).await?
+                {
+                    return Ok((
+                        ItemStatus::Stopped,
+                        String::new(),
+                        Some(format!(
+                            "not rehearsed: no dry-run of {} with payload sha256 {payload} reached closeout",
+                            doc.document_id
+                        )),
+                    ));
+                }
+            }
             batches
                 .set_run(batch_id, &doc.document_id, worker, &run_id)
                 .await

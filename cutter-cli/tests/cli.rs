@@ -249,7 +249,7 @@ fn a_second_cut_of_a_paused_document_is_locked_out_with_exit_3() {
 fn usage_errors_exit_2_and_name_the_problem() {
     let s = Sandbox::new();
     let doc = s.file("doc.md");
-    let out = s.cutter(&[
+    let live = [
         "orchestrate",
         "cut",
         doc.to_str().unwrap(),
@@ -257,8 +257,28 @@ fn usage_errors_exit_2_and_name_the_problem() {
         "D",
         "--mode",
         "live",
+    ];
+    // A live run that was not rehearsed as a dry-run is refused before anything starts.
+    let out = s.cutter(&live);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("rehearse first"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.cutter(&[
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "D",
+        "--mode",
+        "dry-run",
+        "--self-approve",
     ]);
-    // A live run without a database is refused before anything starts: never simulated.
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Rehearsed, but without a database: refused, never simulated.
+    let out = s.cutter(&live);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no database url"),

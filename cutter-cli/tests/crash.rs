@@ -170,6 +170,7 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
         .to_string();
     probe.ok(&["grants", "expect", &sha])?;
     probe.register("PROBE", false)?;
+    probe.skip_rehearsal()?;
     let mut names: Vec<String> = Vec::new();
     {
         let mut traced = |args: &[&str]| -> Result<()> {
@@ -237,6 +238,7 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
     for (doc, _) in &cases {
         s.register(doc, false)?;
     }
+    s.skip_rehearsal()?;
 
     let results: Vec<Result<(String, String, bool)>> = std::thread::scope(|scope| {
         let mut out = Vec::new();

@@ -45,6 +45,24 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let zero = s.counts()?;
     ensure!(zero.values().all(|n| *n == 0), "{zero:?}");
 
+    // A live cut needs a dry-run rehearsal of the same payload first.
+    let out = s.cutter(&[
+        "orchestrate",
+        "cut",
+        "doc.md",
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "live",
+    ])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("rehearse first"),
+        "{}",
+        text(&out.stderr)
+    );
+    s.rehearse("DOC-1")?;
+
     // Intake: a live cut of an unregistered document stops at source_pin and writes nothing.
     let (code, run) = s.json(&[
         "orchestrate",
@@ -235,6 +253,7 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
     let s = Site::new(true)?;
     s.ok(&["db", "init"])?;
     s.register("DOC-1", true)?;
+    s.rehearse("DOC-1")?;
     let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
         .as_str()
         .unwrap_or_default()

@@ -99,6 +99,34 @@ impl Site {
         Ok(site)
     }
 
+    /// Switches off the dry-run rehearsal a live cut needs (for tests about other things).
+    pub fn skip_rehearsal(&self) -> Result<()> {
+        let path = self.path("cutter.toml");
+        let text = std::fs::read_to_string(&path)?;
+        ensure!(text.contains("require_rehearsal = true"));
+        std::fs::write(
+            &path,
+            text.replace("require_rehearsal = true", "require_rehearsal = false"),
+        )?;
+        Ok(())
+    }
+
+    /// Rehearses `document_id` as a dry-run through both gates (what a live cut requires).
+    pub fn rehearse(&self, document_id: &str) -> Result<()> {
+        let out = self.ok(&[
+            "orchestrate",
+            "cut",
+            "doc.md",
+            "--document-id",
+            document_id,
+            "--mode",
+            "dry-run",
+            "--self-approve",
+        ])?;
+        ensure!(out.contains("CLOSED_OUT"), "{out}");
+        Ok(())
+    }
+
     /// Intake: registers `doc.md` as `document_id` in the live source registry.
     pub fn register(&self, document_id: &str, protected: bool) -> Result<String> {
         let mut args = vec![
