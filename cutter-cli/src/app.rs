@@ -89,6 +89,16 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Disarm { run_id } => disarm(&env, &run_id).await,
                 Command::Db(db) => admin::db(&env, db).await,
                 Command::Source(s) => crate::source::run(&env, s).await,
+                Command::Preflight {
+                    file,
+                    document_id,
+                    mode,
+                    profile,
+                    json,
+                } => {
+                    crate::preflight::preflight(&env, &document_id, &file, mode, &profile, json)
+                        .await
+                }
                 Command::Unlock {
                     document_id,
                     run,
@@ -475,7 +485,12 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 source: source.display().to_string(),
                 mode,
                 expected_source_sha256,
-                expected_grant_sha256: env.config.grants.expected_sha256.clone(),
+                // The expected sha is the live database's matrix; the simulator's grants are
+                // its own design and are not compared with it.
+                expected_grant_sha256: match mode {
+                    Mode::Live => env.config.grants.expected_sha256.clone(),
+                    Mode::DryRun => None,
+                },
                 protected,
             };
             tracing::info!(%run_id, %document_id, mode = %mode, "starting run");

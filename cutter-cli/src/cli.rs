@@ -46,6 +46,19 @@ pub enum Command {
     },
     /// Turn writes off for a run.
     Disarm { run_id: String },
+    /// Check every precondition of a live run of FILE, one row each (PASS/FAIL and what to do);
+    /// exit 0 only when all pass.
+    Preflight {
+        file: PathBuf,
+        #[arg(long)]
+        document_id: String,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: ModeArg,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Intake: the live source registry of documents and their pinned sha256.
     #[command(subcommand)]
     Source(Source),

@@ -7,6 +7,7 @@ mod cli;
 mod exit;
 mod live;
 mod output;
+mod preflight;
 mod source;
 
 use clap::Parser;

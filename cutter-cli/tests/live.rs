@@ -20,6 +20,26 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     s.ok(&["db", "init"])?; // idempotent
     ensure!(s.ok(&["db", "status"])?.contains("(up to date)"));
 
+    // Preflight names every precondition still missing, and passes nothing it should not.
+    let (code, pre) = s.json(&["preflight", "doc.md", "--document-id", "DOC-1", "--json"])?;
+    ensure!(code == 3 && pre["ready"] == false, "{pre}");
+    let failing: Vec<String> = pre["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["pass"] == false)
+        .map(|c| c["check"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ensure!(
+        failing
+            == [
+                "grant matrix matches the expected sha256",
+                "document registered, pin matches the file",
+                "a dry-run of this payload reached closeout"
+            ],
+        "{pre}"
+    );
+
     // The grant matrix: shown, then accepted only with the sha it has now.
     let (_, grants) = s.json(&["grants", "show", "--json"])?;
     ensure!(
@@ -108,6 +128,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     );
     let listed = s.json(&["source", "list", "--json"])?.1;
     ensure!(listed[0]["document_id"] == "DOC-1", "{listed}");
+    let ready = s.ok(&["preflight", "doc.md", "--document-id", "DOC-1"])?;
+    ensure!(ready.contains("PREFLIGHT: READY"), "{ready}");
 
     // Phases 1-5: nothing but the source registration is written before SG_1.
     let (code, run) = s.json(&[

@@ -48,6 +48,31 @@ impl PgKillSwitch {
         Ok(expires)
     }
 
+    /// Every run armed at `now`, with its expiry.
+    pub async fn armed_runs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, PortError> {
+        let what = "list the armed runs";
+        let client = self.admin.get().await.map_err(|e| pool_error(what, e))?;
+        let rows = client
+            .query(
+                "SELECT run_id, expires_at FROM cutter_governance.kill_switch_arming
+                 WHERE expires_at > $1 ORDER BY run_id",
+                &[&now],
+            )
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    col(r, 0, "kill_switch_arming.run_id")?,
+                    col(r, 1, "kill_switch_arming.expires_at")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The expiry of the run's arming, if it is armed at `now`.
     pub async fn status(
         &self,

@@ -58,6 +58,21 @@ impl PgTarget {
         }
     }
 
+    /// Logs in as the exec role and the verify role and uses each as a run would (exec calls
+    /// a governance function, verify reads the unit table): what `cutter preflight` checks.
+    pub async fn check_roles(&self) -> Result<(), PortError> {
+        let exec = self.exec_client("log in as the exec role").await?;
+        exec.query_one("SELECT cutter_governance.fn_run_armed('')", &[])
+            .await
+            .map_err(|e| translate("call a governance function as the exec role", "", &e))?;
+        let verify = self.verify_client("log in as the verify role").await?;
+        verify
+            .query("SELECT 1 FROM public.information_unit LIMIT 1", &[])
+            .await
+            .map_err(|e| translate("read the units as the verify role", "", &e))?;
+        Ok(())
+    }
+
     async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
         self.exec.get().await.map_err(|e| pool_error(what, e))
     }
