@@ -822,14 +822,48 @@ pub fn add_trusted_key(path: &Path, approver: &str, key_line: &str) -> Result<Co
 
 /// Writes `dir/cutter.toml` and the runtime folders; never overwrites a config.
 pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {
+    init_with(dir, None, None)
+}
+
+/// As [`init`], with `[database] url` and `[backup] recipient` filled in. The text is checked
+/// before anything is written, so a bad value leaves no config behind.
+pub fn init_with(
+    dir: &Path,
+    database_url: Option<&str>,
+    backup_recipient: Option<&str>,
+) -> Result<PathBuf, ConfigError> {
+    let path = dir.join("cutter.toml");
+    let mut doc: toml_edit::DocumentMut =
+        DEFAULT_CONFIG_TOML
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+    let value_err = |key: &str, problem: String| ConfigError::Value {
+        path: path.clone(),
+        key: key.to_string(),
+        problem,
+    };
+    if let Some(url) = database_url {
+        table(&mut doc, "database")
+            .map_err(|p| value_err("database", p))?
+            .insert("url", toml_edit::value(url));
+    }
+    if let Some(fpr) = backup_recipient {
+        table(&mut doc, "backup")
+            .map_err(|p| value_err("backup", p))?
+            .insert("recipient", toml_edit::value(fpr));
+    }
+    let text = doc.to_string();
+    Config::parse(&path, &text)?;
     std::fs::create_dir_all(dir).map_err(|source| ConfigError::Create {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join("cutter.toml");
     // Published whole and only if the name is free: two inits cannot both write, and a crash
     // never leaves a half-written config that a later init would refuse to replace.
-    match crate::atomic::write_new_atomic(&path, DEFAULT_CONFIG_TOML.as_bytes()) {
+    match crate::atomic::write_new_atomic(&path, text.as_bytes()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(ConfigError::Exists { path })

@@ -47,8 +47,14 @@ pub fn run(cli: Cli) -> Result<()> {
 
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Init { dir } => {
-            let path = config::init(&dir).map_err(CliError::usage)?;
+        Command::Init {
+            dir,
+            database_url,
+            backup_recipient,
+        } => {
+            let path =
+                config::init_with(&dir, database_url.as_deref(), backup_recipient.as_deref())
+                    .map_err(CliError::usage)?;
             println!("wrote {}", path.display());
             Ok(())
         }
@@ -423,6 +429,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             document_id,
             profile,
             mode,
+            run_id,
             self_approve,
             json,
         } => {
@@ -438,7 +445,13 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             let source = std::fs::canonicalize(&file)
                 .with_context(|| format!("read source {}", file.display()))
                 .map_err(CliError::usage)?;
-            let run_id = new_run_id(&document_id);
+            let run_id = match run_id {
+                Some(id) => {
+                    cutter_adapters::check_id("run id", &id).map_err(CliError::usage)?;
+                    id
+                }
+                None => new_run_id(&document_id),
+            };
             let doc = env.config.documents.get(&document_id);
             // The config may name the document's profile; the command line wins.
             let profile = match (

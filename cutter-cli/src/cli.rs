@@ -28,6 +28,12 @@ pub enum Command {
         /// Where to put cutter.toml and the folders.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Fill in `[database] url` (the installing user's URL, never with a password).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Fill in `[backup] recipient` (the fingerprint of the backup key).
+        #[arg(long, value_name = "FINGERPRINT")]
+        backup_recipient: Option<String>,
     },
     /// Parse a document and print its cut plan (no database, no run).
     Plan(PlanArgs),
@@ -195,6 +201,10 @@ pub enum Orchestrate {
         profile: ProfileArgs,
         #[arg(long, value_enum)]
         mode: ModeArg,
+        /// The run id (the idempotency key of its writes) [default: a fresh one from the
+        /// document id and the time].
+        #[arg(long)]
+        run_id: Option<String>,
         /// Dry-run only: approve both gates with clearly labelled self-approvals and run to
         /// closeout in one command (a rehearsal; refused in live mode).
         #[arg(long)]
