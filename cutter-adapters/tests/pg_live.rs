@@ -62,6 +62,22 @@ mod util {
         Ok(client)
     }
 
+    /// A test that fails before its explicit `drop` still removes its database and roles.
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = cutter_testkit::external::psql(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
+            );
+            for role in [&self.roles.exec, &self.roles.verify, &self.roles.admin] {
+                let _ = cutter_testkit::external::psql(
+                    "postgres",
+                    &format!("DROP ROLE IF EXISTS {role}"),
+                );
+            }
+        }
+    }
+
     impl Scratch {
         pub async fn new() -> Result<Self> {
             let s = Scratch::unprovisioned().await?;
