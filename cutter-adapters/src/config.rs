@@ -125,6 +125,16 @@ impl DatabaseConfig {
     }
 }
 
+/// Publishing reports over HTTP (`[publish]`); absent = reports stay in files only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishConfig {
+    pub url: String,
+    /// The NAME of the variable holding the bearer token.
+    pub token_env: Option<String>,
+    pub retries: u32,
+    pub timeout: std::time::Duration,
+}
+
 /// The pre-write backup (`[backup]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackupConfig {
@@ -152,6 +162,7 @@ pub struct Config {
     /// `[live] require_rehearsal`: a live cut needs a dry-run of the same document and
     /// payload that reached closeout (on unless switched off).
     pub require_rehearsal: bool,
+    pub publish: Option<PublishConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +186,17 @@ struct RawConfig {
     trusted_keys: BTreeMap<String, OneOrMany>,
     #[serde(default)]
     live: RawLive,
+    #[serde(default)]
+    publish: RawPublish,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    url: Option<String>,
+    token_env: Option<String>,
+    retries: Option<u32>,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -466,6 +488,57 @@ impl Config {
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(|p| resolve(Some(p), "")),
         };
+        let publish = match raw.publish.url.map(|u| u.trim().to_string()) {
+            None => None,
+            Some(u) if u.is_empty() => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(value_err(
+                        "publish.url",
+                        "must start with http:// or https://".to_string(),
+                    ));
+                }
+                let token_env = match raw.publish.token_env.map(|s| s.trim().to_string()) {
+                    Some(s) if s.is_empty() => None,
+                    Some(s)
+                        if s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
+                    {
+                        Some(s)
+                    }
+                    Some(_) => {
+                        return Err(value_err(
+                            "publish.token_env",
+                            "must be the NAME of an environment variable (A-Z, 0-9, '_'), never the token itself".to_string(),
+                        ))
+                    }
+                    None => None,
+                };
+                let retries = raw.publish.retries.unwrap_or(3);
+                if !(1..=10).contains(&retries) {
+                    return Err(value_err(
+                        "publish.retries",
+                        "must be between 1 and 10".to_string(),
+                    ));
+                }
+                let timeout = match raw.publish.timeout {
+                    None => std::time::Duration::from_secs(10),
+                    Some(t) => parse_duration(&t)
+                        .map_err(|e| value_err("publish.timeout", e))?
+                        .to_std()
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            value_err("publish.timeout", "must be longer than zero".to_string())
+                        })?,
+                };
+                Some(PublishConfig {
+                    url,
+                    token_env,
+                    retries,
+                    timeout,
+                })
+            }
+        };
         let mut trusted_keys = BTreeMap::new();
         for (name, keys) in raw.trusted_keys {
             let keys = match keys {
@@ -504,6 +577,7 @@ impl Config {
             backup,
             trusted_keys,
             require_rehearsal: raw.live.require_rehearsal.unwrap_or(true),
+            publish,
         })
     }
 
@@ -718,6 +792,16 @@ idle_in_transaction_timeout = "2m"
 recipient = ""
 # gpg's home folder; empty = GNUPGHOME from the environment, else ~/.gnupg.
 gnupg_home = ""
+
+[publish]
+# Also POST every report as JSON to a knowledge-base endpoint (empty url = files only).
+# token_env names the environment variable holding the bearer token. A report that cannot be
+# delivered after `retries` tries is kept in reports/outbox/ and the run does not go on until
+# it is delivered (the next command sends it first).
+url = ""
+token_env = ""
+retries = 3
+timeout = "10s"
 
 [live]
 # A live cut needs a dry-run of the same document and payload sha256 that reached closeout

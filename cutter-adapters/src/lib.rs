@@ -11,6 +11,7 @@ pub mod failpoint;
 pub mod keys;
 pub mod killswitch;
 pub mod pg;
+pub mod publish;
 pub mod reporter;
 pub mod source;
 pub mod state_store;

@@ -10,6 +10,7 @@ use cutter_adapters::clock::SystemClock;
 use cutter_adapters::config::{self, parse_duration, Config};
 use cutter_adapters::killswitch::FileKillSwitch;
 use cutter_adapters::pg::LiveStateStore;
+use cutter_adapters::publish::{HttpPublisher, PublishingReporter};
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
@@ -20,7 +21,8 @@ use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::parser::{self, Profile, ProfileDiscoverer};
 use cutter_core::ports::{
-    ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, StateStore,
+    ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, Reporter,
+    StateStore,
 };
 use cutter_core::run::RunRecord;
 use cutter_core::signing::TrustedKeys;
@@ -221,7 +223,8 @@ pub(crate) struct Env {
     /// The config's [trusted_keys], checked when loaded.
     pub trusted: TrustedKeys,
     pub store: FileStateStore,
-    reporter: MarkdownReporter,
+    /// Markdown files, and with `[publish]` also the knowledge base's HTTP endpoint.
+    reporter: Box<dyn Reporter>,
     kill: FileKillSwitch,
     source: FileSource,
     clock: SystemClock,
@@ -240,10 +243,24 @@ impl Env {
         tracing::info!(config = %path.display(), "loaded config");
         config.ensure_dirs().map_err(CliError::internal)?;
         let trusted = config.trusted().map_err(CliError::usage)?;
+        let files = MarkdownReporter::new(config.paths.reports.clone());
+        let reporter: Box<dyn Reporter> = match &config.publish {
+            None => Box::new(files),
+            Some(p) => {
+                let publisher =
+                    HttpPublisher::new(&p.url, p.token_env.as_deref(), p.retries, p.timeout)
+                        .map_err(CliError::usage)?;
+                Box::new(PublishingReporter::new(
+                    files,
+                    publisher,
+                    config.paths.reports.join("outbox"),
+                ))
+            }
+        };
         Ok(Env {
             trusted,
             store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
-            reporter: MarkdownReporter::new(config.paths.reports.clone()),
+            reporter,
             kill: FileKillSwitch::new(config.paths.killswitch.clone()),
             source: FileSource,
             clock: SystemClock,
@@ -294,7 +311,7 @@ impl Env {
                 // accepts its own labelled, unsigned self-approvals.
                 verifier,
                 store,
-                reporter: &self.reporter,
+                reporter: self.reporter.as_ref(),
                 clock: &self.clock,
             },
             self.config.approvals,
