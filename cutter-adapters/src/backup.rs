@@ -116,6 +116,8 @@ pub struct GpgBackupRunner {
     /// The NAME of an environment variable holding the password, for a URL without one (the
     /// CLI's way: passwords live in the environment, never in the config).
     pub password_env: Option<String>,
+    /// TLS to the server, for pg_dump (as `PGSSLMODE`/`PGSSLROOTCERT`) and the version check.
+    pub tls: crate::pg::TlsSettings,
 }
 
 impl fmt::Debug for GpgBackupRunner {
@@ -128,6 +130,7 @@ impl fmt::Debug for GpgBackupRunner {
             .field("gpg", &self.gpg)
             .field("gnupg_home", &self.gnupg_home)
             .field("password_env", &self.password_env)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -222,6 +225,7 @@ impl GpgBackupRunner {
             gpg: PathBuf::from("gpg"),
             gnupg_home: None,
             password_env: None,
+            tls: crate::pg::TlsSettings::default(),
         }
     }
 
@@ -661,11 +665,29 @@ impl GpgBackupRunner {
         if let Some(p) = self.password() {
             config.password(p);
         }
-        let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let task = tokio::spawn(conn);
+        let tls = crate::pg::connector(&self.tls).map_err(|e| err(e.to_string()))?;
+        if tls.is_some() {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
+        let (client, task) = match tls {
+            None => {
+                let (client, conn) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+                (
+                    client,
+                    tokio::spawn(async move { conn.await.map_err(|e| e.to_string()) }),
+                )
+            }
+            Some(tls) => {
+                let (client, conn) = config.connect(tls).await.map_err(|e| err(e.to_string()))?;
+                (
+                    client,
+                    tokio::spawn(async move { conn.await.map_err(|e| e.to_string()) }),
+                )
+            }
+        };
         let row = client
             .query_one("show server_version_num", &[])
             .await
@@ -696,6 +718,10 @@ impl GpgBackupRunner {
         let password = self.password();
         if let Some(p) = &password {
             dump_cmd.env("PGPASSWORD", p);
+        }
+        dump_cmd.env("PGSSLMODE", self.tls.mode.sslmode());
+        if let Some(ca) = &self.tls.ca_file {
+            dump_cmd.env("PGSSLROOTCERT", ca);
         }
         let mut dump = dump_cmd
             .stdin(Stdio::null())

@@ -93,6 +93,8 @@ pub struct DatabaseConfig {
     pub verify_password_env: Option<String>,
     pub statement_timeout: std::time::Duration,
     pub idle_in_transaction_timeout: std::time::Duration,
+    /// TLS to the server (`tls`, `tls_ca_file`).
+    pub tls: crate::pg::TlsSettings,
 }
 
 /// The environment variable that overrides `[database] url`.
@@ -111,6 +113,7 @@ impl Default for DatabaseConfig {
             verify_password_env: None,
             statement_timeout: std::time::Duration::from_secs(60),
             idle_in_transaction_timeout: std::time::Duration::from_secs(120),
+            tls: crate::pg::TlsSettings::default(),
         }
     }
 }
@@ -218,6 +221,8 @@ struct RawDatabase {
     verify_password_env: Option<String>,
     statement_timeout: Option<String>,
     idle_in_transaction_timeout: Option<String>,
+    tls: Option<String>,
+    tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -475,7 +480,20 @@ impl Config {
             let sha = check_sha(&format!("documents.{id}.sha256"), doc.sha256)?;
             documents.insert(id, DocumentConfig { sha256: sha, ..doc });
         }
-        let database = parse_database(raw.database, &value_err)?;
+        let tls_ca_file = raw
+            .database
+            .tls_ca_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| resolve(Some(p), ""));
+        let mut database = parse_database(raw.database, &value_err)?;
+        database.tls.ca_file = tls_ca_file;
+        if database.tls.mode == crate::pg::TlsMode::VerifyFull && database.tls.ca_file.is_none() {
+            return Err(value_err(
+                "database.tls_ca_file",
+                "is required with tls = \"verify-full\": the PEM file of the CA that signed the server's certificate".to_string(),
+            ));
+        }
         let backup = BackupConfig {
             recipient: raw
                 .backup
@@ -697,7 +715,20 @@ fn parse_database(
             ));
         }
     }
+    let tls_mode = match raw.tls.as_deref().map(str::trim) {
+        None | Some("") => crate::pg::TlsMode::Disable,
+        Some(t) => crate::pg::TlsMode::parse(t).ok_or_else(|| {
+            value_err(
+                "database.tls",
+                format!("is `{t}`; write \"disable\", \"require\" or \"verify-full\""),
+            )
+        })?,
+    };
     let out = DatabaseConfig {
+        tls: crate::pg::TlsSettings {
+            mode: tls_mode,
+            ca_file: None,
+        },
         url,
         admin_role: role("database.admin_role", raw.admin_role, d.admin_role)?,
         exec_role: role("database.exec_role", raw.exec_role, d.exec_role)?,
@@ -785,6 +816,11 @@ verify_password_env = ""
 # The server cancels a statement after this long, and ends a session idle in a transaction.
 statement_timeout = "60s"
 idle_in_transaction_timeout = "2m"
+# TLS to the server: "disable" (plain TCP: only for a server on this machine), "require"
+# (encrypted, the certificate not checked) or "verify-full" (encrypted, the certificate
+# checked against tls_ca_file and the host name). Use verify-full for any remote server.
+tls = "disable"
+tls_ca_file = ""
 
 [backup]
 # Fingerprint of the gpg key every pre-write backup is encrypted to (its public key must be

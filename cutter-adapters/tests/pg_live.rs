@@ -1074,3 +1074,84 @@ async fn eight_concurrent_live_cuts_of_one_document_let_exactly_one_pass_mark() 
     assert_eq!(next.state, RunState::AwaitingCutAuthorization);
     w.s.drop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_encrypts_and_verify_full_checks_the_certificate() -> Result<()> {
+    use cutter_adapters::pg::{TlsMode, TlsSettings};
+    use cutter_testkit::external::psql;
+    let su = RoleLogin::new("postgres");
+    let encrypted = |client: tokio_postgres::Client| async move {
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        anyhow::Ok(row.get::<_, bool>(0))
+    };
+    let mut settings = PgSettings::new(&format!("{}/postgres", util::server()));
+    settings.tls = TlsSettings {
+        mode: TlsMode::Require,
+        ca_file: None,
+    };
+    if psql("postgres", "show ssl")? != "on" {
+        // A server without TLS: `require` must refuse rather than fall back to plain TCP.
+        let e = settings.connect(&su).await;
+        assert!(e.is_err(), "require connected to a server without TLS");
+        return Ok(());
+    }
+    assert!(encrypted(settings.connect(&su).await?).await?, "require");
+    assert!(
+        !encrypted(
+            PgSettings::new(&format!("{}/postgres", util::server()))
+                .connect(&su)
+                .await?
+        )
+        .await?,
+        "disable is plain TCP"
+    );
+
+    // verify-full: the server's certificate (the Debian snake-oil one, for `localhost`) is its
+    // own CA here; the host name must match it.
+    let cert = psql("postgres", "show ssl_cert_file")?;
+    let mut full = PgSettings::new("postgres://localhost:5432/postgres");
+    full.tls = TlsSettings {
+        mode: TlsMode::VerifyFull,
+        ca_file: Some(cert.clone().into()),
+    };
+    assert!(encrypted(full.connect(&su).await?).await?, "verify-full");
+    // The same server under a name the certificate does not carry is refused.
+    let mut wrong_name = full.clone();
+    wrong_name.url = "postgres://127.0.0.1:5432/postgres".to_string();
+    let e = wrong_name
+        .connect(&su)
+        .await
+        .err()
+        .context("a wrong host name was accepted")?;
+    assert!(format!("{e:#}").contains("certificate"), "{e:#}");
+    // A CA file that does not hold the server's CA is refused, and without one verify-full
+    // does not even start.
+    let other_ca = tempfile::NamedTempFile::new()?;
+    let pem = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
+        .or_else(|_| std::fs::read_to_string(&cert).map(|_| String::new()))?;
+    if !pem.is_empty() {
+        std::fs::write(other_ca.path(), pem)?;
+        let mut wrong_ca = full.clone();
+        wrong_ca.tls.ca_file = Some(other_ca.path().to_path_buf());
+        let e = wrong_ca
+            .connect(&su)
+            .await
+            .err()
+            .context("a foreign CA was accepted")?;
+        assert!(format!("{e:#}").contains("certificate"), "{e:#}");
+    }
+    let mut no_ca = full.clone();
+    no_ca.tls.ca_file = None;
+    let e = no_ca
+        .connect(&su)
+        .await
+        .err()
+        .context("verify-full without a CA")?;
+    assert!(format!("{e:#}").contains("tls_ca_file"), "{e:#}");
+    Ok(())
+}

@@ -269,19 +269,7 @@ pub fn approve_trust(env: &Env, pubfile: &Path, name: &str) -> Result<()> {
 async fn installer_client(env: &Env) -> Result<tokio_postgres::Client> {
     let settings = live::settings(&env.config)?;
     let login = live::installer(&env.config, &settings)?;
-    let label = settings.label().map_err(CliError::usage)?;
-    let config = settings.config_for(&login).map_err(CliError::usage)?;
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("connect to {label} as {}", login.role))
-        .map_err(CliError::internal)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!("database connection ended: {e}");
-        }
-    });
-    Ok(client)
+    settings.connect(&login).await.map_err(CliError::internal)
 }
 
 pub async fn db(env: &Env, command: Db) -> Result<()> {

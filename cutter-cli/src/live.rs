@@ -50,6 +50,7 @@ pub fn settings(config: &Config) -> Result<PgSettings> {
     let mut settings = PgSettings::new(&admin_url(config)?);
     settings.statement_timeout = config.database.statement_timeout;
     settings.idle_in_transaction_timeout = config.database.idle_in_transaction_timeout;
+    settings.tls = config.database.tls.clone();
     // A bad URL is found now, with the config named, rather than at the first query.
     settings
         .label()
@@ -129,6 +130,7 @@ pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
     let mut runner = GpgBackupRunner::new(&url, &recipient, config.paths.backups.clone());
     runner.gnupg_home = config.backup.gnupg_home.clone();
     runner.password_env = config.database.admin_password_env.clone();
+    runner.tls = config.database.tls.clone();
     Ok(runner)
 }
 

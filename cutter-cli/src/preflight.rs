@@ -93,6 +93,25 @@ pub async fn preflight(
         }
     };
     if let Some(db) = &db {
+        let label = db.target_label();
+        let host = label
+            .trim_start_matches("postgres://")
+            .rsplit_once(':')
+            .map_or(label.as_str(), |(h, _)| h)
+            .to_string();
+        let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]")
+            || host.starts_with('/');
+        let tls = &env.config.database.tls;
+        rows.push(row(
+            "connection protected",
+            match (tls.mode, local) {
+                (pg::TlsMode::VerifyFull, _) => Ok("TLS, certificate and host name verified".to_string()),
+                (pg::TlsMode::Require, true) => Ok("TLS (certificate not verified) to a server on this machine".to_string()),
+                (pg::TlsMode::Disable, true) => Ok("plain TCP to a server on this machine".to_string()),
+                (pg::TlsMode::Require, false) => Err(format!("{host} is remote and its certificate is not verified; set [database] tls = \"verify-full\" and tls_ca_file")),
+                (pg::TlsMode::Disable, false) => Err(format!("{host} is remote and the connection is plain TCP; set [database] tls = \"verify-full\" and tls_ca_file")),
+            },
+        ));
         let migrated = async {
             let mut client = db
                 .admin

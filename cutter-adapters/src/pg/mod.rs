@@ -15,6 +15,7 @@ mod killswitch;
 mod locks;
 mod provision;
 mod target;
+mod tls;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use provision::{
     RegisteredSource, MIGRATION_TABLE,
 };
 pub use target::PgTarget;
+pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.
 pub const SQLSTATE_KILL_SWITCH_OFF: &str = "CK001";
@@ -49,16 +51,29 @@ pub const SQLSTATE_IMMUTABLE: &str = "CK003";
 pub enum PgError {
     #[error("configure the database connection: {0}")]
     Config(String),
-    #[error("{context}: {source}")]
+    // The whole cause chain, because tokio-postgres says only "error performing TLS
+    // handshake" where rustls says which certificate check failed.
+    #[error("{context}: {}", chain(source))]
     Db {
         context: String,
-        #[source]
         source: tokio_postgres::Error,
     },
     #[error("apply the migrations: {0}")]
     Migration(#[from] refinery::Error),
     #[error("build the {role} connection pool: {detail}")]
     Pool { role: String, detail: String },
+}
+
+/// An error and its causes, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 impl PgError {
@@ -165,6 +180,7 @@ pub struct PgSettings {
     /// Longest a caller waits for a pooled connection.
     pub pool_wait_timeout: Duration,
     pub pool_size: usize,
+    pub tls: TlsSettings,
 }
 
 impl PgSettings {
@@ -176,6 +192,7 @@ impl PgSettings {
             connect_timeout: Duration::from_secs(10),
             pool_wait_timeout: Duration::from_secs(30),
             pool_size: 4,
+            tls: TlsSettings::default(),
         }
     }
 
@@ -220,6 +237,12 @@ impl PgSettings {
         }
         config.connect_timeout(self.connect_timeout);
         config.application_name("cutter");
+        config.ssl_mode(match self.tls.mode {
+            TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
+            // tokio-postgres then refuses to go on without TLS; the connector decides how
+            // much of the certificate is checked.
+            TlsMode::Require | TlsMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        });
         config.options(format!(
             "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
             self.statement_timeout.as_millis(),
@@ -228,16 +251,35 @@ impl PgSettings {
         Ok(config)
     }
 
+    /// One connection as `login` (its driver runs on the current tokio runtime).
+    pub async fn connect(&self, login: &RoleLogin) -> Result<tokio_postgres::Client, PgError> {
+        let config = self.config_for(login)?;
+        let what = format!("connect to {} as {}", self.label()?, login.role);
+        let client = match connector(&self.tls)? {
+            None => {
+                let (client, conn) = config.connect(NoTls).await.map_err(PgError::db(what))?;
+                tokio::spawn(conn);
+                client
+            }
+            Some(tls) => {
+                let (client, conn) = config.connect(tls).await.map_err(PgError::db(what))?;
+                tokio::spawn(conn);
+                client
+            }
+        };
+        Ok(client)
+    }
+
     /// A connection pool logging in as `login`.
     pub fn pool(&self, login: &RoleLogin) -> Result<Pool, PgError> {
         let config = self.config_for(login)?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match connector(&self.tls)? {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+        };
         Pool::builder(manager)
             .max_size(self.pool_size.max(1))
             .wait_timeout(Some(self.pool_wait_timeout))
