@@ -59,6 +59,10 @@ pub fn decode_utf8<'a>(source_name: &str, bytes: &'a [u8]) -> Result<&'a str, Di
             source_name: source_name.to_string(),
         });
     }
+    // The SIMD validator answers only valid or not; std's finds where, on the error path.
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return Ok(text);
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         DiscoveryError::InvalidUtf8 {

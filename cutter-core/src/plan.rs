@@ -20,9 +20,12 @@
 //! hashing a plan costs one pass over the bodies. Source line numbers are not part of the
 //! payload: they describe where a unit came from, not what is written.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -191,9 +194,26 @@ impl CutPlan {
     /// required fields, duplicate keys, a parent that does not come earlier in the plan,
     /// ordinals that are not 1, 2, 3 ... among siblings, and a body hash that does not match.
     pub fn validate(&self) -> Vec<UnitProblem> {
+        self.validate_checking(BodyHashes::Check)
+    }
+
+    /// [`CutPlan::validate`], optionally without re-hashing the bodies: the parser hashes each
+    /// body the moment it is final and never touches it again, so hashing it a second time
+    /// here would only repeat the work on the same bytes.
+    pub(crate) fn validate_checking(&self, body_hashes: BodyHashes) -> Vec<UnitProblem> {
         let mut problems = Vec::new();
-        // Key -> index of the first unit with that key.
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.units.len());
+        // The index of the first unit with each key. A table of `u32` indices (the key is
+        // read from the unit when comparing) takes a fifth of the memory of a map from `&str`,
+        // and this table is alive at the plan's peak.
+        let hasher = DefaultHashBuilder::default();
+        let hash = |key: &str| hasher.hash_one(key);
+        let mut seen: HashTable<u32> = HashTable::with_capacity(self.units.len());
+        let unit_key = |i: u32| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| self.units.get(i))
+                .map(|u| u.key.as_str())
+        };
         // The next expected ordinal among the children of a parent, kept by the index of the
         // parent's first unit when it is a known key (no second hash lookup), by name when it is
         // not (yet), and apart for top-level units. A name that becomes known carries its count
@@ -223,7 +243,9 @@ impl CutPlan {
                 ("unit_kind", &unit.unit_kind),
                 ("section_type", &unit.section_type),
             ] {
-                if value.trim().is_empty() {
+                // Same as `trim().is_empty()`, but stops at the first character of a
+                // non-blank field instead of looking at both ends.
+                if value.chars().all(char::is_whitespace) {
                     push(ProblemKind::Missing {
                         field: field.to_string(),
                     });
@@ -231,23 +253,31 @@ impl CutPlan {
             }
             // Compared as hex on the stack: the same test as against `sha256_hex`, without
             // allocating a string per unit.
-            if unit.body_sha256.as_bytes()
-                != lower_hex(&Sha256::digest(unit.body.as_bytes()).into())
+            if body_hashes == BodyHashes::Check
+                && unit.body_sha256.as_bytes()
+                    != lower_hex(&Sha256::digest(unit.body.as_bytes()).into())
             {
                 push(ProblemKind::BodyHashMismatch);
             }
-            match seen.entry(unit.key.as_str()) {
+            let key = unit.key.as_str();
+            // A plan of more than `u32::MAX` units cannot be held in memory (a unit takes over
+            // 180 bytes), so the index always fits.
+            let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+            match seen.entry(
+                hash(key),
+                |i| unit_key(*i) == Some(key),
+                |i| unit_key(*i).map_or(0, hash),
+            ) {
                 Entry::Occupied(first) => {
-                    let first_line = self.units.get(*first.get()).map_or(0, |u| u.line_start);
+                    let first_line = unit_key_line(&self.units, *first.get());
                     push(ProblemKind::DuplicateKey { first_line });
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(index);
+                    slot.insert(index32);
                     if !next_of_name.is_empty() {
-                        if let (Some(count), Some(next)) = (
-                            next_of_name.remove(unit.key.as_str()),
-                            next_of_unit.get_mut(index),
-                        ) {
+                        if let (Some(count), Some(next)) =
+                            (next_of_name.remove(key), next_of_unit.get_mut(index))
+                        {
                             *next = count;
                         }
                     }
@@ -255,20 +285,25 @@ impl CutPlan {
             }
             let expected = match unit.parent.as_deref() {
                 None => &mut next_top,
-                Some(parent) => match seen.get(parent) {
-                    // `parent == key` is found here (the key was just recorded) yet invalid.
-                    Some(first) if parent != unit.key => match next_of_unit.get_mut(*first) {
-                        Some(next) => next,
-                        None => &mut next_top,
-                    },
-                    found => {
-                        push(ProblemKind::UnknownParent(parent.to_string()));
-                        match found.and_then(|first| next_of_unit.get_mut(*first)) {
+                Some(parent) => {
+                    let found = seen
+                        .find(hash(parent), |i| unit_key(*i) == Some(parent))
+                        .and_then(|i| usize::try_from(*i).ok());
+                    match found {
+                        // `parent == key` is found here (the key was just recorded) yet invalid.
+                        Some(first) if parent != key => match next_of_unit.get_mut(first) {
                             Some(next) => next,
-                            None => next_of_name.entry(parent).or_insert(1),
+                            None => &mut next_top,
+                        },
+                        found => {
+                            push(ProblemKind::UnknownParent(parent.to_string()));
+                            match found.and_then(|first| next_of_unit.get_mut(first)) {
+                                Some(next) => next,
+                                None => next_of_name.entry(parent).or_insert(1),
+                            }
                         }
                     }
-                },
+                }
             };
             if unit.ordinal != *expected {
                 push(ProblemKind::OrdinalOutOfSequence {
@@ -280,6 +315,22 @@ impl CutPlan {
         }
         problems
     }
+}
+
+/// Whether [`CutPlan::validate_checking`] re-hashes every body against its `body_sha256`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyHashes {
+    Check,
+    /// The caller computed every hash from the final body itself.
+    Trusted,
+}
+
+/// The first line of unit `index`, or 0 when there is none.
+fn unit_key_line(units: &[Unit], index: u32) -> u32 {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| units.get(i))
+        .map_or(0, |u| u.line_start)
 }
 
 /// Lower-case hex of a sha256 digest, on the stack.
@@ -310,8 +361,17 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    out.extend_from_slice(decimal(n, &mut buf));
+    // Nearly every field is shorter than 100 bytes: one or two pushes instead of a copy.
+    // Each digit is below 10, so the casts cannot truncate.
+    if n < 10 {
+        out.push(b'0' + n as u8);
+    } else if n < 100 {
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    } else {
+        let mut buf = [0u8; 20];
+        out.extend_from_slice(decimal(n, &mut buf));
+    }
 }
 
 /// One thing wrong with one unit of a plan.

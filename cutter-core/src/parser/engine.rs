@@ -2,9 +2,11 @@
 //!
 //! Each line is looked at once, in order: blank, inside a skipped block, a skip rule, a table
 //! of contents, a heading of some level, the title line of the heading just seen, or body text
-//! of the innermost open unit. Units are built in place as the scan goes (no intermediate tree),
-//! and a unit's body hash is taken the moment it closes, so memory stays close to the input
-//! plus the bodies kept, and time close to one pass of regex matching plus hashing.
+//! of the innermost open unit. Units are built in place as the scan goes (no intermediate tree).
+//! The innermost unit's body is gathered in one reused buffer and copied out at its final
+//! length, then hashed, the moment it is complete (a child opens or the unit closes), so memory
+//! stays close to the input plus the units kept, and time close to one pass of regex matching
+//! plus hashing.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -47,6 +49,10 @@ struct Open {
     /// The heading as written (markers removed); becomes the body of a container that has no
     /// text of its own when its first child opens, and is dropped otherwise.
     heading_text: Option<String>,
+    /// The unit's body is still being gathered in [`Scanner::body`]: it is the innermost unit
+    /// and no child has opened under it. Only the top of the stack can be growing, since text
+    /// only ever goes to the innermost unit and a unit's text is complete once a child opens.
+    growing: bool,
 }
 
 /// Mutable state of one scan.
@@ -69,9 +75,16 @@ struct Scanner<'p> {
     toc: TocState,
     /// The innermost unit's title may be on the next non-blank line.
     pending_title: bool,
-    /// Capture slots, one set per level.
+    /// Capture slots, one set per level, and one per level's title-line pattern.
     locs: Vec<CaptureLocations>,
+    title_locs: Vec<Option<CaptureLocations>>,
     orphan_line: Option<u32>,
+    /// The body of the growing unit. Gathering it here and copying it out once, at its final
+    /// length, costs one allocation per body instead of a chain of regrowths and a shrink, and
+    /// leaves no freed fragments between the units' strings.
+    body: String,
+    /// Scratch space for a key segment, reused from heading to heading.
+    segment: String,
 }
 
 enum TocState {
@@ -107,13 +120,14 @@ struct Heading<'t> {
 pub(crate) fn sha256_lower_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
+    let mut hex = [0u8; 64];
     // `byte >> 4` and `byte & 0x0f` are below 16, so indexing the 16-entry table cannot fail.
-    for byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
     }
-    out
+    // Hex digits are ASCII, so the check passes; one allocation of exactly 64 bytes.
+    String::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -149,6 +163,25 @@ fn swap_last(list: &mut Vec<(usize, u64)>, level: usize, value: Option<u64>) -> 
     None
 }
 
+/// Appends `n` in decimal (what `n.to_string()` gives), without a temporary string.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // A digit is below 10, so the cast cannot truncate.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().skip(at) {
+        out.push(char::from(*d));
+    }
+}
+
 pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
     let mut s = Scanner {
         profile,
@@ -167,14 +200,21 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
         toc: TocState::Before,
         pending_title: false,
         orphan_line: None,
+        body: String::new(),
+        segment: String::new(),
         locs: profile
             .levels
             .iter()
             .map(|l| l.pattern.capture_locations())
             .collect(),
+        title_locs: profile
+            .levels
+            .iter()
+            .map(|l| l.title_line.as_ref().map(|re| re.capture_locations()))
+            .collect(),
     };
     let mut line_count = 0;
-    for (index, raw) in text.lines().enumerate() {
+    for (index, raw) in lines(text).enumerate() {
         let line_no = to_u32(index + 1);
         line_count = line_no;
         let trimmed = raw.trim();
@@ -187,6 +227,28 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
         s.last_nonblank = line_no;
     }
     s.finish(line_count)
+}
+
+/// The lines of `text` exactly as [`str::lines`] gives them (split at `\n`, one `\r` before
+/// it dropped, no empty line after a final `\n`), found with a SIMD search for `\n` where
+/// std's goes a word at a time: this runs over every byte of the document.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
+    let mut start = 0;
+    std::iter::from_fn(move || match newlines.next() {
+        Some(end) => {
+            let line = text.get(start..end).unwrap_or("");
+            start = end + 1;
+            Some(line.strip_suffix('\r').unwrap_or(line))
+        }
+        // The last line has no `\n` after it, so a `\r` that ends it stays.
+        None if start < text.len() => {
+            let line = text.get(start..).unwrap_or("");
+            start = text.len();
+            Some(line)
+        }
+        None => None,
+    })
 }
 
 /// The words of a table-of-contents line or heading, for comparing the two: lower-case letters
@@ -225,6 +287,7 @@ pub(crate) fn always_nfc_utf8(bytes: &[u8]) -> bool {
 
 /// Width in bytes of the character starting `bytes` when it is [`always_nfc`], else `None`:
 /// the lead byte (and for three-byte characters the second) tells the range without decoding.
+#[inline]
 fn always_nfc_width(bytes: &[u8]) -> Option<usize> {
     match bytes {
         [0x00..=0x7F, ..] => Some(1),
@@ -237,10 +300,53 @@ fn always_nfc_width(bytes: &[u8]) -> Option<usize> {
 
 /// NFC form of a line, borrowed when it already is (the common case, checked cheaply).
 pub(crate) fn nfc(line: &str) -> Cow<'_, str> {
-    if line.is_ascii() {
+    if all_always_nfc(line.as_bytes()) {
         return Cow::Borrowed(line);
     }
     nfc_by_chunks(line)
+}
+
+/// Masks for finding the bytes of 0xCC or more in a little-endian word of eight. Per byte,
+/// `(b & 0x7F) + 0x34` reaches 0x80 exactly when `b & 0x7F >= 0x4C` and stays below 0x100, so
+/// no carry crosses into the next byte; with the high bit of `b` this is `b >= 0xCC`:
+/// `((w & SWAR_LOW7) + SWAR_TO_CC) & w & SWAR_HIGH` has the high bit of each such byte.
+const SWAR_LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+const SWAR_HIGH: u64 = 0x8080_8080_8080_8080;
+const SWAR_TO_CC: u64 = 0x3434_3434_3434_3434;
+
+/// Whether every character of the valid UTF-8 `bytes` is [`always_nfc`], eight bytes at a
+/// time: most lines of Latin-script text, Vietnamese included, pass without a character being
+/// decoded.
+///
+/// In valid UTF-8 a byte of 0xCC or more can only start a character. Those below it are ASCII,
+/// continuation bytes or the leads of U+0080–U+02FF, all `always_nfc`; of the rest, only the
+/// three-byte characters [`always_nfc_width`] knows are. So a word without such a byte passes
+/// at once, and only the characters that start with one are looked at.
+pub(crate) fn all_always_nfc(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for word in words.by_ref() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let w = u64::from_le_bytes(eight);
+        let mut leads = ((w & SWAR_LOW7) + SWAR_TO_CC) & w & SWAR_HIGH;
+        while leads != 0 {
+            // Little-endian: the lowest set bit is the first such byte of the word.
+            let at = base + (leads.trailing_zeros() / 8) as usize;
+            if always_nfc_width(bytes.get(at..).unwrap_or(&[])).is_none() {
+                return false;
+            }
+            leads &= leads - 1;
+        }
+        base += 8;
+    }
+    let tail_start = base;
+    for (i, b) in words.remainder().iter().enumerate() {
+        if *b >= 0xCC && always_nfc_width(bytes.get(tail_start + i..).unwrap_or(&[])).is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// `line.nfc().collect()`, looking at each character once and normalising only the stretches
@@ -260,13 +366,24 @@ pub(crate) fn nfc_by_chunks(line: &str) -> Cow<'_, str> {
     // is where the last `always_nfc` character starts.
     let (mut done, mut at, mut boundary) = (0, 0, 0);
     while at < bytes.len() {
-        // Eight ASCII bytes at a time: they are all `always_nfc`.
+        // Eight bytes at a time while none is 0xCC or more (see [`all_always_nfc`]): every
+        // character starting in such a word is ASCII or a two-byte `always_nfc` letter.
         if let Some(word) = bytes.get(at..at + 8) {
             let mut eight = [0u8; 8];
             eight.copy_from_slice(word);
-            if u64::from_ne_bytes(eight) & 0x8080_8080_8080_8080 == 0 {
-                at += 8;
-                boundary = at - 1;
+            let w = u64::from_le_bytes(eight);
+            if ((w & SWAR_LOW7) + SWAR_TO_CC) & w & SWAR_HIGH == 0 {
+                // The last character starting in the word begins at its last byte, or one
+                // byte earlier when that byte continues a two-byte character; one starting
+                // at the last byte may run one byte past the word.
+                let last = word.get(7).copied().unwrap_or(0);
+                if last & 0xC0 == 0x80 {
+                    boundary = at + 6;
+                    at += 8;
+                } else {
+                    boundary = at + 7;
+                    at += if last >= 0xC0 { 9 } else { 8 };
+                }
                 continue;
             }
         }
@@ -311,11 +428,44 @@ pub(crate) fn nfc_by_chunks(line: &str) -> Cow<'_, str> {
 
 impl<'p> Scanner<'p> {
     fn blank(&mut self) {
-        if let Some(top) = self.stack.last() {
-            if self.units.get(top.unit).is_some_and(|u| !u.body.is_empty()) {
-                self.pending_break = true;
-            }
+        if !self.top_body_is_empty() {
+            self.pending_break = true;
         }
+    }
+
+    /// Whether the innermost open unit has no body text yet (true when no unit is open).
+    fn top_body_is_empty(&self) -> bool {
+        match self.stack.last() {
+            Some(top) if top.growing => self.body.is_empty(),
+            Some(top) => self.units.get(top.unit).is_none_or(|u| u.body.is_empty()),
+            None => true,
+        }
+    }
+
+    /// Makes the innermost unit's body final and hashes it. When a child is about to open
+    /// (`child_opens`), a container without text of its own takes its heading as body.
+    fn seal_top(&mut self, child_opens: bool) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if !top.growing {
+            return;
+        }
+        top.growing = false;
+        let heading_text = if child_opens {
+            top.heading_text.take()
+        } else {
+            None
+        };
+        if let Some(unit) = self.units.get_mut(top.unit) {
+            unit.body = match heading_text {
+                Some(heading_text) if self.body.trim().is_empty() => heading_text,
+                // `String::from` allocates exactly the body's length.
+                _ => String::from(self.body.as_str()),
+            };
+            unit.body_sha256 = sha256_lower_hex(unit.body.as_bytes());
+        }
+        self.body.clear();
     }
 
     fn line(&mut self, n: u32, s: &str) {
@@ -470,26 +620,20 @@ impl<'p> Scanner<'p> {
         level.within.is_empty().then_some(0)
     }
 
-    /// Closes every open unit above `keep`: fills a missing title and hashes the body.
+    /// Closes every open unit above `keep`: seals the body and fills a missing title.
     fn close_to(&mut self, keep: usize) {
         while self.stack.len() > keep {
+            self.seal_top(false);
             let Some(open) = self.stack.pop() else {
                 break;
             };
-            let template = self
-                .profile
-                .levels
-                .get(open.level)
-                .map(|l| l.title.as_str());
+            let level = self.profile.levels.get(open.level);
             if let Some(unit) = self.units.get_mut(open.unit) {
                 if unit.title.is_empty() {
-                    if let (Some(template), Some(raw_num)) = (template, &open.raw_num) {
-                        unit.title = template.replace("{num}", raw_num);
+                    if let (Some(level), Some(raw_num)) = (level, &open.raw_num) {
+                        unit.title = level.fill_title(raw_num);
                     }
                 }
-                // Bodies grow by appending; give back the slack now that this one is final.
-                unit.body.shrink_to_fit();
-                unit.body_sha256 = sha256_lower_hex(unit.body.as_bytes());
             }
         }
     }
@@ -500,6 +644,8 @@ impl<'p> Scanner<'p> {
             return;
         };
         self.close_to(h.keep);
+        // The parent's own text is complete: a container without any gets its heading.
+        self.seal_top(true);
         self.pending_break = false;
         if let Some(c) = self.level_count.get_mut(h.level) {
             *c = c.saturating_add(1);
@@ -511,14 +657,6 @@ impl<'p> Scanner<'p> {
             Some(p) => {
                 p.children = p.children.saturating_add(1);
                 let seen = bump(&mut p.child_count, h.level);
-                // The parent's own text is complete: a container without any gets its heading.
-                if let Some(heading_text) = p.heading_text.take() {
-                    if let Some(unit) = self.units.get_mut(p.unit) {
-                        if unit.body.trim().is_empty() {
-                            unit.body = heading_text;
-                        }
-                    }
-                }
                 (p.children, seen, Some(p.unit))
             }
             None => {
@@ -528,25 +666,38 @@ impl<'p> Scanner<'p> {
             }
         };
         let parent_unit = parent.and_then(|p| self.units.get(p));
-        let segment = if h.raw_num.is_empty() {
-            if level.max == Some(1) {
-                level.key.clone()
-            } else {
-                format!("{}-{seen_of_level}", level.key)
+        // The key is `parent/prefix-segment`, written straight into a string of its final
+        // size: this runs once per unit. A level that occurs once and has no number is its
+        // prefix alone (`preamble`).
+        let bare = h.raw_num.is_empty() && level.max == Some(1);
+        let segment = &mut self.segment;
+        segment.clear();
+        if h.raw_num.is_empty() {
+            if !bare {
+                push_decimal(segment, u64::from(seen_of_level));
             }
         } else {
-            format!("{}-{}", level.key, number::key_segment(h.raw_num, &num))
+            number::push_key_segment(segment, h.raw_num, &num);
+        }
+        let parent_key = parent_unit.map(|p| p.key.as_str());
+        let mut key = String::with_capacity(
+            parent_key.map_or(0, |p| p.len() + 1) + level.key.len() + 1 + segment.len(),
+        );
+        if let Some(parent_key) = parent_key {
+            key.push_str(parent_key);
+            key.push('/');
+        }
+        key.push_str(&level.key);
+        if !bare {
+            key.push('-');
+            key.push_str(segment);
+        }
+        let section_type = match (&level.section_type, parent_unit) {
+            (Some(own), _) => own.clone(),
+            (None, Some(p)) => p.section_type.clone(),
+            (None, None) => "normative".to_string(),
         };
-        let key = match parent_unit {
-            Some(p) => format!("{}/{segment}", p.key),
-            None => segment,
-        };
-        let section_type = level
-            .section_type
-            .clone()
-            .or_else(|| parent_unit.map(|p| p.section_type.clone()))
-            .unwrap_or_else(|| "normative".to_string());
-        let parent_key = parent_unit.map(|p| p.key.clone());
+        let parent_key = parent_key.map(str::to_string);
 
         let previous = self.previous_number(h.level, &num);
         if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
@@ -561,34 +712,39 @@ impl<'p> Scanner<'p> {
             .title
             .map(|t| self.clean(t).trim().to_string())
             .unwrap_or_default();
-        let mut body = String::new();
         match level.rest {
             Rest::Title => {
                 if title.is_empty() {
                     title = self.clean(h.rest).trim().to_string();
                 }
             }
-            Rest::Body => body = self.clean(h.rest).trim().to_string(),
-            Rest::Line => body = self.clean(s).trim().to_string(),
+            Rest::Body => {
+                let text = clean_with(profile, h.rest);
+                self.body.push_str(text.trim());
+            }
+            Rest::Line => {
+                let text = clean_with(profile, s);
+                self.body.push_str(text.trim());
+            }
         }
         self.pending_title = title.is_empty() && level.title_line.is_some();
-        let shown_num = || {
-            if h.raw_num.is_empty() {
-                seen_of_level.to_string()
-            } else {
-                h.raw_num.to_string()
-            }
+        let mut seen_buf = String::new();
+        let shown_num = if h.raw_num.is_empty() {
+            push_decimal(&mut seen_buf, u64::from(seen_of_level));
+            seen_buf.as_str()
+        } else {
+            h.raw_num
         };
         let raw_num = if self.pending_title {
-            Some(shown_num())
+            Some(shown_num.to_string())
         } else {
             if title.is_empty() {
-                title = level.title.replace("{num}", &shown_num());
+                title = level.fill_title(shown_num);
             }
             None
         };
         // Only a unit that starts without body text can end up needing its heading as body.
-        let heading_text = body.is_empty().then(|| {
+        let heading_text = self.body.is_empty().then(|| {
             self.clean(s)
                 .trim_start_matches(['#', '>'])
                 .trim()
@@ -601,7 +757,7 @@ impl<'p> Scanner<'p> {
             unit_kind: level.kind.clone(),
             section_type,
             title,
-            body,
+            body: String::new(),
             body_sha256: String::new(),
             line_start: n,
             line_end: n,
@@ -614,6 +770,7 @@ impl<'p> Scanner<'p> {
             child_last: Vec::new(),
             child_count: Vec::new(),
             heading_text,
+            growing: true,
         });
     }
 
@@ -648,20 +805,24 @@ impl<'p> Scanner<'p> {
         let Some(top) = self.stack.last_mut() else {
             return false;
         };
-        let Some(pattern) = profile
-            .levels
-            .get(top.level)
-            .and_then(|l| l.title_line.as_ref())
+        let Some(level) = profile.levels.get(top.level) else {
+            return false;
+        };
+        let (Some(pattern), Some(Some(locs))) =
+            (&level.title_line, self.title_locs.get_mut(top.level))
         else {
             return false;
         };
-        let Some(caps) = pattern.captures(s) else {
+        // Reused capture slots, as for headings: no allocation per title line.
+        if pattern.captures_read(locs, s).is_none() {
             return false;
-        };
-        let title = caps
-            .name("title")
-            .or_else(|| caps.get(0))
-            .map_or("", |m| m.as_str());
+        }
+        // The `title` group when it took part in the match, else the whole match.
+        let span = level
+            .title_line_group
+            .and_then(|g| locs.get(g))
+            .or_else(|| locs.get(0));
+        let title = span.and_then(|(a, b)| s.get(a..b)).unwrap_or("");
         let title = clean_with(profile, title).trim().to_string();
         if title.is_empty() {
             return false;
@@ -693,20 +854,26 @@ impl<'p> Scanner<'p> {
             return;
         };
         unit.line_end = n;
+        // The innermost unit is always growing; the other arm keeps this total anyway.
+        let body = if top.growing {
+            &mut self.body
+        } else {
+            &mut unit.body
+        };
         if text.is_empty() {
             // A line that was only markers (`> ` in a block quote) separates paragraphs.
-            self.pending_break |= !unit.body.is_empty();
+            self.pending_break |= !body.is_empty();
             return;
         }
-        if !unit.body.is_empty() {
+        if !body.is_empty() {
             match (join, self.pending_break) {
-                (Join::Space, false) => unit.body.push(' '),
-                (Join::Space, true) | (Join::Newline, false) => unit.body.push('\n'),
-                (Join::Newline, true) => unit.body.push_str("\n\n"),
+                (Join::Space, false) => body.push(' '),
+                (Join::Space, true) | (Join::Newline, false) => body.push('\n'),
+                (Join::Newline, true) => body.push_str("\n\n"),
             }
         }
         self.pending_break = false;
-        unit.body.push_str(text);
+        body.push_str(text);
     }
 
     fn clean<'t>(&self, s: &'t str) -> Cow<'t, str> {
@@ -732,7 +899,7 @@ fn clean_with<'t>(profile: &Profile, s: &'t str) -> Cow<'t, str> {
     let mut out = Cow::Borrowed(s);
     for strip in &profile.strip {
         if strip.is_match(&out) {
-            out = Cow::Owned(strip.replace_all(&out, "").into_owned());
+            out = Cow::Owned(strip.pattern.replace_all(&out, "").into_owned());
         }
     }
     out

@@ -51,7 +51,7 @@ use std::sync::OnceLock;
 pub use profile::{Join, Numbering, Profile, Rest};
 
 use crate::discover::{decode_utf8, Discoverer, DiscoveryError};
-use crate::plan::{sha256_hex, CutPlan};
+use crate::plan::{sha256_hex, BodyHashes, CutPlan};
 
 /// How many lines [`detect`] looks at: enough for any real heading pattern to show, and
 /// bounded so detection costs the same on a 1 GB file as on a 1 MB one.
@@ -191,7 +191,9 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     }
     let plan = CutPlan::new(profile.name.clone(), scan.units);
     let mut problems = scan.problems;
-    problems.extend(plan.validate());
+    // The scanner hashed every body once it was final (see `engine`), so validation need not
+    // hash them again.
+    problems.extend(plan.validate_checking(BodyHashes::Trusted));
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.line);
         return Err(DiscoveryError::InvalidUnits {

@@ -85,17 +85,24 @@ pub(crate) fn render(value: u64, style: Style, alphabet: &[char]) -> String {
     }
 }
 
-/// The key segment for a number: decimal for counted styles, the letter for points, and a
-/// sanitised ASCII form of anything else, so keys stay plain ASCII paths.
-pub(crate) fn key_segment(raw: &str, num: &Num) -> String {
+/// Appends the key segment for a number: decimal for counted styles, the letter for points,
+/// and a sanitised ASCII form of anything else, so keys stay plain ASCII paths. It appends to
+/// a buffer because it runs once per unit.
+pub(crate) fn push_key_segment(out: &mut String, raw: &str, num: &Num) {
+    use std::fmt::Write as _;
     match num {
         Num::Value {
             style: Style::Alpha,
             ..
-        } => ascii_slug(raw),
-        Num::Value { value, .. } => value.to_string(),
-        Num::Suffixed { base, suffix } => format!("{base}{suffix}"),
-        Num::Unknown => ascii_slug(raw),
+        } => push_ascii_slug(out, raw),
+        // Writing to a `String` cannot fail.
+        Num::Value { value, .. } => {
+            let _ = write!(out, "{value}");
+        }
+        Num::Suffixed { base, suffix } => {
+            let _ = write!(out, "{base}{suffix}");
+        }
+        Num::Unknown => push_ascii_slug(out, raw),
     }
 }
 
@@ -103,6 +110,13 @@ pub(crate) fn key_segment(raw: &str, num: &Num) -> String {
 /// letters lose their diacritics where that is a single base letter.
 pub(crate) fn ascii_slug(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
+    push_ascii_slug(&mut out, raw);
+    out
+}
+
+/// [`ascii_slug`] appended to `out`.
+fn push_ascii_slug(out: &mut String, raw: &str) {
+    let start = out.len();
     for c in raw.chars().flat_map(char::to_lowercase) {
         match c {
             'a'..='z' | '0'..='9' => out.push(c),
@@ -110,16 +124,15 @@ pub(crate) fn ascii_slug(raw: &str) -> String {
             _ => {
                 if let Some(base) = base_letter(c) {
                     out.push(base);
-                } else if !out.ends_with('-') && !out.is_empty() {
+                } else if out.len() > start && !out.ends_with('-') {
                     out.push('-');
                 }
             }
         }
     }
-    while out.ends_with('-') {
+    while out.len() > start && out.ends_with('-') {
         out.pop();
     }
-    out
 }
 
 /// The ASCII base letter of a precomposed Latin letter, if it has one.

@@ -134,13 +134,59 @@ pub struct Profile {
     pub(crate) front_matter: bool,
     pub(crate) detect: Vec<Regex>,
     pub(crate) detect_min: usize,
-    pub(crate) strip: Vec<Regex>,
+    pub(crate) strip: Vec<StripRule>,
     pub(crate) toc: Option<Regex>,
     pub(crate) skip: Vec<SkipRule>,
     pub(crate) levels: Vec<Level>,
     /// Skip starts, then the table-of-contents start (if any), then every level's pattern, in
     /// one set: a line that matches none of them is body text after a single scan.
     pub(crate) line_set: RegexSet,
+}
+
+/// An inline marker pattern to remove from titles and bodies.
+#[derive(Debug, Clone)]
+pub(crate) struct StripRule {
+    pub(crate) pattern: Regex,
+    /// A byte every match contains, when the pattern's syntax shows one (`[` for a footnote
+    /// reference `[^1]`): a line without it cannot match, and checking for a byte costs far
+    /// less than a call into the regex engine, which runs for every title and body line.
+    pub(crate) required: Option<u8>,
+}
+
+impl StripRule {
+    /// Whether the pattern matches somewhere in `s`.
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        self.required
+            .is_none_or(|b| memchr::memchr(b, s.as_bytes()).is_some())
+            && self.pattern.is_match(s)
+    }
+}
+
+/// A byte that every match of `pattern` contains, read off its syntax: the first byte of a
+/// literal the match cannot do without. `None` when there is no such literal (or the pattern
+/// does not parse here), which only means the regex always runs.
+fn required_byte(pattern: &str) -> Option<u8> {
+    required_in(&regex_syntax::parse(pattern).ok()?)
+}
+
+fn required_in(hir: &regex_syntax::hir::Hir) -> Option<u8> {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Literal(literal) => literal.0.first().copied(),
+        HirKind::Capture(capture) => required_in(&capture.sub),
+        HirKind::Repetition(repetition) if repetition.min >= 1 => required_in(&repetition.sub),
+        // Every part of a concatenation takes part in each match.
+        HirKind::Concat(parts) => parts.iter().find_map(required_in),
+        // Only a byte that every branch requires is required by the alternation.
+        HirKind::Alternation(branches) => {
+            let first = required_in(branches.first()?)?;
+            branches
+                .iter()
+                .all(|b| required_in(b) == Some(first))
+                .then_some(first)
+        }
+        _ => None,
+    }
 }
 
 /// A region the profile says is not content.
@@ -161,8 +207,12 @@ pub(crate) struct Level {
     pub(crate) num_groups: Vec<usize>,
     pub(crate) title_group: Option<usize>,
     pub(crate) title: String,
+    /// `title` split at each `{num}`, so filling it in (once per unit) needs no search.
+    pub(crate) title_parts: Vec<String>,
     pub(crate) rest: Rest,
     pub(crate) title_line: Option<Regex>,
+    /// Capture-group index of `title` in `title_line`, if it has one.
+    pub(crate) title_line_group: Option<usize>,
     pub(crate) section_type: Option<String>,
     pub(crate) depth: u32,
     /// Indices of the levels this one may only appear under (empty: anywhere, by depth).
@@ -175,6 +225,26 @@ pub(crate) struct Level {
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
+
+/// Where a level's number goes in its title template.
+const TITLE_NUM: &str = "{num}";
+
+impl Level {
+    /// The title template with every `{num}` replaced by `num` (what `str::replace` gives),
+    /// allocated once at its final size.
+    pub(crate) fn fill_title(&self, num: &str) -> String {
+        let fixed: usize = self.title_parts.iter().map(String::len).sum();
+        let gaps = self.title_parts.len().saturating_sub(1);
+        let mut out = String::with_capacity(fixed + gaps * num.len());
+        for (i, part) in self.title_parts.iter().enumerate() {
+            if i > 0 {
+                out.push_str(num);
+            }
+            out.push_str(part);
+        }
+        out
+    }
+}
 
 impl Profile {
     /// Parses and compiles a profile written in TOML. `name_for_errors` names the profile (its
@@ -253,8 +323,13 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
     let strip = spec
         .strip
         .iter()
-        .map(|p| regex("strip", p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|p| {
+            Ok(StripRule {
+                pattern: regex("strip", p)?,
+                required: required_byte(p),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let toc = spec
         .toc
         .as_ref()
@@ -331,6 +406,14 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             }
             within.extend(found);
         }
+        let title_line = level
+            .title_line
+            .as_deref()
+            .map(|p| regex(&format!("{what} title_line"), p))
+            .transpose()?;
+        let title_line_group = title_line
+            .as_ref()
+            .and_then(|re| re.capture_names().position(|n| n == Some("title")));
         let alphabet: Vec<char> = level
             .alphabet
             .as_deref()
@@ -344,12 +427,10 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             num_groups,
             title_group,
             title: level.title.clone(),
+            title_parts: level.title.split(TITLE_NUM).map(str::to_string).collect(),
             rest: level.rest,
-            title_line: level
-                .title_line
-                .as_deref()
-                .map(|p| regex(&format!("{what} title_line"), p))
-                .transpose()?,
+            title_line,
+            title_line_group,
             section_type: level.section_type.clone(),
             depth: level
                 .depth
@@ -410,5 +491,72 @@ mod tests {
         assert!(
             err(&format!("name='x'\n{}", level.replace("'art'", "'Art!'"))).contains("key prefix")
         );
+    }
+
+    #[test]
+    fn required_bytes_of_the_built_in_strip_patterns() {
+        for (pattern, expected) in [
+            (r"\s*\[\^[^\]]+\]", Some(b'[')),
+            (r#"\s*<a name="[^"]*"></a>"#, Some(b'<')),
+            (r"\s+\|$", Some(b'|')),
+            (r"^>\s?", Some(b'>')),
+            (r"a?b", Some(b'b')),
+            (r"(?:ab|ac)+", Some(b'a')),
+            (r"a|b", None),
+            (r"(?i)a", None),
+            (r"x*", None),
+            (r"(", None),
+        ] {
+            assert_eq!(required_byte(pattern), expected, "{pattern}");
+        }
+    }
+
+    mod required {
+        use super::super::required_byte;
+        use proptest::prelude::*;
+
+        fn piece() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "a",
+                "b",
+                "ab",
+                "[ab]",
+                "a?",
+                "b+",
+                "(a|b)",
+                "(?:ab|ac)",
+                r"\s*",
+                r"\s+",
+                "^",
+                "$",
+                ".",
+                "(a)*",
+                "(?:b|b)",
+                "é",
+                "(?i)a",
+                r"\b",
+                "x{2}",
+                "y{0,2}",
+            ])
+        }
+
+        proptest! {
+            /// Whenever a pattern with a required byte matches, the text contains that byte.
+            #[test]
+            fn a_match_always_contains_the_required_byte(
+                pieces in prop::collection::vec(piece(), 1..6),
+                text in "[abxyé \t]{0,12}",
+            ) {
+                let pattern: String = pieces.concat();
+                let Ok(re) = regex::Regex::new(&pattern) else {
+                    return Ok(());
+                };
+                if let Some(byte) = required_byte(&pattern) {
+                    if re.is_match(&text) {
+                        prop_assert!(text.as_bytes().contains(&byte), "{pattern} on {text:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -319,6 +319,42 @@ mod chunked_nfc {
             let via_line = engine::nfc(&line);
             prop_assert_eq!(via_line.as_ref(), expected.as_str());
         }
+
+        #[test]
+        fn word_at_a_time_check_is_the_character_check(
+            chars in prop::collection::vec(tricky(), 0..40),
+        ) {
+            let line: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                engine::all_always_nfc(line.as_bytes()),
+                line.chars().all(engine::always_nfc)
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lines_are_std_lines(text in "[a\r\n\u{00e9} ]{0,30}") {
+            let ours: Vec<&str> = engine::lines(&text).collect();
+            let std: Vec<&str> = text.lines().collect();
+            prop_assert_eq!(ours, std);
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_check_on_every_character_at_every_offset() {
+        // Each character after 0..8 ASCII bytes and before a few more, so it sits at every
+        // position in a word, straddles words, and falls in the tail.
+        for c in (0u32..=0x2FFFF).filter_map(char::from_u32) {
+            for pad in 0..8 {
+                let line = format!("{}{c}xyz", "a".repeat(pad));
+                assert_eq!(
+                    engine::all_always_nfc(line.as_bytes()),
+                    engine::always_nfc(c),
+                    "{c:?} after {pad}"
+                );
+            }
+        }
     }
 
     #[test]
