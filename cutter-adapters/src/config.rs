@@ -510,11 +510,13 @@ impl Config {
             None => None,
             Some(u) if u.is_empty() => None,
             Some(url) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(value_err(
-                        "publish.url",
-                        "must start with http:// or https://".to_string(),
-                    ));
+                if let Err(e) = crate::publish::HttpPublisher::new(
+                    &url,
+                    None,
+                    1,
+                    std::time::Duration::from_secs(1),
+                ) {
+                    return Err(value_err("publish.url", e.to_string()));
                 }
                 let token_env = match raw.publish.token_env.map(|s| s.trim().to_string()) {
                     Some(s) if s.is_empty() => None,

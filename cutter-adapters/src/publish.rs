@@ -22,7 +22,9 @@ use crate::backup::redact_url;
 #[derive(Clone)]
 pub struct HttpPublisher {
     url: String,
-    token: Option<String>,
+    /// The NAME of the token variable; read when a report is sent, so commands that report
+    /// nothing (`disarm`, `status`) never depend on it.
+    token_env: Option<String>,
     retries: u32,
     timeout: Duration,
     /// The first wait between tries; it doubles each time.
@@ -33,38 +35,26 @@ impl std::fmt::Debug for HttpPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpPublisher")
             .field("url", &redact_url(&self.url))
-            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_env", &self.token_env)
             .field("retries", &self.retries)
             .finish()
     }
 }
 
 impl HttpPublisher {
-    /// `token_env` is the NAME of the variable holding the bearer token; a named variable
-    /// that is not set is an error (a silent unauthenticated POST would only fail later).
+    /// `token_env` is the NAME of the variable holding the bearer token. The url must be
+    /// https, except to this machine (a token must not cross a network in clear), and must not
+    /// carry credentials in its query (they would end up in messages and the config).
     pub fn new(
         url: &str,
         token_env: Option<&str>,
         retries: u32,
         timeout: Duration,
     ) -> Result<Self, PortError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(PortError::Other(format!(
-                "publish reports to `{}`: the url must start with http:// or https://",
-                redact_url(url)
-            )));
-        }
-        let token = match token_env {
-            None => None,
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                PortError::Other(format!(
-                    "publish reports: the token variable {var} named by [publish] token_env is not set"
-                ))
-            })?),
-        };
+        check_url(url)?;
         Ok(HttpPublisher {
             url: url.to_string(),
-            token,
+            token_env: token_env.map(str::to_string),
             retries: retries.max(1),
             timeout,
             backoff: Duration::from_millis(200),
@@ -79,7 +69,17 @@ impl HttpPublisher {
 
     /// One POST, retried; `Err` says what the last try got.
     fn post_blocking(&self, body: &Value) -> Result<(), String> {
-        let agent = ureq::AgentBuilder::new().timeout(self.timeout).build();
+        let token = match &self.token_env {
+            None => None,
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                format!("the token variable {var} named by [publish] token_env is not set")
+            })?),
+        };
+        // No redirects: a 3xx is not a delivery, and the token must not follow one.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(self.timeout)
+            .redirects(0)
+            .build();
         let mut last = String::new();
         for attempt in 0..self.retries {
             if attempt > 0 {
@@ -88,11 +88,12 @@ impl HttpPublisher {
             let mut req = agent
                 .post(&self.url)
                 .set("Content-Type", "application/json");
-            if let Some(t) = &self.token {
+            if let Some(t) = &token {
                 req = req.set("Authorization", &format!("Bearer {t}"));
             }
             match req.send_string(&body.to_string()) {
-                Ok(_) => return Ok(()),
+                Ok(r) if (200..300).contains(&r.status()) => return Ok(()),
+                Ok(r) => last = format!("HTTP {}", r.status()),
                 Err(ureq::Error::Status(code, _)) => last = format!("HTTP {code}"),
                 Err(e) => last = e.kind().to_string(),
             }
@@ -108,12 +109,51 @@ impl HttpPublisher {
     }
 }
 
+/// Refuses a url that would leak the token or a credential.
+fn check_url(url: &str) -> Result<(), PortError> {
+    let refuse = |why: &str| {
+        Err(PortError::Other(format!(
+            "publish reports to `{}`: {why}",
+            redact_url(url)
+        )))
+    };
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        let host = r.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return refuse("use https: plain http is only for an endpoint on this machine");
+        }
+        r
+    } else {
+        return refuse("the url must start with https:// (or http:// to this machine)");
+    };
+    let query = rest
+        .split_once('?')
+        .map_or("", |(_, q)| q)
+        .to_ascii_lowercase();
+    let secretish = ["token", "key", "password", "secret", "auth", "signature"];
+    if query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .any(|k| secretish.iter().any(|s| k.contains(s)))
+    {
+        return refuse("it carries a credential in its query; name the token's variable in [publish] token_env instead");
+    }
+    Ok(())
+}
+
 /// A reporter that writes through `inner` and publishes each report.
 #[derive(Debug)]
 pub struct PublishingReporter<R> {
     inner: R,
     publisher: HttpPublisher,
     outbox: PathBuf,
+    /// One delivery at a time per process: batch workers share the reporter, and the outbox
+    /// is sent in order.
+    sending: tokio::sync::Mutex<()>,
 }
 
 impl<R> PublishingReporter<R> {
@@ -122,6 +162,7 @@ impl<R> PublishingReporter<R> {
             inner,
             publisher,
             outbox,
+            sending: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -145,9 +186,15 @@ impl<R> PublishingReporter<R> {
         let seq = self
             .pending()
             .last()
-            .and_then(|p| p.file_stem().and_then(|s| s.to_str()?.parse::<u64>().ok()))
+            .and_then(|p| {
+                p.file_stem()
+                    .and_then(|s| s.to_str()?.split('-').next()?.parse::<u64>().ok())
+            })
             .map_or(1, |n| n + 1);
-        let path = self.outbox.join(format!("{seq:08}.json"));
+        // The sequence keeps the order; the suffix keeps two processes that share the folder
+        // from writing the same name.
+        let suffix = &uuid_suffix();
+        let path = self.outbox.join(format!("{seq:08}-{suffix}.json"));
         write_atomic(&path, body.to_string().as_bytes())
             .map_err(|e| PortError::Other(format!("write {}: {e}", path.display())))?;
         Ok(path)
@@ -162,7 +209,11 @@ impl<R> PublishingReporter<R> {
     }
 
     /// Sends the outbox, then `body`; whatever is not delivered stays (or goes) in the outbox.
-    async fn deliver(&self, what: &str, body: Value) -> Result<(), PortError> {
+    async fn deliver(&self, what: &str, mut body: Value) -> Result<(), PortError> {
+        let _one_at_a_time = self.sending.lock().await;
+        // A stable id, so an endpoint can recognise a report it got twice (a redelivery).
+        let id = cutter_core::plan::sha256_hex(body.to_string().as_bytes());
+        body["report_id"] = Value::String(id);
         for path in self.pending() {
             let pending: Value = std::fs::read(&path)
                 .ok()
@@ -180,8 +231,12 @@ impl<R> PublishingReporter<R> {
                     &kept,
                 ));
             }
-            std::fs::remove_file(&path)
-                .map_err(|e| PortError::Other(format!("remove {}: {e}", path.display())))?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Sent and removed by another process meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(PortError::Other(format!("remove {}: {e}", path.display()))),
+            }
         }
         if let Err(cause) = self.publisher.post(body.clone()).await {
             let kept = self.keep(&body)?;
@@ -268,5 +323,41 @@ impl<R: Reporter> Reporter for PublishingReporter<R> {
     async fn index(&self, run: &RunRecord) -> Result<(), PortError> {
         // The index is a local convenience; the knowledge base has every report already.
         self.inner.index(run).await
+    }
+}
+
+/// A short random suffix for outbox file names.
+fn uuid_suffix() -> String {
+    let mut bytes = [0u8; 4];
+    // The clock and the process id are enough to keep two writers apart; no randomness crate
+    // is needed for a file name.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    bytes.copy_from_slice(&(nanos ^ std::process::id().rotate_left(16)).to_le_bytes());
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_that_would_leak_a_token_are_refused() {
+        for bad in [
+            "http://kb.example/reports",
+            "ftp://kb.example/reports",
+            "https://kb.example/reports?token=abc",
+            "https://kb.example/reports?x=1&api_key=abc",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "https://kb.example/reports",
+            "http://127.0.0.1:8080/reports",
+            "http://localhost/reports?batch=1",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
     }
 }

@@ -152,6 +152,34 @@ mod util {
             Ok(())
         }
 
+        /// Hands the document's lock to `run` (tests that write through the target directly,
+        /// without a `mark` phase; the database refuses unit writes by a run without it).
+        pub async fn hold(&self, document_id: &str, run_id: &str) -> Result<()> {
+            self.su
+                .get()
+                .await?
+                .execute(
+                    "INSERT INTO cutter_governance.document_lock (document_id, run_id) VALUES ($1, $2)
+                     ON CONFLICT (document_id) DO UPDATE SET run_id = EXCLUDED.run_id",
+                    &[&document_id, &run_id],
+                )
+                .await?;
+            Ok(())
+        }
+
+        /// Frees the document (the end of a direct-write test's "run").
+        pub async fn release(&self, document_id: &str) -> Result<()> {
+            self.su
+                .get()
+                .await?
+                .execute(
+                    "DELETE FROM cutter_governance.document_lock WHERE document_id = $1",
+                    &[&document_id],
+                )
+                .await?;
+            Ok(())
+        }
+
         /// Rows in every cutter table.
         pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
             let client = self.su.get().await?;
@@ -436,6 +464,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let before = s.counts().await?;
     let p = plan(&[("a", None, 1), ("a/b", Some("a"), 1), ("a/c", Some("a"), 2)]);
 
+    s.hold("DOC-1", "r1").await?;
     let first = target.cut_leg_a(&ctx("r1", "DOC-1"), &p).await?;
     assert_eq!((first.created, first.already_present), (3, 0));
     let after_first = s.counts().await?;
@@ -457,12 +486,15 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
 
     // A second run whose plan repeats one key: nothing of it is written.
     let dup = plan(&[("z", None, 1), ("a/c", Some("a"), 3)]);
+    s.hold("DOC-1", "r2").await?;
     match target.cut_leg_a(&ctx("r2", "DOC-1"), &dup).await {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23505"), "{detail}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
+    s.hold("DOC-1", "r1").await?;
     // A parent that does not exist: foreign key, rolled back.
     let orphan = plan(&[("x", None, 1), ("y/z", Some("y"), 1)]);
+    s.hold("DOC-2", "r3").await?;
     match target.cut_leg_a(&ctx("r3", "DOC-2"), &orphan).await {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23503"), "{detail}"),
         other => panic!("expected a rejection, got {other:?}"),
@@ -478,6 +510,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let q = plan(&[("p", None, 1), ("p/q", Some("p"), 1)]);
     kill.arm("r5", Duration::hours(1), now).await?;
     let c5 = ctx("r5", "DOC-2");
+    s.hold("DOC-2", "r5").await?;
     let (one, two) = tokio::join!(target.cut_leg_a(&c5, &q), target.cut_leg_a(&c5, &q));
     let mut created = [one?.created, two?.created];
     created.sort();
@@ -513,7 +546,12 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     assert_eq!(snap.len(), 1);
     assert_eq!(snap["DOC-1"].units, 3);
     assert_eq!(target.snapshot("DOC-2").await?, snap);
-    assert!(target.snapshot("DOC-1").await?.is_empty());
+    // DOC-2 has no units now, but a run holds it: it is listed as held, so a change to it
+    // while that run works is not taken for a change behind anyone's back.
+    let others = target.snapshot("DOC-1").await?;
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others["DOC-2"].units, 0);
+    assert_eq!(others["DOC-2"].held_by.as_deref(), Some("r5"));
 
     // Enact once with a decision id; the id is then spent for every other run.
     assert!(!target.review_decision_used("RD-1").await?);
@@ -531,6 +569,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     );
     assert!(target.review_decision_used("RD-1").await?);
     assert_ne!(target.snapshot("DOC-2").await?, snap);
+    s.hold("DOC-2", "r4").await?;
     target
         .cut_leg_a(&ctx("r4", "DOC-2"), &plan(&[("q", None, 1)]))
         .await?;
@@ -562,6 +601,7 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
     s.kill_switch()?
         .arm("r1", Duration::hours(1), Utc::now())
         .await?;
+    s.hold("DOC-1", "r1").await?;
     target
         .cut_leg_a(
             &ctx("r1", "DOC-1"),
@@ -694,10 +734,18 @@ impl World {
     }
 
     async fn cut(&self, run_id: &str) -> Result<cutter_core::run::RunRecord, OrchestratorError> {
+        self.cut_doc(run_id, "DOC-1").await
+    }
+
+    async fn cut_doc(
+        &self,
+        run_id: &str,
+        document_id: &str,
+    ) -> Result<cutter_core::run::RunRecord, OrchestratorError> {
         self.orch()
             .cut(CutRequest {
                 run_id: run_id.to_string(),
-                document_id: "DOC-1".to_string(),
+                document_id: document_id.to_string(),
                 source: "sample.md".to_string(),
                 mode: Mode::Live,
                 expected_source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
@@ -732,6 +780,7 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
     // Another document, cut earlier by another run: it must come through untouched.
     w.s.register("DOC-0").await?;
     w.arm("seed").await?;
+    w.s.hold("DOC-0", "seed").await?;
     w.target
         .cut_leg_a(
             &ctx("seed", "DOC-0"),
@@ -739,6 +788,7 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
         )
         .await?;
     w.kill.disarm("seed").await?;
+    w.s.release("DOC-0").await?;
     let other_before = w.target.snapshot("DOC-1").await?;
     let zero = w.s.counts().await?;
 
@@ -963,6 +1013,7 @@ async fn a_large_plan_is_written_in_one_set_based_call() -> Result<()> {
     }
     let p = CutPlan::new("test", units);
     let started = std::time::Instant::now();
+    s.hold("BIG", "big-1").await?;
     let out = target.cut_leg_a(&ctx("big-1", "BIG"), &p).await?;
     assert_eq!(out.created, 3000);
     assert!(
@@ -1154,4 +1205,66 @@ async fn tls_encrypts_and_verify_full_checks_the_certificate() -> Result<()> {
         .context("verify-full without a CA")?;
     assert!(format!("{e:#}").contains("tls_ca_file"), "{e:#}");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_lost_its_document_lock_cannot_write_it() -> Result<()> {
+    let w = World::new().await?;
+    let run = w.cut("lost-1").await?;
+    assert_eq!(run.state, RunState::AwaitingCutAuthorization);
+    // Its lock is cleared and taken by another run while it waits at SG_1.
+    w.s.hold("DOC-1", "intruder").await?;
+    w.arm("lost-1").await?;
+    let before = w.s.counts().await?;
+    let stopped = w.approve("lost-1").await;
+    assert!(
+        matches!(
+            &stopped,
+            Err(OrchestratorError::Stopped { reason: StopReason::InvariantFailed { detail }, .. })
+                if detail.contains("does not hold the lock of document DOC-1")
+        ),
+        "{stopped:?}"
+    );
+    let after = w.s.counts().await?;
+    for table in [
+        "public.information_unit",
+        "public.unit_version",
+        "cutter_governance.cut_change_set",
+    ] {
+        assert_eq!(after[table], before[table], "{table} changed");
+    }
+    w.s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_after_other_runs_closed_out_completes() -> Result<()> {
+    let w = World::new().await?;
+    w.s.register("DOC-9").await?;
+    for (run, doc) in [("first", "DOC-1"), ("second", "DOC-9")] {
+        let r = w.cut_doc(run, doc).await?;
+        assert_eq!(r.state, RunState::AwaitingCutAuthorization);
+        w.arm(run).await?;
+        w.approve(run).await?;
+        assert_eq!(w.approve(run).await?.state, RunState::ClosedOut);
+    }
+    // "second" cut DOC-9 during "first"'s lifetime, and released it since: its document is
+    // not a change behind "first"'s back, and the revert finishes.
+    w.arm("first").await?;
+    let reverted = w
+        .orch()
+        .revert("first", CompensationMode::SoftRetire)
+        .await?;
+    assert_eq!(reverted.run.state, RunState::Reverted);
+    assert!(
+        reverted.other_changes.is_empty(),
+        "{:?}",
+        reverted.other_changes
+    );
+    assert!(!w.kill.is_armed("first", w.clock.now()).await?);
+    assert_eq!(
+        w.s.locks()?.holder("DOC-1").await?,
+        None,
+        "the revert released the document"
+    );
+    w.s.drop().await
 }

@@ -694,6 +694,7 @@ async fn compensated(
                     "steps": done.plan.describe(),
                     "retired": done.outcome.retired,
                     "deleted": done.outcome.deleted,
+                    "other_changes": done.other_changes,
                 });
                 println!("{value}");
             } else {
@@ -703,7 +704,18 @@ async fn compensated(
                 );
                 print!("{}", output::run_human(&done.run));
             }
-            Ok(())
+            if done.other_changes.is_empty() {
+                Ok(())
+            } else {
+                // Reverted all the same; what else moved needs a person's look.
+                Err(CliError {
+                    code: Code::Governance,
+                    error: anyhow!(
+                        "find other documents as the pre-run snapshot recorded them (run {run_id} is reverted): {}",
+                        done.other_changes.join("; ")
+                    ),
+                })
+            }
         }
         Err(e) => report_outcome(env, run_id, Err(e), json).await.map(|_| ()),
     }

@@ -159,11 +159,30 @@ fn reports_are_published_and_an_undelivered_one_holds_the_run_until_delivered() 
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(run["state"], "AWAITING_CUT_AUTHORIZATION", "{run}");
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 0);
-    let g = got.lock().unwrap();
-    let delivered: Vec<&Value> = g.bodies[before..].iter().collect();
-    assert_eq!(
-        delivered[0]["phase"], "source_pin",
-        "the kept report goes first"
-    );
-    assert_eq!(delivered[0]["run"]["run_id"], id.as_str());
+    {
+        let g = got.lock().unwrap();
+        let delivered: Vec<&Value> = g.bodies[before..].iter().collect();
+        assert_eq!(
+            delivered[0]["phase"], "source_pin",
+            "the kept report goes first"
+        );
+        assert_eq!(delivered[0]["run"]["run_id"], id.as_str());
+        assert!(delivered
+            .iter()
+            .all(|b| b["report_id"].as_str().is_some_and(|r| r.len() == 64)));
+    }
+
+    // Without the token variable, reporting fails, but nothing else depends on it: the
+    // kill-switch and status still work.
+    let bare = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cutter"))
+            .args(args)
+            .env("CUTTER_CONFIG", dir.path().join("cutter.toml"))
+            .env_remove("CUTTER_TEST_PUBLISH_TOKEN")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert!(bare(&["disarm", &id]).status.success());
+    assert!(bare(&["orchestrate", "status", &id]).status.success());
 }

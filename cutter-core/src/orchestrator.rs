@@ -122,6 +122,9 @@ pub struct Compensated {
     pub run: RunRecord,
     pub plan: CompensationPlan,
     pub outcome: CompensationOutcome,
+    /// Other documents that differ from the pre-run snapshot after a revert (empty = none).
+    /// The revert itself is done either way; these need a person's look.
+    pub other_changes: Vec<String>,
 }
 
 /// Drives runs. Cheap to build; holds no state of its own beyond the ports.
@@ -250,7 +253,6 @@ impl<'a> Orchestrator<'a> {
             )
         };
         run.state = next;
-        self.finish(&mut run).await?;
         let lines = vec![
             format!("voided at {}", self.ports.clock.now().to_rfc3339()),
             format!(
@@ -258,8 +260,16 @@ impl<'a> Orchestrator<'a> {
                 outcome.retired, outcome.deleted
             ),
         ];
+        // The event before the final save: after it the run is terminal and the command
+        // cannot be repeated to write it.
         self.event(&run, "void", &lines).await?;
-        Ok(Compensated { run, plan, outcome })
+        self.finish(&mut run).await?;
+        Ok(Compensated {
+            run,
+            plan,
+            outcome,
+            other_changes: Vec::new(),
+        })
     }
 
     /// Compensates a closed-out or stopped run, then checks that every other document is as the
@@ -273,11 +283,49 @@ impl<'a> Orchestrator<'a> {
                 source,
             }
         })?;
+        // Disarmed: refused before the document is claimed, so a refusal holds nothing.
+        if run.mode == Mode::Live && !self.armed(&run, self.ports.clock.now()).await? {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::KillSwitchOff {
+                    run_id: run.run_id.clone(),
+                },
+            });
+        }
+        // A closed-out run released its document; it writes it again here, so it must hold it
+        // again (the database refuses unit writes by a run that does not).
+        if !run.holds_lock {
+            match self
+                .ports
+                .store
+                .lock_document(&run.document_id, &run.run_id)
+                .await
+            {
+                Ok(()) => {
+                    run.holds_lock = true;
+                    self.save(&run).await?;
+                }
+                Err(PortError::Locked {
+                    document_id,
+                    holder,
+                }) => {
+                    return Err(OrchestratorError::Refused {
+                        run_id: run.run_id.clone(),
+                        reason: StopReason::DocumentLocked {
+                            document_id,
+                            holder,
+                        },
+                    })
+                }
+                Err(e) => return Err(OrchestratorError::port("lock the document")(e)),
+            }
+        }
         let (plan, outcome) = self.compensate(&run, mode).await?;
         let mut lines = vec![format!(
             "units retired: {}, deleted: {}",
             outcome.retired, outcome.deleted
         )];
+        let mut other_changes = Vec::new();
         if let Some(before) = &run.snapshot {
             let after = self
                 .ports
@@ -285,27 +333,24 @@ impl<'a> Orchestrator<'a> {
                 .snapshot(&run.document_id)
                 .await
                 .map_err(OrchestratorError::port("snapshot other documents"))?;
-            let changed = verify::unchanged(before, &after);
-            if !changed.is_empty() {
-                // Compensation is done either way; the operator must see what else moved.
-                lines.extend(changed.iter().map(|c| format!("changed: {c}")));
-                self.event(&run, "revert", &lines).await?;
-                return Err(OrchestratorError::Refused {
-                    run_id: run.run_id.clone(),
-                    reason: StopReason::InvariantFailed {
-                        detail: format!(
-                            "other documents changed since the pre-run snapshot: {}",
-                            changed.join("; ")
-                        ),
-                    },
-                });
+            other_changes = verify::unchanged(before, &after);
+            if other_changes.is_empty() {
+                lines.push(format!("{} other document(s) unchanged", before.len()));
+            } else {
+                // The compensation is applied either way; finishing the revert keeps it from
+                // being applied again and again, and the report says what else moved.
+                lines.extend(other_changes.iter().map(|c| format!("changed: {c}")));
             }
-            lines.push(format!("{} other document(s) unchanged", before.len()));
         }
         run.state = next;
-        self.finish(&mut run).await?;
         self.event(&run, "revert", &lines).await?;
-        Ok(Compensated { run, plan, outcome })
+        self.finish(&mut run).await?;
+        Ok(Compensated {
+            run,
+            plan,
+            outcome,
+            other_changes,
+        })
     }
 
     /// The compensation `revert` (or `void`, with [`CompensationMode::SoftRetire`]) would apply

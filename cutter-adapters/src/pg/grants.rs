@@ -66,7 +66,7 @@ const TABLES: [&str; 16] = [
 const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 12] = [
+const FUNCTIONS: [&str; 13] = [
     "public.fn_iu_create(text, text, text, text[], text[], integer[], text[], text[], text[], text[], text[])",
     "public.fn_iu_enact(text, text, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",
     "public.fn_iu_compensate(text, text, text[], text[])",
@@ -79,6 +79,7 @@ const FUNCTIONS: [&str; 12] = [
     "cutter_governance.tg_append_only()",
     "cutter_governance.tg_unit_version_immutable()",
     "cutter_governance.tg_information_unit_guard()",
+    "cutter_governance.tg_require_document_lock()",
 ];
 
 /// The matrix the migrations plus `provision` are designed to produce.

@@ -160,7 +160,13 @@ impl ExecutionTarget for PgTarget {
         let rows = client
             .query(
                 "WITH mine AS (
-                     SELECT claimed_at FROM cutter_governance.document_lock WHERE document_id = $1
+                     -- From this run's first claim of its document (at `mark`; a revert claims
+                     -- it again later, under the same run id).
+                     SELECT min(g.logged_at) AS claimed_at
+                     FROM cutter_governance.document_lock_log g
+                     JOIN cutter_governance.document_lock l
+                       ON l.document_id = g.document_id AND l.run_id = g.run_id
+                     WHERE g.document_id = $1 AND g.action = 'claimed'
                  ), busy AS (
                      SELECT document_id, run_id FROM cutter_governance.document_lock
                      WHERE document_id <> $1
