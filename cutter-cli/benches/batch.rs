@@ -48,6 +48,7 @@ fn main() -> Result<()> {
             "orchestrate",
             "batch",
             &name,
+            "--register",
             "--workers",
             &workers.to_string(),
             "--json",

@@ -639,8 +639,9 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             workers,
             batch_id,
             lease,
+            register,
             json,
-        } => crate::batch::batch(env, &manifest, workers, batch_id, &lease, json).await,
+        } => crate::batch::batch(env, &manifest, workers, batch_id, &lease, register, json).await,
         Orchestrate::BatchResume {
             batch_id,
             approval,

@@ -10,7 +10,7 @@ use cutter_adapters::config::parse_duration;
 use cutter_adapters::pg::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
 use cutter_core::plan::sha256_hex;
-use cutter_core::ports::StateStore;
+use cutter_core::ports::{KillSwitch, StateStore};
 use cutter_core::{CutRequest, Mode, OrchestratorError};
 use serde::Deserialize;
 
@@ -131,6 +131,7 @@ pub async fn batch(
     workers: usize,
     batch_id: Option<String>,
     lease: &str,
+    register: bool,
     json: bool,
 ) -> Result<()> {
     if workers == 0 {
@@ -164,11 +165,9 @@ pub async fn batch(
         "batch {batch_id}: {} ({total} documents), {workers} worker(s) here",
         if created { "created" } else { "joined" }
     );
-    let prefix = format!(
-        "{}-{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_string()),
-        std::process::id()
-    );
+    // Unique per process, so the worker checks tell workers apart on any machine and in any
+    // container (host names and process ids repeat).
+    let prefix = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let progress = Progress::new(total);
     // One thread per worker, each with its own runtime and its own connection pools (a pool
     // belongs to the runtime that made its connections): parsing and hashing run in
@@ -190,7 +189,15 @@ pub async fn batch(
                             )));
                         };
                         let batches = PgBatches::new(live.db.admin.clone());
-                        work(env, &backend, &batches, batch_id, worker, lease, progress).await
+                        let job = Job {
+                            env,
+                            backend: &backend,
+                            batches: &batches,
+                            batch_id,
+                            lease,
+                            register,
+                        };
+                        work(&job, worker, progress).await
                     })
                 })
             })
@@ -259,15 +266,26 @@ impl Progress {
 
 /// One worker: take a document, run it to its first gate (or resume the run a dead worker
 /// left), record the outcome, repeat until nothing is left to take.
-async fn work(
-    env: &Env,
-    backend: &Backend,
-    batches: &PgBatches,
-    batch_id: &str,
-    worker: String,
+/// What a worker works with.
+struct Job<'a> {
+    env: &'a Env,
+    backend: &'a Backend,
+    batches: &'a PgBatches,
+    batch_id: &'a str,
     lease: Duration,
-    progress: &Progress,
-) -> Result<()> {
+    /// `--register`: the manifest's pins are registered before each document is cut.
+    register: bool,
+}
+
+async fn work(job: &Job<'_>, worker: String, progress: &Progress) -> Result<()> {
+    let Job {
+        env: _,
+        backend,
+        batches,
+        batch_id,
+        lease,
+        register: _,
+    } = *job;
     let Backend::Live(live) = backend else {
         return Ok(());
     };
@@ -277,8 +295,32 @@ async fn work(
         .map_err(CliError::internal)?
     {
         let doc = &item.document;
-        let (status, run_id, detail) =
-            run_item(env, backend, live, batches, batch_id, &worker, &item).await?;
+        // The lease is renewed while the document is worked on, a third of it at a time.
+        let renewing = async {
+            let every = (lease / 3)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(60));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = batches.renew(batch_id, &worker, lease).await {
+                    tracing::warn!(%worker, "could not renew the lease: {e}");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = run_item(job, live, &worker, &item) => r,
+            never = renewing => never,
+        };
+        // One document's failure is that document's, never the worker's: it is recorded, and
+        // the worker goes on with the next.
+        let (status, run_id, detail) = match outcome {
+            Ok(r) => r,
+            Err(e) => (
+                ItemStatus::Stopped,
+                item.run_id.clone().unwrap_or_default(),
+                Some(format!("{:#}", e.error)),
+            ),
+        };
         match batches
             .finish(
                 batch_id,
@@ -302,14 +344,19 @@ async fn work(
 
 /// Runs one batch document; returns its status, run id and, if it did not reach a gate, why.
 async fn run_item(
-    env: &Env,
-    backend: &Backend,
+    job: &Job<'_>,
     live: &crate::app::LiveParts,
-    batches: &PgBatches,
-    batch_id: &str,
     worker: &str,
     item: &BatchItem,
 ) -> Result<(ItemStatus, String, Option<String>)> {
+    let Job {
+        env,
+        backend,
+        batches,
+        batch_id,
+        register: register_pins,
+        ..
+    } = *job;
     let doc = &item.document;
     let discoverer = discoverer(&ProfileArgs {
         profile: doc.profile.clone(),
@@ -352,32 +399,60 @@ async fn run_item(
                 .set_run(batch_id, &doc.document_id, worker, &run_id)
                 .await
                 .map_err(CliError::internal)?;
-            let Some(pin) = doc.sha256.clone() else {
+            // Intake as for a single cut: the registry holds the pin. With --register the
+            // manifest is the intake document and its pins are registered first.
+            let configured_protected = env
+                .config
+                .documents
+                .get(&doc.document_id)
+                .is_some_and(|d| d.protected);
+            if register_pins {
+                let Some(pin) = doc.sha256.clone() else {
+                    return Ok((
+                        ItemStatus::Stopped,
+                        run_id,
+                        Some(format!(
+                            "--register needs a sha256 for {} in the manifest (or under [documents] in the config)",
+                            doc.document_id
+                        )),
+                    ));
+                };
+                if let Err(e) = register(
+                    env,
+                    &live.db,
+                    &doc.document_id,
+                    Path::new(&doc.source_path),
+                    &pin,
+                    configured_protected,
+                )
+                .await
+                {
+                    return Ok((ItemStatus::Stopped, run_id, Some(format!("{:#}", e.error))));
+                }
+            }
+            let entry = crate::source::lookup(&live.db, &doc.document_id).await?;
+            let Some(entry) = entry else {
                 return Ok((
                     ItemStatus::Stopped,
                     run_id,
                     Some(format!(
-                        "no pinned sha256 for {}: give it in the manifest or under [documents] in the config",
-                        doc.document_id
+                        "{} is not registered: `cutter source register {} --document-id {} --title TITLE`, or run the batch with --register",
+                        doc.document_id, doc.source_path, doc.document_id
                     )),
                 ));
             };
-            let protected = match register(
-                env,
-                &live.db,
-                &doc.document_id,
-                Path::new(&doc.source_path),
-                &pin,
-                env.config
-                    .documents
-                    .get(&doc.document_id)
-                    .is_some_and(|d| d.protected),
-            )
-            .await
-            {
-                Ok(p) => p,
-                Err(e) => return Ok((ItemStatus::Stopped, run_id, Some(format!("{:#}", e.error)))),
-            };
+            if let Some(pin) = doc.sha256.as_deref().filter(|p| *p != entry.pinned_sha256) {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id,
+                    Some(format!(
+                        "the manifest pins {} to {pin}, the registry to {}",
+                        doc.document_id, entry.pinned_sha256
+                    )),
+                ));
+            }
+            let pin = entry.pinned_sha256;
+            let protected = entry.protected || configured_protected;
             orch.cut(CutRequest {
                 run_id: run_id.clone(),
                 document_id: doc.document_id.clone(),
@@ -609,6 +684,16 @@ pub async fn batch_resume(
                 continue;
             }
         };
+        // Only a run waiting at the approval's gate is armed and resumed; anything else is
+        // refused here and left exactly as it is (its batch status too).
+        if run.state.awaiting() != Some(batch.gate) {
+            outcomes.push((
+                run.run_id.clone(),
+                "refused".into(),
+                format!("the run is {}, not waiting at {}", run.state, batch.gate),
+            ));
+            continue;
+        }
         if let Some(ttl) = ttl {
             live.db
                 .kill
@@ -621,29 +706,38 @@ pub async fn batch_resume(
         let outcome = orch
             .resume(&run.run_id, batch.approval_for(&run.run_id))
             .await;
-        let (status, state, detail) = match &outcome {
-            Ok(r) if r.state.awaiting().is_some() => {
-                (ItemStatus::Paused, r.state.name().to_string(), None)
-            }
-            Ok(r) if r.state.name() == "CLOSED_OUT" => {
-                (ItemStatus::Closed, r.state.name().to_string(), None)
-            }
-            Ok(r) => (
-                ItemStatus::Stopped,
-                r.state.name().to_string(),
-                Some(format!("the run is {}", r.state)),
-            ),
-            Err(OrchestratorError::Stopped { reason, .. }) => (
-                ItemStatus::Stopped,
-                "STOPPED".to_string(),
-                Some(format!("{}: {reason}", reason.code())),
-            ),
-            // Refused or failed: the run is unchanged (still paused) and may be resumed again.
-            Err(e) => (
-                ItemStatus::Paused,
-                "unchanged".to_string(),
-                Some(e.to_string()),
-            ),
+        // What the run is now, read back, decides its batch status.
+        let now = env
+            .store
+            .load(&run.run_id)
+            .await
+            .map_err(CliError::internal)?;
+        let detail = outcome.as_ref().err().map(|e| match e {
+            OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
+            other => other.to_string(),
+        });
+        let status = if now.state.awaiting().is_some() {
+            ItemStatus::Paused
+        } else if now.state == cutter_core::RunState::ClosedOut {
+            ItemStatus::Closed
+        } else if now.state.is_terminal() {
+            ItemStatus::Stopped
+        } else {
+            // Interrupted mid-phase: resumable, so it stays the batch's paused work.
+            ItemStatus::Paused
+        };
+        if outcome.is_err() && now.state == run.state && ttl.is_some() {
+            // Refused at the gate: the arming this command made is taken back.
+            live.db
+                .kill
+                .disarm(&run.run_id)
+                .await
+                .map_err(CliError::internal)?;
+        }
+        let state = if outcome.is_err() && now.state == run.state {
+            "unchanged".to_string()
+        } else {
+            now.state.name().to_string()
         };
         batches
             .set_status(

@@ -249,9 +249,14 @@ pub enum Orchestrate {
         /// [default: the manifest's file stem and the first 12 hex digits of its sha256]
         #[arg(long)]
         batch_id: Option<String>,
-        /// How long a worker holds a document before another may take it over.
+        /// How long a worker holds a document before another may take it over (renewed
+        /// while it works).
         #[arg(long, default_value = "10m")]
         lease: String,
+        /// Intake from the manifest: register each document with the manifest's sha256 before
+        /// cutting it (without this, every document must be registered already).
+        #[arg(long)]
+        register: bool,
         #[arg(long)]
         json: bool,
     },

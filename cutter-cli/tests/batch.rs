@@ -44,6 +44,23 @@ fn items(status: &Value) -> Vec<Value> {
 #[test]
 fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
     let s = ready()?;
+    // Without --register, unregistered documents are not cut: intake first.
+    let (_, unregistered) = s.json(&[
+        "orchestrate",
+        "batch",
+        "batch.toml",
+        "--batch-id",
+        "unregistered",
+        "--json",
+    ])?;
+    ensure!(
+        items(&unregistered).iter().all(|d| d["status"] == "stopped"
+            && d["detail"]
+                .as_str()
+                .is_some_and(|t| t.contains("not registered"))),
+        "{unregistered}"
+    );
+    ensure!(s.db.count("cutter_governance.source_registry")? == 0);
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_cutter"))
             .args([
@@ -54,6 +71,7 @@ fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
                 "2",
                 "--batch-id",
                 "shared",
+                "--register",
                 "--json",
             ])
             .env("CUTTER_CONFIG", s.path("cutter.toml"))
@@ -189,6 +207,26 @@ fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
         items(&status).iter().all(|d| d["status"] == "closed"),
         "{status}"
     );
+    // The same approval again: every run is past that gate, so nothing is armed or changed.
+    let out = s.cutter(&[
+        "orchestrate",
+        "batch-resume",
+        "shared",
+        "--approval",
+        "batch-SG_2.toml",
+        "--arm",
+        "30m",
+    ])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    let (_, again) = s.json(&["orchestrate", "batch-status", "shared", "--json"])?;
+    ensure!(
+        items(&again).iter().all(|d| d["status"] == "closed"),
+        "{again}"
+    );
+    ensure!(
+        s.db.count("cutter_governance.kill_switch_arming")? == 0,
+        "nothing was armed"
+    );
     ensure!(
         s.db.count("cutter_governance.review_decision")? == 6,
         "one review decision per run"
@@ -212,6 +250,7 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
         "batch.toml",
         "--batch-id",
         "lease",
+        "--register",
         "--workers",
         "1",
     ])?;

@@ -223,15 +223,46 @@ impl PgBatches {
         worker: &str,
         run_id: &str,
     ) -> Result<(), PortError> {
-        self.update(
-            batch_id,
-            document_id,
-            worker,
-            "UPDATE cutter_governance.batch_item SET run_id = $4, updated_at = clock_timestamp()
-             WHERE batch_id = $1 AND document_id = $2 AND worker = $3",
-            Some(run_id),
-        )
-        .await
+        let what = format!("record the run of batch {batch_id} document {document_id}");
+        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
+        let n = client
+            .execute(
+                "UPDATE cutter_governance.batch_item SET run_id = $4, updated_at = clock_timestamp()
+                 WHERE batch_id = $1 AND document_id = $2 AND worker = $3 AND status = 'taken'",
+                &[&batch_id, &document_id, &worker, &run_id],
+            )
+            .await
+            .map_err(|e| translate(&what, run_id, &e))?;
+        if n == 0 {
+            // Taken over after this worker's lease ran out: it must not start a run.
+            return Err(PortError::Rejected {
+                what,
+                detail: format!("worker {worker} no longer holds it (its lease ran out)"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Extends the lease of every document `worker` holds, while it works on them (a long
+    /// backup must not let another worker take the document over).
+    pub async fn renew(
+        &self,
+        batch_id: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<u64, PortError> {
+        let what = format!("renew the leases of batch {batch_id}");
+        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
+        let seconds = lease.num_seconds() as f64;
+        client
+            .execute(
+                "UPDATE cutter_governance.batch_item
+                 SET lease_until = clock_timestamp() + make_interval(secs => $3)
+                 WHERE batch_id = $1 AND worker = $2 AND status = 'taken'",
+                &[&batch_id, &worker, &seconds],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))
     }
 
     /// Records where the document's run ended up and releases it.
@@ -285,23 +316,6 @@ impl PgBatches {
             )
             .await
             .map_err(|e| translate(&what, run_id, &e))?;
-        Ok(())
-    }
-
-    async fn update(
-        &self,
-        batch_id: &str,
-        document_id: &str,
-        worker: &str,
-        sql: &str,
-        value: Option<&str>,
-    ) -> Result<(), PortError> {
-        let what = format!("update batch {batch_id} document {document_id}");
-        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
-        client
-            .execute(sql, &[&batch_id, &document_id, &worker, &value])
-            .await
-            .map_err(|e| translate(&what, "", &e))?;
         Ok(())
     }
 
