@@ -55,7 +55,8 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
     PortError::Other(format!("{what} {}: {e}", path.display()))
 }
 
-/// `STATE:last_phase`, e.g. `RUNNING:cut_leg_a` (names fail points, see [`crate::failpoint`]).
+/// `STATE:last_phase:approvals[:snapshot]`, e.g. `RUNNING:cut_leg_a:1:snapshot` (names fail
+/// points, see [`crate::failpoint`]).
 fn save_label(run: &RunRecord) -> String {
     let last = run.phases.last().map_or("none", |p| p.phase.name());
     let snapshot = if run.snapshot.is_some() {

@@ -462,9 +462,15 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             let source = std::fs::canonicalize(&file)
                 .with_context(|| format!("read source {}", file.display()))
                 .map_err(CliError::usage)?;
+            let chosen = run_id.is_some();
             let run_id = match run_id {
                 Some(id) => {
                     cutter_adapters::check_id("run id", &id).map_err(CliError::usage)?;
+                    if env.store.load(&id).await.is_ok() {
+                        return Err(CliError::usage(anyhow!(
+                            "start run {id}: a run with that id exists here; choose another --run-id"
+                        )));
+                    }
                     id
                 }
                 None => new_run_id(&document_id),
@@ -492,6 +498,25 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 Mode::DryRun => Backend::Dry(Simulator::new()),
                 Mode::Live => env.backend(&run_id, mode)?,
             };
+            if let (Backend::Live(live), true) = (&backend, chosen) {
+                // A chosen id may have been used on another machine or before the runs folder
+                // was cleaned; the database remembers every run id that wrote or armed.
+                let client = live
+                    .db
+                    .admin
+                    .get()
+                    .await
+                    .with_context(|| format!("connect to {}", live.db.target_label()))
+                    .map_err(CliError::internal)?;
+                if cutter_adapters::pg::run_id_known(&client, &run_id)
+                    .await
+                    .map_err(CliError::internal)?
+                {
+                    return Err(CliError::usage(anyhow!(
+                        "start run {run_id}: the knowledge base already knows that run id; choose another --run-id"
+                    )));
+                }
+            }
             if let Backend::Live(live) = &backend {
                 // In live mode the registry is the pin (intake: `cutter source register`); an
                 // unregistered document is stopped by source_pin, and a config pin that

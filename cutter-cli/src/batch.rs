@@ -87,7 +87,7 @@ fn read_manifest(env: &Env, path: &Path) -> Result<(Vec<BatchDocument>, String)>
             )));
         }
         let source = base.join(&d.path);
-        let source = std::fs::canonicalize(&source)
+        std::fs::metadata(&source)
             .with_context(|| format!("read {place}: source {}", source.display()))
             .map_err(CliError::usage)?;
         let sha256 = d.sha256.or_else(|| {
@@ -104,7 +104,9 @@ fn read_manifest(env: &Env, path: &Path) -> Result<(Vec<BatchDocument>, String)>
         });
         docs.push(BatchDocument {
             document_id: d.document_id,
-            source_path: source.display().to_string(),
+            // As written in the manifest: each worker resolves it against its own copy of the
+            // manifest's folder, so workers on other machines read their local files.
+            source_path: d.path.display().to_string(),
             profile,
             sha256,
         });
@@ -147,6 +149,9 @@ pub async fn batch(
         )));
     }
     let (docs, sha) = read_manifest(env, manifest)?;
+    let base = std::fs::canonicalize(manifest.parent().unwrap_or(Path::new(".")))
+        .or_else(|_| std::env::current_dir())
+        .map_err(CliError::internal)?;
     let batch_id = batch_id.unwrap_or_else(|| default_batch_id(manifest, &sha));
     cutter_adapters::check_id("batch id", &batch_id).map_err(CliError::usage)?;
     let backend = env.backend(&batch_id, Mode::Live)?;
@@ -175,7 +180,8 @@ pub async fn batch(
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
-                let (worker, progress, batch_id) = (format!("{prefix}-w{w}"), &progress, &batch_id);
+                let (worker, progress, batch_id, base) =
+                    (format!("{prefix}-w{w}"), &progress, &batch_id, &base);
                 scope.spawn(move || -> Result<()> {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -196,6 +202,7 @@ pub async fn batch(
                             batch_id,
                             lease,
                             register,
+                            base,
                         };
                         work(&job, worker, progress).await
                     })
@@ -275,6 +282,8 @@ struct Job<'a> {
     lease: Duration,
     /// `--register`: the manifest's pins are registered before each document is cut.
     register: bool,
+    /// The manifest's folder here, against which its paths are read.
+    base: &'a Path,
 }
 
 async fn work(job: &Job<'_>, worker: String, progress: &Progress) -> Result<()> {
@@ -285,6 +294,7 @@ async fn work(job: &Job<'_>, worker: String, progress: &Progress) -> Result<()> 
         batch_id,
         lease,
         register: _,
+        base: _,
     } = *job;
     let Backend::Live(live) = backend else {
         return Ok(());
@@ -358,6 +368,20 @@ async fn run_item(
         ..
     } = *job;
     let doc = &item.document;
+    let source = match std::fs::canonicalize(job.base.join(&doc.source_path)) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                ItemStatus::Stopped,
+                item.run_id.clone().unwrap_or_default(),
+                Some(format!(
+                    "read {} here (relative to {}): {e}",
+                    doc.source_path,
+                    job.base.display()
+                )),
+            ))
+        }
+    };
     let discoverer = discoverer(&ProfileArgs {
         profile: doc.profile.clone(),
         profile_file: None,
@@ -381,9 +405,8 @@ async fn run_item(
         None => {
             let run_id = new_run_id(&doc.document_id);
             if env.config.require_rehearsal {
-                let source = Path::new(&doc.source_path);
                 if let (payload, None) =
-                    crate::app::rehearsal(env, &doc.document_id, source, &discoverer).await?
+                    crate::app::rehearsal(env, &doc.document_id, &source, &discoverer).await?
                 {
                     return Ok((
                         ItemStatus::Stopped,
@@ -421,7 +444,7 @@ async fn run_item(
                     env,
                     &live.db,
                     &doc.document_id,
-                    Path::new(&doc.source_path),
+                    &source,
                     &pin,
                     configured_protected,
                 )
@@ -456,7 +479,7 @@ async fn run_item(
             orch.cut(CutRequest {
                 run_id: run_id.clone(),
                 document_id: doc.document_id.clone(),
-                source: doc.source_path.clone(),
+                source: source.display().to_string(),
                 mode: Mode::Live,
                 expected_source_sha256: Some(pin),
                 expected_grant_sha256: env.config.grants.expected_sha256.clone(),

@@ -234,6 +234,10 @@ pub async fn preflight(
         "a dry-run of this payload reached closeout",
         match rehearsed {
             Some(run) => Ok(format!("rehearsed by {run}")),
+            None if !env.config.require_rehearsal => Ok(format!(
+                "none for payload {payload}, and [live] require_rehearsal = false in {} does not ask for one",
+                env.config.path.display()
+            )),
             None => Err(format!(
                 "none for payload {payload}; `cutter orchestrate cut {} --document-id {document_id} --mode dry-run --self-approve`",
                 file.display()

@@ -348,5 +348,36 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
     let (code, run) = s.resume(&id, &allowed)?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION", "{run}");
+
+    // A run id is never reused: not one recorded here, nor one only the database remembers
+    // (the runs folder of another machine, or one cleaned away).
+    let reuse = |run_id: &str| {
+        s.cutter(&[
+            "orchestrate",
+            "cut",
+            "doc.md",
+            "--document-id",
+            "DOC-1",
+            "--mode",
+            "live",
+            "--run-id",
+            run_id,
+        ])
+    };
+    let out = reuse(&id)?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("exists here"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::rename(s.path("runs").join(&id), s.path("moved-away"))?;
+    let out = reuse(&id)?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("already knows that run id"),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }

@@ -18,7 +18,9 @@
 //! batch signature has verified; everything else (gate, payload, time window, review-decision
 //! reuse) is checked per run as for a single approval. For SG_2 each run gets its own review
 //! decision id, `<review_decision_id>/<run_id>`, so none is used twice. A batch approval
-//! carries no protected allowance: protected documents are approved one by one.
+//! carries no protected allowance, so the SG_1 of a protected document is refused through it
+//! (`ProtectedAllowanceMissing`) and must be approved on its own; `batch-request` leaves such
+//! runs out.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

@@ -32,8 +32,8 @@ pub use grants::{designed_grants, PgGrantProbe};
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
-    latest_version, provision, register_source, registered_source, registered_sources, status,
-    RegisteredSource, MIGRATION_TABLE,
+    latest_version, provision, register_source, registered_source, registered_sources,
+    run_id_known, status, RegisteredSource, MIGRATION_TABLE,
 };
 pub use target::PgTarget;
 pub use tls::{connector, TlsMode, TlsSettings};

@@ -297,3 +297,18 @@ fn source_row(r: &Row) -> Result<RegisteredSource, PgError> {
         protected: get(r, 3, "protected")?,
     })
 }
+
+/// Whether the database has seen a run id (a lock claim, an arming, a change set): a run id is
+/// the idempotency key of every write, so a new run must not reuse one.
+pub async fn run_id_known(client: &Client, run_id: &str) -> Result<bool, PgError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM cutter_governance.document_lock_log WHERE run_id = $1)
+                 OR EXISTS (SELECT 1 FROM cutter_governance.kill_switch_arming WHERE run_id = $1)
+                 OR EXISTS (SELECT 1 FROM cutter_governance.cut_change_set WHERE run_id = $1)",
+            &[&run_id],
+        )
+        .await
+        .map_err(PgError::db(format!("look up run id {run_id}")))?;
+    get(&row, 0, "whether the run id is known")
+}
