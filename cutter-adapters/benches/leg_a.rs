@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use chrono::Utc;
 use cutter_adapters::pg::{
-    provision, register_source, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
+    provision, register_source, PgDocumentLocks, PgKillSwitch, PgRoles, PgSettings, PgTarget,
+    RoleLogin,
 };
 use cutter_core::plan::{sha256_hex, CutPlan, Unit};
 use cutter_core::ports::{ExecutionTarget, LifecycleStatus, RunContext, VerifyResult};
@@ -462,8 +463,18 @@ async fn bench() -> Result<()> {
         let admin = scratch
             .settings
             .pool(&RoleLogin::new(&scratch.roles.admin))?;
-        PgKillSwitch::new(admin)
+        PgKillSwitch::new(admin.clone())
             .arm(&run_id, chrono::Duration::hours(2), Utc::now())
+            .await?;
+        // The run holds its document, as after `mark`; the COPY's rows must name a run that
+        // holds theirs too, or the database refuses them.
+        let exec = scratch
+            .settings
+            .pool(&RoleLogin::new(&scratch.roles.exec))?;
+        let locks = PgDocumentLocks::new(exec, admin);
+        locks.lock(&leg_doc, &run_id).await?;
+        locks
+            .lock(&copy_doc, &format!("bench-copy-{round}"))
             .await?;
         let target = PgTarget::connect(
             &scratch.settings,
