@@ -396,10 +396,20 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
     let exec = s.pool(&s.roles.exec)?;
     let e = sql_error(
         &exec,
-        "SELECT * FROM public.fn_iu_create('r1', 'DOC-1', 'p', ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
+        "SELECT * FROM public.fn_iu_create('r1', 'DOC-1', 'p', 1, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
     )
     .await?;
     assert!(e.starts_with(SQLSTATE_KILL_SWITCH_OFF), "{e}");
+    // Further chunks are accepted only inside the transaction that created the change set.
+    let e = sql_error(
+        &exec,
+        "SELECT public.fn_iu_create_more('r1', 'DOC-1', 0, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
+    )
+    .await?;
+    assert!(
+        e.starts_with("CK002") && e.contains("only in the transaction"),
+        "{e}"
+    );
     let raw = exec
         .get()
         .await?
@@ -978,7 +988,7 @@ async fn timeouts_and_lost_connections_are_transient() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_plan_is_written_in_one_set_based_call() -> Result<()> {
+async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
     let s = Scratch::new().await?;
     s.register("BIG").await?;
     let target = s.target()?;
@@ -986,7 +996,8 @@ async fn a_large_plan_is_written_in_one_set_based_call() -> Result<()> {
         .arm("big-1", Duration::hours(1), Utc::now())
         .await?;
     let mut units = Vec::new();
-    for c in 1..=50u32 {
+    // 6,000 units: more than one chunk, so positions and order must carry across chunks.
+    for c in 1..=100u32 {
         let chapter = format!("ch-{c}");
         units.push(Unit::new(
             &chapter,
@@ -1015,7 +1026,7 @@ async fn a_large_plan_is_written_in_one_set_based_call() -> Result<()> {
     let started = std::time::Instant::now();
     s.hold("BIG", "big-1").await?;
     let out = target.cut_leg_a(&ctx("big-1", "BIG"), &p).await?;
-    assert_eq!(out.created, 3000);
+    assert_eq!(out.created, 6000);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "{:?}",

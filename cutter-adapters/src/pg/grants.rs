@@ -66,8 +66,9 @@ const TABLES: [&str; 16] = [
 const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 13] = [
-    "public.fn_iu_create(text, text, text, text[], text[], integer[], text[], text[], text[], text[], text[])",
+const FUNCTIONS: [&str; 14] = [
+    "public.fn_iu_create(text, text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_create_more(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
     "public.fn_iu_enact(text, text, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",
     "public.fn_iu_compensate(text, text, text[], text[])",
     "public.fn_leg_b_record(text, text, text, text, bigint, text, text, jsonb, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",

@@ -29,8 +29,9 @@ pub(crate) const PUBLIC_RELATIONS: [&str; 4] = [
 ];
 
 /// Functions in `public` that belong to cutter.
-pub(crate) const PUBLIC_FUNCTIONS: [&str; 5] = [
+pub(crate) const PUBLIC_FUNCTIONS: [&str; 6] = [
     "fn_iu_create",
+    "fn_iu_create_more",
     "fn_iu_enact",
     "fn_iu_compensate",
     "fn_leg_b_record",
@@ -38,8 +39,9 @@ pub(crate) const PUBLIC_FUNCTIONS: [&str; 5] = [
 ];
 
 /// What the exec role may EXECUTE (schema-qualified names).
-pub(crate) const EXEC_FUNCTIONS: [&str; 8] = [
+pub(crate) const EXEC_FUNCTIONS: [&str; 9] = [
     "public.fn_iu_create",
+    "public.fn_iu_create_more",
     "public.fn_iu_enact",
     "public.fn_iu_compensate",
     "public.fn_leg_b_record",

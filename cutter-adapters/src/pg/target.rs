@@ -11,8 +11,13 @@ use cutter_core::ports::{
 };
 use cutter_core::run::{AcceptedApproval, DocumentFingerprint, Snapshot};
 use deadpool_postgres::{Object, Pool, Transaction};
+use futures::StreamExt as _;
 
 use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
+
+/// Units per statement of leg A: large enough that a call's round trip is small against its
+/// work, small enough that encoding the next chunk overlaps writing this one.
+const LEG_A_CHUNK: usize = 4096;
 
 /// The tables a run writes, for the narrow pre-write backup.
 pub const WRITTEN_TABLES: [&str; 9] = [
@@ -231,41 +236,95 @@ impl ExecutionTarget for PgTarget {
             shas.push(u.body_sha256.as_str());
         }
         let payload = plan.payload_sha256();
+        let total = i32::try_from(n).map_err(|_| PortError::Rejected {
+            what: what.to_string(),
+            detail: format!("{n} units do not fit one change set"),
+        })?;
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
-        // One statement for the whole plan: the function inserts set-based from the arrays.
+        // The first chunk creates the change set (or finds the run's, for a repeat); the rest
+        // follow in the same transaction, two in flight, so the client encodes the next chunk
+        // while the server writes the last one.
+        let first = n.min(LEG_A_CHUNK);
         let row = tx
             .query_one(
                 "SELECT result, created, already_present FROM public.fn_iu_create(
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
                     &run.run_id,
                     &run.document_id,
                     &payload,
-                    &keys,
-                    &parents,
-                    &ordinals,
-                    &kinds,
-                    &sections,
-                    &titles,
-                    &bodies,
-                    &shas,
+                    &total,
+                    &&keys[..first],
+                    &&parents[..first],
+                    &&ordinals[..first],
+                    &&kinds[..first],
+                    &&sections[..first],
+                    &&titles[..first],
+                    &&bodies[..first],
+                    &&shas[..first],
                 ],
             )
             .await
             .map_err(|e| translate(what, &run.run_id, &e))?;
         let result: String = col(&row, 0, "fn_iu_create")?;
-        let created = count("fn_iu_create.created", col(&row, 1, "fn_iu_create")?)?;
+        let mut created = count("fn_iu_create.created", col(&row, 1, "fn_iu_create")?)?;
         let already_present = count(
             "fn_iu_create.already_present",
             col(&row, 2, "fn_iu_create")?,
         )?;
-        if result != "created" && result != "already_present" {
-            // Dropping the transaction rolls everything back.
-            return Err(PortError::Rejected {
-                what: what.to_string(),
-                detail: format!("fn_iu_create returned `{result}`"),
-            });
+        match result.as_str() {
+            "already_present" => {}
+            "created" => {
+                let more =
+                    "SELECT public.fn_iu_create_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+                let statement = tx
+                    .prepare(more)
+                    .await
+                    .map_err(|e| translate(what, &run.run_id, &e))?;
+                let chunks: Vec<(usize, usize)> = (first..n)
+                    .step_by(LEG_A_CHUNK)
+                    .map(|a| (a, (a + LEG_A_CHUNK).min(n)))
+                    .collect();
+                let sends = chunks.into_iter().map(|(a, b)| {
+                    let (tx, statement) = (&tx, &statement);
+                    let (keys, parents, ordinals) = (&keys[a..b], &parents[a..b], &ordinals[a..b]);
+                    let (kinds, sections, titles) = (&kinds[a..b], &sections[a..b], &titles[a..b]);
+                    let (bodies, shas) = (&bodies[a..b], &shas[a..b]);
+                    let offset = i32::try_from(a).unwrap_or(i32::MAX);
+                    async move {
+                        tx.query_one(
+                            statement,
+                            &[
+                                &run.run_id,
+                                &run.document_id,
+                                &offset,
+                                &keys,
+                                &parents,
+                                &ordinals,
+                                &kinds,
+                                &sections,
+                                &titles,
+                                &bodies,
+                                &shas,
+                            ],
+                        )
+                        .await
+                    }
+                });
+                let mut results = futures::stream::iter(sends).buffered(2);
+                while let Some(row) = results.next().await {
+                    let row = row.map_err(|e| translate(what, &run.run_id, &e))?;
+                    created += count("fn_iu_create_more", col(&row, 0, "fn_iu_create_more")?)?;
+                }
+            }
+            other => {
+                // Dropping the transaction rolls everything back.
+                return Err(PortError::Rejected {
+                    what: what.to_string(),
+                    detail: format!("fn_iu_create returned `{other}`"),
+                });
+            }
         }
         commit(tx, what, &run.run_id).await?;
         tracing::info!(run_id = %run.run_id, created, already_present, "leg A");
