@@ -18,8 +18,8 @@ use cutter_adapters::backup::GpgBackupRunner;
 use cutter_adapters::clock::SystemClock;
 use cutter_adapters::keys;
 use cutter_adapters::pg::{
-    designed_grants, provision, register_source, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings,
-    PgTarget, RoleLogin,
+    designed_grants, provision, register_source, LiveStateStore, PgDocumentLocks, PgGrantProbe,
+    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
 };
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
@@ -204,7 +204,15 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
     )])?;
 
     let (source, clock) = (FileSource, SystemClock);
-    let store = FileStateStore::new(dir.join("runs"), dir.join("locks"));
+    // Run records in files, document locks in the database (what the database requires of
+    // every run that writes units).
+    let store = LiveStateStore::new(
+        FileStateStore::new(dir.join("runs"), dir.join("locks")),
+        PgDocumentLocks::new(
+            settings.pool(&RoleLogin::new(&roles.exec))?,
+            settings.pool(&RoleLogin::new(&roles.admin))?,
+        ),
+    );
     let reporter = MarkdownReporter::new(dir.join("reports"));
     let discoverer = ProfileDiscoverer::detecting();
     let orch = Orchestrator::new(
