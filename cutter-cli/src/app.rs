@@ -260,7 +260,7 @@ impl Env {
         Ok(Env {
             trusted,
             store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
-            reporter,
+            reporter: Box::new(crate::progress::ProgressReporter::new(reporter)),
             kill: FileKillSwitch::new(config.paths.killswitch.clone()),
             source: FileSource,
             clock: SystemClock,

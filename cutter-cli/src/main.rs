@@ -8,6 +8,7 @@ mod exit;
 mod live;
 mod output;
 mod preflight;
+mod progress;
 mod source;
 
 use clap::Parser;

@@ -1,0 +1,87 @@
+//! Progress of a run's phases on stderr: a bar rewritten in place on a terminal, one plain
+//! line per phase otherwise (logs, CI). A wrapper around the reporter, so every phase the
+//! orchestrator finishes is shown as it is recorded.
+
+use std::io::{IsTerminal, Write};
+
+use async_trait::async_trait;
+use cutter_core::approval::ApprovalRequest;
+use cutter_core::ports::{PhaseReport, PortError, Reporter};
+use cutter_core::run::RunRecord;
+use cutter_core::Phase;
+
+/// Shows each finished phase, then hands the report on.
+pub struct ProgressReporter {
+    inner: Box<dyn Reporter>,
+    tty: bool,
+}
+
+impl ProgressReporter {
+    pub fn new(inner: Box<dyn Reporter>) -> Self {
+        ProgressReporter {
+            inner,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+#[async_trait]
+impl Reporter for ProgressReporter {
+    async fn phase_report(&self, report: &PhaseReport<'_>) -> Result<(), PortError> {
+        self.inner.phase_report(report).await?;
+        let n = report.phase.number();
+        let total = Phase::ALL.len();
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let width = 22;
+            let filled = n * width / total;
+            let _ = write!(
+                err,
+                "\r[{}{}] phase {n}/{total} {}: {}{}",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                report.phase.name(),
+                report.result.name(),
+                if report.run.state.awaiting().is_some() || report.run.state.is_terminal() {
+                    "\n"
+                } else {
+                    "      "
+                }
+            );
+        } else {
+            let _ = writeln!(
+                err,
+                "phase {n}/{total} {}: {} ({})",
+                report.phase.name(),
+                report.result.name(),
+                report.run.run_id
+            );
+        }
+        Ok(())
+    }
+
+    async fn event_report(
+        &self,
+        run: &RunRecord,
+        title: &str,
+        lines: &[String],
+    ) -> Result<(), PortError> {
+        self.inner.event_report(run, title, lines).await
+    }
+
+    async fn approval_request(
+        &self,
+        run: &RunRecord,
+        request: &ApprovalRequest,
+    ) -> Result<String, PortError> {
+        self.inner.approval_request(run, request).await
+    }
+
+    async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {
+        self.inner.closing_report(run).await
+    }
+
+    async fn index(&self, run: &RunRecord) -> Result<(), PortError> {
+        self.inner.index(run).await
+    }
+}
