@@ -5,58 +5,14 @@
 //! Run with `cargo bench -p cutter-adapters --bench backup`; `BACKUP_BENCH_ROWS` and
 //! `BACKUP_BENCH_ROUNDS` override the size and the number of rounds.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 use cutter_adapters::backup::GpgBackupRunner;
-
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("start {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn psql(db: &str, sql: &str) -> Result<String> {
-    run(Command::new("psql")
-        .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(format!("{SERVER}/{db}"))
-        .arg("-c")
-        .arg(sql))
-}
-
-struct Scratch {
-    db: String,
-    gnupg: tempfile::TempDir,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = psql(
-            "postgres",
-            &format!("drop database if exists {} with (force)", self.db),
-        );
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.gnupg.path())
-            .args(["--kill", "all"])
-            .output();
-    }
-}
+use cutter_testkit::external::{run, GpgHome, ScratchDb};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -73,66 +29,27 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() -> Result<()> {
     let rows = env_or("BACKUP_BENCH_ROWS", 100_000);
     let rounds = env_or("BACKUP_BENCH_ROUNDS", 5).max(1);
-    let scratch = Scratch {
-        db: format!("cutter_bench_{}", uuid::Uuid::new_v4().simple()),
-        gnupg: tempfile::tempdir()?,
-    };
-    let home = scratch.gnupg.path();
-    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
-    let gpg = |args: &[&str]| {
-        run(Command::new("gpg")
-            .env("GNUPGHOME", home)
-            .arg("--batch")
-            .args(args))
-    };
-    gpg(&[
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "cutter bench <bench@example.invalid>",
-        "ed25519",
-        "cert",
-        "never",
-    ])?;
-    let fpr = gpg(&["--with-colons", "--list-keys"])?
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("fpr:")
-                .map(|r| r.trim_matches(':').to_string())
-        })
-        .context("no fingerprint")?;
-    gpg(&[
-        "--passphrase",
-        "",
-        "--quick-add-key",
-        &fpr,
-        "cv25519",
-        "encr",
-        "never",
-    ])?;
-
-    psql("postgres", &format!("create database {}", scratch.db))?;
+    // A throwaway database and GnuPG home with a generated key, both removed on drop.
+    let scratch = ScratchDb::new("cutter_bench")?;
+    let gpg = GpgHome::new()?;
+    let (home, fpr) = (gpg.path(), gpg.fpr.clone());
     let t0 = Instant::now();
     // Bodies of 200-2,000 bytes of hex words: about as compressible as prose.
-    psql(
-        &scratch.db,
-        &format!(
-            "create table units (id bigint primary key, key text not null, body text not null);
+    scratch.sql(&format!(
+        "create table units (id bigint primary key, key text not null, body text not null);
              insert into units
                select g, 'doc-' || (g / 1000) || '/' || g,
                       left((select string_agg(md5(random()::text || w || g), ' ')
                             from generate_series(1, 61) w), 200 + (g * 7919) % 1801)
                from generate_series(1, {rows}) g;"
-        ),
-    )?;
-    psql(&scratch.db, "vacuum analyze units")?;
-    let size = psql(
-        &scratch.db,
+    ))?;
+    scratch.sql("vacuum analyze units")?;
+    let size = scratch.sql(
         "select pg_size_pretty(pg_total_relation_size('units')) || ', avg body ' || avg(length(body))::int || ' bytes' from units",
     )?;
     println!("seeded {rows} rows ({size}) in {:.1?}", t0.elapsed());
 
-    let url = format!("{SERVER}/{}", scratch.db);
+    let url = scratch.url();
     let out = tempfile::tempdir()?;
     let mut runner = GpgBackupRunner::new(&url, &fpr, out.path().join("ours"));
     runner.gnupg_home = Some(home.to_path_buf());

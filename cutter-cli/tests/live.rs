@@ -84,16 +84,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     s.rehearse("DOC-1")?;
 
     // Intake: a live cut of an unregistered document stops at source_pin and writes nothing.
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "cut",
-        "doc.md",
-        "--document-id",
-        "DOC-1",
-        "--mode",
-        "live",
-        "--json",
-    ])?;
+    let (code, run) = s.cut("DOC-1", "live")?;
     ensure!(code == 3, "{run}");
     ensure!(
         run["stop_reason"]["message"]
@@ -132,16 +123,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     ensure!(ready.contains("PREFLIGHT: READY"), "{ready}");
 
     // Phases 1-5: nothing but the source registration is written before SG_1.
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "cut",
-        "doc.md",
-        "--document-id",
-        "DOC-1",
-        "--mode",
-        "live",
-        "--json",
-    ])?;
+    let (code, run) = s.cut("DOC-1", "live")?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "AWAITING_CUT_AUTHORIZATION", "{run}");
     ensure!(run["mode"] == "live");
@@ -281,31 +263,13 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
         .unwrap_or_default()
         .to_string();
     s.ok(&["grants", "expect", &sha])?;
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "cut",
-        "doc.md",
-        "--document-id",
-        "DOC-1",
-        "--mode",
-        "live",
-        "--json",
-    ])?;
+    let (code, run) = s.cut("DOC-1", "live")?;
     ensure!(code == 0, "{run}");
     let id = run["run_id"].as_str().unwrap_or_default().to_string();
 
     // The paused run holds the document in the database: a second cut is locked out, and the
     // lock of a live paused run is not cleared as if it were stale.
-    let (code, second) = s.json(&[
-        "orchestrate",
-        "cut",
-        "doc.md",
-        "--document-id",
-        "DOC-1",
-        "--mode",
-        "live",
-        "--json",
-    ])?;
+    let (code, second) = s.cut("DOC-1", "live")?;
     ensure!(code == 3, "{second}");
     ensure!(
         second["stop_reason"]["code"] == "STOP_DOCUMENT_LOCKED",

@@ -185,6 +185,20 @@ impl Site {
         Ok((out.status.code().unwrap_or(-1), v))
     }
 
+    /// `orchestrate cut doc.md --document-id DOC --mode MODE --json`: exit code and run.
+    pub fn cut(&self, document_id: &str, mode: &str) -> Result<(i32, Value)> {
+        self.json(&[
+            "orchestrate",
+            "cut",
+            "doc.md",
+            "--document-id",
+            document_id,
+            "--mode",
+            mode,
+            "--json",
+        ])
+    }
+
     /// Requests the approval for the run's gate and signs it as Ada.
     pub fn sign(&self, run_id: &str, name: &str, extra: &[&str]) -> Result<PathBuf> {
         self.ok(&["approve", "request", run_id, "--out", name])?;
