@@ -501,13 +501,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             if let (Backend::Live(live), true) = (&backend, chosen) {
                 // A chosen id may have been used on another machine or before the runs folder
                 // was cleaned; the database remembers every run id that wrote or armed.
-                let client = live
-                    .db
-                    .admin
-                    .get()
-                    .await
-                    .with_context(|| format!("connect to {}", live.db.target_label()))
-                    .map_err(CliError::internal)?;
+                let client = live.db.admin_client().await?;
                 if cutter_adapters::pg::run_id_known(&client, &run_id)
                     .await
                     .map_err(CliError::internal)?
@@ -959,12 +953,7 @@ pub(crate) async fn register(
     pin: &str,
     protected: bool,
 ) -> Result<bool> {
-    let client = db
-        .admin
-        .get()
-        .await
-        .with_context(|| format!("connect to {} as the admin role", db.target.label()))
-        .map_err(CliError::internal)?;
+    let client = db.admin_client().await?;
     let title = source.file_name().map_or_else(
         || document_id.to_string(),
         |n| n.to_string_lossy().into_owned(),

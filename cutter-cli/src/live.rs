@@ -85,6 +85,15 @@ impl LiveDb {
         self.target.label()
     }
 
+    /// A connection as the admin role (registry, locks, batches, arming).
+    pub async fn admin_client(&self) -> Result<deadpool_postgres::Object> {
+        self.admin
+            .get()
+            .await
+            .with_context(|| format!("connect to {} as the admin role", self.target_label()))
+            .map_err(CliError::internal)
+    }
+
     pub fn build(config: &Config) -> Result<LiveDb> {
         let settings = settings(config)?;
         let roles = roles(config)?;

@@ -14,12 +14,7 @@ use crate::live::LiveDb;
 
 /// The registry entry of a document (read as the admin role).
 pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredSource>> {
-    let client = db
-        .admin
-        .get()
-        .await
-        .with_context(|| format!("connect to {} as the admin role", db.target_label()))
-        .map_err(CliError::internal)?;
+    let client = db.admin_client().await?;
     pg::registered_source(&client, document_id)
         .await
         .map_err(CliError::internal)
@@ -48,12 +43,7 @@ pub async fn run(env: &Env, command: Source) -> Result<()> {
                 )));
             }
             let sha = file_sha(&file)?;
-            let client = db
-                .admin
-                .get()
-                .await
-                .with_context(|| format!("connect to {} as the admin role", db.target_label()))
-                .map_err(CliError::internal)?;
+            let client = db.admin_client().await?;
             let is_protected = pg::register_source(&client, &document_id, title.trim(), &sha, protected)
                 .await
                 .map_err(|e| CliError {
@@ -72,12 +62,7 @@ pub async fn run(env: &Env, command: Source) -> Result<()> {
             Ok(())
         }
         Source::List { json } => {
-            let client = db
-                .admin
-                .get()
-                .await
-                .with_context(|| format!("connect to {} as the admin role", db.target_label()))
-                .map_err(CliError::internal)?;
+            let client = db.admin_client().await?;
             let all = pg::registered_sources(&client)
                 .await
                 .map_err(CliError::internal)?;
