@@ -240,6 +240,7 @@ impl<'a> Orchestrator<'a> {
                 source,
             })?;
         let (plan, outcome) = if run.has_written() {
+            self.require_armed(&run).await?;
             self.compensate(&run, CompensationMode::SoftRetire).await?
         } else {
             (
@@ -284,14 +285,7 @@ impl<'a> Orchestrator<'a> {
             }
         })?;
         // Disarmed: refused before the document is claimed, so a refusal holds nothing.
-        if run.mode == Mode::Live && !self.armed(&run, self.ports.clock.now()).await? {
-            return Err(OrchestratorError::Refused {
-                run_id: run.run_id.clone(),
-                reason: StopReason::KillSwitchOff {
-                    run_id: run.run_id.clone(),
-                },
-            });
-        }
+        self.require_armed(&run).await?;
         // A closed-out run released its document; it writes it again here, so it must hold it
         // again (the database refuses unit writes by a run that does not).
         if !run.holds_lock {
@@ -783,11 +777,8 @@ impl<'a> Orchestrator<'a> {
             .map_err(OrchestratorError::port(format!("write the {title} report")))
     }
 
-    async fn compensate(
-        &self,
-        run: &RunRecord,
-        mode: CompensationMode,
-    ) -> Result<(CompensationPlan, CompensationOutcome)> {
+    /// Refuses (the run unchanged) a live compensation while the kill-switch is off.
+    async fn require_armed(&self, run: &RunRecord) -> Result<()> {
         if run.mode == Mode::Live && !self.armed(run, self.ports.clock.now()).await? {
             return Err(OrchestratorError::Refused {
                 run_id: run.run_id.clone(),
@@ -796,6 +787,15 @@ impl<'a> Orchestrator<'a> {
                 },
             });
         }
+        Ok(())
+    }
+
+    /// Applies a compensation; the caller has checked the arming ([`Self::require_armed`]).
+    async fn compensate(
+        &self,
+        run: &RunRecord,
+        mode: CompensationMode,
+    ) -> Result<(CompensationPlan, CompensationOutcome)> {
         let stored = self
             .ports
             .target
