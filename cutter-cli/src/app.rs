@@ -494,10 +494,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             if mode == Mode::Live && env.config.require_rehearsal {
                 require_rehearsal(env, &document_id, &source, &discoverer).await?;
             }
-            let backend = match mode {
-                Mode::DryRun => Backend::Dry(Simulator::new()),
-                Mode::Live => env.backend(&run_id, mode)?,
-            };
+            let backend = env.backend(&run_id, mode)?;
             if let (Backend::Live(live), true) = (&backend, chosen) {
                 // A chosen id may have been used on another machine or before the runs folder
                 // was cleaned; the database remembers every run id that wrote or armed.
