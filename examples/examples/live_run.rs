@@ -19,7 +19,7 @@ use cutter_adapters::clock::SystemClock;
 use cutter_adapters::keys;
 use cutter_adapters::pg::{
     designed_grants, provision, register_source, LiveStateStore, PgDocumentLocks, PgGrantProbe,
-    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
+    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RUN_TABLES,
 };
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
@@ -34,20 +34,6 @@ use cutter_core::signing::{self, TrustedKeys};
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, Ports};
 use tokio_postgres::NoTls;
 
-const TABLES: [&str; 11] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "cutter_governance.source_registry",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-];
-
 async fn connect(url: &str) -> Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
@@ -58,7 +44,7 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
 
 async fn print_counts(client: &tokio_postgres::Client, step: &str) -> Result<()> {
     let mut parts = Vec::new();
-    for table in TABLES {
+    for table in RUN_TABLES {
         let n: i64 = client
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await?

@@ -35,7 +35,7 @@ pub use provision::{
     latest_version, provision, register_source, registered_source, registered_sources,
     run_id_known, status, RegisteredSource, MIGRATION_TABLE,
 };
-pub use target::PgTarget;
+pub use target::{PgTarget, RUN_TABLES, WRITTEN_TABLES};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.

@@ -32,6 +32,22 @@ pub const WRITTEN_TABLES: [&str; 9] = [
     "cutter_governance.verify_result",
 ];
 
+/// Every table a run leaves rows in: the tables it writes, the registry its document is in,
+/// and the arming rows of its kill-switch. Counting these shows what a run did.
+pub const RUN_TABLES: [&str; 11] = [
+    WRITTEN_TABLES[0],
+    WRITTEN_TABLES[1],
+    WRITTEN_TABLES[2],
+    "cutter_governance.source_registry",
+    "cutter_governance.kill_switch_arming",
+    WRITTEN_TABLES[3],
+    WRITTEN_TABLES[4],
+    WRITTEN_TABLES[5],
+    WRITTEN_TABLES[6],
+    WRITTEN_TABLES[7],
+    WRITTEN_TABLES[8],
+];
+
 /// The live PostgreSQL target. Its mode is always [`Mode::Live`].
 #[derive(Debug, Clone)]
 pub struct PgTarget {

@@ -8,24 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{anyhow, ensure, Context, Result};
+use cutter_adapters::pg::RUN_TABLES;
 use cutter_testkit::external::{GpgHome, ScratchDb};
 use serde_json::Value;
 
 pub const DOC: &str = "# Charter\nThe charter of a test club.\n\n## Members\nAnyone may join.\n\n## Meetings\nMonthly.\n\n## Dues\nNone.\n";
-
-pub const TABLES: [&str; 11] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "cutter_governance.source_registry",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-];
 
 pub type Counts = BTreeMap<&'static str, i64>;
 
@@ -231,7 +218,10 @@ impl Site {
     }
 
     pub fn counts(&self) -> Result<Counts> {
-        TABLES.iter().map(|t| Ok((*t, self.db.count(t)?))).collect()
+        RUN_TABLES
+            .iter()
+            .map(|t| Ok((*t, self.db.count(t)?)))
+            .collect()
     }
 
     pub fn statuses(&self) -> Result<String> {
