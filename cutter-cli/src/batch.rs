@@ -246,12 +246,9 @@ impl Progress {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
         if self.tty {
-            let width = 30;
-            let filled = n * width / self.total.max(1);
             eprint!(
-                "\r[{}{}] {n}/{} {document_id}: {}      ",
-                "#".repeat(filled),
-                ".".repeat(width - filled.min(width)),
+                "\r{} {n}/{} {document_id}: {}      ",
+                crate::progress::bar(n, self.total, 30),
                 self.total,
                 status.name()
             );

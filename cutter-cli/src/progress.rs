@@ -10,6 +10,12 @@ use cutter_core::ports::{PhaseReport, PortError, Reporter};
 use cutter_core::run::RunRecord;
 use cutter_core::Phase;
 
+/// `[####......]`: `done` of `total` in `width` characters (the bars of phases and batches).
+pub fn bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width / total.max(1)).min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
 /// Shows each finished phase, then hands the report on.
 pub struct ProgressReporter {
     inner: Box<dyn Reporter>,
@@ -33,13 +39,10 @@ impl Reporter for ProgressReporter {
         let total = Phase::ALL.len();
         let mut err = std::io::stderr().lock();
         if self.tty {
-            let width = 22;
-            let filled = n * width / total;
             let _ = write!(
                 err,
-                "\r[{}{}] phase {n}/{total} {}: {}{}",
-                "#".repeat(filled),
-                ".".repeat(width - filled),
+                "\r{} phase {n}/{total} {}: {}{}",
+                bar(n, total, 22),
                 report.phase.name(),
                 report.result.name(),
                 if report.run.state.awaiting().is_some() || report.run.state.is_terminal() {
