@@ -35,3 +35,9 @@ pub fn check_id(kind: &str, id: &str) -> Result<(), cutter_core::ports::PortErro
         )))
     }
 }
+
+/// Whether a host name or address is this machine: a plain connection to it never crosses a
+/// network (the database's TLS check and the report endpoint's https rule both ask this).
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}

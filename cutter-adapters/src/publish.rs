@@ -123,7 +123,7 @@ fn check_url(url: &str) -> Result<(), PortError> {
         let host = r.split(['/', '?']).next().unwrap_or("");
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
         let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        if !crate::is_loopback_host(host) {
             return refuse("use https: plain http is only for an endpoint on this machine");
         }
         r

@@ -99,8 +99,7 @@ pub async fn preflight(
             .rsplit_once(':')
             .map_or(label.as_str(), |(h, _)| h)
             .to_string();
-        let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]")
-            || host.starts_with('/');
+        let local = cutter_adapters::is_loopback_host(&host) || host.starts_with('/');
         let tls = &env.config.database.tls;
         rows.push(row(
             "connection protected",
