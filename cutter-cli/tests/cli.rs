@@ -72,6 +72,18 @@ impl Sandbox {
         ])
     }
 
+    /// `orchestrate resume ID --approval FILE --json`: exit code and run.
+    fn resume(&self, run_id: &str, approval: &Path) -> (i32, Value) {
+        self.json(&[
+            "orchestrate",
+            "resume",
+            run_id,
+            "--approval",
+            approval.to_str().unwrap(),
+            "--json",
+        ])
+    }
+
     /// Writes the request for the run's gate and completes it as an approver would.
     fn approval(&self, run_id: &str, name: &str, decision: &str) -> PathBuf {
         let path = self.file(name);
@@ -119,38 +131,17 @@ fn a_dry_run_by_hand_through_both_gates() {
     let id = run["run_id"].as_str().unwrap().to_string();
 
     let sg1 = s.approval(&id, "sg1.toml", "");
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        sg1.to_str().unwrap(),
-        "--json",
-    ]);
+    let (code, run) = s.resume(&id, &sg1);
     assert_eq!(code, 0);
     assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
 
     // The SG_1 approval cannot open SG_2.
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        sg1.to_str().unwrap(),
-        "--json",
-    ]);
+    let (code, run) = s.resume(&id, &sg1);
     assert_eq!(code, 3);
     assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
 
     let sg2 = s.approval(&id, "sg2.toml", "RD-1");
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        sg2.to_str().unwrap(),
-        "--json",
-    ]);
+    let (code, run) = s.resume(&id, &sg2);
     assert_eq!(code, 0);
     assert_eq!(run["state"], "CLOSED_OUT");
     assert_eq!(run["phases"].as_array().unwrap().len(), 11);
@@ -334,14 +325,7 @@ fn an_unpinned_change_between_gates_is_drift_with_exit_3() {
     let id = run["run_id"].as_str().unwrap().to_string();
     std::fs::write(s.file("doc.md"), DOC.replace("Monthly", "Weekly")).unwrap();
     let sg1 = s.approval(&id, "sg1.toml", "");
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        sg1.to_str().unwrap(),
-        "--json",
-    ]);
+    let (code, run) = s.resume(&id, &sg1);
     assert_eq!(code, 3);
     assert_eq!(run["stop_reason"]["code"], "STOP_DRIFT");
 }
@@ -493,14 +477,7 @@ fn a_user_profile_file_cuts_a_run_and_is_kept_for_resume() {
         .join("profile.toml")
         .exists());
     let sg1 = s.approval(&id, "sg1.toml", "");
-    let (code, run) = s.json(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        sg1.to_str().unwrap(),
-        "--json",
-    ]);
+    let (code, run) = s.resume(&id, &sg1);
     assert_eq!(code, 0, "{run}");
     assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
 }
