@@ -332,17 +332,17 @@ async fn copy_baseline(
     );
     pin_mut!(writer);
     for (position, u) in plan.units.iter().enumerate() {
-        let ordinal = i32::try_from(u.ordinal)?;
+        let ordinal = i32::try_from(u.ordinal())?;
         let position = i32::try_from(position)?;
         let row: [&(dyn ToSql + Sync); 10] = [
             &document_id,
-            &u.key,
-            &u.parent,
+            &u.key(),
+            &u.parent(),
             &ordinal,
             &position,
-            &u.unit_kind,
-            &u.section_type,
-            &u.title,
+            &u.unit_kind(),
+            &u.section_type(),
+            &u.title(),
             &"draft",
             &run_id,
         ];
@@ -376,10 +376,10 @@ async fn copy_baseline(
     for u in &plan.units {
         let row: [&(dyn ToSql + Sync); 6] = [
             &document_id,
-            &u.key,
+            &u.key(),
             &1i32,
-            &u.body,
-            &u.body_sha256,
+            &u.body(),
+            &u.body_sha256(),
             &run_id,
         ];
         writer.as_mut().write(&row).await?;
@@ -437,7 +437,7 @@ async fn bench() -> Result<()> {
 
     let t0 = Instant::now();
     let plan = build_plan(n);
-    let body_bytes: usize = plan.units.iter().map(|u| u.body.len()).sum();
+    let body_bytes: usize = plan.units.iter().map(|u| u.body().len()).sum();
     let body_mib = body_bytes as f64 / (1024.0 * 1024.0);
     println!(
         "plan: {} units, {body_mib:.1} MiB of bodies ({} bytes, avg {} bytes/unit), built in {:.2?}, peak RSS {:.0} MiB",

@@ -549,7 +549,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     assert!(stored
         .iter()
         .all(|u| u.lifecycle_status == LifecycleStatus::Draft && u.created_by_run == "r1"));
-    assert_eq!(stored[1].body_sha256, p.units[1].body_sha256);
+    assert_eq!(stored[1].body_sha256, p.units[1].body_sha256());
 
     // The snapshot of other documents is deterministic and moves when they do.
     let snap = target.snapshot("DOC-2").await?;
@@ -1034,7 +1034,7 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
     );
     let stored = target.read_units("BIG").await?;
     let keys: Vec<_> = stored.iter().map(|u| u.key.as_str()).collect();
-    let planned: Vec<_> = p.units.iter().map(|u| u.key.as_str()).collect();
+    let planned: Vec<_> = p.units.iter().map(|u| u.key()).collect();
     assert_eq!(keys, planned);
     s.drop().await
 }

@@ -112,15 +112,15 @@ pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
         "profile": plan.profile,
         "counts": plan.counts(),
         "units": plan.units.iter().map(|u| json!({
-            "key": u.key,
-            "parent": u.parent,
-            "ordinal": u.ordinal,
-            "unit_kind": u.unit_kind,
-            "section_type": u.section_type,
-            "title": u.title,
-            "body_sha256": u.body_sha256,
-            "line_start": u.line_start,
-            "line_end": u.line_end,
+            "key": u.key(),
+            "parent": u.parent(),
+            "ordinal": u.ordinal(),
+            "unit_kind": u.unit_kind(),
+            "section_type": u.section_type(),
+            "title": u.title(),
+            "body_sha256": u.body_sha256(),
+            "line_start": u.line_start(),
+            "line_end": u.line_end(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -129,13 +129,13 @@ pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
 pub fn plan_human(plan: &CutPlan, source_sha256: &str) -> String {
     let mut out = String::new();
     for u in &plan.units {
-        let depth = u.key.matches('/').count();
-        let title: String = u.title.chars().take(70).collect();
+        let depth = u.key().matches('/').count();
+        let title: String = u.title().chars().take(70).collect();
         out.push_str(&format!(
             "{:indent$}{} [{}] {}\n",
             "",
-            u.key,
-            u.unit_kind,
+            u.key(),
+            u.unit_kind(),
             title,
             indent = depth * 2
         ));

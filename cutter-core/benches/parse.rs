@@ -14,7 +14,7 @@
 //!
 //! `CUTTER_BENCH_KEEP=DIR` keeps the documents; `parse --child phases PROFILE FILE` (the bench
 //! binary) then prints the time of each step (read, decode, pin, scan, validate, payload) and
-//! the peak memory after parsing, with the heap bytes each `Unit` field takes, for tuning.
+//! the peak memory after parsing, with the heap bytes the units take, for tuning.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -187,19 +187,25 @@ fn child(mode: &str, path: &Path, profile: &str) {
             let sum = |f: &dyn Fn(&cutter_core::plan::Unit) -> usize| -> f64 {
                 units.iter().map(f).sum::<usize>() as f64 / 1048576.0
             };
+            // A unit keeps its key, title and body (and a parent that does not begin its key)
+            // in one allocation; kinds and section types are shared.
+            let stored_parent = |u: &cutter_core::plan::Unit| {
+                u.parent()
+                    .filter(|p| !u.key().starts_with(p))
+                    .map_or(0, str::len)
+            };
             eprintln!(
-                "memory (MB): input {:.1}, unit array {:.1} (len {} cap {}), body text {:.1} (heap {:.1}), key {:.1}, parent {:.1}, title {:.1}, kind+section {:.1}, body_sha256 {:.1}",
+                "memory (MB): input {:.1}, unit array {:.1} (len {} cap {}, {} bytes each), packed text heap {:.1} = body {:.1} + key {:.1} + title {:.1} + parent {:.1} + allocation overhead",
                 bytes.len() as f64 / 1048576.0,
                 (units.capacity() * std::mem::size_of::<cutter_core::plan::Unit>()) as f64 / 1048576.0,
                 units.len(),
                 units.capacity(),
-                sum(&|u| u.body.len()),
-                sum(&|u| chunk(u.body.capacity())),
-                sum(&|u| chunk(u.key.capacity())),
-                sum(&|u| u.parent.as_ref().map_or(0, |p| chunk(p.capacity()))),
-                sum(&|u| chunk(u.title.capacity())),
-                sum(&|u| chunk(u.unit_kind.capacity()) + chunk(u.section_type.capacity())),
-                sum(&|u| chunk(u.body_sha256.capacity())),
+                std::mem::size_of::<cutter_core::plan::Unit>(),
+                sum(&|u| chunk(u.key().len() + u.title().len() + u.body().len() + stored_parent(u))),
+                sum(&|u| u.body().len()),
+                sum(&|u| u.key().len()),
+                sum(&|u| u.title().len()),
+                sum(&stored_parent),
             );
             (0.0, parsed.plan.units.len())
         }

@@ -203,11 +203,11 @@ mod tests {
     fn nests_headings_and_keeps_bodies() {
         let src = "# Charter\nPreamble text.\n## One\nFirst.\n## Two\nSecond.\n# Annex\nExtra.\n";
         let plan = MarkdownHeadings.discover("t.md", src.as_bytes()).unwrap();
-        let keys: Vec<_> = plan.units.iter().map(|u| u.key.as_str()).collect();
+        let keys: Vec<_> = plan.units.iter().map(|u| u.key()).collect();
         assert_eq!(keys, ["h1-1", "h1-1/h2-1", "h1-1/h2-2", "h1-2"]);
-        assert_eq!(plan.units[1].parent.as_deref(), Some("h1-1"));
-        assert_eq!(plan.units[2].body, "Second.");
-        assert_eq!(plan.units[3].ordinal, 2);
+        assert_eq!(plan.units[1].parent(), Some("h1-1"));
+        assert_eq!(plan.units[2].body(), "Second.");
+        assert_eq!(plan.units[3].ordinal(), 2);
     }
 
     #[test]

@@ -20,9 +20,11 @@
 //! hashing a plan costs one pass over the bodies. Source line numbers are not part of the
 //! payload: they describe where a unit came from, not what is written.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -39,25 +41,69 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// One information unit as the plan describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A large document makes hundreds of thousands of units, so a unit is stored compactly and
+/// read through methods: its key, parent, title and body share one allocation (a parent that
+/// begins the key — `ch-2` of `ch-2/art-14` — is not stored twice), the body hash is kept as
+/// its 32 bytes, and the unit kind and section type are shared with every unit that has the
+/// same pair. Keys, titles and parents are limited to 2 GiB each (a longer one is cut at a
+/// character boundary); no real document comes near, and wider length fields would cost every
+/// unit 8 bytes more.
+///
+/// Serialized (serde) it is the plain record `key`, `parent`, `ordinal`, `unit_kind`,
+/// `section_type`, `title`, `body`, `body_sha256` (lower-case hex), `line_start`, `line_end`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Unit {
-    /// Stable path-like key, unique within the document, e.g. `ch-2/art-14/cl-3`.
-    pub key: String,
-    /// Key of the enclosing unit; `None` for top-level units.
-    pub parent: Option<String>,
-    /// 1-based position among the units that share `parent`.
-    pub ordinal: u32,
-    /// What kind of unit this is (`chapter`, `article`, `clause`, ...).
-    pub unit_kind: String,
-    /// What role the unit plays in the document (`normative`, `preamble`, `annex`, ...).
-    pub section_type: String,
-    pub title: String,
-    pub body: String,
-    /// sha256 of `body` as UTF-8, lower-case hex.
-    pub body_sha256: String,
-    /// First and last source line (1-based, inclusive) the unit was taken from.
-    pub line_start: u32,
-    pub line_end: u32,
+    /// `key`, then the parent when it is not a prefix of the key, then `title`, then `body`.
+    text: Box<str>,
+    key_len: u32,
+    /// [`NO_PARENT`], or the parent's length: as a prefix of the key, or with [`PARENT_STORED`]
+    /// set, stored after the key.
+    parent: u32,
+    title_len: u32,
+    ordinal: u32,
+    line_start: u32,
+    line_end: u32,
+    labels: Arc<Labels>,
+    body_sha256: [u8; 32],
+}
+
+const NO_PARENT: u32 = u32::MAX;
+const PARENT_STORED: u32 = 1 << 31;
+/// The longest key, parent or title a unit keeps, in bytes.
+const MAX_FIELD: usize = (PARENT_STORED - 1) as usize;
+
+/// The unit kind and section type of a unit, shared between units that have the same pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Labels {
+    pub(crate) unit_kind: Box<str>,
+    pub(crate) section_type: Box<str>,
+}
+
+impl Labels {
+    pub(crate) fn new(unit_kind: &str, section_type: &str) -> Arc<Labels> {
+        Arc::new(Labels {
+            unit_kind: unit_kind.into(),
+            section_type: section_type.into(),
+        })
+    }
+}
+
+/// The longest prefix of `s` that is at most [`MAX_FIELD`] bytes and ends on a character.
+fn capped(s: &str) -> &str {
+    if s.len() <= MAX_FIELD {
+        return s;
+    }
+    let mut end = MAX_FIELD;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// `n` as a `u32`; callers pass lengths already [`capped`], so it always fits.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Unit {
@@ -74,19 +120,244 @@ impl Unit {
         lines: (u32, u32),
     ) -> Self {
         let body = body.into();
-        Unit {
-            key: key.into(),
-            parent,
+        let digest = Sha256::digest(body.as_bytes()).into();
+        Unit::from_parts(
+            &key.into(),
+            parent.as_deref(),
             ordinal,
-            unit_kind: unit_kind.into(),
-            section_type: section_type.into(),
-            title: title.into(),
-            body_sha256: sha256_hex(body.as_bytes()),
-            body,
+            Labels::new(&unit_kind.into(), &section_type.into()),
+            &title.into(),
+            &body,
+            digest,
+            lines,
+        )
+    }
+
+    /// Packs the parts into one unit; `body_sha256` is taken as given (the parser hashed the
+    /// body when it became final).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        key: &str,
+        parent: Option<&str>,
+        ordinal: u32,
+        labels: Arc<Labels>,
+        title: &str,
+        body: &str,
+        body_sha256: [u8; 32],
+        lines: (u32, u32),
+    ) -> Self {
+        let (key, title) = (capped(key), capped(title));
+        let parent = parent.map(capped);
+        // The parent is shared with the key when the key begins with it (the parser's keys
+        // always do), so it costs no bytes.
+        let prefix = parent.is_some_and(|p| key.starts_with(p));
+        let stored = parent.filter(|_| !prefix).unwrap_or("");
+        let mut text = String::with_capacity(key.len() + stored.len() + title.len() + body.len());
+        text.push_str(key);
+        text.push_str(stored);
+        text.push_str(title);
+        text.push_str(body);
+        let parent = match parent {
+            None => NO_PARENT,
+            Some(p) if prefix => len32(p.len()),
+            Some(p) => len32(p.len()) | PARENT_STORED,
+        };
+        Unit {
+            text: text.into_boxed_str(),
+            key_len: len32(key.len()),
+            parent,
+            title_len: len32(title.len()),
+            ordinal,
             line_start: lines.0,
             line_end: lines.1,
+            labels,
+            body_sha256,
         }
     }
+
+    fn span(&self, start: usize, len: u32) -> &str {
+        let len = usize::try_from(len).unwrap_or(0);
+        self.text.get(start..start + len).unwrap_or("")
+    }
+
+    /// Length of the parent as stored after the key (0 when it is a prefix of it or absent).
+    fn stored_parent_len(&self) -> u32 {
+        if self.parent != NO_PARENT && self.parent & PARENT_STORED != 0 {
+            self.parent & !PARENT_STORED
+        } else {
+            0
+        }
+    }
+
+    fn title_start(&self) -> usize {
+        usize::try_from(self.key_len.saturating_add(self.stored_parent_len())).unwrap_or(0)
+    }
+
+    /// Stable path-like key, unique within the document, e.g. `ch-2/art-14/cl-3`.
+    pub fn key(&self) -> &str {
+        self.span(0, self.key_len)
+    }
+
+    /// Key of the enclosing unit; `None` for top-level units.
+    pub fn parent(&self) -> Option<&str> {
+        if self.parent == NO_PARENT {
+            None
+        } else if self.parent & PARENT_STORED != 0 {
+            let start = usize::try_from(self.key_len).unwrap_or(0);
+            Some(self.span(start, self.parent & !PARENT_STORED))
+        } else {
+            Some(self.span(0, self.parent))
+        }
+    }
+
+    /// 1-based position among the units that share `parent`.
+    pub fn ordinal(&self) -> u32 {
+        self.ordinal
+    }
+
+    /// What kind of unit this is (`chapter`, `article`, `clause`, ...).
+    pub fn unit_kind(&self) -> &str {
+        &self.labels.unit_kind
+    }
+
+    /// What role the unit plays in the document (`normative`, `preamble`, `annex`, ...).
+    pub fn section_type(&self) -> &str {
+        &self.labels.section_type
+    }
+
+    pub fn title(&self) -> &str {
+        self.span(self.title_start(), self.title_len)
+    }
+
+    pub fn body(&self) -> &str {
+        let start = self.title_start() + usize::try_from(self.title_len).unwrap_or(0);
+        self.text.get(start..).unwrap_or("")
+    }
+
+    /// sha256 of `body` as UTF-8, lower-case hex.
+    pub fn body_sha256(&self) -> String {
+        lower_hex(&self.body_sha256)
+            .iter()
+            .map(|b| char::from(*b))
+            .collect()
+    }
+
+    /// sha256 of `body` as UTF-8, the 32 bytes.
+    pub fn body_digest(&self) -> &[u8; 32] {
+        &self.body_sha256
+    }
+
+    /// First source line (1-based) the unit was taken from.
+    pub fn line_start(&self) -> u32 {
+        self.line_start
+    }
+
+    /// Last source line (1-based, inclusive) the unit was taken from.
+    pub fn line_end(&self) -> u32 {
+        self.line_end
+    }
+}
+
+impl fmt::Debug for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unit")
+            .field("key", &self.key())
+            .field("parent", &self.parent())
+            .field("ordinal", &self.ordinal)
+            .field("unit_kind", &self.unit_kind())
+            .field("section_type", &self.section_type())
+            .field("title", &self.title())
+            .field("body", &self.body())
+            .field("body_sha256", &self.body_sha256())
+            .field("line_start", &self.line_start)
+            .field("line_end", &self.line_end)
+            .finish()
+    }
+}
+
+/// The serialized form of a [`Unit`]: every field by name, the hash as hex.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Unit")]
+struct UnitRecord<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    parent: Option<Cow<'a, str>>,
+    ordinal: u32,
+    #[serde(borrow)]
+    unit_kind: Cow<'a, str>,
+    #[serde(borrow)]
+    section_type: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
+    #[serde(borrow)]
+    body: Cow<'a, str>,
+    #[serde(borrow)]
+    body_sha256: Cow<'a, str>,
+    line_start: u32,
+    line_end: u32,
+}
+
+impl Serialize for Unit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        UnitRecord {
+            key: Cow::Borrowed(self.key()),
+            parent: self.parent().map(Cow::Borrowed),
+            ordinal: self.ordinal,
+            unit_kind: Cow::Borrowed(self.unit_kind()),
+            section_type: Cow::Borrowed(self.section_type()),
+            title: Cow::Borrowed(self.title()),
+            body: Cow::Borrowed(self.body()),
+            body_sha256: Cow::Owned(self.body_sha256()),
+            line_start: self.line_start,
+            line_end: self.line_end,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Unit {
+    /// Takes the hash as written, so a stored plan whose body was changed afterwards still
+    /// loads and [`CutPlan::validate`] reports the mismatch; a hash that is not 64 lower-case
+    /// hex digits is an error here.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let record = UnitRecord::deserialize(deserializer)?;
+        let digest = parse_lower_hex(&record.body_sha256).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "body_sha256 of unit `{}` is not 64 lower-case hex digits",
+                record.key
+            ))
+        })?;
+        Ok(Unit::from_parts(
+            &record.key,
+            record.parent.as_deref(),
+            record.ordinal,
+            Labels::new(&record.unit_kind, &record.section_type),
+            &record.title,
+            &record.body,
+            digest,
+            (record.line_start, record.line_end),
+        ))
+    }
+}
+
+/// The 32 bytes written as 64 lower-case hex digits in `s`, or `None`.
+fn parse_lower_hex(s: &str) -> Option<[u8; 32]> {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let (hi, lo) = (pair.first().copied()?, pair.get(1).copied()?);
+        *byte = (nibble(hi)? << 4) | nibble(lo)?;
+    }
+    Some(out)
 }
 
 /// The ordered units of one document, as discovery produced them.
@@ -114,14 +385,15 @@ impl CutPlan {
         out.push(b'\n');
         for unit in &self.units {
             let ordinal = unit.ordinal.to_string();
+            let body_sha256 = unit.body_sha256();
             for field in [
-                unit.key.as_str(),
-                unit.parent.as_deref().unwrap_or(""),
+                unit.key(),
+                unit.parent().unwrap_or(""),
                 ordinal.as_str(),
-                unit.unit_kind.as_str(),
-                unit.section_type.as_str(),
-                unit.title.as_str(),
-                unit.body_sha256.as_str(),
+                unit.unit_kind(),
+                unit.section_type(),
+                unit.title(),
+                body_sha256.as_str(),
             ] {
                 out.extend_from_slice(field.len().to_string().as_bytes());
                 out.push(b':');
@@ -147,14 +419,15 @@ impl CutPlan {
         let mut ordinal = [0u8; 20];
         for unit in &self.units {
             let ordinal = decimal(u64::from(unit.ordinal), &mut ordinal);
+            let body_sha256 = lower_hex(&unit.body_sha256);
             for field in [
-                unit.key.as_bytes(),
-                unit.parent.as_deref().unwrap_or("").as_bytes(),
+                unit.key().as_bytes(),
+                unit.parent().unwrap_or("").as_bytes(),
                 ordinal,
-                unit.unit_kind.as_bytes(),
-                unit.section_type.as_bytes(),
-                unit.title.as_bytes(),
-                unit.body_sha256.as_bytes(),
+                unit.unit_kind().as_bytes(),
+                unit.section_type().as_bytes(),
+                unit.title().as_bytes(),
+                &body_sha256,
             ] {
                 push_decimal(&mut buf, field.len() as u64);
                 buf.push(b':');
@@ -183,7 +456,7 @@ impl CutPlan {
     pub fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for unit in &self.units {
-            *counts.entry(unit.unit_kind.clone()).or_insert(0) += 1;
+            *counts.entry(unit.unit_kind().to_string()).or_insert(0) += 1;
         }
         counts
     }
@@ -212,7 +485,7 @@ impl CutPlan {
             usize::try_from(i)
                 .ok()
                 .and_then(|i| self.units.get(i))
-                .map(|u| u.key.as_str())
+                .map(Unit::key)
         };
         // The next expected ordinal among the children of a parent, kept by the index of the
         // parent's first unit when it is a known key (no second hash lookup), by name when it is
@@ -231,17 +504,17 @@ impl CutPlan {
         for (index, unit) in self.units.iter().enumerate() {
             let mut push = |kind: ProblemKind| {
                 problems.push(UnitProblem {
-                    key: unit.key.clone(),
+                    key: unit.key().to_string(),
                     line: unit.line_start,
                     kind,
                 })
             };
             for (field, value) in [
-                ("key", &unit.key),
-                ("title", &unit.title),
-                ("body", &unit.body),
-                ("unit_kind", &unit.unit_kind),
-                ("section_type", &unit.section_type),
+                ("key", unit.key()),
+                ("title", unit.title()),
+                ("body", unit.body()),
+                ("unit_kind", unit.unit_kind()),
+                ("section_type", unit.section_type()),
             ] {
                 // Same as `trim().is_empty()`, but stops at the first character of a
                 // non-blank field instead of looking at both ends.
@@ -251,17 +524,14 @@ impl CutPlan {
                     });
                 }
             }
-            // Compared as hex on the stack: the same test as against `sha256_hex`, without
-            // allocating a string per unit.
             if body_hashes == BodyHashes::Check
-                && unit.body_sha256.as_bytes()
-                    != lower_hex(&Sha256::digest(unit.body.as_bytes()).into())
+                && unit.body_sha256 != <[u8; 32]>::from(Sha256::digest(unit.body().as_bytes()))
             {
                 push(ProblemKind::BodyHashMismatch);
             }
-            let key = unit.key.as_str();
+            let key = unit.key();
             // A plan of more than `u32::MAX` units cannot be held in memory (a unit takes over
-            // 180 bytes), so the index always fits.
+            // 80 bytes), so the index always fits.
             let index32 = u32::try_from(index).unwrap_or(u32::MAX);
             match seen.entry(
                 hash(key),
@@ -283,7 +553,7 @@ impl CutPlan {
                     }
                 }
             }
-            let expected = match unit.parent.as_deref() {
+            let expected = match unit.parent() {
                 None => &mut next_top,
                 Some(parent) => {
                     let found = seen
@@ -464,17 +734,17 @@ mod streaming_tests {
         for (index, unit) in plan.units.iter().enumerate() {
             let mut push = |kind: ProblemKind| {
                 problems.push(UnitProblem {
-                    key: unit.key.clone(),
-                    line: unit.line_start,
+                    key: unit.key().to_string(),
+                    line: unit.line_start(),
                     kind,
                 })
             };
             for (field, value) in [
-                ("key", &unit.key),
-                ("title", &unit.title),
-                ("body", &unit.body),
-                ("unit_kind", &unit.unit_kind),
-                ("section_type", &unit.section_type),
+                ("key", unit.key()),
+                ("title", unit.title()),
+                ("body", unit.body()),
+                ("unit_kind", unit.unit_kind()),
+                ("section_type", unit.section_type()),
             ] {
                 if value.trim().is_empty() {
                     push(ProblemKind::Missing {
@@ -482,29 +752,29 @@ mod streaming_tests {
                     });
                 }
             }
-            if unit.body_sha256 != sha256_hex(unit.body.as_bytes()) {
+            if unit.body_sha256() != sha256_hex(unit.body().as_bytes()) {
                 push(ProblemKind::BodyHashMismatch);
             }
-            if let Some(first) = seen.get(unit.key.as_str()) {
+            if let Some(first) = seen.get(unit.key()) {
                 push(ProblemKind::DuplicateKey {
-                    first_line: plan.units[*first].line_start,
+                    first_line: plan.units[*first].line_start(),
                 });
             } else {
-                seen.insert(unit.key.as_str(), index);
+                seen.insert(unit.key(), index);
             }
-            if let Some(parent) = unit.parent.as_deref() {
-                if !seen.contains_key(parent) || parent == unit.key {
+            if let Some(parent) = unit.parent() {
+                if !seen.contains_key(parent) || parent == unit.key() {
                     push(ProblemKind::UnknownParent(parent.to_string()));
                 }
             }
-            let expected = next_ordinal.entry(unit.parent.as_deref()).or_insert(1);
-            if unit.ordinal != *expected {
+            let expected = next_ordinal.entry(unit.parent()).or_insert(1);
+            if unit.ordinal() != *expected {
                 push(ProblemKind::OrdinalOutOfSequence {
                     expected: *expected,
-                    found: unit.ordinal,
+                    found: unit.ordinal(),
                 });
             }
-            *expected = unit.ordinal.saturating_add(1);
+            *expected = unit.ordinal().saturating_add(1);
         }
         problems
     }
@@ -533,7 +803,7 @@ mod streaming_tests {
                     (line, line),
                 );
                 if bad_hash {
-                    unit.body_sha256.replace_range(0..1, "X");
+                    unit.body_sha256[0] ^= 0xff;
                 }
                 unit
             })
@@ -582,5 +852,108 @@ mod streaming_tests {
         let plan = CutPlan::new("p", units);
         assert_eq!(plan.payload_sha256(), sha256_hex(&plan.canonical_payload()));
         assert!(plan.validate().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    fn unit(key: &str, parent: Option<&str>, title: &str, body: &str) -> Unit {
+        Unit::new(
+            key,
+            parent.map(str::to_string),
+            3,
+            "clause",
+            "annex",
+            title,
+            body,
+            (7, 9),
+        )
+    }
+
+    #[test]
+    fn every_field_reads_back_whatever_the_parent_is() {
+        // A parent that begins the key is shared with it; any other is stored apart.
+        for parent in [
+            None,
+            Some("ch-2/art-14"),
+            Some("elsewhere"),
+            Some("ch-2/art-14/cl-3"),
+        ] {
+            let u = unit("ch-2/art-14/cl-3", parent, "Khoản 3", "Điều này áp dụng.");
+            assert_eq!(u.key(), "ch-2/art-14/cl-3");
+            assert_eq!(u.parent(), parent);
+            assert_eq!(u.ordinal(), 3);
+            assert_eq!(u.unit_kind(), "clause");
+            assert_eq!(u.section_type(), "annex");
+            assert_eq!(u.title(), "Khoản 3");
+            assert_eq!(u.body(), "Điều này áp dụng.");
+            assert_eq!(u.body_sha256(), sha256_hex("Điều này áp dụng.".as_bytes()));
+            assert_eq!((u.line_start(), u.line_end()), (7, 9));
+        }
+        let empty = unit("", Some(""), "", "");
+        assert_eq!(
+            (empty.key(), empty.parent(), empty.title()),
+            ("", Some(""), "")
+        );
+        assert_eq!(empty.body(), "");
+    }
+
+    #[test]
+    fn serde_keeps_the_plain_record_shape() {
+        let u = unit("a/b", Some("a"), "T", "B");
+        let json = serde_json::to_value(&u).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "key": "a/b", "parent": "a", "ordinal": 3, "unit_kind": "clause",
+                "section_type": "annex", "title": "T", "body": "B",
+                "body_sha256": sha256_hex(b"B"), "line_start": 7, "line_end": 9,
+            })
+        );
+        let back: Unit = serde_json::from_value(json).unwrap();
+        assert_eq!(back, u);
+        let top: Unit =
+            serde_json::from_str(&serde_json::to_string(&unit("x", None, "T", "B")).unwrap())
+                .unwrap();
+        assert_eq!(top.parent(), None);
+    }
+
+    #[test]
+    fn a_stored_hash_that_no_longer_fits_the_body_loads_and_fails_validation() {
+        let mut json = serde_json::to_value(unit("a", None, "T", "B")).unwrap();
+        json["body"] = "changed".into();
+        let u: Unit = serde_json::from_value(json).unwrap();
+        let problems = CutPlan::new(
+            "p",
+            vec![Unit::new("a", None, 1, "k", "s", "T", "B", (1, 1)), u],
+        )
+        .validate();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::BodyHashMismatch),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_hash_that_is_not_lower_case_hex_is_refused_by_name() {
+        for bad in ["", "abc", &"A".repeat(64), &"g".repeat(64), &"é".repeat(32)] {
+            let mut json = serde_json::to_value(unit("k-1", None, "T", "B")).unwrap();
+            json["body_sha256"] = (*bad).into();
+            let err = serde_json::from_value::<Unit>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("body_sha256 of unit `k-1`"), "{err}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_unit_takes_eighty_bytes_plus_its_text() {
+        // The parse benchmark's memory figure rests on this; a new field should be a choice.
+        assert_eq!(std::mem::size_of::<Unit>(), 80);
     }
 }

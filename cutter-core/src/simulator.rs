@@ -201,17 +201,17 @@ impl ExecutionTarget for Simulator {
             .map(|r| r.unit.key.as_str())
             .collect();
         for unit in &plan.units {
-            if let Some(parent) = &unit.parent {
-                if !keys.contains(parent.as_str()) {
+            if let Some(parent) = unit.parent() {
+                if !keys.contains(parent) {
                     return Err(PortError::Rejected {
-                        what: format!("unit `{}`", unit.key),
+                        what: format!("unit `{}`", unit.key()),
                         detail: format!("parent `{parent}` does not exist (foreign key)"),
                     });
                 }
             }
-            if !keys.insert(unit.key.as_str()) {
+            if !keys.insert(unit.key()) {
                 return Err(PortError::Rejected {
-                    what: format!("unit `{}`", unit.key),
+                    what: format!("unit `{}`", unit.key()),
                     detail: "the key already exists for this document (unique constraint)".into(),
                 });
             }
@@ -221,28 +221,28 @@ impl ExecutionTarget for Simulator {
             next.information_unit.push(SimUnit {
                 document_id: run.document_id.clone(),
                 unit: StoredUnit {
-                    key: unit.key.clone(),
-                    parent: unit.parent.clone(),
-                    ordinal: unit.ordinal,
-                    unit_kind: unit.unit_kind.clone(),
-                    section_type: unit.section_type.clone(),
-                    title: unit.title.clone(),
-                    body_sha256: unit.body_sha256.clone(),
+                    key: unit.key().to_string(),
+                    parent: unit.parent().map(str::to_string),
+                    ordinal: unit.ordinal(),
+                    unit_kind: unit.unit_kind().to_string(),
+                    section_type: unit.section_type().to_string(),
+                    title: unit.title().to_string(),
+                    body_sha256: unit.body_sha256(),
                     lifecycle_status: LifecycleStatus::Draft,
                     created_by_run: run.run_id.clone(),
                 },
             });
             next.unit_version.push(SimVersion {
                 document_id: run.document_id.clone(),
-                key: unit.key.clone(),
-                body_sha256: unit.body_sha256.clone(),
+                key: unit.key().to_string(),
+                body_sha256: unit.body_sha256(),
             });
         }
         next.cut_change_set.insert(
             run.run_id.clone(),
             SimChangeSet {
                 document_id: run.document_id.clone(),
-                affected_keys: plan.units.iter().map(|u| u.key.clone()).collect(),
+                affected_keys: plan.units.iter().map(|u| u.key().to_string()).collect(),
             },
         );
         *tables = next;

@@ -31,14 +31,14 @@ pub fn structural(
     }
     let by_key: HashMap<&str, &StoredUnit> = mine.iter().map(|u| (u.key.as_str(), *u)).collect();
     for (index, unit) in plan.units.iter().enumerate() {
-        let Some(s) = by_key.get(unit.key.as_str()) else {
-            out.push(format!("key `{}`: missing in the target", unit.key));
+        let Some(s) = by_key.get(unit.key()) else {
+            out.push(format!("key `{}`: missing in the target", unit.key()));
             continue;
         };
-        if mine.get(index).map(|m| m.key.as_str()) != Some(unit.key.as_str()) {
+        if mine.get(index).map(|m| m.key.as_str()) != Some(unit.key()) {
             out.push(format!(
                 "key `{}`: out of order (plan position {})",
-                unit.key,
+                unit.key(),
                 index + 1
             ));
         }
@@ -46,27 +46,31 @@ pub fn structural(
             if want != got {
                 out.push(format!(
                     "key `{}`: {name} is `{got}`, plan says `{want}`",
-                    unit.key
+                    unit.key()
                 ));
             }
         };
         field(
             "parent",
-            unit.parent.as_deref().unwrap_or(""),
+            unit.parent().unwrap_or(""),
             s.parent.as_deref().unwrap_or(""),
         );
-        field("ordinal", &unit.ordinal.to_string(), &s.ordinal.to_string());
-        field("unit_kind", &unit.unit_kind, &s.unit_kind);
-        field("section_type", &unit.section_type, &s.section_type);
-        field("title", &unit.title, &s.title);
-        field("body_sha256", &unit.body_sha256, &s.body_sha256);
+        field(
+            "ordinal",
+            &unit.ordinal().to_string(),
+            &s.ordinal.to_string(),
+        );
+        field("unit_kind", unit.unit_kind(), &s.unit_kind);
+        field("section_type", unit.section_type(), &s.section_type);
+        field("title", unit.title(), &s.title);
+        field("body_sha256", &unit.body_sha256(), &s.body_sha256);
         field(
             "lifecycle_status",
             expected_status.name(),
             s.lifecycle_status.name(),
         );
     }
-    let planned: HashMap<&str, ()> = plan.units.iter().map(|u| (u.key.as_str(), ())).collect();
+    let planned: HashMap<&str, ()> = plan.units.iter().map(|u| (u.key(), ())).collect();
     for s in &mine {
         if !planned.contains_key(s.key.as_str()) {
             out.push(format!(

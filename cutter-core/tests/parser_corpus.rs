@@ -45,7 +45,7 @@ fn unit<'a>(parsed: &'a Parsed, key: &str) -> &'a cutter_core::Unit {
         .plan
         .units
         .iter()
-        .find(|u| u.key == key)
+        .find(|u| u.key() == key)
         .unwrap_or_else(|| panic!("no unit {key}"))
 }
 
@@ -53,11 +53,11 @@ fn unit<'a>(parsed: &'a Parsed, key: &str) -> &'a cutter_core::Unit {
 fn check_units(parsed: &Parsed, expected: &[(&str, &str, &str)]) {
     for (key, title, body_start) in expected {
         let u = unit(parsed, key);
-        assert_eq!(u.title, *title, "title of {key}");
+        assert_eq!(u.title(), *title, "title of {key}");
         assert!(
-            u.body.starts_with(body_start),
+            u.body().starts_with(body_start),
             "body of {key} starts {:?}",
-            u.body.chars().take(80).collect::<String>()
+            u.body().chars().take(80).collect::<String>()
         );
     }
 }
@@ -70,8 +70,8 @@ fn check_coverage(bytes: &[u8], parsed: &Parsed) {
     let mut unit_owner = vec![0u32; lines.len() + 1];
     let mut skip_owner = vec![0u32; lines.len() + 1];
     for u in &parsed.plan.units {
-        assert!(u.line_start <= u.line_end, "{}", u.key);
-        for n in u.line_start..=u.line_end {
+        assert!(u.line_start() <= u.line_end(), "{}", u.key());
+        for n in u.line_start()..=u.line_end() {
             unit_owner[n as usize] += 1;
         }
     }
@@ -95,10 +95,10 @@ fn check_coverage(bytes: &[u8], parsed: &Parsed) {
     // Units never share lines: ranges come in document order.
     for pair in parsed.plan.units.windows(2) {
         assert!(
-            pair[0].line_end < pair[1].line_start,
+            pair[0].line_end() < pair[1].line_start(),
             "{} overlaps {}",
-            pair[0].key,
-            pair[1].key
+            pair[0].key(),
+            pair[1].key()
         );
     }
 }
@@ -116,12 +116,12 @@ fn constitution_of_vietnam_2013() {
         ])
     );
     let units = &parsed.plan.units;
-    assert_eq!(units.first().unwrap().key, "preamble");
-    assert_eq!(units.last().unwrap().key, "ch-11/art-120/cl-5");
+    assert_eq!(units.first().unwrap().key(), "preamble");
+    assert_eq!(units.last().unwrap().key(), "ch-11/art-120/cl-5");
     assert!(units
         .iter()
-        .filter(|u| u.unit_kind == "article")
-        .all(|u| u.section_type == "normative"));
+        .filter(|u| u.unit_kind() == "article")
+        .all(|u| u.section_type() == "normative"));
     check_units(
         &parsed,
         &[
@@ -158,12 +158,12 @@ fn constitution_of_vietnam_2013() {
         ],
     );
     assert_eq!(
-        unit(&parsed, "ch-5/art-70/cl-15").body,
+        unit(&parsed, "ch-5/art-70/cl-15").body(),
         "Quyết định trưng cầu ý dân."
     );
     // A clause keeps its second paragraph, on its own line.
     assert_eq!(
-        unit(&parsed, "ch-2/art-21/cl-1").body.lines().nth(1),
+        unit(&parsed, "ch-2/art-21/cl-1").body().lines().nth(1),
         Some("Thông tin về đời sống riêng tư, bí mật cá nhân, bí mật gia đình được pháp luật bảo đảm an toàn.")
     );
     assert_eq!(
@@ -184,21 +184,21 @@ fn decomposed_headings_are_matched_on_nfc_but_the_pin_is_the_raw_bytes() {
     let line_64 = text.lines().nth(425).unwrap();
     assert_ne!(line_64, "Điều 64.", "the corpus line is decomposed");
     let parsed = parser::parse_detected(VN, &bytes).unwrap();
-    assert_eq!(unit(&parsed, "ch-4/art-64").line_start, 426);
+    assert_eq!(unit(&parsed, "ch-4/art-64").line_start(), 426);
     assert_eq!(parsed.source_sha256, sha256_hex(&bytes));
     use unicode_normalization::UnicodeNormalization;
     for u in &parsed.plan.units {
         assert_eq!(
-            u.body.nfc().collect::<String>(),
-            u.body,
+            u.body().nfc().collect::<String>(),
+            u.body(),
             "{} body is NFC",
-            u.key
+            u.key()
         );
         assert_eq!(
-            u.title.nfc().collect::<String>(),
-            u.title,
+            u.title().nfc().collect::<String>(),
+            u.title(),
             "{} title is NFC",
-            u.key
+            u.key()
         );
     }
 }
@@ -222,10 +222,13 @@ fn gdpr() {
         ])
     );
     let units = &parsed.plan.units;
-    assert_eq!(units.first().unwrap().key, "preamble");
-    assert_eq!(units.last().unwrap().key, "closing");
+    assert_eq!(units.first().unwrap().key(), "preamble");
+    assert_eq!(units.last().unwrap().key(), "closing");
     assert_eq!(
-        units.iter().filter(|u| u.section_type == "recital").count(),
+        units
+            .iter()
+            .filter(|u| u.section_type() == "recital")
+            .count(),
         174
     );
     check_units(
@@ -301,18 +304,18 @@ fn gdpr() {
         ],
     );
     // Footnote markers and inline anchors are stripped; the footnotes themselves are skipped.
-    let rec_172 = &unit(&parsed, "recitals/rec-172").body;
+    let rec_172 = &unit(&parsed, "recitals/rec-172").body();
     assert!(
         rec_172.ends_with("delivered an opinion on 7 March 2012."),
         "{rec_172}"
     );
     assert!(units
         .iter()
-        .all(|u| !u.body.contains("[^eu") && !u.body.contains("<a name")));
+        .all(|u| !u.body().contains("[^eu") && !u.body().contains("<a name")));
     // No annotation text reaches a body.
     assert!(units
         .iter()
-        .all(|u| !u.body.contains("@@@") && !u.body.contains("[Recital 1](#rec1)")));
+        .all(|u| !u.body().contains("@@@") && !u.body().contains("[Recital 1](#rec1)")));
     let reasons: BTreeMap<&str, usize> = parsed.skipped.iter().fold(BTreeMap::new(), |mut m, s| {
         *m.entry(s.reason.as_str()).or_insert(0) += 1;
         m
@@ -422,7 +425,13 @@ fn example_profile_file_loads_and_parses_its_sample() {
         .plan
         .units
         .iter()
-        .map(|u| (u.key.clone(), u.unit_kind.clone(), u.title.clone()))
+        .map(|u| {
+            (
+                u.key().to_string(),
+                u.unit_kind().to_string(),
+                u.title().to_string(),
+            )
+        })
         .collect();
     let expected = [
         ("part-a", "part", "GENERAL"),
@@ -439,7 +448,7 @@ fn example_profile_file_loads_and_parses_its_sample() {
         .collect();
     assert_eq!(outline, expected);
     assert_eq!(
-        unit(&parsed, "part-a/rule-1").body,
+        unit(&parsed, "part-a/rule-1").body(),
         "Anyone living in the neighbourhood may ask for a plot. Plots are given out in the order requests arrive."
     );
     let skipped: Vec<(u32, u32, &str)> = parsed

@@ -69,7 +69,7 @@ fn check_result(bytes: &[u8], result: &Result<Parsed, DiscoveryError>) {
                     .plan
                     .units
                     .iter()
-                    .filter(|u| (u.line_start..=u.line_end).contains(&n))
+                    .filter(|u| (u.line_start()..=u.line_end()).contains(&n))
                     .count();
                 let in_skip = parsed
                     .skipped

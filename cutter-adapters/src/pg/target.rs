@@ -239,17 +239,17 @@ impl ExecutionTarget for PgTarget {
         let mut bodies = Vec::with_capacity(n);
         let mut shas = Vec::with_capacity(n);
         for u in &plan.units {
-            keys.push(u.key.as_str());
-            parents.push(u.parent.as_deref());
-            ordinals.push(i32::try_from(u.ordinal).map_err(|_| PortError::Rejected {
-                what: format!("unit `{}`", u.key),
-                detail: format!("ordinal {} does not fit the column", u.ordinal),
+            keys.push(u.key());
+            parents.push(u.parent());
+            ordinals.push(i32::try_from(u.ordinal()).map_err(|_| PortError::Rejected {
+                what: format!("unit `{}`", u.key()),
+                detail: format!("ordinal {} does not fit the column", u.ordinal()),
             })?);
-            kinds.push(u.unit_kind.as_str());
-            sections.push(u.section_type.as_str());
-            titles.push(u.title.as_str());
-            bodies.push(u.body.as_str());
-            shas.push(u.body_sha256.as_str());
+            kinds.push(u.unit_kind());
+            sections.push(u.section_type());
+            titles.push(u.title());
+            bodies.push(u.body());
+            shas.push(u.body_sha256());
         }
         let payload = plan.payload_sha256();
         let total = i32::try_from(n).map_err(|_| PortError::Rejected {

@@ -2,15 +2,16 @@
 //!
 //! Each line is looked at once, in order: blank, inside a skipped block, a skip rule, a table
 //! of contents, a heading of some level, the title line of the heading just seen, or body text
-//! of the innermost open unit. Units are built in place as the scan goes (no intermediate tree).
-//! The innermost unit's body is gathered in one reused buffer and copied out at its final
-//! length, then hashed, the moment it is complete (a child opens or the unit closes), so memory
-//! stays close to the input plus the units kept, and time close to one pass of regex matching
-//! plus hashing.
+//! of the innermost open unit. Units take their place in the plan when they open (parents before
+//! children) and are filled in, packed and hashed when they close; only the open ones, at most
+//! one per level, are kept in the roomier [`Draft`] form meanwhile. The innermost unit's body is
+//! gathered in one reused buffer and copied once into the packed unit, so memory stays close to
+//! the input plus the units kept, and time close to one pass of regex matching plus hashing.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use regex::CaptureLocations;
 use unicode_normalization::UnicodeNormalization;
@@ -20,7 +21,7 @@ use super::profile::{hit, Join, Level, Numbering, Profile, Rest};
 use super::SkippedRegion;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{ProblemKind, Unit, UnitProblem};
+use crate::plan::{Labels, ProblemKind, Unit, UnitProblem};
 
 /// What the scanner found: units in document order, problems found on the way, skipped regions.
 pub(crate) struct Scan {
@@ -33,9 +34,25 @@ pub(crate) struct Scan {
     pub(crate) line_count: u32,
 }
 
+/// What an open unit has gathered so far; packed into its [`Unit`] when it closes.
+struct Draft {
+    key: String,
+    /// Length of the parent's key, which begins `key`; `None` for a top-level unit.
+    parent_len: Option<usize>,
+    ordinal: u32,
+    labels: Arc<Labels>,
+    title: String,
+    /// The body once a child has opened; until then it grows in [`Scanner::body`].
+    body: String,
+    line_start: u32,
+    line_end: u32,
+}
+
 /// A unit that is still open: it may receive text (when innermost) or children.
 struct Open {
+    /// Its place in [`Scanner::units`], held by a placeholder until it closes.
     unit: usize,
+    draft: Draft,
     level: usize,
     /// The number as written (or the unit's count among its level's siblings when
     /// unnumbered), kept only while the title may still come from the next line; it fills the
@@ -85,6 +102,8 @@ struct Scanner<'p> {
     body: String,
     /// Scratch space for a key segment, reused from heading to heading.
     segment: String,
+    /// Every distinct (unit kind, section type) pair seen, shared by the units that have it.
+    labels: Vec<Arc<Labels>>,
 }
 
 enum TocState {
@@ -113,21 +132,6 @@ struct Heading<'t> {
     raw_num: &'t str,
     title: Option<&'t str>,
     rest: &'t str,
-}
-
-/// The same text as [`crate::plan::sha256_hex`], written without an iterator per character:
-/// it runs once per unit, hundreds of thousands of times on a large document.
-pub(crate) fn sha256_lower_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut hex = [0u8; 64];
-    // `byte >> 4` and `byte & 0x0f` are below 16, so indexing the 16-entry table cannot fail.
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0x0f)];
-    }
-    // Hex digits are ASCII, so the check passes; one allocation of exactly 64 bytes.
-    String::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -202,6 +206,7 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
         orphan_line: None,
         body: String::new(),
         segment: String::new(),
+        labels: Vec::new(),
         locs: profile
             .levels
             .iter()
@@ -437,14 +442,14 @@ impl<'p> Scanner<'p> {
     fn top_body_is_empty(&self) -> bool {
         match self.stack.last() {
             Some(top) if top.growing => self.body.is_empty(),
-            Some(top) => self.units.get(top.unit).is_none_or(|u| u.body.is_empty()),
+            Some(top) => top.draft.body.is_empty(),
             None => true,
         }
     }
 
-    /// Makes the innermost unit's body final and hashes it. When a child is about to open
-    /// (`child_opens`), a container without text of its own takes its heading as body.
-    fn seal_top(&mut self, child_opens: bool) {
+    /// Makes the innermost unit's body final because a child is about to open: a container
+    /// without text of its own takes its heading as body.
+    fn seal_top(&mut self) {
         let Some(top) = self.stack.last_mut() else {
             return;
         };
@@ -452,19 +457,11 @@ impl<'p> Scanner<'p> {
             return;
         }
         top.growing = false;
-        let heading_text = if child_opens {
-            top.heading_text.take()
-        } else {
-            None
+        top.draft.body = match top.heading_text.take() {
+            Some(heading_text) if self.body.trim().is_empty() => heading_text,
+            // `String::from` allocates exactly the body's length.
+            _ => String::from(self.body.as_str()),
         };
-        if let Some(unit) = self.units.get_mut(top.unit) {
-            unit.body = match heading_text {
-                Some(heading_text) if self.body.trim().is_empty() => heading_text,
-                // `String::from` allocates exactly the body's length.
-                _ => String::from(self.body.as_str()),
-            };
-            unit.body_sha256 = sha256_lower_hex(unit.body.as_bytes());
-        }
         self.body.clear();
     }
 
@@ -620,20 +617,43 @@ impl<'p> Scanner<'p> {
         level.within.is_empty().then_some(0)
     }
 
-    /// Closes every open unit above `keep`: seals the body and fills a missing title.
+    /// Closes every open unit above `keep`: fills a missing title, hashes the final body and
+    /// packs the unit into its place.
     fn close_to(&mut self, keep: usize) {
         while self.stack.len() > keep {
-            self.seal_top(false);
             let Some(open) = self.stack.pop() else {
                 break;
             };
-            let level = self.profile.levels.get(open.level);
-            if let Some(unit) = self.units.get_mut(open.unit) {
-                if unit.title.is_empty() {
-                    if let (Some(level), Some(raw_num)) = (level, &open.raw_num) {
-                        unit.title = level.fill_title(raw_num);
-                    }
+            let mut draft = open.draft;
+            if draft.title.is_empty() {
+                if let (Some(level), Some(raw_num)) =
+                    (self.profile.levels.get(open.level), &open.raw_num)
+                {
+                    draft.title = level.fill_title(raw_num);
                 }
+            }
+            // A unit still growing has its body in the shared buffer: packed from there, it is
+            // copied once.
+            let body = if open.growing {
+                self.body.as_str()
+            } else {
+                draft.body.as_str()
+            };
+            let unit = Unit::from_parts(
+                &draft.key,
+                draft.parent_len.and_then(|len| draft.key.get(..len)),
+                draft.ordinal,
+                draft.labels,
+                &draft.title,
+                body,
+                Sha256::digest(body.as_bytes()).into(),
+                (draft.line_start, draft.line_end),
+            );
+            if open.growing {
+                self.body.clear();
+            }
+            if let Some(slot) = self.units.get_mut(open.unit) {
+                *slot = unit;
             }
         }
     }
@@ -645,7 +665,7 @@ impl<'p> Scanner<'p> {
         };
         self.close_to(h.keep);
         // The parent's own text is complete: a container without any gets its heading.
-        self.seal_top(true);
+        self.seal_top();
         self.pending_break = false;
         if let Some(c) = self.level_count.get_mut(h.level) {
             *c = c.saturating_add(1);
@@ -653,19 +673,20 @@ impl<'p> Scanner<'p> {
         let num = number::parse(h.raw_num, &level.alphabet);
 
         let index = self.units.len();
-        let (ordinal, seen_of_level, parent) = match self.stack.last_mut() {
+        let (ordinal, seen_of_level) = match self.stack.last_mut() {
             Some(p) => {
                 p.children = p.children.saturating_add(1);
                 let seen = bump(&mut p.child_count, h.level);
-                (p.children, seen, Some(p.unit))
+                (p.children, seen)
             }
             None => {
                 self.root_children = self.root_children.saturating_add(1);
                 let seen = bump(&mut self.root_count, h.level);
-                (self.root_children, seen, None)
+                (self.root_children, seen)
             }
         };
-        let parent_unit = parent.and_then(|p| self.units.get(p));
+        // The parent is the innermost unit still open.
+        let parent = self.stack.last().map(|p| &p.draft);
         // The key is `parent/prefix-segment`, written straight into a string of its final
         // size: this runs once per unit. A level that occurs once and has no number is its
         // prefix alone (`preamble`).
@@ -679,7 +700,7 @@ impl<'p> Scanner<'p> {
         } else {
             number::push_key_segment(segment, h.raw_num, &num);
         }
-        let parent_key = parent_unit.map(|p| p.key.as_str());
+        let parent_key = parent.map(|p| p.key.as_str());
         let mut key = String::with_capacity(
             parent_key.map_or(0, |p| p.len() + 1) + level.key.len() + 1 + segment.len(),
         );
@@ -692,12 +713,13 @@ impl<'p> Scanner<'p> {
             key.push('-');
             key.push_str(segment);
         }
-        let section_type = match (&level.section_type, parent_unit) {
-            (Some(own), _) => own.clone(),
-            (None, Some(p)) => p.section_type.clone(),
-            (None, None) => "normative".to_string(),
+        let section_type = match (&level.section_type, parent) {
+            (Some(own), _) => own.as_str(),
+            (None, Some(p)) => &p.labels.section_type,
+            (None, None) => "normative",
         };
-        let parent_key = parent_key.map(str::to_string);
+        let labels = intern(&mut self.labels, &level.kind, section_type);
+        let parent_len = parent_key.map(str::len);
 
         let previous = self.previous_number(h.level, &num);
         if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
@@ -750,20 +772,29 @@ impl<'p> Scanner<'p> {
                 .trim()
                 .to_string()
         });
-        self.units.push(Unit {
-            key,
-            parent: parent_key,
+        // A placeholder without text (no allocation) until the unit closes.
+        self.units.push(Unit::from_parts(
+            "",
+            None,
             ordinal,
-            unit_kind: level.kind.clone(),
-            section_type,
-            title,
-            body: String::new(),
-            body_sha256: String::new(),
-            line_start: n,
-            line_end: n,
-        });
+            Arc::clone(&labels),
+            "",
+            "",
+            [0; 32],
+            (n, n),
+        ));
         self.stack.push(Open {
             unit: index,
+            draft: Draft {
+                key,
+                parent_len,
+                ordinal,
+                labels,
+                title,
+                body: String::new(),
+                line_start: n,
+                line_end: n,
+            },
             level: h.level,
             raw_num,
             children: 0,
@@ -831,15 +862,13 @@ impl<'p> Scanner<'p> {
             heading_text.push(' ');
             heading_text.push_str(&title);
         }
-        if let Some(unit) = self.units.get_mut(top.unit) {
-            unit.title = title;
-            unit.line_end = n;
-        }
+        top.draft.title = title;
+        top.draft.line_end = n;
         true
     }
 
     fn body(&mut self, n: u32, s: &str) {
-        let Some(top) = self.stack.last() else {
+        let Some(top) = self.stack.last_mut() else {
             if self.profile.front_matter {
                 self.skip(n, "front matter");
             } else if self.orphan_line.is_none() {
@@ -850,15 +879,12 @@ impl<'p> Scanner<'p> {
         let text = clean_with(self.profile, s);
         let text = text.trim();
         let join = self.profile.join;
-        let Some(unit) = self.units.get_mut(top.unit) else {
-            return;
-        };
-        unit.line_end = n;
+        top.draft.line_end = n;
         // The innermost unit is always growing; the other arm keeps this total anyway.
         let body = if top.growing {
             &mut self.body
         } else {
-            &mut unit.body
+            &mut top.draft.body
         };
         if text.is_empty() {
             // A line that was only markers (`> ` in a block quote) separates paragraphs.
@@ -890,6 +916,20 @@ impl<'p> Scanner<'p> {
             line_count,
         }
     }
+}
+
+/// The shared labels for this pair, added to `cache` the first time it is seen. A profile
+/// makes a handful of pairs, so a list searched in order is all the index needed.
+fn intern(cache: &mut Vec<Arc<Labels>>, unit_kind: &str, section_type: &str) -> Arc<Labels> {
+    if let Some(found) = cache
+        .iter()
+        .find(|l| &*l.unit_kind == unit_kind && &*l.section_type == section_type)
+    {
+        return Arc::clone(found);
+    }
+    let labels = Labels::new(unit_kind, section_type);
+    cache.push(Arc::clone(&labels));
+    labels
 }
 
 /// Removes the profile's inline markers (footnote references, anchors). Each pattern is tried
