@@ -1,7 +1,10 @@
 //! Fuzz target `parse`: any bytes, with every built-in profile and with detection, must give a
 //! plan or an error — never a panic — and an accepted plan must be valid.
 //!
-//! Run with `cargo +nightly fuzz run parse` from the repository root.
+//! Run from the repository root after `cargo install cargo-fuzz`: `cargo +nightly fuzz run parse`,
+//! or on a stable toolchain `RUSTC_BOOTSTRAP=1 cargo fuzz run parse` (cargo-fuzz needs nightly
+//! flags for the sanitizer). Seeding it with `../shared/corpus/*` and a built-in profile joined
+//! to a document by `\n---\n` reaches the profile-loading path too.
 #![no_main]
 
 use cutter_core::parser;
