@@ -11,6 +11,13 @@
 //! Claims are read and written under an exclusive OS lock on that same file (which is never
 //! renamed or deleted, so every process locks the same inode); the claim itself outlives the
 //! process, so a run paused at a gate for a day keeps its document.
+//!
+//! `locks/runs/<run_id>.lock` is the run's *drive* lock: held (an exclusive OS lock, taken
+//! without waiting) by the one process that cuts, resumes, voids or reverts the run, for as long
+//! as the command runs. A second process on the same machine is refused at once instead of
+//! racing the first through the same phases and overwriting its state file; the OS drops the
+//! lock when the holder exits or dies, so it never goes stale. The file is never deleted, for
+//! the same reason as the document locks, and holds the holder's pid for the refusal message.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -71,9 +78,57 @@ fn save_label(run: &RunRecord) -> String {
     )
 }
 
+/// Held while this process drives one run; dropping it lets the next process in.
+#[derive(Debug)]
+pub struct DriveGuard {
+    _file: File,
+}
+
 impl FileStateStore {
     pub fn new(runs: PathBuf, locks: PathBuf) -> Self {
         FileStateStore { runs, locks }
+    }
+
+    /// Takes the run's drive lock (see the module documentation) without waiting;
+    /// [`PortError::Busy`] when another process holds it.
+    pub fn drive(&self, run_id: &str) -> Result<DriveGuard, PortError> {
+        check_id("run id", run_id)?;
+        let dir = self.locks.join("runs");
+        fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let path = dir.join(format!("{run_id}.lock"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err("open lock file", &path, e))?;
+        if let Err(e) = file.try_lock_exclusive() {
+            let contended = fs2::lock_contended_error();
+            if e.kind() == contended.kind() || e.raw_os_error() == contended.raw_os_error() {
+                let mut text = String::new();
+                // The holder's note is only for the message: a lock taken a moment ago may
+                // not have one yet.
+                let _ = file.read_to_string(&mut text);
+                let holder: String = text
+                    .trim()
+                    .chars()
+                    .take(64)
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                    .collect();
+                return Err(PortError::Busy {
+                    run_id: run_id.to_string(),
+                    holder: if holder.is_empty() {
+                        "pid unknown".to_string()
+                    } else {
+                        holder
+                    },
+                });
+            }
+            return Err(io_err("lock", &path, e));
+        }
+        Self::write_holder(&mut file, &path, &format!("pid {}", std::process::id()))?;
+        Ok(DriveGuard { _file: file })
     }
 
     /// The folder of a run (it exists once the run was created).

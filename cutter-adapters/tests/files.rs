@@ -145,6 +145,34 @@ fn exactly_one_of_eight_racing_runs_gets_the_document() {
 }
 
 #[test]
+fn one_process_at_a_time_drives_a_run_and_the_next_gets_in_when_it_lets_go() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store(d.path());
+    let held = s.drive("run-1").unwrap();
+    // A second open of the lock file is refused at once, as another process would be.
+    let refused = s.drive("run-1").unwrap_err();
+    match &refused {
+        PortError::Busy { run_id, holder } => {
+            assert_eq!(run_id, "run-1");
+            assert_eq!(*holder, format!("pid {}", std::process::id()));
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(
+        refused.to_string().contains("another cutter process"),
+        "{refused}"
+    );
+    // Other runs are not held up.
+    let other = s.drive("run-2").unwrap();
+    drop(held);
+    let again = s.drive("run-1").unwrap();
+    drop((again, other));
+    // A run id that could leave the locks folder never names a file.
+    assert!(matches!(s.drive("../run"), Err(PortError::Other(_))));
+    assert!(!d.path().join("locks").join("run.lock").exists());
+}
+
+#[test]
 fn the_kill_switch_is_off_unless_armed_and_fails_closed() {
     let d = tempfile::tempdir().unwrap();
     let k = FileKillSwitch::new(d.path().to_path_buf());

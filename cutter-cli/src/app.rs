@@ -13,7 +13,7 @@ use cutter_adapters::pg::LiveStateStore;
 use cutter_adapters::publish::{HttpPublisher, PublishingReporter};
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
-use cutter_adapters::state_store::FileStateStore;
+use cutter_adapters::state_store::{DriveGuard, FileStateStore};
 use cutter_core::approval::{Approval, EXPLICIT};
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
@@ -380,6 +380,27 @@ impl Env {
             .map_err(CliError::internal)
     }
 
+    /// The run's drive lock, for a command that moves it (cut, resume, void, revert): another
+    /// process driving the same run is a refusal (exit 3), not a race.
+    pub(crate) fn drive(&self, run_id: &str) -> Result<DriveGuard> {
+        self.store.drive(run_id).map_err(|e| match e {
+            busy @ cutter_core::ports::PortError::Busy { .. } => CliError {
+                code: crate::exit::Code::Governance,
+                error: busy.into(),
+            },
+            other => CliError::internal(other),
+        })
+    }
+
+    /// [`Env::drive`] for an existing run, and the run as it is once the lock is held.
+    async fn drive_run(&self, run_id: &str) -> Result<(DriveGuard, RunRecord)> {
+        // A run id that does not exist gets its "no such run" error, not a lock file.
+        self.load_run(run_id).await?;
+        let guard = self.drive(run_id)?;
+        // Read again under the lock: a process that held it may have moved the run meanwhile.
+        Ok((guard, self.load_run(run_id).await?))
+    }
+
     async fn load_run(&self, run_id: &str) -> Result<RunRecord> {
         self.store.load(run_id).await.map_err(|e| match e {
             cutter_core::ports::PortError::NotFound(_) => CliError::usage(anyhow!(
@@ -475,6 +496,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 }
                 None => new_run_id(&document_id),
             };
+            let _drive = env.drive(&run_id)?;
             let doc = env.config.documents.get(&document_id);
             // The config may name the document's profile; the command line wins.
             let profile = match (
@@ -570,7 +592,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             approval,
             json,
         } => {
-            let run = env.load_run(&run_id).await?;
+            let (_drive, run) = env.drive_run(&run_id).await?;
             let approval = match approval {
                 Some(path) => Some(read_approval(&path)?),
                 None => None,
@@ -588,7 +610,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 .map(|_| ())
         }
         Orchestrate::Void { run_id, json } => {
-            let run = env.load_run(&run_id).await?;
+            let (_drive, run) = env.drive_run(&run_id).await?;
             let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
             let orch = env.orchestrator(&backend, &discoverer);
@@ -610,7 +632,13 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             plan_only,
             json,
         } => {
-            let run = env.load_run(&run_id).await?;
+            // Only applying needs the run to itself; showing the plan does not.
+            let (_drive, run) = if plan_only {
+                (None, env.load_run(&run_id).await?)
+            } else {
+                let (guard, run) = env.drive_run(&run_id).await?;
+                (Some(guard), run)
+            };
             let backend = env.backend(&run_id, run.mode)?;
             let discoverer = run_discoverer(env, &run)?;
             let mode = if hard_delete_drafts {

@@ -704,6 +704,19 @@ pub async fn batch_resume(
                 continue;
             }
         };
+        // A run another process is moving right now is left to it, and read again once held.
+        let _drive = match env.store.drive(&run.run_id) {
+            Ok(guard) => guard,
+            Err(e) => {
+                outcomes.push((run.run_id.clone(), "refused".into(), e.to_string()));
+                continue;
+            }
+        };
+        let run = env
+            .store
+            .load(&run.run_id)
+            .await
+            .map_err(CliError::internal)?;
         // Only a run waiting at the approval's gate is armed and resumed; anything else is
         // refused here and left exactly as it is (its batch status too).
         if run.state.awaiting() != Some(batch.gate) {

@@ -237,6 +237,49 @@ fn a_second_cut_of_a_paused_document_is_locked_out_with_exit_3() {
 }
 
 #[test]
+fn a_run_another_process_is_driving_is_refused_with_exit_3_and_left_as_it_is() {
+    let s = Sandbox::new();
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap().to_string();
+    let sg1 = s.approval(&id, "sg1.toml", "");
+    // This test process plays the other one: it holds the run's drive lock.
+    let store = cutter_adapters::state_store::FileStateStore::new(s.file("runs"), s.file("locks"));
+    let held = store.drive(&id).unwrap();
+    let busy = format!("another cutter process (pid {})", std::process::id());
+    for args in [
+        vec![
+            "orchestrate",
+            "resume",
+            &id,
+            "--approval",
+            sg1.to_str().unwrap(),
+        ],
+        vec!["orchestrate", "void", &id],
+        vec!["orchestrate", "revert", &id],
+    ] {
+        let out = s.cutter(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains(&busy), "{}", text(&out.stderr));
+    }
+    // Looking is not driving.
+    let out = s.cutter(&["orchestrate", "revert", &id, "--plan-only"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, now) = s.json(&["orchestrate", "status", &id, "--json"]);
+    assert_eq!(now["state"], "AWAITING_CUT_AUTHORIZATION");
+    assert_eq!(now["phases"], run["phases"]);
+    // Once the other process lets go, the same approval goes through.
+    drop(held);
+    let (code, run) = s.resume(&id, &sg1);
+    assert_eq!(code, 0);
+    assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
+}
+
+#[test]
 fn usage_errors_exit_2_and_name_the_problem() {
     let s = Sandbox::new();
     let doc = s.file("doc.md");

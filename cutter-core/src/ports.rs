@@ -31,6 +31,9 @@ pub enum PortError {
     /// The document is claimed by another run.
     #[error("lock document {document_id}: locked by run {holder}")]
     Locked { document_id: String, holder: String },
+    /// Another process is driving the same run right now; nothing was done.
+    #[error("drive run {run_id}: another cutter process ({holder}) is driving it now; wait for it to finish (or stop it), then run the command again")]
+    Busy { run_id: String, holder: String },
     /// The kill-switch was off when the adapter checked it before a write.
     #[error("write for run {run_id}: the kill-switch is off")]
     KillSwitchOff { run_id: String },
