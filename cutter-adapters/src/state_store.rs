@@ -92,6 +92,17 @@ impl FileStateStore {
     /// Takes the run's drive lock (see the module documentation) without waiting;
     /// [`PortError::Busy`] when another process holds it.
     pub fn drive(&self, run_id: &str) -> Result<DriveGuard, PortError> {
+        self.lock_drive(run_id, false)
+    }
+
+    /// [`FileStateStore::drive`], waiting (blocking the thread) until the holder lets go: for
+    /// a batch worker taking over a run whose first driver, on this machine, lost its lease
+    /// but may still be working.
+    pub fn drive_waiting(&self, run_id: &str) -> Result<DriveGuard, PortError> {
+        self.lock_drive(run_id, true)
+    }
+
+    fn lock_drive(&self, run_id: &str, wait: bool) -> Result<DriveGuard, PortError> {
         check_id("run id", run_id)?;
         let dir = self.locks.join("runs");
         fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
@@ -103,7 +114,12 @@ impl FileStateStore {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_err("open lock file", &path, e))?;
-        if let Err(e) = file.try_lock_exclusive() {
+        let locked = if wait {
+            file.lock_exclusive()
+        } else {
+            file.try_lock_exclusive()
+        };
+        if let Err(e) = locked {
             let contended = fs2::lock_contended_error();
             if e.kind() == contended.kind() || e.raw_os_error() == contended.raw_os_error() {
                 let mut text = String::new();

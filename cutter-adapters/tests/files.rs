@@ -173,6 +173,33 @@ fn one_process_at_a_time_drives_a_run_and_the_next_gets_in_when_it_lets_go() {
 }
 
 #[test]
+fn a_waiting_driver_gets_the_run_only_when_the_holder_lets_go() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store(d.path());
+    let held = s.drive("run-1").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let guard = s.drive_waiting("run-1");
+            tx.send(guard.is_ok()).unwrap();
+            guard
+        })
+    };
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "the waiter got the run while it was held"
+    );
+    drop(held);
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap());
+    let guard = waiter.join().unwrap().unwrap();
+    // Now the waiter holds it.
+    assert!(matches!(s.drive("run-1"), Err(PortError::Busy { .. })));
+    drop(guard);
+}
+
+#[test]
 fn the_kill_switch_is_off_unless_armed_and_fails_closed() {
     let d = tempfile::tempdir().unwrap();
     let k = FileKillSwitch::new(d.path().to_path_buf());

@@ -386,21 +386,33 @@ async fn run_item(
     let orch = env.orchestrator(backend, &discoverer);
     let outcome = match &item.run_id {
         // Taken over from a worker that died: carry on with its run if it is recorded here.
-        Some(run_id) => match env.store.load(run_id).await {
-            Ok(run) if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
-            Ok(_) => orch.resume(run_id, None).await,
-            Err(_) => {
+        Some(run_id) => {
+            if env.store.load(run_id).await.is_err() {
                 return Ok((
                     ItemStatus::Stopped,
                     run_id.clone(),
                     Some(format!(
                         "run {run_id} was started by a worker whose state is not on this machine; resume it there, or void it and clear its lock"
                     )),
-                ))
+                ));
             }
-        },
+            // A worker that only lost its lease (a stalled connection) may still be driving
+            // the run here: wait for it to let go instead of driving the run twice, then take
+            // the run as it left it.
+            let (store, id) = (env.store.clone(), run_id.clone());
+            let _drive = tokio::task::spawn_blocking(move || store.drive_waiting(&id))
+                .await
+                .map_err(CliError::internal)?
+                .map_err(CliError::internal)?;
+            match env.store.load(run_id).await.map_err(CliError::internal)? {
+                run if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
+                _ => orch.resume(run_id, None).await,
+            }
+        }
         None => {
             let run_id = new_run_id(&doc.document_id);
+            // Held through the cut, so a worker that takes the document over waits for it.
+            let _drive = env.drive(&run_id)?;
             if env.config.require_rehearsal {
                 if let (payload, None) =
                     crate::app::rehearsal(env, &doc.document_id, &source, &discoverer).await?

@@ -1,10 +1,11 @@
 //! Batches against a real PostgreSQL: two `cutter orchestrate batch` processes with two
 //! workers each share one batch through the database, every document is cut exactly once to
-//! its first gate, and a document left by a dead worker is taken over when its lease expires.
+//! its first gate, and a document left by a dead worker is taken over when its lease expires
+//! (after the worker's run, if it is still being driven on this machine, is let go).
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use anyhow::{ensure, Result};
 use common::{text, Site};
@@ -285,6 +286,59 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     ensure!(
         b3_item["run_id"] != Value::Null && b3_item["run_id"] != b3.as_str(),
         "{status}"
+    );
+
+    // B-2 as a worker leaves it that started its run and lost its lease (a stalled
+    // connection) while it may still be driving the run on this machine. The taker waits for
+    // that driver to let go, then takes the run as it is (paused at SG_1): no second drive,
+    // no new run.
+    let b2 = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["document_id"] == "B-2")
+        .and_then(|r| r["run_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    s.db.sql(&format!(
+        "UPDATE cutter_governance.batch_item
+         SET status = 'taken', worker = 'stalled-worker', run_id = '{b2}',
+             lease_until = clock_timestamp() - interval '1 second'
+         WHERE batch_id = 'lease' AND document_id = 'B-2'"
+    ))?;
+    let store = cutter_adapters::state_store::FileStateStore::new(s.path("runs"), s.path("locks"));
+    let held = store.drive(&b2)?;
+    let (released, taken) = std::thread::scope(|scope| -> Result<(String, Output)> {
+        // This test plays the stalled driver: it lets go two seconds after the batch starts.
+        let releaser = scope.spawn(|| -> Result<String> {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let at = s.db.sql("SELECT clock_timestamp()")?;
+            drop(held);
+            Ok(at)
+        });
+        let taken = s.cutter(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])?;
+        let released = releaser
+            .join()
+            .map_err(|_| anyhow::anyhow!("the releasing thread panicked"))??;
+        Ok((released, taken))
+    })?;
+    ensure!(taken.status.success(), "{}", text(&taken.stderr));
+    let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;
+    let b2_item = items(&status)
+        .into_iter()
+        .find(|d| d["document_id"] == "B-2")
+        .unwrap_or_default();
+    ensure!(b2_item["status"] == "paused", "{status}");
+    ensure!(b2_item["run_id"] == b2.as_str(), "{status}");
+    ensure!(b2_item["worker"] != "stalled-worker", "{status}");
+    // Recorded only after the stalled driver let go.
+    let after = s.db.sql(&format!(
+        "SELECT updated_at >= '{released}'::timestamptz FROM cutter_governance.batch_item
+         WHERE batch_id = 'lease' AND document_id = 'B-2'"
+    ))?;
+    ensure!(
+        after == "t",
+        "the taker did not wait for the driver ({after})"
     );
     Ok(())
 }
