@@ -5,7 +5,12 @@
 //! A report that cannot be delivered is kept in an outbox folder (one JSON file each, in
 //! order) and the call fails, so the run does not advance past it; the next call — the same
 //! command again, or `resume` — sends the outbox first. The token is never logged or stored.
+//!
+//! Sending is one process at a time: an OS lock on `<outbox>.lock` (beside the folder, not in
+//! it) is held while the outbox and the new report go out, so two commands on the machine do
+//! not both deliver the same pending report.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +18,7 @@ use async_trait::async_trait;
 use cutter_core::approval::ApprovalRequest;
 use cutter_core::ports::{PhaseReport, PortError, Reporter};
 use cutter_core::run::RunRecord;
+use fs2::FileExt;
 use serde_json::{json, Value};
 
 use crate::atomic::write_atomic;
@@ -200,6 +206,28 @@ impl<R> PublishingReporter<R> {
         Ok(path)
     }
 
+    /// Waits for, then holds, the outbox's OS lock (see the module documentation) until the
+    /// returned file is dropped.
+    async fn lock_outbox(&self) -> Result<File, PortError> {
+        let path = self.outbox.with_extension("lock");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PortError::Other(format!("create {}: {e}", parent.display())))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| PortError::Other(format!("open {}: {e}", path.display())))?;
+        // Waiting blocks a thread, so it happens on one meant for it.
+        tokio::task::spawn_blocking(move || file.lock_exclusive().map(|()| file))
+            .await
+            .map_err(|e| PortError::Other(format!("lock {}: {e}", path.display())))?
+            .map_err(|e| PortError::Other(format!("lock {}: {e}", path.display())))
+    }
+
     fn undelivered(&self, what: &str, cause: &str, kept: &Path) -> PortError {
         PortError::Other(format!(
             "deliver {what} to {}: {cause}; it is kept in {} and sent again by the next command (`cutter orchestrate resume`)",
@@ -211,6 +239,7 @@ impl<R> PublishingReporter<R> {
     /// Sends the outbox, then `body`; whatever is not delivered stays (or goes) in the outbox.
     async fn deliver(&self, what: &str, mut body: Value) -> Result<(), PortError> {
         let _one_at_a_time = self.sending.lock().await;
+        let _one_process_at_a_time = self.lock_outbox().await?;
         // A stable id, so an endpoint can recognise a report it got twice (a redelivery).
         let id = cutter_core::plan::sha256_hex(body.to_string().as_bytes());
         body["report_id"] = Value::String(id);
@@ -341,6 +370,71 @@ fn uuid_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A local endpoint that answers every POST with 200 and counts them.
+    fn counting_server() -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/reports", listener.local_addr().unwrap());
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&posts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        (url, posts)
+    }
+
+    #[test]
+    fn a_sender_waits_while_another_process_sends_the_outbox() {
+        let (url, posts) = counting_server();
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        std::fs::create_dir_all(&outbox).unwrap();
+        std::fs::write(outbox.join("00000001-test.json"), r#"{"kind":"pending"}"#).unwrap();
+        let publisher = HttpPublisher::new(&url, None, 1, Duration::from_secs(5)).unwrap();
+        let reporter = PublishingReporter::new((), publisher, outbox);
+        // The other process: it holds the outbox lock (a second open file, as a process has).
+        let other = File::create(dir.path().join("outbox.lock")).unwrap();
+        other.lock_exclusive().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        std::thread::scope(|scope| {
+            let sender =
+                scope.spawn(|| runtime.block_on(reporter.deliver("a report", json!({"n": 1}))));
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(
+                posts.load(Ordering::SeqCst),
+                0,
+                "sent while another process held the outbox"
+            );
+            drop(other);
+            sender.join().unwrap().unwrap();
+        });
+        // The pending report, then the new one; nothing left behind.
+        assert_eq!(posts.load(Ordering::SeqCst), 2);
+        assert!(reporter.pending().is_empty());
+    }
 
     #[test]
     fn urls_that_would_leak_a_token_are_refused() {
