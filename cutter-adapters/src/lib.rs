@@ -41,3 +41,23 @@ pub fn check_id(kind: &str, id: &str) -> Result<(), cutter_core::ports::PortErro
 pub fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
 }
+
+/// Opens, creating it and its folder if need be, a file that exists for its OS lock (a
+/// document claim, a run's drive lock, the report outbox). It is never truncated on open: a
+/// holder's note must survive another process opening the file to wait for it.
+pub(crate) fn open_lock_file(
+    path: &std::path::Path,
+) -> Result<std::fs::File, cutter_core::ports::PortError> {
+    use cutter_core::ports::PortError;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| PortError::Other(format!("create {}: {e}", parent.display())))?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| PortError::Other(format!("open lock file {}: {e}", path.display())))
+}

@@ -10,7 +10,7 @@
 //! it) is held while the outbox and the new report go out, so two commands on the machine do
 //! not both deliver the same pending report.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -210,17 +210,7 @@ impl<R> PublishingReporter<R> {
     /// returned file is dropped.
     async fn lock_outbox(&self) -> Result<File, PortError> {
         let path = self.outbox.with_extension("lock");
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| PortError::Other(format!("create {}: {e}", parent.display())))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| PortError::Other(format!("open {}: {e}", path.display())))?;
+        let file = crate::open_lock_file(&path)?;
         // Waiting blocks a thread, so it happens on one meant for it.
         tokio::task::spawn_blocking(move || file.lock_exclusive().map(|()| file))
             .await

@@ -19,7 +19,7 @@
 //! lock when the holder exits or dies, so it never goes stale. The file is never deleted, for
 //! the same reason as the document locks, and holds the holder's pid for the refusal message.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
-use crate::check_id;
+use crate::{check_id, open_lock_file};
 
 /// The format tag of `state.json`.
 pub const STATE_FORMAT: &str = "cutter.state.v1";
@@ -104,16 +104,8 @@ impl FileStateStore {
 
     fn lock_drive(&self, run_id: &str, wait: bool) -> Result<DriveGuard, PortError> {
         check_id("run id", run_id)?;
-        let dir = self.locks.join("runs");
-        fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
-        let path = dir.join(format!("{run_id}.lock"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err("open lock file", &path, e))?;
+        let path = self.locks.join("runs").join(format!("{run_id}.lock"));
+        let mut file = open_lock_file(&path)?;
         let locked = if wait {
             file.lock_exclusive()
         } else {
@@ -202,15 +194,8 @@ impl FileStateStore {
     /// Opens the lock file and takes the OS lock on it; the lock ends when the file is dropped.
     fn open_locked(&self, document_id: &str) -> Result<(File, PathBuf), PortError> {
         check_id("document id", document_id)?;
-        fs::create_dir_all(&self.locks).map_err(|e| io_err("create", &self.locks, e))?;
         let path = self.lock_path(document_id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err("open lock file", &path, e))?;
+        let file = open_lock_file(&path)?;
         file.lock_exclusive()
             .map_err(|e| io_err("lock", &path, e))?;
         Ok((file, path))

@@ -38,6 +38,25 @@ fn ready() -> Result<Site> {
     Ok(s)
 }
 
+/// The run id of `document_id` in `orchestrate status --json` (empty when it has none).
+fn run_of(runs: &Value, document_id: &str) -> String {
+    runs.as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["document_id"] == document_id)
+        .and_then(|r| r["run_id"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The item of `document_id` in `batch-status --json` (null when there is none).
+fn item_of(status: &Value, document_id: &str) -> Value {
+    items(status)
+        .into_iter()
+        .find(|d| d["document_id"] == document_id)
+        .unwrap_or_default()
+}
+
 fn items(status: &Value) -> Vec<Value> {
     status["documents"].as_array().cloned().unwrap_or_default()
 }
@@ -264,23 +283,13 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     )?;
     // The run the first pass made still holds B-3's lock; voiding it frees the document.
     let (_, all) = s.json(&["orchestrate", "status", "--json"])?;
-    let b3 = all
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["document_id"] == "B-3")
-        .and_then(|r| r["run_id"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let b3 = run_of(&all, "B-3");
     s.ok(&["orchestrate", "void", &b3])?;
 
     let again = s.cutter(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])?;
     ensure!(again.status.success(), "{}", text(&again.stderr));
     let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;
-    let b3_item = items(&status)
-        .into_iter()
-        .find(|d| d["document_id"] == "B-3")
-        .unwrap_or_default();
+    let b3_item = item_of(&status, "B-3");
     ensure!(b3_item["status"] == "paused", "{status}");
     ensure!(b3_item["worker"] != "dead-worker", "{status}");
     ensure!(
@@ -292,14 +301,7 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     // connection) while it may still be driving the run on this machine. The taker waits for
     // that driver to let go, then takes the run as it is (paused at SG_1): no second drive,
     // no new run.
-    let b2 = all
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["document_id"] == "B-2")
-        .and_then(|r| r["run_id"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let b2 = run_of(&all, "B-2");
     s.db.sql(&format!(
         "UPDATE cutter_governance.batch_item
          SET status = 'taken', worker = 'stalled-worker', run_id = '{b2}',
@@ -324,10 +326,7 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     })?;
     ensure!(taken.status.success(), "{}", text(&taken.stderr));
     let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;
-    let b2_item = items(&status)
-        .into_iter()
-        .find(|d| d["document_id"] == "B-2")
-        .unwrap_or_default();
+    let b2_item = item_of(&status, "B-2");
     ensure!(b2_item["status"] == "paused", "{status}");
     ensure!(b2_item["run_id"] == b2.as_str(), "{status}");
     ensure!(b2_item["worker"] != "stalled-worker", "{status}");
