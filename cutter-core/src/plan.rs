@@ -70,8 +70,9 @@ pub struct Unit {
 
 const NO_PARENT: u32 = u32::MAX;
 const PARENT_STORED: u32 = 1 << 31;
-/// The longest key, parent or title a unit keeps, in bytes.
-const MAX_FIELD: usize = (PARENT_STORED - 1) as usize;
+/// The longest key, parent or title a unit keeps, in bytes: short enough that a stored
+/// parent's length with [`PARENT_STORED`] set can never read as [`NO_PARENT`].
+const MAX_FIELD: usize = (PARENT_STORED - 2) as usize;
 
 /// The unit kind and section type of a unit, shared between units that have the same pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -948,6 +949,12 @@ mod unit_tests {
                 .to_string();
             assert!(err.contains("body_sha256 of unit `k-1`"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_stored_parent_of_the_longest_length_is_not_mistaken_for_none() {
+        assert_ne!(len32(MAX_FIELD) | PARENT_STORED, NO_PARENT);
+        assert_eq!(capped("abc"), "abc");
     }
 
     #[test]
