@@ -237,10 +237,7 @@ impl Unit {
 
     /// sha256 of `body` as UTF-8, lower-case hex.
     pub fn body_sha256(&self) -> String {
-        lower_hex(&self.body_sha256)
-            .iter()
-            .map(|b| char::from(*b))
-            .collect()
+        hex::encode(self.body_sha256)
     }
 
     /// sha256 of `body` as UTF-8, the 32 bytes.
@@ -344,20 +341,12 @@ impl<'de> Deserialize<'de> for Unit {
 
 /// The 32 bytes written as 64 lower-case hex digits in `s`, or `None`.
 fn parse_lower_hex(s: &str) -> Option<[u8; 32]> {
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
+    // `hex` also takes upper case, which `sha256_hex` never writes: refused first.
+    if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let (hi, lo) = (pair.first().copied()?, pair.get(1).copied()?);
-        *byte = (nibble(hi)? << 4) | nibble(lo)?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
