@@ -1,19 +1,43 @@
 //! The encrypted pre-write backup: `pg_dump` of the tables a run will touch, streamed into
 //! `gpg --encrypt`, hashed as it passes, and described by an envelope written next to it.
 //!
-//! The dump never exists unencrypted on disk: pg_dump's stdout is gpg's stdin (an OS pipe,
-//! as in a shell pipeline), and only gpg's output passes through this process, where it is
-//! hashed and written to a hidden partial file. The final name appears only by an atomic
-//! rename after both tools exited successfully and the bytes were synced, so a file under
-//! the final name is always a complete backup.
+//! The dump never exists unencrypted on disk: pg_dump's output passes through this process
+//! in memory only, on its way to gpg's stdin and to two `pg_restore` readers, and only gpg's
+//! output is written, hashed, to a hidden partial file. The final name appears only by an
+//! atomic rename after every tool exited successfully, the bytes were synced and the backup
+//! was proven readable, so a file under the final name is always a complete backup.
+//!
+//! What a backup proves before it gets its final name (an audit found that a `gpg` writing
+//! junk and exiting 0 passed when only exit statuses and hashes were checked):
+//! - **The plaintext is a complete custom-format dump holding every table's data.** The
+//!   stream gpg encrypts is also read by `pg_restore --list` (its table of contents must name
+//!   a `TABLE DATA` entry for every requested table) and by `pg_restore --file=-` into
+//!   nothing, which reads every data block to the end: `--list` alone stops after the table of
+//!   contents and exits 0 on a dump cut short.
+//! - **The ciphertext is an OpenPGP message to the recipient.** Its packet framing is walked
+//!   here to the last byte (session-key packets, then one integrity-protected encrypted data
+//!   packet whose length chain ends exactly at the end of the file), and
+//!   `gpg --list-only --list-packets` (which never decrypts) must name one of the recipient's
+//!   key ids.
+//! - **It decrypts, when the secret key is here.** `gpg --decrypt --output -` writes into a
+//!   pipe, read by `pg_restore --list` and hashed here: gpg must report the integrity check
+//!   passed (`DECRYPTION_OKAY`) and the decrypted bytes must have the sha256 of the plaintext
+//!   the readers read, so they are that very dump (a second full read is not needed). A key
+//!   that needs a passphrase (batch mode cannot ask for one) or a missing secret key skips
+//!   this step, which is logged.
+//!
+//! `verify_run` repeats the last two on a stored backup, where no plaintext hash is known, so
+//! `pg_restore --file=-` reads the decrypted dump to its end and its table of contents must
+//! list every envelope table's data; `verify_backup`, given only a path, re-hashes and walks
+//! the framing.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::str::FromStr;
 use std::thread::JoinHandle;
 
@@ -78,6 +102,67 @@ pub enum BackupError {
     BadEnvelope { path: PathBuf, detail: String },
     #[error("ask the server for its version at {url}: {detail}")]
     Server { url: String, detail: String },
+    /// A pg_restore reader of the plaintext stream failed: the dump is cut short or is not a
+    /// custom-format archive.
+    #[error("read the dump back with {tool}: it exited with {status}: {stderr} (the dump is incomplete or not a custom-format archive; check that pg_dump and pg_restore come from the same PostgreSQL installation, then back up again)")]
+    DumpUnreadable {
+        tool: String,
+        status: String,
+        stderr: String,
+    },
+    #[error(
+        "find the data of {} in the dump: pg_restore --list shows no TABLE DATA entry for it (it lists data of: {}); check that each table exists and is a plain table, then back up again",
+        .missing.join(", "),
+        listed_or_none(.listed)
+    )]
+    MissingTables {
+        missing: Vec<String>,
+        listed: Vec<String>,
+    },
+    #[error("prove that {path} is an OpenPGP message encrypted to {recipient}: {detail}; check that the gpg program is GnuPG and encrypts to that key, then back up again")]
+    BadCiphertext {
+        path: PathBuf,
+        recipient: String,
+        detail: String,
+    },
+    #[error("decrypt {path} with the secret key of {recipient} and read it back: {detail} (if gpg's message is about the key or gpg-agent rather than the data, fix gpg on this machine; otherwise the backup cannot be restored: back up again)")]
+    DecryptFailed {
+        path: PathBuf,
+        recipient: String,
+        detail: String,
+    },
+}
+
+impl BackupError {
+    /// The error with the checked file named as `path`: a check of the hidden partial file
+    /// is reported under the backup's final name, the one the user knows.
+    fn about(self, path: &Path) -> Self {
+        match self {
+            BackupError::BadCiphertext {
+                recipient, detail, ..
+            } => BackupError::BadCiphertext {
+                path: path.to_path_buf(),
+                recipient,
+                detail,
+            },
+            BackupError::DecryptFailed {
+                recipient, detail, ..
+            } => BackupError::DecryptFailed {
+                path: path.to_path_buf(),
+                recipient,
+                detail,
+            },
+            other => other,
+        }
+    }
+}
+
+fn listed_or_none(listed: &[String]) -> String {
+    if listed.is_empty() {
+        "no table".into()
+    } else {
+        listed.join(", ")
+    }
 }
 
 impl From<BackupError> for PortError {
@@ -135,7 +220,8 @@ impl fmt::Debug for GpgBackupRunner {
     }
 }
 
-/// The outcome of `verify_backup`: empty `problems` means the file matches its envelope.
+/// The outcome of a verification: empty `problems` means the file matches its envelope and
+/// passed every check that could be run here; `notes` say which checks could not be run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub location: PathBuf,
@@ -144,11 +230,46 @@ pub struct VerifyReport {
     pub expected_bytes: u64,
     pub actual_bytes: u64,
     pub problems: Vec<String>,
+    /// The OpenPGP framing was walked to the last byte: session-key packets, then one
+    /// integrity-protected encrypted data packet ending exactly at the end of the file.
+    pub structure_checked: bool,
+    /// Key ids (16 upper-case hex digits) the file's session-key packets are encrypted to.
+    pub encrypted_to: Vec<String>,
+    /// gpg's packet listing names one of the envelope recipient's keys.
+    pub recipient_checked: bool,
+    /// The file was decrypted (to a pipe, never to disk) and pg_restore read the dump to its
+    /// end.
+    pub decrypted: bool,
+    /// `schema.name` of every table whose data the decrypted dump's table of contents lists.
+    pub listed_tables: Vec<String>,
+    /// Checks that were not run and why (not problems): no keyring given, secret key absent.
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// One line saying how far the check went, e.g. "decrypted and listed 2 tables:
+    /// cutter.units, public.notes" or "secret key not here: structure checked only (...)".
+    pub fn summary(&self) -> String {
+        if self.decrypted {
+            format!(
+                "decrypted and listed {} table{}: {}",
+                self.listed_tables.len(),
+                if self.listed_tables.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                listed_or_none(&self.listed_tables)
+            )
+        } else if !self.notes.is_empty() {
+            self.notes.join("; ")
+        } else {
+            "not decrypted: see the problems".to_string()
+        }
     }
 }
 
@@ -212,6 +333,37 @@ impl fmt::Display for SelftestReport {
 struct Streamed {
     bytes: u64,
     sha256: String,
+    /// What the pg_restore readers found in the plaintext stream.
+    dump: DumpFacts,
+    /// sha256 of that plaintext (kept in memory only): a decryption that yields the same
+    /// hash yields the very dump the readers read to its end.
+    plain_sha256: String,
+}
+
+/// What pg_restore found in a dump that it read to the end.
+#[derive(Debug, Clone, Default)]
+struct DumpFacts {
+    /// `schema.name` of every `TABLE DATA` entry of the table of contents.
+    data_tables: Vec<String>,
+}
+
+/// The outcome of the decryption check.
+enum Decryption {
+    /// Decrypted to a pipe and read to the end by pg_restore.
+    Listed(DumpFacts),
+    /// Not tried or not possible here; the reason.
+    Skipped(String),
+}
+
+/// The recipient's key as the keyring lists it.
+struct RecipientKey {
+    /// Validity of the primary key (colon listing field 2).
+    validity: String,
+    /// Capabilities of the whole key (field 12; upper-case letters are usable ones).
+    caps: String,
+    /// Key ids a message to this key may name: the primary key and every subkey that can
+    /// encrypt, whatever its validity today (an old backup stays encrypted to an expired one).
+    key_ids: Vec<String>,
 }
 
 impl GpgBackupRunner {
@@ -276,7 +428,7 @@ impl GpgBackupRunner {
         let mut tool_versions = BTreeMap::new();
         tool_versions.insert("pg_dump".to_string(), self.pg_dump_version()?);
         tool_versions.insert("gpg".to_string(), self.gpg_version()?);
-        self.check_recipient(&fpr)?;
+        let key_ids = self.check_recipient(&fpr)?;
 
         fs::create_dir_all(&self.backups_dir).map_err(|source| BackupError::Io {
             what: "create",
@@ -296,16 +448,37 @@ impl GpgBackupRunner {
             dump_args.push(t.clone());
         }
 
-        let streamed = match self.stream_to(&dump_args, &fpr, &partial) {
-            Ok(s) => s,
+        // Everything is proven on the partial file, so no failure ever shows the final name.
+        let proven = self
+            .stream_to(&dump_args, &fpr, &partial)
+            .and_then(|streamed| {
+                if streamed.bytes == 0 {
+                    return Err(BackupError::Empty(final_path.clone()));
+                }
+                let decryption = self.prove(&partial, &fpr, &key_ids, tables, &streamed)?;
+                Ok((streamed, decryption))
+            });
+        let (streamed, decryption) = match proven {
+            Ok(p) => p,
             Err(e) => {
                 let _ = fs::remove_file(&partial);
-                return Err(e);
+                return Err(e.about(&final_path));
             }
         };
-        if streamed.bytes == 0 {
-            let _ = fs::remove_file(&partial);
-            return Err(BackupError::Empty(final_path));
+        match &decryption {
+            Decryption::Listed(facts) => tracing::info!(
+                run_id,
+                bytes = streamed.bytes,
+                tables = ?facts.data_tables,
+                "backup proven: the dump holds every table's data, the ciphertext is encrypted to the recipient, and it was decrypted and read back"
+            ),
+            Decryption::Skipped(reason) => tracing::info!(
+                run_id,
+                bytes = streamed.bytes,
+                tables = ?streamed.dump.data_tables,
+                decryption = %reason,
+                "backup proven without decryption: the dump holds every table's data and the ciphertext is encrypted to the recipient"
+            ),
         }
         // An envelope of an earlier attempt must not stay paired with the new file.
         remove_if_present(&envelope_path)?;
@@ -376,74 +549,54 @@ impl GpgBackupRunner {
         finish
     }
 
-    /// Re-hashes the backup an envelope file describes. The backup is looked up next to the
-    /// envelope (by the file name in `location`), so a moved backups folder still verifies.
-    pub fn verify_backup(envelope_path: &Path) -> Result<VerifyReport, BackupError> {
-        let bad = |detail: String| BackupError::BadEnvelope {
-            path: envelope_path.to_path_buf(),
-            detail,
-        };
-        let raw = fs::read(envelope_path).map_err(|source| BackupError::Io {
-            what: "read",
-            path: envelope_path.to_path_buf(),
-            source,
-        })?;
-        let file: EnvelopeFile =
-            serde_json::from_slice(&raw).map_err(|e| bad(format!("not an envelope: {e}")))?;
-        if file.format != ENVELOPE_FORMAT {
-            return Err(bad(format!(
-                "format `{}` is not `{ENVELOPE_FORMAT}`",
-                file.format
-            )));
+    /// The checks a backup must pass before it gets its final name (see the module docs):
+    /// every table's data in the dump pg_restore read to its end, the ciphertext's framing and
+    /// recipient, and, when the secret key is here, decryption back to that same dump.
+    fn prove(
+        &self,
+        file: &Path,
+        fpr: &str,
+        key_ids: &[String],
+        tables: &[String],
+        streamed: &Streamed,
+    ) -> Result<Decryption, BackupError> {
+        require_tables(tables, &streamed.dump.data_tables)?;
+        self.check_ciphertext(file, fpr, key_ids)?;
+        let decryption = self.decrypt_and_list(file, fpr, Some(&streamed.plain_sha256))?;
+        if let Decryption::Listed(facts) = &decryption {
+            require_tables(tables, &facts.data_tables)?;
         }
-        let env = &file.envelope;
-        let name = Path::new(&env.location)
-            .file_name()
-            .ok_or_else(|| bad(format!("location `{}` names no file", env.location)))?;
-        let dir = match envelope_path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let location = dir.join(name);
-        let mut problems: Vec<String> = env
-            .incompleteness()
-            .into_iter()
-            .map(|p| format!("envelope: {p}"))
-            .collect();
-        let (actual_bytes, actual_sha256) = match hash_file(&location) {
-            Ok(found) => found,
-            Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                problems.push(format!("{} is missing", location.display()));
-                (0, String::new())
-            }
-            Err(e) => return Err(e),
-        };
-        if actual_bytes != env.bytes {
-            problems.push(format!(
-                "size is {actual_bytes} bytes, the envelope says {}",
-                env.bytes
-            ));
-        }
-        if actual_sha256 != env.sha256 {
-            problems.push(format!(
-                "sha256 is {actual_sha256}, the envelope says {}",
-                env.sha256
-            ));
-        }
-        Ok(VerifyReport {
-            location,
-            expected_sha256: env.sha256.clone(),
-            actual_sha256,
-            expected_bytes: env.bytes,
-            actual_bytes,
-            problems,
-        })
+        Ok(decryption)
     }
 
-    /// `cutter backup verify RUN_ID`: verifies the run's backup in this runner's folder.
+    /// Verifies the backup an envelope file describes with no tools and no keyring: re-hashes
+    /// it and walks its OpenPGP framing (junk, a truncated file or a plaintext dump fail).
+    /// It cannot tell whom the file is encrypted to or whether it decrypts; [`verify_run`] /
+    /// [`verify_envelope`] can, with the runner's gpg, GnuPG home and pg_restore. The backup
+    /// is looked up next to the envelope (by the file name in `location`), so a moved
+    /// backups folder still verifies.
+    ///
+    /// [`verify_run`]: GpgBackupRunner::verify_run
+    /// [`verify_envelope`]: GpgBackupRunner::verify_envelope
+    pub fn verify_backup(envelope_path: &Path) -> Result<VerifyReport, BackupError> {
+        verify_with(envelope_path, None)
+    }
+
+    /// Verifies the backup an envelope file describes, fully: the hash, the framing, gpg's
+    /// packet listing against the envelope recipient's key ids (the public key must be in
+    /// this runner's keyring), and, when the secret key is here, decryption to a pipe read by
+    /// pg_restore, whose table of contents must list the data of every envelope table.
+    /// Nothing plaintext is written. Uses `gpg`, `gnupg_home` and the pg_restore next to
+    /// `pg_dump`; never the database URL.
+    pub fn verify_envelope(&self, envelope_path: &Path) -> Result<VerifyReport, BackupError> {
+        verify_with(envelope_path, Some(self))
+    }
+
+    /// `cutter backup verify RUN_ID`: [`verify_envelope`](Self::verify_envelope) of the run's
+    /// backup in this runner's folder.
     pub fn verify_run(&self, run_id: &str) -> Result<VerifyReport, PortError> {
         crate::check_id("run id", run_id)?;
-        Ok(Self::verify_backup(&self.envelope_path(run_id))?)
+        Ok(self.verify_envelope(&self.envelope_path(run_id))?)
     }
 
     /// `cutter backup selftest`: the tools, their compatibility with the server, the key, and a
@@ -469,7 +622,7 @@ impl GpgBackupRunner {
             (Ok(f), true) => report.record(
                 "recipient key usable",
                 self.check_recipient(f)
-                    .map(|()| format!("{f} can encrypt"))
+                    .map(|_| format!("{f} can encrypt"))
                     .map_err(|e| {
                         format!(
                             "{e}; import the public key (gpg --import) or fix [backup] recipient"
@@ -497,9 +650,11 @@ impl GpgBackupRunner {
         report
     }
 
-    /// Dumps an empty selection (every schema excluded) through pg_dump and gpg into a
-    /// temporary folder, re-hashes it and, when the secret key is here, decrypts it and has
-    /// pg_restore read it back. Nothing is written to the database.
+    /// Dumps an empty selection (every schema excluded) through the same pipeline and checks
+    /// a backup uses (pg_restore reads the plaintext on its way, the ciphertext's packets
+    /// are checked, and, when the secret key is here, it is decrypted to a pipe and read
+    /// back) into a temporary folder. Nothing is written to the database, nothing plaintext
+    /// to disk.
     fn round_trip(&self, fpr: &str) -> Result<String, String> {
         let dir = tempfile::Builder::new()
             .prefix(".selftest-")
@@ -522,49 +677,20 @@ impl GpgBackupRunner {
                 streamed.bytes, streamed.sha256
             ));
         }
-        let secret = self
-            .gpg_command()
-            .args(["--batch", "--with-colons", "--list-secret-keys", fpr])
-            .output();
-        let has_secret = matches!(&secret, Ok(o) if o.status.success());
-        if !has_secret {
-            return Ok(format!(
-                "encrypted {bytes} bytes; the secret key is not in this keyring, so decryption was not tried"
-            ));
+        let key_ids = self.check_recipient(fpr).map_err(|e| e.to_string())?;
+        self.check_ciphertext(&enc, fpr, &key_ids)
+            .map_err(|e| e.to_string())?;
+        match self
+            .decrypt_and_list(&enc, fpr, Some(&streamed.plain_sha256))
+            .map_err(|e| e.to_string())?
+        {
+            Decryption::Listed(_) => Ok(format!(
+                "encrypted {bytes} bytes to the recipient, pg_restore read the dump; decrypted to a pipe and read back with pg_restore"
+            )),
+            Decryption::Skipped(reason) => Ok(format!(
+                "encrypted {bytes} bytes to the recipient, pg_restore read the dump; not decrypted: {reason}"
+            )),
         }
-        let plain = dir.path().join("selftest.dump");
-        let dec = self
-            .gpg_command()
-            .args(["--batch", "--yes", "--quiet", "--decrypt", "--output"])
-            .arg(&plain)
-            .arg(&enc)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("start gpg --decrypt: {e}"))?;
-        if !dec.status.success() {
-            return Err(format!(
-                "decrypt the selftest dump: gpg exited with {}: {} (a passphrase-protected key cannot be used in batch mode)",
-                dec.status,
-                excerpt(&dec.stderr)
-            ));
-        }
-        let restore = self.pg_restore_path();
-        let list = Command::new(&restore)
-            .arg("--list")
-            .arg(&plain)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("start {}: {e}", restore.display()))?;
-        if !list.status.success() {
-            return Err(format!(
-                "read the decrypted selftest dump with pg_restore: exited with {}: {}",
-                list.status,
-                excerpt(&list.stderr)
-            ));
-        }
-        Ok(format!(
-            "encrypted {bytes} bytes, decrypted and read back with pg_restore"
-        ))
     }
 
     /// pg_restore next to the configured pg_dump, so both come from the same installation.
@@ -591,8 +717,30 @@ impl GpgBackupRunner {
         first_line_of(self.gpg_command().arg("--version"), "gpg")
     }
 
-    /// Fails unless the keyring holds a valid key with this fingerprint that can encrypt.
-    fn check_recipient(&self, fpr: &str) -> Result<(), BackupError> {
+    /// Fails unless the keyring holds a valid key with this fingerprint that can encrypt;
+    /// returns the key ids a message to it may name.
+    fn check_recipient(&self, fpr: &str) -> Result<Vec<String>, BackupError> {
+        let key = self.recipient_key(fpr)?;
+        let missing = |detail: String| BackupError::MissingKey {
+            recipient: fpr.to_string(),
+            detail,
+        };
+        if matches!(key.validity.as_str(), "r" | "e" | "d" | "i") {
+            return Err(missing(format!(
+                "the key is revoked, expired, disabled or invalid (validity `{}`)",
+                key.validity
+            )));
+        }
+        if !key.caps.contains('E') {
+            return Err(missing(
+                "the key has no usable encryption subkey".to_string(),
+            ));
+        }
+        Ok(key.key_ids)
+    }
+
+    /// The key with this fingerprint (of the primary key or a subkey) in the keyring.
+    fn recipient_key(&self, fpr: &str) -> Result<RecipientKey, BackupError> {
         let out = self
             .gpg_command()
             .args(["--batch", "--with-colons", "--list-keys", fpr])
@@ -614,43 +762,208 @@ impl GpgBackupRunner {
             )));
         }
         let listing = String::from_utf8_lossy(&out.stdout);
-        // Colon listing: a `pub` record (field 2 validity, field 12 capabilities, where an
-        // upper-case letter is the usable capability of the whole key) followed by `fpr`
-        // records for the primary key and each subkey.
-        let mut current_pub: Option<(String, String)> = None;
-        let mut found = false;
+        // Colon listing: a `pub` record (field 2 validity, field 5 key id, field 12
+        // capabilities, where an upper-case letter is the usable capability of the whole
+        // key), `sub` records (the same fields for each subkey, lower-case capabilities) and
+        // an `fpr` record after each of them.
+        let mut current: Option<(RecipientKey, bool)> = None;
+        let mut found: Option<RecipientKey> = None;
+        let field = |f: &[&str], i: usize| f.get(i).copied().unwrap_or("").to_string();
         for line in listing.lines() {
             let f: Vec<&str> = line.split(':').collect();
             match f.first().copied() {
                 Some("pub") => {
-                    current_pub = Some((
-                        f.get(1).copied().unwrap_or("").to_string(),
-                        f.get(11).copied().unwrap_or("").to_string(),
+                    if let Some((key, true)) = current.take() {
+                        found.get_or_insert(key);
+                    }
+                    current = Some((
+                        RecipientKey {
+                            validity: field(&f, 1),
+                            caps: field(&f, 11),
+                            key_ids: vec![field(&f, 4).to_ascii_uppercase()],
+                        },
+                        false,
                     ));
                 }
+                Some("sub") => {
+                    if let Some((key, _)) = current.as_mut() {
+                        if field(&f, 11).contains('e') {
+                            key.key_ids.push(field(&f, 4).to_ascii_uppercase());
+                        }
+                    }
+                }
                 Some("fpr") if f.get(9).is_some_and(|x| x.eq_ignore_ascii_case(fpr)) => {
-                    if let Some((validity, caps)) = &current_pub {
-                        found = true;
-                        if matches!(validity.as_str(), "r" | "e" | "d" | "i") {
-                            return Err(missing(format!(
-                                "the key is revoked, expired, disabled or invalid (validity `{validity}`)"
-                            )));
-                        }
-                        if !caps.contains('E') {
-                            return Err(missing(
-                                "the key has no usable encryption subkey".to_string(),
-                            ));
-                        }
+                    if let Some((_, matched)) = current.as_mut() {
+                        *matched = true;
                     }
                 }
                 _ => {}
             }
         }
-        if found {
-            Ok(())
-        } else {
-            Err(missing("no key with that fingerprint".into()))
+        if let Some((key, true)) = current.take() {
+            found.get_or_insert(key);
         }
+        found.ok_or_else(|| missing("no key with that fingerprint".into()))
+    }
+
+    /// Whether the keyring holds the secret part of the recipient's key.
+    fn has_secret_key(&self, fpr: &str) -> bool {
+        let secret = self
+            .gpg_command()
+            .args(["--batch", "--with-colons", "--list-secret-keys", fpr])
+            .stdin(Stdio::null())
+            .output();
+        matches!(&secret, Ok(o) if o.status.success())
+    }
+
+    /// Proves `path` is an OpenPGP message to one of `key_ids` (the recipient's): the framing
+    /// walked here to the last byte, then gpg's own packet listing, which `--list-only` keeps
+    /// from decrypting (so no passphrase prompt, and the same answer with or without the
+    /// secret key). Returns the key ids the file names.
+    fn check_ciphertext(
+        &self,
+        path: &Path,
+        fpr: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<String>, BackupError> {
+        let bad = |detail: String| BackupError::BadCiphertext {
+            path: path.to_path_buf(),
+            recipient: fpr.to_string(),
+            detail,
+        };
+        let framing = openpgp_framing(path).map_err(bad)?;
+        let out = self
+            .gpg_command()
+            .args(["--batch", "--no-tty", "--list-only", "--list-packets", "--"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| BackupError::Spawn {
+                tool: "gpg".into(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(bad(format!(
+                "gpg --list-packets exited with {}: {}",
+                out.status,
+                excerpt(&out.stderr)
+            )));
+        }
+        let (listed_ids, data_packet) = packet_listing(&String::from_utf8_lossy(&out.stdout));
+        if listed_ids.is_empty() {
+            return Err(bad(
+                "gpg lists no public-key-encrypted session key packet".into()
+            ));
+        }
+        if !data_packet {
+            return Err(bad("gpg lists no encrypted data packet".into()));
+        }
+        let ours = |ids: &[String]| ids.iter().any(|id| key_ids.contains(id));
+        if !ours(&listed_ids) || !ours(&framing.key_ids) {
+            return Err(bad(format!(
+                "it is encrypted to key id {}, not to any of the recipient's ({})",
+                listed_ids.join(", "),
+                key_ids.join(", ")
+            )));
+        }
+        Ok(framing.key_ids)
+    }
+
+    /// When the recipient's secret key is here, decrypts `path` to a pipe (never to disk)
+    /// read by `pg_restore --list` and hashed. With `plain_sha256` (a backup, whose plaintext
+    /// pg_restore already read to the end on its way to gpg) the hash must match it, which
+    /// proves the decrypted dump is that very dump and saves a second full read; without it
+    /// (a verification) `pg_restore --file=-` reads the decrypted dump to its end. gpg may
+    /// not ask for a passphrase (`--pinentry-mode error`): a key that needs one, like a
+    /// missing secret key, skips the check rather than failing it, since the backup machine
+    /// need not be able to decrypt.
+    fn decrypt_and_list(
+        &self,
+        path: &Path,
+        fpr: &str,
+        plain_sha256: Option<&str>,
+    ) -> Result<Decryption, BackupError> {
+        if !self.has_secret_key(fpr) {
+            return Ok(Decryption::Skipped(format!(
+                "the secret key of {fpr} is not in this keyring"
+            )));
+        }
+        let fail = |detail: String| BackupError::DecryptFailed {
+            path: path.to_path_buf(),
+            recipient: fpr.to_string(),
+            detail,
+        };
+        let mut readers = DumpReaders::spawn(&self.pg_restore_path(), plain_sha256.is_none())?;
+        let mut gpg = self
+            .gpg_command()
+            .args([
+                "--batch",
+                "--no-tty",
+                "--pinentry-mode",
+                "error",
+                "--status-fd",
+                "2",
+                "--quiet",
+                "--decrypt",
+                "--output",
+                "-",
+                "--",
+            ])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| BackupError::Spawn {
+                tool: "gpg".into(),
+                source,
+            })?;
+        let gpg_err = drain(gpg.stderr.take());
+        let fed = match gpg.stdout.take() {
+            Some(plain) => tee(plain, None, readers.take_inputs()),
+            None => Err(TeeError::Read(io::Error::other("no stdout pipe"))),
+        };
+        if fed.is_err() {
+            let _ = gpg.kill();
+        }
+        let status = gpg.wait();
+        let stderr = join(gpg_err);
+        let facts = readers.finish();
+        let status = status.map_err(|source| BackupError::Io {
+            what: "wait for",
+            path: self.gpg.clone(),
+            source,
+        })?;
+        let (status_lines, messages) = split_status(&stderr);
+        // Exit 0 alone is not enough: DECRYPTION_OKAY is gpg's word that the integrity check
+        // (MDC or AEAD tag) over the whole message passed.
+        let okay = status_lines
+            .iter()
+            .any(|l| l.starts_with("DECRYPTION_OKAY"))
+            && !status_lines
+                .iter()
+                .any(|l| l.starts_with("DECRYPTION_FAILED"));
+        if !status.success() || !okay {
+            if let Some(reason) = key_unusable(&status_lines) {
+                return Ok(Decryption::Skipped(reason));
+            }
+            let text = if messages.is_empty() {
+                "no message".to_string()
+            } else {
+                messages
+            };
+            return Err(fail(format!("gpg exited with {status}: {text}")));
+        }
+        let decrypted = fed.map_err(|e| fail(format!("read gpg's output: {}", e.io())))?;
+        if let Some(want) = plain_sha256 {
+            if decrypted.sha256 != want {
+                return Err(fail(format!(
+                    "the decrypted dump ({} bytes, sha256 {}) is not the dump pg_dump wrote (sha256 {want})",
+                    decrypted.bytes, decrypted.sha256
+                )));
+            }
+        }
+        Ok(Decryption::Listed(facts?))
     }
 
     /// `SHOW server_version_num` over the same URL pg_dump uses.
@@ -701,7 +1014,8 @@ impl GpgBackupRunner {
     }
 
     /// Runs `pg_dump ARGS --dbname URL | gpg --encrypt` and writes gpg's output to `out`
-    /// (created 0600, synced), hashing it on the way.
+    /// (created 0600, synced), hashing it on the way; the same plaintext is read by the two
+    /// pg_restore readers, which must both succeed.
     fn stream_to(
         &self,
         dump_args: &[String],
@@ -740,8 +1054,14 @@ impl GpgBackupRunner {
                 source: io::Error::other("no stdout pipe"),
             });
         };
-        // The Command is a temporary, so this process keeps no copy of the pipe's read end:
-        // if gpg dies, pg_dump gets EPIPE instead of blocking on a full pipe.
+        let mut readers = match DumpReaders::spawn(&self.pg_restore_path(), true) {
+            Ok(r) => r,
+            Err(e) => {
+                reap(&mut dump);
+                let _ = join(dump_err);
+                return Err(e);
+            }
+        };
         let gpg = self
             .gpg_command()
             .args([
@@ -751,13 +1071,17 @@ impl GpgBackupRunner {
                 "--quiet",
                 "--trust-model",
                 "always",
+                // A gpg.conf with `armor` or `throw-keyids` must not change what is written:
+                // the checks read binary OpenPGP naming the recipient's key id.
+                "--no-armor",
+                "--no-throw-keyids",
                 "--encrypt",
                 "--recipient",
                 fpr,
                 "--output",
                 "-",
             ])
-            .stdin(Stdio::from(dump_out))
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
@@ -773,26 +1097,59 @@ impl GpgBackupRunner {
             }
         };
         let gpg_err = drain(gpg.stderr.take());
-        let written = match gpg.stdout.take() {
-            Some(stdout) => copy_hashed(stdout, out),
-            None => Err(BackupError::Spawn {
+        // pg_dump's output passes through this process, in memory only, so that the
+        // pg_restore readers see exactly the bytes gpg encrypts. This thread holds the only
+        // copies of the pipe ends: when gpg dies its write fails and the thread drops
+        // pg_dump's stdout, so pg_dump gets EPIPE instead of blocking on a full pipe.
+        let teed = gpg.stdin.take().map(|gpg_in| {
+            let sinks = readers.take_inputs();
+            std::thread::spawn(move || tee(dump_out, Some(gpg_in), sinks))
+        });
+        let written = match (gpg.stdout.take(), &teed) {
+            (Some(stdout), Some(_)) => copy_hashed(stdout, out),
+            _ => Err(BackupError::Spawn {
                 tool: "gpg".into(),
-                source: io::Error::other("no stdout pipe"),
+                source: io::Error::other("no stdin or stdout pipe"),
             }),
         };
         if written.is_err() {
-            // Stop both tools rather than let them block on a pipe nobody reads.
+            // Stop every tool rather than let one block on a pipe nobody reads.
             let _ = gpg.kill();
             let _ = dump.kill();
+            readers.kill();
         }
         let dump_status = dump.wait();
         let gpg_status = gpg.wait();
+        let teed = match teed.map(|h| h.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(TeeError::Read(io::Error::other(
+                "the thread copying the dump panicked",
+            ))),
+            None => Err(TeeError::Read(io::Error::other("no pipe to gpg"))),
+        };
         let dump_stderr = join(dump_err);
         let gpg_stderr = join(gpg_err);
+        let facts = readers.finish();
         let streamed = written?;
         // gpg first: when gpg fails, pg_dump's broken pipe is a symptom, not the cause; when
-        // pg_dump fails, gpg usually succeeds in encrypting the truncated stream.
+        // pg_dump fails, gpg usually succeeds in encrypting the truncated stream, and the
+        // pg_restore readers fail on it too.
         check_status("gpg", gpg_status, &gpg_stderr, url, password.as_deref())?;
+        if let Err(TeeError::Write(source)) = &teed {
+            // gpg exited 0 without reading all of the dump: what it wrote cannot hold it.
+            return Err(BackupError::ToolFailed {
+                tool: "gpg".into(),
+                status: "exit status: 0".into(),
+                stderr: match excerpt(&gpg_stderr) {
+                    said if said.is_empty() => {
+                        format!("it stopped reading the dump before its end ({source})")
+                    }
+                    said => {
+                        format!("it stopped reading the dump before its end ({source}); {said}")
+                    }
+                },
+            });
+        }
         check_status(
             "pg_dump",
             dump_status,
@@ -800,7 +1157,22 @@ impl GpgBackupRunner {
             url,
             password.as_deref(),
         )?;
-        Ok(streamed)
+        let plain = match teed {
+            Ok(plain) => plain,
+            Err(TeeError::Read(source) | TeeError::Write(source)) => {
+                return Err(BackupError::Io {
+                    what: "read the output of",
+                    path: self.pg_dump.clone(),
+                    source,
+                })
+            }
+        };
+        Ok(Streamed {
+            bytes: streamed.bytes,
+            sha256: streamed.sha256,
+            dump: facts?,
+            plain_sha256: plain.sha256,
+        })
     }
 }
 
@@ -907,8 +1279,697 @@ fn check_status(
     })
 }
 
+/// The body of `verify_backup` (`tools: None`: hash and framing only) and
+/// `verify_envelope` (`tools`: also the recipient, and decryption when the secret key is
+/// here).
+fn verify_with(
+    envelope_path: &Path,
+    tools: Option<&GpgBackupRunner>,
+) -> Result<VerifyReport, BackupError> {
+    let bad = |detail: String| BackupError::BadEnvelope {
+        path: envelope_path.to_path_buf(),
+        detail,
+    };
+    let raw = fs::read(envelope_path).map_err(|source| BackupError::Io {
+        what: "read",
+        path: envelope_path.to_path_buf(),
+        source,
+    })?;
+    let file: EnvelopeFile =
+        serde_json::from_slice(&raw).map_err(|e| bad(format!("not an envelope: {e}")))?;
+    if file.format != ENVELOPE_FORMAT {
+        return Err(bad(format!(
+            "format `{}` is not `{ENVELOPE_FORMAT}`",
+            file.format
+        )));
+    }
+    let env = &file.envelope;
+    let name = Path::new(&env.location)
+        .file_name()
+        .ok_or_else(|| bad(format!("location `{}` names no file", env.location)))?;
+    let dir = match envelope_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let location = dir.join(name);
+    let mut report = VerifyReport {
+        location: location.clone(),
+        expected_sha256: env.sha256.clone(),
+        actual_sha256: String::new(),
+        expected_bytes: env.bytes,
+        actual_bytes: 0,
+        problems: env
+            .incompleteness()
+            .into_iter()
+            .map(|p| format!("envelope: {p}"))
+            .collect(),
+        structure_checked: false,
+        encrypted_to: Vec::new(),
+        recipient_checked: false,
+        decrypted: false,
+        listed_tables: Vec::new(),
+        notes: Vec::new(),
+    };
+    let present = match hash_file(&location) {
+        Ok((bytes, sha)) => {
+            report.actual_bytes = bytes;
+            report.actual_sha256 = sha;
+            true
+        }
+        Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            report
+                .problems
+                .push(format!("{} is missing", location.display()));
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    if report.actual_bytes != env.bytes {
+        report.problems.push(format!(
+            "size is {} bytes, the envelope says {}",
+            report.actual_bytes, env.bytes
+        ));
+    }
+    if report.actual_sha256 != env.sha256 {
+        report.problems.push(format!(
+            "sha256 is {}, the envelope says {}",
+            report.actual_sha256, env.sha256
+        ));
+    }
+    if !present {
+        return Ok(report);
+    }
+    // The hash only says the file is the one the envelope describes; an envelope can be
+    // edited to describe junk. The checks below look at what the file is.
+    match openpgp_framing(&location) {
+        Ok(framing) => {
+            report.structure_checked = true;
+            report.encrypted_to = framing.key_ids;
+        }
+        Err(detail) => {
+            report.problems.push(format!(
+                "{} is not an OpenPGP message of the kind cutter writes: {detail}",
+                location.display()
+            ));
+            return Ok(report);
+        }
+    }
+    let Some(runner) = tools else {
+        report.notes.push(
+            "no gpg keyring given: framing checked only (recipient and contents not checked; verify_run checks them)"
+                .into(),
+        );
+        return Ok(report);
+    };
+    let checked = normalize_fingerprint(&env.recipient).and_then(|fpr| {
+        let key = runner.recipient_key(&fpr)?;
+        runner.check_ciphertext(&location, &fpr, &key.key_ids)?;
+        Ok(fpr)
+    });
+    let fpr = match checked {
+        Ok(fpr) => fpr,
+        Err(e) => {
+            report.problems.push(format!("failed to {e}"));
+            return Ok(report);
+        }
+    };
+    report.recipient_checked = true;
+    match runner.decrypt_and_list(&location, &fpr, None) {
+        Ok(Decryption::Listed(facts)) => {
+            report.decrypted = true;
+            let missing = missing_tables(&env.tables, &facts.data_tables);
+            if !missing.is_empty() {
+                report.problems.push(format!(
+                    "the decrypted dump holds no data of {} (its table of contents lists data of: {})",
+                    missing.join(", "),
+                    listed_or_none(&facts.data_tables)
+                ));
+            }
+            report.listed_tables = facts.data_tables;
+        }
+        Ok(Decryption::Skipped(reason)) => report.notes.push(format!(
+            "secret key not here: structure checked only ({reason})"
+        )),
+        Err(e) => report.problems.push(format!("failed to {e}")),
+    }
+    Ok(report)
+}
+
+/// The requested tables whose data a dump lacks, matched the way `pg_dump -t` matches: an
+/// unquoted name is folded to lower case, a name without a schema may be in any schema.
+fn missing_tables(requested: &[String], data_tables: &[String]) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|t| {
+            let want = t.to_ascii_lowercase();
+            !data_tables.iter().any(|have| match want.split_once('.') {
+                Some(_) => *have == want,
+                None => have.rsplit_once('.').is_some_and(|(_, name)| name == want),
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+fn require_tables(requested: &[String], data_tables: &[String]) -> Result<(), BackupError> {
+    let missing = missing_tables(requested, data_tables);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(BackupError::MissingTables {
+            missing,
+            listed: data_tables.to_vec(),
+        })
+    }
+}
+
+/// `schema.name` of every `TABLE DATA` entry of a `pg_restore --list` listing, whose entry
+/// lines read `3346; 0 16389 TABLE DATA cutter units postgres` (dump id; catalog oid, oid,
+/// description, schema, name, owner) and whose comments start with `;`. The description
+/// keywords are never translated; names here are plain identifiers, so no quoting applies.
+fn table_data_entries(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(';'))
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(';')?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            match f.as_slice() {
+                [_, _, "TABLE", "DATA", schema, name, ..] => Some(format!("{schema}.{name}")),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The pg_restore processes that read a custom-format dump stream: `--list` (the table of
+/// contents, which it prints and then stops reading) and, unless the stream is proven
+/// otherwise, `--file=-` into nothing, which reads every data block to the end and fails on
+/// a stream cut short.
+struct DumpReaders {
+    list: Child,
+    full: Option<Child>,
+    list_out: Option<JoinHandle<Vec<u8>>>,
+    list_err: Option<JoinHandle<Vec<u8>>>,
+    full_err: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl DumpReaders {
+    fn spawn(restore: &Path, read_all: bool) -> Result<Self, BackupError> {
+        let spawn_err = |source| BackupError::Spawn {
+            tool: restore.display().to_string(),
+            source,
+        };
+        let mut list = Command::new(restore)
+            .arg("--list")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        let full = match read_all {
+            false => None,
+            true => {
+                let spawned = Command::new(restore)
+                    .arg("--file=-")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn();
+                match spawned {
+                    Ok(c) => Some(c),
+                    Err(source) => {
+                        reap(&mut list);
+                        return Err(spawn_err(source));
+                    }
+                }
+            }
+        };
+        let mut readers = DumpReaders {
+            list_out: drain(list.stdout.take()),
+            list_err: drain(list.stderr.take()),
+            full_err: None,
+            list,
+            full,
+        };
+        readers.full_err = drain(readers.full.as_mut().and_then(|f| f.stderr.take()));
+        Ok(readers)
+    }
+
+    /// Their stdins, for the feeder to write to and drop at the end of the stream.
+    fn take_inputs(&mut self) -> Vec<ChildStdin> {
+        let full = self.full.as_mut().and_then(|f| f.stdin.take());
+        [self.list.stdin.take(), full]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.list.kill();
+        if let Some(f) = self.full.as_mut() {
+            let _ = f.kill();
+        }
+    }
+
+    /// Waits for both (the feeder must have dropped their stdins) and reads the listing.
+    fn finish(mut self) -> Result<DumpFacts, BackupError> {
+        drop(self.take_inputs());
+        let list_status = self.list.wait();
+        let full_status = self.full.as_mut().map(|f| f.wait());
+        let listing = join(self.list_out.take());
+        let list_err = join(self.list_err.take());
+        let full_err = join(self.full_err.take());
+        reader_status("pg_restore --list", list_status, &list_err)?;
+        if let Some(status) = full_status {
+            reader_status("pg_restore", status, &full_err)?;
+        }
+        Ok(DumpFacts {
+            data_tables: table_data_entries(&String::from_utf8_lossy(&listing)),
+        })
+    }
+}
+
+impl Drop for DumpReaders {
+    /// On an early return the readers are stopped and reaped, never left behind; after
+    /// `finish` both were waited for and this does nothing.
+    fn drop(&mut self) {
+        reap(&mut self.list);
+        if let Some(f) = self.full.as_mut() {
+            reap(f);
+        }
+    }
+}
+
+fn reader_status(
+    tool: &str,
+    status: io::Result<ExitStatus>,
+    stderr: &[u8],
+) -> Result<(), BackupError> {
+    let status = status.map_err(|source| BackupError::Io {
+        what: "wait for",
+        path: PathBuf::from(tool),
+        source,
+    })?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = excerpt(stderr);
+    Err(BackupError::DumpUnreadable {
+        tool: tool.to_string(),
+        status: status.to_string(),
+        stderr: if text.is_empty() {
+            "no message".into()
+        } else {
+            text
+        },
+    })
+}
+
+/// Which side of `tee` failed.
+#[derive(Debug)]
+enum TeeError {
+    /// Reading the source (pg_dump's or gpg's stdout).
+    Read(io::Error),
+    /// Writing to the primary sink (gpg's stdin): it stopped reading.
+    Write(io::Error),
+}
+
+impl TeeError {
+    fn io(&self) -> &io::Error {
+        match self {
+            TeeError::Read(e) | TeeError::Write(e) => e,
+        }
+    }
+}
+
+/// Copies `src` to `primary`, which must take every byte, and to each reader, which may stop
+/// early (`pg_restore --list` stops after the table of contents; a reader that fails is
+/// judged by its exit status, not here). Reads `src` to its end even when every reader
+/// stopped, so the producer finishes normally and its own checks (gpg's integrity check) run.
+/// Every pipe end is dropped on return, so the processes on the other ends see EOF or EPIPE.
+/// Returns the size and sha256 of what passed.
+fn tee(
+    mut src: impl Read,
+    mut primary: Option<ChildStdin>,
+    readers: Vec<ChildStdin>,
+) -> Result<Written, TeeError> {
+    let mut readers: Vec<Option<ChildStdin>> = readers.into_iter().map(Some).collect();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(TeeError::Read(e)),
+        };
+        let chunk = &buf[..n];
+        if let Some(p) = primary.as_mut() {
+            p.write_all(chunk).map_err(TeeError::Write)?;
+        }
+        for slot in readers.iter_mut() {
+            if let Some(r) = slot {
+                if r.write_all(chunk).is_err() {
+                    *slot = None;
+                }
+            }
+        }
+        hasher.update(chunk);
+        total += n as u64;
+    }
+    Ok(Written {
+        bytes: total,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Splits gpg's stderr under `--status-fd 2` into its status lines (without the
+/// `[GNUPG:] ` prefix) and the human messages, as one excerpt.
+fn split_status(stderr: &[u8]) -> (Vec<String>, String) {
+    let text = String::from_utf8_lossy(stderr);
+    let mut status = Vec::new();
+    let mut messages = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("[GNUPG:] ") {
+            Some(s) => status.push(s.to_string()),
+            None => messages.push(line),
+        }
+    }
+    (status, excerpt(messages.join("\n").as_bytes()))
+}
+
+/// Why the secret key could not be used here, if that is why decryption failed: gpg reports
+/// `ERROR pkdecrypt_failed CODE` (libgpg-error code in the low 16 bits: 11 bad passphrase,
+/// 17 no secret key, 85 no pinentry, 99 canceled, 198 fully canceled) or `NO_SECKEY` for a
+/// secret subkey that is not in this keyring. Any other failure is the ciphertext's.
+fn key_unusable(status_lines: &[String]) -> Option<String> {
+    for line in status_lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let ["ERROR", "pkdecrypt_failed", code, ..] = f.as_slice() {
+            match code.parse::<u32>().map(|c| c & 0xffff) {
+                Ok(11 | 85 | 99 | 198) => {
+                    return Some(
+                        "the secret key needs a passphrase, which batch mode cannot ask for".into(),
+                    )
+                }
+                Ok(17) => return Some("the secret key is not usable in this keyring".into()),
+                _ => {}
+            }
+        }
+    }
+    if status_lines.iter().any(|l| l.starts_with("NO_SECKEY")) {
+        return Some("the secret encryption subkey is not in this keyring".into());
+    }
+    None
+}
+
+/// The key ids of the `:pubkey enc packet:` lines of `gpg --list-packets` (`:pubkey enc
+/// packet: version 3, algo 18, keyid A975BB25DBB9DCCE`), and whether it lists an encrypted
+/// data packet (`:encrypted data packet:`, or `:aead encrypted packet:` from gpg 2.3 on).
+fn packet_listing(listing: &str) -> (Vec<String>, bool) {
+    let mut ids = Vec::new();
+    let mut data = false;
+    for line in listing.lines() {
+        if line.starts_with(":pubkey enc packet:") {
+            let mut words = line.split_whitespace();
+            if words.any(|w| w == "keyid") {
+                if let Some(id) = words.next() {
+                    ids.push(id.trim_end_matches(',').to_ascii_uppercase());
+                }
+            }
+        } else if line.starts_with(":encrypted data packet:")
+            || line.starts_with(":aead encrypted packet:")
+        {
+            data = true;
+        }
+    }
+    (ids, data)
+}
+
+/// What the OpenPGP framing of an encrypted backup names.
+#[derive(Debug, Default)]
+struct Framing {
+    /// Key ids (16 upper-case hex digits) of its public-key-encrypted session key packets.
+    key_ids: Vec<String>,
+}
+
+/// A packet body's length as its header gives it.
+enum BodyLen {
+    Definite(u64),
+    /// A new-format partial body length: this many bytes, then another length.
+    Partial(u64),
+    /// An old-format indeterminate length: to the end of the file.
+    ToEnd,
+}
+
+/// A position-tracking reader over the packets of a file of known length.
+struct Packets {
+    inner: BufReader<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Packets {
+    fn byte(&mut self) -> Result<u8, String> {
+        let mut b = [0u8; 1];
+        self.fill(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        if (buf.len() as u64) > self.len - self.pos {
+            return Err(format!(
+                "it is cut short: it ends at byte {} inside a packet",
+                self.len
+            ));
+        }
+        self.inner
+            .read_exact(buf)
+            .map_err(|e| format!("read it at byte {}: {e}", self.pos))?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), String> {
+        if n > self.len - self.pos {
+            return Err(format!(
+                "it is cut short: a packet needs {n} more bytes at byte {}, but {} are left",
+                self.pos,
+                self.len - self.pos
+            ));
+        }
+        let step = i64::try_from(n).map_err(|_| format!("a packet length of {n} bytes"))?;
+        self.inner
+            .seek_relative(step)
+            .map_err(|e| format!("read it at byte {}: {e}", self.pos))?;
+        self.pos += n;
+        Ok(())
+    }
+
+    /// The body length after a packet tag (RFC 4880 section 4.2, RFC 9580 section 4.2).
+    fn length(&mut self, ctb: u8, new_format: bool) -> Result<BodyLen, String> {
+        if new_format {
+            let o1 = u64::from(self.byte()?);
+            return Ok(match o1 {
+                0..=191 => BodyLen::Definite(o1),
+                192..=223 => {
+                    let o2 = u64::from(self.byte()?);
+                    BodyLen::Definite(((o1 - 192) << 8) + o2 + 192)
+                }
+                224..=254 => BodyLen::Partial(1 << (o1 & 0x1f)),
+                _ => {
+                    let mut b = [0u8; 4];
+                    self.fill(&mut b)?;
+                    BodyLen::Definite(u64::from(u32::from_be_bytes(b)))
+                }
+            });
+        }
+        Ok(match ctb & 0x03 {
+            0 => BodyLen::Definite(u64::from(self.byte()?)),
+            1 => {
+                let mut b = [0u8; 2];
+                self.fill(&mut b)?;
+                BodyLen::Definite(u64::from(u16::from_be_bytes(b)))
+            }
+            2 => {
+                let mut b = [0u8; 4];
+                self.fill(&mut b)?;
+                BodyLen::Definite(u64::from(u32::from_be_bytes(b)))
+            }
+            _ => BodyLen::ToEnd,
+        })
+    }
+}
+
+/// Walks the packet framing of an encrypted backup in-process, from the first byte to the
+/// last: one or more session-key packets (at least one public-key one), then exactly one
+/// integrity-protected encrypted data packet whose length chain ends at the end of the file.
+/// This needs neither gpg nor a keyring, and it is what catches a file cut short without
+/// the secret key. It reads headers only; the encrypted bytes are skipped.
+fn openpgp_framing(path: &Path) -> Result<Framing, String> {
+    let file = File::open(path).map_err(|e| format!("open it: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("read its size: {e}"))?
+        .len();
+    let mut r = Packets {
+        inner: BufReader::with_capacity(16 * 1024, file),
+        pos: 0,
+        len,
+    };
+    let mut framing = Framing::default();
+    let mut public_key_packets = 0usize;
+    loop {
+        if r.pos == r.len {
+            return Err(if r.len == 0 {
+                "it is empty".to_string()
+            } else {
+                "it ends before an encrypted data packet".to_string()
+            });
+        }
+        let at = r.pos;
+        let ctb = r.byte()?;
+        if ctb & 0x80 == 0 {
+            let armor = if at == 0 && ctb == b'-' {
+                " (ASCII armor? cutter writes binary OpenPGP)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "byte {at} (0x{ctb:02x}) is not an OpenPGP packet header{armor}"
+            ));
+        }
+        let new_format = ctb & 0x40 != 0;
+        let tag = if new_format {
+            ctb & 0x3f
+        } else {
+            (ctb >> 2) & 0x0f
+        };
+        let first = r.length(ctb, new_format)?;
+        match tag {
+            // Public-key-encrypted session key: read it for the key id.
+            1 => {
+                let BodyLen::Definite(n) = first else {
+                    return Err(format!(
+                        "the session key packet at byte {at} has no definite length"
+                    ));
+                };
+                if n > 16 * 1024 {
+                    return Err(format!(
+                        "the session key packet at byte {at} is {n} bytes long"
+                    ));
+                }
+                let mut body = vec![0u8; n as usize];
+                r.fill(&mut body)?;
+                framing.key_ids.push(pkesk_key_id(&body, at)?);
+                public_key_packets += 1;
+            }
+            // Symmetric-key session key and marker packets may precede the data.
+            3 | 10 => match first {
+                BodyLen::Definite(n) => r.skip(n)?,
+                _ => {
+                    return Err(format!(
+                        "the packet at byte {at} (tag {tag}) has no definite length"
+                    ))
+                }
+            },
+            // Symmetrically encrypted integrity-protected data (v1 with MDC, v2 AEAD) and
+            // GnuPG's OCB-encrypted data.
+            18 | 20 => {
+                if public_key_packets == 0 {
+                    return Err(format!(
+                        "the encrypted data packet at byte {at} has no public-key-encrypted session key packet before it"
+                    ));
+                }
+                let version = data_packet_body(&mut r, first)?;
+                let known = match tag {
+                    18 => matches!(version, Some(1 | 2)),
+                    _ => version == Some(1),
+                };
+                if !known {
+                    return Err(format!(
+                        "the encrypted data packet at byte {at} (tag {tag}) has unknown version {}",
+                        version.map_or("(empty)".to_string(), |v| v.to_string())
+                    ));
+                }
+                if r.pos != r.len {
+                    return Err(format!(
+                        "{} bytes follow the encrypted data packet that ends at byte {}",
+                        r.len - r.pos,
+                        r.pos
+                    ));
+                }
+                return Ok(framing);
+            }
+            9 => {
+                return Err(format!(
+                    "the data packet at byte {at} is encrypted without integrity protection (tag 9)"
+                ))
+            }
+            other => return Err(format!("unexpected packet tag {other} at byte {at}")),
+        }
+    }
+}
+
+/// Skips an encrypted data packet's body, following its partial-length chain to the end;
+/// returns its first byte (the packet version).
+fn data_packet_body(r: &mut Packets, first: BodyLen) -> Result<Option<u8>, String> {
+    let mut version = None;
+    let mut len = first;
+    loop {
+        let (n, more) = match len {
+            BodyLen::Definite(n) => (n, false),
+            BodyLen::Partial(n) => (n, true),
+            BodyLen::ToEnd => (r.len - r.pos, false),
+        };
+        if n > 0 && version.is_none() {
+            version = Some(r.byte()?);
+            r.skip(n - 1)?;
+        } else {
+            r.skip(n)?;
+        }
+        if !more {
+            return Ok(version);
+        }
+        if r.pos == r.len {
+            return Err(format!(
+                "it is cut short: the encrypted data packet's length chain is unfinished at byte {}",
+                r.pos
+            ));
+        }
+        // Only new-format packets have partial lengths, and every length of the chain is one.
+        len = r.length(0xc0, true)?;
+    }
+}
+
+/// The key id a public-key-encrypted session key packet names (upper-case hex; all zeros
+/// for an anonymous recipient). Version 3 carries it; version 6 carries a fingerprint, whose
+/// key id is its last 8 bytes for a v4 key and its first 8 for a v6 key.
+fn pkesk_key_id(body: &[u8], at: u64) -> Result<String, String> {
+    let hex_id = |b: &[u8]| hex::encode_upper(b);
+    match body {
+        // Version, key id (8), public-key algorithm, then the algorithm's fields.
+        [3, rest @ ..] if rest.len() >= 9 => Ok(hex_id(&rest[..8])),
+        [6, 0, ..] => Ok("0000000000000000".into()),
+        [6, count, 4, rest @ ..] if *count == 21 && rest.len() >= 20 => Ok(hex_id(&rest[12..20])),
+        [6, count, 6, rest @ ..] if *count == 33 && rest.len() >= 32 => Ok(hex_id(&rest[..8])),
+        [v, ..] => Err(format!(
+            "the session key packet at byte {at} has version {v}, which this check cannot read"
+        )),
+        [] => Err(format!("the session key packet at byte {at} is empty")),
+    }
+}
+
+/// What `copy_hashed` wrote.
+struct Written {
+    bytes: u64,
+    sha256: String,
+}
+
 /// gpg's output → `out`, hashed as it passes; `out` is synced before returning.
-fn copy_hashed(mut from: impl Read, out: &Path) -> Result<Streamed, BackupError> {
+fn copy_hashed(mut from: impl Read, out: &Path) -> Result<Written, BackupError> {
     let io_err = |what: &'static str| {
         move |source| BackupError::Io {
             what,
@@ -939,7 +2000,7 @@ fn copy_hashed(mut from: impl Read, out: &Path) -> Result<Streamed, BackupError>
         bytes += n as u64;
     }
     file.sync_all().map_err(io_err("sync"))?;
-    Ok(Streamed {
+    Ok(Written {
         bytes,
         sha256: hex::encode(hasher.finalize()),
     })
@@ -1123,6 +2184,82 @@ mod tests {
         assert!(check_table("-x").is_err());
         assert!(compatible("pg_dump (PostgreSQL) 15.20 (Debian)", 150020).is_ok());
         assert!(compatible("pg_dump (PostgreSQL) 14.1", 150020).is_err());
+    }
+
+    #[test]
+    fn reads_table_data_entries_of_a_listing() {
+        let listing = ";\n; Archive created at 2026-12-01 05:52:44 UTC\n;     TOC Entries: 11\n;\n\
+            215; 1259 16389 TABLE cutter units postgres\n\
+            3346; 0 16389 TABLE DATA cutter units postgres\n\
+            3348; 0 16399 TABLE DATA public empty_t \n\
+            3203; 2606 16395 CONSTRAINT cutter units units_pkey postgres\n";
+        let data = table_data_entries(listing);
+        assert_eq!(data, vec!["cutter.units", "public.empty_t"]);
+        let requested = [
+            "cutter.Units".to_string(),
+            "empty_t".into(),
+            "public.notes".into(),
+        ];
+        assert_eq!(missing_tables(&requested, &data), vec!["public.notes"]);
+    }
+
+    #[test]
+    fn reads_gpg_packet_listings_and_status() {
+        let listing = "# off=0 ctb=84 tag=1 hlen=2 plen=94\n:pubkey enc packet: version 3, algo 18, keyid A975BB25DBB9DCCE\n\tdata: [263 bits]\n# off=96 ctb=d2 tag=18 hlen=2 plen=0 partial new-ctb\n:encrypted data packet:\n\tlength: unknown\n\tmdc_method: 2\n";
+        assert_eq!(
+            packet_listing(listing),
+            (vec!["A975BB25DBB9DCCE".to_string()], true)
+        );
+        assert_eq!(
+            packet_listing("gpg: no valid OpenPGP data found."),
+            (vec![], false)
+        );
+        let (status, messages) = split_status(
+            b"[GNUPG:] ENC_TO 19925CD724598E5C 18 0\ngpg: public key decryption failed: No pinentry\n[GNUPG:] ERROR pkdecrypt_failed 67108949\n[GNUPG:] DECRYPTION_FAILED\n",
+        );
+        assert_eq!(messages, "gpg: public key decryption failed: No pinentry");
+        assert!(key_unusable(&status).is_some_and(|r| r.contains("passphrase")));
+        // A corrupt session key (bad data) is the ciphertext's fault, not the keyring's.
+        assert!(key_unusable(&["ERROR pkdecrypt_failed 33554520".to_string()]).is_none());
+    }
+
+    /// A file of `bytes` in a temporary folder, walked.
+    fn framing_of(bytes: &[u8]) -> Result<Framing, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("f.gpg");
+        fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        openpgp_framing(&path)
+    }
+
+    #[test]
+    fn walks_openpgp_framing_to_the_last_byte() {
+        // Old-format PKESK (tag 1, one-byte length 12): v3, key id, algo 18, one byte.
+        let mut pkesk = vec![0x84, 11, 3];
+        pkesk.extend_from_slice(&[0xA9, 0x75, 0xBB, 0x25, 0xDB, 0xB9, 0xDC, 0xCE]);
+        pkesk.extend_from_slice(&[18, 0]);
+        // New-format SEIPD (tag 18): a partial chunk of 2^9 bytes, then a final 5 bytes.
+        let mut seipd = vec![0xd2, 0xe9, 1];
+        seipd.extend([0x55u8; 511]);
+        seipd.extend_from_slice(&[5, 0, 0, 0, 0, 0]);
+        let whole = [pkesk.clone(), seipd.clone()].concat();
+        let found = framing_of(&whole);
+        assert_eq!(
+            found.map(|f| f.key_ids),
+            Ok(vec!["A975BB25DBB9DCCE".to_string()])
+        );
+        // Cut anywhere, with something after it, or without a session key: refused.
+        for cut in [1, 5, pkesk.len() + 1, pkesk.len() + 3, whole.len() - 1] {
+            let e = framing_of(&whole[..cut]).err().unwrap_or_default();
+            assert!(e.contains("cut short") || e.contains("ends"), "{cut}: {e}");
+        }
+        let trailing = [whole.clone(), vec![0x00]].concat();
+        assert!(framing_of(&trailing).is_err_and(|e| e.contains("follow")));
+        assert!(framing_of(&seipd).is_err_and(|e| e.contains("no public-key")));
+        assert!(framing_of(b"-----BEGIN PGP MESSAGE-----").is_err_and(|e| e.contains("armor")));
+        assert!(framing_of(b"").is_err_and(|e| e.contains("empty")));
+        // Tag 9: encrypted without integrity protection.
+        let sed = [pkesk, vec![0xc9, 3, 0, 0, 0]].concat();
+        assert!(framing_of(&sed).is_err_and(|e| e.contains("integrity")));
     }
 
     #[test]

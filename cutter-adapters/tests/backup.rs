@@ -309,3 +309,384 @@ async fn a_gpg_failure_names_gpg_and_leaves_no_file() -> Result<()> {
     assert!(files_in(backups.path()).is_empty());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// The backup is proven readable before it gets its final name, and `verify_run` proves the
+// same: an audit found that a gpg writing junk and exiting 0 passed both.
+
+/// An executable shell script in `dir`.
+fn script(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, body)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+/// A tool's full path, from PATH.
+fn on_path(tool: &str) -> Result<PathBuf> {
+    let found = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}")))?;
+    Ok(PathBuf::from(found.trim()))
+}
+
+/// A fake pg_dump in its own folder, with the real pg_restore beside it (the runner uses the
+/// pg_restore next to its pg_dump, as from one installation).
+fn fake_pg_dump(dir: &Path, body: &str) -> Result<PathBuf> {
+    std::os::unix::fs::symlink(on_path("pg_restore")?, dir.join("pg_restore"))?;
+    script(dir, "pg_dump", body)
+}
+
+fn sha256_of(path: &Path) -> Result<String> {
+    let out = run(Command::new("sha256sum").arg(path))?;
+    Ok(out
+        .split_whitespace()
+        .next()
+        .context("no sha256sum output")?
+        .to_string())
+}
+
+/// Rewrites the envelope of `run_id` to describe the file as it is now, as someone hiding a
+/// swapped file would: the hash check alone then passes.
+fn match_envelope_to_file(r: &GpgBackupRunner, run_id: &str) -> Result<()> {
+    let envelope = r.envelope_path(run_id);
+    let file = r.backup_path(run_id);
+    let mut stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&envelope)?)?;
+    stored["envelope"]["sha256"] = sha256_of(&file)?.into();
+    stored["envelope"]["bytes"] = std::fs::metadata(&file)?.len().into();
+    std::fs::write(&envelope, serde_json::to_vec_pretty(&stored)?)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpg_that_writes_junk_and_exits_0_is_refused_and_leaves_no_file() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let tools = tempfile::tempdir()?;
+    // Reads the whole dump, as a real gpg would, then writes 300 bytes of junk and says
+    // all went well. Every other gpg call goes to the real gpg.
+    let fake = script(
+        tools.path(),
+        "gpg",
+        "#!/bin/sh\ncase \"$*\" in *--encrypt*) cat >/dev/null; head -c 300 /dev/urandom; exit 0;; esac\nexec gpg \"$@\"\n",
+    )?;
+    let mut r = runner(&db.url(), &gpg, backups.path());
+    r.gpg = fake;
+
+    let err = r
+        .backup("run-junk", &tables, Utc::now())
+        .await
+        .expect_err("junk is no backup")
+        .to_string();
+    assert!(
+        err.contains("is an OpenPGP message encrypted to") && err.contains(&gpg.fpr),
+        "{err}"
+    );
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+    assert!(!r.backup_path("run-junk").exists() && !r.envelope_path("run-junk").exists());
+
+    // The same junk from a gpg that never reads its input: the dump cannot be in it, and
+    // neither side of the pipeline blocks on the other. The dump must outgrow a pipe's
+    // buffer (64 KiB) for the refusal to be certain: a smaller one fits in the buffer, is
+    // never read, and is refused as junk by the packet check instead.
+    db.sql(
+        "create table big as select g, md5(g::text) || md5((-g)::text) as t from generate_series(1, 50000) g",
+    )?;
+    let mut tables = tables;
+    tables.push("public.big".into());
+    r.gpg = script(
+        tools.path(),
+        "gpg-deaf",
+        "#!/bin/sh\ncase \"$*\" in *--encrypt*) exec 0<&-; head -c 300 /dev/urandom; exit 0;; esac\nexec gpg \"$@\"\n",
+    )?;
+    let err = r
+        .backup("run-deaf", &tables, Utc::now())
+        .await
+        .expect_err("gpg never read the dump")
+        .to_string();
+    assert!(
+        err.contains("run gpg") && err.contains("stopped reading the dump"),
+        "{err}"
+    );
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_without_a_table_is_refused_naming_the_table() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let tools = tempfile::tempdir()?;
+    // The real pg_dump, minus `-t public.notes`: a complete dump of the other table.
+    let fake = fake_pg_dump(
+        tools.path(),
+        "#!/bin/bash\nargs=()\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -t ] && [ \"$2\" = public.notes ]; then shift 2; continue; fi\n  args+=(\"$1\"); shift\ndone\nexec pg_dump \"${args[@]}\"\n",
+    )?;
+    let mut r = runner(&db.url(), &gpg, backups.path());
+    r.pg_dump = fake;
+
+    let err = r
+        .backup("run-notable", &tables, Utc::now())
+        .await
+        .expect_err("a dump without a requested table is no backup of it")
+        .to_string();
+    assert!(err.contains("find the data of public.notes"), "{err}");
+    assert!(err.contains("TABLE DATA"), "{err}");
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_cut_short_is_refused_although_its_listing_reads() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let tools = tempfile::tempdir()?;
+    // The real dump without its last 64 bytes, exit status 0: its table of contents is whole
+    // (`pg_restore --list` succeeds on it), its last data block is not.
+    let fake = fake_pg_dump(
+        tools.path(),
+        "#!/bin/bash\ncase \"$1\" in --version) exec pg_dump \"$@\";; esac\npg_dump \"$@\" | head -c -64\n",
+    )?;
+    let mut r = runner(&db.url(), &gpg, backups.path());
+    r.pg_dump = fake;
+
+    let err = r
+        .backup("run-short", &tables, Utc::now())
+        .await
+        .expect_err("a truncated dump is no backup")
+        .to_string();
+    assert!(
+        err.contains("read the dump back with pg_restore:") && err.contains("incomplete"),
+        "{err}"
+    );
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_encrypted_to_another_key_is_refused_by_backup_and_verify() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let other = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let tools = tempfile::tempdir()?;
+    // A real encryption of the real dump, to the wrong key.
+    let fake = script(
+        tools.path(),
+        "gpg",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *--encrypt*) exec gpg --homedir '{}' --batch --trust-model always --encrypt --recipient {} --output -;; esac\nexec gpg \"$@\"\n",
+            other.path().display(),
+            other.fpr
+        ),
+    )?;
+    let mut r = runner(&db.url(), &gpg, backups.path());
+    r.gpg = fake;
+    let err = r
+        .backup("run-other", &tables, Utc::now())
+        .await
+        .expect_err("a backup the recipient cannot open is no backup")
+        .to_string();
+    assert!(err.contains("not to any of the recipient's"), "{err}");
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+
+    // verify: a good backup whose file is swapped for the same dump encrypted to the other
+    // key, with the envelope edited to match.
+    let r = runner(&db.url(), &gpg, backups.path());
+    r.backup("run-swap", &tables, Utc::now()).await?;
+    let file = r.backup_path("run-swap");
+    let swapped = backups.path().join("swapped");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "GNUPGHOME='{}' gpg --batch --quiet --decrypt '{}' | GNUPGHOME='{}' gpg --batch --trust-model always --encrypt --recipient {} > '{}'",
+        gpg.path().display(),
+        file.display(),
+        other.path().display(),
+        other.fpr,
+        swapped.display()
+    )))?;
+    std::fs::rename(&swapped, &file)?;
+    match_envelope_to_file(&r, "run-swap")?;
+    let report = r.verify_run("run-swap")?;
+    assert!(!report.is_ok(), "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("not to any of the recipient's")),
+        "{report:?}"
+    );
+    assert!(report.structure_checked && !report.recipient_checked && !report.decrypted);
+    // Without a keyring, the path-only check sees a well-formed message and says it could
+    // not check the recipient.
+    let shallow = GpgBackupRunner::verify_backup(&r.envelope_path("run-swap"))?;
+    assert!(shallow.is_ok() && !shallow.recipient_checked, "{shallow:?}");
+    assert!(shallow.summary().contains("no gpg keyring"), "{shallow:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_run_decrypts_and_lists_every_table() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let r = runner(&db.url(), &gpg, backups.path());
+    r.backup("run-list", &tables, Utc::now()).await?;
+
+    let report = r.verify_run("run-list")?;
+    assert!(report.is_ok(), "{report:?}");
+    assert!(report.structure_checked && report.recipient_checked && report.decrypted);
+    let mut listed = report.listed_tables.clone();
+    listed.sort();
+    assert_eq!(listed, vec!["cutter.units", "public.notes"]);
+    assert_eq!(
+        report.summary(),
+        format!(
+            "decrypted and listed 2 tables: {}",
+            report.listed_tables.join(", ")
+        )
+    );
+    // The file names the test key's encryption subkey.
+    let keys = run(gpg.gpg().args(["--with-colons", "--list-keys", &gpg.fpr]))?;
+    let subkey = keys
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("sub:")
+                .map(|r| r.split(':').nth(3).map(str::to_string))
+        })
+        .flatten()
+        .context("no subkey")?;
+    assert_eq!(report.encrypted_to, vec![subkey]);
+
+    // A keyring with the recipient's public key only (the usual backup machine): the backup
+    // still passes, verify checks the structure and the recipient and says why it stopped.
+    let public_only = GpgHome::new()?;
+    let exported = public_only.path().join("recipient.pub");
+    run(gpg
+        .gpg()
+        .args(["--export", "--output"])
+        .arg(&exported)
+        .arg(&gpg.fpr))?;
+    run(public_only.gpg().arg("--import").arg(&exported))?;
+    let mut r2 = runner(&db.url(), &gpg, backups.path());
+    r2.gnupg_home = Some(public_only.path().to_path_buf());
+    r2.backup("run-pub", &tables, Utc::now()).await?;
+    let report = r2.verify_run("run-pub")?;
+    assert!(report.is_ok(), "{report:?}");
+    assert!(report.recipient_checked && !report.decrypted && report.listed_tables.is_empty());
+    assert!(
+        report
+            .summary()
+            .starts_with("secret key not here: structure checked only"),
+        "{report:?}"
+    );
+    // The same backup, verified where the secret key is, decrypts.
+    assert!(r.verify_run("run-pub")?.decrypted);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_refuses_a_swapped_file_even_with_a_matching_envelope() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let r = runner(&db.url(), &gpg, backups.path());
+    r.backup("run-swap", &tables, Utc::now()).await?;
+    let file = r.backup_path("run-swap");
+    let good = std::fs::read(&file)?;
+
+    // 300 bytes of junk under the same name, the envelope edited to its size and sha256.
+    std::fs::write(&file, vec![0x5au8; 300])?;
+    match_envelope_to_file(&r, "run-swap")?;
+    for report in [
+        r.verify_run("run-swap")?,
+        GpgBackupRunner::verify_backup(&r.envelope_path("run-swap"))?,
+    ] {
+        assert!(!report.is_ok(), "re-hashing alone passes this: {report:?}");
+        assert_eq!(report.actual_sha256, report.expected_sha256);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("is not an OpenPGP message")),
+            "{report:?}"
+        );
+        assert!(!report.structure_checked && !report.decrypted);
+    }
+
+    // The real backup cut in half: no keyring is needed to see that its length chain is
+    // unfinished.
+    std::fs::write(&file, &good[..good.len() / 2])?;
+    match_envelope_to_file(&r, "run-swap")?;
+    let report = GpgBackupRunner::verify_backup(&r.envelope_path("run-swap"))?;
+    assert!(
+        report.problems.iter().any(|p| p.contains("cut short")),
+        "{report:?}"
+    );
+    assert!(!r.verify_run("run-swap")?.is_ok());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ciphertext_of_another_dump_is_refused() -> Result<()> {
+    let db = ScratchDb::new("cutter_bk")?;
+    let tables = seed(&db)?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let tools = tempfile::tempdir()?;
+    // A gpg that encrypts, to the right key, a dump of its own: complete, holding every
+    // requested table (and one more), but not the dump the run's pg_dump wrote.
+    let fake = script(
+        tools.path(),
+        "gpg",
+        &format!(
+            "#!/bin/bash\nset -o pipefail\ncase \"$*\" in *--encrypt*) cat >/dev/null; pg_dump -Fc -t cutter.units -t public.notes -t public.untouched --dbname='{}' | gpg \"$@\"; exit $?;; esac\nexec gpg \"$@\"\n",
+            db.url()
+        ),
+    )?;
+    let mut r = runner(&db.url(), &gpg, backups.path());
+    r.gpg = fake;
+    let err = r
+        .backup("run-stale", &tables, Utc::now())
+        .await
+        .expect_err("a backup of some other dump is not this run's backup")
+        .to_string();
+    assert!(
+        err.contains("decrypt") && err.contains("is not the dump pg_dump wrote"),
+        "{err}"
+    );
+    assert!(
+        files_in(backups.path()).is_empty(),
+        "{:?}",
+        files_in(backups.path())
+    );
+    Ok(())
+}
