@@ -27,12 +27,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use chrono::Utc;
 use cutter_adapters::pg::{
-    provision, register_source, PgDocumentLocks, PgKillSwitch, PgRoles, PgSettings, PgTarget,
-    RoleLogin,
+    provision, register_source, trust_key, PgDocumentLocks, PgKillSwitch, PgRoles, PgSettings,
+    PgTarget, RoleLogin, RolePasswords,
 };
+use cutter_core::approval::Approval;
 use cutter_core::plan::{sha256_hex, CutPlan, Unit};
-use cutter_core::ports::{ExecutionTarget, LifecycleStatus, RunContext, VerifyResult};
-use cutter_core::{verify, Phase};
+use cutter_core::ports::{ExecutionTarget, KillSwitch, LifecycleStatus, RunContext, VerifyResult};
+use cutter_core::run::{AcceptedApproval, BuildInfo};
+use cutter_core::signing::{self, SigningKey};
+use cutter_core::{verify, Gate, Phase};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -92,7 +95,11 @@ impl Scratch {
             settings,
         };
         let mut su = connect(&scratch.db).await?;
-        provision(&mut su, &scratch.roles).await?;
+        let passwords = RolePasswords {
+            allow_none: true,
+            ..RolePasswords::default()
+        };
+        provision(&mut su, &scratch.roles, &passwords).await?;
         Ok(scratch)
     }
 
@@ -227,7 +234,12 @@ struct LegATimes {
 /// the other documents (phase CutLegA takes it before the first write), `cut_leg_a`, the
 /// structural verify (read back, compare with the plan, record) and the write verify
 /// (snapshot again, compare with the pre-write one, record).
-async fn leg_a(target: &PgTarget, ctx: &RunContext, plan: &CutPlan) -> Result<LegATimes> {
+async fn leg_a(
+    target: &PgTarget,
+    ctx: &RunContext,
+    plan: &CutPlan,
+    approval: &AcceptedApproval,
+) -> Result<LegATimes> {
     let mut t = LegATimes::default();
     let start = Instant::now();
     let mut mark = start;
@@ -240,7 +252,9 @@ async fn leg_a(target: &PgTarget, ctx: &RunContext, plan: &CutPlan) -> Result<Le
     let before = target.snapshot(&ctx.document_id).await?;
     lap(&mut t.snapshot_before);
 
-    let outcome = target.cut_leg_a(ctx, plan).await?;
+    // Includes what the database checks at leg A: the SG_1 signature, and at commit the
+    // canonical payload of every written row against the approved one.
+    let outcome = target.cut_leg_a(ctx, plan, approval).await?;
     ensure!(
         outcome.created + outcome.already_present == plan.units.len() as u64,
         "leg A accounts for {} units, the plan has {}",
@@ -460,21 +474,27 @@ async fn bench() -> Result<()> {
         for doc in [&leg_doc, &copy_doc] {
             register_source(&su, doc, "benchmark document", &pin, false).await?;
         }
-        let admin = scratch
-            .settings
-            .pool(&RoleLogin::new(&scratch.roles.admin))?;
-        PgKillSwitch::new(admin.clone())
+        let pool = |role: &str| scratch.settings.pool(&RoleLogin::new(role));
+        let (admin, exec, verify) = (
+            pool(&scratch.roles.admin)?,
+            pool(&scratch.roles.exec)?,
+            pool(&scratch.roles.verify)?,
+        );
+        // Phases 1-3 as a run makes them (untimed): the approver's key trusted by the
+        // knowledge base, the run armed, begun, holding its document, its plan recorded; then
+        // the SG_1 approval signed over exactly that plan.
+        let approver = SigningKey::from_bytes(&[21u8; 32]);
+        trust_key(
+            &su,
+            "Bench Approver",
+            &approver.verifying_key(),
+            None,
+            None,
+            "bench",
+        )
+        .await?;
+        PgKillSwitch::new(Ok(admin.clone()), exec.clone(), "bench")
             .arm(&run_id, chrono::Duration::hours(2), Utc::now())
-            .await?;
-        // The run holds its document, as after `mark`; the COPY's rows must name a run that
-        // holds theirs too, or the database refuses them.
-        let exec = scratch
-            .settings
-            .pool(&RoleLogin::new(&scratch.roles.exec))?;
-        let locks = PgDocumentLocks::new(exec, admin);
-        locks.lock(&leg_doc, &run_id).await?;
-        locks
-            .lock(&copy_doc, &format!("bench-copy-{round}"))
             .await?;
         let target = PgTarget::connect(
             &scratch.settings,
@@ -484,7 +504,33 @@ async fn bench() -> Result<()> {
         let ctx = RunContext {
             run_id: run_id.clone(),
             document_id: leg_doc.clone(),
+            actor: "bench".to_string(),
         };
+        let binding = target.begin_run(&ctx, &BuildInfo::unknown_commit()).await?;
+        PgDocumentLocks::new(exec, verify, Ok(admin), "bench")
+            .lock(&leg_doc, &run_id)
+            .await?;
+        target
+            .record_plan(&ctx, &plan.payload_sha256(), plan.units.len() as u64)
+            .await?;
+        let mut sg1 = Approval::new(
+            Gate::Sg1,
+            &run_id,
+            &leg_doc,
+            binding.source_sha256.as_deref().unwrap_or_default(),
+            &plan.payload_sha256(),
+            "Bench Approver",
+            Utc::now() - chrono::Duration::seconds(5),
+        );
+        sg1 = signing::sign_approval(&sg1, &approver);
+        let approval = AcceptedApproval::of(&sg1, Utc::now());
+        // The COPY's rows must name a run that holds their document too, or the database
+        // refuses them; the baseline takes the lock as the superuser.
+        su.execute(
+            "INSERT INTO cutter_governance.document_lock (document_id, run_id) VALUES ($1, $2)",
+            &[&copy_doc, &format!("bench-copy-{round}")],
+        )
+        .await?;
 
         // Alternate which goes first so caching and the server's background work fall on both
         // alike; a checkpoint before each keeps one from paying for the other's dirty pages.
@@ -496,7 +542,7 @@ async fn bench() -> Result<()> {
             }
             su.batch_execute("CHECKPOINT").await?;
             if which == 0 {
-                ours_t = Some(leg_a(&target, &ctx, &plan).await?);
+                ours_t = Some(leg_a(&target, &ctx, &plan, &approval).await?);
             } else {
                 let copy_run = format!("bench-copy-{round}");
                 copy_t = Some(copy_baseline(&mut su, &copy_doc, &copy_run, &plan).await?);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Duration;
 use cutter_core::approval::ApprovalPolicy;
+use cutter_core::orchestrator::ArmingPolicy;
 use serde::Deserialize;
 use std::str::FromStr;
 use thiserror::Error;
@@ -166,6 +167,8 @@ pub struct Config {
     /// payload that reached closeout (on unless switched off).
     pub require_rehearsal: bool,
     pub publish: Option<PublishConfig>,
+    /// `[operator] name`: who acts, when not the OS user and host.
+    pub operator: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +194,14 @@ struct RawConfig {
     live: RawLive,
     #[serde(default)]
     publish: RawPublish,
+    #[serde(default)]
+    operator: RawOperator,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperator {
+    name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +267,7 @@ struct RawPaths {
 struct RawApprovals {
     sg1_ttl: Option<String>,
     sg2_ttl: Option<String>,
+    compensation_ttl: Option<String>,
     max_clock_skew: Option<String>,
 }
 
@@ -431,6 +443,15 @@ impl Config {
                 raw.approvals.max_clock_skew,
                 defaults.max_clock_skew,
             )?,
+            compensation_ttl: ceiling(
+                "approvals.compensation_ttl",
+                duration(
+                    "approvals.compensation_ttl",
+                    raw.approvals.compensation_ttl,
+                    defaults.compensation_ttl,
+                )?,
+                ApprovalPolicy::MAX_COMPENSATION_TTL_HOURS,
+            )?,
         };
         if approvals.max_clock_skew > Duration::hours(1)
             || approvals.max_clock_skew < Duration::zero()
@@ -444,14 +465,25 @@ impl Config {
             default_ttl: duration(
                 "killswitch.default_ttl",
                 raw.killswitch.default_ttl,
-                Duration::minutes(30),
+                Duration::minutes(ArmingPolicy::DEFAULT_TTL_MINUTES),
             )?,
             max_ttl: duration(
                 "killswitch.max_ttl",
                 raw.killswitch.max_ttl,
-                Duration::hours(4),
+                Duration::minutes(ArmingPolicy::MAX_TTL_MINUTES),
             )?,
         };
+        if killswitch.max_ttl <= Duration::zero()
+            || killswitch.max_ttl > Duration::minutes(ArmingPolicy::MAX_TTL_MINUTES)
+        {
+            return Err(value_err(
+                "killswitch.max_ttl",
+                format!(
+                    "must be longer than zero and at most {}m (the knowledge base caps every arming there too)",
+                    ArmingPolicy::MAX_TTL_MINUTES
+                ),
+            ));
+        }
         if killswitch.default_ttl <= Duration::zero() || killswitch.default_ttl > killswitch.max_ttl
         {
             return Err(value_err(
@@ -598,6 +630,16 @@ impl Config {
             trusted_keys,
             require_rehearsal: raw.live.require_rehearsal.unwrap_or(true),
             publish,
+            operator: match raw.operator.name.map(|n| n.trim().to_string()) {
+                Some(n) if n.chars().any(char::is_control) => {
+                    return Err(value_err(
+                        "operator.name",
+                        "has control characters".to_string(),
+                    ))
+                }
+                Some(n) if !n.is_empty() => Some(n),
+                _ => None,
+            },
         })
     }
 
@@ -648,8 +690,33 @@ fn parse_database(
     value_err: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<DatabaseConfig, ConfigError> {
     let d = DatabaseConfig::default();
+    // Role names not given are derived from the knowledge base's database name, so two
+    // knowledge bases on one server never share a role (`cutter_<db>_exec`).
+    let url_for_roles = match std::env::var(DATABASE_URL_ENV) {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        _ => raw.url.clone().filter(|u| !u.trim().is_empty()),
+    };
+    let d = match url_for_roles
+        .as_deref()
+        .and_then(|u| tokio_postgres::Config::from_str(u.trim()).ok())
+        .and_then(|c| c.get_dbname().map(str::to_string))
+    {
+        Some(db) => {
+            let roles = crate::pg::PgRoles::for_database(&db);
+            DatabaseConfig {
+                admin_role: roles.admin,
+                exec_role: roles.exec,
+                verify_role: roles.verify,
+                ..d
+            }
+        }
+        None => d,
+    };
     let role = |key: &str, v: Option<String>, default: String| -> Result<String, ConfigError> {
-        let name = v.map(|s| s.trim().to_string()).unwrap_or(default);
+        let name = v
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(default);
         let ok = !name.is_empty()
             && name.len() <= 63
             && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -784,16 +851,28 @@ backups = "backups"
 
 [approvals]
 # How long an approval stays valid after its signed_utc. The design's ceilings are 24h for
-# SG_1 (cut authorization) and 12h for SG_2 (lifecycle authorization); shorter is allowed.
+# SG_1 (cut authorization), 12h for SG_2 (lifecycle authorization) and 12h for SG_C (the
+# compensation of enacted units); shorter is allowed. The knowledge base enforces the
+# ceilings again on its own clock.
 sg1_ttl = "24h"
 sg2_ttl = "12h"
+compensation_ttl = "12h"
 # How far in the future a signed_utc may lie (clocks differ a little); at most 1h.
 max_clock_skew = "5m"
 
 [killswitch]
-# How long `cutter arm` arms a run when no --ttl is given, and the longest it may.
-default_ttl = "30m"
+# Arming is for one command: `cutter orchestrate resume RUN --approval F --arm 10m` arms,
+# runs and disarms before it exits (at a gate, a stop, an error or Ctrl-C); a killed process's
+# arming ends by itself at its expiry. default_ttl is the arming of a command (and of
+# `cutter arm`) without an explicit duration; max_ttl the longest anyone may ask for (at most
+# 4h, which the knowledge base enforces on its own clock too).
+default_ttl = "10m"
 max_ttl = "4h"
+
+[operator]
+# Who acts, recorded on every run, arming, lock and lifecycle-log row and in the reports.
+# Empty: the OS user and host (user@host). `--actor NAME` on the command line wins.
+name = ""
 
 [grants]
 # The sha256 of the grant matrix a person has checked (`cutter grants expect`).
@@ -805,16 +884,20 @@ expected_sha256 = ""
 # CUTTER_DATABASE_URL overrides it. Never put a password in it.
 # url = "postgres://postgres@127.0.0.1:5432/knowledge_base"
 # The three cutter roles (`cutter db init` creates them): admin owns everything and alone may
-# arm a run; exec may only call the write functions; verify may only read.
-admin_role = "cutter_admin"
-exec_role = "cutter_exec"
-verify_role = "cutter_verify"
-# NAMES of the environment variables holding passwords; leave empty where the server needs
-# none (trust or peer authentication). The values are never printed or stored.
+# arm a run or trust a key; exec may only call the run's functions; verify may only read.
+# Empty: derived from the database name in url, cutter_<database>_admin / _exec / _verify,
+# so two knowledge bases on one server never share a role.
+admin_role = ""
+exec_role = ""
+verify_role = ""
+# NAMES of the environment variables holding passwords. `cutter db init` sets the three
+# roles' passwords from them and refuses to create login roles without one (unless told
+# --no-password, for a server that authenticates otherwise). The values are never printed or
+# stored.
 url_password_env = ""
-admin_password_env = ""
-exec_password_env = ""
-verify_password_env = ""
+admin_password_env = "CUTTER_ADMIN_PASSWORD"
+exec_password_env = "CUTTER_EXEC_PASSWORD"
+verify_password_env = "CUTTER_VERIFY_PASSWORD"
 # The server cancels a statement after this long, and ends a session idle in a transaction.
 statement_timeout = "60s"
 idle_in_transaction_timeout = "2m"
@@ -847,8 +930,10 @@ timeout = "10s"
 # payload an approver signs for live was rehearsed first.
 require_rehearsal = true
 
-# Who may sign approvals: approver name = [public keys, one `.pub` line each].
-# Add one with `cutter approve trust PUBFILE --name NAME`.
+# Who may sign approvals of DRY-RUNS: approver name = [public keys, one `.pub` line each].
+# A live knowledge base trusts only the keys in its own table (cutter_governance.approver_key,
+# written by the admin role): `cutter approve trust PUBFILE --name NAME` writes there when a
+# database is configured, and keeps a copy here for dry-runs.
 [trusted_keys]
 
 # One table per document you cut. `sha256` pins the source bytes: a run whose file differs
@@ -942,6 +1027,42 @@ pub fn add_trusted_key(path: &Path, approver: &str, key_line: &str) -> Result<Co
     })
 }
 
+/// Removes a public key (its `.pub` line) from every approver in `[trusted_keys]`; an
+/// approver left without keys is removed. Keeps comments and layout.
+pub fn remove_trusted_key(path: &Path, key_line: &str) -> Result<Config, ConfigError> {
+    let key_line = key_line.trim().to_string();
+    edit_config(path, |doc| {
+        let keys = table(doc, "trusted_keys")?;
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.to_string()).collect();
+        for name in names {
+            let Some(item) = keys.get(&name) else {
+                continue;
+            };
+            let remaining: Vec<String> = match (item.as_str(), item.as_array()) {
+                (Some(one), _) => vec![one.to_string()],
+                (None, Some(many)) => many
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => continue,
+            }
+            .into_iter()
+            .filter(|k| k.trim() != key_line)
+            .collect();
+            if remaining.is_empty() {
+                keys.remove(&name);
+            } else {
+                let mut list = toml_edit::Array::new();
+                for k in &remaining {
+                    list.push(k.as_str());
+                }
+                keys.insert(&name, toml_edit::value(list));
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Writes `dir/cutter.toml` and the runtime folders; never overwrites a config.
 pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {
     init_with(dir, None, None)
@@ -1010,9 +1131,36 @@ mod tests {
         let c = parse(DEFAULT_CONFIG_TOML).unwrap();
         assert_eq!(c.approvals, ApprovalPolicy::default());
         assert_eq!(c.paths.runs, PathBuf::from("/etc/cutter/runs"));
-        assert_eq!(c.killswitch.default_ttl, Duration::minutes(30));
+        assert_eq!(c.killswitch.default_ttl, Duration::minutes(10));
+        assert_eq!(c.killswitch.max_ttl, Duration::hours(4));
         assert_eq!(c.grants.expected_sha256, None);
         assert_eq!(parse("").unwrap().paths, c.paths);
+        // Role names not given are derived from the database in the url.
+        let with_db = parse(
+            "[database]\nurl = \"postgres://postgres@127.0.0.1:5432/laws_of_x\"\nadmin_role = \"\"\n",
+        )
+        .unwrap();
+        assert_eq!(with_db.database.admin_role, "cutter_laws_of_x_admin");
+        assert_eq!(with_db.database.exec_role, "cutter_laws_of_x_exec");
+        let odd = parse("[database]\nurl = \"postgres://h/Laws-Of-X\"\n").unwrap();
+        assert!(
+            odd.database.verify_role.starts_with("cutter_laws_of_x_"),
+            "{}",
+            odd.database.verify_role
+        );
+        assert_ne!(odd.database.verify_role, with_db.database.verify_role);
+        assert_eq!(
+            parse("[database]\nurl = \"postgres://h/db\"\nexec_role = \"mine\"\n")
+                .unwrap()
+                .database
+                .exec_role,
+            "mine"
+        );
+        // Arming is capped where the knowledge base caps it.
+        assert!(parse("[killswitch]\nmax_ttl = \"5h\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("killswitch.max_ttl"));
     }
 
     #[test]

@@ -102,6 +102,15 @@ impl FileKillSwitch {
 
 #[async_trait]
 impl KillSwitch for FileKillSwitch {
+    async fn arm(
+        &self,
+        run_id: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PortError> {
+        FileKillSwitch::arm(self, run_id, ttl, now)
+    }
+
     async fn is_armed(&self, run_id: &str, now: DateTime<Utc>) -> Result<bool, PortError> {
         Ok(self.status(run_id, now)?.is_some())
     }

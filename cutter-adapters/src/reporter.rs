@@ -20,7 +20,8 @@ use cutter_core::approval::ApprovalRequest;
 use cutter_core::approval_file;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{PhaseReport, PortError, Reporter};
-use cutter_core::run::RunRecord;
+use cutter_core::run::{BuildInfo, RunRecord};
+use cutter_core::text::escape_controls;
 use cutter_core::Mode;
 
 use crate::atomic::write_atomic;
@@ -30,6 +31,8 @@ use crate::check_id;
 #[derive(Debug, Clone)]
 pub struct MarkdownReporter {
     dir: PathBuf,
+    /// Who writes these reports, with which build: on every report.
+    writer: Option<(String, BuildInfo)>,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
@@ -43,7 +46,7 @@ fn mode_banner(run: &RunRecord) -> String {
         Mode::DryRun => {
             "**Mode: DRY-RUN** (simulator; nothing was written to a database).".to_string()
         }
-        Mode::Live => format!("**Mode: LIVE** — target `{}`.", run.target),
+        Mode::Live => format!("**Mode: LIVE** — target `{}`.", cell(&run.target)),
     };
     if self_approved {
         s.push_str(" **SELF-APPROVED rehearsal** — not an approval by a person.");
@@ -59,14 +62,39 @@ fn mode_label(mode: Mode) -> &'static str {
     }
 }
 
-fn header(out: &mut String, title: &str, run: &RunRecord) {
-    let _ = writeln!(out, "# {title}\n");
+fn header(out: &mut String, title: &str, run: &RunRecord, writer: Option<&(String, BuildInfo)>) {
+    let _ = writeln!(out, "# {}\n", cell(title));
     let _ = writeln!(out, "{}\n", mode_banner(run));
     let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(out, "| run | `{}` |", run.run_id);
-    let _ = writeln!(out, "| document | `{}` |", run.document_id);
-    let _ = writeln!(out, "| state | {} |", run.state);
-    let _ = writeln!(out, "| source | `{}` |", run.source);
+    let _ = writeln!(out, "| run | `{}` |", cell(&run.run_id));
+    let _ = writeln!(out, "| document | `{}` |", cell(&run.document_id));
+    let _ = writeln!(out, "| state | {} |", cell(&run.state.to_string()));
+    let _ = writeln!(out, "| source | `{}` |", cell(&run.source));
+    if let Some(kb) = &run.knowledge_base {
+        let _ = writeln!(out, "| knowledge base | {} |", cell(&kb.to_string()));
+    }
+    match (&run.actor, &run.build) {
+        (Some(actor), Some(build)) => {
+            let _ = writeln!(
+                out,
+                "| started by | {} with {} |",
+                cell(actor),
+                cell(&build.to_string())
+            );
+        }
+        (Some(actor), None) => {
+            let _ = writeln!(out, "| started by | {} |", cell(actor));
+        }
+        _ => {}
+    }
+    if let Some((actor, build)) = writer {
+        let _ = writeln!(
+            out,
+            "| this report by | {} with {} |",
+            cell(actor),
+            cell(&build.to_string())
+        );
+    }
     if let Some(sha) = &run.source_sha256 {
         let _ = writeln!(out, "| source sha256 | `{sha}` |");
     }
@@ -76,9 +104,10 @@ fn header(out: &mut String, title: &str, run: &RunRecord) {
     let _ = writeln!(out);
 }
 
-/// Escapes a value for a Markdown table cell.
+/// Escapes a value for a Markdown table cell or line: control characters (a newline could
+/// forge a line of the report, an ESC repaint a terminal showing it) and the cell separator.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    escape_controls(s).replace('|', "\\|")
 }
 
 /// Renders an approval request in the `cutter.approval.v1` format. The format belongs to
@@ -93,7 +122,13 @@ const MAX_TITLE_IN_NAME: usize = 48;
 
 impl MarkdownReporter {
     pub fn new(dir: PathBuf) -> Self {
-        MarkdownReporter { dir }
+        MarkdownReporter { dir, writer: None }
+    }
+
+    /// Names who writes the reports and with which build (shown on every report).
+    pub fn with_writer(mut self, actor: &str, build: BuildInfo) -> Self {
+        self.writer = Some((actor.to_string(), build));
+        self
     }
 
     fn run_dir(&self, run_id: &str) -> Result<PathBuf, PortError> {
@@ -147,6 +182,7 @@ impl Reporter for MarkdownReporter {
                 report.result.name()
             ),
             run,
+            self.writer.as_ref(),
         );
         let _ = writeln!(out, "## Facts\n\n| fact | value |\n|---|---|");
         for (k, v) in report.facts {
@@ -190,10 +226,15 @@ impl Reporter for MarkdownReporter {
     ) -> Result<(), PortError> {
         let dir = self.run_dir(&run.run_id)?;
         let mut out = String::new();
-        header(&mut out, &format!("Event — {title}"), run);
+        header(
+            &mut out,
+            &format!("Event — {title}"),
+            run,
+            self.writer.as_ref(),
+        );
         let mut body = String::new();
         for line in lines {
-            let _ = writeln!(body, "- {line}");
+            let _ = writeln!(body, "- {}", escape_controls(line));
         }
         out.push_str(&body);
         let events: Vec<PathBuf> = fs::read_dir(&dir)
@@ -262,7 +303,7 @@ impl Reporter for MarkdownReporter {
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {
         let dir = self.run_dir(&run.run_id)?;
         let mut out = String::new();
-        header(&mut out, "Closing report", run);
+        header(&mut out, "Closing report", run, self.writer.as_ref());
         let _ = writeln!(out, "## Outcome\n");
         let _ = writeln!(out, "- mode: **{}**", mode_label(run.mode));
         let _ = writeln!(out, "- target: `{}`", cell(&run.target));

@@ -85,6 +85,21 @@ pub struct DriveGuard {
 }
 
 impl FileStateStore {
+    /// Every run folder whose state file cannot be read, with why (what `list` skips).
+    pub fn unreadable(&self) -> Vec<(PathBuf, String)> {
+        let Ok(entries) = fs::read_dir(&self.runs) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(PathBuf, String)> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("state.json"))
+            .filter(|p| p.exists())
+            .filter_map(|p| Self::read_state(&p).err().map(|e| (p, e.to_string())))
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn new(runs: PathBuf, locks: PathBuf) -> Self {
         FileStateStore { runs, locks }
     }
@@ -294,7 +309,14 @@ impl StateStore for FileStateStore {
             let entry = entry.map_err(|e| io_err("list", &self.runs, e))?;
             let path = entry.path().join("state.json");
             if path.exists() {
-                runs.push(Self::read_state(&path)?);
+                // One unreadable run must not stop every other: it is skipped here (and named
+                // by `unreadable`), and a command on that very run reports it.
+                match Self::read_state(&path) {
+                    Ok(run) => runs.push(run),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable run")
+                    }
+                }
             }
         }
         runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));

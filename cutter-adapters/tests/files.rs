@@ -76,6 +76,7 @@ fn corrupt_truncated_or_foreign_state_files_are_named_and_untouched() {
     let d = tempfile::tempdir().unwrap();
     let s = store(d.path());
     block_on(s.create(&record("run-1"))).unwrap();
+    block_on(s.create(&record("run-2"))).unwrap();
     let path = d.path().join("runs/run-1/state.json");
     let full = std::fs::read(&path).unwrap();
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -97,7 +98,18 @@ fn corrupt_truncated_or_foreign_state_files_are_named_and_untouched() {
         assert!(text.contains("state.json"), "{text}");
         assert!(text.contains(expect), "{expect}: {text}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "never rewritten");
-        assert!(block_on(s.list()).is_err(), "list reports it too");
+        // One unreadable run does not block the others: the list leaves it out and names it
+        // among the unreadable ones.
+        let listed: Vec<String> = block_on(s.list())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(listed, ["run-2"]);
+        let unreadable = s.unreadable();
+        assert_eq!(unreadable.len(), 1);
+        assert_eq!(unreadable[0].0, path);
+        assert!(unreadable[0].1.contains(expect), "{:?}", unreadable[0]);
     }
 }
 
@@ -287,6 +299,7 @@ fn request(gate: Gate) -> ApprovalRequest {
         protected: false,
         requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
         effect: "write 3 units as drafts".into(),
+        reason: None,
     }
 }
 
@@ -453,6 +466,7 @@ fn the_closing_report_carries_the_whole_evidence() {
         self_approved: true,
         document_sha256: "55".repeat(32),
         signature: None,
+        signed: None,
     });
     let sha = block_on(rep.closing_report(&run)).unwrap();
     let path = d.path().join("run-1/closing-report.md");

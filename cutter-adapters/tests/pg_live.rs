@@ -12,23 +12,24 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::{
-    designed_grants, latest_version, provision, register_source, status, translate, LiveStateStore,
-    PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
-    SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
+    designed_grants, latest_version, provision, register_source, status, translate, trust_key,
+    LiveStateStore, PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget,
+    RoleLogin, RolePasswords, SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
 };
 use cutter_core::approval::{Approval, ApprovalPolicy};
-use cutter_core::compensation::{self, CompensationMode};
+use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
 use cutter_core::discover::{Discoverer, MarkdownHeadings};
+use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::plan::{sha256_hex, CutPlan, Unit};
 use cutter_core::ports::{
-    ApprovalVerifier, Clock, ExecutionTarget, GrantProbe, KillSwitch, LifecycleStatus, PortError,
-    RunContext,
+    Clock, ExecutionTarget, GrantProbe, KillSwitch, LifecycleStatus, PortError, RunContext,
+    VerifyResult,
 };
-use cutter_core::run::AcceptedApproval;
+use cutter_core::run::{AcceptedApproval, BuildInfo};
+use cutter_core::signing::{self, SigningKey, TrustedKeys};
 use cutter_core::simulator::Simulator;
 use cutter_core::{
-    ApprovalRejection, CutRequest, Mode, Orchestrator, OrchestratorError, Ports, RunState,
-    StopReason,
+    CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Phase, Ports, RunState, StopReason,
 };
 use cutter_testkit::{
     approval_for, ManualClock, MemoryReporter, MemorySource, MemoryStore, SAMPLE_MD,
@@ -79,10 +80,21 @@ mod util {
     }
 
     impl Scratch {
+        /// Provisioned (`db init --no-password`: the test server trusts local connections),
+        /// with the test approver's key trusted by the knowledge base.
         pub async fn new() -> Result<Self> {
             let s = Scratch::unprovisioned().await?;
             let mut client = s.su.get().await?;
-            provision(&mut client, &s.roles).await?;
+            provision(&mut client, &s.roles, &no_passwords()).await?;
+            trust_key(
+                &client,
+                APPROVER,
+                &approver_key().verifying_key(),
+                None,
+                None,
+                "test-admin",
+            )
+            .await?;
             Ok(s)
         }
 
@@ -122,14 +134,69 @@ mod util {
         }
 
         pub fn kill_switch(&self) -> Result<PgKillSwitch> {
-            Ok(PgKillSwitch::new(self.pool(&self.roles.admin)?))
+            Ok(PgKillSwitch::new(
+                Ok(self.pool(&self.roles.admin)?),
+                self.pool(&self.roles.exec)?,
+                ACTOR,
+            ))
         }
 
         pub fn locks(&self) -> Result<PgDocumentLocks> {
             Ok(PgDocumentLocks::new(
                 self.pool(&self.roles.exec)?,
-                self.pool(&self.roles.admin)?,
+                self.pool(&self.roles.verify)?,
+                Ok(self.pool(&self.roles.admin)?),
+                ACTOR,
             ))
+        }
+
+        /// Phases 1 to 3 of a run, as the orchestrator makes them: armed (for an hour), begun,
+        /// its document locked, its plan recorded. Returns the registry's pin.
+        pub async fn begin(&self, ctx: &RunContext, p: &CutPlan) -> Result<String> {
+            let target = self.target()?;
+            self.kill_switch()?
+                .arm(&ctx.run_id, Duration::hours(1), Utc::now())
+                .await?;
+            let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
+            self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
+            target
+                .record_plan(ctx, &p.payload_sha256(), p.units.len() as u64)
+                .await?;
+            binding
+                .source_sha256
+                .ok_or_else(|| anyhow!("the knowledge base answered without a pin"))
+        }
+
+        /// Phases 7 to 9 after a leg A, so the run may be enacted: both verifies passed and
+        /// leg B recorded.
+        pub async fn through_leg_b(&self, ctx: &RunContext, p: &CutPlan) -> Result<()> {
+            let target = self.target()?;
+            for phase in [Phase::StructuralVerify, Phase::WriteVerify] {
+                target
+                    .record_verify(
+                        ctx,
+                        &VerifyResult {
+                            phase,
+                            passed: true,
+                            checked: p.units.len() as u64,
+                            mismatches: Vec::new(),
+                        },
+                    )
+                    .await?;
+                if phase == Phase::StructuralVerify {
+                    target
+                        .leg_b_record(
+                            ctx,
+                            &manifest(
+                                ctx,
+                                p,
+                                signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
+                            ),
+                        )
+                        .await?;
+                }
+            }
+            Ok(())
         }
 
         pub fn probe(&self) -> Result<PgGrantProbe> {
@@ -215,20 +282,98 @@ mod util {
         }
     }
 
-    pub const TABLES: [&str; 12] = [
+    pub const TABLES: [&str; 19] = [
         "public.information_unit",
         "public.unit_version",
         "public.iu_lifecycle_log",
         "cutter_governance.source_registry",
         "cutter_governance.kill_switch_arming",
+        "cutter_governance.kill_switch_log",
         "cutter_governance.cut_change_set",
         "cutter_governance.cut_change_set_affected_row",
         "cutter_governance.manifest_envelope",
         "cutter_governance.approval_signature",
         "cutter_governance.review_decision",
         "cutter_governance.verify_result",
+        "cutter_governance.run",
+        "cutter_governance.document_lock_log",
+        "cutter_governance.approver_key",
+        "cutter_governance.approver_key_log",
+        "cutter_governance.kb_identity",
+        "cutter_governance.policy",
         "public.refinery_schema_history",
     ];
+
+    /// Who acts in these tests, as the knowledge base records it.
+    pub const ACTOR: &str = "test-actor";
+    /// The approver whose key every scratch knowledge base trusts.
+    pub const APPROVER: &str = "Ada Approver";
+
+    pub fn approver_key() -> SigningKey {
+        SigningKey::from_bytes(&[42u8; 32])
+    }
+
+    pub fn no_passwords() -> RolePasswords {
+        RolePasswords {
+            allow_none: true,
+            ..RolePasswords::default()
+        }
+    }
+
+    /// The keys the orchestrator checks approvals against: the same one the database trusts.
+    pub fn trusted() -> TrustedKeys {
+        TrustedKeys::new(vec![(APPROVER.to_string(), approver_key().verifying_key())])
+            .unwrap_or_default()
+    }
+
+    /// An approval of `gate` for the run, signed now by the trusted approver (v2), accepted.
+    pub fn signed(
+        gate: Gate,
+        ctx: &RunContext,
+        source: &str,
+        p: &CutPlan,
+        review_decision: Option<&str>,
+    ) -> AcceptedApproval {
+        let mut a = Approval::new(
+            gate,
+            &ctx.run_id,
+            &ctx.document_id,
+            source,
+            &p.payload_sha256(),
+            APPROVER,
+            Utc::now() - Duration::seconds(5),
+        );
+        a.review_decision_id = review_decision.map(str::to_string);
+        if gate == Gate::Compensation {
+            a.reason = Some("test compensation".to_string());
+        }
+        AcceptedApproval::of(&signing::sign_approval(&a, &approver_key()), Utc::now())
+    }
+
+    pub fn manifest(
+        ctx: &RunContext,
+        p: &CutPlan,
+        approval: AcceptedApproval,
+    ) -> cutter_core::ports::Manifest {
+        cutter_core::ports::Manifest {
+            run_id: ctx.run_id.clone(),
+            document_id: ctx.document_id.clone(),
+            payload_sha256: p.payload_sha256(),
+            source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+            unit_count: p.units.len() as u64,
+            backup_sha256: "b".repeat(64),
+            grant_sha256: designed_grants().sha256(),
+            approval,
+        }
+    }
+
+    /// The authority of a compensation of drafts only (no approval needed).
+    pub fn drafts_only() -> CompensationAuthority {
+        CompensationAuthority {
+            reason: "test: drafts never enacted".to_string(),
+            approval: None,
+        }
+    }
 
     /// The SQLSTATE and message of a statement that must fail.
     pub async fn sql_error(pool: &Pool, sql: &str) -> Result<String> {
@@ -274,29 +419,16 @@ mod util {
         )
     }
 
-    /// An accepted SG_2 approval carrying `review_decision_id`.
-    pub fn sg2(review_decision_id: &str) -> AcceptedApproval {
-        AcceptedApproval {
-            gate: cutter_core::Gate::Sg2,
-            approver: "A. Reviewer".to_string(),
-            signed_utc: Utc::now(),
-            accepted_utc: Utc::now(),
-            review_decision_id: Some(review_decision_id.to_string()),
-            self_approved: false,
-            document_sha256: "5".repeat(64),
-            signature: Some("ed25519:test".to_string()),
-        }
-    }
-
     pub fn ctx(run_id: &str, document_id: &str) -> RunContext {
         RunContext {
             run_id: run_id.to_string(),
             document_id: document_id.to_string(),
+            actor: ACTOR.to_string(),
         }
     }
 }
 
-use util::{ctx, expected, plan, sg2, sql_error, Scratch};
+use util::{ctx, drafts_only, expected, plan, signed, sql_error, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()> {
@@ -304,14 +436,53 @@ async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()
     {
         let mut client = s.su.get().await?;
         assert_eq!(status(&mut client).await?, None);
-        provision(&mut client, &s.roles).await?;
+        // Login roles without passwords only when asked for explicitly; nothing is changed
+        // by the refusal.
+        let refused = provision(&mut client, &s.roles, &RolePasswords::default()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("no password")),
+            "{refused:?}"
+        );
+        assert_eq!(status(&mut client).await?, None);
+        provision(&mut client, &s.roles, &util::no_passwords()).await?;
         let first = s.probe()?.probe().await?;
-        provision(&mut client, &s.roles).await?;
+        provision(&mut client, &s.roles, &util::no_passwords()).await?;
         assert_eq!(status(&mut client).await?, Some(latest_version()));
-        assert!(latest_version() >= 3);
+        assert!(latest_version() >= 10);
         let second = s.probe()?.probe().await?;
         assert_eq!(first, second);
         assert_eq!(second.sha256(), designed_grants().sha256());
+        // With passwords, each role gets one (a SCRAM verifier), never the text itself.
+        let with = RolePasswords {
+            admin: Some("admin-secret-1".into()),
+            exec: Some("exec-secret-2".into()),
+            verify: Some("verify-secret-3".into()),
+            allow_none: false,
+        };
+        provision(&mut client, &s.roles, &with).await?;
+        let rows = client
+            .query(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY ($1)",
+                &[&vec![
+                    s.roles.admin.as_str(),
+                    s.roles.exec.as_str(),
+                    s.roles.verify.as_str(),
+                ]],
+            )
+            .await?;
+        assert_eq!(rows.len(), 3);
+        for r in rows {
+            let verifier: Option<String> = r.get(1);
+            let verifier = verifier.unwrap_or_default();
+            assert!(verifier.starts_with("SCRAM-SHA-256$"), "{verifier}");
+            assert!(!verifier.contains("secret"));
+        }
+        assert_eq!(
+            cutter_adapters::pg::passwordless_login_roles(&client, &s.roles).await?,
+            Some(vec![])
+        );
     }
     let counts = s.counts().await?;
     assert_eq!(
@@ -319,9 +490,17 @@ async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()
         i64::from(latest_version()),
         "every migration applied once"
     );
+    // One identity and one policy row per knowledge base, nothing else.
+    assert_eq!(counts["cutter_governance.kb_identity"], 1);
+    assert_eq!(counts["cutter_governance.policy"], 1);
     assert!(counts
         .iter()
-        .filter(|(t, _)| **t != "public.refinery_schema_history")
+        .filter(|(t, _)| ![
+            "public.refinery_schema_history",
+            "cutter_governance.kb_identity",
+            "cutter_governance.policy"
+        ]
+        .contains(t))
         .all(|(_, n)| *n == 0));
     // The label names the database and never a user or password.
     let label = s.target()?.label();
@@ -330,6 +509,10 @@ async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()
     let mut bad = s.settings.clone();
     bad.url = format!("postgres://postgres:secret@127.0.0.1:5432/{}", s.db);
     assert!(bad.label().is_err());
+    // The identity is this database's, and stays the same.
+    let id = s.target()?.identity().await?;
+    assert_eq!(id.database, s.db);
+    assert_eq!(s.target()?.identity().await?, id);
     s.drop().await
 }
 
@@ -346,6 +529,13 @@ async fn exec_writes_only_through_functions_and_verify_only_reads() -> Result<()
         "SELECT count(*) FROM public.information_unit",
         "INSERT INTO cutter_governance.kill_switch_arming VALUES ('r', now(), now() + interval '1 hour')",
         "SELECT cutter_governance.fn_require_armed('r')",
+        "SELECT cutter_governance.fn_arm_run('r', interval '1 hour', 'me')",
+        "SELECT cutter_governance.fn_trust_key('Mallory', decode(repeat('ab', 32), 'hex'), NULL, NULL, 'me')",
+        "SELECT cutter_governance.fn_clear_document_lock('DOC-1', 'r', 'why', 'me')",
+        "SELECT cutter_governance.fn_iu_insert_chunk('r', 'DOC-1', 0, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY['h'])",
+        "SELECT * FROM cutter_governance.approver_key",
+        "SELECT * FROM cutter_governance.document_lock",
+        "INSERT INTO cutter_governance.approver_key (public_key, fingerprint, approver, valid_from, actor) VALUES (decode(repeat('ab', 32), 'hex'), 'f', 'Mallory', now(), 'me')",
     ];
     for sql in denied {
         let e = sql_error(&exec, sql).await?;
@@ -354,8 +544,8 @@ async fn exec_writes_only_through_functions_and_verify_only_reads() -> Result<()
     let denied = [
         "INSERT INTO public.information_unit (document_id, unit_key, ordinal, plan_position, unit_kind, section_type, title, created_by_run) VALUES ('DOC-1', 'k', 1, 0, 'a', 'n', 't', 'r')",
         "DELETE FROM cutter_governance.source_registry",
-        "SELECT public.fn_iu_enact('r', 'DOC-1', 'rd', 'sha', 'A', now(), now(), false, NULL)",
-        "SELECT * FROM cutter_governance.kill_switch_arming",
+        "SELECT public.fn_iu_enact('r', 'DOC-1', '{}'::jsonb, 'me')",
+        "SELECT cutter_governance.fn_lock_document('DOC-1', 'r', 'me')",
         "INSERT INTO cutter_governance.kill_switch_arming VALUES ('r', now(), now() + interval '1 hour')",
     ];
     for sql in denied {
@@ -363,7 +553,7 @@ async fn exec_writes_only_through_functions_and_verify_only_reads() -> Result<()
         assert!(e.starts_with("42501"), "verify: {sql}: {e}");
     }
     for table in util::TABLES {
-        if table.ends_with("kill_switch_arming") || table.ends_with("refinery_schema_history") {
+        if table.ends_with("refinery_schema_history") {
             continue;
         }
         verify
@@ -384,36 +574,40 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
     let kill = s.kill_switch()?;
     let before = s.counts().await?;
     let p = plan(&[("a", None, 1), ("a/b", Some("a"), 1)]);
+    let c = ctx("r1", "DOC-1");
+    let sg1 = signed(Gate::Sg1, &c, &sha256_hex(SAMPLE_MD.as_bytes()), &p, None);
 
-    let e = target.cut_leg_a(&ctx("r1", "DOC-1"), &p).await;
+    // Not even the run's record can be written without the arming.
     assert_eq!(
-        e,
+        target.begin_run(&c, &BuildInfo::unknown_commit()).await,
+        Err(PortError::KillSwitchOff {
+            run_id: "r1".into()
+        })
+    );
+    assert_eq!(
+        target.cut_leg_a(&c, &p, &sg1).await,
         Err(PortError::KillSwitchOff {
             run_id: "r1".into()
         })
     );
     // Skipping the adapter's check does not help: the function refuses on its own.
     let exec = s.pool(&s.roles.exec)?;
-    let e = sql_error(
-        &exec,
-        "SELECT * FROM public.fn_iu_create('r1', 'DOC-1', 'p', 1, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
-    )
-    .await?;
-    assert!(e.starts_with(SQLSTATE_KILL_SWITCH_OFF), "{e}");
-    // Further chunks are accepted only inside the transaction that created the change set.
-    let e = sql_error(
-        &exec,
+    for sql in [
+        "SELECT * FROM cutter_governance.fn_run_begin('r1', 'DOC-1', 'me', 'v', 'c')",
+        "SELECT cutter_governance.fn_lock_document('DOC-1', 'r1', 'me')",
+        "SELECT * FROM public.fn_iu_create('r1', 'DOC-1', '{}'::jsonb, 'me', 1, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
         "SELECT public.fn_iu_create_more('r1', 'DOC-1', 0, ARRAY['a'], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')])",
-    )
-    .await?;
-    assert!(
-        e.starts_with("CK002") && e.contains("only in the transaction"),
-        "{e}"
-    );
+        "SELECT public.fn_iu_enact('r1', 'DOC-1', '{}'::jsonb, 'me')",
+        "SELECT * FROM public.fn_iu_compensate('r1', 'DOC-1', ARRAY['a'], NULL, 'why', NULL, 'me')",
+        "SELECT public.fn_record_verify('r1', 'cut_leg_a', true, 0, NULL)",
+    ] {
+        let e = sql_error(&exec, sql).await?;
+        assert!(e.starts_with(SQLSTATE_KILL_SWITCH_OFF), "{sql}: {e}");
+    }
     let raw = exec
         .get()
         .await?
-        .batch_execute("SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1', 'sha', 'A', now(), now(), false, NULL)")
+        .batch_execute("SELECT public.fn_iu_enact('r1', 'DOC-1', '{}'::jsonb, 'me')")
         .await
         .err()
         .ok_or_else(|| anyhow!("enact succeeded while disarmed"))?;
@@ -423,40 +617,47 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
             run_id: "r1".into()
         }
     );
-    for sql in [
-        "SELECT public.fn_iu_enact('r1', 'DOC-1', 'rd-1', 'sha', 'A', now(), now(), false, NULL)",
-        "SELECT * FROM public.fn_iu_compensate('r1', 'DOC-1', ARRAY['a'], NULL)",
-        "SELECT public.fn_record_verify('r1', 'cut_leg_a', true, 0, NULL)",
-    ] {
-        let e = sql_error(&exec, sql).await?;
-        assert!(e.starts_with(SQLSTATE_KILL_SWITCH_OFF), "{sql}: {e}");
-    }
 
-    // Arming another run, or an arming that has expired, does not arm this one.
-    let now = Utc::now();
-    kill.arm("r2", Duration::hours(1), now).await?;
-    kill.arm("r1", Duration::minutes(1), now - Duration::hours(2))
+    // Arming another run does not arm this one; arming is timed and capped by the server,
+    // whatever the client's clock or request says.
+    kill.arm("r2", Duration::hours(1), Utc::now()).await?;
+    assert!(!kill.is_armed("r1", Utc::now()).await?);
+    let far_past = Utc::now() - Duration::days(30);
+    let until = kill.arm("r3", Duration::minutes(10), far_past).await?;
+    assert!(until > Utc::now() + Duration::minutes(9), "{until}");
+    assert!(kill.is_armed("r3", far_past).await?);
+    let capped = kill.arm("r4", Duration::hours(5), Utc::now()).await;
+    assert!(
+        matches!(&capped, Err(PortError::Rejected { detail, .. }) if detail.contains("max_arm_ttl")),
+        "{capped:?}"
+    );
+    // Even the owner writing the arming table by hand is held to the server's clock and cap.
+    let e = s
+        .su_error("INSERT INTO cutter_governance.kill_switch_arming (run_id, armed_at, expires_at) VALUES ('r5', now() - interval '1 year', now() + interval '8000 hours')")
         .await?;
-    assert!(!kill.is_armed("r1", now).await?);
+    assert!(e.starts_with("CK002") && e.contains("max_arm_ttl"), "{e}");
     assert!(matches!(
-        target.cut_leg_a(&ctx("r1", "DOC-1"), &p).await,
-        Err(PortError::KillSwitchOff { .. })
-    ));
-    assert!(matches!(
-        target
-            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("rd-1"))
-            .await,
+        target.cut_leg_a(&c, &p, &sg1).await,
         Err(PortError::KillSwitchOff { .. })
     ));
     let after = s.counts().await?;
     assert_eq!(
         after,
-        expected(&before, &[("cutter_governance.kill_switch_arming", 2)])
+        expected(
+            &before,
+            &[
+                ("cutter_governance.kill_switch_arming", 2),
+                ("cutter_governance.kill_switch_log", 2)
+            ]
+        )
     );
     kill.disarm("r1").await?;
-    kill.disarm("r1").await?;
     kill.disarm("r2").await?;
-    assert_eq!(s.counts().await?, before);
+    kill.disarm("r3").await?;
+    assert_eq!(
+        s.counts().await?,
+        expected(&before, &[("cutter_governance.kill_switch_log", 4)])
+    );
     s.drop().await
 }
 
@@ -466,16 +667,13 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     s.register("DOC-1").await?;
     s.register("DOC-2").await?;
     let target = s.target()?;
-    let kill = s.kill_switch()?;
-    let now = Utc::now();
-    for run in ["r1", "r2", "r3", "r4"] {
-        kill.arm(run, Duration::hours(1), now).await?;
-    }
-    let before = s.counts().await?;
     let p = plan(&[("a", None, 1), ("a/b", Some("a"), 1), ("a/c", Some("a"), 2)]);
+    let c1 = ctx("r1", "DOC-1");
+    let pin = s.begin(&c1, &p).await?;
+    let sg1 = signed(Gate::Sg1, &c1, &pin, &p, None);
+    let before = s.counts().await?;
 
-    s.hold("DOC-1", "r1").await?;
-    let first = target.cut_leg_a(&ctx("r1", "DOC-1"), &p).await?;
+    let first = target.cut_leg_a(&c1, &p, &sg1).await?;
     assert_eq!((first.created, first.already_present), (3, 0));
     let after_first = s.counts().await?;
     assert_eq!(
@@ -487,60 +685,77 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
                 ("public.unit_version", 3),
                 ("cutter_governance.cut_change_set", 1),
                 ("cutter_governance.cut_change_set_affected_row", 6),
+                ("cutter_governance.approval_signature", 1),
             ]
         )
     );
-    let again = target.cut_leg_a(&ctx("r1", "DOC-1"), &p).await?;
+    let again = target.cut_leg_a(&c1, &p, &sg1).await?;
     assert_eq!((again.created, again.already_present), (0, 3));
     assert_eq!(s.counts().await?, after_first);
 
-    // A second run whose plan repeats one key: nothing of it is written.
+    // A second run of DOC-1, handed the lock, whose plan repeats one key: nothing of it.
     let dup = plan(&[("z", None, 1), ("a/c", Some("a"), 3)]);
+    let c2 = ctx("r2", "DOC-1");
+    s.kill_switch()?
+        .arm("r2", Duration::hours(1), Utc::now())
+        .await?;
+    target.begin_run(&c2, &BuildInfo::unknown_commit()).await?;
     s.hold("DOC-1", "r2").await?;
-    match target.cut_leg_a(&ctx("r2", "DOC-1"), &dup).await {
+    target
+        .record_plan(&c2, &dup.payload_sha256(), dup.units.len() as u64)
+        .await?;
+    match target
+        .cut_leg_a(&c2, &dup, &signed(Gate::Sg1, &c2, &pin, &dup, None))
+        .await
+    {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23505"), "{detail}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
     s.hold("DOC-1", "r1").await?;
     // A parent that does not exist: foreign key, rolled back.
     let orphan = plan(&[("x", None, 1), ("y/z", Some("y"), 1)]);
-    s.hold("DOC-2", "r3").await?;
-    match target.cut_leg_a(&ctx("r3", "DOC-2"), &orphan).await {
+    let c3 = ctx("r3", "DOC-2");
+    let pin2 = s.begin(&c3, &orphan).await?;
+    match target
+        .cut_leg_a(&c3, &orphan, &signed(Gate::Sg1, &c3, &pin2, &orphan, None))
+        .await
+    {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23503"), "{detail}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
+    s.release("DOC-2").await?;
     // The same run id for another document is refused.
     assert!(matches!(
-        target.cut_leg_a(&ctx("r1", "DOC-2"), &p).await,
+        target.cut_leg_a(&ctx("r1", "DOC-2"), &p, &sg1).await,
         Err(PortError::Rejected { .. })
     ));
-    assert_eq!(s.counts().await?, after_first);
+    let settled = s.counts().await?;
+    for table in [
+        "public.information_unit",
+        "public.unit_version",
+        "cutter_governance.cut_change_set",
+        "cutter_governance.approval_signature",
+    ] {
+        assert_eq!(settled[table], after_first[table], "{table}");
+    }
 
     // Two sessions repeating one run at the same time: exactly one of them creates.
     let q = plan(&[("p", None, 1), ("p/q", Some("p"), 1)]);
-    kill.arm("r5", Duration::hours(1), now).await?;
     let c5 = ctx("r5", "DOC-2");
-    s.hold("DOC-2", "r5").await?;
-    let (one, two) = tokio::join!(target.cut_leg_a(&c5, &q), target.cut_leg_a(&c5, &q));
+    let pin5 = s.begin(&c5, &q).await?;
+    let sg1_5 = signed(Gate::Sg1, &c5, &pin5, &q, None);
+    let (one, two) = tokio::join!(
+        target.cut_leg_a(&c5, &q, &sg1_5),
+        target.cut_leg_a(&c5, &q, &sg1_5)
+    );
     let mut created = [one?.created, two?.created];
     created.sort();
     assert_eq!(created, [0, 2]);
     let stored = target.read_units("DOC-2").await?;
     assert_eq!(stored.len(), 2);
     let undo = compensation::plan("r5", "DOC-2", &stored, CompensationMode::HardDeleteDrafts);
-    let out = target.compensate(&c5, &undo).await?;
+    let out = target.compensate(&c5, &undo, &drafts_only()).await?;
     assert_eq!((out.retired, out.deleted), (0, 2));
-    assert_eq!(
-        s.counts().await?,
-        expected(
-            &after_first,
-            &[
-                ("cutter_governance.kill_switch_arming", 5),
-                ("cutter_governance.cut_change_set", 2),
-                ("cutter_governance.cut_change_set_affected_row", 10),
-            ]
-        )
-    );
 
     // Read-back is in plan order, through the verify role.
     let stored = target.read_units("DOC-1").await?;
@@ -556,50 +771,85 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     assert_eq!(snap.len(), 1);
     assert_eq!(snap["DOC-1"].units, 3);
     assert_eq!(target.snapshot("DOC-2").await?, snap);
-    // DOC-2 has no units now, but a run holds it: it is listed as held, so a change to it
-    // while that run works is not taken for a change behind anyone's back.
+    // DOC-2 has no units now, but a run holds it: it is listed as held.
     let others = target.snapshot("DOC-1").await?;
     assert_eq!(others.len(), 1, "{others:?}");
     assert_eq!(others["DOC-2"].units, 0);
-    assert_eq!(others["DOC-2"].held_by.as_deref(), Some("r5"));
+    // (r3 and r5 both claimed it since r1 claimed DOC-1; one of them is named.)
+    assert!(
+        matches!(others["DOC-2"].held_by.as_deref(), Some("r3" | "r5")),
+        "{others:?}"
+    );
 
-    // Enact once with a decision id; the id is then spent for every other run.
-    assert!(!target.review_decision_used("RD-1").await?);
-    assert_eq!(
-        target
-            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-1"))
-            .await?,
-        3
+    // Enacting needs leg B and both verifies first, then a signed SG_2 with a fresh decision.
+    let sg2 = signed(Gate::Sg2, &c1, &pin, &p, Some("RD-1"));
+    let early = target.lifecycle_enact(&c1, &sg2).await;
+    assert!(
+        matches!(&early, Err(PortError::Rejected { detail, .. }) if detail.contains("leg B and both verifies")),
+        "{early:?}"
     );
-    assert_eq!(
-        target
-            .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-1"))
-            .await?,
-        0
-    );
-    assert!(target.review_decision_used("RD-1").await?);
+    s.through_leg_b(&c1, &p).await?;
+    assert!(!target.review_decision_used("rd-1").await?);
+    assert_eq!(target.lifecycle_enact(&c1, &sg2).await?, 3);
+    // A repeat (a resume after a crash) is recognised and moves nothing.
+    assert_eq!(target.lifecycle_enact(&c1, &sg2).await?, 0);
+    assert!(target.review_decision_used("rd-1").await?);
     assert_ne!(target.snapshot("DOC-2").await?, snap);
-    s.hold("DOC-2", "r4").await?;
+    // The decision, in any spelling, is spent for every other run.
+    s.release("DOC-2").await?;
+    let single = plan(&[("q", None, 1)]);
+    let c4 = ctx("r4", "DOC-2");
+    let pin4 = s.begin(&c4, &single).await?;
     target
-        .cut_leg_a(&ctx("r4", "DOC-2"), &plan(&[("q", None, 1)]))
+        .cut_leg_a(&c4, &single, &signed(Gate::Sg1, &c4, &pin4, &single, None))
         .await?;
-    assert!(matches!(
-        target
-            .lifecycle_enact(&ctx("r4", "DOC-2"), &sg2("RD-1"))
-            .await,
-        Err(PortError::Rejected { .. })
-    ));
+    s.through_leg_b(&c4, &single).await?;
+    let reused = target
+        .lifecycle_enact(&c4, &signed(Gate::Sg2, &c4, &pin4, &single, Some(" rd-1 ")))
+        .await;
+    assert!(
+        matches!(&reused, Err(PortError::Rejected { detail, .. }) if detail.contains("already used")),
+        "{reused:?}"
+    );
 
-    // Hard compensation deletes drafts; enacted units are only retired.
+    // Hard compensation deletes drafts; enacted units are only retired, and only under SG_C.
     let stored2 = target.read_units("DOC-2").await?;
     let hard = compensation::plan("r4", "DOC-2", &stored2, CompensationMode::HardDeleteDrafts);
-    let out = target.compensate(&ctx("r4", "DOC-2"), &hard).await?;
+    let out = target.compensate(&c4, &hard, &drafts_only()).await?;
     assert_eq!((out.retired, out.deleted), (0, 1));
     assert!(target.read_units("DOC-2").await?.is_empty());
     let stored1 = target.read_units("DOC-1").await?;
     let hard = compensation::plan("r1", "DOC-1", &stored1, CompensationMode::HardDeleteDrafts);
-    let out = target.compensate(&ctx("r1", "DOC-1"), &hard).await?;
+    let refused = target.compensate(&c1, &hard, &drafts_only()).await;
+    assert!(
+        matches!(&refused, Err(PortError::Rejected { detail, .. }) if detail.contains("SG_C")),
+        "{refused:?}"
+    );
+    let sgc = signed(Gate::Compensation, &c1, &pin, &p, Some("RD-C-1"));
+    let out = target
+        .compensate(
+            &c1,
+            &hard,
+            &CompensationAuthority {
+                reason: "test compensation".to_string(),
+                approval: Some(sgc),
+            },
+        )
+        .await?;
     assert_eq!((out.retired, out.deleted), (3, 0));
+    let logged: i64 = s
+        .su
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM public.iu_lifecycle_log WHERE run_id = 'r1' AND to_status = 'retired'
+               AND review_decision_id = 'rd-c-1' AND reason = 'test compensation' AND actor = $1
+               AND approval_gate = 'SG_C'",
+            &[&util::ACTOR],
+        )
+        .await?
+        .get(0);
+    assert_eq!(logged, 3);
     s.drop().await
 }
 
@@ -608,18 +858,15 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
     let s = Scratch::new().await?;
     s.register("DOC-1").await?;
     let target = s.target()?;
-    s.kill_switch()?
-        .arm("r1", Duration::hours(1), Utc::now())
-        .await?;
-    s.hold("DOC-1", "r1").await?;
+    let p = plan(&[("a", None, 1), ("b", None, 2)]);
+    let c = ctx("r1", "DOC-1");
+    let pin = s.begin(&c, &p).await?;
     target
-        .cut_leg_a(
-            &ctx("r1", "DOC-1"),
-            &plan(&[("a", None, 1), ("b", None, 2)]),
-        )
+        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin, &p, None))
         .await?;
+    s.through_leg_b(&c, &p).await?;
     target
-        .lifecycle_enact(&ctx("r1", "DOC-1"), &sg2("RD-9"))
+        .lifecycle_enact(&c, &signed(Gate::Sg2, &c, &pin, &p, Some("RD-9")))
         .await?;
     let before = s.counts().await?;
     for sql in [
@@ -634,6 +881,14 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
         "UPDATE cutter_governance.cut_change_set SET unit_count = 0",
         "DELETE FROM cutter_governance.cut_change_set_affected_row",
         "DELETE FROM cutter_governance.review_decision",
+        "UPDATE cutter_governance.run SET protected = true",
+        "UPDATE cutter_governance.run SET source_sha256 = repeat('0', 64)",
+        "DELETE FROM cutter_governance.run",
+        "UPDATE cutter_governance.approver_key SET approver = 'Mallory'",
+        "DELETE FROM cutter_governance.approver_key",
+        "UPDATE cutter_governance.kb_identity SET kb_id = gen_random_uuid()",
+        "DELETE FROM cutter_governance.kill_switch_log",
+        "DELETE FROM cutter_governance.approval_signature",
     ] {
         let e = s.su_error(sql).await?;
         assert!(e.starts_with(SQLSTATE_IMMUTABLE), "{sql}: {e}");
@@ -652,43 +907,43 @@ async fn the_grant_probe_matches_the_design_and_names_each_deviation() -> Result
     assert!(live
         .grants
         .iter()
-        .all(|g| ["admin", "exec", "verify", "PUBLIC"].contains(&g.role.as_str())));
+        .all(|g| ["admin", "exec", "verify", "PUBLIC", "trigger"].contains(&g.role.as_str())));
 
     let su = s.su.get().await?;
     su.batch_execute(&format!(
-        "GRANT INSERT ON public.information_unit TO {}; REVOKE SELECT ON public.unit_version FROM {}; GRANT {} TO {}",
+        "GRANT INSERT ON public.information_unit TO {}; REVOKE SELECT ON public.unit_version FROM {}; GRANT {} TO {};
+         ALTER TABLE public.unit_version DISABLE TRIGGER unit_version_immutable",
         s.roles.exec, s.roles.verify, s.roles.admin, s.roles.exec
     ))
     .await?;
     let drifted = probe.probe().await?;
     assert_ne!(drifted.sha256(), designed_grants().sha256());
     let (missing, extra) = drifted.diff(&designed_grants());
-    assert_eq!(missing, ["verify|table public.unit_version|SELECT"]);
+    assert_eq!(
+        missing,
+        [
+            "trigger|trigger public.unit_version.unit_version_immutable|ENABLED",
+            "verify|table public.unit_version|SELECT"
+        ]
+    );
     assert_eq!(
         extra,
         [
             "exec|role admin|MEMBER",
-            "exec|table public.information_unit|INSERT"
+            "exec|table public.information_unit|INSERT",
+            "trigger|trigger public.unit_version.unit_version_immutable|DISABLED"
         ]
     );
-    // Provisioning again repairs the table grants (role memberships are the operator's).
+    // Provisioning again repairs the grants and the triggers (role memberships are the
+    // operator's).
     su.batch_execute(&format!("REVOKE {} FROM {}", s.roles.admin, s.roles.exec))
         .await?;
     let mut client = s.su.get().await?;
-    provision(&mut client, &s.roles).await?;
+    provision(&mut client, &s.roles, &util::no_passwords()).await?;
     assert_eq!(probe.probe().await?.sha256(), designed_grants().sha256());
     drop(su);
     drop(client);
     s.drop().await
-}
-
-/// Accepts every approval: signatures are another issue.
-struct AcceptAll;
-
-impl ApprovalVerifier for AcceptAll {
-    fn verify(&self, _: &Approval, _: Mode) -> std::result::Result<(), ApprovalRejection> {
-        Ok(())
-    }
 }
 
 struct World {
@@ -702,6 +957,7 @@ struct World {
     store: LiveStateStore<MemoryStore>,
     reporter: MemoryReporter,
     clock: ManualClock,
+    keys: TrustedKeys,
 }
 
 impl World {
@@ -722,6 +978,7 @@ impl World {
             source: MemorySource::with("sample.md", SAMPLE_MD.as_bytes()),
             reporter: MemoryReporter::default(),
             clock,
+            keys: util::trusted(),
         })
     }
 
@@ -734,13 +991,14 @@ impl World {
                 backup: &self.backup,
                 grants: &self.probe,
                 kill_switch: &self.kill,
-                verifier: &AcceptAll,
+                verifier: &self.keys,
                 store: &self.store,
                 reporter: &self.reporter,
                 clock: &self.clock,
             },
             ApprovalPolicy::default(),
         )
+        .with_actor(util::ACTOR, BuildInfo::unknown_commit())
     }
 
     async fn cut(&self, run_id: &str) -> Result<cutter_core::run::RunRecord, OrchestratorError> {
@@ -761,19 +1019,38 @@ impl World {
                 expected_source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
                 expected_grant_sha256: Some(designed_grants().sha256()),
                 protected: false,
+                arm: Some(Duration::minutes(10)),
             })
             .await
     }
 
+    /// The approval the run waits for, signed by the trusted approver.
+    async fn signed_for(&self, run_id: &str) -> Result<Approval, OrchestratorError> {
+        let orch = self.orch();
+        let req = orch.request_for(run_id).await?;
+        let mut a = approval_for(&req, self.clock.now());
+        a.approver = util::APPROVER.to_string();
+        Ok(signing::sign_approval(&a, &util::approver_key()))
+    }
+
+    /// Resumes through the gate the run waits at, armed for the command (`resume --arm`).
     async fn approve(
         &self,
         run_id: &str,
     ) -> Result<cutter_core::run::RunRecord, OrchestratorError> {
-        let orch = self.orch();
-        let run = orch.status(run_id).await?;
-        let req = orch.approval_request(&run)?;
-        orch.resume(run_id, Some(approval_for(&req, self.clock.now())))
+        let approval = self.signed_for(run_id).await?;
+        self.orch()
+            .resume(run_id, Some(approval), Some(Duration::minutes(10)))
             .await
+    }
+
+    /// The signed compensation approval (SG_C) of a run, with `reason`.
+    async fn compensation(&self, run_id: &str, reason: &str) -> Result<Approval> {
+        let req = self.orch().compensation_request(run_id, reason).await?;
+        let mut a = approval_for(&req, self.clock.now());
+        a.approver = util::APPROVER.to_string();
+        a.review_decision_id = Some(format!("RD-C-{run_id}"));
+        Ok(signing::sign_approval(&a, &util::approver_key()))
     }
 
     async fn arm(&self, run_id: &str) -> Result<()> {
@@ -789,12 +1066,14 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
     let w = World::new().await?;
     // Another document, cut earlier by another run: it must come through untouched.
     w.s.register("DOC-0").await?;
-    w.arm("seed").await?;
-    w.s.hold("DOC-0", "seed").await?;
+    let seed_plan = plan(&[("s", None, 1), ("s/t", Some("s"), 1)]);
+    let seed = ctx("seed", "DOC-0");
+    let pin = w.s.begin(&seed, &seed_plan).await?;
     w.target
         .cut_leg_a(
-            &ctx("seed", "DOC-0"),
-            &plan(&[("s", None, 1), ("s/t", Some("s"), 1)]),
+            &seed,
+            &seed_plan,
+            &signed(Gate::Sg1, &seed, &pin, &seed_plan, None),
         )
         .await?;
     w.kill.disarm("seed").await?;
@@ -805,11 +1084,27 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
     let run = w.cut("live-1").await?;
     assert_eq!(run.state, RunState::AwaitingCutAuthorization);
     assert_eq!(run.target, w.target.label());
-    assert_eq!(w.s.counts().await?, zero, "nothing is written before SG_1");
+    assert_eq!(run.knowledge_base, Some(w.target.identity().await?));
+    // Before SG_1: the run's record and its lock claim, nothing of the document; disarmed.
+    assert_eq!(
+        w.s.counts().await?,
+        expected(
+            &zero,
+            &[
+                ("cutter_governance.run", 2),
+                ("cutter_governance.document_lock_log", 2),
+                ("cutter_governance.kill_switch_log", 4),
+            ]
+        )
+    );
+    assert!(!w.kill.is_armed("live-1", w.clock.now()).await?);
 
-    w.arm("live-1").await?;
     let run = w.approve("live-1").await?;
     assert_eq!(run.state, RunState::AwaitingLifecycleAuthorization);
+    assert!(
+        !w.kill.is_armed("live-1", w.clock.now()).await?,
+        "disarmed at the pause"
+    );
     let after_sg1 = w.s.counts().await?;
     assert_eq!(
         after_sg1,
@@ -818,11 +1113,13 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
             &[
                 ("public.information_unit", 2 + 4),
                 ("public.unit_version", 2 + 4),
-                ("cutter_governance.kill_switch_arming", 1),
+                ("cutter_governance.run", 2),
+                ("cutter_governance.document_lock_log", 2),
+                ("cutter_governance.kill_switch_log", 6),
                 ("cutter_governance.cut_change_set", 1 + 1),
                 ("cutter_governance.cut_change_set_affected_row", 4 + 8),
                 ("cutter_governance.manifest_envelope", 1),
-                ("cutter_governance.approval_signature", 1),
+                ("cutter_governance.approval_signature", 2),
                 ("cutter_governance.verify_result", 2),
             ]
         )
@@ -843,8 +1140,9 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
             &after_sg1,
             &[
                 ("public.iu_lifecycle_log", 4),
-                ("cutter_governance.kill_switch_arming", 0),
-                ("cutter_governance.approval_signature", 2),
+                ("cutter_governance.document_lock_log", 3),
+                ("cutter_governance.kill_switch_log", 8),
+                ("cutter_governance.approval_signature", 3),
                 ("cutter_governance.review_decision", 1),
                 ("cutter_governance.verify_result", 3),
             ]
@@ -858,30 +1156,91 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
         .iter()
         .all(|u| u.lifecycle_status == LifecycleStatus::Enacted));
 
-    // Revert needs its own arming; without it nothing moves.
+    // Revert needs its own arming, and retiring enacted units a signed SG_C; without either
+    // nothing moves.
     let refused = w
         .orch()
-        .revert("live-1", CompensationMode::SoftRetire)
+        .revert(
+            "live-1",
+            CompensationMode::SoftRetire,
+            CompensationRequest::default(),
+        )
         .await;
-    assert!(matches!(
-        refused,
-        Err(OrchestratorError::Refused {
-            reason: StopReason::KillSwitchOff { .. },
-            ..
-        })
-    ));
-    assert_eq!(w.s.counts().await?, closed);
-    w.arm("live-1").await?;
+    assert!(
+        matches!(
+            refused,
+            Err(OrchestratorError::Refused {
+                reason: StopReason::KillSwitchOff { .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let refused = w
+        .orch()
+        .revert(
+            "live-1",
+            CompensationMode::SoftRetire,
+            CompensationRequest {
+                arm: Some(Duration::minutes(10)),
+                ..CompensationRequest::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(OrchestratorError::Refused {
+                reason: StopReason::ApprovalMissing {
+                    gate: Gate::Compensation
+                },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let unchanged = w.s.counts().await?;
+    for table in [
+        "public.iu_lifecycle_log",
+        "public.information_unit",
+        "cutter_governance.document_lock_log",
+    ] {
+        assert_eq!(unchanged[table], closed[table], "{table}");
+    }
+    assert!(
+        !w.kill.is_armed("live-1", w.clock.now()).await?,
+        "a refused command disarms too"
+    );
+    let sgc = w
+        .compensation("live-1", "the sample was cut by mistake")
+        .await?;
     let reverted = w
         .orch()
-        .revert("live-1", CompensationMode::SoftRetire)
+        .revert(
+            "live-1",
+            CompensationMode::SoftRetire,
+            CompensationRequest {
+                approval: Some(sgc),
+                reason: None,
+                arm: Some(Duration::minutes(10)),
+            },
+        )
         .await?;
     assert_eq!(reverted.run.state, RunState::Reverted);
     assert_eq!((reverted.outcome.retired, reverted.outcome.deleted), (4, 0));
-    assert_eq!(
-        w.s.counts().await?,
-        expected(&closed, &[("public.iu_lifecycle_log", 8)])
-    );
+    let logged: i64 = w
+        .s
+        .su
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM public.iu_lifecycle_log WHERE run_id = 'live-1' AND to_status = 'retired'
+               AND reason = 'the sample was cut by mistake' AND review_decision_id = 'rd-c-live-1'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(logged, 4);
     assert!(w
         .target
         .read_units("DOC-1")
@@ -890,19 +1249,24 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
         .all(|u| u.lifecycle_status == LifecycleStatus::Retired));
     assert_eq!(reverted.run.snapshot.as_ref(), Some(&other_before));
     assert_eq!(w.target.snapshot("DOC-1").await?, other_before);
+    assert!(!w.kill.is_armed("live-1", w.clock.now()).await?);
     w.s.drop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orchestrated_live_run_with_the_kill_switch_off_changes_nothing() -> Result<()> {
     let w = World::new().await?;
-    let zero = w.s.counts().await?;
     let run = w.cut("live-2").await?;
     assert_eq!(run.state, RunState::AwaitingCutAuthorization);
+    let zero = w.s.counts().await?;
 
     // Armed for a different run: still off for this one.
     w.arm("someone-else").await?;
-    let refused = w.approve("live-2").await;
+    let approval = w.signed_for("live-2").await?;
+    let refused = w
+        .orch()
+        .resume("live-2", Some(approval.clone()), None)
+        .await;
     assert!(
         matches!(
             refused,
@@ -922,15 +1286,32 @@ async fn an_orchestrated_live_run_with_the_kill_switch_off_changes_nothing() -> 
         .discover("sample.md", SAMPLE_MD.as_bytes())
         .map_err(|e| anyhow!("{e}"))?;
     assert!(matches!(
-        w.target.cut_leg_a(&ctx("live-2", "DOC-1"), &p).await,
+        w.target
+            .cut_leg_a(
+                &ctx("live-2", "DOC-1"),
+                &p,
+                &AcceptedApproval::of(&approval, Utc::now())
+            )
+            .await,
         Err(PortError::KillSwitchOff { .. })
     ));
-    assert_eq!(
-        w.s.counts().await?,
-        expected(&zero, &[("cutter_governance.kill_switch_arming", 1)])
-    );
+    let after = w.s.counts().await?;
+    for table in [
+        "public.information_unit",
+        "public.unit_version",
+        "cutter_governance.cut_change_set",
+        "cutter_governance.approval_signature",
+        "cutter_governance.verify_result",
+    ] {
+        assert_eq!(after[table], zero[table], "{table} changed");
+    }
     w.kill.disarm("someone-else").await?;
-    assert_eq!(w.s.counts().await?, zero);
+    // The same approval still works once the run is armed: the refusal did not spend it.
+    let passed = w
+        .orch()
+        .resume("live-2", Some(approval), Some(Duration::minutes(10)))
+        .await?;
+    assert_eq!(passed.state, RunState::AwaitingLifecycleAuthorization);
     w.s.drop().await
 }
 
@@ -980,6 +1361,24 @@ async fn timeouts_and_lost_connections_are_transient() -> Result<()> {
         target.snapshot("DOC-1").await,
         Err(PortError::Transient(_))
     ));
+    // A server that accepts the connection and then says nothing cannot hang a direct
+    // connection: the handshake is bounded by the connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = silent.local_addr()?.port();
+    let mut mute = s.settings.clone();
+    mute.url = format!("postgres://127.0.0.1:{port}/{}", s.db);
+    mute.connect_timeout = std::time::Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let e = mute.connect(&RoleLogin::new(&s.roles.exec)).await;
+    assert!(
+        e.as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("no answer")),
+        "{:?}",
+        e.map(|_| ())
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(silent);
     // A password never comes from the url, and a missing variable is named, not guessed.
     let login = RoleLogin::new(&s.roles.exec).with_password_env("CUTTER_TEST_SURELY_UNSET_VAR");
     let e = s.settings.pool(&login).err().map(|e| e.to_string());
@@ -992,9 +1391,6 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
     let s = Scratch::new().await?;
     s.register("BIG").await?;
     let target = s.target()?;
-    s.kill_switch()?
-        .arm("big-1", Duration::hours(1), Utc::now())
-        .await?;
     let mut units = Vec::new();
     // 6,000 units: more than one chunk, so positions and order must carry across chunks.
     for c in 1..=100u32 {
@@ -1023,9 +1419,12 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
         }
     }
     let p = CutPlan::new("test", units);
+    let c = ctx("big-1", "BIG");
+    let pin = s.begin(&c, &p).await?;
     let started = std::time::Instant::now();
-    s.hold("BIG", "big-1").await?;
-    let out = target.cut_leg_a(&ctx("big-1", "BIG"), &p).await?;
+    let out = target
+        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin, &p, None))
+        .await?;
     assert_eq!(out.created, 6000);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
@@ -1043,6 +1442,13 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
 async fn of_eight_concurrent_claims_on_a_document_exactly_one_wins() -> Result<()> {
     let s = Scratch::new().await?;
     s.register("DOC-1").await?;
+    let target = s.target()?;
+    let kill = s.kill_switch()?;
+    for i in 0..8 {
+        let c = ctx(&format!("run-{i}"), "DOC-1");
+        kill.arm(&c.run_id, Duration::hours(1), Utc::now()).await?;
+        target.begin_run(&c, &BuildInfo::unknown_commit()).await?;
+    }
     // Eight claimants, each with its own pools: as eight processes.
     let claimants: Vec<PgDocumentLocks> = (0..8).map(|_| s.locks()).collect::<Result<_>>()?;
     let attempts = claimants.iter().enumerate().map(|(i, l)| async move {
@@ -1071,15 +1477,21 @@ async fn of_eight_concurrent_claims_on_a_document_exactly_one_wins() -> Result<(
         }
     }
     let locks = s.locks()?;
-    // Claiming again is idempotent for the holder; a release by another run changes nothing.
+    // Claiming again is idempotent for the holder; another run's release is refused (it is
+    // not the holder) and changes nothing, even while armed.
     locks.lock("DOC-1", &winner).await?;
-    locks.unlock("DOC-1", "run-x").await?;
+    locks.unlock("DOC-1", "run-1-not-holder").await.ok();
+    let loser = if winner == "run-0" { "run-1" } else { "run-0" };
+    locks.unlock("DOC-1", loser).await?;
     assert_eq!(
         locks.holder("DOC-1").await?.map(|h| h.run_id),
         Some(winner.clone())
     );
-    // An unregistered document cannot be claimed.
-    let e = locks.lock("NOPE", "run-0").await;
+    // An unregistered document cannot even begin a run.
+    kill.arm("run-nope", Duration::hours(1), Utc::now()).await?;
+    let e = target
+        .begin_run(&ctx("run-nope", "NOPE"), &BuildInfo::unknown_commit())
+        .await;
     assert!(
         matches!(&e, Err(PortError::Rejected { detail, .. }) if detail.contains("source registry")),
         "{e:?}"
@@ -1088,16 +1500,16 @@ async fn of_eight_concurrent_claims_on_a_document_exactly_one_wins() -> Result<(
     assert!(!locks.clear("DOC-1", "run-x", "wrong holder").await?);
     assert!(locks.clear("DOC-1", &winner, "process died").await?);
     assert_eq!(locks.holder("DOC-1").await?, None);
-    let log: i64 = s
-        .su
-        .get()
-        .await?
-        .query_one(
-            "SELECT count(*) FROM cutter_governance.document_lock_log WHERE action = 'cleared' AND reason = 'process died'",
-            &[],
-        )
-        .await?
-        .get(0);
+    let log: i64 =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM cutter_governance.document_lock_log
+             WHERE action = 'cleared' AND reason = 'process died' AND actor = $1",
+                &[&util::ACTOR],
+            )
+            .await?
+            .get(0);
     assert_eq!(log, 1);
     s.drop().await
 }
@@ -1124,13 +1536,22 @@ async fn eight_concurrent_live_cuts_of_one_document_let_exactly_one_pass_mark() 
         }
     }
     assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 7);
-    // The claim survives the pause; void releases it, and the next run may cut.
+    // The claim survives the pause; void (armed for itself) releases it, and the next run may
+    // cut.
     let locks = w.s.locks()?;
     assert_eq!(
         locks.holder("DOC-1").await?.map(|h| h.run_id),
         Some(holder.clone())
     );
-    w.orch().void(&holder).await?;
+    w.orch()
+        .void(
+            &holder,
+            CompensationRequest {
+                arm: Some(Duration::minutes(10)),
+                ..CompensationRequest::default()
+            },
+        )
+        .await?;
     assert_eq!(locks.holder("DOC-1").await?, None);
     let next = w.cut("cut-after-void").await?;
     assert_eq!(next.state, RunState::AwaitingCutAuthorization);
@@ -1225,7 +1646,6 @@ async fn a_run_that_lost_its_document_lock_cannot_write_it() -> Result<()> {
     assert_eq!(run.state, RunState::AwaitingCutAuthorization);
     // Its lock is cleared and taken by another run while it waits at SG_1.
     w.s.hold("DOC-1", "intruder").await?;
-    w.arm("lost-1").await?;
     let before = w.s.counts().await?;
     let stopped = w.approve("lost-1").await;
     assert!(
@@ -1241,9 +1661,11 @@ async fn a_run_that_lost_its_document_lock_cannot_write_it() -> Result<()> {
         "public.information_unit",
         "public.unit_version",
         "cutter_governance.cut_change_set",
+        "cutter_governance.approval_signature",
     ] {
         assert_eq!(after[table], before[table], "{table} changed");
     }
+    assert!(!w.kill.is_armed("lost-1", w.clock.now()).await?);
     w.s.drop().await
 }
 
@@ -1254,16 +1676,23 @@ async fn a_revert_after_other_runs_closed_out_completes() -> Result<()> {
     for (run, doc) in [("first", "DOC-1"), ("second", "DOC-9")] {
         let r = w.cut_doc(run, doc).await?;
         assert_eq!(r.state, RunState::AwaitingCutAuthorization);
-        w.arm(run).await?;
         w.approve(run).await?;
         assert_eq!(w.approve(run).await?.state, RunState::ClosedOut);
     }
     // "second" cut DOC-9 during "first"'s lifetime, and released it since: its document is
     // not a change behind "first"'s back, and the revert finishes.
-    w.arm("first").await?;
+    let sgc = w.compensation("first", "superseded").await?;
     let reverted = w
         .orch()
-        .revert("first", CompensationMode::SoftRetire)
+        .revert(
+            "first",
+            CompensationMode::SoftRetire,
+            CompensationRequest {
+                approval: Some(sgc),
+                reason: None,
+                arm: Some(Duration::minutes(10)),
+            },
+        )
         .await?;
     assert_eq!(reverted.run.state, RunState::Reverted);
     assert!(

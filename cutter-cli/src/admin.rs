@@ -21,7 +21,7 @@ use cutter_core::Gate;
 use crate::app::{Env, Result};
 use crate::cli::{Backup, Db, Grants};
 use crate::exit::{CliError, Code};
-use crate::live::{self, LiveDb};
+use crate::live;
 
 /// `cutter keygen --out PREFIX`.
 pub fn keygen(prefix: &Path) -> Result<()> {
@@ -52,9 +52,7 @@ pub fn approve_sign(
     protected_allowance: Option<String>,
     out: Option<&Path>,
 ) -> Result<()> {
-    let bytes = std::fs::read(request)
-        .with_context(|| format!("read approval request {}", request.display()))
-        .map_err(CliError::usage)?;
+    let bytes = crate::app::read_small(request, "approval request")?;
     if batch_approval::is_batch(&bytes) {
         if protected_allowance.is_some() {
             return Err(CliError::usage(anyhow!(
@@ -74,8 +72,8 @@ pub fn approve_sign(
     if let Some(id) = review_decision_id {
         unsigned.review_decision_id = Some(id);
     }
-    if unsigned.gate == Gate::Sg2 && unsigned.review_decision_id.is_none() {
-        // A fresh id per signature: the same SG_2 decision can never be recorded twice.
+    if unsigned.gate != Gate::Sg1 && unsigned.review_decision_id.is_none() {
+        // A fresh id per signature: the same decision can never be recorded twice.
         let id = uuid::Uuid::new_v4().simple().to_string();
         unsigned.review_decision_id = Some(format!("RD-{}", &id[..16]));
     }
@@ -163,16 +161,33 @@ fn sign_batch(
     Ok(())
 }
 
-/// `cutter approve verify FILE`: the signature under the config's trusted keys, then, if
-/// the run is here and paused, every other check `resume` would make.
+/// The keys an approval is checked against: the knowledge base's when a database is
+/// configured (what a live run uses), else the config's (dry-runs).
+async fn trusted_keys_for_check(env: &Env) -> Result<(cutter_core::signing::TrustedKeys, String)> {
+    if env.config.database.admin_url().is_none() {
+        return Ok((
+            env.trusted.clone(),
+            format!("the config {}", env.config.path.display()),
+        ));
+    }
+    let db = env.live_db()?;
+    let client = db.verify_client().await?;
+    let keys = pg::load_trusted_keys(&client, Utc::now())
+        .await
+        .map_err(CliError::internal)?;
+    Ok((keys, format!("the knowledge base {}", db.target_label())))
+}
+
+/// `cutter approve verify FILE`: the signature under the trusted keys (the knowledge base's
+/// when one is configured), then, if the run is here and paused, every other check `resume`
+/// would make.
 pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
-    let bytes = std::fs::read(file)
-        .with_context(|| format!("read approval {}", file.display()))
-        .map_err(CliError::usage)?;
+    let bytes = crate::app::read_small(file, "approval")?;
+    let (keys, source) = trusted_keys_for_check(env).await?;
     if batch_approval::is_batch(&bytes) {
         let batch = batch_approval::parse(&file.display().to_string(), &bytes, None)
             .map_err(CliError::usage)?;
-        batch_approval::BatchVerifier::new(&env.trusted, &batch).map_err(|r| CliError {
+        batch_approval::BatchVerifier::new(&keys, &batch).map_err(|r| CliError {
             code: Code::Governance,
             error: anyhow!("accept batch approval {}: {r}", file.display()),
         })?;
@@ -195,11 +210,10 @@ pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
         code: Code::Governance,
         error: anyhow!("accept approval {}: {why}", file.display()),
     };
-    let explained = signing::explain(&a, &env.trusted).map_err(|r| {
+    let explained = signing::explain(&a, &keys).map_err(|r| {
         refuse(format!(
-            "{r} (trusted approvers in {}: {})",
-            env.config.path.display(),
-            trusted_names(env)
+            "{r} (trusted approvers in {source}: {})",
+            trusted_names(&keys)
         ))
     })?;
     print!("{explained}");
@@ -217,11 +231,18 @@ pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
         )));
     };
     let payload = run.payload_sha256.clone().unwrap_or_default();
+    let source_sha = run.source_sha256.clone().unwrap_or_default();
+    let gate = if a.gate == Gate::Compensation {
+        a.gate
+    } else {
+        gate
+    };
     let expected = Expected {
         gate,
         run_id: &run.run_id,
         document_id: &run.document_id,
         payload_sha256: &payload,
+        source_sha256: &source_sha,
         mode: run.mode,
         protected: run.protected,
     };
@@ -234,34 +255,148 @@ pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
     Ok(())
 }
 
-fn trusted_names(env: &Env) -> String {
-    if env.config.trusted_keys.is_empty() {
+fn trusted_names(keys: &cutter_core::signing::TrustedKeys) -> String {
+    let mut names: Vec<String> = keys
+        .keys()
+        .iter()
+        .map(|k| k.approver.escape_debug().to_string())
+        .collect();
+    names.dedup();
+    if names.is_empty() {
         "none; add one with `cutter approve trust PUBFILE --name NAME`".to_string()
     } else {
-        env.config
-            .trusted_keys
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        names.join(", ")
     }
 }
 
-/// `cutter approve trust PUBFILE --name NAME`.
-pub fn approve_trust(env: &Env, pubfile: &Path, name: &str) -> Result<()> {
-    if name.trim().is_empty() {
+/// `cutter approve trust PUBFILE --name NAME [--valid-until TIME]`: into the knowledge base's
+/// table (as the admin role) when a database is configured; the config keeps a copy, which
+/// is all a dry-run uses.
+pub async fn approve_trust(
+    env: &Env,
+    pubfile: &Path,
+    name: &str,
+    valid_until: Option<&str>,
+) -> Result<()> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
         return Err(CliError::usage(anyhow!(
-            "trust a key: --name is empty; give the approver's name as they will sign"
+            "trust a key: --name is empty or has control characters; give the approver's name as they will sign"
         )));
     }
     let key = keys::load_public_key(pubfile).map_err(CliError::usage)?;
+    let until = valid_until
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t.trim())
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| {
+                    CliError::usage(anyhow!(
+                        "read --valid-until `{t}`: {e}; write a UTC time such as 2027-06-30T00:00:00Z"
+                    ))
+                })
+        })
+        .transpose()?;
+    if env.config.database.admin_url().is_some() {
+        let db = env.live_db()?;
+        let client = db.admin_client().await?;
+        let added = pg::trust_key(&client, name, &key, None, until, &env.actor)
+            .await
+            .map_err(|e| CliError {
+                code: Code::Governance,
+                error: e.into(),
+            })?;
+        println!(
+            "{} key {} for approver `{}` in the knowledge base {}{}",
+            if added { "trusted" } else { "already trusted:" },
+            signing::key_fingerprint(&key),
+            name.escape_debug(),
+            db.target_label(),
+            until.map_or(String::new(), |u| format!(" until {}", u.to_rfc3339()))
+        );
+    }
     let line = signing::format_public_key(&key);
     config::add_trusted_key(&env.config.path, name, &line).map_err(CliError::usage)?;
     println!(
-        "trusted key {} for approver `{name}` in {}",
+        "trusted key {} for approver `{}` in {} (dry-runs)",
         signing::key_fingerprint(&key),
+        name.escape_debug(),
         env.config.path.display()
     );
+    Ok(())
+}
+
+/// `cutter approve revoke PUBFILE`.
+pub async fn approve_revoke(env: &Env, pubfile: &Path) -> Result<()> {
+    let key = keys::load_public_key(pubfile).map_err(CliError::usage)?;
+    let db = env.live_db()?;
+    let client = db.admin_client().await?;
+    let revoked = pg::revoke_key(&client, &key, &env.actor)
+        .await
+        .map_err(CliError::internal)?;
+    config::remove_trusted_key(&env.config.path, &signing::format_public_key(&key))
+        .map_err(CliError::usage)?;
+    if revoked {
+        println!(
+            "revoked key {} in the knowledge base {}: approvals signed with it are refused from now on",
+            signing::key_fingerprint(&key),
+            db.target_label()
+        );
+    } else {
+        println!(
+            "key {} was not trusted (or is revoked already) in {}",
+            signing::key_fingerprint(&key),
+            db.target_label()
+        );
+    }
+    Ok(())
+}
+
+/// `cutter approve keys`: the knowledge base's trusted keys.
+pub async fn approve_keys(env: &Env, json: bool) -> Result<()> {
+    let db = env.live_db()?;
+    let client = db.verify_client().await?;
+    let rows = pg::trusted_key_rows(&client)
+        .await
+        .map_err(CliError::internal)?;
+    let now = Utc::now();
+    if json {
+        let value: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "approver": r.approver,
+                    "fingerprint": r.fingerprint,
+                    "valid_from": r.valid_from.to_rfc3339(),
+                    "valid_until": r.valid_until.map(|t| t.to_rfc3339()),
+                    "revoked_at": r.revoked_at.map(|t| t.to_rfc3339()),
+                    "usable": r.usable_at(now),
+                    "added_by": r.actor,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(value));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!(
+            "the knowledge base {} trusts no key; `cutter approve trust PUBFILE --name NAME`",
+            db.target_label()
+        );
+    }
+    for r in &rows {
+        let state = match (r.revoked_at, r.valid_until) {
+            (Some(t), _) => format!("REVOKED {}", t.to_rfc3339()),
+            (None, Some(u)) if u <= now => format!("expired {}", u.to_rfc3339()),
+            (None, Some(u)) => format!("valid until {}", u.to_rfc3339()),
+            (None, None) => "valid".to_string(),
+        };
+        println!(
+            "{}  {}  {}  (added by {})",
+            r.fingerprint,
+            r.approver.escape_debug(),
+            state,
+            r.actor.escape_debug()
+        );
+    }
     Ok(())
 }
 
@@ -278,11 +413,34 @@ pub async fn db(env: &Env, command: Db) -> Result<()> {
         .map_err(CliError::usage)?;
     let mut client = installer_client(env).await?;
     match command {
-        Db::Init => {
+        Db::Init { no_password } => {
             let roles = live::roles(&env.config)?;
-            pg::provision(&mut client, &roles)
+            let d = &env.config.database;
+            // Each password is read from the variable the config names; its value is never
+            // printed, logged or stored.
+            let read = |var: &Option<String>, role: &str| -> Result<Option<String>> {
+                match var {
+                    None => Ok(None),
+                    Some(var) => std::env::var(var).map(Some).map_err(|_| {
+                        CliError::usage(anyhow!(
+                            "set the password of role {role}: the environment variable {var} (named in {}) is not set",
+                            env.config.path.display()
+                        ))
+                    }),
+                }
+            };
+            let passwords = pg::RolePasswords {
+                admin: read(&d.admin_password_env, &roles.admin)?,
+                exec: read(&d.exec_password_env, &roles.exec)?,
+                verify: read(&d.verify_password_env, &roles.verify)?,
+                allow_none: no_password,
+            };
+            pg::provision(&mut client, &roles, &passwords)
                 .await
-                .map_err(CliError::internal)?;
+                .map_err(|e| match e {
+                    pg::PgError::Config(_) => CliError::usage(e),
+                    other => CliError::internal(other),
+                })?;
             let version = pg::status(&mut client).await.map_err(CliError::internal)?;
             println!(
                 "{label}: migrations applied (version {}); roles {}, {}, {} provisioned with the designed grants",
@@ -306,7 +464,7 @@ pub async fn db(env: &Env, command: Db) -> Result<()> {
 }
 
 pub async fn grants(env: &Env, command: Grants) -> Result<()> {
-    let db = LiveDb::build(&env.config)?;
+    let db = env.live_db()?;
     let live = db.probe.probe().await.map_err(CliError::internal)?;
     let sha = live.sha256();
     match command {
@@ -391,6 +549,8 @@ pub async fn unlock(
     // A run that is paused or running here is not stale: voiding it releases the lock and
     // compensates its drafts, which clearing would not.
     if let Ok(run) = env.store.load(run_id).await {
+        // The run's knowledge base, checked before its lock there is touched.
+        crate::app::check_run(env, &run).await?;
         if !run.state.is_terminal() && !force {
             return Err(CliError::usage(anyhow!(
                 "clear the lock of {document_id}: run {run_id} is {} here, not stale; `cutter orchestrate void {run_id}` releases it properly (or pass --force)",
@@ -398,7 +558,7 @@ pub async fn unlock(
             )));
         }
     }
-    let db = LiveDb::build(&env.config)?;
+    let db = env.live_db()?;
     match db
         .locks
         .holder(document_id)
@@ -457,12 +617,20 @@ pub async fn backup(env: &Env, command: Backup) -> Result<()> {
         }
         Backup::Verify { run_id } => {
             cutter_adapters::check_id("run id", &run_id).map_err(CliError::usage)?;
+            if let Ok(run) = env.store.load(&run_id).await {
+                crate::app::check_run(env, &run).await?;
+            }
             let path = env
                 .config
                 .paths
                 .backups
                 .join(format!("{run_id}.envelope.json"));
-            let report = GpgBackupRunner::verify_backup(&path).map_err(CliError::usage)?;
+            // The full check with the configured keyring: re-hash, the OpenPGP framing, the
+            // recipient, and (with the secret key here) decrypt and read every table back.
+            // It uses neither the database url nor the configured recipient (the envelope's).
+            let mut runner = GpgBackupRunner::new("", "", env.config.paths.backups.clone());
+            runner.gnupg_home = env.config.backup.gnupg_home.clone();
+            let report = runner.verify_envelope(&path).map_err(CliError::usage)?;
             let envelope: Option<EnvelopeFile> = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
@@ -478,6 +646,10 @@ pub async fn backup(env: &Env, command: Backup) -> Result<()> {
             if let Some(e) = envelope {
                 println!("  recipient {}", e.envelope.recipient);
             }
+            if !report.encrypted_to.is_empty() {
+                println!("  encrypted to key id {}", report.encrypted_to.join(", "));
+            }
+            println!("  {}", report.summary());
             if report.is_ok() {
                 println!("VERIFY: PASS");
                 Ok(())
@@ -488,7 +660,7 @@ pub async fn backup(env: &Env, command: Backup) -> Result<()> {
                 Err(CliError {
                     code: Code::Governance,
                     error: anyhow!(
-                        "verify the backup of run {run_id}: it does not match its envelope"
+                        "verify the backup of run {run_id}: it does not match its envelope or cannot be read back"
                     ),
                 })
             }

@@ -14,20 +14,22 @@ use cutter_adapters::publish::{HttpPublisher, PublishingReporter};
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::{DriveGuard, FileStateStore};
-use cutter_core::approval::{Approval, EXPLICIT};
+use cutter_core::approval::Approval;
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
 use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
+use cutter_core::orchestrator::{ArmingPolicy, CompensationRequest};
 use cutter_core::parser::{self, Profile, ProfileDiscoverer};
 use cutter_core::ports::{
     ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, Reporter,
     StateStore,
 };
-use cutter_core::run::RunRecord;
+use cutter_core::run::{BuildInfo, RunRecord};
 use cutter_core::signing::TrustedKeys;
 use cutter_core::simulator::{SimTables, Simulator};
 use cutter_core::state::Event;
+use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports};
 
 use crate::admin;
@@ -38,16 +40,77 @@ use crate::output;
 
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
-/// Runs one command line.
+/// Runs one command line. SIGINT or SIGTERM stops the command where it is (an open write
+/// transaction rolls back, the run keeps its last saved state) and disarms every live run the
+/// command had in hand before the process exits.
 pub fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(CliError::internal)?;
-    runtime.block_on(dispatch(cli))
+    runtime.block_on(async {
+        tokio::select! {
+            outcome = dispatch(cli) => outcome,
+            signal = crate::interrupt::signalled() => Err(crate::interrupt::disarm_all(signal).await),
+        }
+    })
+}
+
+/// The cutter build that acts: this crate's version and the commit it was built from.
+pub(crate) fn build_info() -> BuildInfo {
+    BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: env!("CUTTER_GIT_COMMIT").to_string(),
+    }
+}
+
+/// Who acts: `--actor`, else the config's `[operator] name`, else `USER@HOST`.
+fn actor(flag: Option<&str>, config: Option<&Config>) -> Result<String> {
+    let chosen = flag
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .or_else(|| config.and_then(|c| c.operator.clone()));
+    if let Some(a) = chosen {
+        if a.chars().any(char::is_control) {
+            return Err(CliError::usage(anyhow!(
+                "use --actor: the name has control characters"
+            )));
+        }
+        return Ok(a);
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown-user".to_string());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string());
+    let text = format!("{user}@{host}");
+    Ok(cutter_core::text::escape_controls(&text).into_owned())
+}
+
+/// The name of this process's user from the password database, when the environment does
+/// not say (services and containers often set no USER).
+fn os_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        (fields.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
 }
 
 async fn dispatch(cli: Cli) -> Result<()> {
+    let actor_flag = cli.actor.clone();
     match cli.command {
         Command::Init {
             dir,
@@ -78,11 +141,17 @@ async fn dispatch(cli: Cli) -> Result<()> {
             out.as_deref(),
         ),
         command => {
-            let env = Env::load(cli.config.as_deref())?;
+            let env = Env::load(cli.config.as_deref(), actor_flag.as_deref())?;
             match command {
                 Command::Orchestrate(o) => orchestrate(&env, o).await,
-                Command::Approve(Approve::Request { run_id, out }) => {
-                    approve_request(&env, &run_id, out.as_deref()).await
+                Command::Approve(Approve::Request {
+                    run_id,
+                    out,
+                    compensation,
+                    reason,
+                }) => {
+                    let reason = if compensation { reason } else { None };
+                    approve_request(&env, &run_id, out.as_deref(), reason.as_deref()).await
                 }
                 Command::Approve(Approve::BatchRequest { batch_id, out }) => {
                     crate::batch::batch_request(&env, &batch_id, out.as_deref()).await
@@ -90,9 +159,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 Command::Approve(Approve::Verify { file }) => {
                     admin::approve_verify(&env, &file).await
                 }
-                Command::Approve(Approve::Trust { pubfile, name }) => {
-                    admin::approve_trust(&env, &pubfile, &name)
+                Command::Approve(Approve::Trust {
+                    pubfile,
+                    name,
+                    valid_until,
+                }) => admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref()).await,
+                Command::Approve(Approve::Revoke { pubfile }) => {
+                    admin::approve_revoke(&env, &pubfile).await
                 }
+                Command::Approve(Approve::Keys { json }) => admin::approve_keys(&env, json).await,
                 Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
                 Command::Disarm { run_id } => disarm(&env, &run_id).await,
                 Command::Db(db) => admin::db(&env, db).await,
@@ -144,10 +219,28 @@ pub(crate) fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
 }
 
 fn load_profile(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("read profile {}", path.display()))
-        .map_err(CliError::usage)?;
+    let bytes = read_small(path, "profile")?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        CliError::usage(anyhow!(
+            "read profile {}: not UTF-8 at byte {}",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     Profile::from_toml_str(&path.display().to_string(), &text).map_err(CliError::usage)
+}
+
+/// Reads a small input file (approval, profile, key, manifest): a regular file of bounded
+/// size, or a usage error naming it.
+pub(crate) fn read_small(path: &Path, kind: &'static str) -> Result<Vec<u8>> {
+    cutter_adapters::source::read_input(path, cutter_adapters::source::MAX_SMALL_FILE_BYTES, kind)
+        .map_err(CliError::usage)
+}
+
+/// Reads a source document: a regular file of bounded size, or a usage error naming it.
+pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {
+    cutter_adapters::source::read_input(path, cutter_adapters::source::MAX_SOURCE_BYTES, "source")
+        .map_err(CliError::usage)
 }
 
 /// The discoverer a resumed run uses: its saved profile file, else the built-in it recorded.
@@ -164,9 +257,7 @@ pub(crate) fn run_discoverer(env: &Env, run: &RunRecord) -> Result<ProfileDiscov
 }
 
 fn plan(args: PlanArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("read {}", args.file.display()))
-        .map_err(CliError::usage)?;
+    let bytes = read_source(&args.file)?;
     let name = args.file.display().to_string();
     let detected = args.profile.profile.is_none() && args.profile.profile_file.is_none();
     let parsed = discoverer(&args.profile)?
@@ -185,7 +276,7 @@ fn plan(args: PlanArgs) -> Result<()> {
     } else {
         print!(
             "{}",
-            output::plan_human(&parsed.plan, &parsed.source_sha256)
+            escape_controls_keep_newlines(&output::plan_human(&parsed.plan, &parsed.source_sha256))
         );
         if detected {
             println!(
@@ -206,7 +297,7 @@ fn plan(args: PlanArgs) -> Result<()> {
 /// Where a run's writes go: the simulator of a dry-run (kept in the run's folder between
 /// commands), or the live database with its backup runner.
 pub(crate) enum Backend {
-    Dry(Simulator),
+    Dry(Box<Simulator>),
     Live(Box<LiveParts>),
 }
 
@@ -215,13 +306,19 @@ pub(crate) struct LiveParts {
     pub backup: GpgBackupRunner,
     /// Run records in the runs folder, document locks in the database.
     pub store: LiveStateStore<FileStateStore>,
+    /// The keys the knowledge base trusts (its `approver_key` table), read when the backend
+    /// is built: a live run never takes the config's word for who may approve.
+    pub trusted: TrustedKeys,
 }
 
 /// The adapters every run command needs, built from the config.
 pub(crate) struct Env {
     pub config: Config,
-    /// The config's [trusted_keys], checked when loaded.
+    /// The config's [trusted_keys], checked when loaded: dry-runs only.
     pub trusted: TrustedKeys,
+    /// Who acts (recorded by the runs and the knowledge base).
+    pub actor: String,
+    pub build: BuildInfo,
     pub store: FileStateStore,
     /// Markdown files, and with `[publish]` also the knowledge base's HTTP endpoint.
     reporter: Box<dyn Reporter>,
@@ -231,7 +328,7 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    fn load(flag: Option<&Path>) -> Result<Env> {
+    fn load(flag: Option<&Path>, actor_flag: Option<&str>) -> Result<Env> {
         let path = config::resolve_config_path(flag);
         if !path.exists() {
             return Err(CliError::usage(anyhow!(
@@ -243,7 +340,10 @@ impl Env {
         tracing::info!(config = %path.display(), "loaded config");
         config.ensure_dirs().map_err(CliError::internal)?;
         let trusted = config.trusted().map_err(CliError::usage)?;
-        let files = MarkdownReporter::new(config.paths.reports.clone());
+        let actor = actor(actor_flag, Some(&config))?;
+        let build = build_info();
+        let files =
+            MarkdownReporter::new(config.paths.reports.clone()).with_writer(&actor, build.clone());
         let reporter: Box<dyn Reporter> = match &config.publish {
             None => Box::new(files),
             Some(p) => {
@@ -259,6 +359,8 @@ impl Env {
         };
         Ok(Env {
             trusted,
+            actor,
+            build,
             store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
             reporter: Box::new(crate::progress::ProgressReporter::new(reporter)),
             kill: FileKillSwitch::new(config.paths.killswitch.clone()),
@@ -273,7 +375,11 @@ impl Env {
         backend: &'a Backend,
         discoverer: &'a dyn Discoverer,
     ) -> Orchestrator<'a> {
-        self.orchestrator_with(backend, discoverer, &self.trusted)
+        let verifier: &dyn ApprovalVerifier = match backend {
+            Backend::Dry(_) => &self.trusted,
+            Backend::Live(live) => &live.trusted,
+        };
+        self.orchestrator_with(backend, discoverer, verifier)
     }
 
     /// As [`Env::orchestrator`], with another approval verifier (a verified batch approval).
@@ -290,7 +396,7 @@ impl Env {
             &dyn KillSwitch,
             &dyn StateStore,
         ) = match backend {
-            Backend::Dry(sim) => (sim, sim, sim, &self.kill, &self.store),
+            Backend::Dry(sim) => (&**sim, &**sim, &**sim, &self.kill, &self.store),
             Backend::Live(live) => (
                 &live.db.target,
                 &live.backup,
@@ -316,25 +422,54 @@ impl Env {
             },
             self.config.approvals,
         )
+        .with_actor(&self.actor, self.build.clone())
+        .with_arming(ArmingPolicy {
+            default_ttl: self.config.killswitch.default_ttl,
+            max_ttl: self.config.killswitch.max_ttl,
+        })
     }
 
     fn sim_path(&self, run_id: &str) -> PathBuf {
         self.store.run_dir(run_id).join("simulator.json")
     }
 
-    /// The backend a run of `mode` writes to: its saved simulator, or the live database.
-    pub(crate) fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
+    /// The backend a run of `mode` writes to: its saved simulator, or the live database (with
+    /// the keys it trusts). A live backend is handed to the interrupt handler, so a signal
+    /// disarms `run_id` before the process exits.
+    pub(crate) async fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
         match mode {
-            Mode::DryRun => Ok(Backend::Dry(self.load_sim(run_id)?)),
+            Mode::DryRun => Ok(Backend::Dry(Box::new(self.load_sim(run_id)?))),
             Mode::Live => {
-                let db = LiveDb::build(&self.config)?;
+                let db = LiveDb::build(&self.config, &self.actor)?;
+                let trusted = {
+                    let client = db.verify_client().await?;
+                    cutter_adapters::pg::load_trusted_keys(&client, Utc::now())
+                        .await
+                        .map_err(CliError::internal)?
+                };
+                crate::interrupt::watch(run_id, db.kill.clone());
                 let store = LiveStateStore::new(self.store.clone(), db.locks.clone());
                 Ok(Backend::Live(Box::new(LiveParts {
                     db,
                     backup: live::backup_runner(&self.config)?,
                     store,
+                    trusted,
                 })))
             }
+        }
+    }
+
+    /// The live database alone (no run), for commands around runs.
+    pub(crate) fn live_db(&self) -> Result<LiveDb> {
+        LiveDb::build(&self.config, &self.actor)
+    }
+
+    /// An arming duration from `--arm` / `--ttl`, or the config's default.
+    pub(crate) fn arming_ttl(&self, flag: &str, text: Option<&str>) -> Result<chrono::Duration> {
+        match text {
+            Some(text) => parse_duration(text)
+                .map_err(|e| CliError::usage(anyhow!("read {flag} `{text}`: {e}"))),
+            None => Ok(self.config.killswitch.default_ttl),
         }
     }
 
@@ -435,7 +570,7 @@ fn print_run(run: &RunRecord, json: bool) {
     if json {
         println!("{}", output::run_json(run));
     } else {
-        print!("{}", output::run_human(run));
+        print!("{}", escape_controls_keep_newlines(&output::run_human(run)));
     }
 }
 
@@ -483,6 +618,8 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             let source = std::fs::canonicalize(&file)
                 .with_context(|| format!("read source {}", file.display()))
                 .map_err(CliError::usage)?;
+            // A directory, device or oversized file is refused here, before a run exists.
+            read_source(&source)?;
             let chosen = run_id.is_some();
             let run_id = match run_id {
                 Some(id) => {
@@ -516,7 +653,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             if mode == Mode::Live && env.config.require_rehearsal {
                 require_rehearsal(env, &document_id, &source, &discoverer).await?;
             }
-            let backend = env.backend(&run_id, mode)?;
+            let backend = env.backend(&run_id, mode).await?;
             if let (Backend::Live(live), true) = (&backend, chosen) {
                 // A chosen id may have been used on another machine or before the runs folder
                 // was cleaned; the database remembers every run id that wrote or armed.
@@ -560,6 +697,9 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                     Mode::DryRun => None,
                 },
                 protected,
+                // A live cut writes the run's record and its document lock: it is armed for
+                // itself, and disarmed when it pauses at SG_1, stops or fails.
+                arm: (mode == Mode::Live).then_some(env.config.killswitch.default_ttl),
             };
             tracing::info!(%run_id, %document_id, mode = %mode, "starting run");
             let orch = env.orchestrator(&backend, &discoverer);
@@ -580,7 +720,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                     Err(_) => break,
                 };
                 let approval = self_approval(env, &orch, &run, gate)?;
-                outcome = orch.resume(&run_id, Some(approval)).await;
+                outcome = orch.resume(&run_id, Some(approval), None).await;
                 env.save_backend(&run_id, &backend)?;
             }
             report_outcome(env, &run_id, outcome, json)
@@ -590,6 +730,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
         Orchestrate::Resume {
             run_id,
             approval,
+            arm,
             json,
         } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
@@ -597,21 +738,41 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 Some(path) => Some(read_approval(&path)?),
                 None => None,
             };
-            let backend = env.backend(&run_id, run.mode)?;
+            let arm = match arm {
+                Some(text) => Some(env.arming_ttl("--arm", Some(&text))?),
+                None => None,
+            };
+            let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
+            if run.mode == Mode::Live
+                && run.state.awaiting() == Some(Gate::Sg1)
+                && approval.is_some()
+                && env.config.require_rehearsal
+            {
+                // Re-derived now, from the payload the knowledge base recorded for the run and
+                // the dry-runs here, not taken from the run's state file.
+                require_rehearsal_of(env, &backend, &run).await?;
+            }
             tracing::info!(%run_id, state = %run.state, with_approval = approval.is_some(), "resuming run");
             let outcome = env
                 .orchestrator(&backend, &discoverer)
-                .resume(&run_id, approval)
+                .resume(&run_id, approval, arm)
                 .await;
             env.save_backend(&run_id, &backend)?;
             report_outcome(env, &run_id, outcome, json)
                 .await
                 .map(|_| ())
         }
-        Orchestrate::Void { run_id, json } => {
+        Orchestrate::Void {
+            run_id,
+            approval,
+            reason,
+            arm,
+            json,
+        } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
-            let backend = env.backend(&run_id, run.mode)?;
+            let request = compensation_request(env, approval.as_deref(), reason, arm.as_deref())?;
+            let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             let orch = env.orchestrator(&backend, &discoverer);
             let voidable = cutter_core::state::transition(&run.state, &Event::Void).is_ok();
@@ -622,12 +783,15 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                         .await?,
                 );
             }
-            let outcome = orch.void(&run_id).await;
+            let outcome = orch.void(&run_id, request).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
         Orchestrate::Revert {
             run_id,
+            approval,
+            reason,
+            arm,
             hard_delete_drafts,
             plan_only,
             json,
@@ -639,7 +803,8 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                 let (guard, run) = env.drive_run(&run_id).await?;
                 (Some(guard), run)
             };
-            let backend = env.backend(&run_id, run.mode)?;
+            let request = compensation_request(env, approval.as_deref(), reason, arm.as_deref())?;
+            let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             let mode = if hard_delete_drafts {
                 CompensationMode::HardDeleteDrafts
@@ -674,7 +839,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
             if let (false, Some(plan)) = (json, &plan) {
                 print_plan(plan);
             }
-            let outcome = orch.revert(&run_id, mode).await;
+            let outcome = orch.revert(&run_id, mode, request).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
@@ -697,8 +862,23 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
         }
         Orchestrate::Status { run_id, json } => {
             match run_id {
-                Some(id) => print_run(&env.load_run(&id).await?, json),
+                Some(id) => {
+                    let run = env.load_run(&id).await?;
+                    let backend = env.backend(&id, run.mode).await?;
+                    let discoverer = run_discoverer(env, &run)?;
+                    // Checked against the knowledge base the run began in: a status read
+                    // elsewhere, or a state file that disagrees with it, is a refusal.
+                    let checked = env.orchestrator(&backend, &discoverer).status(&id).await;
+                    report_outcome(env, &id, checked, json).await?;
+                }
                 None => {
+                    for (path, why) in env.store.unreadable() {
+                        eprintln!(
+                            "warning: {} cannot be read ({}); that run is left out",
+                            path.display(),
+                            cutter_core::text::escape_controls(&why)
+                        );
+                    }
                     let mut runs = env.store.list().await.map_err(CliError::internal)?;
                     runs.sort_by_key(|r| r.created_utc);
                     if json {
@@ -708,6 +888,10 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
                         println!("no runs yet");
                     } else {
                         for r in &runs {
+                            let r = &RunRecord {
+                                document_id: escape_controls(&r.document_id).into_owned(),
+                                ..r.clone()
+                            };
                             println!(
                                 "{}  {:<8} {:<20} {}",
                                 r.run_id,
@@ -747,7 +931,10 @@ async fn compensated(
                     "retired {}, deleted {}",
                     done.outcome.retired, done.outcome.deleted
                 );
-                print!("{}", output::run_human(&done.run));
+                print!(
+                    "{}",
+                    escape_controls_keep_newlines(&output::run_human(&done.run))
+                );
             }
             if done.other_changes.is_empty() {
                 Ok(())
@@ -769,7 +956,7 @@ async fn compensated(
 fn print_plan(plan: &CompensationPlan) {
     println!("compensation plan ({} steps):", plan.steps.len());
     for line in plan.describe() {
-        println!("  {line}");
+        println!("  {}", escape_controls(&line));
     }
 }
 
@@ -788,10 +975,33 @@ fn keep_profile(env: &Env, run_id: &str, path: &Path) -> Result<()> {
 }
 
 fn read_approval(path: &Path) -> Result<Approval> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("read approval {}", path.display()))
-        .map_err(CliError::usage)?;
+    let bytes = read_small(path, "approval")?;
     approval_file::parse(&path.display().to_string(), &bytes).map_err(CliError::usage)
+}
+
+/// What `void` / `revert` are asked to do it under: the SG_C approval file, the reason, the
+/// arming.
+fn compensation_request(
+    env: &Env,
+    approval: Option<&Path>,
+    reason: Option<String>,
+    arm: Option<&str>,
+) -> Result<CompensationRequest> {
+    if let Some(r) = &reason {
+        if r.trim().is_empty() || r.chars().any(char::is_control) {
+            return Err(CliError::usage(anyhow!(
+                "use --reason: it is empty or has control characters"
+            )));
+        }
+    }
+    Ok(CompensationRequest {
+        reason,
+        approval: approval.map(read_approval).transpose()?,
+        arm: match arm {
+            Some(text) => Some(env.arming_ttl("--arm", Some(text))?),
+            None => None,
+        },
+    })
 }
 
 /// Writes a labelled self-approval for a dry-run rehearsal to the approvals folder and reads
@@ -803,20 +1013,20 @@ fn self_approval(
     gate: Gate,
 ) -> Result<Approval> {
     let request = orch.approval_request(run)?;
-    let approval = Approval {
+    let mut approval = Approval::new(
         gate,
-        run_id: run.run_id.clone(),
-        payload_sha256: request.payload_sha256,
-        signed_utc: env.clock.now(),
-        allowance: EXPLICIT.to_string(),
-        approver: "self-approved dry-run rehearsal".to_string(),
-        review_decision_id: (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id)),
-        // A rehearsal of a protected document rehearses its allowance too.
-        protected_allowance: (gate == Gate::Sg1 && run.protected).then(|| run.document_id.clone()),
-        self_approved: true,
-        signature: None,
-        document_sha256: String::new(),
-    };
+        &run.run_id,
+        &request.document_id,
+        &request.source_sha256,
+        &request.payload_sha256,
+        "self-approved dry-run rehearsal",
+        env.clock.now(),
+    );
+    approval.review_decision_id = (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id));
+    // A rehearsal of a protected document rehearses its allowance too.
+    approval.protected_allowance =
+        (gate == Gate::Sg1 && run.protected).then(|| run.document_id.clone());
+    approval.self_approved = true;
     let path = env.config.paths.approvals.join(format!(
         "{}-{}.self-approved.toml",
         run.run_id,
@@ -828,14 +1038,22 @@ fn self_approval(
     read_approval(&path)
 }
 
-async fn approve_request(env: &Env, run_id: &str, out: Option<&Path>) -> Result<()> {
+async fn approve_request(
+    env: &Env,
+    run_id: &str,
+    out: Option<&Path>,
+    compensation_reason: Option<&str>,
+) -> Result<()> {
     let run = env.load_run(run_id).await?;
-    // Building a request reads only the run record; no backend is touched.
-    let backend = Backend::Dry(Simulator::new());
+    // The request is built from the run as its knowledge base confirms it: a state file that
+    // disagrees with the knowledge base never reaches an approver.
+    let backend = env.backend(run_id, run.mode).await?;
     let discoverer = ProfileDiscoverer::detecting();
-    let request = env
-        .orchestrator(&backend, &discoverer)
-        .approval_request(&run)?;
+    let orch = env.orchestrator(&backend, &discoverer);
+    let request = match compensation_reason {
+        Some(reason) => orch.compensation_request(run_id, reason).await?,
+        None => orch.request_for(run_id).await?,
+    };
     let text = approval_file::request_toml(&request);
     match out {
         Some(path) => {
@@ -855,42 +1073,24 @@ async fn approve_request(env: &Env, run_id: &str, out: Option<&Path>) -> Result<
 
 async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
     let run = env.load_run(run_id).await?;
-    // A closed-out or stopped run still writes once more if it is reverted, so it may be
-    // armed for that; the transition table says which states can.
-    let can_revert = cutter_core::state::transition(&run.state, &Event::Revert).is_ok();
-    if run.state.is_terminal() && !can_revert {
-        return Err(CliError::usage(anyhow!(
-            "arm run {run_id}: it is {} and will never write again",
-            run.state
-        )));
-    }
-    let ttl = match ttl {
-        Some(text) => parse_duration(text)
-            .map_err(|e| CliError::usage(anyhow!("read --ttl `{text}`: {e}")))?,
-        None => env.config.killswitch.default_ttl,
-    };
-    if ttl > env.config.killswitch.max_ttl {
-        return Err(CliError::usage(anyhow!(
-            "arm run {run_id} for {} minutes: the config's killswitch.max_ttl allows at most {} minutes",
-            ttl.num_minutes(),
-            env.config.killswitch.max_ttl.num_minutes()
-        )));
-    }
-    let until = match run.mode {
-        Mode::DryRun => env
-            .kill
-            .arm(run_id, ttl, env.clock.now())
-            .map_err(CliError::internal)?,
-        // The arming row the write functions check, written as the admin role.
-        Mode::Live => LiveDb::build(&env.config)?
-            .kill
-            .arm(run_id, ttl, env.clock.now())
-            .await
-            .map_err(CliError::internal)?,
-    };
+    let ttl = env.arming_ttl("--ttl", ttl)?;
+    let backend = env.backend(run_id, run.mode).await?;
+    let discoverer = run_discoverer(env, &run)?;
+    // Which states may be armed and for how long is the orchestrator's decision; the live
+    // knowledge base times the arming on its own clock and caps it again.
+    let until = env
+        .orchestrator(&backend, &discoverer)
+        .arm(run_id, ttl)
+        .await?;
+    // This command's arming is meant to outlive it (the next command uses it): not disarmed
+    // on a normal exit.
+    crate::interrupt::forget(run_id);
     println!("armed run {run_id} until {}", until.to_rfc3339());
-    if run.mode == Mode::DryRun {
-        println!("note: a dry-run writes only to the simulator and needs no arming");
+    match run.mode {
+        Mode::DryRun => println!("note: a dry-run writes only to the simulator and needs no arming"),
+        Mode::Live => println!(
+            "the next command that moves the run disarms it when it ends; `cutter orchestrate resume {run_id} --approval FILE --arm 10m` arms and resumes in one step"
+        ),
     }
     Ok(())
 }
@@ -903,7 +1103,7 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
         env.kill.disarm(run_id).await.map_err(CliError::internal)?;
     }
     if mode != Some(Mode::DryRun) && env.config.database.admin_url().is_some() {
-        LiveDb::build(&env.config)?
+        env.live_db()?
             .kill
             .disarm(run_id)
             .await
@@ -911,6 +1111,58 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
     }
     println!("disarmed run {run_id}");
     Ok(())
+}
+
+/// Checks a run against the knowledge base it began in (and its state file against the
+/// knowledge base's record of it), as every orchestrator command does: for the commands around
+/// a run (unlock, backup verify).
+pub(crate) async fn check_run(env: &Env, run: &RunRecord) -> Result<()> {
+    let backend = env.backend(&run.run_id, run.mode).await?;
+    crate::interrupt::forget(&run.run_id);
+    let discoverer = ProfileDiscoverer::detecting();
+    env.orchestrator(&backend, &discoverer)
+        .status(&run.run_id)
+        .await
+        .map(|_| ())
+        .map_err(CliError::from)
+}
+
+/// Refuses to resume a live run through SG_1 when no dry-run here rehearsed the payload the
+/// knowledge base recorded for it.
+async fn require_rehearsal_of(env: &Env, backend: &Backend, run: &RunRecord) -> Result<()> {
+    let payload = match backend {
+        Backend::Live(live) => live
+            .db
+            .target
+            .run_record(&run.run_id)
+            .await
+            .map_err(CliError::internal)?
+            .and_then(|r| r.payload_sha256),
+        Backend::Dry(_) => None,
+    };
+    let Some(payload) = payload else {
+        return Ok(()); // the orchestrator's own checks refuse a run without a record
+    };
+    let runs = env.store.list().await.map_err(CliError::internal)?;
+    let rehearsed = runs.iter().any(|r| {
+        r.mode == Mode::DryRun
+            && r.document_id == run.document_id
+            && r.payload_sha256.as_deref() == Some(payload.as_str())
+            && r.state == cutter_core::RunState::ClosedOut
+    });
+    if rehearsed {
+        Ok(())
+    } else {
+        Err(CliError {
+            code: Code::Governance,
+            error: anyhow!(
+                "resume live run {}: no dry-run here of {} with payload sha256 {payload} (the payload the knowledge base recorded for it) reached closeout; rehearse it first (or set [live] require_rehearsal = false in {})",
+                run.run_id,
+                run.document_id,
+                env.config.path.display()
+            ),
+        })
+    }
 }
 
 /// The dry-run rehearsal of a live cut: a dry-run of the same document whose payload sha256
@@ -921,9 +1173,7 @@ pub(crate) async fn rehearsal(
     source: &Path,
     discoverer: &dyn Discoverer,
 ) -> Result<(String, Option<String>)> {
-    let bytes = std::fs::read(source)
-        .with_context(|| format!("read source {}", source.display()))
-        .map_err(CliError::usage)?;
+    let bytes = read_source(source)?;
     let plan = discoverer
         .discover(&source.display().to_string(), &bytes)
         .map_err(|e| CliError {

@@ -10,7 +10,7 @@ use cutter_adapters::config::parse_duration;
 use cutter_adapters::pg::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
 use cutter_core::plan::sha256_hex;
-use cutter_core::ports::{KillSwitch, StateStore};
+use cutter_core::ports::StateStore;
 use cutter_core::{CutRequest, Mode, OrchestratorError};
 use serde::Deserialize;
 
@@ -154,13 +154,13 @@ pub async fn batch(
         .map_err(CliError::internal)?;
     let batch_id = batch_id.unwrap_or_else(|| default_batch_id(manifest, &sha));
     cutter_adapters::check_id("batch id", &batch_id).map_err(CliError::usage)?;
-    let backend = env.backend(&batch_id, Mode::Live)?;
+    let backend = env.backend(&batch_id, Mode::Live).await?;
     let Backend::Live(live) = &backend else {
         return Err(CliError::internal(anyhow!(
             "a batch needs the live backend"
         )));
     };
-    let batches = PgBatches::new(live.db.admin.clone());
+    let batches = PgBatches::new(live.db.admin_pool()?.clone());
     let created = batches
         .create_or_join(&batch_id, &sha, &docs)
         .await
@@ -188,13 +188,13 @@ pub async fn batch(
                         .build()
                         .map_err(CliError::internal)?;
                     runtime.block_on(async {
-                        let backend = env.backend(batch_id, Mode::Live)?;
+                        let backend = env.backend(batch_id, Mode::Live).await?;
                         let Backend::Live(live) = &backend else {
                             return Err(CliError::internal(anyhow!(
                                 "a batch needs the live backend"
                             )));
                         };
-                        let batches = PgBatches::new(live.db.admin.clone());
+                        let batches = PgBatches::new(live.db.admin_pool()?.clone());
                         let job = Job {
                             env,
                             backend: &backend,
@@ -406,7 +406,11 @@ async fn run_item(
                 .map_err(CliError::internal)?;
             match env.store.load(run_id).await.map_err(CliError::internal)? {
                 run if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
-                _ => orch.resume(run_id, None).await,
+                // Armed for this one resume, disarmed when it pauses or ends.
+                _ => {
+                    orch.resume(run_id, None, Some(env.config.killswitch.default_ttl))
+                        .await
+                }
             }
         }
         None => {
@@ -493,6 +497,7 @@ async fn run_item(
                 expected_source_sha256: Some(pin),
                 expected_grant_sha256: env.config.grants.expected_sha256.clone(),
                 protected,
+                arm: Some(env.config.killswitch.default_ttl),
             })
             .await
         }
@@ -565,14 +570,14 @@ async fn status_of(batches: &PgBatches, batch_id: &str, json: bool) -> Result<()
 
 /// `cutter orchestrate batch-status BATCH_ID`.
 pub async fn batch_status(env: &Env, batch_id: &str, json: bool) -> Result<()> {
-    let db = crate::live::LiveDb::build(&env.config)?;
-    status_of(&PgBatches::new(db.admin.clone()), batch_id, json).await
+    let db = env.live_db()?;
+    status_of(&PgBatches::new(db.admin_pool()?.clone()), batch_id, json).await
 }
 
 /// `cutter approve batch-request BATCH_ID`: one request for every paused run of the batch.
 pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Result<()> {
-    let db = crate::live::LiveDb::build(&env.config)?;
-    let items = PgBatches::new(db.admin.clone())
+    let db = env.live_db()?;
+    let items = PgBatches::new(db.admin_pool()?.clone())
         .items(batch_id)
         .await
         .map_err(CliError::usage)?;
@@ -652,9 +657,7 @@ pub async fn batch_resume(
     arm: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let bytes = std::fs::read(approval)
-        .with_context(|| format!("read batch approval {}", approval.display()))
-        .map_err(CliError::usage)?;
+    let bytes = crate::app::read_small(approval, "batch approval")?;
     let batch = batch_approval::parse(&approval.display().to_string(), &bytes, None)
         .map_err(CliError::usage)?;
     if batch.batch_id != batch_id {
@@ -664,31 +667,22 @@ pub async fn batch_resume(
             batch.batch_id
         )));
     }
-    let verifier = BatchVerifier::new(&env.trusted, &batch).map_err(|r| CliError {
-        code: crate::exit::Code::Governance,
-        error: anyhow!("accept batch approval {}: {r}", approval.display()),
-    })?;
     let ttl = match arm {
-        Some(text) => {
-            let ttl = parse_duration(text)
-                .map_err(|e| CliError::usage(anyhow!("read --arm `{text}`: {e}")))?;
-            if ttl > env.config.killswitch.max_ttl {
-                return Err(CliError::usage(anyhow!(
-                    "arm for {text}: the config's killswitch.max_ttl allows at most {} minutes",
-                    env.config.killswitch.max_ttl.num_minutes()
-                )));
-            }
-            Some(ttl)
-        }
+        Some(text) => Some(env.arming_ttl("--arm", Some(text))?),
         None => None,
     };
-    let backend = env.backend(batch_id, Mode::Live)?;
+    let backend = env.backend(batch_id, Mode::Live).await?;
     let Backend::Live(live) = &backend else {
         return Err(CliError::internal(anyhow!(
             "a batch needs the live backend"
         )));
     };
-    let batches = PgBatches::new(live.db.admin.clone());
+    // The batch signature is checked against the keys the knowledge base trusts.
+    let verifier = BatchVerifier::new(&live.trusted, &batch).map_err(|r| CliError {
+        code: crate::exit::Code::Governance,
+        error: anyhow!("accept batch approval {}: {r}", approval.display()),
+    })?;
+    let batches = PgBatches::new(live.db.admin_pool()?.clone());
     let items = batches.items(batch_id).await.map_err(CliError::usage)?;
     let mut outcomes = Vec::new();
     for entry in &batch.entries {
@@ -739,17 +733,12 @@ pub async fn batch_resume(
             ));
             continue;
         }
-        if let Some(ttl) = ttl {
-            live.db
-                .kill
-                .arm(&run.run_id, ttl, chrono::Utc::now())
-                .await
-                .map_err(CliError::internal)?;
-        }
+        crate::interrupt::watch(&run.run_id, live.db.kill.clone());
         let discoverer = crate::app::run_discoverer(env, &run)?;
         let orch = env.orchestrator_with(&backend, &discoverer, &verifier);
+        // Armed (if asked) for this run's resume only; the resume disarms it when it ends.
         let outcome = orch
-            .resume(&run.run_id, batch.approval_for(&run.run_id))
+            .resume(&run.run_id, batch.approval_for(&run.run_id), ttl)
             .await;
         // What the run is now, read back, decides its batch status.
         let now = env
@@ -771,14 +760,6 @@ pub async fn batch_resume(
             // Interrupted mid-phase: resumable, so it stays the batch's paused work.
             ItemStatus::Paused
         };
-        if outcome.is_err() && now.state == run.state && ttl.is_some() {
-            // Refused at the gate: the arming this command made is taken back.
-            live.db
-                .kill
-                .disarm(&run.run_id)
-                .await
-                .map_err(CliError::internal)?;
-        }
         let state = if outcome.is_err() && now.state == run.state {
             "unchanged".to_string()
         } else {

@@ -6,14 +6,26 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_CODES_HELP;
 
+/// The version line: the crate's version and the git commit the binary was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CUTTER_GIT_COMMIT"),
+    ")"
+);
+
 /// Cut an authoritative source document into information units and write them to a
 /// PostgreSQL knowledge base through a governed run.
 #[derive(Debug, Parser)]
-#[command(name = "cutter", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "cutter", version = VERSION, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// The config file [default: $CUTTER_CONFIG, else ./cutter.toml].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Who acts, recorded with every run, arming, lock and lifecycle change and in the reports
+    /// [default: the config's [operator] name, else USER@HOST].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub actor: Option<String>,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -43,10 +55,12 @@ pub enum Command {
     /// Approval requests for the gates.
     #[command(subcommand)]
     Approve(Approve),
-    /// Arm writes for one run for a limited time (the kill-switch is off unless armed).
+    /// Arm writes for one run for a limited time (the kill-switch is off unless armed). The
+    /// next command that moves the run disarms it when it ends; `resume --arm` does both in
+    /// one step.
     Arm {
         run_id: String,
-        /// How long the arming lasts, e.g. 30m, 1h [default: the config's default_ttl].
+        /// How long the arming lasts, e.g. 10m [default: the config's killswitch.default_ttl].
         #[arg(long)]
         ttl: Option<String>,
     },
@@ -124,8 +138,14 @@ pub enum Source {
 #[derive(Debug, Subcommand)]
 pub enum Db {
     /// Apply the migrations and create the roles and grants (idempotent). Connects as the
-    /// user in the database url, who must be able to create roles.
-    Init,
+    /// user in the database url, who must be able to create roles. Each role's password is
+    /// set from the environment variable [database] names for it.
+    Init {
+        /// Create the login roles without passwords where no variable is named (only for a
+        /// server that does not authenticate by password; preflight reports it).
+        #[arg(long)]
+        no_password: bool,
+    },
     /// Show the applied migration version.
     Status,
 }
@@ -213,22 +233,47 @@ pub enum Orchestrate {
         json: bool,
     },
     /// Continue a run: through its gate with an approval, or after an interruption without.
+    /// A live run writes only while armed; the command disarms it before it exits.
     Resume {
         run_id: String,
         #[arg(long, value_name = "FILE")]
         approval: Option<PathBuf>,
+        /// Arm the run for this command first, e.g. --arm 10m (live runs).
+        #[arg(long, value_name = "DURATION")]
+        arm: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Cancel a run paused at a gate; drafts already written are retired.
+    /// Cancel a run paused at a gate; drafts already written are retired. Units already
+    /// enacted are retired only under a signed compensation approval (--approval).
     Void {
         run_id: String,
+        /// The signed compensation approval (SG_C), needed when enacted units are retired.
+        #[arg(long, value_name = "FILE")]
+        approval: Option<PathBuf>,
+        /// Why, recorded on every retired unit (an SG_C approval's signed reason wins).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Arm the run for this command first, e.g. --arm 10m (live runs).
+        #[arg(long, value_name = "DURATION")]
+        arm: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Compensate a closed-out or stopped run (soft: units are retired, nothing deleted).
+    /// Retiring enacted units needs a signed compensation approval (SG_C, `cutter approve
+    /// request RUN_ID --compensation --reason TEXT`).
     Revert {
         run_id: String,
+        /// The signed compensation approval (SG_C).
+        #[arg(long, value_name = "FILE")]
+        approval: Option<PathBuf>,
+        /// Why, recorded on every retired unit (an SG_C approval's signed reason wins).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Arm the run for this command first, e.g. --arm 10m (live runs).
+        #[arg(long, value_name = "DURATION")]
+        arm: Option<String>,
         /// Delete the run's draft units instead of retiring them.
         #[arg(long)]
         hard_delete_drafts: bool,
@@ -287,12 +332,19 @@ pub enum Orchestrate {
 
 #[derive(Debug, Subcommand)]
 pub enum Approve {
-    /// Write the approval request for the gate the run waits at.
+    /// Write the approval request for the gate the run waits at, or (--compensation) for
+    /// retiring its enacted units.
     Request {
         run_id: String,
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Request a compensation approval (SG_C) to void or revert enacted units.
+        #[arg(long, requires = "reason")]
+        compensation: bool,
+        /// SG_C: why the units are compensated (the approver signs it).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Turn an approval request into an approval signed with your key (signed now, UTC).
     Sign {
@@ -323,11 +375,27 @@ pub enum Approve {
     },
     /// Explain what the signature check would accept or reject in an approval, and why.
     Verify { file: PathBuf },
-    /// Trust a public key for an approver: adds it to the config's [trusted_keys].
+    /// Trust a public key for an approver. With a database configured it goes into the
+    /// knowledge base's own table of trusted keys (admin role) — the only keys a live run
+    /// accepts — and the config's [trusted_keys] keeps a copy for dry-runs.
     Trust {
         /// The public key file (PREFIX.pub from `cutter keygen`).
         pubfile: PathBuf,
         #[arg(long)]
         name: String,
+        /// The key stops being trusted at this UTC time (e.g. 2027-06-30T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        valid_until: Option<String>,
+    },
+    /// Revoke a trusted key in the knowledge base: approvals signed with it are refused from
+    /// now on (also removed from the config's [trusted_keys]).
+    Revoke {
+        /// The public key file.
+        pubfile: PathBuf,
+    },
+    /// List the keys the knowledge base trusts (and has revoked).
+    Keys {
+        #[arg(long)]
+        json: bool,
     },
 }

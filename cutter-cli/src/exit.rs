@@ -14,6 +14,10 @@ pub enum Code {
     /// A governance check stopped the run or refused the command (drift, lock, grants,
     /// approval, kill-switch, mode mismatch, invalid units).
     Governance = 3,
+    /// Stopped by SIGINT (Ctrl-C): open writes rolled back, the run disarmed.
+    Interrupted = 130,
+    /// Stopped by SIGTERM: open writes rolled back, the run disarmed.
+    Terminated = 143,
 }
 
 impl From<Code> for ExitCode {
@@ -28,7 +32,10 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   1  internal failure (I/O, adapter); the run keeps its last saved state and can be resumed
   2  usage error: bad arguments, config or approval file, or a command that does not apply
   3  stopped or refused by a governance check (drift, lock, grants, approval, kill-switch,
-     mode mismatch, invalid units); the reason is printed and recorded in the run's reports";
+     mode mismatch, invalid units, another knowledge base, a state file that disagrees with
+     the knowledge base); the reason is printed and recorded in the run's reports
+  130, 143  stopped by SIGINT / SIGTERM: an open write was rolled back, the run keeps its
+     last saved state and was disarmed";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]

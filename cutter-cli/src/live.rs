@@ -21,8 +21,12 @@ pub struct LiveDb {
     pub target: PgTarget,
     pub probe: PgGrantProbe,
     pub kill: PgKillSwitch,
-    /// Logs in as the admin role: arming, and registering documents.
-    pub admin: Pool,
+    /// Logs in as the admin role: arming, registering documents, trusting keys, batches.
+    /// `Err` says why there is none (its password variable is not set): a command that only
+    /// runs an armed run needs no admin login.
+    pub admin: std::result::Result<Pool, String>,
+    /// Logs in as the verify role (reads).
+    pub verify: Pool,
     /// The document locks of live runs.
     pub locks: PgDocumentLocks,
 }
@@ -85,16 +89,36 @@ impl LiveDb {
         self.target.label()
     }
 
+    /// The admin pool, or a usage error saying why there is none.
+    pub fn admin_pool(&self) -> Result<&Pool> {
+        self.admin.as_ref().map_err(|why| {
+            CliError::usage(anyhow!(
+                "connect to {} as the admin role: {why}",
+                self.target_label()
+            ))
+        })
+    }
+
     /// A connection as the admin role (registry, locks, batches, arming).
     pub async fn admin_client(&self) -> Result<deadpool_postgres::Object> {
-        self.admin
+        self.admin_pool()?
             .get()
             .await
             .with_context(|| format!("connect to {} as the admin role", self.target_label()))
             .map_err(CliError::internal)
     }
 
-    pub fn build(config: &Config) -> Result<LiveDb> {
+    /// A connection as the verify role (reads).
+    pub async fn verify_client(&self) -> Result<deadpool_postgres::Object> {
+        self.verify
+            .get()
+            .await
+            .with_context(|| format!("connect to {} as the verify role", self.target_label()))
+            .map_err(CliError::internal)
+    }
+
+    /// The live adapters, acting for `actor`.
+    pub fn build(config: &Config, actor: &str) -> Result<LiveDb> {
         let settings = settings(config)?;
         let roles = roles(config)?;
         let d = &config.database;
@@ -102,21 +126,19 @@ impl LiveDb {
         let verify = login(&roles.verify, d.verify_password_env.as_ref());
         let admin = login(&roles.admin, d.admin_password_env.as_ref());
         let target = PgTarget::connect(&settings, &exec, &verify).map_err(CliError::usage)?;
-        let probe = PgGrantProbe::new(
-            settings.pool(&verify).map_err(CliError::usage)?,
-            roles.clone(),
-        );
-        let admin = settings.pool(&admin).map_err(CliError::usage)?;
-        let locks = PgDocumentLocks::new(
-            settings.pool(&exec).map_err(CliError::usage)?,
-            admin.clone(),
-        );
+        let verify_pool = settings.pool(&verify).map_err(CliError::usage)?;
+        let probe = PgGrantProbe::new(verify_pool.clone(), roles.clone());
+        let admin = settings.pool(&admin).map_err(|e| e.to_string());
+        let exec_pool = settings.pool(&exec).map_err(CliError::usage)?;
+        let locks =
+            PgDocumentLocks::new(exec_pool.clone(), verify_pool.clone(), admin.clone(), actor);
         Ok(LiveDb {
             locks,
-            kill: PgKillSwitch::new(admin.clone()),
+            kill: PgKillSwitch::new(admin.clone(), exec_pool, actor),
             target,
             probe,
             admin,
+            verify: verify_pool,
         })
     }
 }

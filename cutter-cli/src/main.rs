@@ -5,6 +5,7 @@ mod app;
 mod batch;
 mod cli;
 mod exit;
+mod interrupt;
 mod live;
 mod output;
 mod preflight;
@@ -20,7 +21,13 @@ fn main() -> std::process::ExitCode {
     match app::run(args) {
         Ok(()) => exit::Code::Success.into(),
         Err(err) => {
-            eprintln!("error: {:#}", err.error);
+            // Messages carry values from documents, files and the database: control
+            // characters are shown escaped, never sent to the terminal.
+            let text = format!("{:#}", err.error);
+            eprintln!(
+                "error: {}",
+                cutter_core::text::escape_controls_keep_newlines(&text)
+            );
             err.code.into()
         }
     }

@@ -37,6 +37,13 @@ pub fn run_json(run: &RunRecord) -> Value {
             "message": r.to_string(),
         })),
         "closing_report_sha256": run.closing_report_sha256,
+        "knowledge_base": run.knowledge_base.as_ref().map(|k| json!({
+            "kb_id": k.kb_id,
+            "database": k.database,
+            "system_identifier": k.system_identifier,
+        })),
+        "actor": run.actor,
+        "build": run.build.as_ref().map(|b| json!({"version": b.version, "commit": b.commit})),
         "created_utc": run.created_utc.to_rfc3339(),
         "updated_utc": run.updated_utc.to_rfc3339(),
     })
@@ -86,14 +93,29 @@ pub fn run_human(run: &RunRecord) -> String {
         out.push_str(&format!("closing report sha256: {sha}\n"));
     }
     let next = match &run.state {
-        RunState::AwaitingCutAuthorization | RunState::AwaitingLifecycleAuthorization => format!(
-            "next: cutter approve request {id} --out approval.toml; complete it; \
-             cutter orchestrate resume {id} --approval approval.toml",
-            id = run.run_id
-        ),
+        RunState::AwaitingCutAuthorization | RunState::AwaitingLifecycleAuthorization => {
+            match run.mode {
+                Mode::Live => format!(
+                    "next: cutter approve request {id} --out request.toml; the approver signs it \
+                     (cutter approve sign request.toml --key KEY --approver NAME --out approval.toml); \
+                     cutter orchestrate resume {id} --approval approval.toml --arm 10m",
+                    id = run.run_id
+                ),
+                Mode::DryRun => format!(
+                    "next: cutter approve request {id} --out request.toml; sign it; \
+                     cutter orchestrate resume {id} --approval approval.toml",
+                    id = run.run_id
+                ),
+            }
+        }
         RunState::Running { phase } => format!(
-            "next: interrupted before {phase}; cutter orchestrate resume {}",
-            run.run_id
+            "next: interrupted before {phase}; cutter orchestrate resume {}{}",
+            run.run_id,
+            if run.mode == Mode::Live {
+                " --arm 10m"
+            } else {
+                ""
+            }
         ),
         _ => String::new(),
     };

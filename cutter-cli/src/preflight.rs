@@ -12,7 +12,7 @@ use cutter_core::ports::{GrantProbe, StateStore};
 use crate::app::{discoverer, rehearsal, Env, Result};
 use crate::cli::{ModeArg, ProfileArgs};
 use crate::exit::{CliError, Code};
-use crate::live::{self, LiveDb};
+use crate::live;
 
 struct Row {
     check: &'static str,
@@ -45,8 +45,7 @@ pub async fn preflight(
     json: bool,
 ) -> Result<()> {
     let mut rows = Vec::new();
-    let bytes = std::fs::read(file)
-        .map_err(|e| CliError::usage(anyhow!("read {}: {e}", file.display())))?;
+    let bytes = crate::app::read_source(file)?;
     let file_sha = sha256_hex(&bytes);
     let profile = match (
         &profile.profile,
@@ -82,7 +81,7 @@ pub async fn preflight(
     }
 
     // The database: reachable, migrated, roles usable, grants as expected.
-    let db = match LiveDb::build(&env.config) {
+    let db = match env.live_db() {
         Ok(db) => Some(db),
         Err(e) => {
             rows.push(row(
@@ -112,8 +111,11 @@ pub async fn preflight(
             },
         ));
         let migrated = async {
-            let mut client = db
+            let pool = db
                 .admin
+                .as_ref()
+                .map_err(|why| format!("connect as the admin role: {why}"))?;
+            let mut client = pool
                 .get()
                 .await
                 .map_err(|e| format!("connect as the admin role: {e}"))?;
@@ -130,6 +132,15 @@ pub async fn preflight(
         }
         .await;
         rows.push(row("database reachable, migrations current", migrated));
+        rows.push(row("knowledge base identity", {
+            use cutter_core::ports::ExecutionTarget as _;
+            db.target
+                .identity()
+                .await
+                .map(|id| id.to_string())
+                .map_err(|e| format!("{e}; run `cutter db init`"))
+        }));
+        rows.push(row("login roles have passwords", passwordless(env).await));
         rows.push(row(
             "exec and verify roles log in and work",
             db.target
@@ -169,33 +180,56 @@ pub async fn preflight(
         }
     };
     rows.push(row("backup selftest passes", backup));
-    rows.push(row(
-        "a trusted approver key",
-        if env.trusted.is_empty() {
-            Err("no [trusted_keys]; `cutter keygen --out PREFIX`, then `cutter approve trust PREFIX.pub --name NAME`".to_string())
-        } else {
-            Ok(env.config.trusted_keys.keys().cloned().collect::<Vec<_>>().join(", "))
-        },
-    ));
     if let Some(db) = &db {
+        // The keys a live run accepts approvals under are the knowledge base's own.
+        let keys = async {
+            let client = db.verify_client().await.map_err(|e| format!("{:#}", e.error))?;
+            let keys = pg::load_trusted_keys(&client, Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut names: Vec<String> = keys
+                .keys()
+                .iter()
+                .map(|k| k.approver.escape_debug().to_string())
+                .collect();
+            names.dedup();
+            if names.is_empty() {
+                Err("the knowledge base trusts no approver key; `cutter keygen --out PREFIX`, then `cutter approve trust PREFIX.pub --name NAME`".to_string())
+            } else {
+                Ok(format!("trusted by the knowledge base: {}", names.join(", ")))
+            }
+        }
+        .await;
+        rows.push(row("a trusted approver key", keys));
         let runs = env.store.list().await.map_err(CliError::internal)?;
-        let active = |id: &str| {
-            runs.iter()
-                .any(|r| r.run_id == id && !r.state.is_terminal())
-        };
-        let at_rest = match db.kill.armed_runs(Utc::now()).await {
+        let state_of = |id: &str| runs.iter().find(|r| r.run_id == id).map(|r| &r.state);
+        // Arming is for one command: a run armed while it waits at a gate, or armed with no
+        // run here moving it, is armed at rest.
+        let at_rest = match db.kill.armed_runs().await {
             Err(e) => Err(e.to_string()),
             Ok(armed) => {
                 let stray: Vec<String> = armed
                     .iter()
-                    .filter(|(id, _)| !active(id))
-                    .map(|(id, until)| format!("{id} (until {})", until.to_rfc3339()))
+                    .filter(|(id, _, _)| {
+                        !matches!(state_of(id), Some(cutter_core::RunState::Running { .. }))
+                    })
+                    .map(|(id, until, by)| {
+                        format!(
+                            "{id} ({}, armed by {} until {})",
+                            state_of(id).map_or("not a run here".to_string(), |s| s.to_string()),
+                            by.escape_debug(),
+                            until.to_rfc3339()
+                        )
+                    })
                     .collect();
                 if stray.is_empty() {
-                    Ok(format!("{} armed run(s), all of active runs", armed.len()))
+                    Ok(format!(
+                        "{} armed run(s), each in the middle of a command",
+                        armed.len()
+                    ))
                 } else {
                     Err(format!(
-                        "armed with no active run here: {}; `cutter disarm RUN_ID`",
+                        "armed at rest: {}; `cutter disarm RUN_ID` (arm in the command that writes: `resume --arm 10m`)",
                         stray.join(", ")
                     ))
                 }
@@ -244,6 +278,35 @@ pub async fn preflight(
         },
     ));
     print(rows, json)
+}
+
+/// The cutter login roles without a password, as the installer (who may read `pg_authid`)
+/// sees them.
+async fn passwordless(env: &Env) -> std::result::Result<String, String> {
+    let settings = live::settings(&env.config).map_err(|e| format!("{:#}", e.error))?;
+    let login = live::installer(&env.config, &settings).map_err(|e| format!("{:#}", e.error))?;
+    let roles = live::roles(&env.config).map_err(|e| format!("{:#}", e.error))?;
+    let client = settings
+        .connect(&login)
+        .await
+        .map_err(|e| format!("connect as the installer {} to look: {e}", login.role))?;
+    match pg::passwordless_login_roles(&client, &roles)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        None => Err(format!(
+            "cannot tell: {} may not read pg_authid; check as a superuser that {}, {} and {} have passwords",
+            login.role, roles.admin, roles.exec, roles.verify
+        )),
+        Some(none) if none.is_empty() => Ok(format!(
+            "{}, {} and {} have passwords",
+            roles.admin, roles.exec, roles.verify
+        )),
+        Some(none) => Err(format!(
+            "{} can log in without a password (anyone who reaches the server as them acts as them under trust authentication); name their password variables under [database] and run `cutter db init` again",
+            none.join(", ")
+        )),
+    }
 }
 
 fn print(rows: Vec<Row>, json: bool) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use cutter_adapters::pg::{self, RegisteredSource};
 use cutter_core::plan::sha256_hex;
 
@@ -21,14 +21,11 @@ pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredS
 }
 
 fn file_sha(file: &Path) -> Result<String> {
-    let bytes = std::fs::read(file)
-        .with_context(|| format!("read {}", file.display()))
-        .map_err(CliError::usage)?;
-    Ok(sha256_hex(&bytes))
+    Ok(sha256_hex(&crate::app::read_source(file)?))
 }
 
 pub async fn run(env: &Env, command: Source) -> Result<()> {
-    let db = LiveDb::build(&env.config)?;
+    let db = env.live_db()?;
     match command {
         Source::Register {
             file,

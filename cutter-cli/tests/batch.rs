@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use anyhow::{ensure, Result};
 use common::{text, Site};
@@ -27,7 +27,7 @@ fn manifest(s: &Site) -> Result<()> {
 fn ready() -> Result<Site> {
     let docs: Vec<(&str, bool)> = DOCS.iter().map(|d| (*d, false)).collect();
     let s = Site::with_documents(&docs)?;
-    s.ok(&["db", "init"])?;
+    s.init_db()?;
     let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
         .as_str()
         .unwrap_or_default()
@@ -82,24 +82,20 @@ fn two_processes_share_a_batch_and_cut_each_document_once() -> Result<()> {
     );
     ensure!(s.db.count("cutter_governance.source_registry")? == 0);
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_cutter"))
-            .args([
-                "orchestrate",
-                "batch",
-                "batch.toml",
-                "--workers",
-                "2",
-                "--batch-id",
-                "shared",
-                "--register",
-                "--json",
-            ])
-            .env("CUTTER_CONFIG", s.path("cutter.toml"))
-            .env_remove("CUTTER_DATABASE_URL")
-            .current_dir(s.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        s.command(&[
+            "orchestrate",
+            "batch",
+            "batch.toml",
+            "--workers",
+            "2",
+            "--batch-id",
+            "shared",
+            "--register",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
     };
     let (a, b) = (spawn()?, spawn()?);
     let (a, b) = (a.wait_with_output()?, b.wait_with_output()?);
@@ -284,7 +280,7 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     // The run the first pass made still holds B-3's lock; voiding it frees the document.
     let (_, all) = s.json(&["orchestrate", "status", "--json"])?;
     let b3 = run_of(&all, "B-3");
-    s.ok(&["orchestrate", "void", &b3])?;
+    s.ok(&["orchestrate", "void", &b3, "--arm", "10m"])?;
 
     let again = s.cutter(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])?;
     ensure!(again.status.success(), "{}", text(&again.stderr));

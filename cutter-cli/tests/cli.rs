@@ -169,12 +169,59 @@ fn a_dry_run_by_hand_through_both_gates() {
         .lines()
         .any(|l| l.contains(&id) && l.contains("CLOSED_OUT")));
 
-    // Revert the closed run: soft, nothing deleted.
-    let (code, run) = s.json(&["orchestrate", "revert", &id, "--json"]);
-    assert_eq!(code, 0);
+    // Revert the closed run: its units are enacted, so it needs a signed compensation
+    // approval (SG_C) with a reason; without one nothing moves.
+    let out = s.cutter(&["orchestrate", "revert", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("SG_C"), "{}", text(&out.stderr));
+    let sgc = s.file("sgc.toml");
+    let out = s.cutter(&[
+        "approve",
+        "request",
+        &id,
+        "--compensation",
+        "--reason",
+        "cut from the wrong draft",
+        "--out",
+        sgc.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let request = std::fs::read_to_string(&sgc).unwrap();
+    assert!(request.contains("gate = \"SG_C\""), "{request}");
+    assert!(
+        request.contains("reason = \"cut from the wrong draft\""),
+        "{request}"
+    );
+    let out = s.cutter(&[
+        "approve",
+        "sign",
+        sgc.to_str().unwrap(),
+        "--key",
+        "ada.key",
+        "--approver",
+        "Ada Approver",
+        "--out",
+        sgc.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "revert",
+        &id,
+        "--approval",
+        sgc.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run}");
     assert_eq!(run["state"], "REVERTED");
     assert_eq!(run["compensation"]["retired"], 3);
     assert_eq!(run["compensation"]["deleted"], 0);
+    // The same compensation approval cannot be used again (its decision is spent).
+    assert!(run["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["gate"] == "SG_C"));
 }
 
 #[test]

@@ -17,12 +17,7 @@ use serde_json::Value;
 
 /// Runs `args`, with the fail point set until it has fired once.
 fn step(s: &Site, args: &[&str], fp: &mut Option<(String, &str)>) -> Result<Output> {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cutter"));
-    cmd.args(args)
-        .env("CUTTER_CONFIG", s.path("cutter.toml"))
-        .env_remove("CUTTER_DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .current_dir(s.dir.path());
+    let mut cmd = s.command(args);
     if let Some((name, action)) = fp.as_ref() {
         cmd.env("CUTTER_FAILPOINTS", format!("{name}={action}"));
     }
@@ -71,14 +66,23 @@ fn drive(s: &Site, doc: &str, fp: Option<(String, &str)>) -> Result<(String, boo
         let id = run["run_id"].as_str().unwrap_or_default().to_string();
         match run["state"].as_str().unwrap_or_default() {
             "CLOSED_OUT" => return Ok((id, had_fp && fp.is_none())),
+            // Every command that moves a live run arms it for itself (and disarms it when it
+            // ends, however it ends).
             "AWAITING_CUT_AUTHORIZATION" => {
-                s.ok(&["arm", &id, "--ttl", "30m"])?;
                 if !s.path(&sg1).exists() {
                     s.sign(&id, &sg1, &[])?;
                 }
                 step(
                     s,
-                    &["orchestrate", "resume", &id, "--approval", &sg1],
+                    &[
+                        "orchestrate",
+                        "resume",
+                        &id,
+                        "--approval",
+                        &sg1,
+                        "--arm",
+                        "10m",
+                    ],
                     &mut fp,
                 )?;
             }
@@ -88,12 +92,20 @@ fn drive(s: &Site, doc: &str, fp: Option<(String, &str)>) -> Result<(String, boo
                 }
                 step(
                     s,
-                    &["orchestrate", "resume", &id, "--approval", &sg2],
+                    &[
+                        "orchestrate",
+                        "resume",
+                        &id,
+                        "--approval",
+                        &sg2,
+                        "--arm",
+                        "10m",
+                    ],
                     &mut fp,
                 )?;
             }
             "RUNNING" => {
-                step(s, &["orchestrate", "resume", &id], &mut fp)?;
+                step(s, &["orchestrate", "resume", &id, "--arm", "10m"], &mut fp)?;
             }
             other => bail!("{doc}: run {id} ended {other}: {run}"),
         }
@@ -108,7 +120,9 @@ fn digest(s: &Site, doc: &str, run_id: &str) -> Result<BTreeMap<String, String>>
         Ok(s.db
             .sql(&sql.replace("$DOC", doc).replace("$RUN", run_id))?
             .replace(run_id, "RUN")
-            .replace(doc, "DOC"))
+            .replace(doc, "DOC")
+            // Review decision ids are compared (and shown here) upper-cased.
+            .replace(&doc.to_uppercase(), "DOC"))
     };
     // write_verify's `checked` counts the other documents in the database, which the
     // concurrent cases change; the rest must match exactly.
@@ -120,10 +134,11 @@ fn digest(s: &Site, doc: &str, run_id: &str) -> Result<BTreeMap<String, String>>
         ("affected_rows", "select count(*) from cutter_governance.cut_change_set_affected_row where run_id = '$RUN'"),
         ("manifest", "select count(*) || '|' || string_agg(payload_sha256 || '|' || unit_count, ',') from cutter_governance.manifest_envelope where run_id = '$RUN'"),
         ("signatures", "select string_agg(gate || '|' || approver || '|' || (signature like 'ed25519:%'), ',' order by gate) from cutter_governance.approval_signature where run_id = '$RUN'"),
-        ("review_decisions", "select string_agg(review_decision_id || '|' || approver, ',') from cutter_governance.review_decision where run_id = '$RUN'"),
+        ("review_decisions", "select string_agg(upper(review_decision_id) || '|' || approver, ',') from cutter_governance.review_decision where run_id = '$RUN'"),
         ("verify_results", "select string_agg(phase || '|' || passed || '|' || CASE WHEN phase = 'write_verify' THEN 'n' ELSE checked::text END, ',' order by phase) from cutter_governance.verify_result where run_id = '$RUN'"),
         ("arming", "select count(*) from cutter_governance.kill_switch_arming where run_id = '$RUN'"),
         ("lock", "select count(*) from cutter_governance.document_lock where document_id = '$DOC'"),
+        ("run_record", "select count(*) || '|' || string_agg(payload_sha256 || '|' || unit_count || '|' || protected, ',') from cutter_governance.run where run_id = '$RUN'"),
     ];
     for (name, sql) in queries {
         out.insert(name.to_string(), q(sql)?);
@@ -163,7 +178,7 @@ fn digest(s: &Site, doc: &str, run_id: &str) -> Result<BTreeMap<String, String>>
 fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<()> {
     // Discover the fail points: an uninterrupted run with every point traced.
     let probe = Site::with_documents(&[("PROBE", false)])?;
-    probe.ok(&["db", "init"])?;
+    probe.init_db()?;
     let sha = probe.json(&["grants", "show", "--json"])?.1["sha256"]
         .as_str()
         .unwrap_or_default()
@@ -174,12 +189,9 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
     let mut names: Vec<String> = Vec::new();
     {
         let mut traced = |args: &[&str]| -> Result<()> {
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cutter"));
-            let out = cmd
-                .args(args)
-                .env("CUTTER_CONFIG", probe.path("cutter.toml"))
+            let out = probe
+                .command(args)
                 .env("CUTTER_FAILPOINTS", "*=trace")
-                .current_dir(probe.dir.path())
                 .output()?;
             ensure!(out.status.success(), "{args:?}: {}", text(&out.stderr));
             for line in text(&out.stderr).lines() {
@@ -205,11 +217,26 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
         ])?;
         let run = run_of(&probe, "PROBE")?.ok_or_else(|| anyhow!("no probe run"))?;
         let id = run["run_id"].as_str().unwrap_or_default().to_string();
-        probe.ok(&["arm", &id])?;
         probe.sign(&id, "p1.toml", &[])?;
-        traced(&["orchestrate", "resume", &id, "--approval", "p1.toml"])?;
+        traced(&[
+            "orchestrate",
+            "resume",
+            &id,
+            "--approval",
+            "p1.toml",
+            "--arm",
+            "10m",
+        ])?;
         probe.sign(&id, "p2.toml", &["--review-decision-id", "RD-PROBE"])?;
-        traced(&["orchestrate", "resume", &id, "--approval", "p2.toml"])?;
+        traced(&[
+            "orchestrate",
+            "resume",
+            &id,
+            "--approval",
+            "p2.toml",
+            "--arm",
+            "10m",
+        ])?;
     }
     drop(probe);
     ensure!(
@@ -229,7 +256,7 @@ fn a_live_run_crashed_at_any_fail_point_resumes_to_the_same_result() -> Result<(
     }
     let docs: Vec<(&str, bool)> = cases.iter().map(|(d, _)| (d.as_str(), false)).collect();
     let s = Site::with_documents(&docs)?;
-    s.ok(&["db", "init"])?;
+    s.init_db()?;
     let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
         .as_str()
         .unwrap_or_default()

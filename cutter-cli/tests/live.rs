@@ -16,6 +16,19 @@ use common::{text, with, Site};
 fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<()> {
     let s = Site::new(false)?;
     ensure!(s.ok(&["db", "status"])?.contains("not initialised"));
+    // Login roles are created with passwords from the variables the config names; without
+    // those, `db init` refuses (and changes nothing) unless told --no-password.
+    let mut bare = s.command(&["db", "init"]);
+    bare.env_remove(common::EXEC_PW);
+    let out = bare.output()?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains(common::EXEC_PW)
+            && !text(&out.stderr).contains("exec-test-password"),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(s.ok(&["db", "status"])?.contains("not initialised"));
     s.ok(&["db", "init"])?;
     s.ok(&["db", "init"])?; // idempotent
     ensure!(s.ok(&["db", "status"])?.contains("(up to date)"));
@@ -34,10 +47,23 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         failing
             == [
                 "grant matrix matches the expected sha256",
+                "a trusted approver key",
                 "document registered, pin matches the file",
                 "a dry-run of this payload reached closeout"
             ],
         "{pre}"
+    );
+    // The key is trusted by the knowledge base itself (the admin role writes it).
+    s.trust()?;
+    ensure!(
+        s.db.sql(
+            "select approver || ' ' || (revoked_at is null) from cutter_governance.approver_key"
+        )? == "Ada Approver true"
+    );
+    let keys = s.ok(&["approve", "keys"])?;
+    ensure!(
+        keys.contains("Ada Approver") && keys.contains("valid"),
+        "{keys}"
     );
 
     // The grant matrix: shown, then accepted only with the sha it has now.
@@ -83,7 +109,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     );
     s.rehearse("DOC-1")?;
 
-    // Intake: a live cut of an unregistered document stops at source_pin and writes nothing.
+    // Intake: a live cut of an unregistered document stops at source_pin and writes nothing
+    // (the knowledge base refuses to begin it).
     let (code, run) = s.cut("DOC-1", "live")?;
     ensure!(code == 3, "{run}");
     ensure!(
@@ -122,7 +149,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let ready = s.ok(&["preflight", "doc.md", "--document-id", "DOC-1"])?;
     ensure!(ready.contains("PREFLIGHT: READY"), "{ready}");
 
-    // Phases 1-5: nothing but the source registration is written before SG_1.
+    // Phases 1-5: the run's record in the knowledge base, its lock, nothing of the document;
+    // armed for the command only, disarmed at the pause.
     let (code, run) = s.cut("DOC-1", "live")?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "AWAITING_CUT_AUTHORIZATION", "{run}");
@@ -130,10 +158,28 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let id = run["run_id"].as_str().unwrap_or_default().to_string();
     let n = run["unit_count"].as_i64().unwrap_or_default();
     ensure!(n == 4, "a heading and three sections: {run}");
-    let registered = with(&zero, &[("cutter_governance.source_registry", 1)]);
+    ensure!(
+        run["knowledge_base"]["database"] == s.db.name.as_str(),
+        "{run}"
+    );
+    let registered = with(
+        &zero,
+        &[
+            ("cutter_governance.source_registry", 1),
+            ("cutter_governance.run", 1),
+        ],
+    );
     ensure!(s.counts()? == registered, "{:?}", s.counts()?);
+    ensure!(
+        s.db.sql(&format!(
+            "select actor <> '' and cutter_commit <> '' and payload_sha256 = '{}'
+             from cutter_governance.run where run_id = '{id}'",
+            run["payload_sha256"].as_str().unwrap_or_default()
+        ))? == "t"
+    );
     let backup = s.ok(&["backup", "verify", &id])?;
     ensure!(backup.contains("VERIFY: PASS"), "{backup}");
+    ensure!(backup.contains("decrypted and listed"), "{backup}");
 
     // SG_1 with the kill-switch off: refused, the run stays paused, no row changes.
     let sg1 = s.sign(&id, "sg1.toml", &[])?;
@@ -142,30 +188,37 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     ensure!(run["state"] == "AWAITING_CUT_AUTHORIZATION", "{run}");
     ensure!(s.counts()? == registered, "a disarmed run changed rows");
 
-    // A tampered approval (another payload) is refused too, and names why.
+    // A tampered approval (another payload) is refused too, names why, and the arming the
+    // command made is gone when it ends.
     let tampered = s.path("tampered.toml");
     let payload = run["payload_sha256"].as_str().unwrap_or_default();
     std::fs::write(
         &tampered,
         std::fs::read_to_string(&sg1)?.replace(payload, &"a".repeat(64)),
     )?;
-    s.ok(&["arm", &id, "--ttl", "30m"])?;
-    let out = s.cutter(&["orchestrate", "resume", &id, "--approval", "tampered.toml"])?;
+    let out = s.cutter(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        "tampered.toml",
+        "--arm",
+        "10m",
+    ])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
     ensure!(
         text(&out.stderr).contains("payload"),
         "{}",
         text(&out.stderr)
     );
-    let armed = with(&registered, &[("cutter_governance.kill_switch_arming", 1)]);
-    ensure!(s.counts()? == armed);
+    ensure!(s.counts()? == registered);
 
-    // SG_1, armed: leg A, both verifies, leg B.
-    let (code, run) = s.resume(&id, &sg1)?;
+    // SG_1, armed for the command: leg A, both verifies, leg B; disarmed at the SG_2 pause.
+    let (code, run) = s.resume_armed(&id, &sg1)?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION", "{run}");
     let after_sg1 = with(
-        &armed,
+        &registered,
         &[
             ("public.information_unit", n),
             ("public.unit_version", n),
@@ -181,14 +234,13 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
 
     // SG_2: enact, close out; the run is disarmed when it ends.
     let sg2 = s.sign(&id, "sg2.toml", &["--review-decision-id", "RD-live-1"])?;
-    let (code, run) = s.resume(&id, &sg2)?;
+    let (code, run) = s.resume_armed(&id, &sg2)?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "CLOSED_OUT", "{run}");
     let closed = with(
         &after_sg1,
         &[
             ("public.iu_lifecycle_log", n),
-            ("cutter_governance.kill_switch_arming", 0),
             ("cutter_governance.approval_signature", 2),
             ("cutter_governance.review_decision", 1),
             ("cutter_governance.verify_result", 3),
@@ -196,8 +248,9 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     );
     ensure!(s.counts()? == closed, "{:?}", s.counts()?);
     ensure!(s.statuses()? == format!("enacted={n}"));
-    // Both accepted approvals are evidence in the database: the review decision with the
-    // SG_2 approval's sha256, and a signature row per gate with its Ed25519 signature.
+    // Both accepted approvals are evidence in the database, verified there: the review
+    // decision (normalised) with the SG_2 approval's sha256, and a signature row per gate
+    // with its Ed25519 signature and the fingerprint of the key that made it.
     let sg2_sha = run["approvals"][1]["approval_sha256"]
         .as_str()
         .unwrap_or_default()
@@ -207,13 +260,23 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         s.db.sql(
             "select review_decision_id || ' ' || approval_sha256 || ' ' || approver
              from cutter_governance.review_decision"
-        )? == format!("RD-live-1 {sg2_sha} Ada Approver")
+        )? == format!("rd-live-1 {sg2_sha} Ada Approver")
     );
     ensure!(
         s.db.sql(
-            "select string_agg(gate || ':' || (signature like 'ed25519:%'), ',' order by gate)
+            "select string_agg(gate || ':' || (signature like 'ed25519:%') || ':' || (key_fingerprint like 'SHA256:%'), ',' order by gate)
              from cutter_governance.approval_signature"
-        )? == "SG_1:true,SG_2:true"
+        )? == "SG_1:true:true,SG_2:true:true"
+    );
+    ensure!(
+        s.db.sql(
+            "select count(*) from public.iu_lifecycle_log
+             where review_decision_id = 'rd-live-1' and actor <> '' and reason <> ''"
+        )? == n.to_string()
+    );
+    ensure!(
+        s.db.sql("select count(*) from cutter_governance.kill_switch_arming")? == "0",
+        "no arming outlives its command"
     );
 
     // The compensation plan can be read first; reading it writes nothing and needs no arming.
@@ -225,12 +288,24 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     );
     ensure!(s.counts()? == closed);
 
-    // Revert: refused while disarmed; armed, every unit is retired and nothing is deleted.
+    // Revert: refused while disarmed, and refused armed without a compensation approval (the
+    // units are enacted); with a signed SG_C every unit is retired and nothing is deleted.
     let out = s.cutter(&["orchestrate", "revert", &id])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    let out = s.cutter(&["orchestrate", "revert", &id, "--arm", "10m"])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(text(&out.stderr).contains("SG_C"), "{}", text(&out.stderr));
     ensure!(s.counts()? == closed);
-    s.ok(&["arm", &id])?;
-    let reverted = s.ok(&["orchestrate", "revert", &id])?;
+    let sgc = s.sign_compensation(&id, "sgc.toml", "the test club's charter was withdrawn")?;
+    let reverted = s.ok(&[
+        "orchestrate",
+        "revert",
+        &id,
+        "--approval",
+        sgc.to_str().unwrap_or_default(),
+        "--arm",
+        "10m",
+    ])?;
     ensure!(
         reverted.contains(&format!("retired {n}, deleted 0")),
         "{reverted}"
@@ -242,11 +317,26 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         "the plan is printed before the outcome: {reverted}"
     );
     ensure!(
-        s.counts()? == with(&closed, &[("public.iu_lifecycle_log", 2 * n)]),
+        s.counts()?
+            == with(
+                &closed,
+                &[
+                    ("public.iu_lifecycle_log", 2 * n),
+                    ("cutter_governance.approval_signature", 3),
+                    ("cutter_governance.review_decision", 2),
+                ]
+            ),
         "{:?}",
         s.counts()?
     );
     ensure!(s.statuses()? == format!("retired={n}"));
+    ensure!(
+        s.db.sql(
+            "select count(*) from public.iu_lifecycle_log
+             where to_status = 'retired' and approval_gate = 'SG_C'
+               and reason = 'the test club''s charter was withdrawn'"
+        )? == n.to_string()
+    );
     let (_, run) = s.json(&["orchestrate", "status", &id, "--json"])?;
     ensure!(run["state"] == "REVERTED", "{run}");
     Ok(())
@@ -255,7 +345,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
 #[test]
 fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Result<()> {
     let s = Site::new(true)?;
-    s.ok(&["db", "init"])?;
+    s.init_db()?;
     s.register("DOC-1", true)?;
     s.rehearse("DOC-1")?;
     let sha = s.json(&["grants", "show", "--json"])?.1["sha256"]
@@ -289,7 +379,6 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
 
     let request = s.ok(&["approve", "request", &id])?;
     ensure!(request.contains("PROTECTED"), "{request}");
-    s.ok(&["arm", &id])?;
     let before = s.counts()?;
 
     let plain = s.sign(&id, "plain.toml", &[])?;
@@ -299,6 +388,8 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
         &id,
         "--approval",
         plain.to_str().unwrap_or_default(),
+        "--arm",
+        "10m",
     ])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
     ensure!(
@@ -309,7 +400,7 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
     ensure!(s.counts()? == before, "a refused approval changed rows");
 
     let allowed = s.sign(&id, "allowed.toml", &["--protected-allowance", "DOC-1"])?;
-    let (code, run) = s.resume(&id, &allowed)?;
+    let (code, run) = s.resume_armed(&id, &allowed)?;
     ensure!(code == 0, "{run}");
     ensure!(run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION", "{run}");
 

@@ -2,9 +2,9 @@
 //! in order, against a fresh database and gpg key, and checks the row counts of the page's
 //! table after each step it lists. If the page and the tool disagree, this fails.
 //!
-//! The one thing the harness adds: between step 1 and step 2 it gives the three roles names
-//! of their own, because roles are cluster-wide and a test must not touch `cutter_admin` &c.
-//! of a real installation on the same server.
+//! The roles are named after the database (unique per test), so the harness adds nothing to
+//! the page's commands; it sets the environment the page asks for (the database name, the
+//! backup key, the three role passwords) and drops the database and roles at the end.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -89,13 +89,11 @@ fn the_first_live_run_runbook_works_as_written() -> Result<()> {
     let expected = expected_counts(&page)?;
 
     let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let db = format!("cutter_rb_{id}");
+    let roles = cutter_adapters::pg::PgRoles::for_database(&db);
     let cleanup = Cleanup {
-        db: format!("cutter_rb_{id}"),
-        roles: [
-            format!("rb_admin_{id}"),
-            format!("rb_exec_{id}"),
-            format!("rb_verify_{id}"),
-        ],
+        roles: [roles.admin, roles.exec, roles.verify],
+        db,
     };
     let gpg = GpgHome::new()?;
     let work = tempfile::tempdir()?;
@@ -125,6 +123,9 @@ fn the_first_live_run_runbook_works_as_written() -> Result<()> {
                 .env("KB_DB", &cleanup.db)
                 .env("BACKUP_KEY", &gpg.fpr)
                 .env("GNUPGHOME", gpg.path())
+                .env("CUTTER_ADMIN_PASSWORD", "runbook-admin-password")
+                .env("CUTTER_EXEC_PASSWORD", "runbook-exec-password")
+                .env("CUTTER_VERIFY_PASSWORD", "runbook-verify-password")
                 .env_remove("CUTTER_CONFIG")
                 .env_remove("CUTTER_DATABASE_URL")
                 .output()?;
@@ -142,14 +143,6 @@ fn the_first_live_run_runbook_works_as_written() -> Result<()> {
                     "step {step}: preflight is not ready"
                 );
             }
-        }
-        if step == 1 {
-            let config = work.path().join("kb/cutter.toml");
-            let text = std::fs::read_to_string(&config)?
-                .replace("\"cutter_admin\"", &format!("\"{}\"", cleanup.roles[0]))
-                .replace("\"cutter_exec\"", &format!("\"{}\"", cleanup.roles[1]))
-                .replace("\"cutter_verify\"", &format!("\"{}\"", cleanup.roles[2]));
-            std::fs::write(&config, text)?;
         }
         if let Some(counts) = expected.get(&step) {
             for (table, n) in counts {
@@ -178,5 +171,17 @@ fn the_first_live_run_runbook_works_as_written() -> Result<()> {
         "select string_agg(distinct lifecycle_status, ',') from public.information_unit",
     )?;
     ensure!(statuses == "retired", "{statuses}");
+    // The roles can log in only with their passwords (set by `db init`).
+    let passwordless = psql(
+        "postgres",
+        &format!(
+            "select count(*) from pg_authid where rolname in ('{}', '{}', '{}') and rolpassword is null",
+            cleanup.roles[0], cleanup.roles[1], cleanup.roles[2]
+        ),
+    )?;
+    ensure!(
+        passwordless == "0",
+        "{passwordless} role(s) without a password"
+    );
     Ok(())
 }

@@ -15,7 +15,52 @@ use crate::stop::ApprovalRejection;
 /// The only allowance value an approval may carry.
 pub const EXPLICIT: &str = "explicit";
 
-/// An approval as a person wrote (and, from issue 6 on, signed) it.
+/// The canonical text an approval's signature covers (see [`crate::signing`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningFormat {
+    /// `cutter.approval-signing.v1`: gate, run, payload, time, allowance, approver, review
+    /// decision, protected allowance, self-approval. Still read (and verified) for dry-runs;
+    /// a live knowledge base verifies only v2.
+    #[default]
+    #[serde(rename = "cutter.approval-signing.v1")]
+    V1,
+    /// `cutter.approval-signing.v2`: v1 plus the document id, the source sha256 (the registry
+    /// pin) and the reason of a compensation, so the approver signs what is cut from what.
+    #[serde(rename = "cutter.approval-signing.v2")]
+    V2,
+}
+
+impl SigningFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningFormat::V1 => "cutter.approval-signing.v1",
+            SigningFormat::V2 => "cutter.approval-signing.v2",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SigningFormat> {
+        match text {
+            "cutter.approval-signing.v1" => Some(SigningFormat::V1),
+            "cutter.approval-signing.v2" => Some(SigningFormat::V2),
+            _ => None,
+        }
+    }
+}
+
+/// What a batch approval signed, kept with each per-run approval derived from it, so the
+/// knowledge base can rebuild the signed batch text and verify the one signature itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchEvidence {
+    pub batch_id: String,
+    /// The batch's review decision id; each run's is `<this>/<run_id>`.
+    pub review_decision_id: Option<String>,
+    /// Every (run id, payload sha256) the batch lists, in the signed order.
+    pub entries: Vec<(String, String)>,
+    /// The batch signature, `ed25519:<base64>`.
+    pub signature: String,
+}
+
+/// An approval as a person wrote and signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub gate: Gate,
@@ -24,7 +69,7 @@ pub struct Approval {
     pub signed_utc: DateTime<Utc>,
     pub allowance: String,
     pub approver: String,
-    /// SG_2 only: a review decision id that has never been used before.
+    /// SG_2 and SG_C: a review decision id that has never been used before.
     pub review_decision_id: Option<String>,
     /// SG_1 only: the extra allowance a protected document needs.
     pub protected_allowance: Option<String>,
@@ -34,6 +79,70 @@ pub struct Approval {
     pub signature: Option<String>,
     /// sha256 of the approval document's bytes, for the record.
     pub document_sha256: String,
+    /// v2: the document the run cuts (signed).
+    #[serde(default)]
+    pub document_id: Option<String>,
+    /// v2: the source sha256 the run pinned (signed).
+    #[serde(default)]
+    pub source_sha256: Option<String>,
+    /// v2, SG_C: why the units are compensated (signed, mandatory for SG_C).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Which canonical form the signature covers.
+    #[serde(default)]
+    pub signing: SigningFormat,
+    /// Set when this approval was derived from a signed batch approval.
+    #[serde(default)]
+    pub batch: Option<BatchEvidence>,
+}
+
+impl Approval {
+    /// An unsigned approval of `gate` for a run, in the current signing format: the fields a
+    /// person's signature will cover, with `allowance = "explicit"`.
+    pub fn new(
+        gate: Gate,
+        run_id: &str,
+        document_id: &str,
+        source_sha256: &str,
+        payload_sha256: &str,
+        approver: &str,
+        signed_utc: DateTime<Utc>,
+    ) -> Approval {
+        Approval {
+            gate,
+            run_id: run_id.to_string(),
+            payload_sha256: payload_sha256.to_string(),
+            signed_utc,
+            allowance: EXPLICIT.to_string(),
+            approver: approver.to_string(),
+            review_decision_id: None,
+            protected_allowance: None,
+            self_approved: false,
+            signature: None,
+            document_sha256: String::new(),
+            document_id: Some(document_id.to_string()),
+            source_sha256: Some(source_sha256.to_string()),
+            reason: None,
+            signing: SigningFormat::V2,
+            batch: None,
+        }
+    }
+}
+
+/// A review decision id as it is compared: trimmed and lower-cased, 1 to 128 characters of
+/// `a-z 0-9 . _ : / -`, starting with a letter or digit. The knowledge base applies the same
+/// rule, so `RD-1` and ` rd-1` are one decision there and here. `None` if it is not one.
+pub fn normalize_review_decision_id(id: &str) -> Option<String> {
+    let v = id.trim().to_lowercase();
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && v.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')
+        });
+    ok.then_some(v)
 }
 
 /// What a person is asked to approve at a gate.
@@ -53,6 +162,9 @@ pub struct ApprovalRequest {
     pub requested_utc: DateTime<Utc>,
     /// What the gate lets through, in words.
     pub effect: String,
+    /// SG_C: why the run is compensated (the approver signs it).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Time limits for approvals.
@@ -62,17 +174,22 @@ pub struct ApprovalPolicy {
     pub sg2_ttl: Duration,
     /// How far in the future a signing time may lie (clocks are not perfect).
     pub max_clock_skew: Duration,
+    /// How long a compensation approval (SG_C) stays valid.
+    pub compensation_ttl: Duration,
 }
 
 impl ApprovalPolicy {
-    /// The ceilings the design sets: SG_1 24 h, SG_2 12 h.
+    /// The ceilings the design sets: SG_1 24 h, SG_2 12 h, SG_C 12 h (the knowledge base
+    /// enforces the same ceilings on its own clock).
     pub const MAX_SG1_TTL_HOURS: i64 = 24;
     pub const MAX_SG2_TTL_HOURS: i64 = 12;
+    pub const MAX_COMPENSATION_TTL_HOURS: i64 = 12;
 
     pub fn ttl(&self, gate: Gate) -> Duration {
         match gate {
             Gate::Sg1 => self.sg1_ttl,
             Gate::Sg2 => self.sg2_ttl,
+            Gate::Compensation => self.compensation_ttl,
         }
     }
 }
@@ -83,6 +200,7 @@ impl Default for ApprovalPolicy {
             sg1_ttl: Duration::hours(Self::MAX_SG1_TTL_HOURS),
             sg2_ttl: Duration::hours(Self::MAX_SG2_TTL_HOURS),
             max_clock_skew: Duration::minutes(5),
+            compensation_ttl: Duration::hours(Self::MAX_COMPENSATION_TTL_HOURS),
         }
     }
 }
@@ -94,6 +212,8 @@ pub struct Expected<'a> {
     pub run_id: &'a str,
     pub document_id: &'a str,
     pub payload_sha256: &'a str,
+    /// The source sha256 the run pinned (a v2 approval signs it).
+    pub source_sha256: &'a str,
     pub mode: Mode,
     /// The document is protected: SG_1 needs `protected_allowance` naming it.
     pub protected: bool,
@@ -125,6 +245,25 @@ pub fn validate(
             found: approval.payload_sha256.clone(),
         });
     }
+    if approval.signing == SigningFormat::V2 {
+        if approval.document_id.as_deref() != Some(expected.document_id) {
+            return Err(ApprovalRejection::WrongDocument {
+                expected: expected.document_id.to_string(),
+                found: approval.document_id.clone(),
+            });
+        }
+        if approval.source_sha256.as_deref() != Some(expected.source_sha256) {
+            return Err(ApprovalRejection::WrongSource {
+                expected: expected.source_sha256.to_string(),
+                found: approval.source_sha256.clone(),
+            });
+        }
+    } else if expected.mode == Mode::Live && approval.batch.is_none() {
+        // v1 does not sign the document or its pin; the knowledge base verifies only v2.
+        return Err(ApprovalRejection::OldSigningFormat {
+            found: approval.signing.name().to_string(),
+        });
+    }
     if approval.allowance != EXPLICIT {
         return Err(ApprovalRejection::NotExplicit {
             found: approval.allowance.clone(),
@@ -135,14 +274,32 @@ pub fn validate(
             field: "approver".to_string(),
         });
     }
-    if expected.gate == Gate::Sg2
+    if matches!(expected.gate, Gate::Sg2 | Gate::Compensation) {
+        match approval.review_decision_id.as_deref() {
+            None => {
+                return Err(ApprovalRejection::MissingField {
+                    field: "review_decision_id".to_string(),
+                })
+            }
+            Some(id) if id.trim().is_empty() => {
+                return Err(ApprovalRejection::MissingField {
+                    field: "review_decision_id".to_string(),
+                })
+            }
+            Some(id) if normalize_review_decision_id(id).is_none() => {
+                return Err(ApprovalRejection::BadReviewDecisionId { id: id.to_string() })
+            }
+            Some(_) => {}
+        }
+    }
+    if expected.gate == Gate::Compensation
         && approval
-            .review_decision_id
+            .reason
             .as_deref()
-            .is_none_or(|id| id.trim().is_empty())
+            .is_none_or(|r| r.trim().is_empty())
     {
         return Err(ApprovalRejection::MissingField {
-            field: "review_decision_id".to_string(),
+            field: "reason".to_string(),
         });
     }
     // Naming the document (rather than a yes/no flag) makes the approver say *which*
@@ -215,11 +372,16 @@ mod tests {
             signed_utc: now() - Duration::hours(1),
             allowance: EXPLICIT.into(),
             approver: "A. Person".into(),
-            review_decision_id: (gate == Gate::Sg2).then(|| "RD-1".to_string()),
+            review_decision_id: (gate != Gate::Sg1).then(|| "RD-1".to_string()),
             protected_allowance: None,
             self_approved: false,
             signature: None,
             document_sha256: String::new(),
+            document_id: Some("ICX-CONST".into()),
+            source_sha256: Some("src".into()),
+            reason: (gate == Gate::Compensation).then(|| "wrong text".to_string()),
+            signing: SigningFormat::V2,
+            batch: None,
         }
     }
 
@@ -238,6 +400,7 @@ mod tests {
             run_id: "run-1",
             document_id: "ICX-CONST",
             payload_sha256: "abc",
+            source_sha256: "src",
             mode,
             protected,
         };
@@ -327,6 +490,41 @@ mod tests {
                 Gate::Sg2,
                 "Expired",
             ),
+            (
+                Box::new(|a| a.document_id = Some("OTHER".into())),
+                Gate::Sg1,
+                "WrongDocument",
+            ),
+            (
+                Box::new(|a| a.source_sha256 = None),
+                Gate::Sg1,
+                "WrongSource",
+            ),
+            (
+                Box::new(|a| a.signing = SigningFormat::V1),
+                Gate::Sg1,
+                "OldSigningFormat",
+            ),
+            (
+                Box::new(|a| a.review_decision_id = Some("RD 1; drop".into())),
+                Gate::Sg2,
+                "BadReviewDecisionId",
+            ),
+            (
+                Box::new(|a| a.reason = Some("  ".into())),
+                Gate::Compensation,
+                "MissingField",
+            ),
+            (
+                Box::new(|a| a.review_decision_id = None),
+                Gate::Compensation,
+                "MissingField",
+            ),
+            (
+                Box::new(|a| a.signed_utc = now() - Duration::hours(13)),
+                Gate::Compensation,
+                "Expired",
+            ),
         ];
         for (tamper, gate, variant) in cases {
             let mut a = good(gate);
@@ -337,6 +535,30 @@ mod tests {
                 "{variant}: got {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn review_decision_ids_compare_trimmed_and_case_blind() {
+        assert_eq!(
+            normalize_review_decision_id(" RD-1 ").as_deref(),
+            Some("rd-1")
+        );
+        assert_eq!(
+            normalize_review_decision_id("RD-7/run-2").as_deref(),
+            Some("rd-7/run-2")
+        );
+        for bad in ["", " ", "-x", "a b", "a\u{1b}b", &"a".repeat(129)] {
+            assert_eq!(normalize_review_decision_id(bad), None, "{bad:?}");
+        }
+        // A v1 approval is still fine for a dry-run.
+        let mut a = good(Gate::Sg1);
+        a.signing = SigningFormat::V1;
+        a.document_id = None;
+        assert_eq!(check(&a, Gate::Sg1, Mode::DryRun), Ok(()));
+        assert_eq!(
+            check(&good(Gate::Compensation), Gate::Compensation, Mode::Live),
+            Ok(())
+        );
     }
 
     #[test]

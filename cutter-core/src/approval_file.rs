@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::approval::{Approval, ApprovalRequest, EXPLICIT};
+use crate::approval::{Approval, ApprovalRequest, SigningFormat, EXPLICIT};
 use crate::mode::Mode;
 use crate::phase::Gate;
 use crate::plan::sha256_hex;
@@ -46,11 +46,15 @@ struct Raw {
     #[serde(default)]
     self_approved: bool,
     signature: Option<String>,
-    // Informational fields copied from the request; not part of what is validated.
+    /// The canonical form the signature covers; absent means `cutter.approval-signing.v1`.
+    signing: Option<String>,
+    // Signed in v2, informational in v1.
     document_id: Option<String>,
+    source_sha256: Option<String>,
+    reason: Option<String>,
+    // Informational fields copied from the request; not part of what is validated.
     mode: Option<String>,
     unit_count: Option<i64>,
-    source_sha256: Option<String>,
     requested_utc: Option<toml::value::Datetime>,
     effect: Option<String>,
 }
@@ -76,8 +80,22 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
             &format!("is `{}`; this cutter reads `{APPROVAL_FORMAT}`", raw.format),
         ));
     }
-    let gate =
-        Gate::parse(&raw.gate).ok_or_else(|| field("gate", "must be \"SG_1\" or \"SG_2\""))?;
+    let gate = Gate::parse(&raw.gate)
+        .ok_or_else(|| field("gate", "must be \"SG_1\", \"SG_2\" or \"SG_C\""))?;
+    let signing = match raw.signing.as_deref() {
+        None => SigningFormat::V1,
+        Some(name) => SigningFormat::parse(name).ok_or_else(|| {
+            field(
+                "signing",
+                &format!(
+                    "is `{}`; this cutter reads `{}` and `{}`",
+                    name.escape_debug(),
+                    SigningFormat::V1.name(),
+                    SigningFormat::V2.name()
+                ),
+            )
+        })?,
+    };
     let signed = raw.signed_utc.ok_or_else(|| {
         field(
             "signed_utc",
@@ -101,14 +119,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
             "is missing; an approval must say allowance = \"explicit\"",
         )
     })?;
-    let _ = (
-        raw.document_id,
-        raw.mode,
-        raw.unit_count,
-        raw.source_sha256,
-        raw.requested_utc,
-        raw.effect,
-    );
+    let _ = (raw.mode, raw.unit_count, raw.requested_utc, raw.effect);
     Ok(Approval {
         gate,
         run_id: raw.run_id,
@@ -121,6 +132,11 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
         self_approved: raw.self_approved,
         signature: raw.signature,
         document_sha256: sha256_hex(bytes),
+        document_id: raw.document_id,
+        source_sha256: raw.source_sha256,
+        reason: raw.reason,
+        signing,
+        batch: None,
     })
 }
 
@@ -140,16 +156,27 @@ pub fn request_toml(req: &ApprovalRequest) -> String {
     if req.mode == Mode::DryRun {
         out.push_str("# This is a DRY-RUN: the writes go to the in-memory simulator only.\n");
     }
-    out.push_str("# To approve: check the payload sha256 against `cutter plan FILE --json`,\n");
     out.push_str(
-        "# fill in the fields at the bottom, remove their leading '#', and pass the file\n",
+        "# To approve: check the payload sha256 against `cutter plan FILE --json`, then\n",
     );
+    out.push_str(
+        "# sign this file with `cutter approve sign FILE --key KEY --approver NAME --out OUT`\n",
+    );
+    match req.gate {
+        Gate::Compensation => out.push_str(&format!(
+            "# and pass OUT to `cutter orchestrate revert {} --approval OUT` (or `void`).\n",
+            req.run_id
+        )),
+        _ => out.push_str(&format!(
+            "# and pass OUT to `cutter orchestrate resume {} --approval OUT --arm 10m`.\n",
+            req.run_id
+        )),
+    }
     out.push_str(&format!(
-        "# to `cutter orchestrate resume {} --approval FILE`. The approval expires {} after signed_utc.\n",
-        req.run_id,
+        "# The approval expires {} after signed_utc.\n",
         match req.gate {
             Gate::Sg1 => "24 h",
-            Gate::Sg2 => "12 h",
+            Gate::Sg2 | Gate::Compensation => "12 h",
         }
     ));
     out.push_str(&format!("format = {}\n", quote(APPROVAL_FORMAT)));
@@ -168,11 +195,14 @@ pub fn request_toml(req: &ApprovalRequest) -> String {
         req.requested_utc.format("%Y-%m-%dT%H:%M:%SZ")
     ));
     out.push_str(&format!("effect = {}\n", quote(&req.effect)));
+    if let Some(reason) = &req.reason {
+        out.push_str(&format!("reason = {}\n", quote(reason)));
+    }
     out.push_str("\n# --- to be completed by the approver ---\n");
     out.push_str("# approver = \"Your Name\"\n");
     out.push_str("# signed_utc = 2026-01-01T00:00:00Z\n");
     out.push_str(&format!("# allowance = \"{EXPLICIT}\"\n"));
-    if req.gate == Gate::Sg2 {
+    if matches!(req.gate, Gate::Sg2 | Gate::Compensation) {
         out.push_str("# review_decision_id = \"RD-a-fresh-id-never-used-before\"\n");
     }
     if req.gate == Gate::Sg1 && req.protected {
@@ -195,8 +225,17 @@ pub fn approval_toml(a: &Approval) -> String {
         out.push_str("# SELF-APPROVED dry-run rehearsal: refused by any live run.\n");
     }
     out.push_str(&format!("format = {}\n", quote(APPROVAL_FORMAT)));
+    if a.signing != SigningFormat::V1 {
+        out.push_str(&format!("signing = {}\n", quote(a.signing.name())));
+    }
     out.push_str(&format!("gate = {}\n", quote(a.gate.name())));
     out.push_str(&format!("run_id = {}\n", quote(&a.run_id)));
+    if let Some(doc) = &a.document_id {
+        out.push_str(&format!("document_id = {}\n", quote(doc)));
+    }
+    if let Some(src) = &a.source_sha256 {
+        out.push_str(&format!("source_sha256 = {}\n", quote(src)));
+    }
     out.push_str(&format!("payload_sha256 = {}\n", quote(&a.payload_sha256)));
     out.push_str(&format!("approver = {}\n", quote(&a.approver)));
     out.push_str(&format!(
@@ -209,6 +248,9 @@ pub fn approval_toml(a: &Approval) -> String {
     }
     if let Some(p) = &a.protected_allowance {
         out.push_str(&format!("protected_allowance = {}\n", quote(p)));
+    }
+    if let Some(r) = &a.reason {
+        out.push_str(&format!("reason = {}\n", quote(r)));
     }
     if a.self_approved {
         out.push_str("self_approved = true\n");
@@ -236,6 +278,7 @@ mod tests {
             protected: false,
             requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
             effect: "write 3 units".into(),
+            reason: None,
         }
     }
 
@@ -272,23 +315,34 @@ mod tests {
 
     #[test]
     fn typos_and_wrong_format_are_errors() {
-        let a = Approval {
-            gate: Gate::Sg1,
-            run_id: "r".into(),
-            payload_sha256: "p".into(),
-            signed_utc: Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
-            allowance: "explicit".into(),
-            approver: "A".into(),
-            review_decision_id: None,
-            protected_allowance: None,
-            self_approved: true,
-            signature: None,
-            document_sha256: String::new(),
-        };
+        let mut a = Approval::new(
+            Gate::Compensation,
+            "r",
+            "DOC",
+            "s",
+            "p",
+            "A",
+            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+        );
+        a.self_approved = true;
+        a.reason = Some("retired by the court".into());
         let text = approval_toml(&a);
         let back = parse("x", text.as_bytes()).unwrap();
         assert!(back.self_approved);
         assert_eq!(back.approver, "A");
+        assert_eq!(back.signing, SigningFormat::V2);
+        assert_eq!(back.document_id.as_deref(), Some("DOC"));
+        assert_eq!(back.reason.as_deref(), Some("retired by the court"));
+        let v1 = text.replace("signing = \"cutter.approval-signing.v2\"\n", "");
+        assert_eq!(
+            parse("x", v1.as_bytes()).unwrap().signing,
+            SigningFormat::V1
+        );
+        let unknown = text.replace("approval-signing.v2", "approval-signing.v9");
+        assert!(matches!(
+            parse("x", unknown.as_bytes()),
+            Err(ApprovalFileError::Field { field, .. }) if field == "signing"
+        ));
         let typo = text.replace("allowance", "alowance");
         assert!(parse("x", typo.as_bytes())
             .unwrap_err()

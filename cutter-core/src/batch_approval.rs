@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::approval::{Approval, EXPLICIT};
+use crate::approval::{Approval, BatchEvidence, SigningFormat, EXPLICIT};
 use crate::mode::Mode;
 use crate::phase::Gate;
 use crate::plan::sha256_hex;
@@ -133,6 +133,21 @@ impl BatchApproval {
             // The batch signature is the evidence for every run it covers.
             signature: self.signature.as_ref().map(|s| format!("batch:{s}")),
             document_sha256: self.document_sha256.clone(),
+            document_id: None,
+            source_sha256: None,
+            reason: None,
+            signing: SigningFormat::V1,
+            // What the knowledge base needs to verify the batch signature itself.
+            batch: self.signature.as_ref().map(|s| BatchEvidence {
+                batch_id: self.batch_id.clone(),
+                review_decision_id: self.review_decision_id.clone(),
+                entries: self
+                    .entries
+                    .iter()
+                    .map(|e| (e.run_id.clone(), e.payload_sha256.clone()))
+                    .collect(),
+                signature: s.clone(),
+            }),
         })
     }
 
@@ -232,8 +247,11 @@ pub fn parse(
             raw.format
         )));
     }
-    let gate =
-        Gate::parse(&raw.gate).ok_or_else(|| bad("gate must be \"SG_1\" or \"SG_2\"".into()))?;
+    let gate = Gate::parse(&raw.gate)
+        .filter(|g| *g != Gate::Compensation)
+        .ok_or_else(|| {
+            bad("gate must be \"SG_1\" or \"SG_2\" (a compensation is approved run by run)".into())
+        })?;
     if raw.runs.is_empty() {
         return Err(bad("it lists no [[runs]]".into()));
     }

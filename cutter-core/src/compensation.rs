@@ -38,6 +38,24 @@ pub struct CompensationPlan {
     pub steps: Vec<CompensationStep>,
 }
 
+/// Under what a compensation is applied: always a reason; to retire enacted units, a
+/// compensation approval (SG_C) signed over that reason. Drafts that were never enacted may
+/// be retired with the arming alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompensationAuthority {
+    pub reason: String,
+    pub approval: Option<crate::run::AcceptedApproval>,
+}
+
+impl CompensationPlan {
+    /// Whether applying the plan retires units that are enacted (and so needs an SG_C).
+    pub fn retires_enacted(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.from == LifecycleStatus::Enacted)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompensationOutcome {
     pub retired: u64,

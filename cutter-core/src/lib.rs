@@ -25,6 +25,7 @@ pub mod signing;
 pub mod simulator;
 pub mod state;
 pub mod stop;
+pub mod text;
 pub mod verify;
 
 pub use mode::Mode;

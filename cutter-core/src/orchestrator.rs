@@ -6,12 +6,20 @@
 //! compensates a closed or stopped one. Every state change goes through
 //! [`crate::state::transition`] and is saved before the next effect, so a crash leaves either
 //! the previous committed state or the next one.
+//!
+//! In live mode a command that writes is armed for itself only: it arms when asked (`arm`
+//! in the command), and it disarms before it returns, whether the run paused, stopped, failed
+//! or finished. Before acting on a live run every command checks that it reached the knowledge
+//! base the run began in and that the run's record there agrees with the local state; the
+//! knowledge base then checks every write again on its own state.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
 use crate::approval::{self, Approval, ApprovalPolicy, ApprovalRequest};
-use crate::compensation::{self, CompensationMode, CompensationOutcome, CompensationPlan};
+use crate::compensation::{
+    self, CompensationAuthority, CompensationMode, CompensationOutcome, CompensationPlan,
+};
 use crate::discover::{Discoverer, DiscoveryError};
 use crate::mode::Mode;
 use crate::phase::{Gate, Phase};
@@ -19,9 +27,11 @@ use crate::plan::{sha256_hex, CutPlan, ProblemKind, UnitProblem};
 use crate::ports::{
     ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch,
     LifecycleStatus, Manifest, PhaseReport, PortError, Reporter, RunContext, SourceReader,
-    StateStore, VerifyResult,
+    StateStore, StoredUnit, VerifyResult,
 };
-use crate::run::{AcceptedApproval, PhaseRecord, PhaseResult, RejectedApproval, RunRecord};
+use crate::run::{
+    AcceptedApproval, BuildInfo, PhaseRecord, PhaseResult, RejectedApproval, RunRecord,
+};
 use crate::state::{transition, Event, IllegalTransition, RunState};
 use crate::stop::{ApprovalRejection, StopReason};
 use crate::verify;
@@ -63,7 +73,48 @@ pub struct CutRequest {
     /// The grant-matrix sha a human accepted; required in live mode.
     pub expected_grant_sha256: Option<String>,
     /// The document is protected (the seeds' Constitution): SG_1 needs the extra allowance.
+    /// A live target's registry can only add to this.
     pub protected: bool,
+    /// Live: arm the run for this command (the run record and the document lock are written
+    /// under the arming too). `None` needs the run armed already.
+    pub arm: Option<Duration>,
+}
+
+/// How long arming may last: the default a command arms for, and the ceiling a request is
+/// held to (a live knowledge base caps it again on its own clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArmingPolicy {
+    pub default_ttl: Duration,
+    pub max_ttl: Duration,
+}
+
+impl ArmingPolicy {
+    /// The design's ceiling of one arming: 4 hours.
+    pub const MAX_TTL_MINUTES: i64 = 240;
+    /// The default of one arming: 10 minutes, long enough for one command, short enough that
+    /// a killed process's arming ends soon.
+    pub const DEFAULT_TTL_MINUTES: i64 = 10;
+}
+
+impl Default for ArmingPolicy {
+    fn default() -> Self {
+        ArmingPolicy {
+            default_ttl: Duration::minutes(Self::DEFAULT_TTL_MINUTES),
+            max_ttl: Duration::minutes(Self::MAX_TTL_MINUTES),
+        }
+    }
+}
+
+/// What a `void` or `revert` is asked to do it under.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompensationRequest {
+    /// Why (recorded on every lifecycle-log row). Without it, a compensation of drafts says
+    /// what it is; retiring enacted units takes the reason the SG_C approval signed.
+    pub reason: Option<String>,
+    /// The signed compensation approval (SG_C); needed when enacted units would be retired.
+    pub approval: Option<Approval>,
+    /// Live: arm the run for this command.
+    pub arm: Option<Duration>,
 }
 
 /// Why an orchestrator command did not do what was asked.
@@ -132,6 +183,10 @@ pub struct Compensated {
 pub struct Orchestrator<'a> {
     ports: Ports<'a>,
     policy: ApprovalPolicy,
+    arming: ArmingPolicy,
+    /// Who acts through this orchestrator (recorded on what the knowledge base writes).
+    actor: String,
+    build: BuildInfo,
 }
 
 /// Per-command working memory: the source bytes and the plan, recomputed on resume.
@@ -161,7 +216,27 @@ fn fact(k: &str, v: impl ToString) -> (String, String) {
 
 impl<'a> Orchestrator<'a> {
     pub fn new(ports: Ports<'a>, policy: ApprovalPolicy) -> Self {
-        Orchestrator { ports, policy }
+        Orchestrator {
+            ports,
+            policy,
+            arming: ArmingPolicy::default(),
+            actor: "unknown".to_string(),
+            build: BuildInfo::unknown_commit(),
+        }
+    }
+
+    /// Names who acts (the OS user and host, or an operator's `--actor`) and the build that
+    /// acts; both are recorded with the run and by the knowledge base.
+    pub fn with_actor(mut self, actor: &str, build: BuildInfo) -> Self {
+        self.actor = actor.to_string();
+        self.build = build;
+        self
+    }
+
+    /// Sets the arming durations.
+    pub fn with_arming(mut self, arming: ArmingPolicy) -> Self {
+        self.arming = arming;
+        self
     }
 
     /// Starts a run: phases 1–5, then a pause at SG_1 with an approval request written.
@@ -178,14 +253,33 @@ impl<'a> Orchestrator<'a> {
         run.expected_source_sha256 = request.expected_source_sha256.clone();
         run.expected_grant_sha256 = request.expected_grant_sha256.clone();
         run.protected = request.protected;
-        self.ports
-            .store
-            .create(&run)
-            .await
-            .map_err(OrchestratorError::port(format!(
+        run.actor = Some(self.actor.clone());
+        run.build = Some(self.build.clone());
+        // A live cut writes the run's record and its document lock: refused before anything
+        // exists if it is neither asked to arm nor armed.
+        if request.mode == Mode::Live && self.ports.target.mode() == Mode::Live {
+            match request.arm {
+                Some(ttl) => {
+                    self.arm_now(&run.run_id, ttl).await?;
+                }
+                None if self.armed(&run, now).await? => {}
+                None => {
+                    return Err(OrchestratorError::Refused {
+                        run_id: run.run_id.clone(),
+                        reason: StopReason::KillSwitchOff {
+                            run_id: run.run_id.clone(),
+                        },
+                    })
+                }
+            }
+        }
+        if let Err(e) = self.ports.store.create(&run).await {
+            self.end_command(&run, Ok(())).await?;
+            return Err(OrchestratorError::port(format!(
                 "create run {}",
                 run.run_id
-            )))?;
+            ))(e));
+        }
         // The invariant "no silent simulator": a mismatched target is refused before phase 1.
         let target_mode = self.ports.target.mode();
         if target_mode != request.mode {
@@ -195,23 +289,39 @@ impl<'a> Orchestrator<'a> {
             };
             return self.stop(run, None, reason, Vec::new(), now).await;
         }
-        self.drive(&mut run, &mut Work::default()).await?;
+        let outcome = self.drive(&mut run, &mut Work::default()).await;
+        self.end_command(&run, outcome).await?;
         Ok(run)
     }
 
     /// Continues a run: through a gate with an approval, or after an interruption without one.
-    pub async fn resume(&self, run_id: &str, approval: Option<Approval>) -> Result<RunRecord> {
-        let mut run = self.load(run_id).await?;
-        self.check_target_mode(&run)?;
+    /// `arm` arms a live run for this command first; either way the command disarms it before
+    /// it returns.
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        approval: Option<Approval>,
+        arm: Option<Duration>,
+    ) -> Result<RunRecord> {
+        let mut run = self.load_checked(run_id).await?;
+        if let Some(ttl) = arm {
+            self.arm_checked(&run, ttl).await?;
+        }
+        let outcome = self.resume_loaded(&mut run, approval).await;
+        self.end_command(&run, outcome).await?;
+        Ok(run)
+    }
+
+    async fn resume_loaded(&self, run: &mut RunRecord, approval: Option<Approval>) -> Result<()> {
+        let run_id = run.run_id.clone();
         match (run.state.awaiting(), approval) {
             (Some(gate), None) => Err(OrchestratorError::Refused {
                 run_id: run.run_id.clone(),
                 reason: StopReason::ApprovalMissing { gate },
             }),
             (Some(gate), Some(approval)) => {
-                self.accept(&mut run, gate, approval).await?;
-                self.drive(&mut run, &mut Work::default()).await?;
-                Ok(run)
+                self.accept(run, gate, approval).await?;
+                self.drive(run, &mut Work::default()).await
             }
             (None, Some(_)) => Err(OrchestratorError::Usage(format!(
                 "run {run_id} is {} and not waiting at a gate; resume it without --approval",
@@ -224,24 +334,110 @@ impl<'a> Orchestrator<'a> {
                         run.state
                     )));
                 }
-                self.drive(&mut run, &mut Work::default()).await?;
-                Ok(run)
+                // Every phase of a live run writes to its knowledge base (its record, its lock,
+                // its plan, its units): an unarmed resume is refused before anything moves,
+                // rather than stopped by the first write.
+                self.require_armed(run).await?;
+                self.drive(run, &mut Work::default()).await
             }
         }
     }
 
-    /// Cancels a paused run; drafts already written are compensated (soft retire).
-    pub async fn void(&self, run_id: &str) -> Result<Compensated> {
-        let mut run = self.load(run_id).await?;
-        self.check_target_mode(&run)?;
+    /// Arms a live run for `ttl` (at most the policy's ceiling), if its state can still write:
+    /// what `cutter arm` does. Returns the expiry. The command that writes next disarms it.
+    pub async fn arm(&self, run_id: &str, ttl: Duration) -> Result<DateTime<Utc>> {
+        let run = self.load_checked(run_id).await?;
+        self.arm_checked(&run, ttl).await
+    }
+
+    /// Turns writes off for a run (always allowed).
+    pub async fn disarm(&self, run_id: &str) -> Result<()> {
+        self.ports
+            .kill_switch
+            .disarm(run_id)
+            .await
+            .map_err(OrchestratorError::port("disarm the kill-switch"))
+    }
+
+    async fn arm_checked(&self, run: &RunRecord, ttl: Duration) -> Result<DateTime<Utc>> {
+        // A closed-out or stopped run still writes once more if it is compensated, so it may be
+        // armed for that; the transition table says which states can.
+        let can_compensate = transition(&run.state, &Event::Revert).is_ok()
+            || transition(&run.state, &Event::Void).is_ok();
+        if run.state.is_terminal() && !can_compensate {
+            return Err(OrchestratorError::Usage(format!(
+                "arm run {}: it is {} and will never write again",
+                run.run_id, run.state
+            )));
+        }
+        self.arm_now(&run.run_id, ttl).await
+    }
+
+    async fn arm_now(&self, run_id: &str, ttl: Duration) -> Result<DateTime<Utc>> {
+        if ttl <= Duration::zero() || ttl > self.arming.max_ttl {
+            return Err(OrchestratorError::Usage(format!(
+                "arm run {run_id} for {} minute(s): arming lasts more than zero and at most {} minutes",
+                ttl.num_minutes(),
+                self.arming.max_ttl.num_minutes()
+            )));
+        }
+        self.ports
+            .kill_switch
+            .arm(run_id, ttl, self.ports.clock.now())
+            .await
+            .map_err(OrchestratorError::port(format!("arm run {run_id}")))
+    }
+
+    /// The end of a command that may have armed a live run: it disarms, whatever happened.
+    /// The command's own error wins over a failure to disarm (whose arming still ends by its
+    /// short expiry).
+    async fn end_command(&self, run: &RunRecord, outcome: Result<()>) -> Result<()> {
+        if run.mode != Mode::Live || self.ports.target.mode() != Mode::Live {
+            return outcome;
+        }
+        let disarmed = self.disarm(&run.run_id).await;
+        match (outcome, disarmed) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    /// Cancels a paused run; drafts already written are compensated (soft retire). Retiring
+    /// units that were enacted needs the SG_C approval in `request`.
+    pub async fn void(&self, run_id: &str, request: CompensationRequest) -> Result<Compensated> {
+        let mut run = self.load_checked(run_id).await?;
+        if let Some(ttl) = request.arm {
+            self.arm_checked(&run, ttl).await?;
+        }
+        let outcome = self.void_loaded(&mut run, request).await;
+        let ended = self.end_command(&run, Ok(())).await;
+        match (outcome, ended) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(done), Ok(())) => Ok(done),
+        }
+    }
+
+    async fn void_loaded(
+        &self,
+        run: &mut RunRecord,
+        request: CompensationRequest,
+    ) -> Result<Compensated> {
         let next =
             transition(&run.state, &Event::Void).map_err(|source| OrchestratorError::Illegal {
                 run_id: run.run_id.clone(),
                 source,
             })?;
+        // Releasing the document lock at the end writes too: a live void is always armed.
+        self.require_armed(run).await?;
         let (plan, outcome) = if run.has_written() {
-            self.require_armed(&run).await?;
-            self.compensate(&run, CompensationMode::SoftRetire).await?
+            let default_reason = format!("void of run {} at {}", run.run_id, run.state.name());
+            let (plan, authority) = self
+                .prepare_compensation(run, CompensationMode::SoftRetire, &request, &default_reason)
+                .await?;
+            let outcome = self.apply_compensation(run, &plan, &authority).await?;
+            (plan, outcome)
         } else {
             (
                 compensation::plan(
@@ -256,6 +452,7 @@ impl<'a> Orchestrator<'a> {
         run.state = next;
         let lines = vec![
             format!("voided at {}", self.ports.clock.now().to_rfc3339()),
+            format!("by {}", self.actor),
             format!(
                 "units retired: {}, deleted: {}",
                 outcome.retired, outcome.deleted
@@ -263,10 +460,10 @@ impl<'a> Orchestrator<'a> {
         ];
         // The event before the final save: after it the run is terminal and the command
         // cannot be repeated to write it.
-        self.event(&run, "void", &lines).await?;
-        self.finish(&mut run).await?;
+        self.event(run, "void", &lines).await?;
+        self.finish(run).await?;
         Ok(Compensated {
-            run,
+            run: run.clone(),
             plan,
             outcome,
             other_changes: Vec::new(),
@@ -274,18 +471,46 @@ impl<'a> Orchestrator<'a> {
     }
 
     /// Compensates a closed-out or stopped run, then checks that every other document is as the
-    /// pre-run snapshot recorded it.
-    pub async fn revert(&self, run_id: &str, mode: CompensationMode) -> Result<Compensated> {
-        let mut run = self.load(run_id).await?;
-        self.check_target_mode(&run)?;
+    /// pre-run snapshot recorded it. Retiring units that were enacted needs the SG_C approval
+    /// in `request`.
+    pub async fn revert(
+        &self,
+        run_id: &str,
+        mode: CompensationMode,
+        request: CompensationRequest,
+    ) -> Result<Compensated> {
+        let mut run = self.load_checked(run_id).await?;
+        if let Some(ttl) = request.arm {
+            self.arm_checked(&run, ttl).await?;
+        }
+        let outcome = self.revert_loaded(&mut run, mode, request).await;
+        let ended = self.end_command(&run, Ok(())).await;
+        match (outcome, ended) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(done), Ok(())) => Ok(done),
+        }
+    }
+
+    async fn revert_loaded(
+        &self,
+        run: &mut RunRecord,
+        mode: CompensationMode,
+        request: CompensationRequest,
+    ) -> Result<Compensated> {
         let next = transition(&run.state, &Event::Revert).map_err(|source| {
             OrchestratorError::Illegal {
                 run_id: run.run_id.clone(),
                 source,
             }
         })?;
-        // Disarmed: refused before the document is claimed, so a refusal holds nothing.
-        self.require_armed(&run).await?;
+        // Disarmed or without the approval it needs: refused before the document is claimed,
+        // so a refusal holds nothing.
+        self.require_armed(run).await?;
+        let default_reason = format!("revert of run {} ({})", run.run_id, run.state.name());
+        let (plan, authority) = self
+            .prepare_compensation(run, mode, &request, &default_reason)
+            .await?;
         // A closed-out run released its document; it writes it again here, so it must hold it
         // again (the database refuses unit writes by a run that does not).
         if !run.holds_lock {
@@ -297,7 +522,7 @@ impl<'a> Orchestrator<'a> {
             {
                 Ok(()) => {
                     run.holds_lock = true;
-                    self.save(&run).await?;
+                    self.save(run).await?;
                 }
                 Err(PortError::Locked {
                     document_id,
@@ -314,11 +539,14 @@ impl<'a> Orchestrator<'a> {
                 Err(e) => return Err(OrchestratorError::port("lock the document")(e)),
             }
         }
-        let (plan, outcome) = self.compensate(&run, mode).await?;
-        let mut lines = vec![format!(
-            "units retired: {}, deleted: {}",
-            outcome.retired, outcome.deleted
-        )];
+        let outcome = self.apply_compensation(run, &plan, &authority).await?;
+        let mut lines = vec![
+            format!("by {}", self.actor),
+            format!(
+                "units retired: {}, deleted: {}",
+                outcome.retired, outcome.deleted
+            ),
+        ];
         let mut other_changes = Vec::new();
         if let Some(before) = &run.snapshot {
             let after = self
@@ -337,10 +565,10 @@ impl<'a> Orchestrator<'a> {
             }
         }
         run.state = next;
-        self.event(&run, "revert", &lines).await?;
-        self.finish(&mut run).await?;
+        self.event(run, "revert", &lines).await?;
+        self.finish(run).await?;
         Ok(Compensated {
-            run,
+            run: run.clone(),
             plan,
             outcome,
             other_changes,
@@ -354,8 +582,7 @@ impl<'a> Orchestrator<'a> {
         run_id: &str,
         mode: CompensationMode,
     ) -> Result<CompensationPlan> {
-        let run = self.load(run_id).await?;
-        self.check_target_mode(&run)?;
+        let run = self.load_checked(run_id).await?;
         let stored = self
             .ports
             .target
@@ -370,9 +597,52 @@ impl<'a> Orchestrator<'a> {
         ))
     }
 
-    /// One run's record.
+    /// One run's record, once it is checked against the knowledge base it began in.
     pub async fn status(&self, run_id: &str) -> Result<RunRecord> {
-        self.load(run_id).await
+        self.load_checked(run_id).await
+    }
+
+    /// The approval request for compensating a run whose enacted units would be retired
+    /// (gate SG_C): it names the run's payload and pin and carries the reason to sign.
+    pub async fn compensation_request(
+        &self,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<ApprovalRequest> {
+        let run = self.load_checked(run_id).await?;
+        if reason.trim().is_empty() {
+            return Err(OrchestratorError::Usage(format!(
+                "request a compensation approval for run {run_id}: give the reason (it is signed and recorded on every retired unit)"
+            )));
+        }
+        let stored = self
+            .ports
+            .target
+            .read_units(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("read the document's units"))?;
+        let enacted = stored
+            .iter()
+            .filter(|u| {
+                u.created_by_run == run.run_id && u.lifecycle_status == LifecycleStatus::Enacted
+            })
+            .count();
+        Ok(ApprovalRequest {
+            gate: Gate::Compensation,
+            run_id: run.run_id.clone(),
+            document_id: run.document_id.clone(),
+            mode: run.mode,
+            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+            source_sha256: run.source_sha256.clone().unwrap_or_default(),
+            unit_count: run.unit_count.unwrap_or(0),
+            protected: run.protected,
+            requested_utc: self.ports.clock.now(),
+            effect: format!(
+                "retire the {enacted} enacted unit(s) of {} written by run {} (void or revert)",
+                run.document_id, run.run_id
+            ),
+            reason: Some(reason.trim().to_string()),
+        })
     }
 
     /// Every run the store knows.
@@ -382,6 +652,13 @@ impl<'a> Orchestrator<'a> {
             .list()
             .await
             .map_err(OrchestratorError::port("list runs"))
+    }
+
+    /// The approval request for the gate the run waits at, from the run as the knowledge base
+    /// confirms it.
+    pub async fn request_for(&self, run_id: &str) -> Result<ApprovalRequest> {
+        let run = self.load_checked(run_id).await?;
+        self.approval_request(&run)
     }
 
     /// The approval request for the gate the run waits at.
@@ -413,7 +690,12 @@ impl<'a> Orchestrator<'a> {
                     run.unit_count.unwrap_or(0),
                     run.document_id
                 ),
+                Gate::Compensation => format!(
+                    "retire the enacted units of {} written by run {}",
+                    run.document_id, run.run_id
+                ),
             },
+            reason: None,
         })
     }
 
@@ -437,6 +719,120 @@ impl<'a> Orchestrator<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Loads a run and checks it before anything is done with it: the target serves its mode,
+    /// it is the knowledge base the run began in, and the target's record of the run agrees
+    /// with the local state (a state file is never trusted for what the target can say).
+    /// Every refusal leaves the run unchanged.
+    async fn load_checked(&self, run_id: &str) -> Result<RunRecord> {
+        let run = self.load(run_id).await?;
+        self.check_target_mode(&run)?;
+        let refuse = |reason: StopReason| OrchestratorError::Refused {
+            run_id: run.run_id.clone(),
+            reason,
+        };
+        if let Some(expected) = &run.knowledge_base {
+            let found = self
+                .ports
+                .target
+                .identity()
+                .await
+                .map_err(OrchestratorError::port(
+                    "read the knowledge base's identity",
+                ))?;
+            if !expected.same_as(&found) {
+                return Err(refuse(StopReason::WrongKnowledgeBase {
+                    expected: expected.to_string(),
+                    found: found.to_string(),
+                }));
+            }
+        }
+        let record =
+            self.ports
+                .target
+                .run_record(&run.run_id)
+                .await
+                .map_err(OrchestratorError::port(format!(
+                    "read the record of run {run_id}"
+                )))?;
+        let mismatch = |field: &str, local: String, database: String| {
+            refuse(StopReason::StateMismatch {
+                field: field.to_string(),
+                local,
+                database,
+            })
+        };
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_string());
+        match record {
+            None if run.knowledge_base.is_some() => {
+                return Err(mismatch(
+                    "the run's record",
+                    "begun in this knowledge base".to_string(),
+                    "absent".to_string(),
+                ))
+            }
+            None => {}
+            Some(db) => {
+                if db.document_id != run.document_id {
+                    return Err(mismatch(
+                        "document_id",
+                        run.document_id.clone(),
+                        db.document_id,
+                    ));
+                }
+                let pinned = run
+                    .phases
+                    .iter()
+                    .any(|p| p.phase == Phase::SourcePin && p.result == PhaseResult::Passed);
+                if db.source_sha256.is_some()
+                    && (run.source_sha256.is_some() || pinned)
+                    && db.source_sha256 != run.source_sha256
+                {
+                    return Err(mismatch(
+                        "source_sha256",
+                        show(&run.source_sha256),
+                        show(&db.source_sha256),
+                    ));
+                }
+                if let Some(protected) = db.protected {
+                    if protected != run.protected {
+                        return Err(mismatch(
+                            "protected",
+                            run.protected.to_string(),
+                            protected.to_string(),
+                        ));
+                    }
+                }
+                // The target may be a phase ahead of the state file (a crash between a
+                // commit and the save that records it): only a value the state file has, or
+                // should have by its own phases, must agree.
+                let planned = run
+                    .phases
+                    .iter()
+                    .any(|p| p.phase == Phase::Cutplan && p.result == PhaseResult::Passed);
+                if db.payload_sha256.is_some()
+                    && (run.payload_sha256.is_some() || planned)
+                    && db.payload_sha256 != run.payload_sha256
+                {
+                    return Err(mismatch(
+                        "payload_sha256",
+                        show(&run.payload_sha256),
+                        show(&db.payload_sha256),
+                    ));
+                }
+                let units = run.unit_count.map(|n| n as u64);
+                if db.unit_count.is_some() && (units.is_some() || planned) && db.unit_count != units
+                {
+                    return Err(mismatch(
+                        "unit_count",
+                        units.map_or("none".to_string(), |n| n.to_string()),
+                        db.unit_count.map_or("none".to_string(), |n| n.to_string()),
+                    ));
+                }
+            }
+        }
+        Ok(run)
     }
 
     /// Validates an approval at its gate and, if it holds, moves the run through the gate.
@@ -480,17 +876,7 @@ impl<'a> Orchestrator<'a> {
                 source,
             }
         })?;
-        let accepted = AcceptedApproval {
-            gate,
-            approver: approval.approver.clone(),
-            signed_utc: approval.signed_utc,
-            accepted_utc: now,
-            review_decision_id: approval.review_decision_id.clone(),
-            self_approved: approval.self_approved,
-            document_sha256: approval.document_sha256.clone(),
-            signature: approval.signature.clone(),
-        };
-        run.approvals.push(accepted);
+        run.approvals.push(AcceptedApproval::of(&approval, now));
         run.state = next;
         run.updated_utc = now;
         // The event is written before the save that makes the acceptance durable: a crash in
@@ -522,11 +908,13 @@ impl<'a> Orchestrator<'a> {
         now: DateTime<Utc>,
     ) -> Result<Result<(), ApprovalRejection>> {
         let payload = run.payload_sha256.clone().unwrap_or_default();
+        let source = run.source_sha256.clone().unwrap_or_default();
         let expected = approval::Expected {
             gate,
             run_id: &run.run_id,
             document_id: &run.document_id,
             payload_sha256: &payload,
+            source_sha256: &source,
             mode: run.mode,
             protected: run.protected,
         };
@@ -537,29 +925,62 @@ impl<'a> Orchestrator<'a> {
             return Ok(Err(r));
         }
         if let Some(id) = &approval.review_decision_id {
-            if self.review_decision_used(id).await? {
+            if gate != Gate::Sg1 && self.review_decision_used(id).await? {
                 return Ok(Err(ApprovalRejection::ReusedReviewDecision {
                     id: id.clone(),
                 }));
             }
         }
+        // The knowledge base has the last word; asking first keeps a refusal from moving the
+        // run or spending the approval.
+        if run.mode == Mode::Live {
+            match self
+                .ports
+                .target
+                .check_approval(&self.context(run), approval)
+                .await
+            {
+                Ok(()) => {}
+                Err(PortError::Rejected { detail, .. }) => {
+                    return Ok(Err(ApprovalRejection::RefusedByDatabase { detail }))
+                }
+                Err(e) => {
+                    return Err(OrchestratorError::port(
+                        "ask the knowledge base about the approval",
+                    )(e))
+                }
+            }
+        }
         Ok(Ok(()))
     }
 
+    /// Whether a review decision id (compared normalised) was used by any run here or in
+    /// the target.
     async fn review_decision_used(&self, id: &str) -> Result<bool> {
+        let wanted = approval::normalize_review_decision_id(id).unwrap_or_else(|| id.to_string());
         let runs = self.list().await?;
-        let in_store = runs
-            .iter()
-            .flat_map(|r| r.approvals.iter())
-            .any(|a| a.review_decision_id.as_deref() == Some(id));
+        let in_store = runs.iter().flat_map(|r| r.approvals.iter()).any(|a| {
+            a.review_decision_id
+                .as_deref()
+                .and_then(approval::normalize_review_decision_id)
+                .is_some_and(|used| used == wanted)
+        });
         if in_store {
             return Ok(true);
         }
         self.ports
             .target
-            .review_decision_used(id)
+            .review_decision_used(&wanted)
             .await
             .map_err(OrchestratorError::port("look up review decisions"))
+    }
+
+    fn context(&self, run: &RunRecord) -> RunContext {
+        RunContext {
+            run_id: run.run_id.clone(),
+            document_id: run.document_id.clone(),
+            actor: self.actor.clone(),
+        }
     }
 
     async fn armed(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<bool> {
@@ -719,20 +1140,27 @@ impl<'a> Orchestrator<'a> {
     /// (unless drafts of a stopped run still need compensating), index, save. Each step is
     /// idempotent and the save comes last, so a crash anywhere in here is finished by resume.
     async fn finish(&self, run: &mut RunRecord) -> Result<()> {
+        // The lock first: a live knowledge base lets only an armed run release its lock.
+        let keep_lock = matches!(run.state, RunState::Stopped { .. }) && run.has_written();
+        if run.holds_lock && !keep_lock {
+            match self
+                .ports
+                .store
+                .unlock_document(&run.document_id, &run.run_id)
+                .await
+            {
+                Ok(()) => run.holds_lock = false,
+                // Stopped because its arming ran out: the lock stays with the run until it is
+                // voided or reverted (armed) or cleared by hand (`cutter unlock`).
+                Err(PortError::KillSwitchOff { .. }) => {}
+                Err(e) => return Err(OrchestratorError::port("release the document lock")(e)),
+            }
+        }
         self.ports
             .kill_switch
             .disarm(&run.run_id)
             .await
             .map_err(OrchestratorError::port("disarm the kill-switch"))?;
-        let keep_lock = matches!(run.state, RunState::Stopped { .. }) && run.has_written();
-        if run.holds_lock && !keep_lock {
-            self.ports
-                .store
-                .unlock_document(&run.document_id, &run.run_id)
-                .await
-                .map_err(OrchestratorError::port("release the document lock"))?;
-            run.holds_lock = false;
-        }
         self.ports
             .reporter
             .index(run)
@@ -790,39 +1218,169 @@ impl<'a> Orchestrator<'a> {
         Ok(())
     }
 
-    /// Applies a compensation; the caller has checked the arming ([`Self::require_armed`]).
-    async fn compensate(
+    /// Plans a compensation from the units as stored and checks what it needs: the run's
+    /// units are where it wrote them (a knowledge base without them is not the run's), and
+    /// retiring enacted units is covered by a valid SG_C approval with its reason. Writes
+    /// nothing; a refusal leaves the run unchanged.
+    async fn prepare_compensation(
         &self,
-        run: &RunRecord,
+        run: &mut RunRecord,
         mode: CompensationMode,
-    ) -> Result<(CompensationPlan, CompensationOutcome)> {
+        request: &CompensationRequest,
+        default_reason: &str,
+    ) -> Result<(CompensationPlan, CompensationAuthority)> {
         let stored = self
             .ports
             .target
             .read_units(&run.document_id)
             .await
             .map_err(OrchestratorError::port("read the document's units"))?;
+        let refuse = |detail: String| OrchestratorError::Refused {
+            run_id: run.run_id.clone(),
+            reason: StopReason::InvariantFailed { detail },
+        };
+        let mine = stored
+            .iter()
+            .filter(|u| u.created_by_run == run.run_id)
+            .count();
+        if run.has_written() {
+            let wrote = run.unit_count.unwrap_or(0);
+            // Soft compensation never deletes, so every unit the run wrote is still there; a
+            // hard one may have deleted drafts in an interrupted earlier attempt.
+            let missing = match mode {
+                CompensationMode::SoftRetire => mine != wrote,
+                CompensationMode::HardDeleteDrafts => mine > wrote || (mine == 0 && wrote > 0),
+            };
+            if missing {
+                return Err(refuse(format!(
+                    "reconcile the compensation: run {} wrote {wrote} unit(s) of {}, the knowledge base holds {mine} of them; nothing was changed",
+                    run.run_id, run.document_id
+                )));
+            }
+        }
         let plan = compensation::plan(&run.run_id, &run.document_id, &stored, mode);
         plan.check_against(&stored)
-            .map_err(|e| OrchestratorError::Refused {
-                run_id: run.run_id.clone(),
-                reason: StopReason::InvariantFailed {
-                    detail: e.to_string(),
-                },
-            })?;
+            .map_err(|e| refuse(e.to_string()))?;
+        let now = self.ports.clock.now();
+        let approval = match (&request.approval, plan.retires_enacted()) {
+            (None, true) => {
+                return Err(OrchestratorError::Refused {
+                    run_id: run.run_id.clone(),
+                    reason: StopReason::ApprovalMissing {
+                        gate: Gate::Compensation,
+                    },
+                })
+            }
+            (None, false) => None,
+            (Some(approval), _) => {
+                if let Err(rejection) = self
+                    .check_approval(run, Gate::Compensation, approval, now)
+                    .await?
+                {
+                    run.rejections.push(RejectedApproval {
+                        gate: Gate::Compensation,
+                        at_utc: now,
+                        cause: rejection.to_string(),
+                    });
+                    self.save(run).await?;
+                    return Err(OrchestratorError::ApprovalRejected {
+                        run_id: run.run_id.clone(),
+                        gate: Gate::Compensation,
+                        rejection,
+                    });
+                }
+                Some(AcceptedApproval::of(approval, now))
+            }
+        };
+        let reason = match (&approval, &request.reason) {
+            // The reason the approver signed is the reason recorded.
+            (Some(a), _) => a
+                .signed
+                .as_ref()
+                .and_then(|s| s.reason.clone())
+                .unwrap_or_else(|| default_reason.to_string()),
+            (None, Some(r)) if !r.trim().is_empty() => r.trim().to_string(),
+            (None, _) => default_reason.to_string(),
+        };
+        Ok((plan, CompensationAuthority { reason, approval }))
+    }
+
+    /// Applies a prepared compensation and reconciles: afterwards no unit of the run may be
+    /// left unretired, or the command stops short of marking the run compensated.
+    async fn apply_compensation(
+        &self,
+        run: &mut RunRecord,
+        plan: &CompensationPlan,
+        authority: &CompensationAuthority,
+    ) -> Result<CompensationOutcome> {
         // The plan is on record before any of it is applied, so an interrupted compensation
         // still says what it set out to do.
-        let mut lines = vec![format!("mode: {:?}", plan.mode)];
+        let mut lines = vec![
+            format!("mode: {:?}", plan.mode),
+            format!("reason: {}", authority.reason),
+        ];
+        if let Some(a) = &authority.approval {
+            lines.push(format!(
+                "approved (SG_C) by {}, review decision {}",
+                a.approver,
+                a.review_decision_id.as_deref().unwrap_or("-")
+            ));
+        }
         lines.extend(plan.describe());
         self.event(run, "compensation-plan", &lines).await?;
-        let ctx = context(run);
+        if let Some(a) = &authority.approval {
+            if !run.approvals.iter().any(|x| x.gate == Gate::Compensation) {
+                run.approvals.push(a.clone());
+                self.save(run).await?;
+            }
+        }
+        let ctx = self.context(run);
         let outcome = self
             .ports
             .target
-            .compensate(&ctx, &plan)
+            .compensate(&ctx, plan, authority)
             .await
-            .map_err(OrchestratorError::port("apply the compensation plan"))?;
-        Ok((plan, outcome))
+            .map_err(|e| match e {
+                PortError::Rejected { what, detail } => OrchestratorError::Refused {
+                    run_id: run.run_id.clone(),
+                    reason: StopReason::InvariantFailed {
+                        detail: format!("compensate: {what}: {detail}"),
+                    },
+                },
+                PortError::KillSwitchOff { run_id } => OrchestratorError::Refused {
+                    run_id: run_id.clone(),
+                    reason: StopReason::KillSwitchOff { run_id },
+                },
+                other => OrchestratorError::port("apply the compensation plan")(other),
+            })?;
+        let after = self
+            .ports
+            .target
+            .read_units(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("read the document's units back"))?;
+        let left: Vec<&StoredUnit> = after
+            .iter()
+            .filter(|u| {
+                u.created_by_run == run.run_id && u.lifecycle_status != LifecycleStatus::Retired
+            })
+            .collect();
+        if !left.is_empty() || outcome.retired + outcome.deleted > plan.steps.len() as u64 {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::InvariantFailed {
+                    detail: format!(
+                        "reconcile the compensation: {} unit(s) of the run are still not retired ({}), and {} retired + {} deleted were reported for a plan of {} step(s)",
+                        left.len(),
+                        left.iter().take(5).map(|u| u.key.as_str()).collect::<Vec<_>>().join(", "),
+                        outcome.retired,
+                        outcome.deleted,
+                        plan.steps.len()
+                    ),
+                },
+            });
+        }
+        Ok(outcome)
     }
 
     /// Reads and pins the source (once per command).
@@ -894,29 +1452,46 @@ impl<'a> Orchestrator<'a> {
         started: DateTime<Utc>,
     ) -> Result<Facts, PhaseError> {
         let target = self.ports.target;
-        let ctx = context(run);
+        let ctx = self.context(run);
         match phase {
             Phase::SourcePin => {
                 let bytes = self.source_bytes(run, work).await?;
                 let sha = sha256_hex(bytes);
                 let size = bytes.len();
-                let pin = match (&run.expected_source_sha256, run.mode) {
-                    (Some(expected), _) if *expected != sha => {
-                        return Err(PhaseError::Stop(StopReason::Drift {
-                            expected: expected.clone(),
-                            actual: sha,
-                        }))
-                    }
-                    (Some(_), _) => "matches the registered pin".to_string(),
-                    (None, Mode::Live) => {
+                // The run begins in the target, which answers with its own registry's pin and
+                // protected flag: in live mode those decide, never the caller's.
+                let binding = target
+                    .begin_run(&ctx, &self.build)
+                    .await
+                    .map_err(|e| write_error("begin the run", e))?;
+                run.knowledge_base = Some(binding.identity.clone());
+                run.protected |= binding.protected;
+                let pin = match (binding.source_sha256, &run.expected_source_sha256) {
+                    (Some(registry), Some(asked)) if registry != *asked => {
                         return Err(PhaseError::Stop(StopReason::InvariantFailed {
                             detail: format!(
-                                "pin the source: document {} is not in the source registry; register it with `cutter source register FILE --document-id {} --title TITLE`",
-                                run.document_id, run.document_id
+                                "pin the source: the command pins sha256 {asked}, the knowledge base's registry pins {registry}"
                             ),
                         }))
                     }
-                    (None, Mode::DryRun) => {
+                    (Some(registry), _) => Some(registry),
+                    (None, _) if run.mode == Mode::Live => {
+                        return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                            detail: "pin the source: the knowledge base answered without a pin".to_string(),
+                        }))
+                    }
+                    (None, asked) => asked.clone(),
+                };
+                run.expected_source_sha256 = pin.clone();
+                let pin = match pin {
+                    Some(expected) if expected != sha => {
+                        return Err(PhaseError::Stop(StopReason::Drift {
+                            expected,
+                            actual: sha,
+                        }))
+                    }
+                    Some(_) => "matches the registered pin".to_string(),
+                    None => {
                         "no pin registered: the dry-run pins the file as it read it".to_string()
                     }
                 };
@@ -926,6 +1501,10 @@ impl<'a> Orchestrator<'a> {
                     fact("bytes", size),
                     fact("source_sha256", sha),
                     fact("pin", pin),
+                    fact("protected", run.protected),
+                    fact("knowledge_base", binding.identity),
+                    fact("actor", &self.actor),
+                    fact("build", &self.build),
                 ])
             }
             Phase::Mark => match self
@@ -958,8 +1537,15 @@ impl<'a> Orchestrator<'a> {
                 for (kind, n) in plan.counts() {
                     facts.push(fact(&format!("units.{kind}"), n));
                 }
-                run.profile = Some(plan.profile.clone());
-                run.unit_count = Some(plan.units.len());
+                let units = plan.units.len();
+                let profile = plan.profile.clone();
+                // Recorded in the target once: every approval must sign exactly this payload.
+                target
+                    .record_plan(&ctx, &payload, units as u64)
+                    .await
+                    .map_err(|e| write_error("record the plan", e))?;
+                run.profile = Some(profile);
+                run.unit_count = Some(units);
                 run.payload_sha256 = Some(payload);
                 Ok(facts)
             }
@@ -1056,8 +1642,11 @@ impl<'a> Orchestrator<'a> {
                     run.snapshot = Some(snapshot);
                     self.save(run).await?;
                 }
+                let approval = run.approval(Gate::Sg1).cloned().ok_or(PhaseError::Stop(
+                    StopReason::ApprovalMissing { gate: Gate::Sg1 },
+                ))?;
                 let plan = self.plan(run, work).await?;
-                let outcome = match target.cut_leg_a(&ctx, plan).await {
+                let outcome = match target.cut_leg_a(&ctx, plan, &approval).await {
                     Ok(o) => o,
                     Err(PortError::KillSwitchOff { run_id }) => {
                         return Err(PhaseError::Stop(StopReason::KillSwitchOff { run_id }))
@@ -1222,13 +1811,6 @@ impl<'a> Orchestrator<'a> {
             fact("lifecycle_status", status.name()),
             fact("mismatches", 0),
         ])
-    }
-}
-
-fn context(run: &RunRecord) -> RunContext {
-    RunContext {
-        run_id: run.run_id.clone(),
-        document_id: run.document_id.clone(),
     }
 }
 

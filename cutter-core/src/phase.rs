@@ -100,6 +100,10 @@ pub enum Gate {
     /// Lifecycle authorization: allows phases 10–11 (drafts are enacted).
     #[serde(rename = "SG_2")]
     Sg2,
+    /// Compensation authorization: allows `void` or `revert` to retire units that were
+    /// enacted. Not a pause of the run: it is asked for when compensation needs it.
+    #[serde(rename = "SG_C")]
+    Compensation,
 }
 
 impl Gate {
@@ -107,26 +111,31 @@ impl Gate {
         match self {
             Gate::Sg1 => "SG_1",
             Gate::Sg2 => "SG_2",
+            Gate::Compensation => "SG_C",
         }
     }
 
-    /// Parses `SG_1` / `SG_2` (also accepts the seeds' `SG_1_cut_authz` style suffixes).
+    /// Parses `SG_1` / `SG_2` / `SG_C` (also accepts the seeds' `SG_1_cut_authz` style
+    /// suffixes).
     pub fn parse(text: &str) -> Option<Gate> {
         let t = text.trim().to_ascii_uppercase();
         if t == "SG_1" || t.starts_with("SG_1_") {
             Some(Gate::Sg1)
         } else if t == "SG_2" || t.starts_with("SG_2_") {
             Some(Gate::Sg2)
+        } else if t == "SG_C" || t.starts_with("SG_C_") {
+            Some(Gate::Compensation)
         } else {
             None
         }
     }
 
-    /// The first phase the gate lets through.
-    pub fn opens(self) -> Phase {
+    /// The first phase the gate lets through (none for compensation, which is not a phase).
+    pub fn opens(self) -> Option<Phase> {
         match self {
-            Gate::Sg1 => Phase::CutLegA,
-            Gate::Sg2 => Phase::LifecycleEnact,
+            Gate::Sg1 => Some(Phase::CutLegA),
+            Gate::Sg2 => Some(Phase::LifecycleEnact),
+            Gate::Compensation => None,
         }
     }
 }

@@ -513,6 +513,13 @@ impl CutPlan {
                         field: field.to_string(),
                     });
                 }
+                if let Some((at, c)) = first_control_character(value) {
+                    push(ProblemKind::ControlCharacter {
+                        field: field.to_string(),
+                        at,
+                        code: u32::from(c),
+                    });
+                }
             }
             if body_hashes == BodyHashes::Check
                 && unit.body_sha256 != <[u8; 32]>::from(Sha256::digest(unit.body().as_bytes()))
@@ -676,8 +683,31 @@ pub enum ProblemKind {
         expected: String,
         found: String,
     },
+    /// A control character (NUL, ESC, ... — not tab, newline or carriage return) in a field:
+    /// the database refuses a NUL and a terminal or a report would act on an escape code.
+    ControlCharacter {
+        field: String,
+        /// Byte offset in the field.
+        at: usize,
+        code: u32,
+    },
     /// Anything else a discoverer wants to report against a unit.
     Other(String),
+}
+
+/// The first control character in `text` that a unit may not hold, with its byte offset:
+/// C0 controls other than tab, newline and carriage return, DEL, and the C1 controls.
+pub fn first_control_character(text: &str) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    // Bytes first (the common case is plain text and this loop never leaves the fast path):
+    // a C0 control or DEL is one byte, a C1 control is 0xC2 followed by 0x80..=0x9F.
+    let found = bytes.iter().enumerate().find(|&(i, &b)| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })?;
+    let at = found.0;
+    text[at..].chars().next().map(|c| (at, c))
 }
 
 impl fmt::Display for ProblemKind {
@@ -698,6 +728,10 @@ impl fmt::Display for ProblemKind {
             ProblemKind::Numbering { expected, found } => {
                 write!(f, "numbering: found {found} where {expected} was expected")
             }
+            ProblemKind::ControlCharacter { field, at, code } => write!(
+                f,
+                "{field} has the control character U+{code:04X} at byte {at}; remove it from the source (only tab, newline and carriage return are allowed)"
+            ),
             ProblemKind::Other(text) => f.write_str(text),
         }
     }

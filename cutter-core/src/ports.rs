@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::approval::{Approval, ApprovalRequest};
-use crate::compensation::{CompensationOutcome, CompensationPlan};
+use crate::compensation::{CompensationAuthority, CompensationOutcome, CompensationPlan};
 use crate::grants::GrantMatrix;
 use crate::mode::Mode;
 use crate::phase::Phase;
 use crate::plan::CutPlan;
-use crate::run::{AcceptedApproval, BackupEnvelope, RunRecord, Snapshot};
+use crate::run::{AcceptedApproval, BackupEnvelope, BuildInfo, KbIdentity, RunRecord, Snapshot};
 use crate::stop::ApprovalRejection;
 
 /// A failure inside an adapter, already translated into what it means for a run.
@@ -48,11 +48,34 @@ pub enum PortError {
     Other(String),
 }
 
-/// Identifies the run a target call belongs to.
+/// Identifies the run a target call belongs to, and who acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunContext {
     pub run_id: String,
     pub document_id: String,
+    /// The person or host acting now (recorded by the knowledge base on what it writes).
+    pub actor: String,
+}
+
+/// What the execution target answers when a run begins: the knowledge base it is in, and the
+/// pin and protected flag the target's own registry holds for the document (`None` where the
+/// target has no registry: the simulator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBinding {
+    pub identity: KbIdentity,
+    pub source_sha256: Option<String>,
+    pub protected: bool,
+}
+
+/// The execution target's own record of a run: what a state file must agree with. `None`
+/// fields are ones the target does not keep (the simulator has no registry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRun {
+    pub document_id: String,
+    pub source_sha256: Option<String>,
+    pub protected: Option<bool>,
+    pub payload_sha256: Option<String>,
+    pub unit_count: Option<u64>,
 }
 
 /// A unit as read back from the target.
@@ -127,6 +150,11 @@ pub trait SourceReader: Send + Sync {
 }
 
 /// Where the units go: the simulator or the live database.
+///
+/// A live target is the last judge of every write: it checks, on its own state, that the run
+/// is armed, holds its document, and (at leg A, enactment and the compensation of enacted
+/// units) carries an approval it verifies itself. The orchestrator's own checks come first
+/// only to give a clear early answer.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ExecutionTarget: Send + Sync {
@@ -136,10 +164,35 @@ pub trait ExecutionTarget: Send + Sync {
     fn label(&self) -> String;
     /// Tables a run will touch (for the narrow backup).
     fn tables(&self) -> Vec<String>;
+    /// Which knowledge base this is.
+    async fn identity(&self) -> Result<KbIdentity, PortError>;
+    /// Records the run as begun (needs the arming in live mode) and answers with the pin and
+    /// protected flag of the target's registry. A repeat for the same document answers the
+    /// same.
+    async fn begin_run(&self, run: &RunContext, build: &BuildInfo)
+        -> Result<RunBinding, PortError>;
+    /// The target's record of a run, `None` if it never began here.
+    async fn run_record(&self, run_id: &str) -> Result<Option<TargetRun>, PortError>;
+    /// Records the plan (payload sha256 and unit count) once; approvals must sign exactly it.
+    async fn record_plan(
+        &self,
+        run: &RunContext,
+        payload_sha256: &str,
+        unit_count: u64,
+    ) -> Result<(), PortError>;
+    /// Asks whether the target would accept `approval` for the run now, recording nothing:
+    /// `Rejected` with the target's reason if not.
+    async fn check_approval(&self, run: &RunContext, approval: &Approval) -> Result<(), PortError>;
     /// Fingerprints of every document except `exclude_document`.
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError>;
-    /// Creates every unit of the plan as `draft` and records the change set, all or nothing.
-    async fn cut_leg_a(&self, run: &RunContext, plan: &CutPlan) -> Result<LegAOutcome, PortError>;
+    /// Creates every unit of the plan as `draft` and records the change set, all or nothing,
+    /// under the run's accepted SG_1 approval.
+    async fn cut_leg_a(
+        &self,
+        run: &RunContext,
+        plan: &CutPlan,
+        approval: &AcceptedApproval,
+    ) -> Result<LegAOutcome, PortError>;
     /// Reads the document's units back (through the verify role in live mode), in plan order
     /// (parents before children, siblings by ordinal).
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError>;
@@ -156,11 +209,13 @@ pub trait ExecutionTarget: Send + Sync {
         run: &RunContext,
         approval: &AcceptedApproval,
     ) -> Result<u64, PortError>;
-    /// Applies a compensation plan computed by the core.
+    /// Applies a compensation plan computed by the core, under its authority (the reason,
+    /// and the SG_C approval when enacted units are retired).
     async fn compensate(
         &self,
         run: &RunContext,
         plan: &CompensationPlan,
+        authority: &CompensationAuthority,
     ) -> Result<CompensationOutcome, PortError>;
     /// Whether a review decision id is already recorded.
     async fn review_decision_used(&self, id: &str) -> Result<bool, PortError>;
@@ -192,6 +247,14 @@ pub trait GrantProbe: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait KillSwitch: Send + Sync {
+    /// Arms writes for this run until `now + ttl` (a live kill-switch times it on the
+    /// database's clock and caps it there); returns the expiry.
+    async fn arm(
+        &self,
+        run_id: &str,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PortError>;
     /// Whether writes are armed for this run at `now`.
     async fn is_armed(&self, run_id: &str, now: DateTime<Utc>) -> Result<bool, PortError>;
     /// Turns writes off for this run (idempotent).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::approval::Approval;
 use crate::mode::Mode;
 use crate::phase::{Gate, Phase};
 use crate::state::RunState;
@@ -44,6 +45,78 @@ pub struct RunRecord {
     pub holds_lock: bool,
     pub created_utc: DateTime<Utc>,
     pub updated_utc: DateTime<Utc>,
+    /// The knowledge base the run began in (live runs; recorded at phase 1). Every later
+    /// command refuses to act on another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_base: Option<KbIdentity>,
+    /// Who started the run (the OS user and host, or `--actor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The cutter build that started the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildInfo>,
+}
+
+/// Which knowledge base a live run belongs to: the random id `db init` gave it, its database
+/// name and (where the server lets the admin role read it) the cluster's system identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbIdentity {
+    pub kb_id: String,
+    pub database: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_identifier: Option<String>,
+}
+
+impl KbIdentity {
+    /// Whether `other` is the same knowledge base: same id and database name, and the same
+    /// cluster wherever both know it (a copy restored elsewhere keeps the id but not the
+    /// cluster).
+    pub fn same_as(&self, other: &KbIdentity) -> bool {
+        self.kb_id == other.kb_id
+            && self.database == other.database
+            && match (&self.system_identifier, &other.system_identifier) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl std::fmt::Display for KbIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "knowledge base {} (database {}",
+            self.kb_id, self.database
+        )?;
+        if let Some(id) = &self.system_identifier {
+            write!(f, ", cluster {id}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// The cutter build that acted: its version and the git commit it was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub version: String,
+    pub commit: String,
+}
+
+impl BuildInfo {
+    /// This crate's version and an unknown commit (binaries pass their own, embedded at
+    /// build time).
+    pub fn unknown_commit() -> BuildInfo {
+        BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: "unknown".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for BuildInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cutter {} (commit {})", self.version, self.commit)
+    }
 }
 
 impl RunRecord {
@@ -80,6 +153,9 @@ impl RunRecord {
             holds_lock: false,
             created_utc: now,
             updated_utc: now,
+            knowledge_base: None,
+            actor: None,
+            build: None,
         }
     }
 
@@ -136,6 +212,27 @@ pub struct AcceptedApproval {
     /// The Ed25519 signature (`ed25519:...`), kept as evidence; `None` for a self-approval.
     #[serde(default)]
     pub signature: Option<String>,
+    /// The approval as signed, every field: a live knowledge base verifies it again when
+    /// the gate's writes are made, and again on a resume after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<Approval>,
+}
+
+impl AcceptedApproval {
+    /// The record of `approval`, accepted at `now`.
+    pub fn of(approval: &Approval, now: DateTime<Utc>) -> AcceptedApproval {
+        AcceptedApproval {
+            gate: approval.gate,
+            approver: approval.approver.clone(),
+            signed_utc: approval.signed_utc,
+            accepted_utc: now,
+            review_decision_id: approval.review_decision_id.clone(),
+            self_approved: approval.self_approved,
+            document_sha256: approval.document_sha256.clone(),
+            signature: approval.signature.clone(),
+            signed: Some(approval.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,30 @@
 //!       opt(None) = "-\n"     opt(Some(s)) = field(s)
 //! ```
 //!
+//! `cutter.approval-signing.v2` (what `cutter approve sign` writes now, and the only form a
+//! live knowledge base verifies) also signs the document, its pinned source and, for a
+//! compensation (SG_C), the reason:
+//!
+//! ```text
+//! "cutter.approval-signing.v2\n"
+//! field(gate)                 "SG_1", "SG_2" or "SG_C"
+//! field(run_id)
+//! field(document_id)
+//! field(source_sha256)
+//! field(payload_sha256)
+//! field(signed_utc)
+//! field(allowance)
+//! field(approver)
+//! opt(review_decision_id)
+//! opt(protected_allowance)
+//! opt(reason)
+//! field(self_approved)
+//! ```
+//!
+//! The knowledge base rebuilds exactly these bytes from the approval's fields and its own
+//! record of the run (`fn_verify_approval` in migration V10), so the two implementations are
+//! tested against each other (`cutter-adapters/tests/pg_attacks.rs`).
+//!
 //! Length prefixes make the form injective, as in `cutter.payload.v1`. An absent optional
 //! field is `-`, which no `field` can start with, so "absent" and "present but empty" are
 //! different signed statements. `signature` and `document_sha256` are not signed: the first
@@ -51,7 +75,7 @@ use ed25519_dalek::{Signer as _, PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::approval::{Approval, ApprovalRequest, EXPLICIT};
+use crate::approval::{Approval, ApprovalRequest, SigningFormat};
 use crate::approval_file::{ApprovalFileError, APPROVAL_FORMAT};
 use crate::mode::Mode;
 use crate::phase::Gate;
@@ -59,8 +83,8 @@ use crate::plan::sha256_hex;
 use crate::ports::ApprovalVerifier;
 use crate::stop::ApprovalRejection;
 
-/// The version tag that starts the canonical signing form.
-pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v1";
+/// The version tag of the canonical signing form this cutter signs.
+pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v2";
 /// The prefix of the `signature` field.
 pub const SIGNATURE_PREFIX: &str = "ed25519:";
 /// The first word of a public key file.
@@ -93,19 +117,28 @@ pub fn signed_utc_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The bytes an approval's signature covers (see the module documentation for the form).
+/// The bytes an approval's signature covers, in the form it names (see the module
+/// documentation). A v2 approval without a document id or source sha signs them as empty
+/// fields, which the run's own values never match.
 pub fn canonical_signing_bytes(a: &Approval) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(SIGNING_FORMAT.as_bytes());
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(a.signing.name().as_bytes());
     out.push(b'\n');
     field(&mut out, a.gate.name());
     field(&mut out, &a.run_id);
+    if a.signing == SigningFormat::V2 {
+        field(&mut out, a.document_id.as_deref().unwrap_or(""));
+        field(&mut out, a.source_sha256.as_deref().unwrap_or(""));
+    }
     field(&mut out, &a.payload_sha256);
     field(&mut out, &signed_utc_text(a.signed_utc));
     field(&mut out, &a.allowance);
     field(&mut out, &a.approver);
     opt(&mut out, a.review_decision_id.as_deref());
     opt(&mut out, a.protected_allowance.as_deref());
+    if a.signing == SigningFormat::V2 {
+        opt(&mut out, a.reason.as_deref());
+    }
     field(&mut out, if a.self_approved { "true" } else { "false" });
     out
 }
@@ -121,10 +154,12 @@ pub fn sign(a: &Approval, key: &SigningKey) -> String {
     encode_signature(&key.sign(&canonical_signing_bytes(a)))
 }
 
-/// Returns `a` signed with `key`: the signing time truncated to whole seconds, the
-/// `signature` set, and `document_sha256` cleared (it is the hash of a file not yet written).
+/// Returns `a` signed with `key` in the current form (v2): the signing time truncated to
+/// whole seconds, the `signature` set, and `document_sha256` cleared (it is the hash of a
+/// file not yet written).
 pub fn sign_approval(a: &Approval, key: &SigningKey) -> Approval {
     let mut signed = a.clone();
+    signed.signing = SigningFormat::V2;
     signed.signed_utc = whole_seconds(a.signed_utc);
     signed.signature = Some(sign(&signed, key));
     signed.document_sha256 = String::new();
@@ -144,24 +179,25 @@ pub fn approval_for_request(
     review_decision_id: Option<String>,
     protected_allowance: Option<String>,
 ) -> Approval {
-    Approval {
-        gate: req.gate,
-        run_id: req.run_id.clone(),
-        payload_sha256: req.payload_sha256.clone(),
-        signed_utc: whole_seconds(signed_utc),
-        allowance: EXPLICIT.to_string(),
-        approver: approver.to_string(),
-        review_decision_id,
-        protected_allowance,
-        self_approved: false,
-        signature: None,
-        document_sha256: String::new(),
-    }
+    let mut a = Approval::new(
+        req.gate,
+        &req.run_id,
+        &req.document_id,
+        &req.source_sha256,
+        &req.payload_sha256,
+        approver,
+        whole_seconds(signed_utc),
+    );
+    a.review_decision_id = review_decision_id;
+    a.protected_allowance = protected_allowance;
+    a.reason = req.reason.clone();
+    a
 }
 
 /// Reads an approval request file (or an approval) as the unsigned approval
-/// `cutter approve sign` will sign: gate, run id and payload sha256 come from the file;
-/// `review_decision_id` and `protected_allowance` too if the approver filled them in.
+/// `cutter approve sign` will sign: gate, run id, document id, source sha256 and payload
+/// sha256 come from the file; `review_decision_id`, `protected_allowance` and (SG_C)
+/// `reason` too if they are there.
 /// The approver and signing time are the signer's, and `allowance` is always `explicit`:
 /// signing is the explicit act. An existing `signature`, `approver` or `signed_utc` in the
 /// file is replaced. Informational request fields (document id, mode, effect, ...) are
@@ -208,19 +244,28 @@ pub fn approval_from_request_toml(
     if approver.trim().is_empty() {
         return Err(problem("approver", "is empty; name the person approving"));
     }
-    Ok(Approval {
+    if approver.chars().any(char::is_control) {
+        return Err(problem("approver", "has control characters"));
+    }
+    let mut a = Approval::new(
         gate,
-        run_id: required("run_id")?,
-        payload_sha256: required("payload_sha256")?,
-        signed_utc: whole_seconds(signed_utc),
-        allowance: EXPLICIT.to_string(),
-        approver: approver.to_string(),
-        review_decision_id: string("review_decision_id")?,
-        protected_allowance: string("protected_allowance")?,
-        self_approved: false,
-        signature: None,
-        document_sha256: String::new(),
-    })
+        &required("run_id")?,
+        &required("document_id")?,
+        &required("source_sha256")?,
+        &required("payload_sha256")?,
+        approver,
+        whole_seconds(signed_utc),
+    );
+    a.review_decision_id = string("review_decision_id")?;
+    a.protected_allowance = string("protected_allowance")?;
+    a.reason = string("reason")?;
+    if gate == Gate::Compensation && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(problem(
+            "reason",
+            "is missing; a compensation approval signs why (request it with `cutter approve request RUN_ID --compensation --reason TEXT`)",
+        ));
+    }
+    Ok(a)
 }
 
 /// Why a key could not be read from its text form or trusted.
@@ -511,12 +556,22 @@ pub fn explain(a: &Approval, keys: &TrustedKeys) -> Result<String, ApprovalRejec
     let key = keys.verify_signature(a)?;
     let mut out = String::new();
     out.push_str(&format!(
-        "signature: valid ({SIGNING_FORMAT}), by the trusted key {} of approver `{}`\n",
+        "signature: valid ({}), by the trusted key {} of approver `{}`\n",
+        a.signing.name(),
         key_fingerprint(&key.key),
-        key.approver
+        key.approver.escape_debug()
     ));
     out.push_str(&format!("gate: {}\n", a.gate));
     out.push_str(&format!("run_id: {}\n", a.run_id));
+    if let Some(doc) = &a.document_id {
+        out.push_str(&format!("document_id: {}\n", doc.escape_debug()));
+    }
+    if let Some(src) = &a.source_sha256 {
+        out.push_str(&format!("source_sha256: {}\n", src.escape_debug()));
+    }
+    if let Some(reason) = &a.reason {
+        out.push_str(&format!("reason: {}\n", reason.escape_debug()));
+    }
     out.push_str(&format!("payload_sha256: {}\n", a.payload_sha256));
     out.push_str(&format!("signed_utc: {}\n", signed_utc_text(a.signed_utc)));
     out.push_str(&format!("allowance: {}\n", a.allowance));

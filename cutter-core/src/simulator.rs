@@ -13,15 +13,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::compensation::{CompensationAction, CompensationOutcome, CompensationPlan};
+use crate::approval::{normalize_review_decision_id, Approval};
+use crate::compensation::{
+    CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
+};
 use crate::grants::{Grant, GrantMatrix};
 use crate::mode::Mode;
 use crate::plan::{sha256_hex, CutPlan};
 use crate::ports::{
     BackupRunner, ExecutionTarget, GrantProbe, LegAOutcome, LifecycleStatus, Manifest, PortError,
-    RunContext, StoredUnit, VerifyResult,
+    RunBinding, RunContext, StoredUnit, TargetRun, VerifyResult,
 };
-use crate::run::{AcceptedApproval, BackupEnvelope, DocumentFingerprint, Snapshot};
+use crate::run::{
+    AcceptedApproval, BackupEnvelope, BuildInfo, DocumentFingerprint, KbIdentity, Snapshot,
+};
+
+/// The simulator's identity: one name for every simulated knowledge base, which is all a
+/// dry-run (kept in its own run folder) can be compared with.
+pub const SIMULATOR_KB_ID: &str = "simulator";
 
 /// The simulated tables. Serializable so a dry-run can pause at a gate and be resumed by a
 /// later process.
@@ -32,9 +41,20 @@ pub struct SimTables {
     pub iu_lifecycle_log: Vec<SimLifecycleLog>,
     pub cut_change_set: BTreeMap<String, SimChangeSet>,
     pub manifest_envelope: BTreeMap<String, Manifest>,
-    /// Review decision id → run id.
+    /// Review decision id (normalised) → run id.
     pub review_decision: BTreeMap<String, String>,
     pub verify_result: Vec<(String, VerifyResult)>,
+    /// The record of each run that began here (as the live `cutter_governance.run`).
+    #[serde(default)]
+    pub run: BTreeMap<String, SimRun>,
+}
+
+/// A run's record in the simulator: its document and, once cutplan ran, its plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimRun {
+    pub document_id: String,
+    pub payload_sha256: Option<String>,
+    pub unit_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +132,34 @@ impl Simulator {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records a run as begun (the simulator's `fn_run_begin`).
+    fn begin_run_now(&self, run: &RunContext) -> Result<(), PortError> {
+        let mut tables = self.lock();
+        match tables.run.get(&run.run_id) {
+            Some(r) if r.document_id != run.document_id => {
+                return Err(PortError::Rejected {
+                    what: "run".into(),
+                    detail: format!(
+                        "run {} was begun for document {}, not {}",
+                        run.run_id, r.document_id, run.document_id
+                    ),
+                })
+            }
+            Some(_) => {}
+            None => {
+                tables.run.insert(
+                    run.run_id.clone(),
+                    SimRun {
+                        document_id: run.document_id.clone(),
+                        payload_sha256: None,
+                        unit_count: None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The grants the live schema is designed to give the cutter roles.
     pub fn designed_grants() -> GrantMatrix {
         let mut grants = vec![
@@ -162,6 +210,79 @@ impl ExecutionTarget for Simulator {
         TOUCHED_TABLES.iter().map(|t| t.to_string()).collect()
     }
 
+    async fn identity(&self) -> Result<KbIdentity, PortError> {
+        Ok(KbIdentity {
+            kb_id: SIMULATOR_KB_ID.to_string(),
+            database: "simulator".to_string(),
+            system_identifier: None,
+        })
+    }
+
+    async fn begin_run(
+        &self,
+        run: &RunContext,
+        _build: &BuildInfo,
+    ) -> Result<RunBinding, PortError> {
+        self.begin_run_now(run)?;
+        Ok(RunBinding {
+            identity: self.identity().await?,
+            // No registry: a dry-run pins what its caller says, or the file as read.
+            source_sha256: None,
+            protected: false,
+        })
+    }
+
+    async fn run_record(&self, run_id: &str) -> Result<Option<TargetRun>, PortError> {
+        Ok(self.lock().run.get(run_id).map(|r| TargetRun {
+            document_id: r.document_id.clone(),
+            source_sha256: None,
+            protected: None,
+            payload_sha256: r.payload_sha256.clone(),
+            unit_count: r.unit_count,
+        }))
+    }
+
+    async fn record_plan(
+        &self,
+        run: &RunContext,
+        payload_sha256: &str,
+        unit_count: u64,
+    ) -> Result<(), PortError> {
+        let mut tables = self.lock();
+        let Some(r) = tables.run.get_mut(&run.run_id) else {
+            return Err(PortError::Rejected {
+                what: "run".into(),
+                detail: format!("run {} was never begun here", run.run_id),
+            });
+        };
+        match &r.payload_sha256 {
+            Some(p) if p != payload_sha256 || r.unit_count != Some(unit_count) => {
+                Err(PortError::Rejected {
+                    what: "run".into(),
+                    detail: format!(
+                        "run {} already recorded payload {p}; a run's plan never changes",
+                        run.run_id
+                    ),
+                })
+            }
+            Some(_) => Ok(()),
+            None => {
+                r.payload_sha256 = Some(payload_sha256.to_string());
+                r.unit_count = Some(unit_count);
+                Ok(())
+            }
+        }
+    }
+
+    /// The simulator has no trust table: the core's verifier already checked the signature.
+    async fn check_approval(
+        &self,
+        _run: &RunContext,
+        _approval: &Approval,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
         let tables = self.lock();
         let mut docs: BTreeMap<&str, Vec<&StoredUnit>> = BTreeMap::new();
@@ -176,7 +297,12 @@ impl ExecutionTarget for Simulator {
             .collect())
     }
 
-    async fn cut_leg_a(&self, run: &RunContext, plan: &CutPlan) -> Result<LegAOutcome, PortError> {
+    async fn cut_leg_a(
+        &self,
+        run: &RunContext,
+        plan: &CutPlan,
+        _approval: &AcceptedApproval,
+    ) -> Result<LegAOutcome, PortError> {
         let mut tables = self.lock();
         if let Some(existing) = tables.cut_change_set.get(&run.run_id) {
             if existing.document_id != run.document_id {
@@ -192,6 +318,19 @@ impl ExecutionTarget for Simulator {
                 created: 0,
                 already_present: existing.affected_keys.len() as u64,
             });
+        }
+        // As the database: the units written must be the plan recorded at cutplan.
+        if let Some(r) = tables.run.get(&run.run_id) {
+            let payload = plan.payload_sha256();
+            if r.payload_sha256.as_deref().is_some_and(|p| p != payload) {
+                return Err(PortError::Rejected {
+                    what: "leg A".into(),
+                    detail: format!(
+                        "the units hash to payload {payload}, the recorded plan is {}",
+                        r.payload_sha256.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
         }
         // Check everything first, then apply: the simulator's "transaction".
         let mut keys: HashSet<&str> = tables
@@ -289,14 +428,15 @@ impl ExecutionTarget for Simulator {
         run: &RunContext,
         approval: &AcceptedApproval,
     ) -> Result<u64, PortError> {
-        let review_decision_id =
-            approval
-                .review_decision_id
-                .as_deref()
-                .ok_or_else(|| PortError::Rejected {
-                    what: "review_decision".into(),
-                    detail: "the SG_2 approval has no review decision id".into(),
-                })?;
+        let review_decision_id = approval
+            .review_decision_id
+            .as_deref()
+            .map(|id| normalize_review_decision_id(id).unwrap_or_else(|| id.to_string()))
+            .ok_or_else(|| PortError::Rejected {
+                what: "review_decision".into(),
+                detail: "the SG_2 approval has no review decision id".into(),
+            })?;
+        let review_decision_id = review_decision_id.as_str();
         let mut tables = self.lock();
         match tables.review_decision.get(review_decision_id) {
             Some(owner) if owner != &run.run_id => {
@@ -338,8 +478,54 @@ impl ExecutionTarget for Simulator {
         &self,
         run: &RunContext,
         plan: &CompensationPlan,
+        authority: &CompensationAuthority,
     ) -> Result<CompensationOutcome, PortError> {
         let mut tables = self.lock();
+        // As the database: enacted units are retired only under a compensation approval, and
+        // never without a reason.
+        if authority.reason.trim().is_empty() {
+            return Err(PortError::Rejected {
+                what: "compensate".into(),
+                detail: "a compensation must give its reason".into(),
+            });
+        }
+        let enacted = plan.steps.iter().any(|s| {
+            tables.information_unit.iter().any(|r| {
+                r.document_id == run.document_id
+                    && r.unit.key == s.key
+                    && r.unit.created_by_run == run.run_id
+                    && r.unit.lifecycle_status == LifecycleStatus::Enacted
+            })
+        });
+        let decision = authority
+            .approval
+            .as_ref()
+            .and_then(|a| a.review_decision_id.as_deref())
+            .map(|id| normalize_review_decision_id(id).unwrap_or_else(|| id.to_string()));
+        if enacted {
+            let Some(decision) = &decision else {
+                return Err(PortError::Rejected {
+                    what: "compensate".into(),
+                    detail: format!(
+                        "run {} has enacted units: retiring them needs a compensation approval (SG_C)",
+                        run.run_id
+                    ),
+                });
+            };
+            match tables.review_decision.get(decision) {
+                Some(owner) if owner != &run.run_id => {
+                    return Err(PortError::Rejected {
+                        what: "review_decision".into(),
+                        detail: format!("id {decision} already used by run {owner}"),
+                    })
+                }
+                _ => {
+                    tables
+                        .review_decision
+                        .insert(decision.clone(), run.run_id.clone());
+                }
+            }
+        }
         let mut outcome = CompensationOutcome::default();
         for step in &plan.steps {
             let Some(pos) = tables.information_unit.iter().position(|r| {
@@ -369,7 +555,9 @@ impl ExecutionTarget for Simulator {
                         key: step.key.clone(),
                         from,
                         to: LifecycleStatus::Retired,
-                        review_decision_id: None,
+                        review_decision_id: (from == LifecycleStatus::Enacted)
+                            .then(|| decision.clone())
+                            .flatten(),
                     });
                     outcome.retired += 1;
                 }

@@ -29,7 +29,7 @@ pub enum StopReason {
     ApprovalMissing { gate: Gate },
     #[error("accept the approval: {rejection}")]
     ApprovalInvalid { rejection: ApprovalRejection },
-    #[error("write while the kill-switch is off for run {run_id}; arm it with `cutter arm {run_id} --ttl 30m`")]
+    #[error("write while the kill-switch is off for run {run_id}; arm the command that writes (`--arm 10m`), or `cutter arm {run_id}` just before it")]
     KillSwitchOff { run_id: String },
     #[error("start a {run} run on a {target} execution target")]
     ModeMismatch { run: Mode, target: Mode },
@@ -37,6 +37,16 @@ pub enum StopReason {
     DocumentLocked { document_id: String, holder: String },
     #[error("cut the source into valid units: {}", ProblemList(.problems))]
     InvalidUnits { problems: Vec<UnitProblem> },
+    /// The command reached another knowledge base than the one the run began in.
+    #[error("reach the run's knowledge base: the run began in {expected}, this is {found}; point [database] url (or CUTTER_DATABASE_URL) at the run's knowledge base")]
+    WrongKnowledgeBase { expected: String, found: String },
+    /// The run's local state file disagrees with the knowledge base's record of the run.
+    #[error("trust the run's state file: {field} is {local} in the state file but {database} in the knowledge base's record of the run; the state file was changed outside cutter (restore it from the run's reports, or void the run)")]
+    StateMismatch {
+        field: String,
+        local: String,
+        database: String,
+    },
 }
 
 impl StopReason {
@@ -52,6 +62,8 @@ impl StopReason {
             StopReason::ModeMismatch { .. } => "STOP_MODE_MISMATCH",
             StopReason::DocumentLocked { .. } => "STOP_DOCUMENT_LOCKED",
             StopReason::InvalidUnits { .. } => "STOP_INVALID_UNITS",
+            StopReason::WrongKnowledgeBase { .. } => "STOP_WRONG_KNOWLEDGE_BASE",
+            StopReason::StateMismatch { .. } => "STOP_STATE_MISMATCH",
         }
     }
 }
@@ -94,4 +106,21 @@ pub enum ApprovalRejection {
     },
     #[error("it is self-approved, which only a dry-run accepts")]
     SelfApprovedInLive,
+    #[error("it names document {}, but the run cuts {expected}", .found.as_deref().unwrap_or("none"))]
+    WrongDocument {
+        expected: String,
+        found: Option<String>,
+    },
+    #[error("it names source sha256 {}, but the run pinned {expected}", .found.as_deref().unwrap_or("none"))]
+    WrongSource {
+        expected: String,
+        found: Option<String>,
+    },
+    #[error("it is signed in {found}, which does not sign the document and its pin; a live run needs cutter.approval-signing.v2: sign the request again with this cutter (`cutter approve sign`)")]
+    OldSigningFormat { found: String },
+    #[error("its review decision id `{}` is not usable: use 1 to 128 of a-z, 0-9, '.', '_', ':', '/', '-' (case does not count)", .id.escape_debug())]
+    BadReviewDecisionId { id: String },
+    /// The knowledge base's own check refused it (its SQLSTATE CK004 message).
+    #[error("the knowledge base refused it: {detail}")]
+    RefusedByDatabase { detail: String },
 }

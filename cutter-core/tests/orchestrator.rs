@@ -8,7 +8,8 @@ use cutter_core::approval::{ApprovalPolicy, UnsignedDryRunOnly};
 use cutter_core::compensation::CompensationMode;
 use cutter_core::discover::MarkdownHeadings;
 use cutter_core::grants::{Grant, GrantMatrix};
-use cutter_core::ports::{Clock, LifecycleStatus};
+use cutter_core::orchestrator::CompensationRequest;
+use cutter_core::ports::{Clock, LifecycleStatus, StateStore};
 use cutter_core::simulator::Simulator;
 use cutter_core::{
     ApprovalRejection, CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports, RunState,
@@ -71,7 +72,7 @@ impl World {
         let orch = self.orch();
         let run = block_on(orch.status(run_id))?;
         let req = orch.approval_request(&run)?;
-        block_on(orch.resume(run_id, Some(approval_for(&req, self.clock.now()))))
+        block_on(orch.resume(run_id, Some(approval_for(&req, self.clock.now())), None))
     }
 }
 
@@ -84,6 +85,7 @@ fn request(run_id: &str, mode: Mode) -> CutRequest {
         expected_source_sha256: None,
         expected_grant_sha256: None,
         protected: false,
+        arm: None,
     }
 }
 
@@ -160,7 +162,12 @@ fn a_live_run_on_the_simulator_is_refused_before_phase_one() {
     let w = World::new();
     let err = block_on(w.orch().cut(request("r1", Mode::Live))).unwrap_err();
     assert_eq!(stop_code(&err), "STOP_MODE_MISMATCH");
-    let run = block_on(w.orch().status("r1")).unwrap();
+    // Every later command on it is refused the same way; the record says why it stopped.
+    assert_eq!(
+        stop_code(&block_on(w.orch().status("r1")).unwrap_err()),
+        "STOP_MODE_MISMATCH"
+    );
+    let run = block_on(w.store.load("r1")).unwrap();
     assert!(run.phases.is_empty());
     assert!(matches!(run.state, RunState::Stopped { .. }));
     assert_eq!(w.store.lock_holder("DOC-1"), None);
@@ -258,7 +265,7 @@ fn refused_approvals_leave_the_run_paused_and_are_recorded() {
 
     let mut wrong_gate = approval_for(&req, w.clock.now());
     wrong_gate.gate = Gate::Sg2;
-    let err = block_on(orch.resume("r1", Some(wrong_gate))).unwrap_err();
+    let err = block_on(orch.resume("r1", Some(wrong_gate), None)).unwrap_err();
     assert!(matches!(
         err,
         OrchestratorError::ApprovalRejected {
@@ -267,7 +274,7 @@ fn refused_approvals_leave_the_run_paused_and_are_recorded() {
         }
     ));
     let stale = approval_for(&req, w.clock.now() - Duration::hours(25));
-    let err = block_on(orch.resume("r1", Some(stale))).unwrap_err();
+    let err = block_on(orch.resume("r1", Some(stale), None)).unwrap_err();
     assert!(matches!(
         err,
         OrchestratorError::ApprovalRejected {
@@ -277,8 +284,8 @@ fn refused_approvals_leave_the_run_paused_and_are_recorded() {
     ));
     let mut signed = approval_for(&req, w.clock.now());
     signed.signature = Some("abc".into());
-    assert!(block_on(orch.resume("r1", Some(signed))).is_err());
-    let err = block_on(orch.resume("r1", None)).unwrap_err();
+    assert!(block_on(orch.resume("r1", Some(signed), None)).is_err());
+    let err = block_on(orch.resume("r1", None, None)).unwrap_err();
     assert_eq!(stop_code(&err), "STOP_APPROVAL_MISSING");
 
     let run = block_on(orch.status("r1")).unwrap();
@@ -305,7 +312,7 @@ fn a_review_decision_id_cannot_be_used_twice() {
     let req = orch.approval_request(&run).unwrap();
     let mut sg2 = approval_for(&req, w.clock.now());
     sg2.review_decision_id = Some("RD-42".into());
-    block_on(orch.resume("r1", Some(sg2.clone()))).unwrap();
+    block_on(orch.resume("r1", Some(sg2.clone()), None)).unwrap();
 
     // A second document run reuses the id.
     w.source.put("other.md", SAMPLE_MD.as_bytes());
@@ -318,7 +325,7 @@ fn a_review_decision_id_cannot_be_used_twice() {
     let req = orch.approval_request(&run2).unwrap();
     let mut reuse = approval_for(&req, w.clock.now());
     reuse.review_decision_id = Some("RD-42".into());
-    let err = block_on(orch.resume("r2", Some(reuse))).unwrap_err();
+    let err = block_on(orch.resume("r2", Some(reuse), None)).unwrap_err();
     assert!(matches!(
         err,
         OrchestratorError::ApprovalRejected {
@@ -333,7 +340,7 @@ fn void_at_sg2_retires_the_drafts_and_releases_the_document() {
     let w = World::new();
     w.cut("r1").unwrap();
     w.approve("r1").unwrap();
-    let done = block_on(w.orch().void("r1")).unwrap();
+    let done = block_on(w.orch().void("r1", CompensationRequest::default())).unwrap();
     assert_eq!(done.run.state, RunState::Voided);
     assert_eq!(done.outcome.retired, 4);
     assert!(w
@@ -345,7 +352,7 @@ fn void_at_sg2_retires_the_drafts_and_releases_the_document() {
     assert_eq!(w.store.lock_holder("DOC-1"), None);
     // Void is only for paused runs.
     assert!(matches!(
-        block_on(w.orch().void("r1")),
+        block_on(w.orch().void("r1", CompensationRequest::default())),
         Err(OrchestratorError::Illegal { .. })
     ));
 }
@@ -356,17 +363,56 @@ fn revert_of_a_closed_run_retires_softly_or_deletes_drafts_on_request() {
     w.cut("r1").unwrap();
     w.approve("r1").unwrap();
     w.approve("r1").unwrap();
-    let done = block_on(w.orch().revert("r1", CompensationMode::SoftRetire)).unwrap();
+    // Enacted units are retired only under a compensation approval (SG_C): without one the
+    // revert is refused and nothing changes.
+    let orch = w.orch();
+    let err = block_on(orch.revert(
+        "r1",
+        CompensationMode::SoftRetire,
+        CompensationRequest::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(stop_code(&err), "STOP_APPROVAL_MISSING");
+    assert_eq!(w.sim.tables().iu_lifecycle_log.len(), 4);
+    assert_eq!(
+        block_on(w.store.load("r1")).unwrap().state,
+        RunState::ClosedOut
+    );
+    let req = block_on(orch.compensation_request("r1", "the wrong text was enacted")).unwrap();
+    assert_eq!(req.gate, Gate::Compensation);
+    let approval = approval_for(&req, w.clock.now());
+    let done = block_on(orch.revert(
+        "r1",
+        CompensationMode::SoftRetire,
+        CompensationRequest {
+            approval: Some(approval.clone()),
+            ..CompensationRequest::default()
+        },
+    ))
+    .unwrap();
     assert_eq!(done.run.state, RunState::Reverted);
     assert_eq!(done.plan.steps.len(), 4);
     let t = w.sim.tables();
     assert_eq!(t.information_unit.len(), 4, "soft revert deletes nothing");
     assert_eq!(t.iu_lifecycle_log.len(), 8, "4 enact + 4 retire rows");
+    let decision = cutter_core::approval::normalize_review_decision_id(
+        approval.review_decision_id.as_deref().unwrap(),
+    );
+    assert!(t
+        .iu_lifecycle_log
+        .iter()
+        .filter(|l| l.to == LifecycleStatus::Retired)
+        .all(|l| l.review_decision_id == decision));
 
     let w = World::new();
     w.cut("r1").unwrap();
     w.approve("r1").unwrap();
-    let err = block_on(w.orch().revert("r1", CompensationMode::HardDeleteDrafts)).unwrap_err();
+    let err = block_on(w.orch().revert(
+        "r1",
+        CompensationMode::HardDeleteDrafts,
+        CompensationRequest::default(),
+    ))
+    .unwrap_err();
     assert!(
         matches!(err, OrchestratorError::Illegal { .. }),
         "paused runs are voided, not reverted"
@@ -380,7 +426,7 @@ fn resume_of_a_finished_run_is_a_usage_error() {
     w.approve("r1").unwrap();
     w.approve("r1").unwrap();
     assert!(matches!(
-        block_on(w.orch().resume("r1", None)),
+        block_on(w.orch().resume("r1", None, None)),
         Err(OrchestratorError::Usage(_))
     ));
     assert!(matches!(

@@ -9,9 +9,11 @@ use chrono::Duration;
 use cutter_core::approval::{Approval, ApprovalPolicy};
 use cutter_core::compensation::CompensationMode;
 use cutter_core::discover::MarkdownHeadings;
+use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{
-    ApprovalVerifier, Clock, ExecutionTarget, KillSwitch, MockExecutionTarget, RunContext,
+    ApprovalVerifier, Clock, ExecutionTarget, KillSwitch, MockExecutionTarget, RunBinding,
+    RunContext,
 };
 use cutter_core::run::{PhaseResult, RunRecord};
 use cutter_core::simulator::{SimTables, Simulator};
@@ -34,8 +36,9 @@ impl ApprovalVerifier for AcceptAll {
     }
 }
 
-/// A live-mode mock whose writes are served by a simulator, and which counts every write
-/// that arrives while the kill-switch is off for its run.
+/// A live-mode mock whose writes are served by a simulator (with a registry pin, as a live
+/// knowledge base has), and which counts every write that arrives while the kill-switch is
+/// off for its run.
 fn live_mock(
     sim: Arc<Simulator>,
     kill: Arc<MemoryKillSwitch>,
@@ -56,6 +59,15 @@ fn live_mock(
     let s = sim.clone();
     m.expect_review_decision_used()
         .returning(move |id| now(s.review_decision_used(id).boxed()));
+    let s = sim.clone();
+    m.expect_identity()
+        .returning(move || now(s.identity().boxed()));
+    let s = sim.clone();
+    m.expect_run_record()
+        .returning(move |id| now(s.run_record(id).boxed()));
+    let s = sim.clone();
+    m.expect_check_approval()
+        .returning(move |run, a| now(s.check_approval(run, a).boxed()));
     let guard = move |run: &RunContext| {
         let armed = now(kill.is_armed(&run.run_id, clock.now()).boxed()).unwrap_or(false);
         if !armed {
@@ -63,9 +75,22 @@ fn live_mock(
         }
     };
     let (g, s) = (guard.clone(), sim.clone());
-    m.expect_cut_leg_a().returning(move |run, plan| {
+    m.expect_begin_run().returning(move |run, build| {
         g(run);
-        now(s.cut_leg_a(run, plan).boxed())
+        now(s.begin_run(run, build).boxed()).map(|b| RunBinding {
+            source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
+            ..b
+        })
+    });
+    let (g, s) = (guard.clone(), sim.clone());
+    m.expect_record_plan().returning(move |run, payload, n| {
+        g(run);
+        now(s.record_plan(run, payload, n).boxed())
+    });
+    let (g, s) = (guard.clone(), sim.clone());
+    m.expect_cut_leg_a().returning(move |run, plan, approval| {
+        g(run);
+        now(s.cut_leg_a(run, plan, approval).boxed())
     });
     let (g, s) = (guard.clone(), sim.clone());
     m.expect_record_verify().returning(move |run, r| {
@@ -83,10 +108,11 @@ fn live_mock(
         now(s.lifecycle_enact(run, approval).boxed())
     });
     let (g, s) = (guard, sim);
-    m.expect_compensate().returning(move |run, plan| {
-        g(run);
-        now(s.compensate(run, plan).boxed())
-    });
+    m.expect_compensate()
+        .returning(move |run, plan, authority| {
+            g(run);
+            now(s.compensate(run, plan, authority).boxed())
+        });
     m
 }
 
@@ -181,12 +207,14 @@ fn run_sequence(cmds: &[Command]) -> Result<(Vec<RunRecord>, SimTables), TestCas
                     expected_source_sha256: Some(sha256_hex(SAMPLE_MD.as_bytes())),
                     expected_grant_sha256: Some(Simulator::designed_grants().sha256()),
                     protected: false,
+                    // As `cutter orchestrate cut --mode live`: armed for the command itself.
+                    arm: Some(Duration::minutes(10)),
                 }))
                 .map(|_| ())
             }
             Command::ResumeWithValidApproval => {
                 let a = request.map(|r| approval_for(&r, clock.now()));
-                block_on(orch.resume(&current, a)).map(|_| ())
+                block_on(orch.resume(&current, a, None)).map(|_| ())
             }
             Command::ResumeWithWrongGate => {
                 let a = request.map(|r| {
@@ -198,17 +226,24 @@ fn run_sequence(cmds: &[Command]) -> Result<(Vec<RunRecord>, SimTables), TestCas
                     };
                     a
                 });
-                block_on(orch.resume(&current, a)).map(|_| ())
+                block_on(orch.resume(&current, a, None)).map(|_| ())
             }
             Command::ResumeWithExpiredApproval => {
                 let a = request.map(|r| approval_for(&r, clock.now() - Duration::hours(30)));
-                block_on(orch.resume(&current, a)).map(|_| ())
+                block_on(orch.resume(&current, a, None)).map(|_| ())
             }
-            Command::ResumeWithoutApproval => block_on(orch.resume(&current, None)).map(|_| ()),
-            Command::Void => block_on(orch.void(&current)).map(|_| ()),
-            Command::Revert => {
-                block_on(orch.revert(&current, CompensationMode::SoftRetire)).map(|_| ())
+            Command::ResumeWithoutApproval => {
+                block_on(orch.resume(&current, None, None)).map(|_| ())
             }
+            Command::Void => {
+                block_on(orch.void(&current, CompensationRequest::default())).map(|_| ())
+            }
+            Command::Revert => block_on(orch.revert(
+                &current,
+                CompensationMode::SoftRetire,
+                CompensationRequest::default(),
+            ))
+            .map(|_| ()),
             Command::Arm => {
                 // `cutter arm` refuses finished runs, so the model does too.
                 if run.as_ref().is_some_and(|r| !r.state.is_terminal()) {
@@ -235,6 +270,17 @@ fn run_sequence(cmds: &[Command]) -> Result<(Vec<RunRecord>, SimTables), TestCas
                 );
             }
         }
+        // Arming is for one command: whatever a command that moves a run did (paused, stopped,
+        // refused, failed), it leaves that run disarmed; only `arm` arms for the next one.
+        let moves_the_run = !matches!(cmd, Command::Arm | Command::Disarm | Command::AdvanceClock);
+        if moves_the_run && !current.is_empty() {
+            prop_assert!(
+                !kill.is_armed_now(&current),
+                "run {} is still armed after {:?}",
+                current,
+                cmd
+            );
+        }
         prop_assert_eq!(
             violations.load(Ordering::SeqCst),
             0,
@@ -257,9 +303,16 @@ proptest! {
 #[test]
 fn an_armed_live_run_reaches_closeout_through_the_mock() {
     use Command::*;
-    // Arm, cut, approve SG_1, approve SG_2: the happy path the property explores at random.
-    let (runs, tables) =
-        run_sequence(&[Cut, Arm, ResumeWithValidApproval, ResumeWithValidApproval]).unwrap();
+    // Cut (armed for itself), arm, approve SG_1, arm, approve SG_2: the happy path the property
+    // explores at random. Each writing command needs its own arming.
+    let (runs, tables) = run_sequence(&[
+        Cut,
+        Arm,
+        ResumeWithValidApproval,
+        Arm,
+        ResumeWithValidApproval,
+    ])
+    .unwrap();
     assert_eq!(runs[0].state, RunState::ClosedOut);
     assert_eq!(tables.information_unit.len(), 4);
     assert_eq!(tables.iu_lifecycle_log.len(), 4);
@@ -309,6 +362,7 @@ fn a_dry_run_never_touches_a_live_target() {
         expected_source_sha256: None,
         expected_grant_sha256: None,
         protected: false,
+        arm: None,
     }))
     .unwrap_err();
     assert!(
@@ -327,18 +381,25 @@ fn a_disarmed_live_run_writes_nothing_and_stops() {
     assert_eq!(runs[0].state, RunState::AwaitingCutAuthorization);
     assert!(tables.information_unit.is_empty());
     assert!(tables.verify_result.is_empty());
-    // Armed, then the arming expires between SG_1 and SG_2: the SG_2 approval is refused at
-    // the gate (the run stays paused, the approval is not spent) and nothing is enacted.
+    // Armed for SG_1: the command that passed SG_1 disarmed the run when it paused at SG_2,
+    // so the SG_2 approval is refused at the gate (the run stays paused, the approval is not
+    // spent) and nothing is enacted.
+    let (runs, tables) =
+        run_sequence(&[Cut, Arm, ResumeWithValidApproval, ResumeWithValidApproval]).unwrap();
+    assert_eq!(runs[0].state, RunState::AwaitingLifecycleAuthorization);
+    assert!(runs[0].approval(Gate::Sg2).is_none());
+    assert!(tables.iu_lifecycle_log.is_empty());
+    // Armed, then the arming expires before the resume: refused the same way.
     let (runs, tables) = run_sequence(&[
         Cut,
         Arm,
         ResumeWithValidApproval,
+        Arm,
         AdvanceClock,
         AdvanceClock,
         ResumeWithValidApproval,
     ])
     .unwrap();
     assert_eq!(runs[0].state, RunState::AwaitingLifecycleAuthorization);
-    assert!(runs[0].approval(Gate::Sg2).is_none());
     assert!(tables.iu_lifecycle_log.is_empty());
 }

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cutter_core::approval::{Approval, ApprovalRequest};
+use cutter_core::approval::{Approval, ApprovalRequest, SigningFormat};
 use cutter_core::approval_file;
 use cutter_core::ports::ApprovalVerifier;
 use cutter_core::signing::{self, KeyTextError, SigningKey, TrustedKeys, VerifyingKey};
@@ -36,6 +36,7 @@ fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
 }
 
+/// An approval in the v1 form (what older cutters signed); `sign_approval` signs it in v2.
 fn unsigned(gate: Gate) -> Approval {
     Approval {
         gate,
@@ -49,6 +50,11 @@ fn unsigned(gate: Gate) -> Approval {
         self_approved: false,
         signature: None,
         document_sha256: String::new(),
+        document_id: Some("DOC".into()),
+        source_sha256: Some("cd".repeat(32)),
+        reason: None,
+        signing: SigningFormat::V1,
+        batch: None,
     }
 }
 
@@ -98,6 +104,68 @@ fn canonical_form_is_the_documented_one() {
         signing::canonical_signing_bytes(&a),
         signing::canonical_signing_bytes(&other)
     );
+}
+
+#[test]
+fn the_v2_form_signs_document_source_and_reason() {
+    let mut a = unsigned(Gate::Compensation);
+    a.signing = SigningFormat::V2;
+    a.review_decision_id = Some("RD-2".into());
+    a.reason = Some("wrong text".into());
+    let expected = format!(
+        "cutter.approval-signing.v2\n4:SG_C\n5:run-1\n3:DOC\n64:{}\n64:{}\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n4:RD-2\n-\n10:wrong text\n5:false\n",
+        "cd".repeat(32),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(signing::canonical_signing_bytes(&a)).unwrap(),
+        expected
+    );
+    // In v1 the document, source and reason are not signed; in v2 each is.
+    let v1 = unsigned(Gate::Sg1);
+    let mut moved = v1.clone();
+    moved.document_id = Some("OTHER".into());
+    assert_eq!(
+        signing::canonical_signing_bytes(&v1),
+        signing::canonical_signing_bytes(&moved)
+    );
+    let s = signing::sign_approval(&v1, &alice_key());
+    assert_eq!(s.signing, SigningFormat::V2);
+    type Tamper = (&'static str, Box<dyn Fn(&mut Approval)>);
+    let cases: Vec<Tamper> = vec![
+        (
+            "document_id",
+            Box::new(|a| a.document_id = Some("OTHER".into())),
+        ),
+        (
+            "source_sha256",
+            Box::new(|a| a.source_sha256 = Some("ee".repeat(32))),
+        ),
+        ("reason added", Box::new(|a| a.reason = Some("why".into()))),
+        (
+            "signing format",
+            Box::new(|a| a.signing = SigningFormat::V1),
+        ),
+    ];
+    for (name, tamper) in cases {
+        let mut t = s.clone();
+        tamper(&mut t);
+        let d = detail(trusted().verify(&t, Mode::Live));
+        assert!(d.contains("does not verify"), "{name}: {d}");
+    }
+}
+
+#[test]
+fn an_approval_signed_in_v1_still_verifies() {
+    // A file an older cutter signed: the signature covers the v1 form it names.
+    let mut old = unsigned(Gate::Sg2);
+    old.signature = Some(signing::sign(&old, &alice_key()));
+    assert_eq!(trusted().verify(&old, Mode::DryRun), Ok(()));
+    let text = approval_file::approval_toml(&old);
+    assert!(!text.contains("signing ="), "{text}");
+    let back = approval_file::parse("old.toml", text.as_bytes()).unwrap();
+    assert_eq!(back.signing, SigningFormat::V1);
+    assert_eq!(trusted().verify(&back, Mode::DryRun), Ok(()));
 }
 
 #[test]
@@ -340,6 +408,7 @@ fn request(gate: Gate) -> ApprovalRequest {
         protected: false,
         requested_utc: at() - Duration::hours(1),
         effect: "write 3 units".into(),
+        reason: None,
     }
 }
 
@@ -474,9 +543,25 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
         proptest::option::of("[A-Z0-9-]{0,8}"),
         proptest::option::of("\\PC{0,8}"),
         any::<bool>(),
+        (
+            "[A-Z0-9-]{1,12}",
+            "[0-9a-f]{64}",
+            proptest::option::of("\\PC{0,12}"),
+        ),
     )
         .prop_map(
-            |(sg2, run_id, payload, secs, allowance, approver, rd, pa, self_approved)| Approval {
+            |(
+                sg2,
+                run_id,
+                payload,
+                secs,
+                allowance,
+                approver,
+                rd,
+                pa,
+                self_approved,
+                (doc, src, reason),
+            )| Approval {
                 gate: if sg2 { Gate::Sg2 } else { Gate::Sg1 },
                 run_id,
                 payload_sha256: payload,
@@ -488,6 +573,11 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 self_approved,
                 signature: None,
                 document_sha256: String::new(),
+                document_id: Some(doc),
+                source_sha256: Some(src),
+                reason,
+                signing: SigningFormat::V2,
+                batch: None,
             },
         )
 }
@@ -539,7 +629,7 @@ proptest! {
     fn any_change_to_a_signed_field_is_refused(
         a in approval_strategy(),
         b in approval_strategy(),
-        which in 0usize..9,
+        which in 0usize..12,
     ) {
         let key = alice_key();
         let s = signing::sign_approval(&a, &key);
@@ -558,6 +648,9 @@ proptest! {
             5 => t.approver = b.approver.clone(),
             6 => t.review_decision_id = b.review_decision_id.clone(),
             7 => t.protected_allowance = b.protected_allowance.clone(),
+            8 => t.document_id = b.document_id.clone(),
+            9 => t.source_sha256 = b.source_sha256.clone(),
+            10 => t.reason = b.reason.clone(),
             _ => t.self_approved = b.self_approved,
         }
         let changed = signing::canonical_signing_bytes(&t) != signing::canonical_signing_bytes(&s);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cutter_core::approval::{Approval, ApprovalRequest, EXPLICIT};
+use cutter_core::approval::{Approval, ApprovalRequest};
 use cutter_core::ports::{
     Clock, KillSwitch, PhaseReport, PortError, Reporter, SourceReader, StateStore,
 };
@@ -234,6 +234,17 @@ impl MemoryKillSwitch {
 
 #[async_trait]
 impl KillSwitch for MemoryKillSwitch {
+    async fn arm(
+        &self,
+        run_id: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PortError> {
+        let until = now + ttl;
+        guard(&self.0).insert(run_id.to_string(), until);
+        Ok(until)
+    }
+
     async fn is_armed(&self, run_id: &str, now: DateTime<Utc>) -> Result<bool, PortError> {
         Ok(guard(&self.0).get(run_id).is_some_and(|until| *until > now))
     }
@@ -244,22 +255,23 @@ impl KillSwitch for MemoryKillSwitch {
     }
 }
 
-/// A well-formed approval for the gate a request asks about, signed `now`.
+/// A well-formed approval for the gate a request asks about, signed `now` (unsigned: sign it
+/// with `cutter_core::signing::sign_approval` for a verifier that needs a signature).
 pub fn approval_for(request: &ApprovalRequest, now: DateTime<Utc>) -> Approval {
-    Approval {
-        gate: request.gate,
-        run_id: request.run_id.clone(),
-        payload_sha256: request.payload_sha256.clone(),
-        signed_utc: now,
-        allowance: EXPLICIT.to_string(),
-        approver: "Test Approver".to_string(),
-        review_decision_id: (request.gate == Gate::Sg2)
-            .then(|| format!("RD-{}-{}", request.run_id, now.timestamp())),
-        protected_allowance: None,
-        self_approved: false,
-        signature: None,
-        document_sha256: cutter_core::plan::sha256_hex(request.run_id.as_bytes()),
-    }
+    let mut a = Approval::new(
+        request.gate,
+        &request.run_id,
+        &request.document_id,
+        &request.source_sha256,
+        &request.payload_sha256,
+        "Test Approver",
+        now,
+    );
+    a.review_decision_id = (request.gate != Gate::Sg1)
+        .then(|| format!("RD-{}-{}-{}", request.gate, request.run_id, now.timestamp()));
+    a.reason = request.reason.clone();
+    a.document_sha256 = cutter_core::plan::sha256_hex(request.run_id.as_bytes());
+    a
 }
 
 /// A small valid Markdown document.

@@ -9,7 +9,7 @@ use cutter_adapters::killswitch::FileKillSwitch;
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
-use cutter_core::approval::{Approval, ApprovalPolicy, UnsignedDryRunOnly, EXPLICIT};
+use cutter_core::approval::{Approval, ApprovalPolicy, UnsignedDryRunOnly};
 use cutter_core::parser::ProfileDiscoverer;
 use cutter_core::ports::Clock;
 use cutter_core::simulator::Simulator;
@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
             expected_source_sha256: None,
             expected_grant_sha256: None,
             protected: false,
+            arm: None,
         })
         .await
         .with_context(|| format!("cut {file}"))?;
@@ -69,20 +70,18 @@ async fn main() -> anyhow::Result<()> {
     for gate in [Gate::Sg1, Gate::Sg2] {
         // In a real tool a person writes this; here the host program plays the approver.
         let request = orch.approval_request(&run)?;
-        let approval = Approval {
+        let mut approval = Approval::new(
             gate,
-            run_id: request.run_id.clone(),
-            payload_sha256: request.payload_sha256.clone(),
-            signed_utc: clock.now(),
-            allowance: EXPLICIT.into(),
-            approver: "embedding example".into(),
-            review_decision_id: (gate == Gate::Sg2).then(|| "RD-example-1".to_string()),
-            protected_allowance: None,
-            self_approved: true,
-            signature: None,
-            document_sha256: String::new(),
-        };
-        run = orch.resume(&run.run_id, Some(approval)).await?;
+            &request.run_id,
+            &request.document_id,
+            &request.source_sha256,
+            &request.payload_sha256,
+            "embedding example",
+            clock.now(),
+        );
+        approval.review_decision_id = (gate == Gate::Sg2).then(|| "RD-example-1".to_string());
+        approval.self_approved = true;
+        run = orch.resume(&run.run_id, Some(approval), None).await?;
         println!("after {gate}: {}", run.state);
     }
     let tables = sim.tables();

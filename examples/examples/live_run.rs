@@ -1,6 +1,7 @@
-//! Embeds cutter's live path: against a fresh PostgreSQL database, provision → cut (live) →
-//! arm → signed SG_1 → resume → signed SG_2 → resume → closeout → revert, printing the row
-//! count of every cutter table after each step.
+//! Embeds cutter's live path: against a fresh PostgreSQL database, provision → trust the
+//! approver's key in the knowledge base → cut (live, armed for itself) → signed SG_1 → resume
+//! (armed for itself) → signed SG_2 → resume → closeout → signed compensation approval →
+//! revert, printing the row count of every cutter table after each step.
 //!
 //! `cargo run -p cutter-examples --example live_run [FILE]`
 //!
@@ -18,14 +19,16 @@ use cutter_adapters::backup::GpgBackupRunner;
 use cutter_adapters::clock::SystemClock;
 use cutter_adapters::keys;
 use cutter_adapters::pg::{
-    designed_grants, provision, register_source, LiveStateStore, PgDocumentLocks, PgGrantProbe,
-    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RUN_TABLES,
+    designed_grants, provision, register_source, trust_key, LiveStateStore, PgDocumentLocks,
+    PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
+    RUN_TABLES,
 };
 use cutter_adapters::reporter::MarkdownReporter;
 use cutter_adapters::source::FileSource;
 use cutter_adapters::state_store::FileStateStore;
 use cutter_core::approval::ApprovalPolicy;
 use cutter_core::compensation::CompensationMode;
+use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::parser::ProfileDiscoverer;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::Clock;
@@ -139,8 +142,13 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
     let url = format!("{server}/{db}");
     let mut su = connect(&url).await?;
 
-    // `cutter db init`: migrations, roles, ownership, grants.
-    provision(&mut su, roles).await?;
+    // `cutter db init --no-password`: migrations, roles, ownership, grants (this example's
+    // server trusts local connections, so its throwaway roles get no passwords).
+    let passwords = RolePasswords {
+        allow_none: true,
+        ..RolePasswords::default()
+    };
+    provision(&mut su, roles, &passwords).await?;
     print_counts(&su, "provisioned").await?;
 
     // Intake: the document is registered with its pinned sha256.
@@ -159,7 +167,10 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
         settings.pool(&RoleLogin::new(&roles.verify))?,
         roles.clone(),
     );
-    let kill = PgKillSwitch::new(settings.pool(&RoleLogin::new(&roles.admin))?);
+    let actor = "example@embedding";
+    let admin = settings.pool(&RoleLogin::new(&roles.admin))?;
+    let exec = settings.pool(&RoleLogin::new(&roles.exec))?;
+    let kill = PgKillSwitch::new(Ok(admin.clone()), exec.clone(), actor);
     let gnupg = dir.join("gnupg");
     std::fs::create_dir(&gnupg)?;
     #[cfg(unix)]
@@ -181,13 +192,21 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
     let mut backup = GpgBackupRunner::new(&admin_url, &recipient, dir.join("backups"));
     backup.gnupg_home = Some(gnupg.clone());
 
-    // The approver's key pair; the verifier trusts its public half under the approver's name.
+    // The approver's key pair. The knowledge base trusts its public half under the approver's
+    // name (`cutter approve trust`, as the admin role); the verifier here trusts the same key.
     let (key_path, pub_path) = keys::keygen(&dir.join("approver"))?;
     let key = keys::load_signing_key(&key_path)?;
-    let trusted = TrustedKeys::new(vec![(
-        "Example Approver".to_string(),
-        keys::load_public_key(&pub_path)?,
-    )])?;
+    let public = keys::load_public_key(&pub_path)?;
+    trust_key(
+        &*admin.get().await?,
+        "Example Approver",
+        &public,
+        None,
+        None,
+        actor,
+    )
+    .await?;
+    let trusted = TrustedKeys::new(vec![("Example Approver".to_string(), public)])?;
 
     let (source, clock) = (FileSource, SystemClock);
     // Run records in files, document locks in the database (what the database requires of
@@ -195,8 +214,10 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
     let store = LiveStateStore::new(
         FileStateStore::new(dir.join("runs"), dir.join("locks")),
         PgDocumentLocks::new(
-            settings.pool(&RoleLogin::new(&roles.exec))?,
-            settings.pool(&RoleLogin::new(&roles.admin))?,
+            exec,
+            settings.pool(&RoleLogin::new(&roles.verify))?,
+            Ok(admin.clone()),
+            actor,
         ),
     );
     let reporter = MarkdownReporter::new(dir.join("reports"));
@@ -215,7 +236,8 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
             clock: &clock,
         },
         ApprovalPolicy::default(),
-    );
+    )
+    .with_actor(actor, cutter_core::run::BuildInfo::unknown_commit());
 
     let run_id = "example-live-run";
     let mut run: RunRecord = orch
@@ -228,6 +250,8 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
             // What `cutter grants expect` records after a person has read the matrix.
             expected_grant_sha256: Some(designed_grants().sha256()),
             protected: false,
+            // Armed for this command only; it disarms when the run pauses at SG_1.
+            arm: Some(Duration::minutes(10)),
         })
         .await?;
     println!(
@@ -239,8 +263,6 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
     print_counts(&su, "paused at SG_1").await?;
 
     for gate in [Gate::Sg1, Gate::Sg2] {
-        // `cutter arm`: the write functions refuse unless the run is armed in the database.
-        kill.arm(run_id, Duration::minutes(30), clock.now()).await?;
         let request = orch.approval_request(&run)?;
         let decision = (gate == Gate::Sg2).then(|| "RD-example-1".to_string());
         let approval = signing::sign_approval(
@@ -253,12 +275,34 @@ async fn run(server: &str, db: &str, roles: &PgRoles, file: &str) -> Result<()> 
             ),
             &key,
         );
-        run = orch.resume(run_id, Some(approval)).await?;
+        // `resume --arm 10m`: the write functions refuse unless the run is armed in the
+        // database; the resume disarms it again when it pauses or ends.
+        run = orch
+            .resume(run_id, Some(approval), Some(Duration::minutes(10)))
+            .await?;
         print_counts(&su, &format!("after {gate}: {}", run.state)).await?;
     }
 
-    kill.arm(run_id, Duration::minutes(30), clock.now()).await?;
-    let reverted = orch.revert(run_id, CompensationMode::SoftRetire).await?;
+    // Retiring enacted units is governed like enacting them: a signed compensation approval
+    // (SG_C) with its reason and a fresh review decision id.
+    let request = orch
+        .compensation_request(run_id, "example: undo the demonstration cut")
+        .await?;
+    let mut unsigned =
+        signing::approval_for_request(&request, "Example Approver", clock.now(), None, None);
+    unsigned.review_decision_id = Some("RD-example-2".to_string());
+    let approval = signing::sign_approval(&unsigned, &key);
+    let reverted = orch
+        .revert(
+            run_id,
+            CompensationMode::SoftRetire,
+            CompensationRequest {
+                reason: None,
+                approval: Some(approval),
+                arm: Some(Duration::minutes(10)),
+            },
+        )
+        .await?;
     print_counts(
         &su,
         &format!("reverted ({} retired)", reverted.outcome.retired),

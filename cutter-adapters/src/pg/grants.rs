@@ -15,7 +15,7 @@ use cutter_core::grants::{Grant, GrantMatrix};
 use cutter_core::ports::{GrantProbe, PortError};
 use deadpool_postgres::Pool;
 
-use super::provision::{EXEC_FUNCTIONS, VERIFY_RELATIONS};
+use super::provision::{EXEC_FUNCTIONS, VERIFY_FUNCTIONS, VERIFY_RELATIONS};
 use super::{col, pool_error, translate, PgRoles};
 
 /// Privileges the matrix tracks. Newer servers add privileges (PostgreSQL 17's MAINTAIN) that
@@ -44,7 +44,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
     "TRIGGER",
 ];
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 22] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -61,26 +61,118 @@ const TABLES: [&str; 16] = [
     "cutter_governance.document_lock_log",
     "cutter_governance.batch",
     "cutter_governance.batch_item",
+    "cutter_governance.run",
+    "cutter_governance.kb_identity",
+    "cutter_governance.policy",
+    "cutter_governance.approver_key",
+    "cutter_governance.approver_key_log",
+    "cutter_governance.kill_switch_log",
 ];
 
 const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 14] = [
-    "public.fn_iu_create(text, text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
-    "public.fn_iu_create_more(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
-    "public.fn_iu_enact(text, text, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",
-    "public.fn_iu_compensate(text, text, text[], text[])",
-    "public.fn_leg_b_record(text, text, text, text, bigint, text, text, jsonb, text, text, text, timestamp with time zone, timestamp with time zone, boolean, text)",
-    "public.fn_record_verify(text, text, boolean, bigint, text[])",
-    "cutter_governance.fn_run_armed(text)",
+const FUNCTIONS: [&str; 55] = [
+    "cutter_governance.ed25519_base_point()",
+    "cutter_governance.ed25519_base_table()",
+    "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
+    "cutter_governance.ed25519_fe_invert(numeric)",
+    "cutter_governance.ed25519_fe_pow22523(numeric)",
+    "cutter_governance.ed25519_fe_pow_2_250_1(numeric)",
+    "cutter_governance.ed25519_fe_sq_n(numeric, integer)",
+    "cutter_governance.ed25519_fe_sqrt_ratio(numeric, numeric, integer)",
+    "cutter_governance.ed25519_int_from_le(bytea)",
+    "cutter_governance.ed25519_int_to_le32(numeric)",
+    "cutter_governance.ed25519_point_add(numeric[], numeric[])",
+    "cutter_governance.ed25519_point_decode(bytea)",
+    "cutter_governance.ed25519_point_double(numeric[])",
+    "cutter_governance.ed25519_point_encode(numeric[])",
+    "cutter_governance.ed25519_point_is_small_order(numeric[])",
+    "cutter_governance.ed25519_public_key_ok(bytea)",
+    "cutter_governance.ed25519_scalar_wnaf5(bytea)",
+    "cutter_governance.ed25519_verify(bytea, bytea, bytea)",
+    "cutter_governance.fn_accept_approval(cutter_governance.run, text, jsonb, text)",
+    "cutter_governance.fn_arm_run(text, interval, text)",
+    "cutter_governance.fn_arming_expiry(text)",
+    "cutter_governance.fn_clear_document_lock(text, text, text, text)",
+    "cutter_governance.fn_disarm_run(text, text)",
+    "cutter_governance.fn_iu_insert_chunk(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "cutter_governance.fn_kb_identity()",
+    "cutter_governance.fn_key_fingerprint(bytea)",
+    "cutter_governance.fn_lock_document(text, text, text)",
+    "cutter_governance.fn_normalize_review_decision(text)",
     "cutter_governance.fn_require_armed(text)",
-    "cutter_governance.fn_lock_document(text, text)",
-    "cutter_governance.fn_unlock_document(text, text)",
+    "cutter_governance.fn_require_run(text, text, boolean)",
+    "cutter_governance.fn_revoke_key(bytea, text)",
+    "cutter_governance.fn_run_armed(text)",
+    "cutter_governance.fn_run_begin(text, text, text, text, text)",
+    "cutter_governance.fn_run_plan(text, text, text, integer)",
+    "cutter_governance.fn_sign_field(text)",
+    "cutter_governance.fn_sign_opt(text)",
+    "cutter_governance.fn_trust_key(text, bytea, timestamp with time zone, timestamp with time zone, text)",
+    "cutter_governance.fn_unlock_document(text, text, text)",
+    "cutter_governance.fn_verify_approval(cutter_governance.run, text, jsonb)",
+    "cutter_governance.fn_written_payload(text, text)",
     "cutter_governance.tg_append_only()",
-    "cutter_governance.tg_unit_version_immutable()",
+    "cutter_governance.tg_approver_key_guard()",
+    "cutter_governance.tg_arming_capped()",
+    "cutter_governance.tg_change_set_complete()",
     "cutter_governance.tg_information_unit_guard()",
     "cutter_governance.tg_require_document_lock()",
+    "cutter_governance.tg_run_guard()",
+    "cutter_governance.tg_unit_version_immutable()",
+    "public.fn_check_approval(text, text, text, jsonb)",
+    "public.fn_iu_compensate(text, text, text[], text[], text, jsonb, text)",
+    "public.fn_iu_create(text, text, jsonb, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_create_more(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_enact(text, text, jsonb, text)",
+    "public.fn_leg_b_record(text, text, text, text, jsonb)",
+    "public.fn_record_verify(text, text, boolean, bigint, text[])",
+];
+
+/// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
+/// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
+/// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
+const TRIGGERS: [&str; 39] = [
+    "cutter_governance.approval_signature.approval_signature_append_only",
+    "cutter_governance.approval_signature.approval_signature_no_truncate",
+    "cutter_governance.approver_key.approver_key_guard",
+    "cutter_governance.approver_key.approver_key_no_truncate",
+    "cutter_governance.approver_key_log.approver_key_log_append_only",
+    "cutter_governance.approver_key_log.approver_key_log_no_truncate",
+    "cutter_governance.cut_change_set.cut_change_set_append_only",
+    "cutter_governance.cut_change_set.cut_change_set_complete",
+    "cutter_governance.cut_change_set.cut_change_set_no_truncate",
+    "cutter_governance.cut_change_set_affected_row.affected_row_append_only",
+    "cutter_governance.cut_change_set_affected_row.affected_row_no_truncate",
+    "cutter_governance.document_lock_log.document_lock_log_append_only",
+    "cutter_governance.document_lock_log.document_lock_log_no_truncate",
+    "cutter_governance.kb_identity.kb_identity_append_only",
+    "cutter_governance.kb_identity.kb_identity_no_truncate",
+    "cutter_governance.kill_switch_arming.kill_switch_arming_capped",
+    "cutter_governance.kill_switch_log.kill_switch_log_append_only",
+    "cutter_governance.kill_switch_log.kill_switch_log_no_truncate",
+    "cutter_governance.manifest_envelope.manifest_envelope_append_only",
+    "cutter_governance.manifest_envelope.manifest_envelope_no_truncate",
+    "cutter_governance.policy.policy_no_delete",
+    "cutter_governance.policy.policy_no_truncate",
+    "cutter_governance.review_decision.review_decision_append_only",
+    "cutter_governance.review_decision.review_decision_no_truncate",
+    "cutter_governance.run.run_guard",
+    "cutter_governance.run.run_no_truncate",
+    "cutter_governance.verify_result.verify_result_append_only",
+    "cutter_governance.verify_result.verify_result_no_truncate",
+    "public.information_unit.information_unit_guard",
+    "public.information_unit.information_unit_lock_delete",
+    "public.information_unit.information_unit_lock_insert",
+    "public.information_unit.information_unit_lock_update",
+    "public.information_unit.information_unit_no_truncate",
+    "public.iu_lifecycle_log.iu_lifecycle_log_append_only",
+    "public.iu_lifecycle_log.iu_lifecycle_log_no_truncate",
+    "public.unit_version.unit_version_immutable",
+    "public.unit_version.unit_version_lock_delete",
+    "public.unit_version.unit_version_lock_insert",
+    "public.unit_version.unit_version_no_truncate",
 ];
 
 /// The matrix the migrations plus `provision` are designed to produce.
@@ -127,6 +219,19 @@ pub fn designed_grants() -> GrantMatrix {
         {
             grants.push(Grant::new("exec", &object, "EXECUTE"));
         }
+        if VERIFY_FUNCTIONS
+            .iter()
+            .any(|f| function.starts_with(&format!("{f}(")))
+        {
+            grants.push(Grant::new("verify", &object, "EXECUTE"));
+        }
+    }
+    for trigger in TRIGGERS {
+        grants.push(Grant::new(
+            "trigger",
+            &format!("trigger {trigger}"),
+            "ENABLED",
+        ));
     }
     GrantMatrix::new(grants)
 }
@@ -178,6 +283,16 @@ CROSS JOIN LATERAL (VALUES ('SUPERUSER', pr.rolsuper), ('CREATEROLE', pr.rolcrea
                            ('CREATEDB', pr.rolcreatedb), ('BYPASSRLS', pr.rolbypassrls),
                            ('REPLICATION', pr.rolreplication)) AS f (attr, held)
 WHERE f.held
+UNION ALL
+-- Every user trigger on the cutter tables and whether it fires: the append-only and
+-- immutability guards hold only while they exist and are enabled ('O' and 'A' fire in normal
+-- sessions; 'D' is disabled, 'R' fires only under session_replication_role = replica).
+SELECT 'trigger', 'trigger ' || n.nspname || '.' || c.relname || '.' || t.tgname,
+       CASE WHEN t.tgenabled IN ('O', 'A') THEN 'ENABLED' ELSE 'DISABLED' END
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND n.nspname IN ('public', 'cutter_governance')
 ";
 
 /// Reads the grant matrix through any connection (the catalogs are readable by every role).
@@ -210,7 +325,10 @@ impl GrantProbe for PgGrantProbe {
             let role: String = col(row, 0, "grant matrix")?;
             let object: String = col(row, 1, "grant matrix")?;
             let privilege: String = col(row, 2, "grant matrix")?;
-            if object == "cluster" || privilege == "MEMBER" || TRACKED.contains(&privilege.as_str())
+            if object == "cluster"
+                || privilege == "MEMBER"
+                || role == "trigger"
+                || TRACKED.contains(&privilege.as_str())
             {
                 grants.push(Grant::new(&role, &object, &privilege));
             }

@@ -20,27 +20,37 @@ pub struct LockHolder {
     pub claimed_at: DateTime<Utc>,
 }
 
-/// The database's document locks. Claims and releases go through the exec role's functions;
-/// reading and clearing a lock need the admin pool.
+/// The database's document locks. Claims and releases go through the exec role's functions
+/// (which let a run claim and release only its own lock, and only while it is armed); reading a
+/// lock is the verify role's, clearing a stale one the admin role's.
 #[derive(Debug, Clone)]
 pub struct PgDocumentLocks {
     exec: Pool,
-    admin: Pool,
+    verify: Pool,
+    /// `Err` says why there is no admin login (its password variable is not set).
+    admin: Result<Pool, String>,
+    actor: String,
 }
 
 impl PgDocumentLocks {
-    pub fn new(exec: Pool, admin: Pool) -> Self {
-        PgDocumentLocks { exec, admin }
+    pub fn new(exec: Pool, verify: Pool, admin: Result<Pool, String>, actor: &str) -> Self {
+        PgDocumentLocks {
+            exec,
+            verify,
+            admin,
+            actor: actor.to_string(),
+        }
     }
 
-    /// Claims the document for the run; `PortError::Locked` names the run holding it.
+    /// Claims the document for the run; `PortError::Locked` names the run holding it (read
+    /// through the verify role: the claim itself never says who holds a document).
     pub async fn lock(&self, document_id: &str, run_id: &str) -> Result<(), PortError> {
         let what = format!("lock document {document_id}");
         let client = self.exec.get().await.map_err(|e| pool_error(&what, e))?;
         let row = client
             .query_one(
-                "SELECT cutter_governance.fn_lock_document($1, $2)",
-                &[&document_id, &run_id],
+                "SELECT cutter_governance.fn_lock_document($1, $2, $3)",
+                &[&document_id, &run_id, &self.actor],
             )
             .await
             .map_err(|e| match translate(&what, run_id, &e) {
@@ -55,15 +65,18 @@ impl PgDocumentLocks {
                 }
                 other => other,
             })?;
-        let holder: String = col(&row, 0, "fn_lock_document")?;
-        if holder == run_id {
-            Ok(())
-        } else {
-            Err(PortError::Locked {
-                document_id: document_id.to_string(),
-                holder,
-            })
+        let held: bool = col(&row, 0, "fn_lock_document")?;
+        if held {
+            return Ok(());
         }
+        let holder = self.holder(document_id).await?.map_or_else(
+            || "(released meanwhile; try again)".to_string(),
+            |h| h.run_id,
+        );
+        Err(PortError::Locked {
+            document_id: document_id.to_string(),
+            holder,
+        })
     }
 
     /// Releases the run's claim; another run's claim is left alone.
@@ -72,8 +85,8 @@ impl PgDocumentLocks {
         let client = self.exec.get().await.map_err(|e| pool_error(&what, e))?;
         client
             .execute(
-                "SELECT cutter_governance.fn_unlock_document($1, $2)",
-                &[&document_id, &run_id],
+                "SELECT cutter_governance.fn_unlock_document($1, $2, $3)",
+                &[&document_id, &run_id, &self.actor],
             )
             .await
             .map_err(|e| translate(&what, run_id, &e))?;
@@ -83,7 +96,7 @@ impl PgDocumentLocks {
     /// The current holder of a document, if any.
     pub async fn holder(&self, document_id: &str) -> Result<Option<LockHolder>, PortError> {
         let what = format!("read the lock of document {document_id}");
-        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
+        let client = self.verify.get().await.map_err(|e| pool_error(&what, e))?;
         let row = client
             .query_opt(
                 "SELECT run_id, claimed_at FROM cutter_governance.document_lock WHERE document_id = $1",
@@ -110,33 +123,23 @@ impl PgDocumentLocks {
         reason: &str,
     ) -> Result<bool, PortError> {
         let what = format!("clear the lock of document {document_id}");
-        let mut client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| translate(&what, run_id, &e))?;
-        let n = tx
-            .execute(
-                "DELETE FROM cutter_governance.document_lock WHERE document_id = $1 AND run_id = $2",
-                &[&document_id, &run_id],
+        let admin = self
+            .admin
+            .as_ref()
+            .map_err(|why| PortError::Other(format!("{what}: it needs the admin role: {why}")))?;
+        let client = admin.get().await.map_err(|e| pool_error(&what, e))?;
+        let row = client
+            .query_one(
+                "SELECT cutter_governance.fn_clear_document_lock($1, $2, $3, $4)",
+                &[&document_id, &run_id, &reason, &self.actor],
             )
             .await
             .map_err(|e| translate(&what, run_id, &e))?;
-        if n == 0 {
-            return Ok(false);
+        let cleared: bool = col(&row, 0, "fn_clear_document_lock")?;
+        if cleared {
+            tracing::warn!(document_id, run_id, reason, "document lock cleared by hand");
         }
-        tx.execute(
-            "INSERT INTO cutter_governance.document_lock_log (document_id, run_id, action, reason)
-             VALUES ($1, $2, 'cleared', $3)",
-            &[&document_id, &run_id, &reason],
-        )
-        .await
-        .map_err(|e| translate(&what, run_id, &e))?;
-        tx.commit()
-            .await
-            .map_err(|e| translate(&what, run_id, &e))?;
-        tracing::warn!(document_id, run_id, reason, "document lock cleared by hand");
-        Ok(true)
+        Ok(cleared)
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod batch;
 mod grants;
+mod keys;
 mod killswitch;
 mod locks;
 mod provision;
@@ -29,13 +30,14 @@ use tokio_postgres::NoTls;
 
 pub use batch::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 pub use grants::{designed_grants, PgGrantProbe};
+pub use keys::{load_trusted_keys, revoke_key, trust_key, trusted_key_rows, TrustedKeyRow};
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
-    latest_version, provision, register_source, registered_source, registered_sources,
-    run_id_known, status, RegisteredSource, MIGRATION_TABLE,
+    latest_version, passwordless_login_roles, provision, register_source, registered_source,
+    registered_sources, run_id_known, status, RegisteredSource, RolePasswords, MIGRATION_TABLE,
 };
-pub use target::{PgTarget, RUN_TABLES, WRITTEN_TABLES};
+pub use target::{approval_json, PgTarget, RUN_TABLES, WRITTEN_TABLES};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.
@@ -44,6 +46,10 @@ pub const SQLSTATE_KILL_SWITCH_OFF: &str = "CK001";
 pub const SQLSTATE_REFUSED: &str = "CK002";
 /// SQLSTATE raised by the triggers when an immutable or append-only row was to change.
 pub const SQLSTATE_IMMUTABLE: &str = "CK003";
+/// SQLSTATE raised when the knowledge base refuses an approval (the message says why).
+pub const SQLSTATE_APPROVAL_REFUSED: &str = "CK004";
+/// SQLSTATE raised when the run is not in a state that allows the call (a phase is missing).
+pub const SQLSTATE_OUT_OF_SEQUENCE: &str = "CK005";
 
 /// A failure of the PostgreSQL adapter outside a port call (configuration, provisioning).
 #[derive(Debug, Error)]
@@ -131,6 +137,40 @@ impl PgRoles {
             exec: exec.to_string(),
             verify: verify.to_string(),
         })
+    }
+
+    /// The default names for a knowledge base in database `db`: `cutter_<db>_admin`,
+    /// `cutter_<db>_exec`, `cutter_<db>_verify`, so two knowledge bases on one server never
+    /// share a role. A name that is not already plain lower-case letters, digits and `_`, or
+    /// too long for a role name, is folded to that alphabet and suffixed with 8 hex digits of
+    /// its sha256, so different databases still get different roles.
+    pub fn for_database(db: &str) -> Self {
+        let folded: String = db
+            .chars()
+            .map(|c| {
+                let c = c.to_ascii_lowercase();
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // "cutter_" + name + "_verify" within 63 bytes.
+        const ROOM: usize = 63 - "cutter_".len() - "_verify".len();
+        let stem = if folded == db && folded.len() <= ROOM {
+            folded
+        } else {
+            let digest = cutter_core::plan::sha256_hex(db.as_bytes());
+            let keep = ROOM - 9;
+            let head: String = folded.chars().take(keep).collect();
+            format!("{head}_{}", &digest[..8])
+        };
+        PgRoles {
+            admin: format!("cutter_{stem}_admin"),
+            exec: format!("cutter_{stem}_exec"),
+            verify: format!("cutter_{stem}_verify"),
+        }
     }
 
     /// `cutter_admin`, `cutter_exec`, `cutter_verify`.
@@ -251,18 +291,34 @@ impl PgSettings {
         Ok(config)
     }
 
-    /// One connection as `login` (its driver runs on the current tokio runtime).
+    /// One connection as `login` (its driver runs on the current tokio runtime). The whole
+    /// handshake (TCP, TLS, authentication, startup) is bounded by the connect timeout: a
+    /// server that accepts the socket and then says nothing cannot hang the command.
     pub async fn connect(&self, login: &RoleLogin) -> Result<tokio_postgres::Client, PgError> {
         let config = self.config_for(login)?;
         let what = format!("connect to {} as {}", self.label()?, login.role);
+        let timed_out = |what: String| {
+            PgError::Config(format!(
+                "{what}: no answer within {:?}; check the host, port and tls settings",
+                self.connect_timeout
+            ))
+        };
         let client = match connector(&self.tls)? {
             None => {
-                let (client, conn) = config.connect(NoTls).await.map_err(PgError::db(what))?;
+                let (client, conn) =
+                    tokio::time::timeout(self.connect_timeout, config.connect(NoTls))
+                        .await
+                        .map_err(|_| timed_out(what.clone()))?
+                        .map_err(PgError::db(what))?;
                 tokio::spawn(conn);
                 client
             }
             Some(tls) => {
-                let (client, conn) = config.connect(tls).await.map_err(PgError::db(what))?;
+                let (client, conn) =
+                    tokio::time::timeout(self.connect_timeout, config.connect(tls))
+                        .await
+                        .map_err(|_| timed_out(what.clone()))?
+                        .map_err(PgError::db(what))?;
                 tokio::spawn(conn);
                 client
             }
@@ -327,6 +383,8 @@ pub fn translate(what: &str, run_id: &str, e: &tokio_postgres::Error) -> PortErr
         || [
             SQLSTATE_REFUSED,
             SQLSTATE_IMMUTABLE,
+            SQLSTATE_APPROVAL_REFUSED,
+            SQLSTATE_OUT_OF_SEQUENCE,
             SqlState::RAISE_EXCEPTION.code(),
             SqlState::INSUFFICIENT_PRIVILEGE.code(),
         ]

@@ -29,30 +29,46 @@ pub(crate) const PUBLIC_RELATIONS: [&str; 4] = [
 ];
 
 /// Functions in `public` that belong to cutter.
-pub(crate) const PUBLIC_FUNCTIONS: [&str; 6] = [
+pub(crate) const PUBLIC_FUNCTIONS: [&str; 7] = [
     "fn_iu_create",
     "fn_iu_create_more",
     "fn_iu_enact",
     "fn_iu_compensate",
     "fn_leg_b_record",
     "fn_record_verify",
+    "fn_check_approval",
 ];
 
-/// What the exec role may EXECUTE (schema-qualified names).
-pub(crate) const EXEC_FUNCTIONS: [&str; 9] = [
+/// What the exec role may EXECUTE (schema-qualified names): the run's own functions, each
+/// of which checks on server state that the run is armed, holds its document and (for units)
+/// carries a verified approval. Nothing that trusts, arms or clears.
+pub(crate) const EXEC_FUNCTIONS: [&str; 15] = [
     "public.fn_iu_create",
     "public.fn_iu_create_more",
     "public.fn_iu_enact",
     "public.fn_iu_compensate",
     "public.fn_leg_b_record",
     "public.fn_record_verify",
+    "public.fn_check_approval",
     "cutter_governance.fn_run_armed",
+    "cutter_governance.fn_arming_expiry",
+    "cutter_governance.fn_disarm_run",
     "cutter_governance.fn_lock_document",
     "cutter_governance.fn_unlock_document",
+    "cutter_governance.fn_run_begin",
+    "cutter_governance.fn_run_plan",
+    "cutter_governance.fn_kb_identity",
+];
+
+/// What the verify role may EXECUTE: read-only answers.
+pub(crate) const VERIFY_FUNCTIONS: [&str; 3] = [
+    "cutter_governance.fn_run_armed",
+    "cutter_governance.fn_arming_expiry",
+    "cutter_governance.fn_kb_identity",
 ];
 
 /// What the verify role may SELECT.
-pub(crate) const VERIFY_RELATIONS: [&str; 15] = [
+pub(crate) const VERIFY_RELATIONS: [&str; 22] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -68,12 +84,97 @@ pub(crate) const VERIFY_RELATIONS: [&str; 15] = [
     "cutter_governance.document_lock_log",
     "cutter_governance.batch",
     "cutter_governance.batch_item",
+    "cutter_governance.run",
+    "cutter_governance.kb_identity",
+    "cutter_governance.policy",
+    "cutter_governance.approver_key",
+    "cutter_governance.approver_key_log",
+    "cutter_governance.kill_switch_arming",
+    "cutter_governance.kill_switch_log",
 ];
+
+/// The passwords `db init` gives the three roles (values, read from the environment by the
+/// caller; never logged). A role without one gets no LOGIN password, which `provision`
+/// allows only when told so ([`RolePasswords::allow_none`]): on a server that authenticates
+/// by password such a role cannot log in, and under `trust` anyone on the host can be it.
+#[derive(Default)]
+pub struct RolePasswords {
+    pub admin: Option<String>,
+    pub exec: Option<String>,
+    pub verify: Option<String>,
+    /// Create LOGIN roles without a password where none is given (`db init --no-password`).
+    pub allow_none: bool,
+}
+
+impl std::fmt::Debug for RolePasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |p: &Option<String>| if p.is_some() { "set" } else { "none" };
+        f.debug_struct("RolePasswords")
+            .field("admin", &set(&self.admin))
+            .field("exec", &set(&self.exec))
+            .field("verify", &set(&self.verify))
+            .field("allow_none", &self.allow_none)
+            .finish()
+    }
+}
+
+/// The cutter roles that can log in without a password, as far as `client` may see
+/// (`pg_authid` is a superuser's to read: `None` means it could not look).
+pub async fn passwordless_login_roles(
+    client: &Client,
+    roles: &PgRoles,
+) -> Result<Option<Vec<String>>, PgError> {
+    let names = [
+        roles.admin.as_str(),
+        roles.exec.as_str(),
+        roles.verify.as_str(),
+    ];
+    match client
+        .query(
+            "SELECT rolname FROM pg_catalog.pg_authid
+             WHERE rolname = ANY ($1) AND rolcanlogin AND rolpassword IS NULL ORDER BY 1",
+            &[&names.as_slice()],
+        )
+        .await
+    {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| get::<String>(r, 0, "a role name"))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+            Ok(None)
+        }
+        Err(e) => Err(PgError::db("read the roles' passwords")(e)),
+    }
+}
 
 /// Applies the migrations, creates the roles, hands every cutter object to the admin role and
 /// sets the grants to exactly the designed ones. `client` must be able to create roles and
 /// change owners (a superuser, or the database owner with CREATEROLE).
-pub async fn provision(client: &mut Client, roles: &PgRoles) -> Result<(), PgError> {
+pub async fn provision(
+    client: &mut Client,
+    roles: &PgRoles,
+    passwords: &RolePasswords,
+) -> Result<(), PgError> {
+    // Refused before anything changes.
+    if !passwords.allow_none {
+        let missing: Vec<&str> = [
+            (&roles.admin, &passwords.admin),
+            (&roles.exec, &passwords.exec),
+            (&roles.verify, &passwords.verify),
+        ]
+        .iter()
+        .filter(|(_, p)| p.is_none())
+        .map(|(r, _)| r.as_str())
+        .collect();
+        if !missing.is_empty() {
+            return Err(PgError::Config(format!(
+                "create login roles {}: no password for them; name an environment variable for each under [database] (admin_password_env, exec_password_env, verify_password_env) and set it, or pass --no-password for a server where passwords are not used",
+                missing.join(", ")
+            )));
+        }
+    }
     embedded::migrations::runner()
         .run_async(client)
         .await
@@ -96,6 +197,26 @@ pub async fn provision(client: &mut Client, roles: &PgRoles) -> Result<(), PgErr
         .map_err(PgError::db(format!("create role {role}")))?;
     }
     let (admin, exec, verify) = (&roles.admin, &roles.exec, &roles.verify);
+    for (role, password) in [
+        (admin, &passwords.admin),
+        (exec, &passwords.exec),
+        (verify, &passwords.verify),
+    ] {
+        if let Some(password) = password {
+            // Only the SCRAM verifier reaches the server; the statement is never echoed in an
+            // error (it carries the verifier), only the role's name.
+            let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+            tx.batch_execute(&format!("ALTER ROLE {role} PASSWORD '{verifier}'"))
+                .await
+                .map_err(|e| {
+                    PgError::Config(format!(
+                        "set the password of role {role}: {}",
+                        e.as_db_error()
+                            .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                    ))
+                })?;
+        }
+    }
 
     let row = tx
         .query_one("SELECT format('%I', current_database())", &[])
@@ -168,9 +289,40 @@ pub async fn provision(client: &mut Client, roles: &PgRoles) -> Result<(), PgErr
             sql.push(format!("GRANT EXECUTE ON FUNCTION {name} TO {exec}"));
         }
     }
+    for function in &functions {
+        let name: String = get(function, 0, "a function name")?;
+        if VERIFY_FUNCTIONS
+            .iter()
+            .any(|f| name.starts_with(&format!("{f}(")))
+        {
+            sql.push(format!("GRANT EXECUTE ON FUNCTION {name} TO {verify}"));
+        }
+    }
     for relation in VERIFY_RELATIONS {
         sql.push(format!("GRANT SELECT ON TABLE {relation} TO {verify}"));
     }
+    sql.push(format!(
+        "ALTER TYPE cutter_governance.approval_verdict OWNER TO {admin}"
+    ));
+    // The append-only, immutability, lock and payload guards hold only while their triggers
+    // fire: provisioning turns every user trigger of the cutter tables back on.
+    for row in &relations {
+        let name: String = get(row, 0, "a relation name")?;
+        let kind: String = get(row, 1, "a relation kind")?;
+        if kind == "r" || kind == "p" {
+            sql.push(format!("ALTER TABLE {name} ENABLE TRIGGER USER"));
+        }
+    }
+    // The knowledge base's identity includes the cluster's system identifier, which only a
+    // superuser may read unless granted. An installer that cannot grant it leaves the
+    // identity to the id and database name.
+    sql.push(format!(
+        "DO $$ BEGIN
+             GRANT EXECUTE ON FUNCTION pg_catalog.pg_control_system() TO {admin};
+         EXCEPTION WHEN insufficient_privilege THEN
+             RAISE NOTICE 'cannot grant pg_control_system() to {admin}';
+         END $$"
+    ));
     for statement in &sql {
         tx.batch_execute(statement)
             .await

@@ -2,16 +2,21 @@
 //! SECURITY DEFINER functions, one transaction per port call; reads through the verify role.
 
 use async_trait::async_trait;
-use cutter_core::compensation::{CompensationAction, CompensationOutcome, CompensationPlan};
+use cutter_core::approval::Approval;
+use cutter_core::compensation::{
+    CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
+};
 use cutter_core::mode::Mode;
 use cutter_core::plan::CutPlan;
 use cutter_core::ports::{
-    ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunContext, StoredUnit,
-    VerifyResult,
+    ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunBinding, RunContext,
+    StoredUnit, TargetRun, VerifyResult,
 };
-use cutter_core::run::{AcceptedApproval, DocumentFingerprint, Snapshot};
+use cutter_core::run::{AcceptedApproval, BuildInfo, DocumentFingerprint, KbIdentity, Snapshot};
+use cutter_core::signing::signed_utc_text;
 use deadpool_postgres::{Object, Pool, Transaction};
 use futures::StreamExt as _;
+use serde_json::json;
 
 use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
 
@@ -20,7 +25,7 @@ use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
 const LEG_A_CHUNK: usize = 4096;
 
 /// The tables a run writes, for the narrow pre-write backup.
-pub const WRITTEN_TABLES: [&str; 9] = [
+pub const WRITTEN_TABLES: [&str; 10] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -30,16 +35,21 @@ pub const WRITTEN_TABLES: [&str; 9] = [
     "cutter_governance.approval_signature",
     "cutter_governance.review_decision",
     "cutter_governance.verify_result",
+    "cutter_governance.run",
 ];
 
 /// Every table a run leaves rows in: the tables it writes, the registry its document is in,
-/// and the arming rows of its kill-switch. Counting these shows what a run did.
-pub const RUN_TABLES: [&str; 11] = [
+/// the arming rows of its kill-switch and their log, and its document lock's log. Counting
+/// these shows what a run did.
+pub const RUN_TABLES: [&str; 14] = [
     WRITTEN_TABLES[0],
     WRITTEN_TABLES[1],
     WRITTEN_TABLES[2],
     "cutter_governance.source_registry",
     "cutter_governance.kill_switch_arming",
+    "cutter_governance.kill_switch_log",
+    "cutter_governance.document_lock_log",
+    WRITTEN_TABLES[9],
     WRITTEN_TABLES[3],
     WRITTEN_TABLES[4],
     WRITTEN_TABLES[5],
@@ -47,6 +57,57 @@ pub const RUN_TABLES: [&str; 11] = [
     WRITTEN_TABLES[7],
     WRITTEN_TABLES[8],
 ];
+
+/// The fields of an approval as the knowledge base's `fn_verify_approval` reads them: it
+/// rebuilds the signed text from these and verifies the signature itself. A batch-derived
+/// approval carries the whole batch (every listed run), since one signature covers them all.
+pub fn approval_json(a: &Approval) -> serde_json::Value {
+    match &a.batch {
+        Some(batch) => json!({
+            "signing": cutter_core::batch_approval::BATCH_SIGNING_FORMAT,
+            "gate": a.gate.name(),
+            "batch_id": batch.batch_id,
+            "runs": batch.entries.iter().map(|(r, _)| r).collect::<Vec<_>>(),
+            "payloads": batch.entries.iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            "signed_utc": signed_utc_text(a.signed_utc),
+            "allowance": a.allowance,
+            "approver": a.approver,
+            "review_decision_id": batch.review_decision_id,
+            "self_approved": a.self_approved,
+            "signature": batch.signature,
+            "document_sha256": a.document_sha256,
+        }),
+        None => json!({
+            "signing": a.signing.name(),
+            "gate": a.gate.name(),
+            "run_id": a.run_id,
+            "document_id": a.document_id,
+            "source_sha256": a.source_sha256,
+            "payload_sha256": a.payload_sha256,
+            "signed_utc": signed_utc_text(a.signed_utc),
+            "allowance": a.allowance,
+            "approver": a.approver,
+            "review_decision_id": a.review_decision_id,
+            "protected_allowance": a.protected_allowance,
+            "reason": a.reason,
+            "self_approved": a.self_approved,
+            "signature": a.signature,
+            "document_sha256": a.document_sha256,
+        }),
+    }
+}
+
+/// The signed approval behind an accepted one, as JSON for the knowledge base.
+fn accepted_json(what: &str, a: &AcceptedApproval) -> Result<String, PortError> {
+    let signed = a.signed.as_ref().ok_or_else(|| PortError::Rejected {
+        what: what.to_string(),
+        detail: format!(
+            "the accepted {} approval was recorded by an older cutter without its signed fields; void the run and cut it again",
+            a.gate
+        ),
+    })?;
+    Ok(approval_json(signed).to_string())
+}
 
 /// The live PostgreSQL target. Its mode is always [`Mode::Live`].
 #[derive(Debug, Clone)]
@@ -77,6 +138,11 @@ impl PgTarget {
             verify,
             label,
         }
+    }
+
+    /// Reads through the verify role: for callers that need the verify login (preflight).
+    pub async fn verify_connection(&self, what: &str) -> Result<Object, PortError> {
+        self.verify_client(what).await
     }
 
     /// Logs in as the exec role and the verify role and uses each as a run would (exec calls
@@ -171,6 +237,127 @@ impl ExecutionTarget for PgTarget {
         WRITTEN_TABLES.iter().map(|t| t.to_string()).collect()
     }
 
+    async fn identity(&self) -> Result<KbIdentity, PortError> {
+        let what = "read the knowledge base's identity";
+        let client = self.verify_client(what).await?;
+        let row = client
+            .query_one(
+                "SELECT kb_id::text, database_name, system_identifier
+                 FROM cutter_governance.fn_kb_identity()",
+                &[],
+            )
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        Ok(KbIdentity {
+            kb_id: col(&row, 0, "kb_identity.kb_id")?,
+            database: col(&row, 1, "kb_identity.database_name")?,
+            system_identifier: col(&row, 2, "kb_identity.system_identifier")?,
+        })
+    }
+
+    async fn begin_run(
+        &self,
+        run: &RunContext,
+        build: &BuildInfo,
+    ) -> Result<RunBinding, PortError> {
+        let what = "begin the run";
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        let row = tx
+            .query_one(
+                "SELECT source_sha256, protected
+                 FROM cutter_governance.fn_run_begin($1, $2, $3, $4, $5)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &run.actor,
+                    &build.version,
+                    &build.commit,
+                ],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let source_sha256: String = col(&row, 0, "fn_run_begin")?;
+        let protected: bool = col(&row, 1, "fn_run_begin")?;
+        commit(tx, what, &run.run_id).await?;
+        Ok(RunBinding {
+            identity: self.identity().await?,
+            source_sha256: Some(source_sha256),
+            protected,
+        })
+    }
+
+    async fn run_record(&self, run_id: &str) -> Result<Option<TargetRun>, PortError> {
+        let what = format!("read the record of run {run_id}");
+        let client = self.verify_client(&what).await?;
+        let row = client
+            .query_opt(
+                "SELECT document_id, source_sha256, protected, payload_sha256, unit_count
+                 FROM cutter_governance.run WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let units: Option<i32> = col(&row, 4, "run.unit_count")?;
+        Ok(Some(TargetRun {
+            document_id: col(&row, 0, "run.document_id")?,
+            source_sha256: Some(col(&row, 1, "run.source_sha256")?),
+            protected: Some(col(&row, 2, "run.protected")?),
+            payload_sha256: col(&row, 3, "run.payload_sha256")?,
+            unit_count: units
+                .map(|n| count("run.unit_count", i64::from(n)))
+                .transpose()?,
+        }))
+    }
+
+    async fn record_plan(
+        &self,
+        run: &RunContext,
+        payload_sha256: &str,
+        unit_count: u64,
+    ) -> Result<(), PortError> {
+        let what = "record the plan";
+        let units = i32::try_from(unit_count).map_err(|_| PortError::Rejected {
+            what: what.to_string(),
+            detail: format!("{unit_count} units do not fit one run"),
+        })?;
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        tx.execute(
+            "SELECT cutter_governance.fn_run_plan($1, $2, $3, $4)",
+            &[&run.run_id, &run.document_id, &payload_sha256, &units],
+        )
+        .await
+        .map_err(|e| translate(what, &run.run_id, &e))?;
+        commit(tx, what, &run.run_id).await
+    }
+
+    async fn check_approval(&self, run: &RunContext, approval: &Approval) -> Result<(), PortError> {
+        let what = format!("check the {} approval", approval.gate);
+        let json = approval_json(approval).to_string();
+        let client = self.exec_client(&what).await?;
+        client
+            .query_one(
+                "SELECT public.fn_check_approval($1, $2, $3, ($4::text)::jsonb)",
+                &[&run.run_id, &run.document_id, &approval.gate.name(), &json],
+            )
+            .await
+            .map_err(|e| match e.as_db_error() {
+                // The knowledge base's reason, as it gave it.
+                Some(db) if db.code().code() == super::SQLSTATE_APPROVAL_REFUSED => {
+                    PortError::Rejected {
+                        what: what.clone(),
+                        detail: db.message().to_string(),
+                    }
+                }
+                _ => translate(&what, &run.run_id, &e),
+            })?;
+        Ok(())
+    }
+
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
         let what = "snapshot the other documents";
         let client = self.verify_client(what).await?;
@@ -227,8 +414,14 @@ impl ExecutionTarget for PgTarget {
         Ok(snapshot)
     }
 
-    async fn cut_leg_a(&self, run: &RunContext, plan: &CutPlan) -> Result<LegAOutcome, PortError> {
+    async fn cut_leg_a(
+        &self,
+        run: &RunContext,
+        plan: &CutPlan,
+        approval: &AcceptedApproval,
+    ) -> Result<LegAOutcome, PortError> {
         let what = "leg A";
+        let approval = accepted_json(what, approval)?;
         let n = plan.units.len();
         let mut keys = Vec::with_capacity(n);
         let mut parents = Vec::with_capacity(n);
@@ -251,7 +444,6 @@ impl ExecutionTarget for PgTarget {
             bodies.push(u.body());
             shas.push(u.body_sha256());
         }
-        let payload = plan.payload_sha256();
         let total = i32::try_from(n).map_err(|_| PortError::Rejected {
             what: what.to_string(),
             detail: format!("{n} units do not fit one change set"),
@@ -265,11 +457,12 @@ impl ExecutionTarget for PgTarget {
         let row = tx
             .query_one(
                 "SELECT result, created, already_present FROM public.fn_iu_create(
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 &[
                     &run.run_id,
                     &run.document_id,
-                    &payload,
+                    &approval,
+                    &run.actor,
                     &total,
                     &&keys[..first],
                     &&parents[..first],
@@ -416,30 +609,19 @@ impl ExecutionTarget for PgTarget {
         let what = "leg B";
         let json = serde_json::to_string(manifest)
             .map_err(|e| PortError::Other(format!("serialize the manifest: {e}")))?;
-        let unit_count = i64::try_from(manifest.unit_count).unwrap_or(i64::MAX);
-        let approval = &manifest.approval;
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        // Payload, pin and unit count are the run's record in the database; the SG_1 approval
+        // was recorded (verified) by leg A.
         let result = tx
             .query_one(
-                "SELECT public.fn_leg_b_record($1, $2, $3, $4, $5, $6, $7, ($8::text)::jsonb,
-                                               $9, $10, $11, $12, $13, $14, $15)",
+                "SELECT public.fn_leg_b_record($1, $2, $3, $4, ($5::text)::jsonb)",
                 &[
                     &run.run_id,
                     &run.document_id,
-                    &manifest.payload_sha256,
-                    &manifest.source_sha256,
-                    &unit_count,
                     &manifest.backup_sha256,
                     &manifest.grant_sha256,
                     &json,
-                    &approval.gate.name(),
-                    &approval.approver,
-                    &approval.document_sha256,
-                    &approval.signed_utc,
-                    &approval.accepted_utc,
-                    &approval.self_approved,
-                    &approval.signature,
                 ],
             )
             .await
@@ -460,30 +642,13 @@ impl ExecutionTarget for PgTarget {
         approval: &AcceptedApproval,
     ) -> Result<u64, PortError> {
         let what = "enact the drafts";
-        let review_decision_id =
-            approval
-                .review_decision_id
-                .as_deref()
-                .ok_or_else(|| PortError::Rejected {
-                    what: what.to_string(),
-                    detail: "the SG_2 approval has no review decision id".to_string(),
-                })?;
+        let approval = accepted_json(what, approval)?;
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
             .query_one(
-                "SELECT public.fn_iu_enact($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[
-                    &run.run_id,
-                    &run.document_id,
-                    &review_decision_id,
-                    &approval.document_sha256,
-                    &approval.approver,
-                    &approval.signed_utc,
-                    &approval.accepted_utc,
-                    &approval.self_approved,
-                    &approval.signature,
-                ],
+                "SELECT public.fn_iu_enact($1, $2, ($3::text)::jsonb, $4)",
+                &[&run.run_id, &run.document_id, &approval, &run.actor],
             )
             .await
             .map_err(|e| translate(what, &run.run_id, &e))?;
@@ -496,8 +661,14 @@ impl ExecutionTarget for PgTarget {
         &self,
         run: &RunContext,
         plan: &CompensationPlan,
+        authority: &CompensationAuthority,
     ) -> Result<CompensationOutcome, PortError> {
         let what = "compensate";
+        let approval = authority
+            .approval
+            .as_ref()
+            .map(|a| accepted_json(what, a))
+            .transpose()?;
         if plan.run_id != run.run_id || plan.document_id != run.document_id {
             return Err(PortError::Rejected {
                 what: what.to_string(),
@@ -520,8 +691,17 @@ impl ExecutionTarget for PgTarget {
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
             .query_one(
-                "SELECT retired, deleted FROM public.fn_iu_compensate($1, $2, $3, $4)",
-                &[&run.run_id, &run.document_id, &retire, &delete],
+                "SELECT retired, deleted FROM public.fn_iu_compensate(
+                     $1, $2, $3, $4, $5, ($6::text)::jsonb, $7)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &retire,
+                    &delete,
+                    &authority.reason,
+                    &approval,
+                    &run.actor,
+                ],
             )
             .await
             .map_err(|e| translate(what, &run.run_id, &e))?;
@@ -539,6 +719,7 @@ impl ExecutionTarget for PgTarget {
         Ok(outcome)
     }
 
+    /// `id` as the knowledge base stores it: normalised (the caller normalises).
     async fn review_decision_used(&self, id: &str) -> Result<bool, PortError> {
         let what = "look up the review decision";
         let client = self.verify_client(what).await?;

@@ -16,6 +16,18 @@ pub const DOC: &str = "# Charter\nThe charter of a test club.\n\n## Members\nAny
 
 pub type Counts = BTreeMap<&'static str, i64>;
 
+/// The names of the password variables the test config names (their values are set by
+/// `Site::command`).
+pub const ADMIN_PW: &str = "CUTTER_TEST_ADMIN_PASSWORD";
+pub const EXEC_PW: &str = "CUTTER_TEST_EXEC_PASSWORD";
+pub const VERIFY_PW: &str = "CUTTER_TEST_VERIFY_PASSWORD";
+
+/// The append-only logs every arming and lock claim writes to.
+pub const LOG_TABLES: [&str; 2] = [
+    "cutter_governance.kill_switch_log",
+    "cutter_governance.document_lock_log",
+];
+
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub db: ScratchDb,
@@ -55,16 +67,30 @@ impl Site {
                 &format!("url = \"{}\"", site.db.url()),
             )
             .replace(
-                "admin_role = \"cutter_admin\"",
+                "admin_role = \"\"",
                 &format!("admin_role = \"{}\"", site.db.admin_role),
             )
             .replace(
-                "exec_role = \"cutter_exec\"",
+                "exec_role = \"\"",
                 &format!("exec_role = \"{}\"", site.db.exec_role),
             )
             .replace(
-                "verify_role = \"cutter_verify\"",
+                "verify_role = \"\"",
                 &format!("verify_role = \"{}\"", site.db.verify_role),
+            )
+            // Passwords from variables, as in production (the test server trusts local
+            // connections, so it never asks for them, but `db init` sets them).
+            .replace(
+                "admin_password_env = \"CUTTER_ADMIN_PASSWORD\"",
+                &format!("admin_password_env = \"{ADMIN_PW}\""),
+            )
+            .replace(
+                "exec_password_env = \"CUTTER_EXEC_PASSWORD\"",
+                &format!("exec_password_env = \"{EXEC_PW}\""),
+            )
+            .replace(
+                "verify_password_env = \"CUTTER_VERIFY_PASSWORD\"",
+                &format!("verify_password_env = \"{VERIFY_PW}\""),
             )
             .replace(
                 "recipient = \"\"",
@@ -82,8 +108,19 @@ impl Site {
                 .collect::<String>();
         std::fs::write(site.path("cutter.toml"), config)?;
         site.ok(&["keygen", "--out", "ada"])?;
-        site.ok(&["approve", "trust", "ada.pub", "--name", "Ada Approver"])?;
         Ok(site)
+    }
+
+    /// `cutter db init`, then Ada's key trusted by the knowledge base.
+    pub fn init_db(&self) -> Result<()> {
+        self.ok(&["db", "init"])?;
+        self.trust()
+    }
+
+    /// `cutter approve trust ada.pub --name "Ada Approver"` (the knowledge base's table).
+    pub fn trust(&self) -> Result<()> {
+        self.ok(&["approve", "trust", "ada.pub", "--name", "Ada Approver"])?;
+        Ok(())
     }
 
     /// Switches off the dry-run rehearsal a live cut needs (for tests about other things).
@@ -136,14 +173,21 @@ impl Site {
     }
 
     pub fn cutter(&self, args: &[&str]) -> Result<Output> {
-        Command::new(env!("CARGO_BIN_EXE_cutter"))
-            .args(args)
+        self.command(args).output().context("run cutter")
+    }
+
+    /// The `cutter` command as the tests run it (config, password variables, no RUST_LOG).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cutter"));
+        c.args(args)
             .env("CUTTER_CONFIG", self.path("cutter.toml"))
+            .env(ADMIN_PW, "admin-test-password")
+            .env(EXEC_PW, "exec-test-password")
+            .env(VERIFY_PW, "verify-test-password")
             .env_remove("CUTTER_DATABASE_URL")
             .env_remove("RUST_LOG")
-            .current_dir(self.dir.path())
-            .output()
-            .context("run cutter")
+            .current_dir(self.dir.path());
+        c
     }
 
     /// Runs a command that must succeed; its stdout.
@@ -205,6 +249,7 @@ impl Site {
         Ok(self.path(name))
     }
 
+    /// `orchestrate resume ID --approval FILE --json` without arming (refused unless armed).
     pub fn resume(&self, run_id: &str, approval: &Path) -> Result<(i32, Value)> {
         let approval = approval.to_str().ok_or_else(|| anyhow!("path"))?;
         self.json(&[
@@ -217,8 +262,59 @@ impl Site {
         ])
     }
 
+    /// `orchestrate resume ID --approval FILE --arm 10m --json`: armed for the command.
+    pub fn resume_armed(&self, run_id: &str, approval: &Path) -> Result<(i32, Value)> {
+        let approval = approval.to_str().ok_or_else(|| anyhow!("path"))?;
+        self.json(&[
+            "orchestrate",
+            "resume",
+            run_id,
+            "--approval",
+            approval,
+            "--arm",
+            "10m",
+            "--json",
+        ])
+    }
+
+    /// Requests, and signs as Ada, the compensation approval (SG_C) of a run.
+    pub fn sign_compensation(&self, run_id: &str, name: &str, reason: &str) -> Result<PathBuf> {
+        self.ok(&[
+            "approve",
+            "request",
+            run_id,
+            "--compensation",
+            "--reason",
+            reason,
+            "--out",
+            name,
+        ])?;
+        self.ok(&[
+            "approve",
+            "sign",
+            name,
+            "--key",
+            "ada.key",
+            "--approver",
+            "Ada Approver",
+            "--out",
+            name,
+        ])?;
+        Ok(self.path(name))
+    }
+
+    /// Rows of the tables a run writes (the logs of arming and locks apart: see `logs`).
     pub fn counts(&self) -> Result<Counts> {
         RUN_TABLES
+            .iter()
+            .filter(|t| !LOG_TABLES.contains(t))
+            .map(|t| Ok((*t, self.db.count(t)?)))
+            .collect()
+    }
+
+    /// Rows of the arming and lock logs.
+    pub fn logs(&self) -> Result<Counts> {
+        LOG_TABLES
             .iter()
             .map(|t| Ok((*t, self.db.count(t)?)))
             .collect()
