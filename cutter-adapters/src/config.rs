@@ -379,9 +379,19 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 impl Config {
     /// Reads and checks a config file; relative paths are taken relative to its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        // A regular file of bounded size: a config path pointed at a device or a FIFO fails
+        // with a message instead of hanging or filling memory.
+        let bytes = crate::source::read_input(path, crate::source::MAX_SMALL_FILE_BYTES, "config")
+            .map_err(|e| ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+            ),
         })?;
         Config::parse(path, &text)
     }

@@ -5,8 +5,10 @@
 //! With the feature on, `CUTTER_FAILPOINTS` lists `name=action` pairs, comma-separated:
 //! `error` makes the call fail with a transient error (as a lost connection would), `abort`
 //! ends the process on the spot (no destructors, no flush: as `kill -9` would), `trace` only
-//! prints the name. Every hit prints `failpoint NAME` to stderr first, so a test can tell
-//! which points a run passes and whether one fired.
+//! prints the name, and `pause` (at the points reached through [`hit_async`]) waits two
+//! minutes without blocking the runtime, so a test can signal or kill the process in the
+//! middle of an open write. Every hit prints `failpoint NAME` to stderr first, so a test can
+//! tell which points a run passes and whether one fired.
 
 use cutter_core::ports::PortError;
 
@@ -24,7 +26,7 @@ pub fn hit(name: &str) -> Result<(), PortError> {
         (n.trim() == name || n.trim() == "*").then(|| a.trim().to_string())
     });
     match action.as_deref() {
-        None => Ok(()),
+        None | Some("pause") => Ok(()),
         Some("trace") => {
             eprintln!("failpoint {name} (trace)");
             Ok(())
@@ -40,9 +42,33 @@ pub fn hit(name: &str) -> Result<(), PortError> {
     }
 }
 
+/// As [`hit`], and `pause` waits (asynchronously) two minutes before going on.
+#[cfg(feature = "failpoints")]
+pub async fn hit_async(name: &str) -> Result<(), PortError> {
+    let paused = std::env::var(FAILPOINTS_ENV).ok().is_some_and(|spec| {
+        spec.split(',').any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(n, a)| (n.trim() == name || n.trim() == "*") && a.trim() == "pause")
+        })
+    });
+    if paused {
+        eprintln!("failpoint {name} (pause)");
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        return Ok(());
+    }
+    hit(name)
+}
+
 /// Without the `failpoints` feature: nothing.
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) -> Result<(), PortError> {
+    Ok(())
+}
+
+/// Without the `failpoints` feature: nothing.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub async fn hit_async(_name: &str) -> Result<(), PortError> {
     Ok(())
 }

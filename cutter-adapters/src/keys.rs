@@ -117,8 +117,15 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
             });
         }
     }
+    if !file.metadata().map_err(read_err)?.is_file() {
+        return Err(read_err(std::io::Error::other("it is not a regular file")));
+    }
     let mut text = Zeroizing::new(String::new());
-    file.read_to_string(&mut text).map_err(read_err)?;
+    // A key file is one short line; a longer read is refused rather than kept in memory.
+    (&mut file)
+        .take(crate::source::MAX_SMALL_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
     signing::parse_signing_key(&text).map_err(|source| KeyError::Parse {
         path: path.to_path_buf(),
         source,
@@ -127,10 +134,14 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
 
 /// Reads a public key; refuses weak keys.
 pub fn load_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
+    let read_err = |source| KeyError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let bytes = crate::source::read_input(path, crate::source::MAX_SMALL_FILE_BYTES, "public key")
+        .map_err(|e| read_err(std::io::Error::other(e.to_string())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     signing::parse_public_key(&text).map_err(|source| KeyError::Parse {
         path: path.to_path_buf(),
         source,

@@ -966,9 +966,7 @@ fn keep_profile(env: &Env, run_id: &str, path: &Path) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("read profile {}", path.display()))
-        .map_err(CliError::usage)?;
+    let bytes = read_small(path, "profile")?;
     write_atomic(&dir.join(RUN_PROFILE_FILE), &bytes)
         .with_context(|| format!("keep a copy of profile {}", path.display()))
         .map_err(CliError::internal)

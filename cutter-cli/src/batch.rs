@@ -40,9 +40,7 @@ struct RawDocument {
 /// Reads a manifest: its documents (paths made absolute, pins filled from the config) and the
 /// sha256 of its bytes.
 fn read_manifest(env: &Env, path: &Path) -> Result<(Vec<BatchDocument>, String)> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("read batch manifest {}", path.display()))
-        .map_err(CliError::usage)?;
+    let bytes = crate::app::read_small(path, "batch manifest")?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         CliError::usage(anyhow!(
             "read batch manifest {}: not UTF-8 ({e})",

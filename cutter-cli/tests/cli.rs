@@ -571,3 +571,121 @@ fn a_user_profile_file_cuts_a_run_and_is_kept_for_resume() {
     assert_eq!(code, 0, "{run}");
     assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
 }
+
+#[test]
+fn control_characters_and_special_files_are_refused_up_front() {
+    let s = Sandbox::new();
+    // A NUL or an escape code in a unit is a plan error, named with its line, before any run.
+    std::fs::write(
+        s.file("nul.md"),
+        "# Charter\nThe charter\u{0} of a club.\n\n## Members\nAnyone \u{1b}[2J may join.\n",
+    )
+    .unwrap();
+    let out = s.cutter(&["plan", "nul.md"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("U+0000") && err.contains("U+001B"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "the escape code reached the terminal: {err:?}"
+    );
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        "nul.md",
+        "--document-id",
+        "DOC-NUL",
+        "--mode",
+        "dry-run",
+        "--json",
+    ]);
+    assert_eq!(code, 3, "{run}");
+    assert_eq!(run["stop_reason"]["code"], "STOP_INVALID_UNITS");
+    // Special files and directories are not read as documents, approvals or profiles.
+    for args in [
+        vec!["plan", "/dev/zero"],
+        vec!["plan", "."],
+        vec!["plan", "doc.md", "--profile-file", "/dev/zero"],
+    ] {
+        let out = s.cutter(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("not a regular file"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // An approver name with an escape code is refused when signing.
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap().to_string();
+    let req = s.file("req.toml");
+    let out = s.cutter(&["approve", "request", &id, "--out", req.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = s.cutter(&[
+        "approve",
+        "sign",
+        req.to_str().unwrap(),
+        "--key",
+        "ada.key",
+        "--approver",
+        "Ada\u{1b}[2J",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains('\u{1b}'));
+}
+
+#[test]
+fn an_unreadable_state_file_of_one_run_does_not_block_the_others() {
+    let s = Sandbox::new();
+    let (_, first) = s.cut();
+    let doc = s.file("doc.md");
+    let (_, second) = s.json(&[
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "DOC-2",
+        "--mode",
+        "dry-run",
+        "--json",
+    ]);
+    let first = first["run_id"].as_str().unwrap().to_string();
+    let second = second["run_id"].as_str().unwrap().to_string();
+    std::fs::write(
+        s.path().join("runs").join(&first).join("state.json"),
+        b"{broken",
+    )
+    .unwrap();
+    // The other run goes through its gate (the review-decision check lists every run).
+    let sg1 = s.approval(&second, "sg1.toml", "");
+    let (code, run) = s.resume(&second, &sg1);
+    assert_eq!(code, 0, "{run}");
+    assert_eq!(run["state"], "AWAITING_LIFECYCLE_AUTHORIZATION");
+    // The listing names the unreadable one and shows the rest.
+    let out = s.cutter(&["orchestrate", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&second));
+    assert!(text(&out.stderr).contains(&first) && text(&out.stderr).contains("cannot be read"));
+    // The broken run itself is reported with its file, not guessed at.
+    let out = s.cutter(&["orchestrate", "status", &first]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("state.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn version_names_the_commit() {
+    let s = Sandbox::new();
+    let out = s.cutter(&["--version"]);
+    assert!(out.status.success());
+    let v = text(&out.stdout);
+    assert!(v.starts_with("cutter ") && v.contains("(commit "), "{v}");
+}

@@ -274,6 +274,21 @@ pub fn validate(
             field: "approver".to_string(),
         });
     }
+    // A name or reason with an escape code would act on whoever reads the evidence.
+    for (field, value) in [
+        ("approver", Some(approval.approver.as_str())),
+        ("reason", approval.reason.as_deref()),
+        (
+            "protected_allowance",
+            approval.protected_allowance.as_deref(),
+        ),
+    ] {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(ApprovalRejection::ControlCharacters {
+                field: field.to_string(),
+            });
+        }
+    }
     if matches!(expected.gate, Gate::Sg2 | Gate::Compensation) {
         match approval.review_decision_id.as_deref() {
             None => {
@@ -514,6 +529,11 @@ mod tests {
                 Box::new(|a| a.reason = Some("  ".into())),
                 Gate::Compensation,
                 "MissingField",
+            ),
+            (
+                Box::new(|a| a.approver = "Ada\u{1b}[2J".into()),
+                Gate::Sg1,
+                "ControlCharacters",
             ),
             (
                 Box::new(|a| a.review_decision_id = None),

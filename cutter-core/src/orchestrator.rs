@@ -122,10 +122,10 @@ pub struct CompensationRequest {
 #[non_exhaustive]
 pub enum OrchestratorError {
     /// A governance check stopped the run; the run is now `STOPPED` with this reason.
-    #[error("run {run_id} was stopped: failed to {reason}")]
+    #[error("run {run_id} was stopped ({}): failed to {reason}", .reason.code())]
     Stopped { run_id: String, reason: StopReason },
     /// A governance check refused the command; the run is unchanged (still paused).
-    #[error("run {run_id} is unchanged: failed to {reason}")]
+    #[error("run {run_id} is unchanged ({}): failed to {reason}", .reason.code())]
     Refused { run_id: String, reason: StopReason },
     /// The approval was refused; the run stays paused at its gate.
     #[error("accept the {gate} approval for run {run_id}: {rejection}")]

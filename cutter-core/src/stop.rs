@@ -120,6 +120,8 @@ pub enum ApprovalRejection {
     OldSigningFormat { found: String },
     #[error("its review decision id `{}` is not usable: use 1 to 128 of a-z, 0-9, '.', '_', ':', '/', '-' (case does not count)", .id.escape_debug())]
     BadReviewDecisionId { id: String },
+    #[error("its {field} has control characters")]
+    ControlCharacters { field: String },
     /// The knowledge base's own check refused it (its SQLSTATE CK004 message).
     #[error("the knowledge base refused it: {detail}")]
     RefusedByDatabase { detail: String },

@@ -199,7 +199,7 @@ async fn begin_armed<'a>(
 /// the caller saves the run's state (resume must find the rows and not write them again).
 async fn commit(tx: Transaction<'_>, what: &str, run_id: &str) -> Result<(), PortError> {
     let name = what.replace(' ', "_");
-    crate::failpoint::hit(&format!("before-commit:{name}"))?;
+    crate::failpoint::hit_async(&format!("before-commit:{name}")).await?;
     tx.commit().await.map_err(|e| translate(what, run_id, &e))?;
     crate::failpoint::hit(&format!("after-commit:{name}"))
 }

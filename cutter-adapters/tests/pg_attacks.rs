@@ -1,0 +1,877 @@
+//! The database as the last judge: each test plays an attacker who holds nothing but the exec
+//! role's connection (the credentials of the process that runs cutter) and calls the write
+//! functions directly, with forged, replayed, foreign or missing approvals, another run's id,
+//! its own units, or session settings; each asserts that nothing was written, enacted,
+//! retired, unlocked or trusted, and (where it applies) that the legitimate step still works
+//! afterwards. The attacks are those of the audit in issue 13, plus the ways around the fixes
+//! we could think of (SET CONSTRAINTS, replays across gates and runs, case-folded review
+//! decision ids).
+//!
+//! Each test makes its own database and roles (see `support`), so they run in parallel and
+//! twice in a row.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, ensure, Result};
+use chrono::{Duration, Utc};
+use cutter_adapters::pg::{approval_json, PgTarget};
+use cutter_core::approval::{Approval, SigningFormat};
+use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
+use cutter_core::plan::{sha256_hex, CutPlan};
+use cutter_core::ports::{ExecutionTarget, KillSwitch, LifecycleStatus, RunContext};
+use cutter_core::run::{AcceptedApproval, BuildInfo};
+use cutter_core::signing::{self, SigningKey};
+use cutter_core::Gate;
+use cutter_testkit::SAMPLE_MD;
+use deadpool_postgres::Pool;
+use serde_json::Value;
+
+#[path = "support/mod.rs"]
+mod util;
+
+use util::{ctx, plan, signed, Scratch};
+
+/// The SQLSTATE and message of an attack that must fail, or an error if it succeeded.
+async fn refused(
+    exec: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<String> {
+    let client = exec.get().await?;
+    match client.query(sql, params).await {
+        Ok(rows) => Err(anyhow!(
+            "the attack `{sql}` succeeded: {} row(s)",
+            rows.len()
+        )),
+        Err(e) => {
+            let db = e.as_db_error().ok_or_else(|| anyhow!("no SQLSTATE: {e}"))?;
+            Ok(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+/// A script the attacker runs in one session (transactions, settings, several statements).
+async fn refused_script(exec: &Pool, sql: &str) -> Result<String> {
+    let client = exec.get().await?;
+    let outcome = client.batch_execute(sql).await;
+    // A failed script can leave the session in an aborted transaction; it goes back clean.
+    let _ = client.batch_execute("ROLLBACK").await;
+    match outcome {
+        Ok(()) => Err(anyhow!("the attack script succeeded:\n{sql}")),
+        Err(e) => {
+            let db = e.as_db_error().ok_or_else(|| anyhow!("no SQLSTATE: {e}"))?;
+            Ok(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+/// The rows of what a run writes: units, versions, lifecycle, change sets, approvals,
+/// decisions, locks and arming.
+async fn state(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
+    let mut out = BTreeMap::new();
+    let client = s.su.get().await?;
+    for t in [
+        "public.information_unit",
+        "public.unit_version",
+        "public.iu_lifecycle_log",
+        "cutter_governance.cut_change_set",
+        "cutter_governance.manifest_envelope",
+        "cutter_governance.approval_signature",
+        "cutter_governance.review_decision",
+        "cutter_governance.verify_result",
+        "cutter_governance.document_lock",
+        "cutter_governance.run",
+        "cutter_governance.approver_key",
+        "cutter_governance.kill_switch_arming",
+    ] {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .await?
+            .get(0);
+        out.insert(t, n);
+    }
+    let enacted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM public.information_unit WHERE lifecycle_status = 'enacted'",
+            &[],
+        )
+        .await?
+        .get(0);
+    out.insert("enacted units", enacted);
+    let retired: i64 = client
+        .query_one(
+            "SELECT count(*) FROM public.information_unit WHERE lifecycle_status = 'retired'",
+            &[],
+        )
+        .await?
+        .get(0);
+    out.insert("retired units", retired);
+    Ok(out)
+}
+
+fn pin() -> String {
+    sha256_hex(SAMPLE_MD.as_bytes())
+}
+
+/// The plan a run records, and another the attacker would rather write.
+fn plans() -> (CutPlan, CutPlan) {
+    (
+        plan(&[("a", None, 1), ("a/b", Some("a"), 1), ("c", None, 2)]),
+        plan(&[("a", None, 1), ("a/evil", Some("a"), 1), ("c", None, 2)]),
+    )
+}
+
+/// An approval signed by `key` in `approver`'s name, over the v2 form (every document here
+/// is registered with the same pin), unaccepted.
+fn approval_by(
+    key: &SigningKey,
+    approver: &str,
+    gate: Gate,
+    c: &RunContext,
+    payload: &str,
+    review_decision: Option<&str>,
+    signed_utc: chrono::DateTime<Utc>,
+) -> Approval {
+    let mut a = Approval::new(
+        gate,
+        &c.run_id,
+        &c.document_id,
+        &pin(),
+        payload,
+        approver,
+        signed_utc,
+    );
+    a.review_decision_id = review_decision.map(str::to_string);
+    if gate == Gate::Compensation {
+        a.reason = Some("test compensation".to_string());
+    }
+    signing::sign_approval(&a, key)
+}
+
+fn json(a: &Approval) -> String {
+    approval_json(a).to_string()
+}
+
+/// `fn_iu_create` as the attacker calls it: a whole plan in one chunk.
+const CREATE: &str = "SELECT * FROM public.fn_iu_create($1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+async fn create(
+    exec: &Pool,
+    c: &RunContext,
+    approval: &str,
+    total: i32,
+    p: &CutPlan,
+    immediate: bool,
+) -> Result<String> {
+    let mut client = exec.get().await?;
+    let tx = client.transaction().await?;
+    if immediate {
+        // The attacker tries to have the deferred payload check fire before the units exist.
+        tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await?;
+    }
+    let keys: Vec<&str> = p.units.iter().map(|u| u.key()).collect();
+    let parents: Vec<Option<&str>> = p.units.iter().map(|u| u.parent()).collect();
+    let ordinals: Vec<i32> = p.units.iter().map(|u| u.ordinal() as i32).collect();
+    let kinds: Vec<&str> = p.units.iter().map(|u| u.unit_kind()).collect();
+    let sections: Vec<&str> = p.units.iter().map(|u| u.section_type()).collect();
+    let titles: Vec<&str> = p.units.iter().map(|u| u.title()).collect();
+    let bodies: Vec<&str> = p.units.iter().map(|u| u.body()).collect();
+    let shas: Vec<String> = p.units.iter().map(|u| u.body_sha256()).collect();
+    let called = tx
+        .query(
+            CREATE,
+            &[
+                &c.run_id,
+                &c.document_id,
+                &approval,
+                &"mallory@evil",
+                &total,
+                &keys,
+                &parents,
+                &ordinals,
+                &kinds,
+                &sections,
+                &titles,
+                &bodies,
+                &shas,
+            ],
+        )
+        .await;
+    let outcome = match called {
+        Err(e) => Err(e),
+        Ok(_) => tx.commit().await,
+    };
+    match outcome {
+        Ok(()) => Err(anyhow!("the attacker's leg A was committed")),
+        Err(e) => {
+            let db = e.as_db_error().ok_or_else(|| anyhow!("no SQLSTATE: {e}"))?;
+            Ok(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+/// A run of DOC-1 begun, locked and planned (phases 1-3), then disarmed: paused at SG_1.
+async fn paused_at_sg1(s: &Scratch, run: &str, p: &CutPlan) -> Result<RunContext> {
+    s.register("DOC-1").await.ok();
+    let c = ctx(run, "DOC-1");
+    s.begin(&c, p).await?;
+    s.kill_switch()?.disarm(run).await?;
+    Ok(c)
+}
+
+/// A run of DOC-1 through leg A, leg B and both verifies, disarmed: paused at SG_2.
+async fn paused_at_sg2(s: &Scratch, run: &str, p: &CutPlan) -> Result<RunContext> {
+    s.register("DOC-1").await.ok();
+    let c = ctx(run, "DOC-1");
+    let source = s.begin(&c, p).await?;
+    s.target()?
+        .cut_leg_a(&c, p, &signed(Gate::Sg1, &c, &source, p, None))
+        .await?;
+    s.through_leg_b(&c, p).await?;
+    s.kill_switch()?.disarm(run).await?;
+    Ok(c)
+}
+
+async fn arm(s: &Scratch, run: &str) -> Result<()> {
+    s.kill_switch()?
+        .arm(run, Duration::minutes(10), Utc::now())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_cannot_add_units_outside_the_transaction_that_created_the_change_set() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let before = state(&s).await?;
+    // The audit's attack: a session setting and a chunk, for a disarmed run.
+    let chunk = "SELECT public.fn_iu_create_more('victim', 'DOC-1', 0, ARRAY['injected'], ARRAY[NULL], ARRAY[9], ARRAY['article'], ARRAY['normative'], ARRAY['Injected'], ARRAY['evil text'], ARRAY[encode(sha256('evil text'), 'hex')])";
+    let e = refused_script(
+        &exec,
+        &format!("BEGIN; SELECT set_config('cutter.leg_a_run', 'victim', true); {chunk}; COMMIT;"),
+    )
+    .await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
+    // While the victim is armed (its operator's command is running): still refused, the
+    // session setting is worth nothing.
+    arm(&s, "victim").await?;
+    let before = state(&s).await?;
+    let e = refused_script(
+        &exec,
+        &format!("BEGIN; SELECT set_config('cutter.leg_a_run', 'victim', true); {chunk}; COMMIT;"),
+    )
+    .await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("only in the transaction"),
+        "{e}"
+    );
+    ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
+    // The legitimate leg A commits; a chunk appended afterwards is refused as well.
+    s.target()?
+        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin(), &p, None))
+        .await?;
+    let after_leg_a = state(&s).await?;
+    let e = refused(&exec, chunk, &[]).await?;
+    ensure!(e.starts_with("CK002"), "{e}");
+    ensure!(state(&s).await? == after_leg_a);
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_can_neither_learn_nor_release_nor_take_another_runs_lock() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    paused_at_sg1(&s, "victim", &p).await?;
+    s.register("DOC-2").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let before = state(&s).await?;
+    // A claim under a run id the attacker made up: the run was never begun (and exec cannot
+    // begin one: that needs the arming, which only the admin gives).
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_lock_document('DOC-1', 'evil', 'x')",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    let e = refused(
+        &exec,
+        "SELECT * FROM cutter_governance.fn_run_begin('evil', 'DOC-1', 'x', 'v', 'c')",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    // An armed run of another document (someone's legitimate command) cannot claim DOC-1.
+    let other = ctx("other", "DOC-2");
+    arm(&s, "other").await?;
+    s.target()?
+        .begin_run(&other, &BuildInfo::unknown_commit())
+        .await?;
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_lock_document('DOC-1', 'other', 'x')",
+        &[],
+    )
+    .await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("cuts document DOC-2"),
+        "{e}"
+    );
+    // Nor can the attacker read who holds it.
+    let e = refused(
+        &exec,
+        "SELECT run_id FROM cutter_governance.document_lock",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("42501"), "{e}");
+    // Releasing the victim's lock: refused while the victim is disarmed (paused) ...
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_unlock_document('DOC-1', 'victim', 'x')",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    // ... and while it is armed but has drafts (in the middle of its own command).
+    arm(&s, "victim").await?;
+    let c = ctx("victim", "DOC-1");
+    s.target()?
+        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin(), &p, None))
+        .await?;
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_unlock_document('DOC-1', 'victim', 'x')",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("CK005") && e.contains("draft"), "{e}");
+    // Clearing is the admin's only.
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_clear_document_lock('DOC-1', 'victim', 'stale', 'x')",
+        &[],
+    )
+    .await?;
+    ensure!(e.starts_with("42501"), "{e}");
+    let holder = s.locks()?.holder("DOC-1").await?.map(|h| h.run_id);
+    ensure!(holder.as_deref() == Some("victim"), "{holder:?}");
+    ensure!(
+        state(&s).await?["cutter_governance.document_lock"]
+            == before["cutter_governance.document_lock"]
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg2(&s, "victim", &p).await?;
+    // A bystander run of another document, at SG_2 too.
+    s.register("DOC-2").await?;
+    let b = ctx("bystander-2", "DOC-2");
+    let bp = plan(&[("z", None, 1)]);
+    let bsrc = s.begin(&b, &bp).await?;
+    s.target()?
+        .cut_leg_a(&b, &bp, &signed(Gate::Sg1, &b, &bsrc, &bp, None))
+        .await?;
+    s.through_leg_b(&b, &bp).await?;
+    // The victim is armed: its operator's SG_2 command is running.
+    arm(&s, "victim").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let ada = util::approver_key();
+    let mallory = SigningKey::from_bytes(&[66u8; 32]);
+    let payload = p.payload_sha256();
+    let now = Utc::now() - Duration::seconds(5);
+    let good = approval_by(
+        &ada,
+        util::APPROVER,
+        Gate::Sg2,
+        &c,
+        &payload,
+        Some("RD-OK"),
+        now,
+    );
+    let mut forged: Vec<(&str, String)> = Vec::new();
+    // The audit's own attack: any approver, any signature.
+    let mut v: Value = approval_json(&good);
+    v["approver"] = "Mallory".into();
+    v["signature"] = "ed25519:AAAA".into();
+    forged.push(("a made-up signature in Mallory's name", v.to_string()));
+    forged.push((
+        "a real signature by a key nobody trusts",
+        json(&approval_by(
+            &mallory,
+            "Mallory",
+            Gate::Sg2,
+            &c,
+            &payload,
+            Some("RD-M"),
+            now,
+        )),
+    ));
+    forged.push((
+        "Mallory's key signing in Ada's name",
+        json(&approval_by(
+            &mallory,
+            util::APPROVER,
+            Gate::Sg2,
+            &c,
+            &payload,
+            Some("RD-M2"),
+            now,
+        )),
+    ));
+    let mut v = approval_json(&good);
+    v["review_decision_id"] = "RD-CHANGED".into();
+    forged.push((
+        "Ada's approval with a field changed after signing",
+        v.to_string(),
+    ));
+    forged.push((
+        "Ada's SG_1 of this run replayed at SG_2",
+        json(&approval_by(
+            &ada,
+            util::APPROVER,
+            Gate::Sg1,
+            &c,
+            &payload,
+            None,
+            now,
+        )),
+    ));
+    forged.push((
+        "Ada's SG_2 of another run",
+        json(&approval_by(
+            &ada,
+            util::APPROVER,
+            Gate::Sg2,
+            &b,
+            &bp.payload_sha256(),
+            Some("RD-B"),
+            now,
+        )),
+    ));
+    forged.push((
+        "Ada's SG_2 of another payload",
+        json(&approval_by(
+            &ada,
+            util::APPROVER,
+            Gate::Sg2,
+            &c,
+            &"0".repeat(64),
+            Some("RD-P"),
+            now,
+        )),
+    ));
+    forged.push((
+        "an expired SG_2 (13 hours old)",
+        json(&approval_by(
+            &ada,
+            util::APPROVER,
+            Gate::Sg2,
+            &c,
+            &payload,
+            Some("RD-OLD"),
+            Utc::now() - Duration::hours(13),
+        )),
+    ));
+    forged.push((
+        "an SG_2 signed in the future",
+        json(&approval_by(
+            &ada,
+            util::APPROVER,
+            Gate::Sg2,
+            &c,
+            &payload,
+            Some("RD-FUT"),
+            Utc::now() + Duration::hours(1),
+        )),
+    ));
+    let mut selfie = Approval::new(
+        Gate::Sg2,
+        "victim",
+        "DOC-1",
+        &pin(),
+        &payload,
+        util::APPROVER,
+        now,
+    );
+    selfie.review_decision_id = Some("RD-SELF".into());
+    selfie.self_approved = true;
+    forged.push((
+        "a self-approval",
+        json(&signing::sign_approval(&selfie, &ada)),
+    ));
+    let mut v1 = selfie.clone();
+    v1.self_approved = false;
+    v1.signing = SigningFormat::V1;
+    v1.signature = Some(signing::sign(&v1, &ada));
+    forged.push((
+        "a v1 approval (which signs neither document nor pin)",
+        json(&v1),
+    ));
+    forged.push(("an empty approval", "{}".to_string()));
+    forged.push(("no approval at all", "null".to_string()));
+    let before = state(&s).await?;
+    for (what, body) in &forged {
+        let e = refused(
+            &exec,
+            "SELECT public.fn_iu_enact('victim', 'DOC-1', ($1::text)::jsonb, 'mallory')",
+            &[body],
+        )
+        .await?;
+        ensure!(e.starts_with("CK004"), "{what}: {e}");
+        ensure!(state(&s).await? == before, "{what} changed rows");
+    }
+    // A decision id already used (by the bystander's enactment), in another spelling.
+    s.target()?
+        .lifecycle_enact(&b, &signed(Gate::Sg2, &b, &bsrc, &bp, Some("RD-Spent")))
+        .await?;
+    let reused = approval_by(
+        &ada,
+        util::APPROVER,
+        Gate::Sg2,
+        &c,
+        &payload,
+        Some(" rd-spent "),
+        now,
+    );
+    let before = state(&s).await?;
+    let e = refused(
+        &exec,
+        "SELECT public.fn_iu_enact('victim', 'DOC-1', ($1::text)::jsonb, 'mallory')",
+        &[&json(&reused)],
+    )
+    .await?;
+    ensure!(e.starts_with("CK004") && e.contains("already used"), "{e}");
+    ensure!(state(&s).await? == before);
+    ensure!(
+        s.target()?
+            .read_units("DOC-1")
+            .await?
+            .iter()
+            .all(|u| u.lifecycle_status == LifecycleStatus::Draft),
+        "nothing of the victim was enacted"
+    );
+    // The legitimate approval still goes through, and the evidence names Ada, verified.
+    let moved = s
+        .target()?
+        .lifecycle_enact(&c, &AcceptedApproval::of(&good, Utc::now()))
+        .await?;
+    ensure!(moved == 3);
+    let who =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT approver || '|' || key_fingerprint || '|' || (verified_at IS NOT NULL)
+             FROM cutter_governance.approval_signature WHERE run_id = 'victim' AND gate = 'SG_2'",
+                &[],
+            )
+            .await?
+            .get::<_, String>(0);
+    ensure!(
+        who.starts_with("Ada Approver|SHA256:") && who.ends_with("|true"),
+        "{who}"
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, evil) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let sg1 = signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1_json = approval_json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?).to_string();
+    let before = state(&s).await?;
+    // The victim's own valid SG_1, the recorded unit count, the attacker's units: the
+    // payload check at commit refuses them ...
+    let e = create(&exec, &c, &sg1_json, 3, &evil, false).await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("hash to payload"),
+        "{e}"
+    );
+    // ... also when the attacker makes the check fire early ...
+    let e = create(&exec, &c, &sg1_json, 3, &evil, true).await?;
+    ensure!(e.starts_with("CK002"), "{e}");
+    // ... and a truncated write of the right units is refused too.
+    let e = create(&exec, &c, &sg1_json, 3, &plan(&[("a", None, 1)]), false).await?;
+    ensure!(e.starts_with("CK002"), "{e}");
+    // Another unit count than the plan recorded at cutplan.
+    let e = create(&exec, &c, &sg1_json, 4, &evil, false).await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("recorded 3 units"),
+        "{e}"
+    );
+    // An approval for the attacker's payload cannot be made: Mallory's key is not trusted,
+    // and Ada's signature does not cover it.
+    let mallory = SigningKey::from_bytes(&[66u8; 32]);
+    let forged = approval_by(
+        &mallory,
+        util::APPROVER,
+        Gate::Sg1,
+        &c,
+        &evil.payload_sha256(),
+        None,
+        Utc::now(),
+    );
+    let e = create(&exec, &c, &json(&forged), 3, &evil, false).await?;
+    ensure!(e.starts_with("CK004"), "{e}");
+    // Recording a new plan for the run: once recorded, a run's plan never changes.
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_run_plan('victim', 'DOC-1', $1, 3)",
+        &[&evil.payload_sha256()],
+    )
+    .await?;
+    ensure!(e.starts_with("CK002") && e.contains("never changes"), "{e}");
+    ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
+    // Without the arming the approval is worth nothing either.
+    s.kill_switch()?.disarm("victim").await?;
+    let e = create(&exec, &c, &sg1_json, 3, &p, false).await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    // The legitimate leg A, armed, writes exactly the approved units.
+    arm(&s, "victim").await?;
+    let out = s.target()?.cut_leg_a(&c, &p, &sg1).await?;
+    ensure!(out.created == 3);
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_cannot_arm_trust_or_change_the_policy() -> Result<()> {
+    let s = Scratch::new().await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let verify = s.pool(&s.roles.verify)?;
+    let before = state(&s).await?;
+    for pool in [&exec, &verify] {
+        for sql in [
+            "SELECT cutter_governance.fn_arm_run('any', interval '1 hour', 'mallory')",
+            "INSERT INTO cutter_governance.kill_switch_arming (run_id, armed_at, expires_at) VALUES ('any', now(), now() + interval '1 hour')",
+            "UPDATE cutter_governance.kill_switch_arming SET expires_at = now() + interval '8000 hours'",
+            "SELECT cutter_governance.fn_trust_key('Mallory', decode(repeat('ab', 32), 'hex'), NULL, NULL, 'mallory')",
+            "INSERT INTO cutter_governance.approver_key (public_key, fingerprint, approver, valid_from, actor) VALUES (decode(repeat('ab', 32), 'hex'), 'f', 'Ada Approver', now(), 'mallory')",
+            "UPDATE cutter_governance.approver_key SET approver = 'Mallory'",
+            "SELECT cutter_governance.fn_revoke_key(decode(repeat('ab', 32), 'hex'), 'mallory')",
+            "UPDATE cutter_governance.policy SET sg1_ttl = interval '1 hour'",
+            "UPDATE cutter_governance.source_registry SET protected = false",
+            "UPDATE cutter_governance.run SET protected = false",
+            "SELECT cutter_governance.ed25519_verify('', '', '')",
+            "SELECT cutter_governance.fn_verify_approval(NULL::cutter_governance.run, 'SG_1', '{}')",
+        ] {
+            let e = refused(pool, sql, &[]).await?;
+            ensure!(e.starts_with("42501"), "{sql}: {e}");
+        }
+    }
+    ensure!(state(&s).await? == before);
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
+    let s = Scratch::new().await?;
+    {
+        let client = s.su.get().await?;
+        cutter_adapters::pg::register_source(&client, "CONST", "a protected text", &pin(), true)
+            .await?;
+    }
+    let target = s.target()?;
+    let c = ctx("p-run", "CONST");
+    arm(&s, "p-run").await?;
+    // Whatever the caller believes, the run's record takes the registry's flag and pin.
+    let binding = target.begin_run(&c, &BuildInfo::unknown_commit()).await?;
+    ensure!(binding.protected && binding.source_sha256.as_deref() == Some(pin().as_str()));
+    s.locks()?.lock("CONST", "p-run").await?;
+    let (p, _) = plans();
+    target
+        .record_plan(&c, &p.payload_sha256(), p.units.len() as u64)
+        .await?;
+    let before = state(&s).await?;
+    let ada = util::approver_key();
+    let now = Utc::now() - Duration::seconds(5);
+    // Ada's valid signature, but without the protected allowance the document needs.
+    let plain = approval_by(
+        &ada,
+        util::APPROVER,
+        Gate::Sg1,
+        &c,
+        &p.payload_sha256(),
+        None,
+        now,
+    );
+    let e = target
+        .cut_leg_a(&c, &p, &AcceptedApproval::of(&plain, Utc::now()))
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("written without the allowance"))?;
+    ensure!(e.to_string().contains("protected"), "{e}");
+    // Ada's valid signature over another source (an attacker's text behind the same id).
+    let mut other = Approval::new(
+        Gate::Sg1,
+        "p-run",
+        "CONST",
+        &"e".repeat(64),
+        &p.payload_sha256(),
+        util::APPROVER,
+        now,
+    );
+    other.protected_allowance = Some("CONST".into());
+    let other = signing::sign_approval(&other, &ada);
+    let e = target
+        .cut_leg_a(&c, &p, &AcceptedApproval::of(&other, Utc::now()))
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("written under another source"))?;
+    ensure!(e.to_string().contains("source sha256"), "{e}");
+    ensure!(state(&s).await? == before);
+    // With the allowance, signed over the registry's pin: written.
+    let mut allowed = Approval::new(
+        Gate::Sg1,
+        "p-run",
+        "CONST",
+        &pin(),
+        &p.payload_sha256(),
+        util::APPROVER,
+        now,
+    );
+    allowed.protected_allowance = Some("CONST".into());
+    let allowed = signing::sign_approval(&allowed, &ada);
+    ensure!(
+        target
+            .cut_leg_a(&c, &p, &AcceptedApproval::of(&allowed, Utc::now()))
+            .await?
+            .created
+            == 3
+    );
+    // A run id is begun once, for one document; one the knowledge base knew is refused.
+    let e = target
+        .begin_run(&ctx("p-run", "DOC-X"), &BuildInfo::unknown_commit())
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("a run was begun twice"))?;
+    ensure!(
+        e.to_string().contains("was begun for document CONST"),
+        "{e}"
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg2(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    let target: PgTarget = s.target()?;
+    target
+        .lifecycle_enact(&c, &signed(Gate::Sg2, &c, &pin(), &p, Some("RD-ENACT")))
+        .await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let ada = util::approver_key();
+    let now = Utc::now() - Duration::seconds(5);
+    let payload = p.payload_sha256();
+    let keys: Vec<String> = p.units.iter().map(|u| u.key().to_string()).collect();
+    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, $2, ($3::text)::jsonb, 'mallory')";
+    let before = state(&s).await?;
+    let sgc = approval_by(
+        &ada,
+        util::APPROVER,
+        Gate::Compensation,
+        &c,
+        &payload,
+        Some("RD-C1"),
+        now,
+    );
+    let cases: Vec<(&str, &str, Option<String>, &str)> = vec![
+        ("arming alone", "cleaning up", None, "CK004"),
+        (
+            "the run's SG_2 replayed as a compensation",
+            "cleaning up",
+            Some(json(&approval_by(
+                &ada,
+                util::APPROVER,
+                Gate::Sg2,
+                &c,
+                &payload,
+                Some("RD-X"),
+                now,
+            ))),
+            "CK004",
+        ),
+        (
+            "a reason other than the signed one",
+            "another reason",
+            Some(json(&sgc)),
+            "CK004",
+        ),
+        ("no reason", " ", Some(json(&sgc)), "CK002"),
+        (
+            "the enactment's review decision again",
+            "test compensation",
+            Some(json(&approval_by(
+                &ada,
+                util::APPROVER,
+                Gate::Compensation,
+                &c,
+                &payload,
+                Some("rd-enact"),
+                now,
+            ))),
+            "CK004",
+        ),
+        (
+            "a compensation signed by an untrusted key",
+            "test compensation",
+            Some(json(&approval_by(
+                &SigningKey::from_bytes(&[66u8; 32]),
+                util::APPROVER,
+                Gate::Compensation,
+                &c,
+                &payload,
+                Some("RD-C9"),
+                now,
+            ))),
+            "CK004",
+        ),
+    ];
+    for (what, reason, approval, code) in &cases {
+        let e = refused(&exec, compensate, &[&keys, reason, approval]).await?;
+        ensure!(e.starts_with(code), "{what}: {e}");
+        ensure!(state(&s).await? == before, "{what} changed rows");
+    }
+    // The signed compensation, with its reason: every unit retired, each log row carrying
+    // the reason, the decision and the actor.
+    let stored = target.read_units("DOC-1").await?;
+    let undo = compensation::plan("victim", "DOC-1", &stored, CompensationMode::SoftRetire);
+    let out = target
+        .compensate(
+            &c,
+            &undo,
+            &CompensationAuthority {
+                reason: "test compensation".into(),
+                approval: Some(AcceptedApproval::of(&sgc, Utc::now())),
+            },
+        )
+        .await?;
+    ensure!(out.retired == 3);
+    let logged: i64 =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM public.iu_lifecycle_log
+             WHERE to_status = 'retired' AND reason = 'test compensation'
+               AND review_decision_id = 'rd-c1' AND approval_gate = 'SG_C' AND actor = $1",
+                &[&util::ACTOR],
+            )
+            .await?
+            .get(0);
+    ensure!(logged == 3);
+    s.drop().await
+}

@@ -1,0 +1,407 @@
+//! Shared by the live PostgreSQL tests (`pg_live.rs`, `pg_attacks.rs`): a throwaway
+//! provisioned database with its own roles, the approver key it trusts, and helpers to begin
+//! a run as phases 1-3 would and to sign its approvals.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context, Result};
+use chrono::{Duration, Utc};
+use cutter_adapters::pg::{
+    designed_grants, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
+    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
+};
+use cutter_core::approval::Approval;
+use cutter_core::compensation::CompensationAuthority;
+use cutter_core::plan::{sha256_hex, CutPlan, Unit};
+use cutter_core::ports::{ExecutionTarget, KillSwitch, RunContext, VerifyResult};
+use cutter_core::run::{AcceptedApproval, BuildInfo};
+use cutter_core::signing::{self, SigningKey, TrustedKeys};
+use cutter_core::{Gate, Phase};
+use cutter_testkit::SAMPLE_MD;
+use deadpool_postgres::Pool;
+use tokio_postgres::NoTls;
+
+pub fn server() -> String {
+    std::env::var("CUTTER_TEST_PG_URL").unwrap_or_else(|_| "postgres://127.0.0.1:5432".to_string())
+}
+
+/// A throwaway database with its own roles, provisioned.
+pub struct Scratch {
+    pub db: String,
+    pub roles: PgRoles,
+    pub settings: PgSettings,
+    /// Superuser connections to the scratch database (for setup and assertions).
+    pub su: Pool,
+}
+
+async fn maintenance() -> Result<tokio_postgres::Client> {
+    let (client, conn) =
+        tokio_postgres::connect(&format!("{}/postgres?user=postgres", server()), NoTls)
+            .await
+            .context("connect to the maintenance database")?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// A test that fails before its explicit `drop` still removes its database and roles.
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = cutter_testkit::external::psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
+        );
+        for role in [&self.roles.exec, &self.roles.verify, &self.roles.admin] {
+            let _ =
+                cutter_testkit::external::psql("postgres", &format!("DROP ROLE IF EXISTS {role}"));
+        }
+    }
+}
+
+impl Scratch {
+    /// Provisioned (`db init --no-password`: the test server trusts local connections),
+    /// with the test approver's key trusted by the knowledge base.
+    pub async fn new() -> Result<Self> {
+        let s = Scratch::unprovisioned().await?;
+        let mut client = s.su.get().await?;
+        provision(&mut client, &s.roles, &no_passwords()).await?;
+        trust_key(
+            &client,
+            APPROVER,
+            &approver_key().verifying_key(),
+            None,
+            None,
+            "test-admin",
+        )
+        .await?;
+        Ok(s)
+    }
+
+    pub async fn unprovisioned() -> Result<Self> {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let db = format!("cutter_t_{suffix}");
+        let roles = PgRoles::new(
+            &format!("ct_admin_{suffix}"),
+            &format!("ct_exec_{suffix}"),
+            &format!("ct_verify_{suffix}"),
+        )?;
+        maintenance()
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await?;
+        let mut settings = PgSettings::new(&format!("{}/{db}", server()));
+        settings.statement_timeout = std::time::Duration::from_secs(20);
+        let su = settings.pool(&RoleLogin::new("postgres"))?;
+        Ok(Scratch {
+            db,
+            roles,
+            settings,
+            su,
+        })
+    }
+
+    pub fn pool(&self, role: &str) -> Result<Pool> {
+        Ok(self.settings.pool(&RoleLogin::new(role))?)
+    }
+
+    pub fn target(&self) -> Result<PgTarget> {
+        Ok(PgTarget::connect(
+            &self.settings,
+            &RoleLogin::new(&self.roles.exec),
+            &RoleLogin::new(&self.roles.verify),
+        )?)
+    }
+
+    pub fn kill_switch(&self) -> Result<PgKillSwitch> {
+        Ok(PgKillSwitch::new(
+            Ok(self.pool(&self.roles.admin)?),
+            self.pool(&self.roles.exec)?,
+            ACTOR,
+        ))
+    }
+
+    pub fn locks(&self) -> Result<PgDocumentLocks> {
+        Ok(PgDocumentLocks::new(
+            self.pool(&self.roles.exec)?,
+            self.pool(&self.roles.verify)?,
+            Ok(self.pool(&self.roles.admin)?),
+            ACTOR,
+        ))
+    }
+
+    /// Phases 1 to 3 of a run, as the orchestrator makes them: armed (for an hour), begun,
+    /// its document locked, its plan recorded. Returns the registry's pin.
+    pub async fn begin(&self, ctx: &RunContext, p: &CutPlan) -> Result<String> {
+        let target = self.target()?;
+        self.kill_switch()?
+            .arm(&ctx.run_id, Duration::hours(1), Utc::now())
+            .await?;
+        let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
+        self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
+        target
+            .record_plan(ctx, &p.payload_sha256(), p.units.len() as u64)
+            .await?;
+        binding
+            .source_sha256
+            .ok_or_else(|| anyhow!("the knowledge base answered without a pin"))
+    }
+
+    /// Phases 7 to 9 after a leg A, so the run may be enacted: both verifies passed and
+    /// leg B recorded.
+    pub async fn through_leg_b(&self, ctx: &RunContext, p: &CutPlan) -> Result<()> {
+        let target = self.target()?;
+        for phase in [Phase::StructuralVerify, Phase::WriteVerify] {
+            target
+                .record_verify(
+                    ctx,
+                    &VerifyResult {
+                        phase,
+                        passed: true,
+                        checked: p.units.len() as u64,
+                        mismatches: Vec::new(),
+                    },
+                )
+                .await?;
+            if phase == Phase::StructuralVerify {
+                target
+                    .leg_b_record(
+                        ctx,
+                        &manifest(
+                            ctx,
+                            p,
+                            signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
+                        ),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn probe(&self) -> Result<PgGrantProbe> {
+        Ok(PgGrantProbe::new(
+            self.pool(&self.roles.verify)?,
+            self.roles.clone(),
+        ))
+    }
+
+    pub async fn register(&self, document_id: &str) -> Result<()> {
+        let client = self.su.get().await?;
+        register_source(
+            &client,
+            document_id,
+            "a test document",
+            &sha256_hex(SAMPLE_MD.as_bytes()),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Hands the document's lock to `run` (tests that write through the target directly,
+    /// without a `mark` phase; the database refuses unit writes by a run without it).
+    pub async fn hold(&self, document_id: &str, run_id: &str) -> Result<()> {
+        self.su
+            .get()
+            .await?
+            .execute(
+                "INSERT INTO cutter_governance.document_lock (document_id, run_id) VALUES ($1, $2)
+                 ON CONFLICT (document_id) DO UPDATE SET run_id = EXCLUDED.run_id",
+                &[&document_id, &run_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Frees the document (the end of a direct-write test's "run").
+    pub async fn release(&self, document_id: &str) -> Result<()> {
+        self.su
+            .get()
+            .await?
+            .execute(
+                "DELETE FROM cutter_governance.document_lock WHERE document_id = $1",
+                &[&document_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Rows in every cutter table.
+    pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
+        let client = self.su.get().await?;
+        let mut out = BTreeMap::new();
+        for table in TABLES {
+            let n: i64 = client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await?
+                .get(0);
+            out.insert(table, n);
+        }
+        Ok(out)
+    }
+
+    pub async fn su_error(&self, sql: &str) -> Result<String> {
+        sql_error(&self.su, sql).await
+    }
+
+    /// Drops the database (closing the pools first) and the roles.
+    pub async fn drop(self) -> Result<()> {
+        self.su.close();
+        let client = maintenance().await?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .await?;
+        for role in [&self.roles.exec, &self.roles.verify, &self.roles.admin] {
+            client
+                .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+                .await
+                .with_context(|| format!("drop role {role}"))?;
+        }
+        Ok(())
+    }
+}
+
+pub const TABLES: [&str; 19] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+    "cutter_governance.source_registry",
+    "cutter_governance.kill_switch_arming",
+    "cutter_governance.kill_switch_log",
+    "cutter_governance.cut_change_set",
+    "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.manifest_envelope",
+    "cutter_governance.approval_signature",
+    "cutter_governance.review_decision",
+    "cutter_governance.verify_result",
+    "cutter_governance.run",
+    "cutter_governance.document_lock_log",
+    "cutter_governance.approver_key",
+    "cutter_governance.approver_key_log",
+    "cutter_governance.kb_identity",
+    "cutter_governance.policy",
+    "public.refinery_schema_history",
+];
+
+/// Who acts in these tests, as the knowledge base records it.
+pub const ACTOR: &str = "test-actor";
+/// The approver whose key every scratch knowledge base trusts.
+pub const APPROVER: &str = "Ada Approver";
+
+pub fn approver_key() -> SigningKey {
+    SigningKey::from_bytes(&[42u8; 32])
+}
+
+pub fn no_passwords() -> RolePasswords {
+    RolePasswords {
+        allow_none: true,
+        ..RolePasswords::default()
+    }
+}
+
+/// The keys the orchestrator checks approvals against: the same one the database trusts.
+pub fn trusted() -> TrustedKeys {
+    TrustedKeys::new(vec![(APPROVER.to_string(), approver_key().verifying_key())])
+        .unwrap_or_default()
+}
+
+/// An approval of `gate` for the run, signed now by the trusted approver (v2), accepted.
+pub fn signed(
+    gate: Gate,
+    ctx: &RunContext,
+    source: &str,
+    p: &CutPlan,
+    review_decision: Option<&str>,
+) -> AcceptedApproval {
+    let mut a = Approval::new(
+        gate,
+        &ctx.run_id,
+        &ctx.document_id,
+        source,
+        &p.payload_sha256(),
+        APPROVER,
+        Utc::now() - Duration::seconds(5),
+    );
+    a.review_decision_id = review_decision.map(str::to_string);
+    if gate == Gate::Compensation {
+        a.reason = Some("test compensation".to_string());
+    }
+    AcceptedApproval::of(&signing::sign_approval(&a, &approver_key()), Utc::now())
+}
+
+pub fn manifest(
+    ctx: &RunContext,
+    p: &CutPlan,
+    approval: AcceptedApproval,
+) -> cutter_core::ports::Manifest {
+    cutter_core::ports::Manifest {
+        run_id: ctx.run_id.clone(),
+        document_id: ctx.document_id.clone(),
+        payload_sha256: p.payload_sha256(),
+        source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+        unit_count: p.units.len() as u64,
+        backup_sha256: "b".repeat(64),
+        grant_sha256: designed_grants().sha256(),
+        approval,
+    }
+}
+
+/// The authority of a compensation of drafts only (no approval needed).
+pub fn drafts_only() -> CompensationAuthority {
+    CompensationAuthority {
+        reason: "test: drafts never enacted".to_string(),
+        approval: None,
+    }
+}
+
+/// The SQLSTATE and message of a statement that must fail.
+pub async fn sql_error(pool: &Pool, sql: &str) -> Result<String> {
+    let client = pool.get().await?;
+    match client.batch_execute(sql).await {
+        Ok(()) => Err(anyhow!("`{sql}` succeeded but must fail")),
+        Err(e) => {
+            let db = e.as_db_error().ok_or_else(|| anyhow!("no SQLSTATE: {e}"))?;
+            Ok(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+pub fn expected(
+    before: &BTreeMap<&'static str, i64>,
+    changes: &[(&'static str, i64)],
+) -> BTreeMap<&'static str, i64> {
+    let mut out = before.clone();
+    for (t, n) in changes {
+        out.insert(t, *n);
+    }
+    out
+}
+
+pub fn plan(units: &[(&str, Option<&str>, u32)]) -> CutPlan {
+    CutPlan::new(
+        "test",
+        units
+            .iter()
+            .map(|(key, parent, ordinal)| {
+                Unit::new(
+                    *key,
+                    parent.map(str::to_string),
+                    *ordinal,
+                    "article",
+                    "normative",
+                    format!("Title {key}"),
+                    format!("Body of {key}."),
+                    (1, 1),
+                )
+            })
+            .collect(),
+    )
+}
+
+pub fn ctx(run_id: &str, document_id: &str) -> RunContext {
+    RunContext {
+        run_id: run_id.to_string(),
+        document_id: document_id.to_string(),
+        actor: ACTOR.to_string(),
+    }
+}
