@@ -297,6 +297,7 @@ fn request(gate: Gate) -> ApprovalRequest {
         source_sha256: "cd".repeat(32),
         unit_count: 3,
         protected: false,
+        knowledge_base: None,
         requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
         effect: "write 3 units as drafts".into(),
         reason: None,

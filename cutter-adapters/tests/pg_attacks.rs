@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, ensure, Result};
 use chrono::{Duration, Utc};
-use cutter_adapters::pg::{approval_json, PgTarget};
+use cutter_adapters::pg::{approval_json, designed_grants, PgTarget};
 use cutter_core::approval::{Approval, SigningFormat};
 use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
 use cutter_core::plan::{sha256_hex, CutPlan};
-use cutter_core::ports::{ExecutionTarget, KillSwitch, LifecycleStatus, RunContext};
+use cutter_core::ports::{ExecutionTarget, GrantProbe, KillSwitch, LifecycleStatus, RunContext};
 use cutter_core::run::{AcceptedApproval, BuildInfo};
 use cutter_core::signing::{self, SigningKey};
 use cutter_core::Gate;
@@ -30,7 +30,7 @@ use serde_json::Value;
 #[path = "support/mod.rs"]
 mod util;
 
-use util::{ctx, plan, signed, Scratch};
+use util::{ctx, plan, Scratch};
 
 /// The SQLSTATE and message of an attack that must fail, or an error if it succeeded.
 async fn refused(
@@ -122,9 +122,12 @@ fn plans() -> (CutPlan, CutPlan) {
     )
 }
 
-/// An approval signed by `key` in `approver`'s name, over the v2 form (every document here
-/// is registered with the same pin), unaccepted.
+/// An approval signed by `key` in `approver`'s name for the scratch knowledge base, in the
+/// current form (every document here is registered with the same pin), unaccepted. Each
+/// argument is a field some attack varies.
+#[allow(clippy::too_many_arguments)]
 fn approval_by(
+    s: &Scratch,
     key: &SigningKey,
     approver: &str,
     gate: Gate,
@@ -142,6 +145,7 @@ fn approval_by(
         approver,
         signed_utc,
     );
+    a.knowledge_base = Some(s.kb_id.clone());
     a.review_decision_id = review_decision.map(str::to_string);
     if gate == Gate::Compensation {
         a.reason = Some("test compensation".to_string());
@@ -226,7 +230,7 @@ async fn paused_at_sg2(s: &Scratch, run: &str, p: &CutPlan) -> Result<RunContext
     let c = ctx(run, "DOC-1");
     let source = s.begin(&c, p).await?;
     s.target()?
-        .cut_leg_a(&c, p, &signed(Gate::Sg1, &c, &source, p, None))
+        .cut_leg_a(&c, p, &s.signed(Gate::Sg1, &c, &source, p, None))
         .await?;
     s.through_leg_b(&c, p).await?;
     s.kill_switch()?.disarm(run).await?;
@@ -272,7 +276,7 @@ async fn exec_cannot_add_units_outside_the_transaction_that_created_the_change_s
     ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
     // The legitimate leg A commits; a chunk appended afterwards is refused as well.
     s.target()?
-        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin(), &p, None))
+        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin(), &p, None))
         .await?;
     let after_leg_a = state(&s).await?;
     let e = refused(&exec, chunk, &[]).await?;
@@ -341,7 +345,7 @@ async fn exec_can_neither_learn_nor_release_nor_take_another_runs_lock() -> Resu
     arm(&s, "victim").await?;
     let c = ctx("victim", "DOC-1");
     s.target()?
-        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin(), &p, None))
+        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin(), &p, None))
         .await?;
     let e = refused(
         &exec,
@@ -378,7 +382,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     let bp = plan(&[("z", None, 1)]);
     let bsrc = s.begin(&b, &bp).await?;
     s.target()?
-        .cut_leg_a(&b, &bp, &signed(Gate::Sg1, &b, &bsrc, &bp, None))
+        .cut_leg_a(&b, &bp, &s.signed(Gate::Sg1, &b, &bsrc, &bp, None))
         .await?;
     s.through_leg_b(&b, &bp).await?;
     // The victim is armed: its operator's SG_2 command is running.
@@ -389,6 +393,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     let payload = p.payload_sha256();
     let now = Utc::now() - Duration::seconds(5);
     let good = approval_by(
+        &s,
         &ada,
         util::APPROVER,
         Gate::Sg2,
@@ -406,6 +411,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "a real signature by a key nobody trusts",
         json(&approval_by(
+            &s,
             &mallory,
             "Mallory",
             Gate::Sg2,
@@ -418,6 +424,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "Mallory's key signing in Ada's name",
         json(&approval_by(
+            &s,
             &mallory,
             util::APPROVER,
             Gate::Sg2,
@@ -436,6 +443,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "Ada's SG_1 of this run replayed at SG_2",
         json(&approval_by(
+            &s,
             &ada,
             util::APPROVER,
             Gate::Sg1,
@@ -448,6 +456,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "Ada's SG_2 of another run",
         json(&approval_by(
+            &s,
             &ada,
             util::APPROVER,
             Gate::Sg2,
@@ -460,6 +469,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "Ada's SG_2 of another payload",
         json(&approval_by(
+            &s,
             &ada,
             util::APPROVER,
             Gate::Sg2,
@@ -472,6 +482,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "an expired SG_2 (13 hours old)",
         json(&approval_by(
+            &s,
             &ada,
             util::APPROVER,
             Gate::Sg2,
@@ -484,6 +495,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "an SG_2 signed in the future",
         json(&approval_by(
+            &s,
             &ada,
             util::APPROVER,
             Gate::Sg2,
@@ -502,6 +514,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
         util::APPROVER,
         now,
     );
+    selfie.knowledge_base = Some(s.kb_id.clone());
     selfie.review_decision_id = Some("RD-SELF".into());
     selfie.self_approved = true;
     forged.push((
@@ -515,6 +528,24 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     forged.push((
         "a v1 approval (which signs neither document nor pin)",
         json(&v1),
+    ));
+    let mut v2 = selfie.clone();
+    v2.self_approved = false;
+    v2.knowledge_base = None;
+    v2.signing = SigningFormat::V2;
+    v2.signature = Some(signing::sign(&v2, &ada));
+    forged.push((
+        "a v2 approval (which does not sign the knowledge base)",
+        json(&v2),
+    ));
+    // Signed by Ada for the same run id, document, pin and payload in another knowledge base
+    // (a staging copy that trusts the same key): not valid here.
+    let mut elsewhere = selfie.clone();
+    elsewhere.self_approved = false;
+    elsewhere.knowledge_base = Some(uuid::Uuid::new_v4().to_string());
+    forged.push((
+        "an approval signed for another knowledge base",
+        json(&signing::sign_approval(&elsewhere, &ada)),
     ));
     forged.push(("an empty approval", "{}".to_string()));
     forged.push(("no approval at all", "null".to_string()));
@@ -531,9 +562,10 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     }
     // A decision id already used (by the bystander's enactment), in another spelling.
     s.target()?
-        .lifecycle_enact(&b, &signed(Gate::Sg2, &b, &bsrc, &bp, Some("RD-Spent")))
+        .lifecycle_enact(&b, &s.signed(Gate::Sg2, &b, &bsrc, &bp, Some("RD-Spent")))
         .await?;
     let reused = approval_by(
+        &s,
         &ada,
         util::APPROVER,
         Gate::Sg2,
@@ -589,7 +621,7 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
     let c = paused_at_sg1(&s, "victim", &p).await?;
     arm(&s, "victim").await?;
     let exec = s.pool(&s.roles.exec)?;
-    let sg1 = signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1 = s.signed(Gate::Sg1, &c, &pin(), &p, None);
     let sg1_json = approval_json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?).to_string();
     let before = state(&s).await?;
     // The victim's own valid SG_1, the recorded unit count, the attacker's units: the
@@ -615,6 +647,7 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
     // and Ada's signature does not cover it.
     let mallory = SigningKey::from_bytes(&[66u8; 32]);
     let forged = approval_by(
+        &s,
         &mallory,
         util::APPROVER,
         Gate::Sg1,
@@ -698,6 +731,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     let now = Utc::now() - Duration::seconds(5);
     // Ada's valid signature, but without the protected allowance the document needs.
     let plain = approval_by(
+        &s,
         &ada,
         util::APPROVER,
         Gate::Sg1,
@@ -722,6 +756,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         util::APPROVER,
         now,
     );
+    other.knowledge_base = Some(s.kb_id.clone());
     other.protected_allowance = Some("CONST".into());
     let other = signing::sign_approval(&other, &ada);
     let e = target
@@ -741,6 +776,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         util::APPROVER,
         now,
     );
+    allowed.knowledge_base = Some(s.kb_id.clone());
     allowed.protected_allowance = Some("CONST".into());
     let allowed = signing::sign_approval(&allowed, &ada);
     ensure!(
@@ -771,7 +807,7 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
     arm(&s, "victim").await?;
     let target: PgTarget = s.target()?;
     target
-        .lifecycle_enact(&c, &signed(Gate::Sg2, &c, &pin(), &p, Some("RD-ENACT")))
+        .lifecycle_enact(&c, &s.signed(Gate::Sg2, &c, &pin(), &p, Some("RD-ENACT")))
         .await?;
     let exec = s.pool(&s.roles.exec)?;
     let ada = util::approver_key();
@@ -781,6 +817,7 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
     let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, $2, ($3::text)::jsonb, 'mallory')";
     let before = state(&s).await?;
     let sgc = approval_by(
+        &s,
         &ada,
         util::APPROVER,
         Gate::Compensation,
@@ -795,6 +832,7 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
             "the run's SG_2 replayed as a compensation",
             "cleaning up",
             Some(json(&approval_by(
+                &s,
                 &ada,
                 util::APPROVER,
                 Gate::Sg2,
@@ -816,6 +854,7 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
             "the enactment's review decision again",
             "test compensation",
             Some(json(&approval_by(
+                &s,
                 &ada,
                 util::APPROVER,
                 Gate::Compensation,
@@ -830,6 +869,7 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
             "a compensation signed by an untrusted key",
             "test compensation",
             Some(json(&approval_by(
+                &s,
                 &SigningKey::from_bytes(&[66u8; 32]),
                 util::APPROVER,
                 Gate::Compensation,
@@ -873,5 +913,518 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
             .await?
             .get(0);
     ensure!(logged == 3);
+    s.drop().await
+}
+
+/// A plan as the arrays the leg A functions take.
+struct Arrays {
+    keys: Vec<String>,
+    parents: Vec<Option<String>>,
+    ordinals: Vec<i32>,
+    kinds: Vec<String>,
+    sections: Vec<String>,
+    titles: Vec<String>,
+    bodies: Vec<String>,
+    shas: Vec<String>,
+}
+
+fn arrays(p: &CutPlan) -> Arrays {
+    Arrays {
+        keys: p.units.iter().map(|u| u.key().to_string()).collect(),
+        parents: p
+            .units
+            .iter()
+            .map(|u| u.parent().map(str::to_string))
+            .collect(),
+        ordinals: p.units.iter().map(|u| u.ordinal() as i32).collect(),
+        kinds: p.units.iter().map(|u| u.unit_kind().to_string()).collect(),
+        sections: p
+            .units
+            .iter()
+            .map(|u| u.section_type().to_string())
+            .collect(),
+        titles: p.units.iter().map(|u| u.title().to_string()).collect(),
+        bodies: p.units.iter().map(|u| u.body().to_string()).collect(),
+        shas: p.units.iter().map(|u| u.body_sha256()).collect(),
+    }
+}
+
+const MORE: &str = "SELECT public.fn_iu_create_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// `fn_iu_create` (first chunk, under `approval`) inside the caller's transaction.
+async fn first_chunk(
+    tx: &deadpool_postgres::Transaction<'_>,
+    c: &RunContext,
+    approval: &str,
+    total: i32,
+    a: &Arrays,
+) -> Result<(), tokio_postgres::Error> {
+    tx.query(
+        CREATE,
+        &[
+            &c.run_id,
+            &c.document_id,
+            &approval,
+            &"mallory@evil",
+            &total,
+            &a.keys,
+            &a.parents,
+            &a.ordinals,
+            &a.kinds,
+            &a.sections,
+            &a.titles,
+            &a.bodies,
+            &a.shas,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// `fn_iu_create_more` at `offset` inside the caller's transaction.
+async fn more_chunk(
+    tx: &deadpool_postgres::Transaction<'_>,
+    c: &RunContext,
+    offset: i32,
+    a: &Arrays,
+) -> Result<(), tokio_postgres::Error> {
+    tx.query(
+        MORE,
+        &[
+            &c.run_id,
+            &c.document_id,
+            &offset,
+            &a.keys,
+            &a.parents,
+            &a.ordinals,
+            &a.kinds,
+            &a.sections,
+            &a.titles,
+            &a.bodies,
+            &a.shas,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => format!("no SQLSTATE: {e}"),
+    }
+}
+
+/// Review finding 1 (V11): the deferred payload check fired early with SET CONSTRAINTS ALL
+/// IMMEDIATE after the approved units, then one unit more in the same transaction. Also: a
+/// chunk past the recorded unit count, and chunks that reuse plan positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_unit_is_added_after_the_payload_check_or_outside_the_plan() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let sg1 = s.signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1_json = json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?);
+    let extra = arrays(&plan(&[("art-4", None, 4)]));
+    let before = state(&s).await?;
+
+    // The approved units, the check fired (and passed), then one unit more.
+    {
+        let mut client = exec.get().await?;
+        let tx = client.transaction().await?;
+        first_chunk(&tx, &c, &sg1_json, 3, &arrays(&p)).await?;
+        tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await?;
+        let e = more_chunk(&tx, &c, 3, &extra)
+            .await
+            .err()
+            .ok_or_else(|| anyhow!("a unit was added after the payload check"))?;
+        let e = sqlstate(&e);
+        ensure!(
+            e.starts_with("CK002") && e.contains("already checked"),
+            "{e}"
+        );
+    }
+    ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
+
+    // Two approved units, then the third one and an extra one past the plan's three.
+    {
+        let mut client = exec.get().await?;
+        let tx = client.transaction().await?;
+        let all = arrays(&p);
+        let two = arrays(&CutPlan::new("test", p.units[..2].to_vec()));
+        first_chunk(&tx, &c, &sg1_json, 3, &two).await?;
+        let mut tail = arrays(&CutPlan::new("test", p.units[2..].to_vec()));
+        tail.keys.extend(extra.keys.clone());
+        tail.parents.extend(extra.parents.clone());
+        tail.ordinals.extend(extra.ordinals.clone());
+        tail.kinds.extend(extra.kinds.clone());
+        tail.sections.extend(extra.sections.clone());
+        tail.titles.extend(extra.titles.clone());
+        tail.bodies.extend(extra.bodies.clone());
+        tail.shas.extend(extra.shas.clone());
+        let e = more_chunk(&tx, &c, 2, &tail)
+            .await
+            .err()
+            .ok_or_else(|| anyhow!("a chunk past the plan was written"))?;
+        let e = sqlstate(&e);
+        ensure!(e.starts_with("CK002") && e.contains("does not fit"), "{e}");
+        drop(all);
+    }
+    ensure!(state(&s).await? == before);
+
+    // The right units, but the last one written again at position 0 instead of 2.
+    {
+        let mut client = exec.get().await?;
+        let tx = client.transaction().await?;
+        let two = arrays(&CutPlan::new("test", p.units[..2].to_vec()));
+        let last = arrays(&CutPlan::new("test", p.units[2..].to_vec()));
+        first_chunk(&tx, &c, &sg1_json, 3, &two).await?;
+        more_chunk(&tx, &c, 0, &last).await?;
+        let e = tx
+            .commit()
+            .await
+            .err()
+            .ok_or_else(|| anyhow!("units at repeated plan positions were committed"))?;
+        let e = sqlstate(&e);
+        ensure!(e.starts_with("CK002") && e.contains("not 0..n-1"), "{e}");
+    }
+    ensure!(state(&s).await? == before);
+
+    // The legitimate leg A still goes through.
+    ensure!(s.target()?.cut_leg_a(&c, &p, &sg1).await?.created == 3);
+    s.drop().await
+}
+
+/// Review finding 2 (V11): between leg A and SG_2 the exec role deletes or retires some of the
+/// run's drafts (it may: arming and lock are enough to clean up drafts); SG_2, signed over the
+/// whole payload, must then enact nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sg2_enacts_only_the_whole_approved_payload() -> Result<()> {
+    let (p, _) = plans();
+    let sg2_sql = "SELECT public.fn_iu_enact($1, 'DOC-1', ($2::text)::jsonb, 'mallory')";
+    for (run, attack) in [
+        ("deleted", "SELECT * FROM public.fn_iu_compensate('deleted', 'DOC-1', NULL, ARRAY['c'], 'tidy', NULL, 'm')"),
+        ("retired", "SELECT * FROM public.fn_iu_compensate('retired', 'DOC-1', ARRAY['c'], NULL, 'tidy', NULL, 'm')"),
+    ] {
+        let s = Scratch::new().await?;
+        let c = paused_at_sg2(&s, run, &p).await?;
+        arm(&s, run).await?;
+        let exec = s.pool(&s.roles.exec)?;
+        exec.get().await?.batch_execute(attack).await?;
+        let sg2 = s.signed(Gate::Sg2, &c, &pin(), &p, Some(&format!("RD-{run}")));
+        let sg2_json = json(sg2.signed.as_ref().ok_or_else(|| anyhow!("signed"))?);
+        let before = state(&s).await?;
+        let e = refused(&exec, sg2_sql, &[&run, &sg2_json]).await?;
+        ensure!(
+            e.starts_with("CK002") && e.contains("no longer the approved payload"),
+            "{run}: {e}"
+        );
+        ensure!(state(&s).await? == before, "{run}: rows changed");
+        ensure!(before["enacted units"] == 0);
+        // The run's operator voids it (the drafts that are left go) and frees the document.
+        let stored = s.target()?.read_units("DOC-1").await?;
+        let undo = compensation::plan(run, "DOC-1", &stored, CompensationMode::SoftRetire);
+        s.target()?.compensate(&c, &undo, &util::drafts_only()).await?;
+        s.locks()?.unlock("DOC-1", run).await?;
+        s.drop().await?;
+    }
+    Ok(())
+}
+
+/// Review finding 3 (V11): a REPEATABLE READ transaction begun while the run was armed kept
+/// seeing it armed after the admin pulled the switch. Writes are refused outside READ
+/// COMMITTED; a role setting that changes the default shows in the grant matrix and does not
+/// reach cutter's own sessions. (A cleared lock is the next test's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_snapshot_writes_nothing() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    let sg1 = s.signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1_json = json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?);
+    let exec = s.pool(&s.roles.exec)?;
+    let before = state(&s).await?;
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        let mut client = exec.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(if level == "SERIALIZABLE" {
+                tokio_postgres::IsolationLevel::Serializable
+            } else {
+                tokio_postgres::IsolationLevel::RepeatableRead
+            })
+            .start()
+            .await?;
+        let armed: bool = tx
+            .query_one("SELECT cutter_governance.fn_run_armed('victim')", &[])
+            .await?
+            .get(0);
+        ensure!(armed);
+        // The admin pulls the switch; the snapshot does not see it.
+        s.kill_switch()?.disarm("victim").await?;
+        let e = first_chunk(&tx, &c, &sg1_json, 3, &arrays(&p))
+            .await
+            .err()
+            .ok_or_else(|| anyhow!("{level}: leg A was written from a stale snapshot"))?;
+        let e = sqlstate(&e);
+        ensure!(
+            e.starts_with("CK002") && e.contains("READ COMMITTED"),
+            "{level}: {e}"
+        );
+        drop(tx);
+        let now = state(&s).await?;
+        ensure!(
+            now["public.information_unit"] == 0 && now["cutter_governance.cut_change_set"] == 0,
+            "{level}: {now:?}"
+        );
+        // Back to the run as it was: armed.
+        arm(&s, "victim").await?;
+    }
+    ensure!(state(&s).await? == before);
+
+    // The exec role changes its own default; the probe sees it, cutter's sessions do not.
+    exec.get()
+        .await?
+        .batch_execute(
+            "ALTER ROLE CURRENT_USER SET default_transaction_isolation = 'repeatable read'",
+        )
+        .await?;
+    let (_, extra) = GrantProbe::probe(&s.probe()?)
+        .await?
+        .diff(&designed_grants());
+    ensure!(
+        extra.iter().any(|d| d.contains("role settings")
+            && d.to_lowercase().contains("default_transaction_isolation")),
+        "{extra:?}"
+    );
+    let fresh = s.target()?;
+    ensure!(fresh.cut_leg_a(&c, &p, &sg1).await?.created == 3);
+    s.drop().await
+}
+
+/// Review finding 3, the lock half: the run's own release of its lock (or anybody's clear)
+/// while a leg A of the run is in flight. The release waits for the writer and then finds its
+/// drafts, so the document never has drafts without their run holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_not_released_under_a_writer_in_flight() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    let sg1 = s.signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1_json = json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?);
+    let exec = s.pool(&s.roles.exec)?;
+    let mut writer = exec.get().await?;
+    let tx = writer.transaction().await?;
+    first_chunk(&tx, &c, &sg1_json, 3, &arrays(&p)).await?;
+    // Another session of the run releases the lock while the units are uncommitted.
+    let releaser = exec.clone();
+    let release = tokio::spawn(async move {
+        let client = releaser.get().await?;
+        client
+            .query_one(
+                "SELECT cutter_governance.fn_unlock_document('DOC-1', 'victim', 'mallory')",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .map_err(|e| anyhow!(sqlstate(&e)))
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    ensure!(
+        !release.is_finished(),
+        "the release did not wait for the writer"
+    );
+    tx.commit().await?;
+    let e = release
+        .await?
+        .err()
+        .ok_or_else(|| anyhow!("the lock was released under the run's drafts"))?;
+    ensure!(
+        e.to_string().starts_with("CK005") && e.to_string().contains("draft units"),
+        "{e}"
+    );
+    let held: i64 =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM cutter_governance.document_lock WHERE run_id = 'victim'",
+                &[],
+            )
+            .await?
+            .get(0);
+    ensure!(held == 1);
+    s.drop().await
+}
+
+/// Review finding 4 (V11): a transaction opened while the approval was fresh, used after it
+/// expired. The approval's age is measured on the wall clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_expires_inside_a_long_transaction() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    s.su.get()
+        .await?
+        .batch_execute("UPDATE cutter_governance.policy SET sg1_ttl = interval '3 seconds'")
+        .await?;
+    let ada = util::approver_key();
+    let sg1 = approval_by(
+        &s,
+        &ada,
+        util::APPROVER,
+        Gate::Sg1,
+        &c,
+        &p.payload_sha256(),
+        None,
+        Utc::now(),
+    );
+    let exec = s.pool(&s.roles.exec)?;
+    let before = state(&s).await?;
+    let mut client = exec.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("SELECT now(); SELECT pg_sleep(5)").await?;
+    let e = first_chunk(&tx, &c, &json(&sg1), 3, &arrays(&p))
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("an expired approval was accepted"))?;
+    let e = sqlstate(&e);
+    ensure!(e.starts_with("CK004") && e.contains("expired"), "{e}");
+    drop(tx);
+    ensure!(state(&s).await? == before);
+    s.drop().await
+}
+
+/// Review finding 5 (V11): an SG_C approval used to retire one enacted unit, then replayed
+/// (after it expired) to retire more. A compensation under SG_C takes every enacted unit of
+/// the run at once, so a replay has nothing left to retire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compensation_approval_retires_the_whole_run_once() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg2(&s, "victim", &p).await?;
+    arm(&s, "victim").await?;
+    s.target()?
+        .lifecycle_enact(&c, &s.signed(Gate::Sg2, &c, &pin(), &p, Some("RD-ENACT")))
+        .await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let sgc = approval_by(
+        &s,
+        &util::approver_key(),
+        util::APPROVER,
+        Gate::Compensation,
+        &c,
+        &p.payload_sha256(),
+        Some("RD-C1"),
+        Utc::now() - Duration::seconds(2),
+    );
+    let sgc_json = json(&sgc);
+    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, 'test compensation', ($2::text)::jsonb, 'mallory')";
+    let before = state(&s).await?;
+    let one = vec!["c".to_string()];
+    let e = refused(&exec, compensate, &[&one, &sgc_json]).await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("every enacted unit"),
+        "{e}"
+    );
+    ensure!(state(&s).await? == before);
+    // The whole run, under the approval: all three retired.
+    let all: Vec<String> = p.units.iter().map(|u| u.key().to_string()).collect();
+    let row = exec
+        .get()
+        .await?
+        .query_one(compensate, &[&all, &sgc_json])
+        .await?;
+    ensure!(row.get::<_, i64>(0) == 3);
+    let after = state(&s).await?;
+    // Replayed, once the approval has expired: nothing left to retire, nothing recorded.
+    s.su.get()
+        .await?
+        .batch_execute("UPDATE cutter_governance.policy SET compensation_ttl = interval '1 second'")
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let row = exec
+        .get()
+        .await?
+        .query_one(compensate, &[&all, &sgc_json])
+        .await?;
+    ensure!(row.get::<_, i64>(0) == 0);
+    ensure!(state(&s).await? == after);
+    s.drop().await
+}
+
+/// Review findings 7 and 10 (V11): fn_check_approval told anyone about any run; the exec role
+/// could fill the disk with temporary tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_learns_nothing_of_an_unarmed_run_and_makes_no_temporary_tables() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (p, _) = plans();
+    let c = paused_at_sg1(&s, "victim", &p).await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let sg1 = s.signed(Gate::Sg1, &c, &pin(), &p, None);
+    let sg1_json = json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?);
+    let e = refused(
+        &exec,
+        "SELECT public.fn_check_approval('victim', 'DOC-1', 'SG_1', ($1::text)::jsonb)",
+        &[&sg1_json],
+    )
+    .await?;
+    ensure!(e.starts_with("CK001"), "{e}");
+    let e = refused(&exec, "CREATE TEMPORARY TABLE hoard (x text)", &[]).await?;
+    ensure!(e.starts_with("42501"), "{e}");
+    // Armed, the run's own check answers.
+    arm(&s, "victim").await?;
+    exec.get()
+        .await?
+        .query_one(
+            "SELECT public.fn_check_approval('victim', 'DOC-1', 'SG_1', ($1::text)::jsonb)",
+            &[&sg1_json],
+        )
+        .await?;
+    s.drop().await
+}
+
+/// Review finding 8 (V11): the payload and approval hashes are over UTF-8; a knowledge base
+/// in another encoding is refused before anything is created in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_not_in_utf8_is_refused() -> Result<()> {
+    let s = Scratch::unprovisioned().await?;
+    let latin = format!("{}_latin1", s.db);
+    cutter_testkit::external::psql(
+        "postgres",
+        &format!("CREATE DATABASE {latin} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"),
+    )?;
+    let outcome = async {
+        let settings = cutter_adapters::pg::PgSettings::new(&format!("{}/{latin}", util::server()));
+        let pool = settings.pool(&cutter_adapters::pg::RoleLogin::new("postgres"))?;
+        let mut client = pool.get().await?;
+        let e = cutter_adapters::pg::provision(&mut client, &s.roles, &util::no_passwords())
+            .await
+            .err()
+            .ok_or_else(|| anyhow!("a LATIN1 database was provisioned"))?;
+        ensure!(
+            e.to_string().contains("UTF8") && e.to_string().contains("LATIN1"),
+            "{e}"
+        );
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'cutter_governance'",
+                &[],
+            )
+            .await?
+            .get(0);
+        ensure!(tables == 0, "{tables} tables were left behind");
+        Ok(())
+    }
+    .await;
+    cutter_testkit::external::psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {latin} WITH (FORCE)"),
+    )?;
+    outcome?;
     s.drop().await
 }

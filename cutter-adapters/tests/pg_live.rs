@@ -35,7 +35,7 @@ use cutter_testkit::{
 #[path = "support/mod.rs"]
 mod util;
 
-use util::{ctx, drafts_only, expected, plan, signed, sql_error, Scratch};
+use util::{ctx, drafts_only, expected, plan, sql_error, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_twice_is_idempotent_and_reports_the_version() -> Result<()> {
@@ -182,7 +182,7 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
     let before = s.counts().await?;
     let p = plan(&[("a", None, 1), ("a/b", Some("a"), 1)]);
     let c = ctx("r1", "DOC-1");
-    let sg1 = signed(Gate::Sg1, &c, &sha256_hex(SAMPLE_MD.as_bytes()), &p, None);
+    let sg1 = s.signed(Gate::Sg1, &c, &sha256_hex(SAMPLE_MD.as_bytes()), &p, None);
 
     // Not even the run's record can be written without the arming.
     assert_eq!(
@@ -277,7 +277,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let p = plan(&[("a", None, 1), ("a/b", Some("a"), 1), ("a/c", Some("a"), 2)]);
     let c1 = ctx("r1", "DOC-1");
     let pin = s.begin(&c1, &p).await?;
-    let sg1 = signed(Gate::Sg1, &c1, &pin, &p, None);
+    let sg1 = s.signed(Gate::Sg1, &c1, &pin, &p, None);
     let before = s.counts().await?;
 
     let first = target.cut_leg_a(&c1, &p, &sg1).await?;
@@ -312,7 +312,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         .record_plan(&c2, &dup.payload_sha256(), dup.units.len() as u64)
         .await?;
     match target
-        .cut_leg_a(&c2, &dup, &signed(Gate::Sg1, &c2, &pin, &dup, None))
+        .cut_leg_a(&c2, &dup, &s.signed(Gate::Sg1, &c2, &pin, &dup, None))
         .await
     {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23505"), "{detail}"),
@@ -324,7 +324,11 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let c3 = ctx("r3", "DOC-2");
     let pin2 = s.begin(&c3, &orphan).await?;
     match target
-        .cut_leg_a(&c3, &orphan, &signed(Gate::Sg1, &c3, &pin2, &orphan, None))
+        .cut_leg_a(
+            &c3,
+            &orphan,
+            &s.signed(Gate::Sg1, &c3, &pin2, &orphan, None),
+        )
         .await
     {
         Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("23503"), "{detail}"),
@@ -350,7 +354,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let q = plan(&[("p", None, 1), ("p/q", Some("p"), 1)]);
     let c5 = ctx("r5", "DOC-2");
     let pin5 = s.begin(&c5, &q).await?;
-    let sg1_5 = signed(Gate::Sg1, &c5, &pin5, &q, None);
+    let sg1_5 = s.signed(Gate::Sg1, &c5, &pin5, &q, None);
     let (one, two) = tokio::join!(
         target.cut_leg_a(&c5, &q, &sg1_5),
         target.cut_leg_a(&c5, &q, &sg1_5)
@@ -389,7 +393,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     );
 
     // Enacting needs leg B and both verifies first, then a signed SG_2 with a fresh decision.
-    let sg2 = signed(Gate::Sg2, &c1, &pin, &p, Some("RD-1"));
+    let sg2 = s.signed(Gate::Sg2, &c1, &pin, &p, Some("RD-1"));
     let early = target.lifecycle_enact(&c1, &sg2).await;
     assert!(
         matches!(&early, Err(PortError::Rejected { detail, .. }) if detail.contains("leg B and both verifies")),
@@ -408,11 +412,18 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let c4 = ctx("r4", "DOC-2");
     let pin4 = s.begin(&c4, &single).await?;
     target
-        .cut_leg_a(&c4, &single, &signed(Gate::Sg1, &c4, &pin4, &single, None))
+        .cut_leg_a(
+            &c4,
+            &single,
+            &s.signed(Gate::Sg1, &c4, &pin4, &single, None),
+        )
         .await?;
     s.through_leg_b(&c4, &single).await?;
     let reused = target
-        .lifecycle_enact(&c4, &signed(Gate::Sg2, &c4, &pin4, &single, Some(" rd-1 ")))
+        .lifecycle_enact(
+            &c4,
+            &s.signed(Gate::Sg2, &c4, &pin4, &single, Some(" rd-1 ")),
+        )
         .await;
     assert!(
         matches!(&reused, Err(PortError::Rejected { detail, .. }) if detail.contains("already used")),
@@ -432,7 +443,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         matches!(&refused, Err(PortError::Rejected { detail, .. }) if detail.contains("SG_C")),
         "{refused:?}"
     );
-    let sgc = signed(Gate::Compensation, &c1, &pin, &p, Some("RD-C-1"));
+    let sgc = s.signed(Gate::Compensation, &c1, &pin, &p, Some("RD-C-1"));
     let out = target
         .compensate(
             &c1,
@@ -469,11 +480,11 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
     let c = ctx("r1", "DOC-1");
     let pin = s.begin(&c, &p).await?;
     target
-        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin, &p, None))
+        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin, &p, None))
         .await?;
     s.through_leg_b(&c, &p).await?;
     target
-        .lifecycle_enact(&c, &signed(Gate::Sg2, &c, &pin, &p, Some("RD-9")))
+        .lifecycle_enact(&c, &s.signed(Gate::Sg2, &c, &pin, &p, Some("RD-9")))
         .await?;
     let before = s.counts().await?;
     for sql in [
@@ -680,7 +691,7 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
         .cut_leg_a(
             &seed,
             &seed_plan,
-            &signed(Gate::Sg1, &seed, &pin, &seed_plan, None),
+            &w.s.signed(Gate::Sg1, &seed, &pin, &seed_plan, None),
         )
         .await?;
     w.kill.disarm("seed").await?;
@@ -1030,7 +1041,7 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
     let pin = s.begin(&c, &p).await?;
     let started = std::time::Instant::now();
     let out = target
-        .cut_leg_a(&c, &p, &signed(Gate::Sg1, &c, &pin, &p, None))
+        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin, &p, None))
         .await?;
     assert_eq!(out.created, 6000);
     assert!(

@@ -192,11 +192,15 @@ pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
             error: anyhow!("accept batch approval {}: {r}", file.display()),
         })?;
         println!(
-            "signature: valid ({}), approver `{}`, gate {}, batch {}, {} run(s):",
+            "signature: valid ({}), approver `{}`, gate {}, batch {}, knowledge base {}, {} run(s):",
             batch_approval::BATCH_SIGNING_FORMAT,
             batch.approver,
             batch.gate,
             batch.batch_id,
+            batch
+                .knowledge_base
+                .as_deref()
+                .map_or("(none)".to_string(), |k| k.escape_debug().to_string()),
             batch.entries.len()
         );
         for e in &batch.entries {
@@ -243,6 +247,7 @@ pub async fn approve_verify(env: &Env, file: &Path) -> Result<()> {
         document_id: &run.document_id,
         payload_sha256: &payload,
         source_sha256: &source_sha,
+        knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.as_str()),
         mode: run.mode,
         protected: run.protected,
     };

@@ -1019,7 +1019,8 @@ fn self_approval(
         &request.payload_sha256,
         "self-approved dry-run rehearsal",
         env.clock.now(),
-    );
+    )
+    .for_knowledge_base(request.knowledge_base.as_deref());
     approval.review_decision_id = (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id));
     // A rehearsal of a protected document rehearses its allowance too.
     approval.protected_allowance =

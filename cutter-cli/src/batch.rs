@@ -580,6 +580,8 @@ pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Res
         .await
         .map_err(CliError::usage)?;
     let mut gate = None;
+    // The knowledge base the batch approval signs: the one every listed run belongs to.
+    let mut knowledge_base: Option<(Option<String>, String)> = None;
     let mut entries = Vec::new();
     for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
         let Some(run_id) = &item.run_id else { continue };
@@ -607,6 +609,22 @@ pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Res
             }
             Some(_) => {}
         }
+        let kb = run.knowledge_base.as_ref().map(|k| k.kb_id.clone());
+        match &knowledge_base {
+            None => knowledge_base = Some((kb, run_id.clone())),
+            Some((first, first_run)) if *first != kb => {
+                let show = |k: &Option<String>| {
+                    k.as_deref()
+                        .map_or("none".to_string(), |k| k.escape_debug().to_string())
+                };
+                return Err(CliError::usage(anyhow!(
+                    "request approval for batch {batch_id}: its runs belong to different knowledge bases (run {first_run} to {}, run {run_id} to {}); one batch approval signs one knowledge base, so approve them separately",
+                    show(first),
+                    show(&kb)
+                )));
+            }
+            Some(_) => {}
+        }
         entries.push(BatchEntry {
             run_id: run_id.clone(),
             payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
@@ -620,6 +638,7 @@ pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Res
     let request = BatchApproval {
         gate,
         batch_id: batch_id.to_string(),
+        knowledge_base: knowledge_base.and_then(|(kb, _)| kb),
         approver: String::new(),
         signed_utc: chrono::Utc::now(),
         allowance: String::new(),

@@ -20,30 +20,48 @@ pub const EXPLICIT: &str = "explicit";
 pub enum SigningFormat {
     /// `cutter.approval-signing.v1`: gate, run, payload, time, allowance, approver, review
     /// decision, protected allowance, self-approval. Still read (and verified) for dry-runs;
-    /// a live knowledge base verifies only v2.
+    /// a live run accepts only v3.
     #[default]
     #[serde(rename = "cutter.approval-signing.v1")]
     V1,
     /// `cutter.approval-signing.v2`: v1 plus the document id, the source sha256 (the registry
     /// pin) and the reason of a compensation, so the approver signs what is cut from what.
+    /// Still read (and verified) for dry-runs; a live run accepts only v3.
     #[serde(rename = "cutter.approval-signing.v2")]
     V2,
+    /// `cutter.approval-signing.v3` (signed now): v2 plus the knowledge base id of the run, so
+    /// an approval for a run of one knowledge base does not replay in another that trusts the
+    /// same key and has a run with the same id, pin and payload.
+    #[serde(rename = "cutter.approval-signing.v3")]
+    V3,
 }
 
 impl SigningFormat {
+    /// Every form this cutter reads, oldest first.
+    pub const ALL: [SigningFormat; 3] = [SigningFormat::V1, SigningFormat::V2, SigningFormat::V3];
+    /// The form this cutter signs, and the only one a live run accepts.
+    pub const CURRENT: SigningFormat = SigningFormat::V3;
+
     pub fn name(self) -> &'static str {
         match self {
             SigningFormat::V1 => "cutter.approval-signing.v1",
             SigningFormat::V2 => "cutter.approval-signing.v2",
+            SigningFormat::V3 => "cutter.approval-signing.v3",
         }
     }
 
     pub fn parse(text: &str) -> Option<SigningFormat> {
-        match text {
-            "cutter.approval-signing.v1" => Some(SigningFormat::V1),
-            "cutter.approval-signing.v2" => Some(SigningFormat::V2),
-            _ => None,
-        }
+        SigningFormat::ALL.into_iter().find(|f| f.name() == text)
+    }
+
+    /// Whether the form signs the document id and the source sha256 (v2 and later).
+    pub fn signs_document(self) -> bool {
+        matches!(self, SigningFormat::V2 | SigningFormat::V3)
+    }
+
+    /// Whether the form signs the knowledge base id (v3).
+    pub fn signs_knowledge_base(self) -> bool {
+        self == SigningFormat::V3
     }
 }
 
@@ -52,6 +70,10 @@ impl SigningFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEvidence {
     pub batch_id: String,
+    /// The knowledge base id the batch signed (`cutter.batch-approval-signing.v2`), as in
+    /// [`crate::run::KbIdentity::kb_id`].
+    #[serde(default)]
+    pub knowledge_base: Option<String>,
     /// The batch's review decision id; each run's is `<this>/<run_id>`.
     pub review_decision_id: Option<String>,
     /// Every (run id, payload sha256) the batch lists, in the signed order.
@@ -88,6 +110,10 @@ pub struct Approval {
     /// v2, SG_C: why the units are compensated (signed, mandatory for SG_C).
     #[serde(default)]
     pub reason: Option<String>,
+    /// v3: the knowledge base id of the run (signed): [`crate::run::KbIdentity::kb_id`],
+    /// a lowercase hyphenated uuid; `None` for a run without a knowledge base.
+    #[serde(default)]
+    pub knowledge_base: Option<String>,
     /// Which canonical form the signature covers.
     #[serde(default)]
     pub signing: SigningFormat,
@@ -97,8 +123,10 @@ pub struct Approval {
 }
 
 impl Approval {
-    /// An unsigned approval of `gate` for a run, in the current signing format: the fields a
-    /// person's signature will cover, with `allowance = "explicit"`.
+    /// An unsigned approval of `gate` for a run, in the current signing format (v3): the
+    /// fields a person's signature will cover, with `allowance = "explicit"`. The knowledge
+    /// base is `None`; set it for a run that has one ([`Approval::for_knowledge_base`], or
+    /// `approval.knowledge_base` directly), or the run refuses the approval.
     pub fn new(
         gate: Gate,
         run_id: &str,
@@ -123,9 +151,17 @@ impl Approval {
             document_id: Some(document_id.to_string()),
             source_sha256: Some(source_sha256.to_string()),
             reason: None,
-            signing: SigningFormat::V2,
+            knowledge_base: None,
+            signing: SigningFormat::CURRENT,
             batch: None,
         }
+    }
+
+    /// The same approval for the run's knowledge base: `kb_id` as in
+    /// [`crate::run::KbIdentity::kb_id`], `None` for a run without one.
+    pub fn for_knowledge_base(mut self, kb_id: Option<&str>) -> Approval {
+        self.knowledge_base = kb_id.map(str::to_string);
+        self
     }
 }
 
@@ -165,6 +201,10 @@ pub struct ApprovalRequest {
     /// SG_C: why the run is compensated (the approver signs it).
     #[serde(default)]
     pub reason: Option<String>,
+    /// The knowledge base id of the run ([`crate::run::KbIdentity::kb_id`]); the approval
+    /// signs it. `None` for a run without a knowledge base.
+    #[serde(default)]
+    pub knowledge_base: Option<String>,
 }
 
 /// Time limits for approvals.
@@ -212,8 +252,11 @@ pub struct Expected<'a> {
     pub run_id: &'a str,
     pub document_id: &'a str,
     pub payload_sha256: &'a str,
-    /// The source sha256 the run pinned (a v2 approval signs it).
+    /// The source sha256 the run pinned (a v2 or v3 approval signs it).
     pub source_sha256: &'a str,
+    /// The knowledge base id of the run (a v3 approval and a batch approval sign it); `None`
+    /// for a run without a knowledge base.
+    pub knowledge_base: Option<&'a str>,
     pub mode: Mode,
     /// The document is protected: SG_1 needs `protected_allowance` naming it.
     pub protected: bool,
@@ -245,7 +288,25 @@ pub fn validate(
             found: approval.payload_sha256.clone(),
         });
     }
-    if approval.signing == SigningFormat::V2 {
+    if expected.mode == Mode::Live
+        && approval.signing != SigningFormat::CURRENT
+        && approval.batch.is_none()
+    {
+        // v1 and v2 do not sign the knowledge base; the knowledge base verifies only v3.
+        return Err(ApprovalRejection::OldSigningFormat {
+            found: approval.signing.name().to_string(),
+        });
+    }
+    // A batch-derived approval carries the knowledge base its batch signed.
+    if (approval.signing.signs_knowledge_base() || approval.batch.is_some())
+        && approval.knowledge_base.as_deref() != expected.knowledge_base
+    {
+        return Err(ApprovalRejection::WrongKnowledgeBase {
+            approved: approval.knowledge_base.clone(),
+            run: expected.knowledge_base.map(str::to_string),
+        });
+    }
+    if approval.signing.signs_document() {
         if approval.document_id.as_deref() != Some(expected.document_id) {
             return Err(ApprovalRejection::WrongDocument {
                 expected: expected.document_id.to_string(),
@@ -258,11 +319,6 @@ pub fn validate(
                 found: approval.source_sha256.clone(),
             });
         }
-    } else if expected.mode == Mode::Live && approval.batch.is_none() {
-        // v1 does not sign the document or its pin; the knowledge base verifies only v2.
-        return Err(ApprovalRejection::OldSigningFormat {
-            found: approval.signing.name().to_string(),
-        });
     }
     if approval.allowance != EXPLICIT {
         return Err(ApprovalRejection::NotExplicit {
@@ -395,13 +451,36 @@ mod tests {
             document_id: Some("ICX-CONST".into()),
             source_sha256: Some("src".into()),
             reason: (gate == Gate::Compensation).then(|| "wrong text".to_string()),
-            signing: SigningFormat::V2,
+            knowledge_base: Some(KB_A.into()),
+            signing: SigningFormat::V3,
             batch: None,
         }
     }
 
+    const KB_A: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
+    const KB_B: &str = "9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c";
+
     fn check(approval: &Approval, gate: Gate, mode: Mode) -> Result<(), ApprovalRejection> {
         check_doc(approval, gate, mode, false)
+    }
+
+    fn check_kb(
+        approval: &Approval,
+        gate: Gate,
+        mode: Mode,
+        knowledge_base: Option<&str>,
+    ) -> Result<(), ApprovalRejection> {
+        let expected = Expected {
+            gate,
+            run_id: "run-1",
+            document_id: "ICX-CONST",
+            payload_sha256: "abc",
+            source_sha256: "src",
+            knowledge_base,
+            mode,
+            protected: false,
+        };
+        validate(approval, &expected, now(), &ApprovalPolicy::default())
     }
 
     fn check_doc(
@@ -416,6 +495,7 @@ mod tests {
             document_id: "ICX-CONST",
             payload_sha256: "abc",
             source_sha256: "src",
+            knowledge_base: Some(KB_A),
             mode,
             protected,
         };
@@ -521,6 +601,21 @@ mod tests {
                 "OldSigningFormat",
             ),
             (
+                Box::new(|a| a.signing = SigningFormat::V2),
+                Gate::Sg1,
+                "OldSigningFormat",
+            ),
+            (
+                Box::new(|a| a.knowledge_base = Some(KB_B.into())),
+                Gate::Sg1,
+                "WrongKnowledgeBase",
+            ),
+            (
+                Box::new(|a| a.knowledge_base = None),
+                Gate::Sg2,
+                "WrongKnowledgeBase",
+            ),
+            (
                 Box::new(|a| a.review_decision_id = Some("RD 1; drop".into())),
                 Gate::Sg2,
                 "BadReviewDecisionId",
@@ -578,6 +673,116 @@ mod tests {
         assert_eq!(
             check(&good(Gate::Compensation), Gate::Compensation, Mode::Live),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn an_approval_for_one_knowledge_base_is_refused_for_a_run_of_another() {
+        // Signed for the run `run-1` of knowledge base A (staging), offered to the run with
+        // the same id, document, pin and payload in knowledge base B (production).
+        let staging = good(Gate::Sg1);
+        assert_eq!(
+            check_kb(&staging, Gate::Sg1, Mode::Live, Some(KB_A)),
+            Ok(())
+        );
+        let refused = check_kb(&staging, Gate::Sg1, Mode::Live, Some(KB_B));
+        assert_eq!(
+            refused,
+            Err(ApprovalRejection::WrongKnowledgeBase {
+                approved: Some(KB_A.to_string()),
+                run: Some(KB_B.to_string()),
+            })
+        );
+        let text = refused.unwrap_err().to_string();
+        assert!(
+            text.contains(KB_A)
+                && text.contains(KB_B)
+                && text.contains("sign the request of this knowledge base's run"),
+            "{text}"
+        );
+        // Dry-runs hold v3 to it too; an approval without a knowledge base fits only a run
+        // without one.
+        assert!(matches!(
+            check_kb(&staging, Gate::Sg1, Mode::DryRun, Some(KB_B)),
+            Err(ApprovalRejection::WrongKnowledgeBase { .. })
+        ));
+        let mut none = good(Gate::Sg1);
+        none.knowledge_base = None;
+        assert_eq!(check_kb(&none, Gate::Sg1, Mode::DryRun, None), Ok(()));
+        let err = check_kb(&none, Gate::Sg1, Mode::Live, Some(KB_B)).unwrap_err();
+        assert!(err.to_string().contains("knowledge base none"), "{err}");
+        assert!(matches!(
+            check_kb(&staging, Gate::Sg1, Mode::DryRun, None),
+            Err(ApprovalRejection::WrongKnowledgeBase { run: None, .. })
+        ));
+    }
+
+    #[test]
+    fn older_forms_are_for_dry_runs_only() {
+        // v1 and v2 do not sign the knowledge base: a dry-run still takes them (without a
+        // knowledge-base check), a live run refuses them whatever they name.
+        for signing in [SigningFormat::V1, SigningFormat::V2] {
+            let mut a = good(Gate::Sg2);
+            a.signing = signing;
+            a.knowledge_base = Some(KB_B.into());
+            assert_eq!(check(&a, Gate::Sg2, Mode::DryRun), Ok(()), "{signing:?}");
+            let err = check(&a, Gate::Sg2, Mode::Live).unwrap_err();
+            assert_eq!(
+                err,
+                ApprovalRejection::OldSigningFormat {
+                    found: signing.name().to_string()
+                }
+            );
+            assert!(
+                err.to_string().contains("cutter.approval-signing.v3"),
+                "{err}"
+            );
+        }
+        // v2 still binds the document in a dry-run.
+        let mut v2 = good(Gate::Sg1);
+        v2.signing = SigningFormat::V2;
+        v2.document_id = Some("OTHER".into());
+        assert!(matches!(
+            check(&v2, Gate::Sg1, Mode::DryRun),
+            Err(ApprovalRejection::WrongDocument { .. })
+        ));
+    }
+
+    #[test]
+    fn a_batch_derived_approval_is_held_to_its_knowledge_base() {
+        let mut a = good(Gate::Sg2);
+        a.signing = SigningFormat::V1;
+        a.document_id = None;
+        a.source_sha256 = None;
+        a.batch = Some(BatchEvidence {
+            batch_id: "b-1".into(),
+            knowledge_base: Some(KB_A.into()),
+            review_decision_id: Some("RD-1".into()),
+            entries: vec![("run-1".into(), "abc".into())],
+            signature: "ed25519:x".into(),
+        });
+        assert_eq!(check_kb(&a, Gate::Sg2, Mode::Live, Some(KB_A)), Ok(()));
+        assert!(matches!(
+            check_kb(&a, Gate::Sg2, Mode::Live, Some(KB_B)),
+            Err(ApprovalRejection::WrongKnowledgeBase { .. })
+        ));
+    }
+
+    #[test]
+    fn new_approvals_are_v3_and_take_the_knowledge_base() {
+        let a = Approval::new(Gate::Sg1, "r", "D", "s", "p", "A", now());
+        assert_eq!(a.signing, SigningFormat::V3);
+        assert_eq!(a.signing, SigningFormat::CURRENT);
+        assert_eq!(a.knowledge_base, None);
+        let a = a.for_knowledge_base(Some(KB_A));
+        assert_eq!(a.knowledge_base.as_deref(), Some(KB_A));
+        for f in SigningFormat::ALL {
+            assert_eq!(SigningFormat::parse(f.name()), Some(f));
+        }
+        assert_eq!(SigningFormat::parse("cutter.approval-signing.v4"), None);
+        assert_eq!(
+            serde_json::to_string(&SigningFormat::V3).unwrap(),
+            "\"cutter.approval-signing.v3\""
         );
     }
 

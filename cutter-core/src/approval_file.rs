@@ -48,10 +48,12 @@ struct Raw {
     signature: Option<String>,
     /// The canonical form the signature covers; absent means `cutter.approval-signing.v1`.
     signing: Option<String>,
-    // Signed in v2, informational in v1.
+    // Signed in v2 and v3, informational in v1.
     document_id: Option<String>,
     source_sha256: Option<String>,
     reason: Option<String>,
+    /// Signed in v3 (the run's knowledge base id), informational before.
+    knowledge_base: Option<String>,
     // Informational fields copied from the request; not part of what is validated.
     mode: Option<String>,
     unit_count: Option<i64>,
@@ -85,13 +87,17 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
     let signing = match raw.signing.as_deref() {
         None => SigningFormat::V1,
         Some(name) => SigningFormat::parse(name).ok_or_else(|| {
+            let known: Vec<String> = SigningFormat::ALL
+                .iter()
+                .map(|f| format!("`{}`", f.name()))
+                .collect();
             field(
                 "signing",
                 &format!(
-                    "is `{}`; this cutter reads `{}` and `{}`",
+                    "is `{}`; this cutter reads {} (it signs `{}`)",
                     name.escape_debug(),
-                    SigningFormat::V1.name(),
-                    SigningFormat::V2.name()
+                    known.join(", "),
+                    SigningFormat::CURRENT.name()
                 ),
             )
         })?,
@@ -135,6 +141,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
         document_id: raw.document_id,
         source_sha256: raw.source_sha256,
         reason: raw.reason,
+        knowledge_base: raw.knowledge_base,
         signing,
         batch: None,
     })
@@ -182,6 +189,10 @@ pub fn request_toml(req: &ApprovalRequest) -> String {
     out.push_str(&format!("format = {}\n", quote(APPROVAL_FORMAT)));
     out.push_str(&format!("gate = {}\n", quote(req.gate.name())));
     out.push_str(&format!("run_id = {}\n", quote(&req.run_id)));
+    if let Some(kb) = &req.knowledge_base {
+        out.push_str("# The knowledge base the run belongs to (signed: the approval is not valid in another).\n");
+        out.push_str(&format!("knowledge_base = {}\n", quote(kb)));
+    }
     out.push_str(&format!("document_id = {}\n", quote(&req.document_id)));
     out.push_str(&format!("mode = {}\n", quote(req.mode.name())));
     out.push_str(&format!(
@@ -230,6 +241,9 @@ pub fn approval_toml(a: &Approval) -> String {
     }
     out.push_str(&format!("gate = {}\n", quote(a.gate.name())));
     out.push_str(&format!("run_id = {}\n", quote(&a.run_id)));
+    if let Some(kb) = &a.knowledge_base {
+        out.push_str(&format!("knowledge_base = {}\n", quote(kb)));
+    }
     if let Some(doc) = &a.document_id {
         out.push_str(&format!("document_id = {}\n", quote(doc)));
     }
@@ -279,8 +293,11 @@ mod tests {
             requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
             effect: "write 3 units".into(),
             reason: None,
+            knowledge_base: Some(KB.into()),
         }
     }
+
+    const KB: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
 
     #[test]
     fn a_completed_request_parses_as_an_approval() {
@@ -303,6 +320,55 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
         );
         assert_eq!(a.document_sha256, sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn the_knowledge_base_round_trips_through_requests_and_approvals() {
+        let req = request(Gate::Sg1);
+        let text = request_toml(&req);
+        assert!(
+            text.contains(&format!("knowledge_base = \"{KB}\"\n")),
+            "{text}"
+        );
+        let mut a = Approval::new(
+            Gate::Sg1,
+            "run-1",
+            "DOC",
+            &"cd".repeat(32),
+            &"ab".repeat(32),
+            "A",
+            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+        )
+        .for_knowledge_base(req.knowledge_base.as_deref());
+        a.signature = Some("ed25519:x".into());
+        let file = approval_toml(&a);
+        assert!(
+            file.contains("signing = \"cutter.approval-signing.v3\"\n"),
+            "{file}"
+        );
+        let back = parse("a.toml", file.as_bytes()).unwrap();
+        assert_eq!(back.knowledge_base.as_deref(), Some(KB));
+        assert_eq!(back.signing, SigningFormat::V3);
+        assert_eq!(
+            Approval {
+                document_sha256: String::new(),
+                ..back
+            },
+            a
+        );
+        // Present but empty is kept as such: it is another signed statement than absent.
+        let empty = file.replace(KB, "");
+        assert_eq!(
+            parse("a.toml", empty.as_bytes())
+                .unwrap()
+                .knowledge_base
+                .as_deref(),
+            Some("")
+        );
+        // A run without a knowledge base asks without the line.
+        let mut dry = request(Gate::Sg1);
+        dry.knowledge_base = None;
+        assert!(!request_toml(&dry).contains("knowledge_base"));
     }
 
     #[test]
@@ -330,19 +396,30 @@ mod tests {
         let back = parse("x", text.as_bytes()).unwrap();
         assert!(back.self_approved);
         assert_eq!(back.approver, "A");
-        assert_eq!(back.signing, SigningFormat::V2);
+        assert_eq!(back.signing, SigningFormat::V3);
         assert_eq!(back.document_id.as_deref(), Some("DOC"));
         assert_eq!(back.reason.as_deref(), Some("retired by the court"));
-        let v1 = text.replace("signing = \"cutter.approval-signing.v2\"\n", "");
+        assert_eq!(back.knowledge_base, None);
+        assert!(!text.contains("knowledge_base"), "{text}");
+        let v1 = text.replace("signing = \"cutter.approval-signing.v3\"\n", "");
         assert_eq!(
             parse("x", v1.as_bytes()).unwrap().signing,
             SigningFormat::V1
         );
-        let unknown = text.replace("approval-signing.v2", "approval-signing.v9");
-        assert!(matches!(
-            parse("x", unknown.as_bytes()),
-            Err(ApprovalFileError::Field { field, .. }) if field == "signing"
-        ));
+        let v2 = text.replace("approval-signing.v3", "approval-signing.v2");
+        assert_eq!(
+            parse("x", v2.as_bytes()).unwrap().signing,
+            SigningFormat::V2
+        );
+        let unknown = text.replace("approval-signing.v3", "approval-signing.v9");
+        let err = parse("x", unknown.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, ApprovalFileError::Field { field, .. } if field == "signing"),
+            "{err}"
+        );
+        for known in SigningFormat::ALL {
+            assert!(err.to_string().contains(known.name()), "{err}");
+        }
         let typo = text.replace("allowance", "alowance");
         assert!(parse("x", typo.as_bytes())
             .unwrap_err()

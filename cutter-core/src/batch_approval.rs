@@ -1,17 +1,26 @@
 //! Batch approvals (`cutter.batch-approval.v1`): one signed document that approves the same
 //! gate for several runs of a batch, each named with the payload sha256 it approves.
 //!
-//! # Canonical signing form (`cutter.batch-approval-signing.v1`)
+//! # Canonical signing form (`cutter.batch-approval-signing.v2`)
 //!
 //! ```text
-//! "cutter.batch-approval-signing.v1\n"
-//! field(gate) field(batch_id) field(signed_utc) field(allowance) field(approver)
-//! opt(review_decision_id)
+//! "cutter.batch-approval-signing.v2\n"
+//! field(gate) field(batch_id) opt(knowledge_base) field(signed_utc) field(allowance)
+//! field(approver) opt(review_decision_id)
 //! field(<number of runs, decimal>)
 //! then per run, in the listed order: field(run_id) field(payload_sha256)
 //! ```
 //!
 //! with `field`/`opt` as in [`crate::signing`] (length-prefixed, so the form is injective).
+//! `knowledge_base` is the `kb_id` ([`crate::run::KbIdentity`]) of the knowledge base every
+//! listed run belongs to, so a batch approval does not replay in another knowledge base that
+//! trusts the same key. The knowledge base rebuilds these bytes itself (`fn_verify_approval`,
+//! migration V11).
+//!
+//! v2 is `cutter.batch-approval-signing.v1` with `opt(knowledge_base)` after the batch id. A
+//! signed file names its form (`signing = "cutter.batch-approval-signing.v2"`); a signed file
+//! without that line was signed in v1, which neither this cutter nor the knowledge base
+//! accepts any more: the batch request is made and signed again.
 //!
 //! Each listed run is resumed with the [`Approval`] that [`BatchApproval::approval_for`]
 //! derives for it, and [`BatchVerifier`] accepts exactly those derived approvals once the
@@ -36,8 +45,11 @@ use crate::stop::ApprovalRejection;
 
 /// The format tag of batch approvals and their requests.
 pub const BATCH_APPROVAL_FORMAT: &str = "cutter.batch-approval.v1";
-/// The version tag that starts the canonical signing form.
-pub const BATCH_SIGNING_FORMAT: &str = "cutter.batch-approval-signing.v1";
+/// The version tag that starts the canonical signing form (and the `signing` line of a
+/// signed batch approval file).
+pub const BATCH_SIGNING_FORMAT: &str = "cutter.batch-approval-signing.v2";
+/// The previous form, which did not sign the knowledge base; refused when read.
+pub const OLD_BATCH_SIGNING_FORMAT: &str = "cutter.batch-approval-signing.v1";
 
 /// One run a batch approval lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +63,9 @@ pub struct BatchEntry {
 pub struct BatchApproval {
     pub gate: Gate,
     pub batch_id: String,
+    /// The `kb_id` of the knowledge base every listed run belongs to (signed); `None` for
+    /// runs without one.
+    pub knowledge_base: Option<String>,
     pub approver: String,
     pub signed_utc: DateTime<Utc>,
     pub allowance: String,
@@ -79,6 +94,13 @@ fn field(out: &mut Vec<u8>, s: &str) {
     out.push(b'\n');
 }
 
+fn opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => field(out, s),
+        None => out.extend_from_slice(b"-\n"),
+    }
+}
+
 impl BatchApproval {
     /// The bytes the signature covers (see the module documentation).
     pub fn canonical_signing_bytes(&self) -> Vec<u8> {
@@ -87,13 +109,11 @@ impl BatchApproval {
         out.push(b'\n');
         field(&mut out, self.gate.name());
         field(&mut out, &self.batch_id);
+        opt(&mut out, self.knowledge_base.as_deref());
         field(&mut out, &signing::signed_utc_text(self.signed_utc));
         field(&mut out, &self.allowance);
         field(&mut out, &self.approver);
-        match &self.review_decision_id {
-            Some(id) => field(&mut out, id),
-            None => out.extend_from_slice(b"-\n"),
-        }
+        opt(&mut out, self.review_decision_id.as_deref());
         field(&mut out, &self.entries.len().to_string());
         for e in &self.entries {
             field(&mut out, &e.run_id);
@@ -136,10 +156,13 @@ impl BatchApproval {
             document_id: None,
             source_sha256: None,
             reason: None,
+            knowledge_base: self.knowledge_base.clone(),
+            // The batch form is signed, not a single one: `batch` says which.
             signing: SigningFormat::V1,
             // What the knowledge base needs to verify the batch signature itself.
             batch: self.signature.as_ref().map(|s| BatchEvidence {
                 batch_id: self.batch_id.clone(),
+                knowledge_base: self.knowledge_base.clone(),
                 review_decision_id: self.review_decision_id.clone(),
                 entries: self
                     .entries
@@ -164,8 +187,14 @@ impl BatchApproval {
             ));
         }
         out.push_str(&format!("format = {}\n", q(BATCH_APPROVAL_FORMAT)));
+        if self.signature.is_some() {
+            out.push_str(&format!("signing = {}\n", q(BATCH_SIGNING_FORMAT)));
+        }
         out.push_str(&format!("gate = {}\n", q(self.gate.name())));
         out.push_str(&format!("batch_id = {}\n", q(&self.batch_id)));
+        if let Some(kb) = &self.knowledge_base {
+            out.push_str(&format!("knowledge_base = {}\n", q(kb)));
+        }
         if self.signature.is_some() {
             out.push_str(&format!("approver = {}\n", q(&self.approver)));
             out.push_str(&format!(
@@ -195,8 +224,11 @@ impl BatchApproval {
 #[serde(deny_unknown_fields)]
 struct Raw {
     format: String,
+    /// The canonical form the signature covers; a signed file without it is v1.
+    signing: Option<String>,
     gate: String,
     batch_id: String,
+    knowledge_base: Option<String>,
     approver: Option<String>,
     signed_utc: Option<toml::value::Datetime>,
     allowance: Option<String>,
@@ -278,9 +310,27 @@ pub fn parse(
     } else {
         raw.signature
     };
+    // A signed file names the form its signature covers; one without is v1.
+    if signature.is_some() || raw.signing.is_some() {
+        match raw.signing.as_deref() {
+            Some(BATCH_SIGNING_FORMAT) => {}
+            None | Some(OLD_BATCH_SIGNING_FORMAT) => {
+                return Err(bad(format!(
+                    "it is signed in `{OLD_BATCH_SIGNING_FORMAT}`, which does not sign the knowledge base; this cutter reads `{BATCH_SIGNING_FORMAT}`: request the batch approval again (`cutter approve batch-request`) and sign it with this cutter"
+                )))
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "`signing` is `{}`; this cutter reads `{BATCH_SIGNING_FORMAT}`",
+                    other.escape_debug()
+                )))
+            }
+        }
+    }
     Ok(BatchApproval {
         gate,
         batch_id: raw.batch_id,
+        knowledge_base: raw.knowledge_base,
         approver,
         signed_utc,
         allowance,
@@ -341,6 +391,7 @@ mod tests {
         BatchApproval {
             gate: Gate::Sg2,
             batch_id: "b-1".into(),
+            knowledge_base: Some(KB.into()),
             approver: "Ada".into(),
             signed_utc: Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
             allowance: EXPLICIT.into(),
@@ -360,6 +411,8 @@ mod tests {
         }
     }
 
+    const KB: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
+
     fn trusted(seed: u8) -> TrustedKeys {
         TrustedKeys::new(vec![("Ada".into(), key(seed).verifying_key())]).unwrap()
     }
@@ -376,7 +429,14 @@ mod tests {
         );
         let keys = trusted(7);
         let v = BatchVerifier::new(&keys, &read).unwrap();
+        assert_eq!(read.knowledge_base.as_deref(), Some(KB));
+        assert_eq!(read, signed_with_sha(&signed, text.as_bytes()));
         let a = read.approval_for("r2").unwrap();
+        assert_eq!(a.knowledge_base.as_deref(), Some(KB));
+        assert_eq!(
+            a.batch.as_ref().and_then(|b| b.knowledge_base.as_deref()),
+            Some(KB)
+        );
         assert_eq!(a.review_decision_id.as_deref(), Some("RD-7/r2"));
         assert_eq!(a.payload_sha256, "b".repeat(64));
         assert_eq!(v.verify(&a, Mode::Live), Ok(()));
@@ -392,9 +452,12 @@ mod tests {
         let signed = batch().sign(&key(7));
         let keys = trusted(7);
         type Tamper = fn(&mut BatchApproval);
-        let tampers: [Tamper; 7] = [
+        let tampers: [Tamper; 10] = [
             |b| b.gate = Gate::Sg1,
             |b| b.batch_id.push('x'),
+            |b| b.knowledge_base = Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c".into()),
+            |b| b.knowledge_base = None,
+            |b| b.knowledge_base = Some(String::new()),
             |b| b.approver.push('x'),
             |b| b.signed_utc += chrono::Duration::seconds(1),
             |b| b.review_decision_id = None,
@@ -413,5 +476,84 @@ mod tests {
             "another key"
         );
         assert!(BatchVerifier::new(&keys, &signed).is_ok());
+    }
+
+    fn signed_with_sha(b: &BatchApproval, bytes: &[u8]) -> BatchApproval {
+        BatchApproval {
+            document_sha256: sha256_hex(bytes),
+            ..b.clone()
+        }
+    }
+
+    #[test]
+    fn canonical_form_v2_is_the_documented_one() {
+        let b = batch();
+        let expected = format!(
+            "cutter.batch-approval-signing.v2\n4:SG_2\n3:b-1\n36:{KB}\n20:2026-11-25T10:00:00Z\n8:explicit\n3:Ada\n4:RD-7\n1:2\n2:r1\n64:{}\n2:r2\n64:{}\n",
+            "a".repeat(64),
+            "b".repeat(64)
+        );
+        assert_eq!(
+            String::from_utf8(b.canonical_signing_bytes()).unwrap(),
+            expected
+        );
+        // Without a knowledge base (and without a review decision): two absent fields.
+        let mut none = batch();
+        none.gate = Gate::Sg1;
+        none.knowledge_base = None;
+        none.review_decision_id = None;
+        none.entries.truncate(1);
+        assert_eq!(
+            String::from_utf8(none.canonical_signing_bytes()).unwrap(),
+            format!(
+                "cutter.batch-approval-signing.v2\n4:SG_1\n3:b-1\n-\n20:2026-11-25T10:00:00Z\n8:explicit\n3:Ada\n-\n1:1\n2:r1\n64:{}\n",
+                "a".repeat(64)
+            )
+        );
+        assert_eq!(BATCH_SIGNING_FORMAT, "cutter.batch-approval-signing.v2");
+    }
+
+    #[test]
+    fn a_batch_signed_in_v1_is_refused_with_a_way_forward() {
+        let text = batch().sign(&key(7)).to_toml();
+        assert!(
+            text.contains("signing = \"cutter.batch-approval-signing.v2\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("knowledge_base = \"{KB}\"\n")),
+            "{text}"
+        );
+        // What an older cutter wrote: no `signing` line (and no knowledge base).
+        let old = text
+            .replace("signing = \"cutter.batch-approval-signing.v2\"\n", "")
+            .replace(&format!("knowledge_base = \"{KB}\"\n"), "");
+        let err = parse("old.toml", old.as_bytes(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cutter.batch-approval-signing.v1")
+                && err.contains("does not sign the knowledge base")
+                && err.contains("batch-request"),
+            "{err}"
+        );
+        let named = text.replace("batch-approval-signing.v2", "batch-approval-signing.v1");
+        assert!(parse("old.toml", named.as_bytes(), None).is_err());
+        let unknown = text.replace("batch-approval-signing.v2", "batch-approval-signing.v9");
+        let err = parse("x.toml", unknown.as_bytes(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("v9"), "{err}");
+        // A request (unsigned) has no `signing` line and is signed in the current form.
+        let mut req = batch();
+        req.approver = String::new();
+        let req_text = req.to_toml();
+        assert!(!req_text.contains("signing ="), "{req_text}");
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
+        let unsigned = parse("req.toml", req_text.as_bytes(), Some(("Ada", t))).unwrap();
+        assert_eq!(unsigned.knowledge_base.as_deref(), Some(KB));
+        let signed = unsigned.sign(&key(7));
+        let read = parse("b.toml", signed.to_toml().as_bytes(), None).unwrap();
+        assert!(BatchVerifier::new(&trusted(7), &read).is_ok());
     }
 }

@@ -642,6 +642,7 @@ impl<'a> Orchestrator<'a> {
                 run.document_id, run.run_id
             ),
             reason: Some(reason.trim().to_string()),
+            knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
         })
     }
 
@@ -696,6 +697,7 @@ impl<'a> Orchestrator<'a> {
                 ),
             },
             reason: None,
+            knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
         })
     }
 
@@ -838,6 +840,17 @@ impl<'a> Orchestrator<'a> {
     /// Validates an approval at its gate and, if it holds, moves the run through the gate.
     async fn accept(&self, run: &mut RunRecord, gate: Gate, approval: Approval) -> Result<()> {
         let now = self.ports.clock.now();
+        // The gate opens a writing phase: in live mode the switch must be armed now (the
+        // knowledge base answers about approvals only for an armed run), and a refusal here
+        // leaves the run paused rather than spending the approval.
+        if run.mode == Mode::Live && !self.armed(run, now).await? {
+            return Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::KillSwitchOff {
+                    run_id: run.run_id.clone(),
+                },
+            });
+        }
         if let Err(rejection) = self.check_approval(run, gate, &approval, now).await? {
             run.rejections.push(RejectedApproval {
                 gate,
@@ -858,16 +871,6 @@ impl<'a> Orchestrator<'a> {
                 run_id: run.run_id.clone(),
                 gate,
                 rejection,
-            });
-        }
-        // The gate opens a writing phase: in live mode the switch must be armed now, and a
-        // refusal here leaves the run paused rather than spending the approval.
-        if run.mode == Mode::Live && !self.armed(run, now).await? {
-            return Err(OrchestratorError::Refused {
-                run_id: run.run_id.clone(),
-                reason: StopReason::KillSwitchOff {
-                    run_id: run.run_id.clone(),
-                },
             });
         }
         let next = transition(&run.state, &Event::ApprovalAccepted(gate)).map_err(|source| {
@@ -915,6 +918,7 @@ impl<'a> Orchestrator<'a> {
             document_id: &run.document_id,
             payload_sha256: &payload,
             source_sha256: &source,
+            knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.as_str()),
             mode: run.mode,
             protected: run.protected,
         };

@@ -2,7 +2,7 @@
 //! formats, and [`TrustedKeys`], the [`ApprovalVerifier`] that checks approvals against the
 //! configured public keys.
 //!
-//! # Canonical signing form (`cutter.approval-signing.v1`)
+//! # Canonical signing forms (`cutter.approval-signing.v1`, `v2`, `v3`)
 //!
 //! A signature must cover the fields that decide what an approval lets through, and nothing
 //! that a TOML round trip may legitimately change (comments, key order, quoting). The signed
@@ -23,8 +23,7 @@
 //!       opt(None) = "-\n"     opt(Some(s)) = field(s)
 //! ```
 //!
-//! `cutter.approval-signing.v2` (what `cutter approve sign` writes now, and the only form a
-//! live knowledge base verifies) also signs the document, its pinned source and, for a
+//! `cutter.approval-signing.v2` also signs the document, its pinned source and, for a
 //! compensation (SG_C), the reason:
 //!
 //! ```text
@@ -43,9 +42,34 @@
 //! field(self_approved)
 //! ```
 //!
+//! `cutter.approval-signing.v3` (what `cutter approve sign` writes now, and the only form a
+//! live run accepts) is v2 with the knowledge base id inserted after the run id, so an
+//! approval for run `first-live-1` of a staging knowledge base does not replay in a production
+//! one that trusts the same key and has a run with the same id, pin and payload:
+//!
+//! ```text
+//! "cutter.approval-signing.v3\n"
+//! field(gate)                 "SG_1", "SG_2" or "SG_C"
+//! field(run_id)
+//! opt(knowledge_base)         the run's `kb_id` (KbIdentity), a lowercase hyphenated uuid;
+//!                             absent for a run without a knowledge base
+//! field(document_id)
+//! field(source_sha256)
+//! field(payload_sha256)
+//! field(signed_utc)
+//! field(allowance)
+//! field(approver)
+//! opt(review_decision_id)
+//! opt(protected_allowance)
+//! opt(reason)
+//! field(self_approved)
+//! ```
+//!
 //! The knowledge base rebuilds exactly these bytes from the approval's fields and its own
-//! record of the run (`fn_verify_approval` in migration V10), so the two implementations are
-//! tested against each other (`cutter-adapters/tests/pg_attacks.rs`).
+//! record of the run, with its own `kb_id` as the knowledge base (`fn_verify_approval` in
+//! migration V11), so the two implementations are tested against each other
+//! (`cutter-adapters/tests/pg_attacks.rs`). v1 and v2 are still read and verified here for
+//! dry-runs; a live run refuses them (`OldSigningFormat`), and so does the knowledge base.
 //!
 //! Length prefixes make the form injective, as in `cutter.payload.v1`. An absent optional
 //! field is `-`, which no `field` can start with, so "absent" and "present but empty" are
@@ -83,8 +107,9 @@ use crate::plan::sha256_hex;
 use crate::ports::ApprovalVerifier;
 use crate::stop::ApprovalRejection;
 
-/// The version tag of the canonical signing form this cutter signs.
-pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v2";
+/// The version tag of the canonical signing form this cutter signs
+/// ([`SigningFormat::CURRENT`]).
+pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v3";
 /// The prefix of the `signature` field.
 pub const SIGNATURE_PREFIX: &str = "ed25519:";
 /// The first word of a public key file.
@@ -118,15 +143,19 @@ pub fn signed_utc_text(t: DateTime<Utc>) -> String {
 }
 
 /// The bytes an approval's signature covers, in the form it names (see the module
-/// documentation). A v2 approval without a document id or source sha signs them as empty
-/// fields, which the run's own values never match.
+/// documentation). A v2 or v3 approval without a document id or source sha signs them as
+/// empty fields, which the run's own values never match. v1 and v2 leave `knowledge_base`
+/// out; v1 also `document_id`, `source_sha256` and `reason`.
 pub fn canonical_signing_bytes(a: &Approval) -> Vec<u8> {
-    let mut out = Vec::with_capacity(320);
+    let mut out = Vec::with_capacity(360);
     out.extend_from_slice(a.signing.name().as_bytes());
     out.push(b'\n');
     field(&mut out, a.gate.name());
     field(&mut out, &a.run_id);
-    if a.signing == SigningFormat::V2 {
+    if a.signing.signs_knowledge_base() {
+        opt(&mut out, a.knowledge_base.as_deref());
+    }
+    if a.signing.signs_document() {
         field(&mut out, a.document_id.as_deref().unwrap_or(""));
         field(&mut out, a.source_sha256.as_deref().unwrap_or(""));
     }
@@ -136,7 +165,7 @@ pub fn canonical_signing_bytes(a: &Approval) -> Vec<u8> {
     field(&mut out, &a.approver);
     opt(&mut out, a.review_decision_id.as_deref());
     opt(&mut out, a.protected_allowance.as_deref());
-    if a.signing == SigningFormat::V2 {
+    if a.signing.signs_document() {
         opt(&mut out, a.reason.as_deref());
     }
     field(&mut out, if a.self_approved { "true" } else { "false" });
@@ -154,12 +183,12 @@ pub fn sign(a: &Approval, key: &SigningKey) -> String {
     encode_signature(&key.sign(&canonical_signing_bytes(a)))
 }
 
-/// Returns `a` signed with `key` in the current form (v2): the signing time truncated to
-/// whole seconds, the `signature` set, and `document_sha256` cleared (it is the hash of a
-/// file not yet written).
+/// Returns `a` signed with `key` in the current form (v3, over `a.knowledge_base` as it is):
+/// the signing time truncated to whole seconds, the `signature` set, and `document_sha256`
+/// cleared (it is the hash of a file not yet written).
 pub fn sign_approval(a: &Approval, key: &SigningKey) -> Approval {
     let mut signed = a.clone();
-    signed.signing = SigningFormat::V2;
+    signed.signing = SigningFormat::CURRENT;
     signed.signed_utc = whole_seconds(a.signed_utc);
     signed.signature = Some(sign(&signed, key));
     signed.document_sha256 = String::new();
@@ -171,7 +200,8 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0).unwrap_or(t)
 }
 
-/// Builds the unsigned approval for a request: `allowance = "explicit"`, not self-approved.
+/// Builds the unsigned approval for a request: `allowance = "explicit"`, not self-approved,
+/// for the request's knowledge base.
 pub fn approval_for_request(
     req: &ApprovalRequest,
     approver: &str,
@@ -191,13 +221,15 @@ pub fn approval_for_request(
     a.review_decision_id = review_decision_id;
     a.protected_allowance = protected_allowance;
     a.reason = req.reason.clone();
+    a.knowledge_base = req.knowledge_base.clone();
     a
 }
 
 /// Reads an approval request file (or an approval) as the unsigned approval
 /// `cutter approve sign` will sign: gate, run id, document id, source sha256 and payload
-/// sha256 come from the file; `review_decision_id`, `protected_allowance` and (SG_C)
-/// `reason` too if they are there.
+/// sha256 come from the file; `knowledge_base`, `review_decision_id`, `protected_allowance`
+/// and (SG_C) `reason` too if they are there (a request without `knowledge_base` is for a
+/// run without one).
 /// The approver and signing time are the signer's, and `allowance` is always `explicit`:
 /// signing is the explicit act. An existing `signature`, `approver` or `signed_utc` in the
 /// file is replaced. Informational request fields (document id, mode, effect, ...) are
@@ -259,6 +291,7 @@ pub fn approval_from_request_toml(
     a.review_decision_id = string("review_decision_id")?;
     a.protected_allowance = string("protected_allowance")?;
     a.reason = string("reason")?;
+    a.knowledge_base = string("knowledge_base")?;
     if gate == Gate::Compensation && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(problem(
             "reason",
@@ -563,6 +596,14 @@ pub fn explain(a: &Approval, keys: &TrustedKeys) -> Result<String, ApprovalRejec
     ));
     out.push_str(&format!("gate: {}\n", a.gate));
     out.push_str(&format!("run_id: {}\n", a.run_id));
+    if a.signing.signs_knowledge_base() {
+        out.push_str(&format!(
+            "knowledge_base: {}\n",
+            a.knowledge_base
+                .as_deref()
+                .map_or("(none)".to_string(), |k| k.escape_debug().to_string())
+        ));
+    }
     if let Some(doc) = &a.document_id {
         out.push_str(&format!("document_id: {}\n", doc.escape_debug()));
     }
@@ -585,7 +626,7 @@ pub fn explain(a: &Approval, keys: &TrustedKeys) -> Result<String, ApprovalRejec
     ));
     out.push_str(&format!("self_approved: {}\n", a.self_approved));
     out.push_str(
-        "resume still checks that gate, run and payload match the paused run, the time window, and that the review decision id is unused\n",
+        "resume still checks that gate, run, knowledge base and payload match the paused run, the time window, and that the review decision id is unused\n",
     );
     Ok(out)
 }

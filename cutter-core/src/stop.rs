@@ -116,8 +116,15 @@ pub enum ApprovalRejection {
         expected: String,
         found: Option<String>,
     },
-    #[error("it is signed in {found}, which does not sign the document and its pin; a live run needs cutter.approval-signing.v2: sign the request again with this cutter (`cutter approve sign`)")]
+    #[error("it is signed in {found}, which does not sign the knowledge base it is for; a live run needs cutter.approval-signing.v3: request the approval again and sign it with this cutter (`cutter approve request`, then `cutter approve sign`)")]
     OldSigningFormat { found: String },
+    /// A v3 or batch approval signed for another knowledge base than the run's (or for
+    /// none): an approval for a staging run must not replay in production.
+    #[error("it was signed for knowledge base {}, but the run belongs to knowledge base {}: sign the request of this knowledge base's run (`cutter approve request`, then `cutter approve sign`)", .approved.as_deref().map_or("none".to_string(), |k| k.escape_debug().to_string()), .run.as_deref().unwrap_or("none"))]
+    WrongKnowledgeBase {
+        approved: Option<String>,
+        run: Option<String>,
+    },
     #[error("its review decision id `{}` is not usable: use 1 to 128 of a-z, 0-9, '.', '_', ':', '/', '-' (case does not count)", .id.escape_debug())]
     BadReviewDecisionId { id: String },
     #[error("its {field} has control characters")]

@@ -303,6 +303,47 @@ fn refused_approvals_leave_the_run_paused_and_are_recorded() {
 }
 
 #[test]
+fn an_approval_for_another_knowledge_base_is_refused() {
+    let w = World::new();
+    let run = w.cut("r1").unwrap();
+    let orch = w.orch();
+    let req = orch.approval_request(&run).unwrap();
+    // The request names the knowledge base the run began in (here the simulator's).
+    let kb = run.knowledge_base.as_ref().unwrap().kb_id.clone();
+    assert_eq!(req.knowledge_base.as_deref(), Some(kb.as_str()));
+    assert_eq!(
+        w.reporter.last_request().unwrap().knowledge_base.as_deref(),
+        Some(kb.as_str())
+    );
+    // The same run id, document, pin and payload, signed for another knowledge base.
+    let mut elsewhere = approval_for(&req, w.clock.now());
+    elsewhere.knowledge_base = Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c".into());
+    let err = block_on(orch.resume("r1", Some(elsewhere), None)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            OrchestratorError::ApprovalRejected {
+                rejection: ApprovalRejection::WrongKnowledgeBase { approved: Some(_), run: Some(r) },
+                ..
+            } if *r == kb
+        ),
+        "{err:?}"
+    );
+    let mut unbound = approval_for(&req, w.clock.now());
+    unbound.knowledge_base = None;
+    assert!(block_on(orch.resume("r1", Some(unbound), None)).is_err());
+    let run = block_on(orch.status("r1")).unwrap();
+    assert_eq!(run.state, RunState::AwaitingCutAuthorization);
+    assert_eq!(run.rejections.len(), 2);
+    assert!(w.sim.tables().information_unit.is_empty());
+    // The approval of this knowledge base goes through.
+    assert_eq!(
+        w.approve("r1").unwrap().state,
+        RunState::AwaitingLifecycleAuthorization
+    );
+}
+
+#[test]
 fn a_review_decision_id_cannot_be_used_twice() {
     let w = World::new();
     w.cut("r1").unwrap();

@@ -1,5 +1,6 @@
 //! Signed approvals: the canonical form, tampering with every signed field, wrong and weak
-//! keys, non-canonical and malformed signatures, the TOML round trip, and a property test
+//! keys, non-canonical and malformed signatures, the knowledge base a v3 approval is bound
+//! to, the TOML round trip, and a property test
 //! that any change to the signed bytes or the signature is refused.
 
 use base64::engine::general_purpose::STANDARD;
@@ -36,7 +37,10 @@ fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
 }
 
-/// An approval in the v1 form (what older cutters signed); `sign_approval` signs it in v2.
+/// A knowledge base id, as `KbIdentity::kb_id` has it.
+const KB: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
+
+/// An approval in the v1 form (what older cutters signed); `sign_approval` signs it in v3.
 fn unsigned(gate: Gate) -> Approval {
     Approval {
         gate,
@@ -53,6 +57,7 @@ fn unsigned(gate: Gate) -> Approval {
         document_id: Some("DOC".into()),
         source_sha256: Some("cd".repeat(32)),
         reason: None,
+        knowledge_base: Some(KB.into()),
         signing: SigningFormat::V1,
         batch: None,
     }
@@ -121,16 +126,31 @@ fn the_v2_form_signs_document_source_and_reason() {
         String::from_utf8(signing::canonical_signing_bytes(&a)).unwrap(),
         expected
     );
-    // In v1 the document, source and reason are not signed; in v2 each is.
+    // In v1 the document, source and reason are not signed; in v2 each is. Neither signs
+    // the knowledge base.
     let v1 = unsigned(Gate::Sg1);
     let mut moved = v1.clone();
     moved.document_id = Some("OTHER".into());
+    moved.knowledge_base = None;
     assert_eq!(
         signing::canonical_signing_bytes(&v1),
         signing::canonical_signing_bytes(&moved)
     );
+    let mut v2 = a.clone();
+    v2.knowledge_base = None;
+    assert_eq!(
+        signing::canonical_signing_bytes(&a),
+        signing::canonical_signing_bytes(&v2)
+    );
+    // An approval signed in v2 by an older cutter still verifies (a dry-run takes it).
+    v2.signature = Some(signing::sign(&v2, &alice_key()));
+    assert_eq!(trusted().verify(&v2, Mode::DryRun), Ok(()));
+    let back =
+        approval_file::parse("v2.toml", approval_file::approval_toml(&v2).as_bytes()).unwrap();
+    assert_eq!(back.signing, SigningFormat::V2);
+    assert_eq!(trusted().verify(&back, Mode::DryRun), Ok(()));
     let s = signing::sign_approval(&v1, &alice_key());
-    assert_eq!(s.signing, SigningFormat::V2);
+    assert_eq!(s.signing, SigningFormat::V3);
     type Tamper = (&'static str, Box<dyn Fn(&mut Approval)>);
     let cases: Vec<Tamper> = vec![
         (
@@ -146,6 +166,18 @@ fn the_v2_form_signs_document_source_and_reason() {
             "signing format",
             Box::new(|a| a.signing = SigningFormat::V1),
         ),
+        (
+            "signing format v2",
+            Box::new(|a| a.signing = SigningFormat::V2),
+        ),
+        (
+            "knowledge_base",
+            Box::new(|a| a.knowledge_base = Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c".into())),
+        ),
+        (
+            "knowledge_base removed",
+            Box::new(|a| a.knowledge_base = None),
+        ),
     ];
     for (name, tamper) in cases {
         let mut t = s.clone();
@@ -153,6 +185,96 @@ fn the_v2_form_signs_document_source_and_reason() {
         let d = detail(trusted().verify(&t, Mode::Live));
         assert!(d.contains("does not verify"), "{name}: {d}");
     }
+}
+
+#[test]
+fn the_v3_form_signs_the_knowledge_base_after_the_run() {
+    let mut a = unsigned(Gate::Sg2);
+    a.signing = SigningFormat::V3;
+    a.protected_allowance = None;
+    let expected = format!(
+        "cutter.approval-signing.v3\n4:SG_2\n5:run-1\n36:0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e\n3:DOC\n64:{}\n64:{}\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n4:RD-1\n-\n-\n5:false\n",
+        "cd".repeat(32),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(signing::canonical_signing_bytes(&a)).unwrap(),
+        expected
+    );
+    // A run without a knowledge base (absent: `-`), an SG_1 with a protected allowance.
+    let mut b = unsigned(Gate::Sg1);
+    b.signing = SigningFormat::V3;
+    b.knowledge_base = None;
+    let expected = format!(
+        "cutter.approval-signing.v3\n4:SG_1\n5:run-1\n-\n3:DOC\n64:{}\n64:{}\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n-\n12:protected-ok\n-\n5:false\n",
+        "cd".repeat(32),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(signing::canonical_signing_bytes(&b)).unwrap(),
+        expected
+    );
+    // Absent and empty are different statements.
+    let mut empty = b.clone();
+    empty.knowledge_base = Some(String::new());
+    assert_ne!(
+        signing::canonical_signing_bytes(&b),
+        signing::canonical_signing_bytes(&empty)
+    );
+    // What the current cutter signs.
+    assert_eq!(signing::SIGNING_FORMAT, "cutter.approval-signing.v3");
+    assert_eq!(SigningFormat::CURRENT.name(), signing::SIGNING_FORMAT);
+    let s = signing::sign_approval(&unsigned(Gate::Sg1), &alice_key());
+    assert_eq!(s.signing, SigningFormat::V3);
+    assert_eq!(s.knowledge_base.as_deref(), Some(KB));
+    assert_eq!(trusted().verify(&s, Mode::Live), Ok(()));
+}
+
+#[test]
+fn an_approval_for_one_knowledge_base_does_not_replay_in_another() {
+    // The signature holds wherever the key is trusted; the binding is the signed
+    // knowledge base, which resume compares with the run's.
+    let staging = signing::sign_approval(&unsigned(Gate::Sg1), &alice_key());
+    let mut forged = staging.clone();
+    forged.knowledge_base = Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c".into());
+    check(&forged, Mode::Live, "does not verify");
+    let expected = cutter_core::approval::Expected {
+        gate: Gate::Sg1,
+        run_id: "run-1",
+        document_id: "DOC",
+        payload_sha256: &"ab".repeat(32),
+        source_sha256: &"cd".repeat(32),
+        knowledge_base: Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c"),
+        mode: Mode::Live,
+        protected: false,
+    };
+    let verdict = cutter_core::approval::validate(
+        &staging,
+        &expected,
+        at() + Duration::hours(1),
+        &cutter_core::approval::ApprovalPolicy::default(),
+    );
+    assert!(
+        matches!(
+            &verdict,
+            Err(ApprovalRejection::WrongKnowledgeBase { approved: Some(a), run: Some(r) })
+                if a == KB && r.starts_with("9f8e")
+        ),
+        "{verdict:?}"
+    );
+    let same = cutter_core::approval::Expected {
+        knowledge_base: Some(KB),
+        ..expected
+    };
+    assert_eq!(
+        cutter_core::approval::validate(
+            &staging,
+            &same,
+            at() + Duration::hours(1),
+            &cutter_core::approval::ApprovalPolicy::default(),
+        ),
+        Ok(())
+    );
 }
 
 #[test]
@@ -409,6 +531,7 @@ fn request(gate: Gate) -> ApprovalRequest {
         requested_utc: at() - Duration::hours(1),
         effect: "write 3 units".into(),
         reason: None,
+        knowledge_base: Some(KB.into()),
     }
 }
 
@@ -431,7 +554,14 @@ fn request_to_signed_file_to_verified_approval() {
         let file = approval_file::approval_toml(&s);
         let back = approval_file::parse("approval.toml", file.as_bytes()).unwrap();
         assert_eq!(back.signature, s.signature);
+        assert_eq!(back.knowledge_base.as_deref(), Some(KB));
+        assert_eq!(back.signing, SigningFormat::V3);
         assert_eq!(trusted().verify(&back, Mode::Live), Ok(()));
+        // Moving it to another knowledge base is an edit the signature catches.
+        let moved = file.replace(KB, "9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c");
+        let back = approval_file::parse("approval.toml", moved.as_bytes()).unwrap();
+        let d = detail(trusted().verify(&back, Mode::Live));
+        assert!(d.contains("does not verify"), "{d}");
         // An edit of the file after signing is caught.
         let edited = file.replace("run-1", "run-2");
         let back = approval_file::parse("approval.toml", edited.as_bytes()).unwrap();
@@ -452,6 +582,8 @@ fn approval_for_request_matches_the_request() {
     assert_eq!(a.gate, Gate::Sg2);
     assert_eq!(a.signed_utc, at());
     assert_eq!(a.review_decision_id.as_deref(), Some("RD-7"));
+    assert_eq!(a.knowledge_base.as_deref(), Some(KB));
+    assert_eq!(a.signing, SigningFormat::V3);
     assert!(!a.self_approved);
 }
 
@@ -547,6 +679,7 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
             "[A-Z0-9-]{1,12}",
             "[0-9a-f]{64}",
             proptest::option::of("\\PC{0,12}"),
+            proptest::option::of("[0-9a-f-]{0,36}"),
         ),
     )
         .prop_map(
@@ -560,7 +693,7 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 rd,
                 pa,
                 self_approved,
-                (doc, src, reason),
+                (doc, src, reason, kb),
             )| Approval {
                 gate: if sg2 { Gate::Sg2 } else { Gate::Sg1 },
                 run_id,
@@ -576,7 +709,8 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 document_id: Some(doc),
                 source_sha256: Some(src),
                 reason,
-                signing: SigningFormat::V2,
+                knowledge_base: kb,
+                signing: SigningFormat::V3,
                 batch: None,
             },
         )
@@ -629,7 +763,7 @@ proptest! {
     fn any_change_to_a_signed_field_is_refused(
         a in approval_strategy(),
         b in approval_strategy(),
-        which in 0usize..12,
+        which in 0usize..13,
     ) {
         let key = alice_key();
         let s = signing::sign_approval(&a, &key);
@@ -651,6 +785,7 @@ proptest! {
             8 => t.document_id = b.document_id.clone(),
             9 => t.source_sha256 = b.source_sha256.clone(),
             10 => t.reason = b.reason.clone(),
+            11 => t.knowledge_base = b.knowledge_base.clone(),
             _ => t.self_approved = b.self_approved,
         }
         let changed = signing::canonical_signing_bytes(&t) != signing::canonical_signing_bytes(&s);

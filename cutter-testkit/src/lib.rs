@@ -255,8 +255,9 @@ impl KillSwitch for MemoryKillSwitch {
     }
 }
 
-/// A well-formed approval for the gate a request asks about, signed `now` (unsigned: sign it
-/// with `cutter_core::signing::sign_approval` for a verifier that needs a signature).
+/// A well-formed approval for the gate a request asks about (its run, document, pins and
+/// knowledge base), signed `now` (unsigned: sign it with `cutter_core::signing::sign_approval`
+/// for a verifier that needs a signature).
 pub fn approval_for(request: &ApprovalRequest, now: DateTime<Utc>) -> Approval {
     let mut a = Approval::new(
         request.gate,
@@ -270,6 +271,7 @@ pub fn approval_for(request: &ApprovalRequest, now: DateTime<Utc>) -> Approval {
     a.review_decision_id = (request.gate != Gate::Sg1)
         .then(|| format!("RD-{}-{}-{}", request.gate, request.run_id, now.timestamp()));
     a.reason = request.reason.clone();
+    a.knowledge_base = request.knowledge_base.clone();
     a.document_sha256 = cutter_core::plan::sha256_hex(request.run_id.as_bytes());
     a
 }

@@ -78,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
             &request.payload_sha256,
             "embedding example",
             clock.now(),
-        );
+        )
+        // The approval names the knowledge base the run belongs to (here the simulator's).
+        .for_knowledge_base(request.knowledge_base.as_deref());
         approval.review_decision_id = (gate == Gate::Sg2).then(|| "RD-example-1".to_string());
         approval.self_approved = true;
         run = orch.resume(&run.run_id, Some(approval), None).await?;

@@ -5,7 +5,9 @@
 //! `acldefault` standing in for a NULL ACL (an object nobody has granted on yet still gives its
 //! owner everything, and a function still gives PUBLIC EXECUTE). Role memberships and the
 //! dangerous role attributes are part of the matrix too: `exec` becoming a member of `admin`
-//! would be a larger escalation than any table grant.
+//! would be a larger escalation than any table grant. So are the database-level CREATE and
+//! TEMPORARY of the exec and verify roles (and PUBLIC), and any setting a cutter role carries
+//! into its sessions (`ALTER ROLE ... SET`, by name only): none is designed.
 //!
 //! Role names are normalised to `admin`, `exec`, `verify` and `PUBLIC`, so the matrix and its
 //! sha do not depend on the configured names.
@@ -44,7 +46,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
     "TRIGGER",
 ];
 
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
@@ -53,6 +55,7 @@ const TABLES: [&str; 22] = [
     "cutter_governance.kill_switch_arming",
     "cutter_governance.cut_change_set",
     "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.cut_change_set_checked",
     "cutter_governance.manifest_envelope",
     "cutter_governance.approval_signature",
     "cutter_governance.review_decision",
@@ -133,7 +136,7 @@ const FUNCTIONS: [&str; 55] = [
 /// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
 /// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
 /// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
-const TRIGGERS: [&str; 39] = [
+const TRIGGERS: [&str; 41] = [
     "cutter_governance.approval_signature.approval_signature_append_only",
     "cutter_governance.approval_signature.approval_signature_no_truncate",
     "cutter_governance.approver_key.approver_key_guard",
@@ -143,6 +146,8 @@ const TRIGGERS: [&str; 39] = [
     "cutter_governance.cut_change_set.cut_change_set_append_only",
     "cutter_governance.cut_change_set.cut_change_set_complete",
     "cutter_governance.cut_change_set.cut_change_set_no_truncate",
+    "cutter_governance.cut_change_set_checked.cut_change_set_checked_append_only",
+    "cutter_governance.cut_change_set_checked.cut_change_set_checked_no_truncate",
     "cutter_governance.cut_change_set_affected_row.affected_row_append_only",
     "cutter_governance.cut_change_set_affected_row.affected_row_no_truncate",
     "cutter_governance.document_lock_log.document_lock_log_append_only",
@@ -293,6 +298,24 @@ FROM pg_catalog.pg_trigger t
 JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND n.nspname IN ('public', 'cutter_governance')
+UNION ALL
+-- Creating schemas or temporary tables in the knowledge base's database: nobody but its
+-- owner (whoever that is, so admin is not tracked here).
+SELECT r.logical, 'database', a.privilege_type
+FROM pg_catalog.pg_database d
+CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
+JOIN roles r ON r.oid = a.grantee
+WHERE d.datname = pg_catalog.current_database() AND r.logical IN ('exec', 'verify', 'PUBLIC')
+  AND a.privilege_type IN ('CREATE', 'TEMPORARY')
+UNION ALL
+-- Settings a role carries into every session (ALTER ROLE ... SET), here or everywhere: the
+-- exec role could give itself another isolation level or no timeouts.
+-- Only the setting's name: a value is nobody's business in a report.
+SELECT r.logical, 'role settings', split_part(c.setting, '=', 1)
+FROM pg_catalog.pg_db_role_setting s
+JOIN roles r ON r.oid = s.setrole
+CROSS JOIN LATERAL unnest(s.setconfig) AS c (setting)
+WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
 ";
 
 /// Reads the grant matrix through any connection (the catalogs are readable by every role).
@@ -326,6 +349,8 @@ impl GrantProbe for PgGrantProbe {
             let object: String = col(row, 1, "grant matrix")?;
             let privilege: String = col(row, 2, "grant matrix")?;
             if object == "cluster"
+                || object == "database"
+                || object == "role settings"
                 || privilege == "MEMBER"
                 || role == "trigger"
                 || TRACKED.contains(&privilege.as_str())

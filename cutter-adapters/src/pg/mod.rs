@@ -283,8 +283,11 @@ impl PgSettings {
             // much of the certificate is checked.
             TlsMode::Require | TlsMode::VerifyFull => tokio_postgres::config::SslMode::Require,
         });
+        // Startup options outrank `ALTER ROLE ... SET`, so a role's stored settings cannot
+        // lift the timeouts or move cutter's own sessions out of READ COMMITTED (where the
+        // knowledge base refuses writes).
         config.options(format!(
-            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={} -c default_transaction_isolation=read\\ committed",
             self.statement_timeout.as_millis(),
             self.idle_in_transaction_timeout.as_millis()
         ));

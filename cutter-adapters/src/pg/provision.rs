@@ -68,13 +68,14 @@ pub(crate) const VERIFY_FUNCTIONS: [&str; 3] = [
 ];
 
 /// What the verify role may SELECT.
-pub(crate) const VERIFY_RELATIONS: [&str; 22] = [
+pub(crate) const VERIFY_RELATIONS: [&str; 23] = [
     "public.information_unit",
     "public.unit_version",
     "public.iu_lifecycle_log",
     "cutter_governance.source_registry",
     "cutter_governance.cut_change_set",
     "cutter_governance.cut_change_set_affected_row",
+    "cutter_governance.cut_change_set_checked",
     "cutter_governance.manifest_envelope",
     "cutter_governance.approval_signature",
     "cutter_governance.review_decision",
@@ -175,6 +176,19 @@ pub async fn provision(
             )));
         }
     }
+    // The payload and approval hashes are over UTF-8 bytes (migration V11 refuses another
+    // encoding too, but only after V1 to V10 were applied; this refuses before).
+    let encoding: String = client
+        .query_one("SELECT current_setting('server_encoding')", &[])
+        .await
+        .map_err(PgError::db("read the database's encoding"))?
+        .try_get(0)
+        .map_err(PgError::db("read the database's encoding"))?;
+    if encoding != "UTF8" {
+        return Err(PgError::Config(format!(
+            "provision the knowledge base: its database is in encoding {encoding}, and cutter hashes units and approvals as UTF-8; create the database with ENCODING 'UTF8' (CREATE DATABASE ... TEMPLATE template0 ENCODING 'UTF8')"
+        )));
+    }
     embedded::migrations::runner()
         .run_async(client)
         .await
@@ -249,6 +263,9 @@ pub async fn provision(
 
     let mut sql = vec![
         format!("GRANT CONNECT ON DATABASE {db} TO {admin}, {exec}, {verify}"),
+        // Temporary tables are nobody's business here: without TEMP the exec role cannot fill
+        // the server's disk through a session's own tables.
+        format!("REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC, {exec}, {verify}"),
         format!("ALTER SCHEMA cutter_governance OWNER TO {admin}"),
         format!("REVOKE ALL ON SCHEMA cutter_governance FROM PUBLIC, {exec}, {verify}"),
         format!("GRANT USAGE ON SCHEMA cutter_governance TO {exec}, {verify}"),

@@ -67,6 +67,7 @@ pub fn approval_json(a: &Approval) -> serde_json::Value {
             "signing": cutter_core::batch_approval::BATCH_SIGNING_FORMAT,
             "gate": a.gate.name(),
             "batch_id": batch.batch_id,
+            "knowledge_base": batch.knowledge_base,
             "runs": batch.entries.iter().map(|(r, _)| r).collect::<Vec<_>>(),
             "payloads": batch.entries.iter().map(|(_, p)| p).collect::<Vec<_>>(),
             "signed_utc": signed_utc_text(a.signed_utc),
@@ -81,6 +82,7 @@ pub fn approval_json(a: &Approval) -> serde_json::Value {
             "signing": a.signing.name(),
             "gate": a.gate.name(),
             "run_id": a.run_id,
+            "knowledge_base": a.knowledge_base,
             "document_id": a.document_id,
             "source_sha256": a.source_sha256,
             "payload_sha256": a.payload_sha256,
@@ -176,8 +178,12 @@ async fn begin_armed<'a>(
     what: &str,
     run_id: &str,
 ) -> Result<Transaction<'a>, PortError> {
+    // Said explicitly, whatever the session's default: the knowledge base writes only in
+    // READ COMMITTED, where every check sees the arming, lock and keys as they are now.
     let tx = client
-        .transaction()
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
         .await
         .map_err(|e| translate(what, run_id, &e))?;
     let row = tx

@@ -33,6 +33,8 @@ pub struct Scratch {
     pub settings: PgSettings,
     /// Superuser connections to the scratch database (for setup and assertions).
     pub su: Pool,
+    /// The knowledge base's id (empty until provisioned): what approvals sign.
+    pub kb_id: String,
 }
 
 async fn maintenance() -> Result<tokio_postgres::Client> {
@@ -62,7 +64,7 @@ impl Scratch {
     /// Provisioned (`db init --no-password`: the test server trusts local connections),
     /// with the test approver's key trusted by the knowledge base.
     pub async fn new() -> Result<Self> {
-        let s = Scratch::unprovisioned().await?;
+        let mut s = Scratch::unprovisioned().await?;
         let mut client = s.su.get().await?;
         provision(&mut client, &s.roles, &no_passwords()).await?;
         trust_key(
@@ -74,6 +76,15 @@ impl Scratch {
             "test-admin",
         )
         .await?;
+        let kb_id: String = client
+            .query_one(
+                "SELECT kb_id::text FROM cutter_governance.fn_kb_identity()",
+                &[],
+            )
+            .await?
+            .get(0);
+        drop(client);
+        s.kb_id = kb_id;
         Ok(s)
     }
 
@@ -97,6 +108,7 @@ impl Scratch {
             roles,
             settings,
             su,
+            kb_id: String::new(),
         })
     }
 
@@ -169,13 +181,40 @@ impl Scratch {
                         &manifest(
                             ctx,
                             p,
-                            signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
+                            self.signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
                         ),
                     )
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// An approval of `gate` for the run, signed now by the trusted approver for this
+    /// knowledge base, accepted.
+    pub fn signed(
+        &self,
+        gate: Gate,
+        ctx: &RunContext,
+        source: &str,
+        p: &CutPlan,
+        review_decision: Option<&str>,
+    ) -> AcceptedApproval {
+        let mut a = Approval::new(
+            gate,
+            &ctx.run_id,
+            &ctx.document_id,
+            source,
+            &p.payload_sha256(),
+            APPROVER,
+            Utc::now() - Duration::seconds(5),
+        );
+        a.knowledge_base = Some(self.kb_id.clone());
+        a.review_decision_id = review_decision.map(str::to_string);
+        if gate == Gate::Compensation {
+            a.reason = Some("test compensation".to_string());
+        }
+        AcceptedApproval::of(&signing::sign_approval(&a, &approver_key()), Utc::now())
     }
 
     pub fn probe(&self) -> Result<PgGrantProbe> {
@@ -303,30 +342,6 @@ pub fn no_passwords() -> RolePasswords {
 pub fn trusted() -> TrustedKeys {
     TrustedKeys::new(vec![(APPROVER.to_string(), approver_key().verifying_key())])
         .unwrap_or_default()
-}
-
-/// An approval of `gate` for the run, signed now by the trusted approver (v2), accepted.
-pub fn signed(
-    gate: Gate,
-    ctx: &RunContext,
-    source: &str,
-    p: &CutPlan,
-    review_decision: Option<&str>,
-) -> AcceptedApproval {
-    let mut a = Approval::new(
-        gate,
-        &ctx.run_id,
-        &ctx.document_id,
-        source,
-        &p.payload_sha256(),
-        APPROVER,
-        Utc::now() - Duration::seconds(5),
-    );
-    a.review_decision_id = review_decision.map(str::to_string);
-    if gate == Gate::Compensation {
-        a.reason = Some("test compensation".to_string());
-    }
-    AcceptedApproval::of(&signing::sign_approval(&a, &approver_key()), Utc::now())
 }
 
 pub fn manifest(
