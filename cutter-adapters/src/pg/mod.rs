@@ -64,7 +64,8 @@ pub enum PgError {
         context: String,
         source: tokio_postgres::Error,
     },
-    #[error("apply the migrations: {0}")]
+    // With its causes: refinery's own text ends at "db error", the server's reason is below.
+    #[error("apply the migrations: {}", chain(.0))]
     Migration(#[from] refinery::Error),
     #[error("build the {role} connection pool: {detail}")]
     Pool { role: String, detail: String },
