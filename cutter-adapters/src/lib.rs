@@ -15,6 +15,7 @@ pub mod publish;
 pub mod reporter;
 pub mod source;
 pub mod state_store;
+pub mod wiring;
 
 /// Checks that an id is safe to use as a file name: letters, digits, `-`, `_`, `.`, not
 /// starting with a dot, at most 128 bytes. Run and document ids become paths, so anything

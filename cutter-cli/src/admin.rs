@@ -18,10 +18,11 @@ use cutter_core::ports::{ExecutionTarget, GrantProbe, StateStore};
 use cutter_core::signing;
 use cutter_core::Gate;
 
-use crate::app::{Env, Result};
+use crate::app::Result;
 use crate::cli::{Backup, Db, Grants};
 use crate::exit::{CliError, Code};
-use crate::live;
+use cutter_adapters::wiring::live;
+use cutter_adapters::wiring::Adapters as Env;
 
 /// `cutter keygen --out PREFIX`.
 pub fn keygen(prefix: &Path) -> Result<()> {
@@ -170,7 +171,7 @@ async fn trusted_keys_for_check(env: &Env) -> Result<(cutter_core::signing::Trus
             format!("the config {}", env.config.path.display()),
         ));
     }
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     let client = db.verify_client().await?;
     let keys = pg::load_trusted_keys(&client, Utc::now())
         .await
@@ -301,7 +302,7 @@ pub async fn approve_trust(
         })
         .transpose()?;
     if env.config.database.admin_url().is_some() {
-        let db = env.live_db()?;
+        let db = crate::app::live_db(env)?;
         let client = db.admin_client().await?;
         let added = pg::trust_key(&client, name, &key, None, until, &env.actor)
             .await
@@ -332,7 +333,7 @@ pub async fn approve_trust(
 /// `cutter approve revoke PUBFILE`.
 pub async fn approve_revoke(env: &Env, pubfile: &Path) -> Result<()> {
     let key = keys::load_public_key(pubfile).map_err(CliError::usage)?;
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     let client = db.admin_client().await?;
     let revoked = pg::revoke_key(&client, &key, &env.actor)
         .await
@@ -357,7 +358,7 @@ pub async fn approve_revoke(env: &Env, pubfile: &Path) -> Result<()> {
 
 /// `cutter approve keys`: the knowledge base's trusted keys.
 pub async fn approve_keys(env: &Env, json: bool) -> Result<()> {
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     let client = db.verify_client().await?;
     let rows = pg::trusted_key_rows(&client)
         .await
@@ -469,7 +470,7 @@ pub async fn db(env: &Env, command: Db) -> Result<()> {
 }
 
 pub async fn grants(env: &Env, command: Grants) -> Result<()> {
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     let live = db.probe.probe().await.map_err(CliError::internal)?;
     let sha = live.sha256();
     match command {
@@ -563,7 +564,7 @@ pub async fn unlock(
             )));
         }
     }
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     match db
         .locks
         .holder(document_id)

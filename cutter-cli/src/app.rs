@@ -1,41 +1,28 @@
 //! The commands: build the adapters from the config, call the library, print the outcome.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use chrono::Utc;
 use cutter_adapters::atomic::write_atomic;
-use cutter_adapters::backup::GpgBackupRunner;
-use cutter_adapters::clock::SystemClock;
-use cutter_adapters::config::{self, parse_duration, Config};
-use cutter_adapters::killswitch::FileKillSwitch;
-use cutter_adapters::pg::LiveStateStore;
-use cutter_adapters::publish::{HttpPublisher, PublishingReporter};
-use cutter_adapters::reporter::MarkdownReporter;
-use cutter_adapters::source::FileSource;
-use cutter_adapters::state_store::{DriveGuard, FileStateStore};
+use cutter_adapters::config;
+use cutter_adapters::wiring::{self, Adapters, Backend, LiveDb};
 use cutter_core::approval::Approval;
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
 use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
-use cutter_core::orchestrator::{ArmingPolicy, CompensationRequest};
-use cutter_core::parser::{self, Profile, ProfileDiscoverer};
-use cutter_core::ports::{
-    ApprovalVerifier, BackupRunner, Clock, ExecutionTarget, GrantProbe, KillSwitch, Reporter,
-    StateStore,
-};
+use cutter_core::orchestrator::CompensationRequest;
+use cutter_core::parser::ProfileDiscoverer;
+use cutter_core::ports::{Clock, ExecutionTarget, KillSwitch, StateStore};
 use cutter_core::run::{BuildInfo, RunRecord};
-use cutter_core::signing::TrustedKeys;
-use cutter_core::simulator::{SimTables, Simulator};
 use cutter_core::state::Event;
 use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
-use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports};
+use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError};
 
 use crate::admin;
 use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs, ProfileArgs};
 use crate::exit::{CliError, Code};
-use crate::live::{self, LiveDb};
 use crate::output;
 
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -62,51 +49,6 @@ pub(crate) fn build_info() -> BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         commit: env!("CUTTER_GIT_COMMIT").to_string(),
     }
-}
-
-/// Who acts: `--actor`, else the config's `[operator] name`, else `USER@HOST`.
-fn actor(flag: Option<&str>, config: Option<&Config>) -> Result<String> {
-    let chosen = flag
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .or_else(|| config.and_then(|c| c.operator.clone()));
-    if let Some(a) = chosen {
-        if a.chars().any(char::is_control) {
-            return Err(CliError::usage(anyhow!(
-                "use --actor: the name has control characters"
-            )));
-        }
-        return Ok(a);
-    }
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(os_user)
-        .unwrap_or_else(|| "unknown-user".to_string());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_string());
-    let text = format!("{user}@{host}");
-    Ok(cutter_core::text::escape_controls(&text).into_owned())
-}
-
-/// The name of this process's user from the password database, when the environment does
-/// not say (services and containers often set no USER).
-fn os_user() -> Option<String> {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let _password = fields.next()?;
-        (fields.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
-    })
 }
 
 async fn dispatch(cli: Cli) -> Result<()> {
@@ -141,7 +83,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             out.as_deref(),
         ),
         command => {
-            let env = Env::load(cli.config.as_deref(), actor_flag.as_deref())?;
+            let env = load_adapters(cli.config.as_deref(), actor_flag.as_deref())?;
             match command {
                 Command::Orchestrate(o) => orchestrate(&env, o).await,
                 Command::Approve(Approve::Request {
@@ -199,61 +141,24 @@ async fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Where a run's copy of a user profile is kept, so resume cuts with exactly the same grammar.
-const RUN_PROFILE_FILE: &str = "profile.toml";
-
 /// The discoverer the flags ask for: a built-in, a TOML profile, or detection.
 pub(crate) fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
-    match (&args.profile, &args.profile_file) {
-        (Some(name), _) => parser::builtin(name)
-            .map(ProfileDiscoverer::new)
-            .ok_or_else(|| {
-                CliError::usage(anyhow!(
-                    "use profile `{name}`: no such built-in; choose one of {}",
-                    parser::builtin_names().join(", ")
-                ))
-            }),
-        (None, Some(path)) => Ok(ProfileDiscoverer::new(load_profile(path)?)),
-        (None, None) => Ok(ProfileDiscoverer::detecting()),
-    }
+    Ok(wiring::discoverer(
+        args.profile.as_deref(),
+        args.profile_file.as_deref(),
+    )?)
 }
 
-fn load_profile(path: &Path) -> Result<Profile> {
-    let bytes = read_small(path, "profile")?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        CliError::usage(anyhow!(
-            "read profile {}: not UTF-8 at byte {}",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    Profile::from_toml_str(&path.display().to_string(), &text).map_err(CliError::usage)
-}
-
-/// Reads a small input file (approval, profile, key, manifest): a regular file of bounded
-/// size, or a usage error naming it.
 pub(crate) fn read_small(path: &Path, kind: &'static str) -> Result<Vec<u8>> {
-    cutter_adapters::source::read_input(path, cutter_adapters::source::MAX_SMALL_FILE_BYTES, kind)
-        .map_err(CliError::usage)
+    Ok(wiring::read_small(path, kind)?)
 }
 
-/// Reads a source document: a regular file of bounded size, or a usage error naming it.
 pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {
-    cutter_adapters::source::read_input(path, cutter_adapters::source::MAX_SOURCE_BYTES, "source")
-        .map_err(CliError::usage)
+    Ok(wiring::read_source(path)?)
 }
 
-/// The discoverer a resumed run uses: its saved profile file, else the built-in it recorded.
-pub(crate) fn run_discoverer(env: &Env, run: &RunRecord) -> Result<ProfileDiscoverer> {
-    let saved = env.store.run_dir(&run.run_id).join(RUN_PROFILE_FILE);
-    if saved.exists() {
-        return Ok(ProfileDiscoverer::new(load_profile(&saved)?));
-    }
-    match run.profile.as_deref().and_then(parser::builtin) {
-        Some(profile) => Ok(ProfileDiscoverer::new(profile)),
-        // Stopped before cutplan: nothing was recorded, and nothing needs re-discovering.
-        None => Ok(ProfileDiscoverer::detecting()),
-    }
+pub(crate) fn run_discoverer(env: &Adapters, run: &RunRecord) -> Result<ProfileDiscoverer> {
+    Ok(env.run_discoverer(run)?)
 }
 
 fn plan(args: PlanArgs) -> Result<()> {
@@ -294,256 +199,18 @@ fn plan(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// Where a run's writes go: the simulator of a dry-run (kept in the run's folder between
-/// commands), or the live database with its backup runner.
-pub(crate) enum Backend {
-    Dry(Box<Simulator>),
-    Live(Box<LiveParts>),
+/// The adapters every command around a run needs (see `cutter_adapters::wiring`), with this
+/// binary's progress display and signal handling wired in.
+fn load_adapters(flag: Option<&Path>, actor_flag: Option<&str>) -> Result<Adapters> {
+    let path = config::resolve_config_path(flag);
+    Ok(Adapters::load(&path, actor_flag, build_info())?
+        .map_reporter(|r| Box::new(crate::progress::ProgressReporter::new(r)))
+        .on_live_backend(|run_id, kill| crate::interrupt::watch(run_id, kill.clone())))
 }
 
-pub(crate) struct LiveParts {
-    pub db: LiveDb,
-    pub backup: GpgBackupRunner,
-    /// Run records in the runs folder, document locks in the database.
-    pub store: LiveStateStore<FileStateStore>,
-    /// The keys the knowledge base trusts (its `approver_key` table), read when the backend
-    /// is built: a live run never takes the config's word for who may approve.
-    pub trusted: TrustedKeys,
-}
-
-/// The adapters every run command needs, built from the config.
-pub(crate) struct Env {
-    pub config: Config,
-    /// The config's [trusted_keys], checked when loaded: dry-runs only.
-    pub trusted: TrustedKeys,
-    /// Who acts (recorded by the runs and the knowledge base).
-    pub actor: String,
-    pub build: BuildInfo,
-    pub store: FileStateStore,
-    /// Markdown files, and with `[publish]` also the knowledge base's HTTP endpoint.
-    reporter: Box<dyn Reporter>,
-    kill: FileKillSwitch,
-    source: FileSource,
-    clock: SystemClock,
-}
-
-impl Env {
-    fn load(flag: Option<&Path>, actor_flag: Option<&str>) -> Result<Env> {
-        let path = config::resolve_config_path(flag);
-        if !path.exists() {
-            return Err(CliError::usage(anyhow!(
-                "read config {}: no such file; create one with `cutter init` or pass --config FILE",
-                path.display()
-            )));
-        }
-        let config = Config::load(&path).map_err(CliError::usage)?;
-        tracing::info!(config = %path.display(), "loaded config");
-        config.ensure_dirs().map_err(CliError::internal)?;
-        let trusted = config.trusted().map_err(CliError::usage)?;
-        let actor = actor(actor_flag, Some(&config))?;
-        let build = build_info();
-        let files =
-            MarkdownReporter::new(config.paths.reports.clone()).with_writer(&actor, build.clone());
-        let reporter: Box<dyn Reporter> = match &config.publish {
-            None => Box::new(files),
-            Some(p) => {
-                let publisher =
-                    HttpPublisher::new(&p.url, p.token_env.as_deref(), p.retries, p.timeout)
-                        .map_err(CliError::usage)?;
-                Box::new(PublishingReporter::new(
-                    files,
-                    publisher,
-                    config.paths.reports.join("outbox"),
-                ))
-            }
-        };
-        Ok(Env {
-            trusted,
-            actor,
-            build,
-            store: FileStateStore::new(config.paths.runs.clone(), config.paths.locks.clone()),
-            reporter: Box::new(crate::progress::ProgressReporter::new(reporter)),
-            kill: FileKillSwitch::new(config.paths.killswitch.clone()),
-            source: FileSource,
-            clock: SystemClock,
-            config,
-        })
-    }
-
-    pub(crate) fn orchestrator<'a>(
-        &'a self,
-        backend: &'a Backend,
-        discoverer: &'a dyn Discoverer,
-    ) -> Orchestrator<'a> {
-        let verifier: &dyn ApprovalVerifier = match backend {
-            Backend::Dry(_) => &self.trusted,
-            Backend::Live(live) => &live.trusted,
-        };
-        self.orchestrator_with(backend, discoverer, verifier)
-    }
-
-    /// As [`Env::orchestrator`], with another approval verifier (a verified batch approval).
-    pub(crate) fn orchestrator_with<'a>(
-        &'a self,
-        backend: &'a Backend,
-        discoverer: &'a dyn Discoverer,
-        verifier: &'a dyn ApprovalVerifier,
-    ) -> Orchestrator<'a> {
-        let (target, backup, grants, kill_switch, store): (
-            &dyn ExecutionTarget,
-            &dyn BackupRunner,
-            &dyn GrantProbe,
-            &dyn KillSwitch,
-            &dyn StateStore,
-        ) = match backend {
-            Backend::Dry(sim) => (&**sim, &**sim, &**sim, &self.kill, &self.store),
-            Backend::Live(live) => (
-                &live.db.target,
-                &live.backup,
-                &live.db.probe,
-                &live.db.kill,
-                &live.store,
-            ),
-        };
-        Orchestrator::new(
-            Ports {
-                source: &self.source,
-                discoverer,
-                target,
-                backup,
-                grants,
-                kill_switch,
-                // The same check in both modes: signed by a trusted key; a dry-run also
-                // accepts its own labelled, unsigned self-approvals.
-                verifier,
-                store,
-                reporter: self.reporter.as_ref(),
-                clock: &self.clock,
-            },
-            self.config.approvals,
-        )
-        .with_actor(&self.actor, self.build.clone())
-        .with_arming(ArmingPolicy {
-            default_ttl: self.config.killswitch.default_ttl,
-            max_ttl: self.config.killswitch.max_ttl,
-        })
-    }
-
-    fn sim_path(&self, run_id: &str) -> PathBuf {
-        self.store.run_dir(run_id).join("simulator.json")
-    }
-
-    /// The backend a run of `mode` writes to: its saved simulator, or the live database (with
-    /// the keys it trusts). A live backend is handed to the interrupt handler, so a signal
-    /// disarms `run_id` before the process exits.
-    pub(crate) async fn backend(&self, run_id: &str, mode: Mode) -> Result<Backend> {
-        match mode {
-            Mode::DryRun => Ok(Backend::Dry(Box::new(self.load_sim(run_id)?))),
-            Mode::Live => {
-                let db = LiveDb::build(&self.config, &self.actor)?;
-                let trusted = {
-                    let client = db.verify_client().await?;
-                    cutter_adapters::pg::load_trusted_keys(&client, Utc::now())
-                        .await
-                        .map_err(CliError::internal)?
-                };
-                crate::interrupt::watch(run_id, db.kill.clone());
-                let store = LiveStateStore::new(self.store.clone(), db.locks.clone());
-                Ok(Backend::Live(Box::new(LiveParts {
-                    db,
-                    backup: live::backup_runner(&self.config)?,
-                    store,
-                    trusted,
-                })))
-            }
-        }
-    }
-
-    /// The live database alone (no run), for commands around runs.
-    pub(crate) fn live_db(&self) -> Result<LiveDb> {
-        LiveDb::build(&self.config, &self.actor)
-    }
-
-    /// An arming duration from `--arm` / `--ttl`, or the config's default.
-    pub(crate) fn arming_ttl(&self, flag: &str, text: Option<&str>) -> Result<chrono::Duration> {
-        match text {
-            Some(text) => parse_duration(text)
-                .map_err(|e| CliError::usage(anyhow!("read {flag} `{text}`: {e}"))),
-            None => Ok(self.config.killswitch.default_ttl),
-        }
-    }
-
-    /// Keeps a dry-run's simulated database for the next command; a live backend keeps
-    /// nothing on disk.
-    fn save_backend(&self, run_id: &str, backend: &Backend) -> Result<()> {
-        match backend {
-            Backend::Dry(sim) => self.save_sim(run_id, sim),
-            Backend::Live(_) => Ok(()),
-        }
-    }
-
-    /// The simulated database of a dry-run, as the last command left it.
-    fn load_sim(&self, run_id: &str) -> Result<Simulator> {
-        let path = self.sim_path(run_id);
-        if !path.exists() {
-            return Ok(Simulator::new());
-        }
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("read {}", path.display()))
-            .map_err(CliError::internal)?;
-        let tables: SimTables = serde_json::from_slice(&bytes)
-            .with_context(|| {
-                format!(
-                    "read simulator state {}: the file is corrupt; the dry-run cannot be resumed, start a new one",
-                    path.display()
-                )
-            })
-            .map_err(CliError::internal)?;
-        Ok(Simulator::from_tables(tables))
-    }
-
-    fn save_sim(&self, run_id: &str, sim: &Simulator) -> Result<()> {
-        let dir = self.store.run_dir(run_id);
-        if !dir.exists() {
-            // The run was never created (e.g. a refused id); nothing to keep.
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec(&sim.tables()).map_err(CliError::internal)?;
-        let path = self.sim_path(run_id);
-        write_atomic(&path, &bytes)
-            .with_context(|| format!("write {}", path.display()))
-            .map_err(CliError::internal)
-    }
-
-    /// The run's drive lock, for a command that moves it (cut, resume, void, revert): another
-    /// process driving the same run is a refusal (exit 3), not a race.
-    pub(crate) fn drive(&self, run_id: &str) -> Result<DriveGuard> {
-        self.store.drive(run_id).map_err(|e| match e {
-            busy @ cutter_core::ports::PortError::Busy { .. } => CliError {
-                code: crate::exit::Code::Governance,
-                error: busy.into(),
-            },
-            other => CliError::internal(other),
-        })
-    }
-
-    /// [`Env::drive`] for an existing run, and the run as it is once the lock is held.
-    async fn drive_run(&self, run_id: &str) -> Result<(DriveGuard, RunRecord)> {
-        // A run id that does not exist gets its "no such run" error, not a lock file.
-        self.load_run(run_id).await?;
-        let guard = self.drive(run_id)?;
-        // Read again under the lock: a process that held it may have moved the run meanwhile.
-        Ok((guard, self.load_run(run_id).await?))
-    }
-
-    async fn load_run(&self, run_id: &str) -> Result<RunRecord> {
-        self.store.load(run_id).await.map_err(|e| match e {
-            cutter_core::ports::PortError::NotFound(_) => CliError::usage(anyhow!(
-                "find run {run_id}: no such run (see `cutter orchestrate status`)"
-            )),
-            other => CliError::internal(other),
-        })
-    }
+/// The live database alone (no run), for commands around runs.
+pub(crate) fn live_db(env: &Adapters) -> Result<LiveDb> {
+    Ok(LiveDb::build(&env.config, &env.actor)?)
 }
 
 pub(crate) fn new_run_id(document_id: &str) -> String {
@@ -576,7 +243,7 @@ fn print_run(run: &RunRecord, json: bool) {
 
 /// Prints the run as it now stands (even after a stop), then hands back the outcome.
 async fn report_outcome(
-    env: &Env,
+    env: &Adapters,
     run_id: &str,
     outcome: std::result::Result<RunRecord, OrchestratorError>,
     json: bool,
@@ -595,7 +262,7 @@ async fn report_outcome(
     }
 }
 
-async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
+async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
     match command {
         Orchestrate::Cut {
             file,
@@ -909,7 +576,7 @@ async fn orchestrate(env: &Env, command: Orchestrate) -> Result<()> {
 }
 
 async fn compensated(
-    env: &Env,
+    env: &Adapters,
     run_id: &str,
     outcome: std::result::Result<Compensated, OrchestratorError>,
     json: bool,
@@ -960,27 +627,18 @@ fn print_plan(plan: &CompensationPlan) {
     }
 }
 
-/// Copies a user profile into the run's folder (see [`RUN_PROFILE_FILE`]).
-fn keep_profile(env: &Env, run_id: &str, path: &Path) -> Result<()> {
-    let dir = env.store.run_dir(run_id);
-    if !dir.exists() {
-        return Ok(());
-    }
-    let bytes = read_small(path, "profile")?;
-    write_atomic(&dir.join(RUN_PROFILE_FILE), &bytes)
-        .with_context(|| format!("keep a copy of profile {}", path.display()))
-        .map_err(CliError::internal)
+fn keep_profile(env: &Adapters, run_id: &str, path: &Path) -> Result<()> {
+    Ok(env.keep_profile(run_id, path)?)
 }
 
 fn read_approval(path: &Path) -> Result<Approval> {
-    let bytes = read_small(path, "approval")?;
-    approval_file::parse(&path.display().to_string(), &bytes).map_err(CliError::usage)
+    Ok(wiring::read_approval(path)?)
 }
 
 /// What `void` / `revert` are asked to do it under: the SG_C approval file, the reason, the
 /// arming.
 fn compensation_request(
-    env: &Env,
+    env: &Adapters,
     approval: Option<&Path>,
     reason: Option<String>,
     arm: Option<&str>,
@@ -1005,7 +663,7 @@ fn compensation_request(
 /// Writes a labelled self-approval for a dry-run rehearsal to the approvals folder and reads
 /// it back, so it goes through exactly the parsing and validation a person's approval does.
 fn self_approval(
-    env: &Env,
+    env: &Adapters,
     orch: &Orchestrator<'_>,
     run: &RunRecord,
     gate: Gate,
@@ -1038,7 +696,7 @@ fn self_approval(
 }
 
 async fn approve_request(
-    env: &Env,
+    env: &Adapters,
     run_id: &str,
     out: Option<&Path>,
     compensation_reason: Option<&str>,
@@ -1070,7 +728,7 @@ async fn approve_request(
     Ok(())
 }
 
-async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
+async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>) -> Result<()> {
     let run = env.load_run(run_id).await?;
     let ttl = env.arming_ttl("--ttl", ttl)?;
     let backend = env.backend(run_id, run.mode).await?;
@@ -1094,7 +752,7 @@ async fn arm(env: &Env, run_id: &str, ttl: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn disarm(env: &Env, run_id: &str) -> Result<()> {
+async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
     // An unknown run id is still disarmed (disarming is always safe), in the place its mode
     // says, or in both if the run record is gone.
     let mode = env.store.load(run_id).await.ok().map(|r| r.mode);
@@ -1102,7 +760,7 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
         env.kill.disarm(run_id).await.map_err(CliError::internal)?;
     }
     if mode != Some(Mode::DryRun) && env.config.database.admin_url().is_some() {
-        env.live_db()?
+        live_db(env)?
             .kill
             .disarm(run_id)
             .await
@@ -1115,7 +773,7 @@ async fn disarm(env: &Env, run_id: &str) -> Result<()> {
 /// Checks a run against the knowledge base it began in (and its state file against the
 /// knowledge base's record of it), as every orchestrator command does: for the commands around
 /// a run (unlock, backup verify).
-pub(crate) async fn check_run(env: &Env, run: &RunRecord) -> Result<()> {
+pub(crate) async fn check_run(env: &Adapters, run: &RunRecord) -> Result<()> {
     let backend = env.backend(&run.run_id, run.mode).await?;
     crate::interrupt::forget(&run.run_id);
     let discoverer = ProfileDiscoverer::detecting();
@@ -1128,7 +786,7 @@ pub(crate) async fn check_run(env: &Env, run: &RunRecord) -> Result<()> {
 
 /// Refuses to resume a live run through SG_1 when no dry-run here rehearsed the payload the
 /// knowledge base recorded for it.
-async fn require_rehearsal_of(env: &Env, backend: &Backend, run: &RunRecord) -> Result<()> {
+async fn require_rehearsal_of(env: &Adapters, backend: &Backend, run: &RunRecord) -> Result<()> {
     let payload = match backend {
         Backend::Live(live) => live
             .db
@@ -1167,7 +825,7 @@ async fn require_rehearsal_of(env: &Env, backend: &Backend, run: &RunRecord) -> 
 /// The dry-run rehearsal of a live cut: a dry-run of the same document whose payload sha256
 /// equals the one this file cuts to, closed out. `Ok(None)` if there is none.
 pub(crate) async fn rehearsal(
-    env: &Env,
+    env: &Adapters,
     document_id: &str,
     source: &Path,
     discoverer: &dyn Discoverer,
@@ -1196,7 +854,7 @@ pub(crate) async fn rehearsal(
 
 /// Refuses a live cut that was not rehearsed (see [`rehearsal`]).
 async fn require_rehearsal(
-    env: &Env,
+    env: &Adapters,
     document_id: &str,
     source: &Path,
     discoverer: &dyn Discoverer,
@@ -1220,7 +878,7 @@ async fn require_rehearsal(
 /// Registers the document with its pin before a live run (the unit rows refer to it);
 /// returns whether the registry holds it protected.
 pub(crate) async fn register(
-    env: &Env,
+    env: &Adapters,
     db: &LiveDb,
     document_id: &str,
     source: &Path,

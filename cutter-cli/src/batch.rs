@@ -14,9 +14,10 @@ use cutter_core::ports::StateStore;
 use cutter_core::{CutRequest, Mode, OrchestratorError};
 use serde::Deserialize;
 
-use crate::app::{discoverer, new_run_id, register, Backend, Env, Result};
+use crate::app::{discoverer, new_run_id, register, Result};
 use crate::cli::ProfileArgs;
 use crate::exit::CliError;
+use cutter_adapters::wiring::{Adapters as Env, Backend};
 
 /// The manifest format tag.
 pub const BATCH_FORMAT: &str = "cutter.batch.v1";
@@ -350,7 +351,7 @@ async fn work(job: &Job<'_>, worker: String, progress: &Progress) -> Result<()> 
 /// Runs one batch document; returns its status, run id and, if it did not reach a gate, why.
 async fn run_item(
     job: &Job<'_>,
-    live: &crate::app::LiveParts,
+    live: &cutter_adapters::wiring::LiveParts,
     worker: &str,
     item: &BatchItem,
 ) -> Result<(ItemStatus, String, Option<String>)> {
@@ -568,13 +569,13 @@ async fn status_of(batches: &PgBatches, batch_id: &str, json: bool) -> Result<()
 
 /// `cutter orchestrate batch-status BATCH_ID`.
 pub async fn batch_status(env: &Env, batch_id: &str, json: bool) -> Result<()> {
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     status_of(&PgBatches::new(db.admin_pool()?.clone()), batch_id, json).await
 }
 
 /// `cutter approve batch-request BATCH_ID`: one request for every paused run of the batch.
 pub async fn batch_request(env: &Env, batch_id: &str, out: Option<&Path>) -> Result<()> {
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     let items = PgBatches::new(db.admin_pool()?.clone())
         .items(batch_id)
         .await

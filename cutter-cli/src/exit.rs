@@ -74,3 +74,27 @@ impl From<cutter_core::OrchestratorError> for CliError {
         }
     }
 }
+
+impl From<cutter_adapters::wiring::WiringError> for CliError {
+    fn from(e: cutter_adapters::wiring::WiringError) -> Self {
+        use cutter_adapters::wiring::{ErrorClass, WiringError};
+        let code = match e.class() {
+            ErrorClass::Usage => Code::Usage,
+            ErrorClass::Governance => Code::Governance,
+            ErrorClass::Internal => Code::Internal,
+        };
+        match e {
+            WiringError::Orchestrator(o) => CliError::from(*o),
+            other => CliError {
+                code,
+                error: other.into(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}

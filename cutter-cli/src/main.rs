@@ -6,7 +6,6 @@ mod batch;
 mod cli;
 mod exit;
 mod interrupt;
-mod live;
 mod output;
 mod preflight;
 mod progress;

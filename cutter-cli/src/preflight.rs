@@ -9,10 +9,11 @@ use cutter_adapters::pg;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{GrantProbe, StateStore};
 
-use crate::app::{discoverer, rehearsal, Env, Result};
+use crate::app::{discoverer, rehearsal, Result};
 use crate::cli::{ModeArg, ProfileArgs};
 use crate::exit::{CliError, Code};
-use crate::live;
+use cutter_adapters::wiring::live;
+use cutter_adapters::wiring::Adapters as Env;
 
 struct Row {
     check: &'static str,
@@ -65,10 +66,7 @@ pub async fn preflight(
     let (payload, rehearsed) = match rehearsal(env, document_id, file, &discoverer).await {
         Ok(r) => r,
         Err(e) => {
-            rows.push(row(
-                "document cuts into a valid plan",
-                Err(format!("{:#}", e.error)),
-            ));
+            rows.push(row("document cuts into a valid plan", Err(e.to_string())));
             return print(rows, json);
         }
     };
@@ -81,12 +79,12 @@ pub async fn preflight(
     }
 
     // The database: reachable, migrated, roles usable, grants as expected.
-    let db = match env.live_db() {
+    let db = match crate::app::live_db(env) {
         Ok(db) => Some(db),
         Err(e) => {
             rows.push(row(
                 "database reachable, migrations current",
-                Err(format!("{:#}", e.error)),
+                Err(e.to_string()),
             ));
             None
         }
@@ -163,7 +161,7 @@ pub async fn preflight(
         rows.push(row("grant matrix matches the expected sha256", grants));
     }
     let backup = match live::backup_runner(&env.config) {
-        Err(e) => Err(format!("{:#}", e.error)),
+        Err(e) => Err(e.to_string()),
         Ok(runner) => {
             let report = runner.selftest().await;
             if report.passed() {
@@ -183,7 +181,7 @@ pub async fn preflight(
     if let Some(db) = &db {
         // The keys a live run accepts approvals under are the knowledge base's own.
         let keys = async {
-            let client = db.verify_client().await.map_err(|e| format!("{:#}", e.error))?;
+            let client = db.verify_client().await.map_err(|e| e.to_string())?;
             let keys = pg::load_trusted_keys(&client, Utc::now())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -237,7 +235,7 @@ pub async fn preflight(
         };
         rows.push(row("kill-switch disarmed at rest", at_rest));
         let registered = match crate::source::lookup(db, document_id).await {
-            Err(e) => Err(format!("{:#}", e.error)),
+            Err(e) => Err(e.to_string()),
             Ok(None) => Err(format!("not registered; `cutter source register {} --document-id {document_id} --title TITLE`", file.display())),
             Ok(Some(e)) if e.pinned_sha256 != file_sha => Err(format!("the file's sha256 {file_sha} differs from the pin {}; a live run would stop with STOP_DRIFT", e.pinned_sha256)),
             Ok(Some(e)) => Ok(format!(
@@ -283,9 +281,9 @@ pub async fn preflight(
 /// The cutter login roles without a password, as the installer (who may read `pg_authid`)
 /// sees them.
 async fn passwordless(env: &Env) -> std::result::Result<String, String> {
-    let settings = live::settings(&env.config).map_err(|e| format!("{:#}", e.error))?;
-    let login = live::installer(&env.config, &settings).map_err(|e| format!("{:#}", e.error))?;
-    let roles = live::roles(&env.config).map_err(|e| format!("{:#}", e.error))?;
+    let settings = live::settings(&env.config).map_err(|e| e.to_string())?;
+    let login = live::installer(&env.config, &settings).map_err(|e| e.to_string())?;
+    let roles = live::roles(&env.config).map_err(|e| e.to_string())?;
     let client = settings
         .connect(&login)
         .await

@@ -7,10 +7,11 @@ use anyhow::anyhow;
 use cutter_adapters::pg::{self, RegisteredSource};
 use cutter_core::plan::sha256_hex;
 
-use crate::app::{Env, Result};
+use crate::app::Result;
 use crate::cli::Source;
 use crate::exit::{CliError, Code};
-use crate::live::LiveDb;
+use cutter_adapters::wiring::Adapters as Env;
+use cutter_adapters::wiring::LiveDb;
 
 /// The registry entry of a document (read as the admin role).
 pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredSource>> {
@@ -25,7 +26,7 @@ fn file_sha(file: &Path) -> Result<String> {
 }
 
 pub async fn run(env: &Env, command: Source) -> Result<()> {
-    let db = env.live_db()?;
+    let db = crate::app::live_db(env)?;
     match command {
         Source::Register {
             file,

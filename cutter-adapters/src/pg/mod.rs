@@ -71,17 +71,24 @@ pub enum PgError {
     Pool { role: String, detail: String },
 }
 
-/// An error and its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes, `a: b: c`, each said once: a cause whose text the chain already
+/// holds (tokio-postgres repeats the OS error of its I/O source) is left out.
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         cause = c.source();
     }
     out
 }
+
+/// What to check when the server cannot be reached, said after a connection failure.
+pub const CONNECT_ADVICE: &str = "check that the server is up and listening on that host and port (`pg_isready -h HOST -p PORT`), that the database exists (else `createdb` it) and that the role's password variable is set";
 
 impl PgError {
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> PgError {

@@ -1,22 +1,57 @@
 //! The live adapters, built from the config's `[database]` and `[backup]` tables: the
-//! PostgreSQL target, grant probe and kill-switch, and the gpg backup runner.
+//! PostgreSQL target, grant probe and kill-switch, the document locks, the state store that
+//! keeps them, the keys the knowledge base trusts, and the gpg backup runner.
 //!
 //! Nothing here connects until it is used (the pools are lazy), so building the parts for a
 //! command that needs only one of them costs nothing.
 
-use anyhow::{anyhow, Context};
-use cutter_adapters::backup::GpgBackupRunner;
-use cutter_adapters::config::{Config, DATABASE_URL_ENV};
-use cutter_adapters::pg::{
-    PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin,
-};
+use cutter_core::signing::TrustedKeys;
 use deadpool_postgres::Pool;
 
-use crate::exit::CliError;
+use super::{Adapters, Result, WiringError};
+use crate::backup::GpgBackupRunner;
+use crate::config::{Config, DATABASE_URL_ENV};
+use crate::pg::{
+    LiveStateStore, PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget,
+    RoleLogin,
+};
+use crate::state_store::FileStateStore;
 
-type Result<T, E = CliError> = std::result::Result<T, E>;
+/// The live backend of a run: the database side, the backup runner, the state store that keeps
+/// run records here and document locks in the database, and the keys the database trusts.
+#[derive(Debug)]
+pub struct LiveParts {
+    pub db: LiveDb,
+    pub backup: GpgBackupRunner,
+    /// Run records in the runs folder, document locks in the database.
+    pub store: LiveStateStore<FileStateStore>,
+    /// The keys the knowledge base trusts (its `approver_key` table), read when the backend
+    /// is built: a live run never takes the config's word for who may approve.
+    pub trusted: TrustedKeys,
+}
+
+impl LiveParts {
+    /// Connects (the verify role reads the trusted keys) and builds the live backend.
+    pub async fn build(adapters: &Adapters) -> Result<LiveParts> {
+        let db = LiveDb::build(&adapters.config, &adapters.actor)?;
+        let trusted = {
+            let client = db.verify_client().await?;
+            crate::pg::load_trusted_keys(&client, chrono::Utc::now())
+                .await
+                .map_err(WiringError::internal)?
+        };
+        let store = LiveStateStore::new(adapters.store.clone(), db.locks.clone());
+        Ok(LiveParts {
+            db,
+            backup: backup_runner(&adapters.config)?,
+            store,
+            trusted,
+        })
+    }
+}
 
 /// The database side of a live run.
+#[derive(Debug)]
 pub struct LiveDb {
     pub target: PgTarget,
     pub probe: PgGrantProbe,
@@ -42,7 +77,7 @@ fn login(role: &str, password_env: Option<&String>) -> RoleLogin {
 /// to put one.
 pub fn admin_url(config: &Config) -> Result<String> {
     config.database.admin_url().ok_or_else(|| {
-        CliError::usage(anyhow!(
+        WiringError::usage(format!(
             "connect to the knowledge base: no database url; set `url` under [database] in {} or the environment variable {DATABASE_URL_ENV}",
             config.path.display()
         ))
@@ -56,10 +91,12 @@ pub fn settings(config: &Config) -> Result<PgSettings> {
     settings.idle_in_transaction_timeout = config.database.idle_in_transaction_timeout;
     settings.tls = config.database.tls.clone();
     // A bad URL is found now, with the config named, rather than at the first query.
-    settings
-        .label()
-        .with_context(|| format!("use the database url of {}", config.path.display()))
-        .map_err(CliError::usage)?;
+    settings.label().map_err(|e| {
+        WiringError::usage(format!(
+            "use the database url of {}: {e}",
+            config.path.display()
+        ))
+    })?;
     Ok(settings)
 }
 
@@ -68,18 +105,19 @@ pub fn installer(config: &Config, settings: &PgSettings) -> Result<RoleLogin> {
     let parsed: tokio_postgres::Config = settings
         .url
         .parse()
-        .map_err(|e| CliError::usage(anyhow!("parse the database url: {e}")))?;
+        .map_err(|e| WiringError::usage(format!("parse the database url: {e}")))?;
     let user = parsed.get_user().ok_or_else(|| {
-        CliError::usage(anyhow!(
-            "connect to the knowledge base: the database url names no user; write it as postgres://USER@HOST:PORT/DB (the user that may create roles)"
-        ))
+        WiringError::usage(
+            "connect to the knowledge base: the database url names no user; write it as postgres://USER@HOST:PORT/DB (the user that may create roles)",
+        )
     })?;
     Ok(login(user, config.database.url_password_env.as_ref()))
 }
 
+/// The three role names of the config.
 pub fn roles(config: &Config) -> Result<PgRoles> {
     let d = &config.database;
-    PgRoles::new(&d.admin_role, &d.exec_role, &d.verify_role).map_err(CliError::usage)
+    PgRoles::new(&d.admin_role, &d.exec_role, &d.verify_role).map_err(WiringError::usage)
 }
 
 impl LiveDb {
@@ -92,7 +130,7 @@ impl LiveDb {
     /// The admin pool, or a usage error saying why there is none.
     pub fn admin_pool(&self) -> Result<&Pool> {
         self.admin.as_ref().map_err(|why| {
-            CliError::usage(anyhow!(
+            WiringError::usage(format!(
                 "connect to {} as the admin role: {why}",
                 self.target_label()
             ))
@@ -104,8 +142,7 @@ impl LiveDb {
         self.admin_pool()?
             .get()
             .await
-            .with_context(|| format!("connect to {} as the admin role", self.target_label()))
-            .map_err(CliError::internal)
+            .map_err(|e| connect_error(&self.target_label(), "admin", &e))
     }
 
     /// A connection as the verify role (reads).
@@ -113,8 +150,7 @@ impl LiveDb {
         self.verify
             .get()
             .await
-            .with_context(|| format!("connect to {} as the verify role", self.target_label()))
-            .map_err(CliError::internal)
+            .map_err(|e| connect_error(&self.target_label(), "verify", &e))
     }
 
     /// The live adapters, acting for `actor`.
@@ -125,11 +161,11 @@ impl LiveDb {
         let exec = login(&roles.exec, d.exec_password_env.as_ref());
         let verify = login(&roles.verify, d.verify_password_env.as_ref());
         let admin = login(&roles.admin, d.admin_password_env.as_ref());
-        let target = PgTarget::connect(&settings, &exec, &verify).map_err(CliError::usage)?;
-        let verify_pool = settings.pool(&verify).map_err(CliError::usage)?;
+        let target = PgTarget::connect(&settings, &exec, &verify).map_err(WiringError::usage)?;
+        let verify_pool = settings.pool(&verify).map_err(WiringError::usage)?;
         let probe = PgGrantProbe::new(verify_pool.clone(), roles.clone());
         let admin = settings.pool(&admin).map_err(|e| e.to_string());
-        let exec_pool = settings.pool(&exec).map_err(CliError::usage)?;
+        let exec_pool = settings.pool(&exec).map_err(WiringError::usage)?;
         let locks =
             PgDocumentLocks::new(exec_pool.clone(), verify_pool.clone(), admin.clone(), actor);
         Ok(LiveDb {
@@ -143,10 +179,19 @@ impl LiveDb {
     }
 }
 
+/// A connection failure, with its cause said once and what to check.
+pub fn connect_error(target: &str, role: &str, e: &deadpool_postgres::PoolError) -> WiringError {
+    WiringError::internal(format!(
+        "connect to {target} as the {role} role: {}; {}",
+        crate::pg::chain(e),
+        crate::pg::CONNECT_ADVICE
+    ))
+}
+
 /// The backup runner: pg_dump logs in as the admin role (the owner of every table it dumps).
 pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
     let recipient = config.backup.recipient.clone().ok_or_else(|| {
-        CliError::usage(anyhow!(
+        WiringError::usage(format!(
             "back up the knowledge base: no gpg recipient; set `recipient` under [backup] in {} to the fingerprint of the backup key",
             config.path.display()
         ))
@@ -155,7 +200,7 @@ pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
     let mut parsed: tokio_postgres::Config = settings
         .url
         .parse()
-        .map_err(|e| CliError::usage(anyhow!("parse the database url: {e}")))?;
+        .map_err(|e| WiringError::usage(format!("parse the database url: {e}")))?;
     parsed.user(&config.database.admin_role);
     let url = libpq_url(&parsed)?;
     let mut runner = GpgBackupRunner::new(&url, &recipient, config.paths.backups.clone());
@@ -209,14 +254,14 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         c.user("cutter_admin");
         assert_eq!(
-            libpq_url(&c).unwrap_or_else(|e| panic!("{:?}", e.error)),
+            libpq_url(&c).unwrap_or_else(|e| panic!("{e}")),
             "postgresql:///kb?host=db.example&port=6543&user=cutter_admin"
         );
         let c: tokio_postgres::Config = "host=/var/run/postgresql dbname=my%db user=a"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            libpq_url(&c).unwrap_or_else(|e| panic!("{:?}", e.error)),
+            libpq_url(&c).unwrap_or_else(|e| panic!("{e}")),
             "postgresql:///my%25db?host=/var/run/postgresql&port=5432&user=a"
         );
     }
