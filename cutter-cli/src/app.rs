@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
-use chrono::Utc;
 use cutter_adapters::atomic::write_atomic;
 use cutter_adapters::config;
-use cutter_adapters::wiring::{self, Adapters, Backend, LiveDb};
+use cutter_adapters::wiring::{self, intake, Adapters, Backend, LiveDb};
 use cutter_core::approval::Approval;
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
@@ -96,7 +95,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     approve_request(&env, &run_id, out.as_deref(), reason.as_deref()).await
                 }
                 Command::Approve(Approve::BatchRequest { batch_id, out }) => {
-                    crate::batch::batch_request(&env, &batch_id, out.as_deref()).await
+                    crate::batch::batch_request(&env, &batch_id, out.as_deref(), false).await
                 }
                 Command::Approve(Approve::Verify { file }) => {
                     admin::approve_verify(&env, &file).await
@@ -213,26 +212,6 @@ pub(crate) fn live_db(env: &Adapters) -> Result<LiveDb> {
     Ok(LiveDb::build(&env.config, &env.actor)?)
 }
 
-pub(crate) fn new_run_id(document_id: &str) -> String {
-    let slug: String = document_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(24)
-        .collect();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{slug}-{}-{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &id[..6]
-    )
-}
-
 fn print_run(run: &RunRecord, json: bool) {
     if json {
         println!("{}", output::run_json(run));
@@ -298,7 +277,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
                     }
                     id
                 }
-                None => new_run_id(&document_id),
+                None => intake::new_run_id(&document_id),
             };
             let _drive = env.drive(&run_id)?;
             let doc = env.config.documents.get(&document_id);
@@ -338,7 +317,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
                 // In live mode the registry is the pin (intake: `cutter source register`); an
                 // unregistered document is stopped by source_pin, and a config pin that
                 // disagrees with the registry is a mistake to fix before anything starts.
-                let entry = crate::source::lookup(&live.db, &document_id).await?;
+                let entry = intake::lookup(&live.db, &document_id).await?;
                 if let (Some(e), Some(config_pin)) = (&entry, &expected_source_sha256) {
                     if e.pinned_sha256 != *config_pin {
                         return Err(CliError::usage(anyhow!(
@@ -822,36 +801,6 @@ async fn require_rehearsal_of(env: &Adapters, backend: &Backend, run: &RunRecord
     }
 }
 
-/// The dry-run rehearsal of a live cut: a dry-run of the same document whose payload sha256
-/// equals the one this file cuts to, closed out. `Ok(None)` if there is none.
-pub(crate) async fn rehearsal(
-    env: &Adapters,
-    document_id: &str,
-    source: &Path,
-    discoverer: &dyn Discoverer,
-) -> Result<(String, Option<String>)> {
-    let bytes = read_source(source)?;
-    let plan = discoverer
-        .discover(&source.display().to_string(), &bytes)
-        .map_err(|e| CliError {
-            code: Code::Governance,
-            error: anyhow!("cut {}: {e}", source.display()),
-        })?;
-    let payload = plan.payload_sha256();
-    let runs = env.store.list().await.map_err(CliError::internal)?;
-    let found = runs
-        .iter()
-        .filter(|r| {
-            r.mode == Mode::DryRun
-                && r.document_id == document_id
-                && r.payload_sha256.as_deref() == Some(payload.as_str())
-                && r.state == cutter_core::RunState::ClosedOut
-        })
-        .max_by_key(|r| r.updated_utc)
-        .map(|r| r.run_id.clone());
-    Ok((payload, found))
-}
-
 /// Refuses a live cut that was not rehearsed (see [`rehearsal`]).
 async fn require_rehearsal(
     env: &Adapters,
@@ -859,7 +808,7 @@ async fn require_rehearsal(
     source: &Path,
     discoverer: &dyn Discoverer,
 ) -> Result<()> {
-    match rehearsal(env, document_id, source, discoverer).await? {
+    match intake::rehearsal(env, document_id, source, discoverer).await? {
         (_, Some(run_id)) => {
             tracing::info!(%run_id, "rehearsed by dry-run");
             Ok(())
@@ -873,29 +822,4 @@ async fn require_rehearsal(
             ),
         }),
     }
-}
-
-/// Registers the document with its pin before a live run (the unit rows refer to it);
-/// returns whether the registry holds it protected.
-pub(crate) async fn register(
-    env: &Adapters,
-    db: &LiveDb,
-    document_id: &str,
-    source: &Path,
-    pin: &str,
-    protected: bool,
-) -> Result<bool> {
-    let client = db.admin_client().await?;
-    let title = source.file_name().map_or_else(
-        || document_id.to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    cutter_adapters::pg::register_source(&client, document_id, &title, pin, protected)
-        .await
-        .map_err(|e| {
-            CliError::usage(anyhow!(
-                "{e}; the pin under [documents.\"{document_id}\"] in {} must match the registry",
-                env.config.path.display()
-            ))
-        })
 }

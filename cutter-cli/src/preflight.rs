@@ -9,9 +9,10 @@ use cutter_adapters::pg;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{GrantProbe, StateStore};
 
-use crate::app::{discoverer, rehearsal, Result};
+use crate::app::{discoverer, Result};
 use crate::cli::{ModeArg, ProfileArgs};
 use crate::exit::{CliError, Code};
+use cutter_adapters::wiring::intake::{lookup, rehearsal};
 use cutter_adapters::wiring::live;
 use cutter_adapters::wiring::Adapters as Env;
 
@@ -234,7 +235,7 @@ pub async fn preflight(
             }
         };
         rows.push(row("kill-switch disarmed at rest", at_rest));
-        let registered = match crate::source::lookup(db, document_id).await {
+        let registered = match lookup(db, document_id).await {
             Err(e) => Err(e.to_string()),
             Ok(None) => Err(format!("not registered; `cutter source register {} --document-id {document_id} --title TITLE`", file.display())),
             Ok(Some(e)) if e.pinned_sha256 != file_sha => Err(format!("the file's sha256 {file_sha} differs from the pin {}; a live run would stop with STOP_DRIFT", e.pinned_sha256)),

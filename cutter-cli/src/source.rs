@@ -4,22 +4,13 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use cutter_adapters::pg::{self, RegisteredSource};
+use cutter_adapters::pg;
 use cutter_core::plan::sha256_hex;
 
 use crate::app::Result;
 use crate::cli::Source;
 use crate::exit::{CliError, Code};
 use cutter_adapters::wiring::Adapters as Env;
-use cutter_adapters::wiring::LiveDb;
-
-/// The registry entry of a document (read as the admin role).
-pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredSource>> {
-    let client = db.admin_client().await?;
-    pg::registered_source(&client, document_id)
-        .await
-        .map_err(CliError::internal)
-}
 
 fn file_sha(file: &Path) -> Result<String> {
     Ok(sha256_hex(&crate::app::read_source(file)?))
@@ -94,7 +85,7 @@ pub async fn run(env: &Env, command: Source) -> Result<()> {
         }
         Source::Check { document_id, file } => {
             let sha = file_sha(&file)?;
-            match lookup(&db, &document_id).await? {
+            match cutter_adapters::wiring::intake::lookup(&db, &document_id).await? {
                 None => Err(CliError {
                     code: Code::Governance,
                     error: anyhow!(

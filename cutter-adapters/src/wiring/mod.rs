@@ -6,7 +6,11 @@
 //! It decides nothing: which run may do what is `cutter_core`'s policy. It reads files, picks
 //! adapters and turns their failures into a [`WiringError`] a caller can map to an exit code.
 
+#[cfg(feature = "postgres")]
+pub mod batch;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod intake;
 #[cfg(feature = "postgres")]
 pub mod live;
 
@@ -143,6 +147,14 @@ impl Adapters {
         self
     }
 
+    /// Hands a live run to the caller's hook (see [`LiveHook`]).
+    #[cfg(feature = "postgres")]
+    pub fn watch(&self, run_id: &str, live: &LiveParts) {
+        if let Some(hook) = self.live_hook {
+            hook(run_id, &live.db.kill);
+        }
+    }
+
     /// The orchestrator over `backend`, with the approval verifier its mode uses: the config's
     /// keys for a dry-run, the knowledge base's for a live run.
     pub fn orchestrator<'a>(
@@ -215,9 +227,7 @@ impl Adapters {
             #[cfg(feature = "postgres")]
             Mode::Live => {
                 let parts = LiveParts::build(self).await?;
-                if let Some(hook) = self.live_hook {
-                    hook(run_id, &parts.db.kill);
-                }
+                self.watch(run_id, &parts);
                 Ok(Backend::Live(Box::new(parts)))
             }
             #[cfg(not(feature = "postgres"))]

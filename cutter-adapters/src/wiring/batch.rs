@@ -1,0 +1,776 @@
+//! Batches: a manifest of documents cut by several workers that share the batch through the
+//! database (`crate::pg::PgBatches`), one approval request for the batch's paused runs, and
+//! the resume of each run under one verified batch approval.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
+use cutter_core::plan::sha256_hex;
+use cutter_core::ports::StateStore;
+use cutter_core::{CutRequest, Gate, Mode, OrchestratorError};
+use serde::Deserialize;
+
+use super::{discoverer, Adapters, Backend, LiveParts, Result, WiringError};
+use crate::config::parse_duration;
+use crate::pg::{BatchDocument, BatchItem, ItemStatus, PgBatches};
+
+type Env = Adapters;
+
+/// The manifest format tag.
+pub const BATCH_FORMAT: &str = "cutter.batch.v1";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    format: String,
+    documents: Vec<RawDocument>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocument {
+    document_id: String,
+    path: PathBuf,
+    profile: Option<String>,
+    sha256: Option<String>,
+}
+
+/// Reads a manifest: its documents (paths made absolute, pins filled from the config) and the
+/// sha256 of its bytes.
+fn read_manifest(env: &Env, path: &Path) -> Result<(Vec<BatchDocument>, String)> {
+    let bytes = super::read_small(path, "batch manifest")?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        WiringError::usage(format!(
+            "read batch manifest {}: not UTF-8 ({e})",
+            path.display()
+        ))
+    })?;
+    let raw: RawManifest = toml::from_str(text).map_err(|e| {
+        WiringError::usage(format!(
+            "read batch manifest {}: {}; write `format = \"{BATCH_FORMAT}\"` and one [[documents]] table (document_id, path, optional profile and sha256) per document",
+            path.display(),
+            e.message().trim()
+        ))
+    })?;
+    if raw.format != BATCH_FORMAT {
+        return Err(WiringError::usage(format!(
+            "read batch manifest {}: format is `{}`, this cutter reads `{BATCH_FORMAT}`",
+            path.display(),
+            raw.format
+        )));
+    }
+    if raw.documents.is_empty() {
+        return Err(WiringError::usage(format!(
+            "read batch manifest {}: it lists no documents",
+            path.display()
+        )));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut docs = Vec::with_capacity(raw.documents.len());
+    for (i, d) in raw.documents.into_iter().enumerate() {
+        let place = format!(
+            "{} document {} (`{}`)",
+            path.display(),
+            i + 1,
+            d.document_id
+        );
+        crate::check_id("document id", &d.document_id)
+            .map_err(|e| WiringError::usage(format!("read {place}: {e}")))?;
+        if !seen.insert(d.document_id.clone()) {
+            return Err(WiringError::usage(format!(
+                "read {place}: the document id appears twice"
+            )));
+        }
+        let source = base.join(&d.path);
+        std::fs::metadata(&source).map_err(|e| {
+            WiringError::usage(format!("read {place}: source {}: {e}", source.display()))
+        })?;
+        let sha256 = d.sha256.or_else(|| {
+            env.config
+                .documents
+                .get(&d.document_id)
+                .and_then(|c| c.sha256.clone())
+        });
+        let profile = d.profile.or_else(|| {
+            env.config
+                .documents
+                .get(&d.document_id)
+                .and_then(|c| c.profile.clone())
+        });
+        docs.push(BatchDocument {
+            document_id: d.document_id,
+            // As written in the manifest: each worker resolves it against its own copy of the
+            // manifest's folder, so workers on other machines read their local files.
+            source_path: d.path.display().to_string(),
+            profile,
+            sha256,
+        });
+    }
+    Ok((docs, sha256_hex(&bytes)))
+}
+
+fn default_batch_id(manifest: &Path, sha: &str) -> String {
+    let stem: String = manifest
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(32)
+        .collect();
+    format!("{stem}-{}", &sha[..12])
+}
+
+/// What `cutter orchestrate batch` is asked to do.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub manifest: PathBuf,
+    pub workers: usize,
+    /// Default: the manifest's name and the start of its sha256.
+    pub batch_id: Option<String>,
+    /// How long a worker holds a document before another may take it over (e.g. `10m`).
+    pub lease: String,
+    /// The manifest's pins are registered before each document is cut.
+    pub register: bool,
+}
+
+/// A batch as its workers left it.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    /// Whether this process created the batch (else it joined one).
+    pub created: bool,
+    pub items: Vec<BatchItem>,
+}
+
+/// Runs a batch here with `request.workers` workers; `started(batch_id, created, total)` is
+/// called once the batch exists, `progress(document_id, status, run_id)` after each document.
+pub async fn run_batch(
+    env: &Env,
+    request: &BatchRequest,
+    started: &(dyn Fn(&str, bool, usize) + Sync),
+    progress: &(dyn Fn(&str, ItemStatus, &str) + Sync),
+) -> Result<BatchOutcome> {
+    let BatchRequest {
+        manifest,
+        workers,
+        batch_id,
+        lease,
+        register,
+    } = request;
+    let (workers, register) = (*workers, *register);
+    if workers == 0 {
+        return Err(WiringError::usage(
+            "run a batch: --workers must be at least 1",
+        ));
+    }
+    let lease = parse_duration(lease)
+        .map_err(|e| WiringError::usage(format!("read --lease `{lease}`: {e}")))?;
+    if lease < Duration::minutes(1) {
+        return Err(WiringError::usage(
+            "run a batch: --lease must be at least 1m, or live workers are taken over",
+        ));
+    }
+    let (docs, sha) = read_manifest(env, manifest)?;
+    let base = std::fs::canonicalize(manifest.parent().unwrap_or(Path::new(".")))
+        .or_else(|_| std::env::current_dir())
+        .map_err(WiringError::internal)?;
+    let batch_id = batch_id
+        .clone()
+        .unwrap_or_else(|| default_batch_id(manifest, &sha));
+    crate::check_id("batch id", &batch_id).map_err(WiringError::usage)?;
+    let live = LiveParts::build(env).await?;
+    let batches = PgBatches::new(live.db.admin_pool()?.clone());
+    let created = batches
+        .create_or_join(&batch_id, &sha, &docs)
+        .await
+        .map_err(WiringError::usage)?;
+    started(&batch_id, created, docs.len());
+    // Unique per process, so the worker checks tell workers apart on any machine and in any
+    // container (host names and process ids repeat).
+    let prefix = uuid_prefix();
+    // One thread per worker, each with its own runtime and its own connection pools (a pool
+    // belongs to the runtime that made its connections): parsing and hashing run in
+    // parallel, not only the waits.
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (worker, batch_id, base) = (format!("{prefix}-w{w}"), &batch_id, &base);
+                scope.spawn(move || -> Result<()> {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(WiringError::internal)?;
+                    runtime.block_on(async {
+                        let backend = env.backend(batch_id, Mode::Live).await?;
+                        let Backend::Live(live) = &backend else {
+                            return Err(WiringError::internal("a batch needs the live backend"));
+                        };
+                        let batches = PgBatches::new(live.db.admin_pool()?.clone());
+                        let job = Job {
+                            env,
+                            backend: &backend,
+                            batches: &batches,
+                            batch_id,
+                            lease,
+                            register,
+                            base,
+                        };
+                        work(&job, worker, progress).await
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(WiringError::internal("a batch worker panicked")))
+            })
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    let items = batch_items(env, &batch_id).await?;
+    Ok(BatchOutcome {
+        batch_id,
+        created,
+        items,
+    })
+}
+
+/// Twelve random hex digits.
+fn uuid_prefix() -> String {
+    let mut bytes = [0u8; 6];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    hex::encode(bytes)
+}
+
+/// The documents of a batch, in manifest order, with their status.
+pub async fn batch_items(env: &Env, batch_id: &str) -> Result<Vec<BatchItem>> {
+    let db = super::live::LiveDb::build(&env.config, &env.actor)?;
+    PgBatches::new(db.admin_pool()?.clone())
+        .items(batch_id)
+        .await
+        .map_err(|e| match e {
+            cutter_core::ports::PortError::NotFound(_) => {
+                WiringError::usage(format!("find batch {batch_id}: no such batch"))
+            }
+            other => WiringError::internal(other),
+        })
+}
+
+/// One worker: take a document, run it to its first gate (or resume the run a dead worker
+/// left), record the outcome, repeat until nothing is left to take.
+/// What a worker works with.
+struct Job<'a> {
+    env: &'a Env,
+    backend: &'a Backend,
+    batches: &'a PgBatches,
+    batch_id: &'a str,
+    lease: Duration,
+    /// `--register`: the manifest's pins are registered before each document is cut.
+    register: bool,
+    /// The manifest's folder here, against which its paths are read.
+    base: &'a Path,
+}
+
+async fn work(
+    job: &Job<'_>,
+    worker: String,
+    progress: &(dyn Fn(&str, ItemStatus, &str) + Sync),
+) -> Result<()> {
+    let Job {
+        env: _,
+        backend,
+        batches,
+        batch_id,
+        lease,
+        register: _,
+        base: _,
+    } = *job;
+    let Backend::Live(live) = backend else {
+        return Ok(());
+    };
+    while let Some(item) = batches
+        .take(batch_id, &worker, lease)
+        .await
+        .map_err(WiringError::internal)?
+    {
+        let doc = &item.document;
+        // The lease is renewed while the document is worked on, a third of it at a time.
+        let renewing = async {
+            let every = (lease / 3)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(60));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = batches.renew(batch_id, &worker, lease).await {
+                    tracing::warn!(%worker, "could not renew the lease: {e}");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = run_item(job, live, &worker, &item) => r,
+            never = renewing => never,
+        };
+        // One document's failure is that document's, never the worker's: it is recorded, and
+        // the worker goes on with the next.
+        let (status, run_id, detail) = match outcome {
+            Ok(r) => r,
+            Err(e) => (
+                ItemStatus::Stopped,
+                item.run_id.clone().unwrap_or_default(),
+                Some(e.to_string()),
+            ),
+        };
+        match batches
+            .finish(
+                batch_id,
+                &doc.document_id,
+                &worker,
+                status,
+                detail.as_deref(),
+            )
+            .await
+        {
+            Ok(()) => progress(&doc.document_id, status, &run_id),
+            // Taken over after this worker's lease ran out: the other worker reports it.
+            Err(cutter_core::ports::PortError::Rejected { detail, .. }) => {
+                tracing::warn!(document_id = %doc.document_id, %detail, "lost the document");
+            }
+            Err(e) => return Err(WiringError::internal(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Runs one batch document; returns its status, run id and, if it did not reach a gate, why.
+async fn run_item(
+    job: &Job<'_>,
+    live: &LiveParts,
+    worker: &str,
+    item: &BatchItem,
+) -> Result<(ItemStatus, String, Option<String>)> {
+    let Job {
+        env,
+        backend,
+        batches,
+        batch_id,
+        register: register_pins,
+        ..
+    } = *job;
+    let doc = &item.document;
+    let source = match std::fs::canonicalize(job.base.join(&doc.source_path)) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                ItemStatus::Stopped,
+                item.run_id.clone().unwrap_or_default(),
+                Some(format!(
+                    "read {} here (relative to {}): {e}",
+                    doc.source_path,
+                    job.base.display()
+                )),
+            ))
+        }
+    };
+    let discoverer = discoverer(doc.profile.as_deref(), None)?;
+    let orch = env.orchestrator(backend, &discoverer);
+    let outcome = match &item.run_id {
+        // Taken over from a worker that died: carry on with its run if it is recorded here.
+        Some(run_id) => {
+            if env.store.load(run_id).await.is_err() {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id.clone(),
+                    Some(format!(
+                        "run {run_id} was started by a worker whose state is not on this machine; resume it there, or void it and clear its lock"
+                    )),
+                ));
+            }
+            // A worker that only lost its lease (a stalled connection) may still be driving
+            // the run here: wait for it to let go instead of driving the run twice, then take
+            // the run as it left it.
+            let (store, id) = (env.store.clone(), run_id.clone());
+            let _drive = tokio::task::spawn_blocking(move || store.drive_waiting(&id))
+                .await
+                .map_err(WiringError::internal)?
+                .map_err(WiringError::internal)?;
+            match env
+                .store
+                .load(run_id)
+                .await
+                .map_err(WiringError::internal)?
+            {
+                run if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
+                // Armed for this one resume, disarmed when it pauses or ends.
+                _ => {
+                    orch.resume(run_id, None, Some(env.config.killswitch.default_ttl))
+                        .await
+                }
+            }
+        }
+        None => {
+            let run_id = super::intake::new_run_id(&doc.document_id);
+            // Held through the cut, so a worker that takes the document over waits for it.
+            let _drive = env.drive(&run_id)?;
+            if env.config.require_rehearsal {
+                if let (payload, None) =
+                    super::intake::rehearsal(env, &doc.document_id, &source, &discoverer).await?
+                {
+                    return Ok((
+                        ItemStatus::Stopped,
+                        String::new(),
+                        Some(format!(
+                            "not rehearsed: no dry-run of {} with payload sha256 {payload} reached closeout",
+                            doc.document_id
+                        )),
+                    ));
+                }
+            }
+            batches
+                .set_run(batch_id, &doc.document_id, worker, &run_id)
+                .await
+                .map_err(WiringError::internal)?;
+            // Intake as for a single cut: the registry holds the pin. With --register the
+            // manifest is the intake document and its pins are registered first.
+            let configured_protected = env
+                .config
+                .documents
+                .get(&doc.document_id)
+                .is_some_and(|d| d.protected);
+            if register_pins {
+                let Some(pin) = doc.sha256.clone() else {
+                    return Ok((
+                        ItemStatus::Stopped,
+                        run_id,
+                        Some(format!(
+                            "--register needs a sha256 for {} in the manifest (or under [documents] in the config)",
+                            doc.document_id
+                        )),
+                    ));
+                };
+                if let Err(e) = super::intake::register(
+                    env,
+                    &live.db,
+                    &doc.document_id,
+                    &source,
+                    &pin,
+                    configured_protected,
+                )
+                .await
+                {
+                    return Ok((ItemStatus::Stopped, run_id, Some(e.to_string())));
+                }
+            }
+            let entry = super::intake::lookup(&live.db, &doc.document_id).await?;
+            let Some(entry) = entry else {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id,
+                    Some(format!(
+                        "{} is not registered: `cutter source register {} --document-id {} --title TITLE`, or run the batch with --register",
+                        doc.document_id, doc.source_path, doc.document_id
+                    )),
+                ));
+            };
+            if let Some(pin) = doc.sha256.as_deref().filter(|p| *p != entry.pinned_sha256) {
+                return Ok((
+                    ItemStatus::Stopped,
+                    run_id,
+                    Some(format!(
+                        "the manifest pins {} to {pin}, the registry to {}",
+                        doc.document_id, entry.pinned_sha256
+                    )),
+                ));
+            }
+            let pin = entry.pinned_sha256;
+            let protected = entry.protected || configured_protected;
+            orch.cut(CutRequest {
+                run_id: run_id.clone(),
+                document_id: doc.document_id.clone(),
+                source: source.display().to_string(),
+                mode: Mode::Live,
+                expected_source_sha256: Some(pin),
+                expected_grant_sha256: env.config.grants.expected_sha256.clone(),
+                protected,
+                arm: Some(env.config.killswitch.default_ttl),
+            })
+            .await
+        }
+    };
+    Ok(match outcome {
+        Ok(run) if run.state.awaiting().is_some() => (ItemStatus::Paused, run.run_id, None),
+        Ok(run) if run.state.name() == "CLOSED_OUT" => (ItemStatus::Closed, run.run_id, None),
+        Ok(run) => (
+            ItemStatus::Stopped,
+            run.run_id,
+            Some(format!("the run is {}", run.state)),
+        ),
+        Err(e) => {
+            let run_id = item.run_id.clone().unwrap_or_default();
+            let detail = match &e {
+                OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
+                other => other.to_string(),
+            };
+            (ItemStatus::Stopped, run_id, Some(detail))
+        }
+    })
+}
+
+/// An approval request for a batch, and the runs left out of it with why.
+#[derive(Debug)]
+pub struct BatchRequestFile {
+    pub request: BatchApproval,
+    pub skipped: Vec<(String, String)>,
+}
+
+/// `cutter approve batch-request BATCH_ID`: one request for every paused run of the batch.
+pub async fn batch_request(env: &Env, batch_id: &str) -> Result<BatchRequestFile> {
+    let items = batch_items(env, batch_id).await?;
+    let mut skipped = Vec::new();
+    let mut gate = None;
+    // The knowledge base the batch approval signs: the one every listed run belongs to.
+    let mut knowledge_base: Option<(Option<String>, String)> = None;
+    let mut entries = Vec::new();
+    for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
+        let Some(run_id) = &item.run_id else { continue };
+        // A run a worker on another machine made is recorded there; its approval is asked there.
+        let Ok(run) = env.store.load(run_id).await else {
+            skipped.push((
+                run_id.clone(),
+                "recorded on another machine; request its approval there".to_string(),
+            ));
+            continue;
+        };
+        let Some(g) = run.state.awaiting() else {
+            continue;
+        };
+        if run.protected {
+            skipped.push((
+                run_id.clone(),
+                format!(
+                    "document {} is protected; approve it on its own",
+                    run.document_id
+                ),
+            ));
+            continue;
+        }
+        match gate {
+            None => gate = Some(g),
+            Some(first) if first != g => {
+                return Err(WiringError::usage(format!(
+                    "request approval for batch {batch_id}: its runs wait at different gates ({first} and {g}); resume them to the same gate first"
+                )))
+            }
+            Some(_) => {}
+        }
+        let kb = run.knowledge_base.as_ref().map(|k| k.kb_id.clone());
+        match &knowledge_base {
+            None => knowledge_base = Some((kb, run_id.clone())),
+            Some((first, first_run)) if *first != kb => {
+                let show = |k: &Option<String>| {
+                    k.as_deref()
+                        .map_or("none".to_string(), |k| k.escape_debug().to_string())
+                };
+                return Err(WiringError::usage(format!(
+                    "request approval for batch {batch_id}: its runs belong to different knowledge bases (run {first_run} to {}, run {run_id} to {}); one batch approval signs one knowledge base, so approve them separately",
+                    show(first),
+                    show(&kb)
+                )));
+            }
+            Some(_) => {}
+        }
+        entries.push(BatchEntry {
+            run_id: run_id.clone(),
+            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+        });
+    }
+    let Some(gate) = gate else {
+        return Err(WiringError::usage(format!(
+            "request approval for batch {batch_id}: no run of it waits at a gate"
+        )));
+    };
+    let request = BatchApproval {
+        gate,
+        batch_id: batch_id.to_string(),
+        knowledge_base: knowledge_base.and_then(|(kb, _)| kb),
+        approver: String::new(),
+        signed_utc: chrono::Utc::now(),
+        allowance: String::new(),
+        review_decision_id: None,
+        entries,
+        signature: None,
+        document_sha256: String::new(),
+    };
+    Ok(BatchRequestFile { request, skipped })
+}
+
+/// `cutter orchestrate batch-resume BATCH_ID --approval FILE`: verifies the batch signature
+/// once, then resumes each listed run with its derived approval; every other check is made
+/// per run, and a refusal of one run leaves the others going.
+pub async fn batch_resume(
+    env: &Env,
+    batch_id: &str,
+    approval: &Path,
+    arm: Option<&str>,
+) -> Result<BatchResumed> {
+    let bytes = super::read_small(approval, "batch approval")?;
+    let batch = batch_approval::parse(&approval.display().to_string(), &bytes, None)
+        .map_err(WiringError::usage)?;
+    if batch.batch_id != batch_id {
+        return Err(WiringError::usage(format!(
+            "resume batch {batch_id}: {} approves batch {}",
+            approval.display(),
+            batch.batch_id
+        )));
+    }
+    let ttl = match arm {
+        Some(text) => Some(env.arming_ttl("--arm", Some(text))?),
+        None => None,
+    };
+    let backend = env.backend(batch_id, Mode::Live).await?;
+    let Backend::Live(live) = &backend else {
+        return Err(WiringError::internal("a batch needs the live backend"));
+    };
+    // The batch signature is checked against the keys the knowledge base trusts.
+    let verifier = BatchVerifier::new(&live.trusted, &batch).map_err(|r| {
+        WiringError::refused(format!("accept batch approval {}: {r}", approval.display()))
+    })?;
+    let batches = PgBatches::new(live.db.admin_pool()?.clone());
+    let items = batch_items(env, batch_id).await?;
+    let mut outcomes = Vec::new();
+    for entry in &batch.entries {
+        let Some(item) = items
+            .iter()
+            .find(|i| i.run_id.as_deref() == Some(entry.run_id.as_str()))
+        else {
+            outcomes.push((
+                entry.run_id.clone(),
+                "refused".to_string(),
+                format!("run {} is not a run of batch {batch_id}", entry.run_id),
+            ));
+            continue;
+        };
+        let run = match env.store.load(&entry.run_id).await {
+            Ok(r) => r,
+            // Workers on other machines keep their runs' state there; the same approval
+            // file is taken to them and resumed there.
+            Err(_) => {
+                outcomes.push((
+                    entry.run_id.clone(),
+                    "skipped".into(),
+                    "recorded on another machine: run batch-resume there with this approval".into(),
+                ));
+                continue;
+            }
+        };
+        // A run another process is moving right now is left to it, and read again once held.
+        let _drive = match env.store.drive(&run.run_id) {
+            Ok(guard) => guard,
+            Err(e) => {
+                outcomes.push((run.run_id.clone(), "refused".into(), e.to_string()));
+                continue;
+            }
+        };
+        let run = env
+            .store
+            .load(&run.run_id)
+            .await
+            .map_err(WiringError::internal)?;
+        // Only a run waiting at the approval's gate is armed and resumed; anything else is
+        // refused here and left exactly as it is (its batch status too).
+        if run.state.awaiting() != Some(batch.gate) {
+            outcomes.push((
+                run.run_id.clone(),
+                "refused".into(),
+                format!("the run is {}, not waiting at {}", run.state, batch.gate),
+            ));
+            continue;
+        }
+        env.watch(&run.run_id, live);
+        let discoverer = env.run_discoverer(&run)?;
+        let orch = env.orchestrator_with(&backend, &discoverer, &verifier);
+        // Armed (if asked) for this run's resume only; the resume disarms it when it ends.
+        let outcome = orch
+            .resume(&run.run_id, batch.approval_for(&run.run_id), ttl)
+            .await;
+        // What the run is now, read back, decides its batch status.
+        let now = env
+            .store
+            .load(&run.run_id)
+            .await
+            .map_err(WiringError::internal)?;
+        let detail = outcome.as_ref().err().map(|e| match e {
+            OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
+            other => other.to_string(),
+        });
+        let status = if now.state.awaiting().is_some() {
+            ItemStatus::Paused
+        } else if now.state == cutter_core::RunState::ClosedOut {
+            ItemStatus::Closed
+        } else if now.state.is_terminal() {
+            ItemStatus::Stopped
+        } else {
+            // Interrupted mid-phase: resumable, so it stays the batch's paused work.
+            ItemStatus::Paused
+        };
+        let state = if outcome.is_err() && now.state == run.state {
+            "unchanged".to_string()
+        } else {
+            now.state.name().to_string()
+        };
+        batches
+            .set_status(
+                batch_id,
+                &item.document.document_id,
+                &run.run_id,
+                status,
+                detail.as_deref(),
+            )
+            .await
+            .map_err(WiringError::internal)?;
+        outcomes.push((run.run_id.clone(), state, detail.unwrap_or_default()));
+    }
+    Ok(BatchResumed {
+        gate: batch.gate,
+        outcomes: outcomes
+            .into_iter()
+            .map(|(run_id, state, detail)| RunOutcome {
+                run_id,
+                state,
+                detail,
+            })
+            .collect(),
+    })
+}
+
+/// What a batch resume did with each run the approval lists.
+#[derive(Debug)]
+pub struct BatchResumed {
+    pub gate: Gate,
+    pub outcomes: Vec<RunOutcome>,
+}
+
+/// One run of a batch resume: its state now (`refused`, `skipped` or `unchanged` when it did
+/// not move) and why.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub state: String,
+    pub detail: String,
+}
+
+impl BatchResumed {
+    /// How many runs did not pass the gate.
+    pub fn failed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.state.as_str(), "refused" | "unchanged" | "STOPPED"))
+            .count()
+    }
+}
