@@ -65,7 +65,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plan(args) => plan(args),
-        Command::Keygen { out } => admin::keygen(&out),
+        Command::Keygen { out } => admin::keygen(&out, false),
         Command::Approve(Approve::Sign {
             request,
             key,
@@ -80,6 +80,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             review_decision_id,
             protected_allowance,
             out.as_deref(),
+            false,
         ),
         command => {
             let env = load_adapters(cli.config.as_deref(), actor_flag.as_deref())?;
@@ -98,20 +99,20 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     crate::batch::batch_request(&env, &batch_id, out.as_deref(), false).await
                 }
                 Command::Approve(Approve::Verify { file }) => {
-                    admin::approve_verify(&env, &file).await
+                    admin::approve_verify(&env, &file, false).await
                 }
                 Command::Approve(Approve::Trust {
                     pubfile,
                     name,
                     valid_until,
-                }) => admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref()).await,
+                }) => admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref(), false).await,
                 Command::Approve(Approve::Revoke { pubfile }) => {
-                    admin::approve_revoke(&env, &pubfile).await
+                    admin::approve_revoke(&env, &pubfile, false).await
                 }
                 Command::Approve(Approve::Keys { json }) => admin::approve_keys(&env, json).await,
                 Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
                 Command::Disarm { run_id } => disarm(&env, &run_id).await,
-                Command::Db(db) => admin::db(&env, db).await,
+                Command::Db(db) => admin::db(&env, db, false).await,
                 Command::Source(s) => crate::source::run(&env, s).await,
                 Command::Preflight {
                     file,
@@ -130,7 +131,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     force,
                 } => admin::unlock(&env, &document_id, &run, &reason, force).await,
                 Command::Grants(g) => admin::grants(&env, g).await,
-                Command::Backup(b) => admin::backup(&env, b).await,
+                Command::Backup(b) => admin::backup(&env, b, false).await,
                 Command::Init { .. }
                 | Command::Plan(_)
                 | Command::Keygen { .. }
@@ -747,20 +748,6 @@ async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
     }
     println!("disarmed run {run_id}");
     Ok(())
-}
-
-/// Checks a run against the knowledge base it began in (and its state file against the
-/// knowledge base's record of it), as every orchestrator command does: for the commands around
-/// a run (unlock, backup verify).
-pub(crate) async fn check_run(env: &Adapters, run: &RunRecord) -> Result<()> {
-    let backend = env.backend(&run.run_id, run.mode).await?;
-    crate::interrupt::forget(&run.run_id);
-    let discoverer = ProfileDiscoverer::detecting();
-    env.orchestrator(&backend, &discoverer)
-        .status(&run.run_id)
-        .await
-        .map(|_| ())
-        .map_err(CliError::from)
 }
 
 /// Refuses to resume a live run through SG_1 when no dry-run here rehearsed the payload the

@@ -13,6 +13,8 @@ mod error;
 pub mod intake;
 #[cfg(feature = "postgres")]
 pub mod live;
+#[cfg(feature = "postgres")]
+pub mod admin;
 
 use std::path::{Path, PathBuf};
 
