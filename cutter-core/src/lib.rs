@@ -14,6 +14,7 @@ pub mod batch_approval;
 pub mod compensation;
 pub mod discover;
 pub mod grants;
+pub mod intake;
 pub mod mode;
 pub mod orchestrator;
 pub mod parser;
