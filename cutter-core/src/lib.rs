@@ -9,12 +9,14 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod approval;
+pub mod arming;
 pub mod approval_file;
 pub mod batch_approval;
 pub mod compensation;
 pub mod discover;
 pub mod grants;
 pub mod intake;
+pub mod locks;
 pub mod mode;
 pub mod orchestrator;
 pub mod parser;
