@@ -11,7 +11,9 @@
 pub mod approval;
 pub mod arming;
 pub mod approval_file;
+pub mod batch;
 pub mod batch_approval;
+pub mod builders;
 pub mod compensation;
 pub mod discover;
 pub mod grants;
