@@ -9,8 +9,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod approval;
-pub mod arming;
 pub mod approval_file;
+pub mod arming;
 pub mod batch;
 pub mod batch_approval;
 pub mod builders;
@@ -25,6 +25,7 @@ pub mod parser;
 pub mod phase;
 pub mod plan;
 pub mod ports;
+pub mod preflight;
 pub mod run;
 pub mod signing;
 pub mod simulator;
