@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use cutter_core::ports::{KillSwitch, PortError};
+use cutter_core::ports::{ArmedRun, KillSwitch, PortError};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
@@ -98,6 +98,39 @@ impl FileKillSwitch {
         }
         Ok((arming.expires_utc > now).then_some(arming.expires_utc))
     }
+
+    /// Every run armed at `now`, by run id. An arming file that cannot be read is an error
+    /// (as for [`FileKillSwitch::status`]): a listing must not hide it.
+    pub fn armed_runs(&self, now: DateTime<Utc>) -> Result<Vec<ArmedRun>, PortError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(PortError::Other(format!(
+                    "list {}: {e}",
+                    self.dir.display()
+                )))
+            }
+        };
+        let mut armed = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| PortError::Other(format!("list {}: {e}", self.dir.display())))?;
+            let name = entry.file_name();
+            let Some(run_id) = name.to_str().and_then(|n| n.strip_suffix(".armed")) else {
+                continue; // temp files of an atomic write, and anything else
+            };
+            if let Some(expires_utc) = self.status(run_id, now)? {
+                armed.push(ArmedRun {
+                    run_id: run_id.to_string(),
+                    expires_utc,
+                    armed_by: None,
+                });
+            }
+        }
+        armed.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        Ok(armed)
+    }
 }
 
 #[async_trait]
@@ -126,5 +159,46 @@ impl KillSwitch for FileKillSwitch {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(PortError::Other(format!("remove {}: {e}", path.display()))),
         }
+    }
+
+    async fn armed_runs(&self, now: DateTime<Utc>) -> Result<Vec<ArmedRun>, PortError> {
+        FileKillSwitch::armed_runs(self, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use futures::executor::block_on;
+
+    #[test]
+    fn the_armed_runs_are_listed_through_the_port_and_a_bad_file_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let k = FileKillSwitch::new(d.path().join("killswitch"));
+        let port: &dyn KillSwitch = &k;
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+        assert_eq!(block_on(port.armed_runs(now)).unwrap(), []);
+        let until = block_on(port.arm("run-b", Duration::minutes(30), now)).unwrap();
+        block_on(port.arm("run-a", Duration::minutes(5), now)).unwrap();
+        let listed = block_on(port.armed_runs(now)).unwrap();
+        let ids: Vec<&str> = listed.iter().map(|a| a.run_id.as_str()).collect();
+        assert_eq!(ids, ["run-a", "run-b"]);
+        assert_eq!(listed[1].expires_utc, until);
+        // Expired armings are not listed; disarmed ones neither.
+        let later = now + Duration::minutes(10);
+        let ids: Vec<String> = block_on(port.armed_runs(later))
+            .unwrap()
+            .into_iter()
+            .map(|a| a.run_id)
+            .collect();
+        assert_eq!(ids, ["run-b"]);
+        block_on(port.disarm("run-b")).unwrap();
+        assert_eq!(block_on(port.armed_runs(now)).unwrap().len(), 1);
+        std::fs::write(d.path().join("killswitch/run-c.armed"), b"{").unwrap();
+        assert!(matches!(
+            block_on(port.armed_runs(now)),
+            Err(PortError::Corrupt { .. })
+        ));
     }
 }

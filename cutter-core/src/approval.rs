@@ -10,10 +10,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::mode::Mode;
 use crate::phase::Gate;
+use crate::ports::ApprovalVerifier;
+use crate::run::RunRecord;
+use crate::state::{transition, Event};
 use crate::stop::ApprovalRejection;
 
 /// The only allowance value an approval may carry.
 pub const EXPLICIT: &str = "explicit";
+
+/// The allowance an approval carries. There is one: the approver allows this exact run,
+/// gate and payload explicitly (the design's `allowance: explicit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Allowance {
+    #[default]
+    Explicit,
+}
+
+impl Allowance {
+    /// The text an approval document carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Allowance::Explicit => EXPLICIT,
+        }
+    }
+
+    /// The allowance named by `text`, `None` for anything else.
+    pub fn parse(text: &str) -> Option<Allowance> {
+        (text == EXPLICIT).then_some(Allowance::Explicit)
+    }
+}
 
 /// The canonical text an approval's signature covers (see [`crate::signing`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -163,6 +188,80 @@ impl Approval {
         self.knowledge_base = kb_id.map(str::to_string);
         self
     }
+
+    /// The allowance this approval carries, `None` if its text is not one.
+    pub fn allowance_kind(&self) -> Option<Allowance> {
+        Allowance::parse(&self.allowance)
+    }
+
+    /// The unsigned approval answering `request`: its gate, run, document, pins, knowledge
+    /// base and (SG_C) reason, with [`Allowance::Explicit`], signed by `approver` at
+    /// `signed_utc`. Sign it (`crate::signing::sign_approval`) for a live run.
+    pub fn for_request(
+        request: &ApprovalRequest,
+        approver: &str,
+        signed_utc: DateTime<Utc>,
+    ) -> Approval {
+        let mut a = Approval::new(
+            request.gate,
+            &request.run_id,
+            &request.document_id,
+            &request.source_sha256,
+            &request.payload_sha256,
+            approver,
+            signed_utc,
+        )
+        .for_knowledge_base(request.knowledge_base.as_deref());
+        a.reason = request.reason.clone();
+        a
+    }
+
+    /// The labelled, unsigned self-approval of a dry-run rehearsal (`--self-approve`): a
+    /// review decision id of its own at SG_2 and SG_C, and at SG_1 of a protected document the
+    /// allowance naming it, so the rehearsal rehearses that too. A live run refuses it.
+    pub fn self_approved_rehearsal(request: &ApprovalRequest, now: DateTime<Utc>) -> Approval {
+        let mut a = Approval::for_request(request, SELF_APPROVER, now);
+        a.review_decision_id =
+            needs_review_decision(request.gate).then(|| format!("RD-SELF-{}", request.run_id));
+        a.protected_allowance =
+            (request.gate == Gate::Sg1 && request.protected).then(|| request.document_id.clone());
+        a.self_approved = true;
+        a
+    }
+}
+
+/// The approver named by a dry-run's self-approval.
+pub const SELF_APPROVER: &str = "self-approved dry-run rehearsal";
+
+/// Whether an approval of `gate` carries a review decision id (SG_2 and SG_C: a fresh one
+/// that is never used again).
+pub fn needs_review_decision(gate: Gate) -> bool {
+    gate != Gate::Sg1
+}
+
+/// A fresh review decision id, `RD-` and the first 16 letters or digits of `random` (e.g. a
+/// uuid's hex; the core draws no random numbers itself), lower-cased. `None` if `random` has
+/// fewer than 16 of them.
+pub fn new_review_decision_id(random: &str) -> Option<String> {
+    let tail: String = random
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (tail.len() == 16).then(|| format!("RD-{tail}"))
+}
+
+/// The review decision id an approval of `gate` is signed with: the one given, else, where
+/// the gate needs one, a fresh one from `random`.
+pub fn review_decision_for(gate: Gate, given: Option<String>, random: &str) -> Option<String> {
+    given.or_else(|| {
+        if needs_review_decision(gate) {
+            new_review_decision_id(random)
+        } else {
+            None
+        }
+    })
 }
 
 /// A review decision id as it is compared: trimmed and lower-cased, 1 to 128 characters of
@@ -402,6 +501,72 @@ pub fn validate(
         });
     }
     Ok(())
+}
+
+impl<'a> Expected<'a> {
+    /// What `run` expects of an approval at `gate`: its id, document, recorded payload and
+    /// pin, knowledge base, mode and protected flag (a pin or payload the run has not
+    /// recorded yet is expected empty, which no approval names).
+    pub fn for_run(run: &'a RunRecord, gate: Gate) -> Expected<'a> {
+        Expected {
+            gate,
+            run_id: &run.run_id,
+            document_id: &run.document_id,
+            payload_sha256: run.payload_sha256.as_deref().unwrap_or_default(),
+            source_sha256: run.source_sha256.as_deref().unwrap_or_default(),
+            knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.as_str()),
+            mode: run.mode,
+            protected: run.protected,
+        }
+    }
+}
+
+/// A run that no approval of the asked gate applies to now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("run {run_id} is {state} and {why}")]
+pub struct NotAtGate {
+    pub run_id: String,
+    pub state: String,
+    pub why: &'static str,
+}
+
+/// The gate an approval of `approval_gate` is checked at for `run`: SG_C wherever the run can
+/// still be compensated (voided or reverted: the transition table says), otherwise the gate
+/// the run waits at (and an approval of another gate is then refused as `WrongGate`).
+pub fn gate_for(run: &RunRecord, approval_gate: Gate) -> Result<Gate, NotAtGate> {
+    let refuse = |why| NotAtGate {
+        run_id: run.run_id.clone(),
+        state: run.state.to_string(),
+        why,
+    };
+    if approval_gate == Gate::Compensation {
+        let compensable = transition(&run.state, &Event::Void).is_ok()
+            || transition(&run.state, &Event::Revert).is_ok();
+        return if compensable {
+            Ok(Gate::Compensation)
+        } else {
+            Err(refuse("cannot be compensated"))
+        };
+    }
+    run.state
+        .awaiting()
+        .ok_or_else(|| refuse("not waiting at a gate"))
+}
+
+/// The verdict on an approval as far as the document, the run and the time decide it: the
+/// signature first (through `verifier`, as the mode asks: an edited field is "a signed field
+/// was changed", whatever it was), then the fields and the time window ([`validate`]). What
+/// needs the stores (review decision reuse) and the knowledge base's own check come after,
+/// in the orchestrator. `resume` and `approve verify` both decide by this function.
+pub fn check(
+    approval: &Approval,
+    expected: &Expected<'_>,
+    verifier: &dyn ApprovalVerifier,
+    now: DateTime<Utc>,
+    policy: &ApprovalPolicy,
+) -> Result<(), ApprovalRejection> {
+    verifier.verify(approval, expected.mode)?;
+    validate(approval, expected, now, policy)
 }
 
 /// The signature check until signed approvals exist (issue 6): an unsigned approval is

@@ -10,16 +10,22 @@
 
 pub mod approval;
 pub mod approval_file;
+pub mod arming;
+pub mod batch;
 pub mod batch_approval;
+pub mod builders;
 pub mod compensation;
 pub mod discover;
 pub mod grants;
+pub mod intake;
+pub mod locks;
 pub mod mode;
 pub mod orchestrator;
 pub mod parser;
 pub mod phase;
 pub mod plan;
 pub mod ports;
+pub mod preflight;
 pub mod run;
 pub mod signing;
 pub mod simulator;

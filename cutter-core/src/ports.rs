@@ -142,6 +142,30 @@ pub struct Manifest {
     pub approval: AcceptedApproval,
 }
 
+/// A document as the execution target's source registry holds it (intake): the pinned
+/// sha256 a live run's `source_pin` checks, and whether the document is protected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    pub pinned_sha256: String,
+    pub protected: bool,
+}
+
+/// A run armed now, as a kill-switch lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmedRun {
+    pub run_id: String,
+    pub expires_utc: DateTime<Utc>,
+    /// Who armed it, where the kill-switch records that.
+    pub armed_by: Option<String>,
+}
+
+/// Who holds a document's lock, and since when (where the store records that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub run_id: String,
+    pub claimed_utc: Option<DateTime<Utc>>,
+}
+
 /// Reads the bytes of a source document.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -219,6 +243,15 @@ pub trait ExecutionTarget: Send + Sync {
     ) -> Result<CompensationOutcome, PortError>;
     /// Whether a review decision id is already recorded.
     async fn review_decision_used(&self, id: &str) -> Result<bool, PortError>;
+    /// The target's source registry entry of a document (intake), `None` if it is not
+    /// registered. A target without a registry (the simulator) answers `None`, which is the
+    /// default.
+    async fn registered_source(
+        &self,
+        _document_id: &str,
+    ) -> Result<Option<RegistryEntry>, PortError> {
+        Ok(None)
+    }
 }
 
 /// Produces the encrypted pre-write backup.
@@ -259,6 +292,13 @@ pub trait KillSwitch: Send + Sync {
     async fn is_armed(&self, run_id: &str, now: DateTime<Utc>) -> Result<bool, PortError>;
     /// Turns writes off for this run (idempotent).
     async fn disarm(&self, run_id: &str) -> Result<(), PortError>;
+    /// Every run armed at `now` (a live kill-switch reads its own clock). The default fails:
+    /// a kill-switch that cannot list its armings must not pass for one with none.
+    async fn armed_runs(&self, _now: DateTime<Utc>) -> Result<Vec<ArmedRun>, PortError> {
+        Err(PortError::Other(
+            "list the armed runs: this kill-switch cannot list them".to_string(),
+        ))
+    }
 }
 
 /// Checks the signature of an approval against the trusted keys.
@@ -279,6 +319,13 @@ pub trait StateStore: Send + Sync {
     async fn lock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError>;
     /// Releases the claim if this run holds it (idempotent).
     async fn unlock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError>;
+    /// Who holds the document now, `None` if nobody. The default fails: a store that cannot
+    /// say must not pass for one where the document is free.
+    async fn lock_holder(&self, document_id: &str) -> Result<Option<LockHolder>, PortError> {
+        Err(PortError::Other(format!(
+            "read the lock of document {document_id}: this state store cannot say who holds it"
+        )))
+    }
 }
 
 /// What a phase report says.

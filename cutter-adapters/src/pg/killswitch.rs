@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use cutter_core::ports::{KillSwitch, PortError};
+use cutter_core::ports::{ArmedRun, KillSwitch, PortError};
 use deadpool_postgres::Pool;
 
 use super::{col, pool_error, translate};
@@ -133,5 +133,18 @@ impl KillSwitch for PgKillSwitch {
             .map_err(|e| translate(&what, run_id, &e))?;
         tracing::info!(run_id, "disarmed in the database");
         Ok(())
+    }
+
+    /// On the server's clock: `now` is not used.
+    async fn armed_runs(&self, _now: DateTime<Utc>) -> Result<Vec<ArmedRun>, PortError> {
+        Ok(PgKillSwitch::armed_runs(self)
+            .await?
+            .into_iter()
+            .map(|(run_id, expires_utc, by)| ArmedRun {
+                run_id,
+                expires_utc,
+                armed_by: Some(by),
+            })
+            .collect())
     }
 }
