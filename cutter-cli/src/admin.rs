@@ -33,7 +33,10 @@ pub fn keygen(prefix: &Path, as_json: bool) -> Result<()> {
         "wrote {} (private, mode 0600: keep it to yourself)",
         private.display()
     );
-    println!("wrote {} (public, fingerprint {fingerprint})", public.display());
+    println!(
+        "wrote {} (public, fingerprint {fingerprint})",
+        public.display()
+    );
     println!(
         "next: the config's owner runs `cutter approve trust {} --name \"YOUR NAME\"`",
         public.display()
@@ -51,7 +54,13 @@ pub fn approve_sign(
     out: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
-    let signed = work::sign(request, key, approver, review_decision_id, protected_allowance)?;
+    let signed = work::sign(
+        request,
+        key,
+        approver,
+        review_decision_id,
+        protected_allowance,
+    )?;
     let Some(path) = out else {
         print!("{}", signed.text);
         return Ok(());
@@ -118,9 +127,14 @@ pub async fn approve_verify(env: &Env, file: &Path, as_json: bool) -> Result<()>
             if as_json {
                 let (run_id, checked) = match &against {
                     RunCheck::NotHere { run_id } => (run_id, json!("signature only: run not here")),
-                    RunCheck::Accepted { run_id, gate } => (run_id, json!(format!("accepted at {gate}"))),
+                    RunCheck::Accepted { run_id, gate } => {
+                        (run_id, json!(format!("accepted at {gate}")))
+                    }
                 };
-                println!("{}", json!({"signature": "valid", "run_id": run_id, "checked": checked, "detail": explained}));
+                println!(
+                    "{}",
+                    json!({"signature": "valid", "run_id": run_id, "checked": checked, "detail": explained})
+                );
                 return Ok(());
             }
             print!("{explained}");
@@ -159,7 +173,11 @@ pub async fn approve_trust(
     if let Some((added, kb)) = &t.knowledge_base {
         println!(
             "{} key {} for approver `{}` in the knowledge base {kb}{}",
-            if *added { "trusted" } else { "already trusted:" },
+            if *added {
+                "trusted"
+            } else {
+                "already trusted:"
+            },
             t.fingerprint,
             name.escape_debug(),
             t.until
@@ -179,7 +197,10 @@ pub async fn approve_trust(
 pub async fn approve_revoke(env: &Env, pubfile: &Path, as_json: bool) -> Result<()> {
     let (revoked, fingerprint, kb) = work::revoke(env, pubfile).await?;
     if as_json {
-        println!("{}", json!({"fingerprint": fingerprint, "revoked": revoked, "target": kb}));
+        println!(
+            "{}",
+            json!({"fingerprint": fingerprint, "revoked": revoked, "target": kb})
+        );
     } else if revoked {
         println!("revoked key {fingerprint} in the knowledge base {kb}: approvals signed with it are refused from now on");
     } else {
@@ -211,7 +232,9 @@ pub async fn approve_keys(env: &Env, as_json: bool) -> Result<()> {
         return Ok(());
     }
     if rows.is_empty() {
-        println!("the knowledge base {kb} trusts no key; `cutter approve trust PUBFILE --name NAME`");
+        println!(
+            "the knowledge base {kb} trusts no key; `cutter approve trust PUBFILE --name NAME`"
+        );
     }
     for r in &rows {
         let state = match (r.revoked_at, r.valid_until) {
@@ -297,7 +320,11 @@ pub async fn grants(env: &Env, command: Grants) -> Result<()> {
                 );
                 return Ok(());
             }
-            println!("grant matrix of {} ({} grants):", r.target, r.live.grants.len());
+            println!(
+                "grant matrix of {} ({} grants):",
+                r.target,
+                r.live.grants.len()
+            );
             for g in &r.live.grants {
                 println!("  {}", g.line());
             }
@@ -379,7 +406,9 @@ pub async fn backup(env: &Env, command: Backup, as_json: bool) -> Result<()> {
             if report.passed() {
                 Ok(())
             } else {
-                Err(failed("pass the backup selftest: see the FAIL lines".to_string()))
+                Err(failed(
+                    "pass the backup selftest: see the FAIL lines".to_string(),
+                ))
             }
         }
         Backup::Verify { run_id } => {

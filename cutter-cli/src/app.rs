@@ -105,7 +105,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     pubfile,
                     name,
                     valid_until,
-                }) => admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref(), false).await,
+                }) => {
+                    admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref(), false).await
+                }
                 Command::Approve(Approve::Revoke { pubfile }) => {
                     admin::approve_revoke(&env, &pubfile, false).await
                 }
@@ -147,10 +149,6 @@ pub(crate) fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
         args.profile.as_deref(),
         args.profile_file.as_deref(),
     )?)
-}
-
-pub(crate) fn read_small(path: &Path, kind: &'static str) -> Result<Vec<u8>> {
-    Ok(wiring::read_small(path, kind)?)
 }
 
 pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {

@@ -31,12 +31,11 @@ pub struct Signed {
     pub fingerprint: String,
 }
 
-/// A review-decision id for a signature that does not name one: fresh per signature, so the
-/// same decision can never be recorded twice.
-fn review_decision_id() -> String {
+/// Sixteen random hex digits, for a fresh review-decision id (the core draws none itself).
+fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    cutter_core::approval::new_review_decision_id(&bytes)
+    hex::encode(bytes)
 }
 
 /// `cutter approve sign`: signs an approval request (one run's, or a batch's) with the key in
@@ -59,14 +58,17 @@ pub fn sign(
             )));
         }
         if approver.trim().is_empty() {
-            return Err(WiringError::usage(format!("sign {name}: --approver is empty")));
+            return Err(WiringError::usage(format!(
+                "sign {name}: --approver is empty"
+            )));
         }
         let mut unsigned = batch_approval::parse(&name, &bytes, Some((approver, Utc::now())))
             .map_err(WiringError::usage)?;
-        unsigned.review_decision_id = review_decision.or(unsigned.review_decision_id);
-        if unsigned.gate == Gate::Sg2 && unsigned.review_decision_id.is_none() {
-            unsigned.review_decision_id = Some(review_decision_id());
-        }
+        unsigned.review_decision_id = approval::review_decision_for(
+            unsigned.gate,
+            review_decision.or(unsigned.review_decision_id),
+            &random_hex(),
+        );
         let signed = unsigned.sign(&key);
         return Ok(Signed {
             text: format!(
@@ -77,22 +79,18 @@ pub fn sign(
                 signed.to_toml()
             ),
             gate: signed.gate,
-            subject: format!(
-                "batch {} ({} runs)",
-                signed.batch_id,
-                signed.entries.len()
-            ),
+            subject: format!("batch {} ({} runs)", signed.batch_id, signed.entries.len()),
             approver: signed.approver,
             fingerprint,
         });
     }
-    let mut unsigned =
-        signing::approval_from_request_toml(&name, &bytes, approver, Utc::now())
-            .map_err(WiringError::usage)?;
-    unsigned.review_decision_id = review_decision.or(unsigned.review_decision_id);
-    if unsigned.gate != Gate::Sg1 && unsigned.review_decision_id.is_none() {
-        unsigned.review_decision_id = Some(review_decision_id());
-    }
+    let mut unsigned = signing::approval_from_request_toml(&name, &bytes, approver, Utc::now())
+        .map_err(WiringError::usage)?;
+    unsigned.review_decision_id = approval::review_decision_for(
+        unsigned.gate,
+        review_decision.or(unsigned.review_decision_id),
+        &random_hex(),
+    );
     if protected_allowance.is_some() {
         unsigned.protected_allowance = protected_allowance;
     }
@@ -164,28 +162,40 @@ pub async fn verify(env: &Adapters, file: &Path) -> Result<Verified> {
     }
     let a = approval_file::parse(&name, &bytes).map_err(WiringError::usage)?;
     let refuse = |why: String| WiringError::refused(format!("accept approval {name}: {why}"));
-    // The signature first, as resume checks it: an edited signed field is "changed", never
-    // "expired".
-    let explained = signing::explain(&a, &keys).map_err(|r| {
+    let explain = |r: &dyn std::fmt::Display| {
         refuse(format!(
             "{r} (trusted approvers in {source}: {})",
             trusted_names(&keys)
         ))
-    })?;
+    };
     let Ok(run) = env.store.load(&a.run_id).await else {
+        // The signature alone, under the keys a live run would use.
+        let explained = signing::explain(&a, &keys).map_err(|r| explain(&r))?;
         return Ok(Verified::Run {
             explained,
             against: RunCheck::NotHere { run_id: a.run_id },
         });
     };
-    let expected = Expected::for_run(&run, a.gate).map_err(|why| refuse(why.to_string()))?;
-    approval::validate(&a, &expected, Utc::now(), &env.config.approvals)
-        .map_err(|r| refuse(r.to_string()))?;
+    // The very verdict resume reaches: the same expectations, the same function (signature
+    // first, so an edited signed field is "changed", never "expired"), the verifier of the
+    // run's mode.
+    let gate = approval::gate_for(&run, a.gate).map_err(|e| refuse(e.to_string()))?;
+    let expected = Expected::for_run(&run, gate);
+    approval::check(&a, &expected, &keys, Utc::now(), &env.config.approvals)
+        .map_err(|r| explain(&r))?;
+    let explained = if a.self_approved {
+        format!(
+            "a self-approved dry-run rehearsal (unsigned), accepted for dry-run {}\n",
+            run.run_id
+        )
+    } else {
+        signing::explain(&a, &keys).map_err(|r| explain(&r))?
+    };
     Ok(Verified::Run {
         explained,
         against: RunCheck::Accepted {
             run_id: run.run_id.clone(),
-            gate: expected.gate,
+            gate,
         },
     })
 }
@@ -287,9 +297,10 @@ async fn installer_client(env: &Adapters) -> Result<(tokio_postgres::Client, Str
     let settings = live::settings(&env.config)?;
     let login = live::installer(&env.config, &settings)?;
     let label = settings.label().map_err(WiringError::usage)?;
-    let client = settings.connect(&login).await.map_err(|e| {
-        WiringError::internal(format!("{e}; {}", crate::pg::CONNECT_ADVICE))
-    })?;
+    let client = settings
+        .connect(&login)
+        .await
+        .map_err(|e| WiringError::internal(format!("{e}; {}", crate::pg::CONNECT_ADVICE)))?;
     Ok((client, label))
 }
 
@@ -391,7 +402,7 @@ pub async fn grants(env: &Adapters) -> Result<GrantReport> {
 pub async fn expect_grants(env: &Adapters, sha256: &str) -> Result<String> {
     let report = grants(env).await?;
     let wanted = sha256.trim().to_ascii_lowercase();
-    if cutter_core::grants::check_expected(Some(&wanted), &report.sha256).is_err() {
+    if wanted != report.sha256 {
         return Err(WiringError::refused(format!(
             "record grant sha {wanted}: the live matrix now has sha {}; read `cutter grants show` again",
             report.sha256
@@ -419,32 +430,32 @@ pub async fn unlock(
     reason: &str,
     force: bool,
 ) -> Result<Unlocked> {
-    if reason.trim().is_empty() {
-        return Err(WiringError::usage(format!(
-            "clear the lock of {document_id}: --reason is empty; say why, it goes into the lock log"
-        )));
-    }
     let run = env.store.load(run_id).await.ok();
     if let Some(run) = &run {
         // The run's knowledge base, checked before its lock there is touched.
         check_run(env, run).await?;
     }
-    cutter_core::locks::may_clear(document_id, run_id, run.as_ref().map(|r| &r.state), force)
-        .map_err(WiringError::usage)?;
     let db = LiveDb::build(&env.config, &env.actor)?;
-    match db
+    let holder = db
         .locks
         .holder(document_id)
         .await
-        .map_err(WiringError::internal)?
-    {
-        None => Ok(Unlocked::NotLocked),
-        Some(h) if h.run_id != run_id => Err(WiringError::usage(format!(
-            "clear the lock of {document_id}: it is held by run {} (since {}), not {run_id}",
-            h.run_id,
-            h.claimed_at.to_rfc3339()
-        ))),
-        Some(h) => {
+        .map_err(WiringError::internal)?;
+    let held = holder.as_ref().map(|h| cutter_core::ports::LockHolder {
+        run_id: h.run_id.clone(),
+        claimed_utc: Some(h.claimed_at),
+    });
+    let decision = cutter_core::locks::may_clear(
+        document_id,
+        run_id,
+        reason,
+        run.as_ref().map(|r| &r.state),
+        force,
+        held.as_ref(),
+    )
+    .map_err(WiringError::usage)?;
+    match (decision, holder) {
+        (cutter_core::locks::Unlock::Clear, Some(h)) => {
             let cleared = db
                 .locks
                 .clear(document_id, run_id, reason.trim())
@@ -456,6 +467,7 @@ pub async fn unlock(
                 Unlocked::ReleasedMeanwhile
             })
         }
+        _ => Ok(Unlocked::NotLocked),
     }
 }
 

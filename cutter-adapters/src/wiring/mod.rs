@@ -7,14 +7,14 @@
 //! adapters and turns their failures into a [`WiringError`] a caller can map to an exit code.
 
 #[cfg(feature = "postgres")]
+pub mod admin;
+#[cfg(feature = "postgres")]
 pub mod batch;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod intake;
 #[cfg(feature = "postgres")]
 pub mod live;
-#[cfg(feature = "postgres")]
-pub mod admin;
 
 use std::path::{Path, PathBuf};
 
