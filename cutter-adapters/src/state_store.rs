@@ -343,4 +343,19 @@ impl StateStore for FileStateStore {
         }
         Ok(())
     }
+
+    async fn lock_holder(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<cutter_core::ports::LockHolder>, PortError> {
+        // The lock file records the holding run only, not since when.
+        Ok(
+            FileStateStore::lock_holder(self, document_id)?.map(|run_id| {
+                cutter_core::ports::LockHolder {
+                    run_id,
+                    claimed_utc: None,
+                }
+            }),
+        )
+    }
 }

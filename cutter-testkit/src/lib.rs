@@ -142,6 +142,18 @@ impl StateStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn lock_holder(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<cutter_core::ports::LockHolder>, PortError> {
+        Ok(MemoryStore::lock_holder(self, document_id).map(|run_id| {
+            cutter_core::ports::LockHolder {
+                run_id,
+                claimed_utc: None,
+            }
+        }))
+    }
 }
 
 /// Everything a reporter was asked to write, kept for assertions.
@@ -252,6 +264,21 @@ impl KillSwitch for MemoryKillSwitch {
     async fn disarm(&self, run_id: &str) -> Result<(), PortError> {
         guard(&self.0).remove(run_id);
         Ok(())
+    }
+
+    async fn armed_runs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<cutter_core::ports::ArmedRun>, PortError> {
+        Ok(guard(&self.0)
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(run_id, until)| cutter_core::ports::ArmedRun {
+                run_id: run_id.clone(),
+                expires_utc: *until,
+                armed_by: None,
+            })
+            .collect())
     }
 }
 

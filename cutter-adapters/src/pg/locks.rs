@@ -185,4 +185,18 @@ impl<S: StateStore> StateStore for LiveStateStore<S> {
     async fn unlock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError> {
         self.locks.unlock(document_id, run_id).await
     }
+
+    async fn lock_holder(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<cutter_core::ports::LockHolder>, PortError> {
+        Ok(self
+            .locks
+            .holder(document_id)
+            .await?
+            .map(|h| cutter_core::ports::LockHolder {
+                run_id: h.run_id,
+                claimed_utc: Some(h.claimed_at),
+            }))
+    }
 }

@@ -739,4 +739,27 @@ impl ExecutionTarget for PgTarget {
             .map_err(|e| translate(what, "", &e))?;
         col(&row, 0, "review_decision")
     }
+
+    async fn registered_source(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<cutter_core::ports::RegistryEntry>, PortError> {
+        let what = format!("read the registry entry of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let row = client
+            .query_opt(
+                "SELECT pinned_sha256, protected FROM cutter_governance.source_registry
+                 WHERE document_id = $1",
+                &[&document_id],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        row.map(|r| {
+            Ok(cutter_core::ports::RegistryEntry {
+                pinned_sha256: col(&r, 0, "source_registry")?,
+                protected: col(&r, 1, "source_registry")?,
+            })
+        })
+        .transpose()
+    }
 }

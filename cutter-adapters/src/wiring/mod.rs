@@ -15,6 +15,8 @@ mod error;
 pub mod intake;
 #[cfg(feature = "postgres")]
 pub mod live;
+#[cfg(feature = "postgres")]
+pub mod preflight;
 
 use std::path::{Path, PathBuf};
 
