@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
-use crate::exit::EXIT_CODES_HELP;
+use crate::docs;
 
 /// The version line: the crate's version and the git commit the binary was built from.
 pub const VERSION: &str = concat!(
@@ -14,21 +15,29 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// Cut an authoritative source document into information units and write them to a
 /// PostgreSQL knowledge base through a governed run.
 #[derive(Debug, Parser)]
-#[command(name = "cutter", version = VERSION, after_help = EXIT_CODES_HELP)]
+#[command(name = "cutter", version = VERSION, after_help = docs::top_after_help())]
 pub struct Cli {
-    /// The config file [default: $CUTTER_CONFIG, else ./cutter.toml].
-    #[arg(long, global = true, value_name = "FILE")]
+    /// The config file [default: $CUTTER_CONFIG, else ./cutter.toml, else the nearest
+    /// cutter.toml in a parent folder (yours, and not writable by others)].
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Who acts, recorded with every run, arming, lock and lifecycle change and in the reports
     /// [default: the config's [operator] name, else USER@HOST].
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     pub actor: Option<String>,
-    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More log output on stderr (-v info and the config file in use, -vv debug); RUST_LOG
+    /// overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
+    /// No progress lines and no informational logs on stderr; errors and warnings still print.
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,9 +45,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented default cutter.toml and the runtime folders.
+    #[command(after_help = docs::INIT)]
     Init {
         /// Where to put cutter.toml and the folders.
-        #[arg(long, default_value = ".")]
+        #[arg(long, default_value = ".", value_name = "DIR")]
         dir: PathBuf,
         /// Fill in `[database] url` (the installing user's URL, never with a password).
         #[arg(long, value_name = "URL")]
@@ -48,65 +58,84 @@ pub enum Command {
         backup_recipient: Option<String>,
     },
     /// Parse a document and print its cut plan (no database, no run).
+    #[command(after_help = docs::PLAN)]
     Plan(PlanArgs),
     /// Run, resume, cancel, revert and inspect governed runs.
-    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    #[command(subcommand, after_help = docs::orchestrate_after_help())]
     Orchestrate(Orchestrate),
-    /// Approval requests for the gates.
-    #[command(subcommand)]
+    /// Approval requests for the gates: request, sign, verify, and the trusted keys.
+    #[command(subcommand, after_help = docs::APPROVE)]
     Approve(Approve),
     /// Arm writes for one run for a limited time (the kill-switch is off unless armed). The
     /// next command that moves the run disarms it when it ends; `resume --arm` does both in
     /// one step.
+    #[command(after_help = docs::ARM)]
     Arm {
+        /// The run to arm, as `orchestrate cut` or `orchestrate status` printed it.
         run_id: String,
-        /// How long the arming lasts, e.g. 10m [default: the config's killswitch.default_ttl].
-        #[arg(long)]
+        /// How long the arming lasts, e.g. 10m [default: the config's killswitch.default_ttl;
+        /// at most its max_ttl].
+        #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
     },
     /// Turn writes off for a run.
-    Disarm { run_id: String },
+    #[command(after_help = docs::DISARM)]
+    Disarm {
+        /// The run to disarm.
+        run_id: String,
+    },
     /// Check every precondition of a live run of FILE, one row each (PASS/FAIL and what to do);
     /// exit 0 only when all pass.
+    #[command(after_help = docs::PREFLIGHT)]
     Preflight {
+        /// The source document the run would cut.
+        #[arg(value_name = "FILE")]
         file: PathBuf,
-        #[arg(long)]
+        /// The document's id in the source registry (as `source register` recorded it).
+        #[arg(long, value_name = "ID")]
         document_id: String,
+        /// The run to check for: live (database, roles, grants, backup, keys, rehearsal) or
+        /// dry-run (the document and the config only).
         #[arg(long, value_enum, default_value = "live")]
         mode: ModeArg,
         #[command(flatten)]
         profile: ProfileArgs,
+        /// Print the checks as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Intake: the live source registry of documents and their pinned sha256.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = docs::SOURCE)]
     Source(Source),
     /// The knowledge base: migrations, roles and grants.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = docs::DB)]
     Db(Db),
     /// The live grant matrix of the cutter roles.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = docs::GRANTS)]
     Grants(Grants),
     /// The encrypted pre-write backup.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = docs::BACKUP)]
     Backup(Backup),
     /// Clear a stale lock on a document in the knowledge base (its run stopped or its process
     /// died); the clearing is logged in the database with the reason.
+    #[command(after_help = docs::UNLOCK)]
     Unlock {
+        /// The locked document's id.
         document_id: String,
         /// The run that holds the lock, as the lock error names it.
         #[arg(long, value_name = "RUN_ID")]
         run: String,
         /// Why, for the lock log.
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         reason: String,
         /// Clear it even though the holding run is paused at a gate or running here.
         #[arg(long)]
         force: bool,
     },
     /// Make an Ed25519 key pair for signing approvals: PREFIX.key (mode 0600) and PREFIX.pub.
+    #[command(after_help = docs::KEYGEN)]
     Keygen {
+        /// Where to write the pair: PREFIX.key and PREFIX.pub (neither may exist).
         #[arg(long, value_name = "PREFIX")]
         out: PathBuf,
     },
@@ -116,23 +145,37 @@ pub enum Command {
 pub enum Source {
     /// Register a document with the sha256 of FILE as its pin (a different pin for a
     /// registered document is refused, never replaced).
+    #[command(after_help = docs::SOURCE_REGISTER)]
     Register {
+        /// The authoritative source document, exactly as it will be cut.
+        #[arg(value_name = "FILE")]
         file: PathBuf,
-        #[arg(long)]
+        /// The document's id, chosen once (letters, digits, `-`, `_`, `.`), e.g. CHARTER-1.
+        #[arg(long, value_name = "ID")]
         document_id: String,
-        #[arg(long)]
+        /// The document's title, as people know it.
+        #[arg(long, value_name = "TEXT")]
         title: String,
         /// A protected document: its SG_1 approval must carry the protected allowance.
         #[arg(long)]
         protected: bool,
     },
     /// List the registered documents.
+    #[command(after_help = docs::SOURCE_LIST)]
     List {
+        /// Print the documents as one JSON array.
         #[arg(long)]
         json: bool,
     },
     /// Say whether FILE still matches the document's pin.
-    Check { document_id: String, file: PathBuf },
+    #[command(after_help = docs::SOURCE_CHECK)]
+    Check {
+        /// The registered document's id.
+        document_id: String,
+        /// The file to compare with the pinned sha256.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +183,7 @@ pub enum Db {
     /// Apply the migrations and create the roles and grants (idempotent). Connects as the
     /// user in the database url, who must be able to create roles. Each role's password is
     /// set from the environment variable [database] names for it.
+    #[command(after_help = docs::DB_INIT)]
     Init {
         /// Create the login roles without passwords where no variable is named (only for a
         /// server that does not authenticate by password; preflight reports it).
@@ -147,6 +191,7 @@ pub enum Db {
         no_password: bool,
     },
     /// Show the applied migration version.
+    #[command(after_help = docs::DB_STATUS)]
     Status,
 }
 
@@ -154,7 +199,9 @@ pub enum Db {
 pub enum Grants {
     /// Print the live grant matrix, its sha256, and how it differs from the design and from
     /// the sha the config expects.
+    #[command(after_help = docs::GRANTS_SHOW)]
     Show {
+        /// Print the matrix, its sha256 and the differences as one JSON object.
         #[arg(long)]
         json: bool,
         /// Print only the sha256 (for `cutter grants expect "$(cutter grants show --sha)"`
@@ -164,6 +211,7 @@ pub enum Grants {
     },
     /// Record the grant-matrix sha in the config, after a person has read `grants show`.
     /// The sha must be the one the live matrix has now.
+    #[command(after_help = docs::GRANTS_EXPECT)]
     Expect {
         /// The sha256 `cutter grants show` printed.
         sha256: String,
@@ -174,13 +222,20 @@ pub enum Grants {
 pub enum Backup {
     /// Check pg_dump, gpg, the recipient key and a tiny round trip; prints SELFTEST: PASS or
     /// what is wrong.
+    #[command(after_help = docs::BACKUP_SELFTEST)]
     Selftest,
     /// Re-hash a run's backup against its envelope.
-    Verify { run_id: String },
+    #[command(after_help = docs::BACKUP_VERIFY)]
+    Verify {
+        /// The run whose backup to check.
+        run_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The source document to cut (UTF-8 text or Markdown).
+    #[arg(value_name = "FILE")]
     pub file: PathBuf,
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -206,70 +261,87 @@ pub struct ProfileArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// The in-memory simulator: no database is written.
     DryRun,
+    /// The PostgreSQL knowledge base, under the kill-switch and signed approvals.
     Live,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Orchestrate {
     /// Start a run: phases 1-5, then pause at SG_1 (cut authorization).
+    #[command(after_help = docs::CUT)]
     Cut {
+        /// The source document to cut; a live run needs it registered (`source register`).
+        #[arg(value_name = "FILE")]
         file: PathBuf,
-        #[arg(long)]
+        /// The document's id (the source registry's, for a live run).
+        #[arg(long, value_name = "ID")]
         document_id: String,
         #[command(flatten)]
         profile: ProfileArgs,
+        /// Where the run writes: dry-run (the simulator) or live (the knowledge base).
         #[arg(long, value_enum)]
         mode: ModeArg,
         /// The run id (the idempotency key of its writes) [default: a fresh one from the
         /// document id and the time].
-        #[arg(long)]
+        #[arg(long, value_name = "RUN_ID")]
         run_id: Option<String>,
         /// Dry-run only: approve both gates with clearly labelled self-approvals and run to
         /// closeout in one command (a rehearsal; refused in live mode).
         #[arg(long)]
         self_approve: bool,
+        /// Print the run as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Continue a run: through its gate with an approval, or after an interruption without.
     /// A live run writes only while armed; the command disarms it before it exits.
+    #[command(after_help = docs::RESUME)]
     Resume {
+        /// The run to continue.
         run_id: String,
+        /// The signed approval for the gate the run waits at (`cutter approve sign`).
         #[arg(long, value_name = "FILE")]
         approval: Option<PathBuf>,
         /// Arm the run for this command first, e.g. --arm 10m (live runs).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
+        /// Print the run as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Cancel a run paused at a gate; drafts already written are retired. Units already
     /// enacted are retired only under a signed compensation approval (--approval).
+    #[command(after_help = docs::VOID)]
     Void {
+        /// The paused run to cancel.
         run_id: String,
         /// The signed compensation approval (SG_C), needed when enacted units are retired.
         #[arg(long, value_name = "FILE")]
         approval: Option<PathBuf>,
         /// Why, recorded on every retired unit (an SG_C approval's signed reason wins).
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
         /// Arm the run for this command first, e.g. --arm 10m (live runs).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
+        /// Print the run and what was retired as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Compensate a closed-out or stopped run (soft: units are retired, nothing deleted).
     /// Retiring enacted units needs a signed compensation approval (SG_C, `cutter approve
     /// request RUN_ID --compensation --reason TEXT`).
+    #[command(after_help = docs::REVERT)]
     Revert {
+        /// The closed-out or stopped run to compensate.
         run_id: String,
         /// The signed compensation approval (SG_C).
         #[arg(long, value_name = "FILE")]
         approval: Option<PathBuf>,
         /// Why, recorded on every retired unit (an SG_C approval's signed reason wins).
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
         /// Arm the run for this command first, e.g. --arm 10m (live runs).
         #[arg(long, value_name = "DURATION")]
@@ -280,51 +352,67 @@ pub enum Orchestrate {
         /// Print the compensation plan and stop; nothing is applied.
         #[arg(long)]
         plan_only: bool,
+        /// Print the run and the compensation as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Cut every document of a batch manifest, N workers at a time, each run to its first
     /// gate (live). The batch lives in the database: start the same command in other processes
     /// or on other machines and their workers share it.
+    #[command(after_help = docs::BATCH)]
     Batch {
         /// The manifest (`format = "cutter.batch.v1"`, one [[documents]] table per document).
+        #[arg(value_name = "MANIFEST")]
         manifest: PathBuf,
-        #[arg(long, default_value_t = 1)]
+        /// How many documents this process cuts at the same time.
+        #[arg(long, default_value_t = 1, value_name = "N")]
         workers: usize,
-        /// [default: the manifest's file stem and the first 12 hex digits of its sha256]
-        #[arg(long)]
+        /// The batch's id, the same in every process that shares it [default: the manifest's
+        /// file stem and the first 12 hex digits of its sha256].
+        #[arg(long, value_name = "BATCH_ID")]
         batch_id: Option<String>,
         /// How long a worker holds a document before another may take it over (renewed
         /// while it works).
-        #[arg(long, default_value = "10m")]
+        #[arg(long, default_value = "10m", value_name = "DURATION")]
         lease: String,
         /// Intake from the manifest: register each document with the manifest's sha256 before
         /// cutting it (without this, every document must be registered already).
         #[arg(long)]
         register: bool,
+        /// Print every document's outcome as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Resume every run a signed batch approval lists, through its gate.
+    #[command(after_help = docs::BATCH_RESUME)]
     BatchResume {
+        /// The batch, as `orchestrate batch` printed it.
         batch_id: String,
+        /// The signed batch approval (`cutter approve batch-request`, then `approve sign`).
         #[arg(long, value_name = "FILE")]
         approval: PathBuf,
         /// Arm each listed run for this long first (otherwise arm them one by one).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
+        /// Print every run's outcome as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Show every document of a batch, its status and its run.
+    #[command(after_help = docs::BATCH_STATUS)]
     BatchStatus {
+        /// The batch, as `orchestrate batch` printed it.
         batch_id: String,
+        /// Print the batch as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Show one run, or all runs.
+    #[command(after_help = docs::STATUS)]
     Status {
+        /// The run to show in full [default: every run, one line each].
         run_id: Option<String>,
+        /// Print the run (or every run, as an array) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -334,7 +422,9 @@ pub enum Orchestrate {
 pub enum Approve {
     /// Write the approval request for the gate the run waits at, or (--compensation) for
     /// retiring its enacted units.
+    #[command(after_help = docs::APPROVE_REQUEST)]
     Request {
+        /// The run waiting at a gate (or to compensate, with --compensation).
         run_id: String,
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
@@ -343,18 +433,20 @@ pub enum Approve {
         #[arg(long, requires = "reason")]
         compensation: bool,
         /// SG_C: why the units are compensated (the approver signs it).
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
     /// Turn an approval request into an approval signed with your key (signed now, UTC).
+    #[command(after_help = docs::APPROVE_SIGN)]
     Sign {
         /// The approval request (from `cutter approve request`).
+        #[arg(value_name = "REQUEST")]
         request: PathBuf,
         /// Your private key (from `cutter keygen`).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         /// Your name, as the config's [trusted_keys] lists it.
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         approver: String,
         /// SG_2: the review decision id [default: the request's, else a fresh one].
         #[arg(long, value_name = "ID")]
@@ -367,21 +459,31 @@ pub enum Approve {
         out: Option<PathBuf>,
     },
     /// Write one approval request for every run of a batch paused at the same gate.
+    #[command(after_help = docs::APPROVE_BATCH_REQUEST)]
     BatchRequest {
+        /// The batch whose paused runs the request lists.
         batch_id: String,
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
     /// Explain what the signature check would accept or reject in an approval, and why.
-    Verify { file: PathBuf },
+    #[command(after_help = docs::APPROVE_VERIFY)]
+    Verify {
+        /// The signed approval to check.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Trust a public key for an approver. With a database configured it goes into the
     /// knowledge base's own table of trusted keys (admin role) — the only keys a live run
     /// accepts — and the config's [trusted_keys] keeps a copy for dry-runs.
+    #[command(after_help = docs::APPROVE_TRUST)]
     Trust {
         /// The public key file (PREFIX.pub from `cutter keygen`).
+        #[arg(value_name = "PUBFILE")]
         pubfile: PathBuf,
-        #[arg(long)]
+        /// The approver's name, as they will give it to `approve sign --approver`.
+        #[arg(long, value_name = "NAME")]
         name: String,
         /// The key stops being trusted at this UTC time (e.g. 2027-06-30T00:00:00Z).
         #[arg(long, value_name = "TIME")]
@@ -389,13 +491,66 @@ pub enum Approve {
     },
     /// Revoke a trusted key in the knowledge base: approvals signed with it are refused from
     /// now on (also removed from the config's [trusted_keys]).
+    #[command(after_help = docs::APPROVE_REVOKE)]
     Revoke {
-        /// The public key file.
+        /// The public key file (PREFIX.pub from `cutter keygen`).
+        #[arg(value_name = "PUBFILE")]
         pubfile: PathBuf,
     },
     /// List the keys the knowledge base trusts (and has revoked).
+    #[command(after_help = docs::APPROVE_KEYS)]
     Keys {
+        /// Print the keys as one JSON array.
         #[arg(long)]
         json: bool,
     },
+}
+
+// Commands about cutter itself, generated from this definition; handled before any config is
+// read. (A plain comment: a doc comment here would become the about text of `cutter`.)
+#[derive(Debug, Subcommand)]
+pub enum Tool {
+    /// Print a shell completion script for cutter on stdout.
+    #[command(after_help = docs::COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: Shell,
+    },
+    /// Print cutter's man page (roff) on stdout, or write one page per command into DIR.
+    #[command(after_help = docs::MAN)]
+    Man {
+        /// Write cutter.1 and a page per subcommand (cutter-orchestrate-cut.1, ...) into this
+        /// folder, created if missing, instead of printing the top page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The whole grammar: the commands of [`Cli`] and the [`Tool`] commands.
+pub fn command() -> clap::Command {
+    Tool::augment_subcommands(Cli::command())
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// A command about cutter itself.
+    Tool(Tool),
+    /// A command of the application.
+    App(Cli),
+}
+
+/// Parses the process's arguments; prints help, the version or a usage error and exits
+/// where clap would.
+pub fn parse() -> Invocation {
+    let mut cmd = command();
+    let mut matches = cmd.clone().get_matches();
+    let parsed = match matches.subcommand_name() {
+        Some(name) if Tool::has_subcommand(name) => {
+            Tool::from_arg_matches_mut(&mut matches).map(Invocation::Tool)
+        }
+        _ => Cli::from_arg_matches_mut(&mut matches).map(Invocation::App),
+    };
+    parsed.unwrap_or_else(|e| e.format(&mut cmd).exit())
 }

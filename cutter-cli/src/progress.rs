@@ -1,14 +1,29 @@
 //! Progress of a run's phases on stderr: a bar rewritten in place on a terminal, one plain
 //! line per phase otherwise (logs, CI). A wrapper around the reporter, so every phase the
-//! orchestrator finishes is shown as it is recorded.
+//! orchestrator finishes is shown as it is recorded. `-q` turns every progress line off
+//! ([`set_quiet`], [`quiet`]).
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use cutter_core::approval::ApprovalRequest;
 use cutter_core::ports::{PhaseReport, PortError, Reporter};
 use cutter_core::run::RunRecord;
 use cutter_core::Phase;
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Set once by `main` from `-q/--quiet`: no progress lines and no informational messages.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether `-q/--quiet` was given: code that prints progress or informational lines on
+/// stderr checks this first (errors and warnings print regardless).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 /// `[####......]`: `done` of `total` in `width` characters (the bars of phases and batches).
 pub fn bar(done: usize, total: usize, width: usize) -> String {
@@ -35,6 +50,9 @@ impl ProgressReporter {
 impl Reporter for ProgressReporter {
     async fn phase_report(&self, report: &PhaseReport<'_>) -> Result<(), PortError> {
         self.inner.phase_report(report).await?;
+        if quiet() {
+            return Ok(());
+        }
         let n = report.phase.number();
         let total = Phase::ALL.len();
         let mut err = std::io::stderr().lock();

@@ -689,3 +689,330 @@ fn version_names_the_commit() {
     let v = text(&out.stdout);
     assert!(v.starts_with("cutter ") && v.contains("(commit "), "{v}");
 }
+
+/// The binary run in `dir` with no config from the environment, and no colour or log level
+/// set from outside.
+fn cutter_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cutter"))
+        .args(args)
+        .env_remove("CUTTER_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// The entries of the argument and option sections of a help text that have no description:
+/// an entry line (`  <FILE>`, `  -q, --quiet`, `      --json`) with neither text after its
+/// name on the same line nor a more indented line under it.
+fn blank_entries(help: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut blank = Vec::new();
+    let mut in_entries = false;
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            in_entries = matches!(*line, "Arguments:" | "Options:" | "Global options:");
+            continue;
+        }
+        let body = line.trim_start();
+        let indent = line.len() - body.len();
+        if !in_entries || body.is_empty() || indent > 6 || !body.starts_with(['-', '<', '[']) {
+            continue;
+        }
+        let same_line = body
+            .split_once("  ")
+            .is_some_and(|(_, rest)| !rest.trim().is_empty());
+        let next_line = lines.get(i + 1).is_some_and(|next| {
+            let text = next.trim_start();
+            !text.is_empty() && next.len() - text.len() > indent
+        });
+        if !same_line && !next_line {
+            blank.push(body.to_string());
+        }
+    }
+    blank
+}
+
+/// The subcommand names a help text lists under `Commands:` (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_of_every_command_describes_every_entry_and_shows_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut todo: Vec<Vec<String>> = vec![vec![]];
+    let mut checked = Vec::new();
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = cutter_in(dir.path(), &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let help = text(&out.stdout);
+        let name = format!("cutter {}", path.join(" "));
+        assert!(
+            blank_entries(&help).is_empty(),
+            "`{name} --help` has entries without help: {:?}\n{help}",
+            blank_entries(&help)
+        );
+        assert!(
+            help.contains("\nExamples:\n  "),
+            "`{name} --help`: no examples\n{help}"
+        );
+        assert!(
+            help.contains(&format!("\n  {}", name.trim_end())),
+            "`{name} --help`: no example runs it\n{help}"
+        );
+        for sub in subcommands(&help) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        checked.push(name);
+    }
+    // Every command, with its subcommands, was reached.
+    for name in [
+        "cutter orchestrate cut",
+        "cutter approve sign",
+        "cutter source register",
+        "cutter preflight",
+        "cutter completions",
+        "cutter man",
+    ] {
+        assert!(checked.iter().any(|c| c == name), "{name}: {checked:?}");
+    }
+    assert!(checked.len() > 30, "{checked:?}");
+    // The check itself sees a blank entry.
+    assert_eq!(
+        blank_entries("Arguments:\n  <FILE>\n\nOptions:\n      --json  Print it\n"),
+        ["<FILE>"]
+    );
+}
+
+#[test]
+fn completions_are_generated_for_bash_and_zsh() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = cutter_in(dir.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for word in ["orchestrate", "batch-resume", "preflight", "document-id"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let out = cutter_in(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_prints_the_top_page_or_writes_one_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cutter_in(dir.path(), &["man"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH cutter"),
+        "{page}"
+    );
+    assert!(page.contains("orchestrate"), "{page}");
+
+    let pages = dir.path().join("share/man1");
+    let out = cutter_in(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    for name in [
+        "cutter.1",
+        "cutter-orchestrate.1",
+        "cutter-orchestrate-cut.1",
+        "cutter-approve-sign.1",
+        "cutter-man.1",
+    ] {
+        let file = pages.join(name);
+        let body = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(body.contains(".TH"), "{name}: {body}");
+        assert!(listed.contains(file.to_str().unwrap()), "{listed}");
+    }
+    let cut = std::fs::read_to_string(pages.join("cutter-orchestrate-cut.1")).unwrap();
+    assert!(
+        cut.contains("document\\-id") && cut.contains("Examples:"),
+        "{cut}"
+    );
+    assert!(std::fs::read_dir(&pages).unwrap().count() > 30);
+}
+
+#[test]
+fn quiet_silences_progress_but_not_the_result_or_errors() {
+    let s = Sandbox::new();
+    let doc = s.file("doc.md");
+    let cut = [
+        "orchestrate",
+        "cut",
+        doc.to_str().unwrap(),
+        "--document-id",
+        "DOC-1",
+        "--mode",
+        "dry-run",
+        "--self-approve",
+    ];
+    let loud = s.cutter(&cut);
+    assert!(loud.status.success(), "{}", text(&loud.stderr));
+    assert!(
+        text(&loud.stderr).contains("phase 1/11"),
+        "{}",
+        text(&loud.stderr)
+    );
+
+    let mut quiet = vec!["-q"];
+    quiet.extend(cut);
+    let at = quiet.iter().position(|a| *a == "DOC-1").unwrap();
+    quiet[at] = "DOC-2";
+    let out = s.cutter(&quiet);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "-q printed on stderr");
+    assert!(
+        text(&out.stdout).contains("CLOSED_OUT"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Errors still print.
+    let out = s.cutter(&["--quiet", "orchestrate", "status", "no-such-run"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).starts_with("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+    // -q and -v contradict each other.
+    let out = s.cutter(&["-q", "-v", "orchestrate", "status"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn logs_and_output_to_a_pipe_carry_no_colour_codes() {
+    let s = Sandbox::new();
+    let doc = s.file("doc.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_cutter"))
+        .args([
+            "-vv",
+            "orchestrate",
+            "cut",
+            doc.to_str().unwrap(),
+            "--document-id",
+            "DOC-1",
+            "--mode",
+            "dry-run",
+            "--self-approve",
+        ])
+        .env("CUTTER_CONFIG", s.file("cutter.toml"))
+        .env("TERM", "xterm-256color")
+        .env("CLICOLOR_FORCE", "1")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("INFO"),
+        "no logs: {stderr}"
+    );
+    assert!(
+        !stderr.contains("\x1b["),
+        "colour in a piped log: {stderr:?}"
+    );
+    assert!(
+        !stdout.contains("\x1b["),
+        "colour in piped output: {stdout:?}"
+    );
+}
+
+#[test]
+fn the_config_is_found_in_a_parent_folder_and_named_by_verbose() {
+    let s = Sandbox::new();
+    let deep = s.file("notes/2026/january");
+    std::fs::create_dir_all(&deep).unwrap();
+    let config = s.path().canonicalize().unwrap().join("cutter.toml");
+
+    let out = cutter_in(&deep, &["-v", "orchestrate", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} (found in a parent folder)", config.display())),
+        "{stderr}"
+    );
+    // A run started from the subfolder lands in the config's folders.
+    let doc = s.file("doc.md");
+    let out = cutter_in(
+        &deep,
+        &[
+            "orchestrate",
+            "cut",
+            doc.to_str().unwrap(),
+            "--document-id",
+            "DOC-1",
+            "--mode",
+            "dry-run",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, runs) = s.json(&["orchestrate", "status", "--json"]);
+    assert!(
+        runs.to_string().contains(run["run_id"].as_str().unwrap()),
+        "{runs}"
+    );
+
+    // Without -v the config is not named; the file in the working folder wins over a parent's.
+    let out = cutter_in(&deep, &["orchestrate", "status"]);
+    assert!(
+        !text(&out.stderr).contains("cutter.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A parent's config that other users can write is refused, saying why and what to do.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = cutter_in(&deep, &["orchestrate", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("refusing config") && stderr.contains("chmod o-w"),
+        "{stderr}"
+    );
+    // Nowhere to be found: the error says where it looked and what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let out = cutter_in(empty.path(), &["orchestrate", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("or any parent folder") && stderr.contains("cutter init"),
+        "{stderr}"
+    );
+    // An explicit --config is the operator's choice and is read as before.
+    let out = cutter_in(
+        &deep,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "orchestrate",
+            "status",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
