@@ -35,7 +35,7 @@ pub async fn batch(
         env,
         &request,
         &|batch_id, created, total| {
-            if !crate::output::quiet() {
+            if !crate::progress::quiet() {
                 eprintln!(
                     "batch {batch_id}: {} ({total} documents), {workers} worker(s) here",
                     if created { "created" } else { "joined" }
@@ -77,7 +77,7 @@ impl Progress {
             .finished
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        if crate::output::quiet() {
+        if crate::progress::quiet() {
             return;
         }
         if self.tty {

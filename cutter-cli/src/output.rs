@@ -209,10 +209,3 @@ pub fn skipped_human(skipped: &[SkippedRegion], line_count: u32) -> String {
     }
     out
 }
-
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether `-q` was given.
-pub fn quiet() -> bool {
-    QUIET.load(std::sync::atomic::Ordering::Relaxed)
-}

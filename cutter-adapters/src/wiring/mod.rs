@@ -104,7 +104,6 @@ impl Adapters {
             )));
         }
         let config = Config::load(path).map_err(WiringError::usage)?;
-        tracing::info!(config = %path.display(), "loaded config");
         Adapters::from_config(config, actor_flag, build)
     }
 
