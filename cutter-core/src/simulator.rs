@@ -6,7 +6,7 @@
 //! passes here fails for the same reasons a live run would. Its mode is always
 //! [`Mode::DryRun`]; a live run can never be pointed at it.
 //!
-//! With the `faults` feature (tests only) it can also misbehave on purpose, see [`Fault`]:
+//! With the `faults` feature (tests only) it can also misbehave on purpose, see `Fault`:
 //! the only way to reach the checks a well-behaved target never trips.
 
 use std::collections::{BTreeMap, HashSet};

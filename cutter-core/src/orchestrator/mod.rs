@@ -4,15 +4,14 @@
 //! `cut` runs phases 1–5 and pauses at SG_1; `resume` with an SG_1 approval runs 6–9 and pauses
 //! at SG_2; `resume` with an SG_2 approval runs 10–11. `void` cancels a paused run, `revert`
 //! compensates a closed or stopped one. Every state change goes through
-//! [`crate::state::transition`] (by way of one `apply`) and is saved before the next effect, so a crash leaves either
-//! the previous committed state or the next one.
+//! [`crate::state::transition`] (by way of one `apply`) and is saved before the next effect,
+//! so a crash leaves either the previous committed state or the next one.
 //!
 //! In live mode a command that writes is armed for itself only: it arms when asked (`arm`
 //! in the command), and it disarms before it returns, whether the run paused, stopped, failed
 //! or finished. Before acting on a live run every command checks that it reached the knowledge
 //! base the run began in and that the run's record there agrees with the local state; the
 //! knowledge base then checks every write again on its own state.
-
 //!
 //! The work is split along its jobs: this module is the command API; `load` checks a run
 //! against its target before a command acts; `drive` is the loop bookkeeping (with the one
@@ -28,8 +27,7 @@ mod phases;
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
-use crate::approval::Approval;
-use crate::approval::{ApprovalPolicy, ApprovalRequest};
+use crate::approval::{Approval, ApprovalPolicy, ApprovalRequest};
 use crate::compensation::{self, CompensationMode, CompensationOutcome, CompensationPlan};
 use crate::discover::Discoverer;
 use crate::mode::Mode;
