@@ -5,6 +5,9 @@
 //! all-or-nothing leg A, idempotency per run id, review decisions used once) so a dry-run that
 //! passes here fails for the same reasons a live run would. Its mode is always
 //! [`Mode::DryRun`]; a live run can never be pointed at it.
+//!
+//! With the `faults` feature (tests only) it can also misbehave on purpose, see `Fault`:
+//! the only way to reach the checks a well-behaved target never trips.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -91,7 +94,35 @@ pub struct SimChangeSet {
 pub struct Simulator {
     tables: Mutex<SimTables>,
     grants: Option<GrantMatrix>,
+    #[cfg(feature = "faults")]
+    faults: Vec<Fault>,
 }
+
+/// A way the simulator misbehaves on purpose (feature `faults`), each the defect one of the
+/// orchestrator's invariant checks exists to catch.
+#[cfg(feature = "faults")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Poses as a live target whose registry holds no pin for the document: `mode()` says
+    /// live and `begin_run` answers without a pin.
+    LiveWithoutPin,
+    /// The backup comes back without a recipient or a valid sha256.
+    IncompleteBackup,
+    /// Leg A is refused as a whole (as a constraint violation rolls back the live
+    /// transaction); nothing is written.
+    RejectLegA,
+    /// Leg A writes every unit but reports one fewer than it wrote.
+    MiscountLegA,
+    /// Leg A stores the first unit with a body hash that is not the plan's.
+    CorruptLegA,
+    /// Leg A also writes a unit of another document (`FAULT-OTHER`).
+    TouchOtherDocument,
+}
+
+/// The document [`Fault::TouchOtherDocument`] writes into.
+#[cfg(feature = "faults")]
+pub const FAULT_OTHER_DOCUMENT: &str = "FAULT-OTHER";
 
 /// The tables a run touches, in the simulator as in the live schema.
 pub const TOUCHED_TABLES: [&str; 5] = [
@@ -111,8 +142,20 @@ impl Simulator {
     pub fn from_tables(tables: SimTables) -> Self {
         Simulator {
             tables: Mutex::new(tables),
-            grants: None,
+            ..Simulator::default()
         }
+    }
+
+    /// Injects `fault` into every later call (feature `faults`; tests only).
+    #[cfg(feature = "faults")]
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    #[cfg(feature = "faults")]
+    fn injects(&self, fault: Fault) -> bool {
+        self.faults.contains(&fault)
     }
 
     /// Makes the grant probe report `matrix` instead of the designed one (to model drift).
@@ -199,6 +242,10 @@ fn fingerprint(units: &[&StoredUnit]) -> DocumentFingerprint {
 #[async_trait]
 impl ExecutionTarget for Simulator {
     fn mode(&self) -> Mode {
+        #[cfg(feature = "faults")]
+        if self.injects(Fault::LiveWithoutPin) {
+            return Mode::Live;
+        }
         Mode::DryRun
     }
 
@@ -303,6 +350,13 @@ impl ExecutionTarget for Simulator {
         plan: &CutPlan,
         _approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
+        #[cfg(feature = "faults")]
+        if self.injects(Fault::RejectLegA) {
+            return Err(PortError::Rejected {
+                what: "leg A".into(),
+                detail: "injected fault: the transaction was rolled back".into(),
+            });
+        }
         let mut tables = self.lock();
         if let Some(existing) = tables.cut_change_set.get(&run.run_id) {
             if existing.document_id != run.document_id {
@@ -384,9 +438,41 @@ impl ExecutionTarget for Simulator {
                 affected_keys: plan.units.iter().map(|u| u.key().to_string()).collect(),
             },
         );
+        #[allow(unused_mut)]
+        let mut created = plan.units.len() as u64;
+        #[cfg(feature = "faults")]
+        {
+            if self.injects(Fault::MiscountLegA) {
+                created = created.saturating_sub(1);
+            }
+            if let (true, Some(first)) = (
+                self.injects(Fault::CorruptLegA),
+                next.information_unit
+                    .iter_mut()
+                    .find(|r| r.unit.created_by_run == run.run_id),
+            ) {
+                first.unit.body_sha256 = "0".repeat(64);
+            }
+            if self.injects(Fault::TouchOtherDocument) {
+                next.information_unit.push(SimUnit {
+                    document_id: FAULT_OTHER_DOCUMENT.to_string(),
+                    unit: StoredUnit {
+                        key: "stray".to_string(),
+                        parent: None,
+                        ordinal: 1,
+                        unit_kind: "article".to_string(),
+                        section_type: "body".to_string(),
+                        title: "Stray".to_string(),
+                        body_sha256: "0".repeat(64),
+                        lifecycle_status: LifecycleStatus::Draft,
+                        created_by_run: "someone-else".to_string(),
+                    },
+                });
+            }
+        }
         *tables = next;
         Ok(LegAOutcome {
-            created: plan.units.len() as u64,
+            created,
             already_present: 0,
         })
     }
@@ -583,6 +669,19 @@ impl BackupRunner for Simulator {
     ) -> Result<BackupEnvelope, PortError> {
         let bytes = serde_json::to_vec(&*self.lock())
             .map_err(|e| PortError::Other(format!("serialize simulated tables: {e}")))?;
+        #[cfg(feature = "faults")]
+        if self.injects(Fault::IncompleteBackup) {
+            return Ok(BackupEnvelope {
+                location: format!("simulator://{run_id}"),
+                bytes: bytes.len() as u64,
+                sha256: String::new(),
+                recipient: String::new(),
+                tables: tables.to_vec(),
+                tool_versions: BTreeMap::new(),
+                started_utc: now,
+                finished_utc: now,
+            });
+        }
         Ok(BackupEnvelope {
             location: format!("simulator://{run_id}"),
             bytes: bytes.len() as u64,

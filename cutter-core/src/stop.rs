@@ -27,8 +27,6 @@ pub enum StopReason {
     },
     #[error("pass gate {gate}: no approval was given")]
     ApprovalMissing { gate: Gate },
-    #[error("accept the approval: {rejection}")]
-    ApprovalInvalid { rejection: ApprovalRejection },
     #[error("write while the kill-switch is off for run {run_id}; arm the command that writes (`--arm 10m`), or `cutter arm {run_id}` just before it")]
     KillSwitchOff { run_id: String },
     #[error("start a {run} run on a {target} execution target")]
@@ -57,7 +55,6 @@ impl StopReason {
             StopReason::InvariantFailed { .. } => "STOP_INVARIANT_FAILED",
             StopReason::GrantDelta { .. } => "STOP_GRANT_DELTA",
             StopReason::ApprovalMissing { .. } => "STOP_APPROVAL_MISSING",
-            StopReason::ApprovalInvalid { .. } => "STOP_APPROVAL_INVALID",
             StopReason::KillSwitchOff { .. } => "STOP_KILL_SWITCH_OFF",
             StopReason::ModeMismatch { .. } => "STOP_MODE_MISMATCH",
             StopReason::DocumentLocked { .. } => "STOP_DOCUMENT_LOCKED",

@@ -399,6 +399,36 @@ fn void_at_sg2_retires_the_drafts_and_releases_the_document() {
 }
 
 #[test]
+fn void_shows_the_plan_it_applies_once_before_applying_it() {
+    let w = World::new();
+    w.cut("r1").unwrap();
+    w.approve("r1").unwrap();
+    // (the plan shown, how many units were still drafts when it was shown)
+    let shown = std::sync::Mutex::new(Vec::new());
+    let show = |plan: &cutter_core::compensation::CompensationPlan| {
+        let drafts = w
+            .sim
+            .tables()
+            .information_unit
+            .iter()
+            .filter(|u| u.unit.lifecycle_status == LifecycleStatus::Draft)
+            .count();
+        shown.lock().unwrap().push((plan.clone(), drafts));
+    };
+    let done = block_on(
+        w.orch()
+            .void_showing("r1", CompensationRequest::default(), &show),
+    )
+    .unwrap();
+    let shown = shown.into_inner().unwrap();
+    assert_eq!(shown.len(), 1, "shown once");
+    assert_eq!(shown[0].0, done.plan, "the plan shown is the plan applied");
+    assert_eq!(shown[0].0.steps.len(), 4);
+    assert_eq!(shown[0].1, 4, "shown before any of it was applied");
+    assert_eq!(done.outcome.retired, 4);
+}
+
+#[test]
 fn revert_of_a_closed_run_retires_softly_or_deletes_drafts_on_request() {
     let w = World::new();
     w.cut("r1").unwrap();

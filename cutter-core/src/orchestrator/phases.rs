@@ -1,0 +1,539 @@
+//! The eleven phases, one function each: what a phase asks its ports, what it checks, and the
+//! facts its report records. A phase passes with facts, stops the run with a reason, or fails
+//! in an adapter (then nothing of it is recorded and resume runs it again).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::drive::{apply, fact, Facts, PhaseError, Work};
+use super::{Orchestrator, OrchestratorError, Result};
+use crate::discover::DiscoveryError;
+use crate::mode::Mode;
+use crate::phase::{Gate, Phase};
+use crate::plan::{sha256_hex, CutPlan, ProblemKind, UnitProblem};
+use crate::ports::{LifecycleStatus, Manifest, PortError, RunContext, VerifyResult};
+use crate::run::RunRecord;
+use crate::state::Event;
+use crate::stop::StopReason;
+use crate::verify;
+
+type PhaseOutcome = Result<Facts, PhaseError>;
+
+impl Orchestrator<'_> {
+    /// Runs one phase of `run`.
+    pub(super) async fn run_phase(
+        &self,
+        run: &mut RunRecord,
+        phase: Phase,
+        work: &mut Work,
+        started: DateTime<Utc>,
+    ) -> PhaseOutcome {
+        match phase {
+            Phase::SourcePin => self.source_pin(run, work).await,
+            Phase::Mark => self.mark(run).await,
+            Phase::Cutplan => self.cutplan(run, work).await,
+            Phase::PreWriteBackup => self.pre_write_backup(run, started).await,
+            Phase::GrantProbe => self.grant_probe(run).await,
+            Phase::CutLegA => self.cut_leg_a(run, work).await,
+            Phase::StructuralVerify => self.structural_verify(run, work).await,
+            Phase::LegBRecord => self.leg_b_record(run).await,
+            Phase::WriteVerify => self.write_verify(run).await,
+            Phase::LifecycleEnact => self.lifecycle_enact(run, work).await,
+            Phase::CloseoutReport => self.closeout_report(run).await,
+        }
+    }
+
+    /// Reads and pins the source (once per command).
+    async fn source_bytes<'w>(
+        &self,
+        run: &RunRecord,
+        work: &'w mut Work,
+    ) -> Result<&'w [u8], PhaseError> {
+        if work.bytes.is_none() {
+            let bytes =
+                self.ports
+                    .source
+                    .read(&run.source)
+                    .await
+                    .map_err(OrchestratorError::port(format!(
+                        "read source {}",
+                        run.source
+                    )))?;
+            let sha = sha256_hex(&bytes);
+            // A resumed run re-reads its source: it must still be the file that was pinned.
+            if let Some(pinned) = &run.source_sha256 {
+                if *pinned != sha {
+                    return Err(PhaseError::Stop(StopReason::Drift {
+                        expected: pinned.clone(),
+                        actual: sha,
+                    }));
+                }
+            }
+            work.bytes = Some(bytes);
+        }
+        Ok(work.bytes.as_deref().unwrap_or_default())
+    }
+
+    /// The plan, discovered once per command (from the source bytes as read, not a copy) and
+    /// checked against the recorded payload sha; every phase that needs it shares this one.
+    async fn plan(&self, run: &RunRecord, work: &mut Work) -> Result<Arc<CutPlan>, PhaseError> {
+        if let Some(plan) = &work.plan {
+            return Ok(Arc::clone(plan));
+        }
+        let bytes = self.source_bytes(run, work).await?;
+        let plan = self
+            .ports
+            .discoverer
+            .discover(&run.source, bytes)
+            .map_err(|e| PhaseError::Stop(discovery_stop(e)))?;
+        if let Some(recorded) = &run.payload_sha256 {
+            let sha = plan.payload_sha256();
+            if *recorded != sha {
+                return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                    detail: format!(
+                        "the plan re-discovered on resume has payload sha256 {sha}, the approved one is {recorded}"
+                    ),
+                }));
+            }
+        }
+        let plan = Arc::new(plan);
+        work.plan = Some(Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    /// Phase 1: reads the source, begins the run in the target and compares the source with
+    /// the pin (the target's registry decides in live mode, never the caller).
+    async fn source_pin(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
+        let ctx = self.context(run);
+        let bytes = self.source_bytes(run, work).await?;
+        let sha = sha256_hex(bytes);
+        let size = bytes.len();
+        // The run begins in the target, which answers with its own registry's pin and
+        // protected flag: in live mode those decide, never the caller's.
+        let binding = self
+            .ports
+            .target
+            .begin_run(&ctx, &self.build)
+            .await
+            .map_err(|e| write_error("begin the run", e))?;
+        run.knowledge_base = Some(binding.identity.clone());
+        run.protected |= binding.protected;
+        let pin = match (binding.source_sha256, &run.expected_source_sha256) {
+            (Some(registry), Some(asked)) if registry != *asked => {
+                return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                    detail: format!(
+                        "pin the source: the command pins sha256 {asked}, the knowledge base's registry pins {registry}"
+                    ),
+                }))
+            }
+            (Some(registry), _) => Some(registry),
+            (None, _) if run.mode == Mode::Live => {
+                return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                    detail: "pin the source: the knowledge base answered without a pin".to_string(),
+                }))
+            }
+            (None, asked) => asked.clone(),
+        };
+        run.expected_source_sha256 = pin.clone();
+        let pin = match pin {
+            Some(expected) if expected != sha => {
+                return Err(PhaseError::Stop(StopReason::Drift {
+                    expected,
+                    actual: sha,
+                }))
+            }
+            Some(_) => "matches the registered pin".to_string(),
+            None => "no pin registered: the dry-run pins the file as it read it".to_string(),
+        };
+        run.source_sha256 = Some(sha.clone());
+        Ok(vec![
+            fact("source", &run.source),
+            fact("bytes", size),
+            fact("source_sha256", sha),
+            fact("pin", pin),
+            fact("protected", run.protected),
+            fact("knowledge_base", binding.identity),
+            fact("actor", &self.actor),
+            fact("build", &self.build),
+        ])
+    }
+
+    /// Phase 2: takes the document's lock, so no second run cuts the same document.
+    async fn mark(&self, run: &mut RunRecord) -> PhaseOutcome {
+        match self
+            .ports
+            .store
+            .lock_document(&run.document_id, &run.run_id)
+            .await
+        {
+            Ok(()) => {
+                run.holds_lock = true;
+                Ok(vec![fact("document_lock", "held by this run")])
+            }
+            Err(PortError::Locked {
+                document_id,
+                holder,
+            }) => Err(PhaseError::Stop(StopReason::DocumentLocked {
+                document_id,
+                holder,
+            })),
+            Err(e) => Err(OrchestratorError::port("lock the document")(e).into()),
+        }
+    }
+
+    /// Phase 3: discovers the plan and records its payload in the target, once.
+    async fn cutplan(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
+        let plan = self.plan(run, work).await?;
+        let payload = plan.payload_sha256();
+        let mut facts = vec![
+            fact("profile", &plan.profile),
+            fact("units", plan.units.len()),
+            fact("payload_sha256", &payload),
+        ];
+        for (kind, n) in plan.counts() {
+            facts.push(fact(&format!("units.{kind}"), n));
+        }
+        let units = plan.units.len();
+        // Recorded in the target once: every approval must sign exactly this payload.
+        self.ports
+            .target
+            .record_plan(&self.context(run), &payload, units as u64)
+            .await
+            .map_err(|e| write_error("record the plan", e))?;
+        run.profile = Some(plan.profile.clone());
+        run.unit_count = Some(units);
+        run.payload_sha256 = Some(payload);
+        Ok(facts)
+    }
+
+    /// Phase 4: the encrypted backup of what the run may change; an incomplete envelope stops
+    /// the run before anything is written.
+    async fn pre_write_backup(&self, run: &mut RunRecord, started: DateTime<Utc>) -> PhaseOutcome {
+        let tables = self.ports.target.tables();
+        let envelope = self
+            .ports
+            .backup
+            .backup(&run.run_id, &tables, started)
+            .await
+            .map_err(|e| {
+                PhaseError::Stop(StopReason::InvariantFailed {
+                    detail: format!("backup envelope incomplete: {e}"),
+                })
+            })?;
+        let missing = envelope.incompleteness();
+        if !missing.is_empty() {
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!("backup envelope incomplete: {}", missing.join(", ")),
+            }));
+        }
+        let facts = vec![
+            fact("location", &envelope.location),
+            fact("bytes", envelope.bytes),
+            fact("sha256", &envelope.sha256),
+            fact("recipient", &envelope.recipient),
+            fact("tables", envelope.tables.join(", ")),
+        ];
+        run.backup = Some(envelope);
+        Ok(facts)
+    }
+
+    /// Phase 5: the live grant matrix against the expected sha (a dry-run without one
+    /// compares with the designed matrix).
+    async fn grant_probe(&self, run: &mut RunRecord) -> PhaseOutcome {
+        let grants = self.ports.grants;
+        let matrix = grants
+            .probe()
+            .await
+            .map_err(OrchestratorError::port("probe the grants"))?;
+        let sha = matrix.sha256();
+        let mut facts = vec![
+            fact("grants", matrix.grants.len()),
+            fact("grant_sha256", &sha),
+        ];
+        match (&run.expected_grant_sha256, run.mode) {
+            (Some(expected), _) if *expected == sha => {
+                facts.push(fact("expected", "matches"));
+            }
+            (Some(expected), _) => {
+                let (missing, extra) = matrix.diff(&grants.designed());
+                return Err(PhaseError::Stop(StopReason::GrantDelta {
+                    expected: expected.clone(),
+                    actual: sha,
+                    missing,
+                    extra,
+                }));
+            }
+            (None, Mode::Live) => {
+                let (missing, extra) = matrix.diff(&grants.designed());
+                return Err(PhaseError::Stop(StopReason::GrantDelta {
+                    expected: "none configured (run `cutter grants expect`)".to_string(),
+                    actual: sha,
+                    missing,
+                    extra,
+                }));
+            }
+            (None, Mode::DryRun) => {
+                let (missing, extra) = matrix.diff(&grants.designed());
+                if !missing.is_empty() || !extra.is_empty() {
+                    return Err(PhaseError::Stop(StopReason::GrantDelta {
+                        expected: grants.designed().sha256(),
+                        actual: sha,
+                        missing,
+                        extra,
+                    }));
+                }
+                facts.push(fact(
+                    "expected",
+                    "none configured: the dry-run compared with the designed matrix",
+                ));
+            }
+        }
+        run.grant_sha256 = Some(sha);
+        Ok(facts)
+    }
+
+    /// Phase 6: every unit written as a draft in one transaction, after a snapshot of every
+    /// other document; the target must account for every unit of the plan.
+    async fn cut_leg_a(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
+        let plan = self.plan(run, work).await?;
+        let plan_len = plan.units.len() as u64;
+        if run.snapshot.is_none() {
+            // Taken and saved before the first write, so a crash after the write still has
+            // the "before" to compare with.
+            let snapshot = self
+                .ports
+                .target
+                .snapshot(&run.document_id)
+                .await
+                .map_err(OrchestratorError::port("snapshot other documents"))?;
+            run.snapshot = Some(snapshot);
+            self.save(run).await?;
+        }
+        let approval =
+            run.approval(Gate::Sg1)
+                .ok_or(PhaseError::Stop(StopReason::ApprovalMissing {
+                    gate: Gate::Sg1,
+                }))?;
+        let outcome = match self
+            .ports
+            .target
+            .cut_leg_a(&self.context(run), &plan, approval)
+            .await
+        {
+            Ok(o) => o,
+            Err(PortError::KillSwitchOff { run_id }) => {
+                return Err(PhaseError::Stop(StopReason::KillSwitchOff { run_id }))
+            }
+            Err(PortError::Rejected { what, detail }) => {
+                return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                    detail: format!("leg A rolled back: {what}: {detail}"),
+                }))
+            }
+            Err(e) => return Err(OrchestratorError::port("write leg A")(e).into()),
+        };
+        if outcome.created + outcome.already_present != plan_len {
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!(
+                    "leg A accounts for {} units, the plan has {plan_len}",
+                    outcome.created + outcome.already_present
+                ),
+            }));
+        }
+        Ok(vec![
+            fact("created", outcome.created),
+            fact("already_present", outcome.already_present),
+            fact("lifecycle_status", "draft"),
+            fact(
+                "other_documents_snapshotted",
+                run.snapshot.as_ref().map_or(0, |s| s.len()),
+            ),
+        ])
+    }
+
+    /// Phase 7: the drafts read back through the verify role and compared with the plan.
+    async fn structural_verify(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
+        let plan = self.plan(run, work).await?;
+        self.verify_units(
+            &self.context(run),
+            &plan,
+            Phase::StructuralVerify,
+            LifecycleStatus::Draft,
+        )
+        .await
+    }
+
+    /// Phase 8: the governance rows (manifest envelope with the SG_1 approval).
+    async fn leg_b_record(&self, run: &mut RunRecord) -> PhaseOutcome {
+        let approval = run.approval(Gate::Sg1).cloned().ok_or(PhaseError::Stop(
+            StopReason::ApprovalMissing { gate: Gate::Sg1 },
+        ))?;
+        let manifest = Manifest {
+            run_id: run.run_id.clone(),
+            document_id: run.document_id.clone(),
+            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
+            source_sha256: run.source_sha256.clone().unwrap_or_default(),
+            unit_count: run.unit_count.unwrap_or(0) as u64,
+            backup_sha256: run
+                .backup
+                .as_ref()
+                .map(|b| b.sha256.clone())
+                .unwrap_or_default(),
+            grant_sha256: run.grant_sha256.clone().unwrap_or_default(),
+            approval,
+        };
+        self.ports
+            .target
+            .leg_b_record(&self.context(run), &manifest)
+            .await
+            .map_err(|e| write_error("record leg B", e))?;
+        Ok(vec![
+            fact("manifest", "recorded"),
+            fact("approver", &manifest.approval.approver),
+            fact("approval_sha256", &manifest.approval.document_sha256),
+        ])
+    }
+
+    /// Phase 9: every other document as the pre-run snapshot recorded it; the verify result
+    /// is recorded whether it passed or not.
+    async fn write_verify(&self, run: &mut RunRecord) -> PhaseOutcome {
+        let empty = Default::default();
+        let before = run.snapshot.as_ref().unwrap_or(&empty);
+        let after = self
+            .ports
+            .target
+            .snapshot(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("snapshot other documents"))?;
+        let changed = verify::unchanged(before, &after);
+        let result = VerifyResult {
+            phase: Phase::WriteVerify,
+            passed: changed.is_empty(),
+            checked: before.len() as u64,
+            mismatches: changed.clone(),
+        };
+        self.ports
+            .target
+            .record_verify(&self.context(run), &result)
+            .await
+            .map_err(|e| write_error("record the verify result", e))?;
+        if !changed.is_empty() {
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!("other documents changed: {}", changed.join("; ")),
+            }));
+        }
+        Ok(vec![fact("other_documents_unchanged", before.len())])
+    }
+
+    /// Phase 10: draft → enacted under the SG_2 approval and its review decision, then read
+    /// back again.
+    async fn lifecycle_enact(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
+        let ctx = self.context(run);
+        let approval = run
+            .approval(Gate::Sg2)
+            .filter(|a| a.review_decision_id.is_some())
+            .ok_or(PhaseError::Stop(StopReason::ApprovalMissing {
+                gate: Gate::Sg2,
+            }))?;
+        let decision = approval.review_decision_id.clone().unwrap_or_default();
+        let moved = self
+            .ports
+            .target
+            .lifecycle_enact(&ctx, approval)
+            .await
+            .map_err(|e| write_error("enact the drafts", e))?;
+        let plan = self.plan(run, work).await?;
+        let mut facts = self
+            .verify_units(&ctx, &plan, Phase::LifecycleEnact, LifecycleStatus::Enacted)
+            .await?;
+        facts.insert(0, fact("enacted_now", moved));
+        facts.insert(1, fact("review_decision_id", decision));
+        Ok(facts)
+    }
+
+    /// Phase 11: the closing report, hashed.
+    async fn closeout_report(&self, run: &mut RunRecord) -> PhaseOutcome {
+        // The closing report describes the closed-out run, so it is written from the state
+        // the run is about to enter (a copy of the record moved by the same table).
+        let mut closing = run.clone();
+        apply(&mut closing, &Event::PhaseSucceeded(Phase::CloseoutReport))?;
+        let sha = self
+            .ports
+            .reporter
+            .closing_report(&closing)
+            .await
+            .map_err(OrchestratorError::port("write the closing report"))?;
+        run.closing_report_sha256 = Some(sha.clone());
+        Ok(vec![fact("closing_report_sha256", sha)])
+    }
+
+    /// Reads the run's units back and compares them with the plan; the verify result is
+    /// recorded whether it passed or not.
+    async fn verify_units(
+        &self,
+        ctx: &RunContext,
+        plan: &CutPlan,
+        phase: Phase,
+        status: LifecycleStatus,
+    ) -> PhaseOutcome {
+        let stored = self
+            .ports
+            .target
+            .read_units(&ctx.document_id)
+            .await
+            .map_err(OrchestratorError::port("read back the units"))?;
+        let mismatches = verify::structural(plan, &stored, &ctx.run_id, status);
+        let result = VerifyResult {
+            phase,
+            passed: mismatches.is_empty(),
+            checked: plan.units.len() as u64,
+            mismatches: mismatches.clone(),
+        };
+        self.ports
+            .target
+            .record_verify(ctx, &result)
+            .await
+            .map_err(|e| write_error("record the verify result", e))?;
+        if !mismatches.is_empty() {
+            let shown: Vec<_> = mismatches.iter().take(20).cloned().collect();
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!(
+                    "read-back differs from the plan in {} place(s): {}",
+                    mismatches.len(),
+                    shown.join("; ")
+                ),
+            }));
+        }
+        Ok(vec![
+            fact("units_checked", plan.units.len()),
+            fact("lifecycle_status", status.name()),
+            fact("mismatches", 0),
+        ])
+    }
+}
+
+/// Writes refused by the target stop the run; transient failures leave it resumable.
+fn write_error(context: &str, e: PortError) -> PhaseError {
+    match e {
+        PortError::KillSwitchOff { run_id } => {
+            PhaseError::Stop(StopReason::KillSwitchOff { run_id })
+        }
+        PortError::Rejected { what, detail } => PhaseError::Stop(StopReason::InvariantFailed {
+            detail: format!("{context}: {what}: {detail}"),
+        }),
+        other => OrchestratorError::port(context)(other).into(),
+    }
+}
+
+fn discovery_stop(e: DiscoveryError) -> StopReason {
+    match e {
+        DiscoveryError::InvalidUnits { problems, .. } => StopReason::InvalidUnits { problems },
+        other => StopReason::InvalidUnits {
+            problems: vec![UnitProblem {
+                key: String::new(),
+                line: 0,
+                kind: ProblemKind::Other(other.to_string()),
+            }],
+        },
+    }
+}
