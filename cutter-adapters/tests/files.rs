@@ -198,11 +198,18 @@ fn a_waiting_driver_gets_the_run_only_when_the_holder_lets_go() {
             guard
         })
     };
-    assert!(
-        rx.recv_timeout(std::time::Duration::from_millis(300))
-            .is_err(),
-        "the waiter got the run while it was held"
+    // Wait until the waiter is blocked on the run's lock file (or, broken, has an answer).
+    let lock = d.path().join("locks/runs/run-1.lock");
+    let mut answered = None;
+    cutter_testkit::wait_until(
+        "the waiter to block on the run's lock",
+        std::time::Duration::from_secs(20),
+        || {
+            answered = rx.try_recv().ok();
+            answered.is_some() || cutter_testkit::flock_waiters(&lock).contains(&std::process::id())
+        },
     );
+    assert_eq!(answered, None, "the waiter got the run while it was held");
     drop(held);
     assert!(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap());
     let guard = waiter.join().unwrap().unwrap();

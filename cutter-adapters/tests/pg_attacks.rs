@@ -157,6 +157,29 @@ fn json(a: &Approval) -> String {
     approval_json(a).to_string()
 }
 
+/// Waits until the approval (its JSON) has outlived `ttl` (an SQL interval expression, read
+/// in the scratch database) on the server's clock, which is the clock its expiry is judged
+/// on: what the expiry tests wait for, instead of sleeping.
+fn wait_until_expired(s: &Scratch, approval: &str, ttl: &str) -> Result<()> {
+    let a: Value = serde_json::from_str(approval)?;
+    let signed = a["signed_utc"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no signed_utc in {approval}"))?
+        .to_string();
+    let sql = format!("SELECT clock_timestamp() > '{signed}'::timestamptz + ({ttl})");
+    tokio::task::block_in_place(|| {
+        cutter_testkit::wait_until(
+            &format!("the approval signed at {signed} to outlive {ttl} on the server clock"),
+            std::time::Duration::from_secs(30),
+            || {
+                cutter_testkit::external::psql(&s.db, &sql).unwrap_or_else(|e| panic!("{e:#}"))
+                    == "t"
+            },
+        );
+    });
+    Ok(())
+}
+
 /// `fn_iu_create` as the attacker calls it: a whole plan in one chunk.
 const CREATE: &str = "SELECT * FROM public.fn_iu_create($1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
@@ -1220,6 +1243,7 @@ async fn a_lock_is_not_released_under_a_writer_in_flight() -> Result<()> {
     let exec = s.pool(&s.roles.exec)?;
     let mut writer = exec.get().await?;
     let tx = writer.transaction().await?;
+    let writer_pid: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
     first_chunk(&tx, &c, &sg1_json, 3, &arrays(&p)).await?;
     // Another session of the run releases the lock while the units are uncommitted.
     let releaser = exec.clone();
@@ -1234,7 +1258,19 @@ async fn a_lock_is_not_released_under_a_writer_in_flight() -> Result<()> {
             .map(|r| r.get::<_, bool>(0))
             .map_err(|e| anyhow!(sqlstate(&e)))
     });
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Until the release is blocked on a lock the writer holds (or, broken, has finished).
+    tokio::task::block_in_place(|| {
+        cutter_testkit::wait_until(
+            "the release to wait for the writer's lock",
+            std::time::Duration::from_secs(30),
+            || {
+                release.is_finished()
+                    || cutter_testkit::external::sessions_blocked_by(&s.db, writer_pid)
+                        .unwrap_or_else(|e| panic!("{e:#}"))
+                        > 0
+            },
+        );
+    });
     ensure!(
         !release.is_finished(),
         "the release did not wait for the writer"
@@ -1273,8 +1309,21 @@ async fn an_approval_expires_inside_a_long_transaction() -> Result<()> {
         .await?
         .batch_execute("UPDATE cutter_governance.policy SET sg1_ttl = interval '3 seconds'")
         .await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let before = state(&s).await?;
+    let mut client = exec.get().await?;
+    let tx = client.transaction().await?;
+    // The transaction starts (its now() is fixed from here on); the approval is signed a
+    // second before that second began, so it is fresh at the start and expires 1 to 2 seconds
+    // later.
+    let started: i64 = tx
+        .query_one("SELECT floor(extract(epoch FROM now()))::int8", &[])
+        .await?
+        .get(0);
+    let signed = chrono::DateTime::from_timestamp(started - 1, 0)
+        .ok_or_else(|| anyhow!("the server clock reads {started}"))?;
     let ada = util::approver_key();
-    let sg1 = approval_by(
+    let sg1 = json(&approval_by(
         &s,
         &ada,
         util::APPROVER,
@@ -1282,14 +1331,22 @@ async fn an_approval_expires_inside_a_long_transaction() -> Result<()> {
         &c,
         &p.payload_sha256(),
         None,
-        Utc::now(),
+        signed,
+    ));
+    let fresh: bool = tx
+        .query_one(
+            "SELECT now() <= ((($1::text)::jsonb)->>'signed_utc')::timestamptz + interval '3 seconds'",
+            &[&sg1],
+        )
+        .await?
+        .get(0);
+    ensure!(
+        fresh,
+        "the approval was not fresh when the transaction began"
     );
-    let exec = s.pool(&s.roles.exec)?;
-    let before = state(&s).await?;
-    let mut client = exec.get().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute("SELECT now(); SELECT pg_sleep(5)").await?;
-    let e = first_chunk(&tx, &c, &json(&sg1), 3, &arrays(&p))
+    // The transaction stays open until the approval has expired on the server's clock.
+    wait_until_expired(&s, &sg1, "interval '3 seconds'")?;
+    let e = first_chunk(&tx, &c, &sg1, 3, &arrays(&p))
         .await
         .err()
         .ok_or_else(|| anyhow!("an expired approval was accepted"))?;
@@ -1347,7 +1404,11 @@ async fn a_compensation_approval_retires_the_whole_run_once() -> Result<()> {
         .await?
         .batch_execute("UPDATE cutter_governance.policy SET compensation_ttl = interval '1 second'")
         .await?;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    wait_until_expired(
+        &s,
+        &sgc_json,
+        "SELECT compensation_ttl FROM cutter_governance.policy",
+    )?;
     let row = exec
         .get()
         .await?

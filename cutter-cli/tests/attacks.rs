@@ -10,9 +10,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use common::{text, Site};
 use cutter_testkit::external::ScratchDb;
 use serde_json::Value;
@@ -525,18 +525,12 @@ fn a_killed_process_leaves_its_arming_only_until_it_expires() -> Result<()> {
         s.db.sql("select count(*) from cutter_governance.kill_switch_arming where expires_at <= armed_at + interval '3 seconds'")?
             == "1"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let armed =
-            s.db.sql(&format!("select cutter_governance.fn_run_armed('{id}')"))?;
-        if armed == "f" {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the arming outlived its expiry");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let armed = format!("select cutter_governance.fn_run_armed('{id}')");
+    cutter_testkit::wait_until(
+        "the killed process's 3-second arming to expire",
+        Duration::from_secs(20),
+        || s.db.sql(&armed).unwrap_or_else(|e| panic!("{e:#}")) == "f",
+    );
     // The default arming of a command is at most 10 minutes.
     let config = std::fs::read_to_string(s.path("cutter.toml"))?;
     ensure!(config.contains("default_ttl = \"10m\""), "{config}");

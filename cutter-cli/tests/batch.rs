@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use anyhow::{ensure, Result};
 use common::{text, Site};
@@ -306,20 +306,27 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
     ))?;
     let store = cutter_adapters::state_store::FileStateStore::new(s.path("runs"), s.path("locks"));
     let held = store.drive(&b2)?;
-    let (released, taken) = std::thread::scope(|scope| -> Result<(String, Output)> {
-        // This test plays the stalled driver: it lets go two seconds after the batch starts.
-        let releaser = scope.spawn(|| -> Result<String> {
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            let at = s.db.sql("SELECT clock_timestamp()")?;
-            drop(held);
-            Ok(at)
-        });
-        let taken = s.cutter(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])?;
-        let released = releaser
-            .join()
-            .map_err(|_| anyhow::anyhow!("the releasing thread panicked"))??;
-        Ok((released, taken))
-    })?;
+    // This test plays the stalled driver: it lets go once the batch is blocked on the run's
+    // lock file waiting for it (or has finished without waiting, which the check below
+    // refuses).
+    let lock = s.path("locks").join("runs").join(format!("{b2}.lock"));
+    let mut taker = s
+        .command(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = taker.id();
+    cutter_testkit::wait_until(
+        "the batch to wait for B-2's driver to let go",
+        std::time::Duration::from_secs(60),
+        || {
+            cutter_testkit::flock_waiters(&lock).contains(&pid)
+                || !matches!(taker.try_wait(), Ok(None))
+        },
+    );
+    let released = s.db.sql("SELECT clock_timestamp()")?;
+    drop(held);
+    let taken = taker.wait_with_output()?;
     ensure!(taken.status.success(), "{}", text(&taken.stderr));
     let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;
     let b2_item = item_of(&status, "B-2");

@@ -43,6 +43,22 @@ pub fn psql(db: &str, sql: &str) -> Result<String> {
     .map(|s| s.trim().to_string())
 }
 
+/// How many sessions of database `db` are waiting for a lock (a row, a table, a transaction)
+/// that the backend `holder` (its `pg_backend_pid()`) holds: what a test observes instead of
+/// sleeping while another session blocks.
+pub fn sessions_blocked_by(db: &str, holder: i32) -> Result<i64> {
+    psql(
+        db,
+        &format!(
+            "SELECT count(*) FROM pg_catalog.pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND {holder} = ANY(pg_catalog.pg_blocking_pids(pid))"
+        ),
+    )?
+    .parse()
+    .context("count the blocked sessions")
+}
+
 /// An empty database plus three role names (`<prefix>_admin_<id>` ...) that nobody else
 /// uses; the database and those roles are dropped on drop.
 #[derive(Debug)]

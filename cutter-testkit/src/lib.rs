@@ -4,7 +4,9 @@
 pub mod external;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -17,6 +19,59 @@ use cutter_core::Gate;
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits until `condition` holds, polling it with a short backoff (1 ms doubling to 50 ms),
+/// instead of sleeping "long enough". Panics naming `what` and `timeout` if it never held.
+/// The timeout is only a bound on a broken test: make it generous, it costs nothing when the
+/// condition comes true.
+#[track_caller]
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if condition() {
+            return;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            // One last look: the condition may have come true during the last pause.
+            if condition() {
+                return;
+            }
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The ids of the processes blocked in `flock` waiting for the file at `path`, from the
+/// waiter lines (`N: -> FLOCK ...`) of Linux's /proc/locks for the file's device and inode.
+/// A thread of this process that waits shows as `std::process::id()`. Empty where there is
+/// no /proc/locks.
+pub fn flock_waiters(path: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    // The kernel prints MAJOR:MINOR:INODE, the device numbers in hex (glibc's dev_t split).
+    let dev = meta.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // N: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END
+            match fields.as_slice() {
+                [_, "->", "FLOCK", _, _, pid, file, ..] if *file == id => pid.parse().ok(),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// A clock that only moves when told to.
@@ -342,5 +397,29 @@ pub mod strategies {
 
     pub fn commands(max: usize) -> impl Strategy<Value = Vec<Command>> {
         proptest::collection::vec(command(), 1..max)
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::wait_until;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn wait_until_returns_as_soon_as_the_condition_holds() {
+        let start = Instant::now();
+        let mut polls = 0;
+        wait_until("the third poll", Duration::from_secs(10), || {
+            polls += 1;
+            polls == 3
+        });
+        assert_eq!(polls, 3);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    #[should_panic(expected = "timed out after 50ms waiting for never")]
+    fn wait_until_names_what_it_waited_for() {
+        wait_until("never", Duration::from_millis(50), || false);
     }
 }
