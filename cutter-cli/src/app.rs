@@ -5,19 +5,18 @@ use std::path::Path;
 use anyhow::{anyhow, Context};
 use cutter_adapters::atomic::write_atomic;
 use cutter_adapters::config;
-use cutter_adapters::wiring::{self, intake, Adapters, Backend, LiveDb};
+use cutter_adapters::wiring::{self, Adapters, LiveDb};
 use cutter_core::approval::Approval;
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
-use cutter_core::discover::Discoverer;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::parser::ProfileDiscoverer;
-use cutter_core::ports::{Clock, ExecutionTarget, KillSwitch, StateStore};
+use cutter_core::ports::{KillSwitch, StateStore};
 use cutter_core::run::{BuildInfo, RunRecord};
 use cutter_core::state::Event;
 use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
-use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError};
+use cutter_core::{Mode, OrchestratorError};
 
 use crate::admin;
 use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs, ProfileArgs};
@@ -251,124 +250,29 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             self_approve,
             json,
         } => {
-            let mode = match mode {
-                ModeArg::DryRun => Mode::DryRun,
-                ModeArg::Live => Mode::Live,
-            };
-            if self_approve && mode == Mode::Live {
-                return Err(CliError::usage(anyhow!(
-                    "use --self-approve: it is for dry-run rehearsals only; a live run needs a person's approval"
-                )));
-            }
-            let source = std::fs::canonicalize(&file)
-                .with_context(|| format!("read source {}", file.display()))
-                .map_err(CliError::usage)?;
-            // A directory, device or oversized file is refused here, before a run exists.
-            read_source(&source)?;
-            let chosen = run_id.is_some();
-            let run_id = match run_id {
-                Some(id) => {
-                    cutter_adapters::check_id("run id", &id).map_err(CliError::usage)?;
-                    if env.store.load(&id).await.is_ok() {
-                        return Err(CliError::usage(anyhow!(
-                            "start run {id}: a run with that id exists here; choose another --run-id"
-                        )));
-                    }
-                    id
-                }
-                None => intake::new_run_id(&document_id),
-            };
-            let _drive = env.drive(&run_id)?;
-            let doc = env.config.documents.get(&document_id);
-            // The config may name the document's profile; the command line wins.
-            let profile = match (
-                &profile.profile,
-                &profile.profile_file,
-                doc.and_then(|d| d.profile.clone()),
-            ) {
-                (None, None, Some(name)) => ProfileArgs {
-                    profile: Some(name),
-                    profile_file: None,
+            let cut = wiring::run::Cut {
+                file,
+                document_id,
+                mode: match mode {
+                    ModeArg::DryRun => Mode::DryRun,
+                    ModeArg::Live => Mode::Live,
                 },
-                _ => profile,
+                profile: profile.profile,
+                profile_file: profile.profile_file,
+                run_id,
+                self_approve,
             };
-            let discoverer = discoverer(&profile)?;
-            let mut expected_source_sha256 = doc.and_then(|d| d.sha256.clone());
-            let mut protected = doc.is_some_and(|d| d.protected);
-            if mode == Mode::Live && env.config.require_rehearsal {
-                require_rehearsal(env, &document_id, &source, &discoverer).await?;
-            }
-            let backend = env.backend(&run_id, mode).await?;
-            if let (Backend::Live(live), true) = (&backend, chosen) {
-                // A chosen id may have been used on another machine or before the runs folder
-                // was cleaned; the database remembers every run id that wrote or armed.
-                let client = live.db.admin_client().await?;
-                if cutter_adapters::pg::run_id_known(&client, &run_id)
-                    .await
-                    .map_err(CliError::internal)?
-                {
-                    return Err(CliError::usage(anyhow!(
-                        "start run {run_id}: the knowledge base already knows that run id; choose another --run-id"
-                    )));
-                }
-            }
-            if let Backend::Live(live) = &backend {
-                // In live mode the registry is the pin (intake: `cutter source register`); an
-                // unregistered document is stopped by source_pin, and a config pin that
-                // disagrees with the registry is a mistake to fix before anything starts.
-                let entry = intake::lookup(&live.db, &document_id).await?;
-                if let (Some(e), Some(config_pin)) = (&entry, &expected_source_sha256) {
-                    if e.pinned_sha256 != *config_pin {
-                        return Err(CliError::usage(anyhow!(
-                            "cut {document_id}: the config pins sha256 {config_pin} but the registry pins {}; fix [documents.\"{document_id}\"] in {}",
-                            e.pinned_sha256,
-                            env.config.path.display()
-                        )));
+            let done = wiring::run::cut(env, &cut).await?;
+            if !json && !crate::progress::quiet() {
+                if let Ok(run) = &done.outcome {
+                    if done.detected_profile {
+                        if let Some(p) = &run.profile {
+                            eprintln!("profile {p} was detected (choose one with --profile)");
+                        }
                     }
                 }
-                protected |= entry.as_ref().is_some_and(|e| e.protected);
-                expected_source_sha256 = entry.map(|e| e.pinned_sha256);
             }
-            let request = CutRequest {
-                run_id: run_id.clone(),
-                document_id: document_id.clone(),
-                source: source.display().to_string(),
-                mode,
-                expected_source_sha256,
-                // The expected sha is the live database's matrix; the simulator's grants are
-                // its own design and are not compared with it.
-                expected_grant_sha256: match mode {
-                    Mode::Live => env.config.grants.expected_sha256.clone(),
-                    Mode::DryRun => None,
-                },
-                protected,
-                // A live cut writes the run's record and its document lock: it is armed for
-                // itself, and disarmed when it pauses at SG_1, stops or fails.
-                arm: (mode == Mode::Live).then_some(env.config.killswitch.default_ttl),
-            };
-            tracing::info!(%run_id, %document_id, mode = %mode, "starting run");
-            let orch = env.orchestrator(&backend, &discoverer);
-            let outcome = orch.cut(request).await;
-            if let Some(path) = &profile.profile_file {
-                keep_profile(env, &run_id, path)?;
-            }
-            env.save_backend(&run_id, &backend)?;
-            if !self_approve || outcome.is_err() {
-                return report_outcome(env, &run_id, outcome, json)
-                    .await
-                    .map(|_| ());
-            }
-            let mut outcome = outcome;
-            for gate in [Gate::Sg1, Gate::Sg2] {
-                let run = match outcome {
-                    Ok(run) => run,
-                    Err(_) => break,
-                };
-                let approval = self_approval(env, &orch, &run, gate)?;
-                outcome = orch.resume(&run_id, Some(approval), None).await;
-                env.save_backend(&run_id, &backend)?;
-            }
-            report_outcome(env, &run_id, outcome, json)
+            report_outcome(env, &done.run_id, done.outcome, json)
                 .await
                 .map(|_| ())
         }
@@ -389,15 +293,6 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             };
             let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
-            if run.mode == Mode::Live
-                && run.state.awaiting() == Some(Gate::Sg1)
-                && approval.is_some()
-                && env.config.require_rehearsal
-            {
-                // Re-derived now, from the payload the knowledge base recorded for the run and
-                // the dry-runs here, not taken from the run's state file.
-                require_rehearsal_of(env, &backend, &run).await?;
-            }
             tracing::info!(%run_id, state = %run.state, with_approval = approval.is_some(), "resuming run");
             let outcome = env
                 .orchestrator(&backend, &discoverer)
@@ -484,7 +379,13 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             if let (false, Some(plan)) = (json, &plan) {
                 print_plan(plan);
             }
-            let outcome = orch.revert(&run_id, mode, request).await;
+            // The plan the revert applies, planned once and shown just before it is applied.
+            let show = |plan: &CompensationPlan| {
+                if !json {
+                    print_plan(plan);
+                }
+            };
+            let outcome = orch.revert_showing(&run_id, mode, request, &show).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
@@ -605,10 +506,6 @@ fn print_plan(plan: &CompensationPlan) {
     }
 }
 
-fn keep_profile(env: &Adapters, run_id: &str, path: &Path) -> Result<()> {
-    Ok(env.keep_profile(run_id, path)?)
-}
-
 fn read_approval(path: &Path) -> Result<Approval> {
     Ok(wiring::read_approval(path)?)
 }
@@ -636,41 +533,6 @@ fn compensation_request(
             None => None,
         },
     })
-}
-
-/// Writes a labelled self-approval for a dry-run rehearsal to the approvals folder and reads
-/// it back, so it goes through exactly the parsing and validation a person's approval does.
-fn self_approval(
-    env: &Adapters,
-    orch: &Orchestrator<'_>,
-    run: &RunRecord,
-    gate: Gate,
-) -> Result<Approval> {
-    let request = orch.approval_request(run)?;
-    let mut approval = Approval::new(
-        gate,
-        &run.run_id,
-        &request.document_id,
-        &request.source_sha256,
-        &request.payload_sha256,
-        "self-approved dry-run rehearsal",
-        env.clock.now(),
-    )
-    .for_knowledge_base(request.knowledge_base.as_deref());
-    approval.review_decision_id = (gate == Gate::Sg2).then(|| format!("RD-SELF-{}", run.run_id));
-    // A rehearsal of a protected document rehearses its allowance too.
-    approval.protected_allowance =
-        (gate == Gate::Sg1 && run.protected).then(|| run.document_id.clone());
-    approval.self_approved = true;
-    let path = env.config.paths.approvals.join(format!(
-        "{}-{}.self-approved.toml",
-        run.run_id,
-        gate.name()
-    ));
-    write_atomic(&path, approval_file::approval_toml(&approval).as_bytes())
-        .with_context(|| format!("write {}", path.display()))
-        .map_err(CliError::internal)?;
-    read_approval(&path)
 }
 
 async fn approve_request(
@@ -734,10 +596,12 @@ async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
     // An unknown run id is still disarmed (disarming is always safe), in the place its mode
     // says, or in both if the run record is gone.
     let mode = env.store.load(run_id).await.ok().map(|r| r.mode);
-    if mode != Some(Mode::Live) {
+    let targets =
+        cutter_core::arming::disarm_targets(mode, env.config.database.admin_url().is_some());
+    if targets.dry_run {
         env.kill.disarm(run_id).await.map_err(CliError::internal)?;
     }
-    if mode != Some(Mode::DryRun) && env.config.database.admin_url().is_some() {
+    if targets.live {
         live_db(env)?
             .kill
             .disarm(run_id)
@@ -746,65 +610,4 @@ async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
     }
     println!("disarmed run {run_id}");
     Ok(())
-}
-
-/// Refuses to resume a live run through SG_1 when no dry-run here rehearsed the payload the
-/// knowledge base recorded for it.
-async fn require_rehearsal_of(env: &Adapters, backend: &Backend, run: &RunRecord) -> Result<()> {
-    let payload = match backend {
-        Backend::Live(live) => live
-            .db
-            .target
-            .run_record(&run.run_id)
-            .await
-            .map_err(CliError::internal)?
-            .and_then(|r| r.payload_sha256),
-        Backend::Dry(_) => None,
-    };
-    let Some(payload) = payload else {
-        return Ok(()); // the orchestrator's own checks refuse a run without a record
-    };
-    let runs = env.store.list().await.map_err(CliError::internal)?;
-    let rehearsed = runs.iter().any(|r| {
-        r.mode == Mode::DryRun
-            && r.document_id == run.document_id
-            && r.payload_sha256.as_deref() == Some(payload.as_str())
-            && r.state == cutter_core::RunState::ClosedOut
-    });
-    if rehearsed {
-        Ok(())
-    } else {
-        Err(CliError {
-            code: Code::Governance,
-            error: anyhow!(
-                "resume live run {}: no dry-run here of {} with payload sha256 {payload} (the payload the knowledge base recorded for it) reached closeout; rehearse it first (or set [live] require_rehearsal = false in {})",
-                run.run_id,
-                run.document_id,
-                env.config.path.display()
-            ),
-        })
-    }
-}
-
-/// Refuses a live cut that was not rehearsed (see [`rehearsal`]).
-async fn require_rehearsal(
-    env: &Adapters,
-    document_id: &str,
-    source: &Path,
-    discoverer: &dyn Discoverer,
-) -> Result<()> {
-    match intake::rehearsal(env, document_id, source, discoverer).await? {
-        (_, Some(run_id)) => {
-            tracing::info!(%run_id, "rehearsed by dry-run");
-            Ok(())
-        }
-        (payload, None) => Err(CliError {
-            code: Code::Governance,
-            error: anyhow!(
-                "start a live run of {document_id}: no dry-run of it with payload sha256 {payload} reached closeout; rehearse first with `cutter orchestrate cut {} --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in {})",
-                source.display(),
-                env.config.path.display()
-            ),
-        }),
-    }
 }

@@ -104,8 +104,9 @@ pub struct Simulator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Poses as a live target whose registry holds no pin for the document: `mode()` says
-    /// live and `begin_run` answers without a pin.
+    /// Poses as a live target whose registry held the document at intake but holds no pin
+    /// for it when the run begins (changed in between): `mode()` says live,
+    /// `registered_source` answers with [`FAULT_INTAKE_PIN`], `begin_run` without a pin.
     LiveWithoutPin,
     /// The backup comes back without a recipient or a valid sha256.
     IncompleteBackup,
@@ -119,6 +120,11 @@ pub enum Fault {
     /// Leg A also writes a unit of another document (`FAULT-OTHER`).
     TouchOtherDocument,
 }
+
+/// The pin [`Fault::LiveWithoutPin`]'s registry answers at intake.
+#[cfg(feature = "faults")]
+pub const FAULT_INTAKE_PIN: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The document [`Fault::TouchOtherDocument`] writes into.
 #[cfg(feature = "faults")]
@@ -654,6 +660,21 @@ impl ExecutionTarget for Simulator {
 
     async fn review_decision_used(&self, id: &str) -> Result<bool, PortError> {
         Ok(self.lock().review_decision.contains_key(id))
+    }
+
+    async fn registered_source(
+        &self,
+        _document_id: &str,
+    ) -> Result<Option<crate::ports::RegistryEntry>, PortError> {
+        #[cfg(feature = "faults")]
+        if self.injects(Fault::LiveWithoutPin) {
+            return Ok(Some(crate::ports::RegistryEntry {
+                pinned_sha256: FAULT_INTAKE_PIN.to_string(),
+                protected: false,
+            }));
+        }
+        // A simulator has no registry: a dry-run pins the file as it reads it.
+        Ok(None)
     }
 }
 

@@ -287,3 +287,40 @@ fn a_plan_rediscovered_differently_on_resume_stops_before_leg_a() {
     assert!(t.information_unit.is_empty(), "leg A never ran");
     assert!(t.cut_change_set.is_empty());
 }
+
+/// Intake refuses before a run exists: nothing is saved, armed or written.
+fn assert_refused_at_intake(w: &World, err: OrchestratorError, code: &str) {
+    match &err {
+        OrchestratorError::Intake {
+            run_id: None,
+            refusal,
+        } => assert_eq!(refusal.code(), code, "{err}"),
+        other => panic!("expected an intake refusal {code}, got {other:?}"),
+    }
+    assert!(err.is_governance());
+    assert!(
+        block_on(w.store.list()).unwrap().is_empty(),
+        "no run exists"
+    );
+    assert!(!w.kill.is_armed_now("r1"), "nothing was armed");
+    assert!(w.sim.tables().information_unit.is_empty());
+}
+
+#[test]
+fn a_live_cut_whose_pin_disagrees_with_the_registry_is_refused_before_a_run_exists() {
+    let w = World::with_fault(Fault::LiveWithoutPin);
+    let mut req = request("r1", Mode::Live);
+    req.expected_source_sha256 = Some("1".repeat(64));
+    req.arm = Some(Duration::minutes(10));
+    let err = block_on(w.orch().cut(req)).unwrap_err();
+    assert_refused_at_intake(&w, err, cutter_core::intake::STOP_PIN_CONFLICT);
+}
+
+#[test]
+fn a_live_cut_that_no_dry_run_rehearsed_is_refused_before_a_run_exists() {
+    let w = World::with_fault(Fault::LiveWithoutPin);
+    let mut req = request("r1", Mode::Live);
+    req.arm = Some(Duration::minutes(10));
+    let err = block_on(w.orch().with_rehearsal(true).cut(req)).unwrap_err();
+    assert_refused_at_intake(&w, err, cutter_core::intake::STOP_NOT_REHEARSED);
+}

@@ -48,6 +48,13 @@ fn live_mock(
     let mut m = MockExecutionTarget::new();
     m.expect_mode().return_const(Mode::Live);
     m.expect_label().return_const("mock-live".to_string());
+    // The registry holds the document at intake, with the pin begin_run answers.
+    m.expect_registered_source().returning(|_| {
+        Ok(Some(cutter_core::ports::RegistryEntry {
+            pinned_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+            protected: false,
+        }))
+    });
     let s = sim.clone();
     m.expect_tables().returning(move || s.tables_touched());
     let s = sim.clone();
@@ -323,6 +330,12 @@ fn a_dry_run_never_touches_a_live_target() {
     let mut target = MockExecutionTarget::new();
     target.expect_mode().return_const(Mode::Live);
     target.expect_label().return_const("mock-live".to_string());
+    target.expect_registered_source().returning(|_| {
+        Ok(Some(cutter_core::ports::RegistryEntry {
+            pinned_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+            protected: false,
+        }))
+    });
     target.expect_cut_leg_a().times(0);
     target.expect_snapshot().times(0);
     target.expect_read_units().times(0);

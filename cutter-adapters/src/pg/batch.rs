@@ -33,6 +33,17 @@ pub enum ItemStatus {
     Stopped,
 }
 
+impl From<cutter_core::batch::ItemStatus> for ItemStatus {
+    fn from(s: cutter_core::batch::ItemStatus) -> Self {
+        use cutter_core::batch::ItemStatus as Core;
+        match s {
+            Core::Paused => ItemStatus::Paused,
+            Core::Closed => ItemStatus::Closed,
+            Core::Stopped => ItemStatus::Stopped,
+        }
+    }
+}
+
 impl ItemStatus {
     pub fn name(self) -> &'static str {
         match self {

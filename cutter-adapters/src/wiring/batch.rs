@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
+use cutter_core::batch::{self, Takeover};
 use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::StateStore;
-use cutter_core::{CutRequest, Gate, Mode, OrchestratorError};
+use cutter_core::{Gate, Mode};
 use serde::Deserialize;
 
 use super::{discoverer, Adapters, Backend, LiveParts, Result, WiringError};
@@ -349,6 +350,8 @@ async fn work(
 }
 
 /// Runs one batch document; returns its status, run id and, if it did not reach a gate, why.
+/// Intake (registered, the manifest's pin agreeing with the registry's, rehearsed) is the
+/// orchestrator's, exactly as for a single cut: a refusal is this document's stop.
 async fn run_item(
     job: &Job<'_>,
     live: &LiveParts,
@@ -364,34 +367,25 @@ async fn run_item(
         ..
     } = *job;
     let doc = &item.document;
+    let stopped = |run_id: String, why: String| Ok((ItemStatus::Stopped, run_id, Some(why)));
     let source = match std::fs::canonicalize(job.base.join(&doc.source_path)) {
         Ok(p) => p,
         Err(e) => {
-            return Ok((
-                ItemStatus::Stopped,
+            return stopped(
                 item.run_id.clone().unwrap_or_default(),
-                Some(format!(
+                format!(
                     "read {} here (relative to {}): {e}",
                     doc.source_path,
                     job.base.display()
-                )),
-            ))
+                ),
+            )
         }
     };
     let discoverer = discoverer(doc.profile.as_deref(), None)?;
     let orch = env.orchestrator(backend, &discoverer);
-    let outcome = match &item.run_id {
+    let (run_id, outcome) = match &item.run_id {
         // Taken over from a worker that died: carry on with its run if it is recorded here.
         Some(run_id) => {
-            if env.store.load(run_id).await.is_err() {
-                return Ok((
-                    ItemStatus::Stopped,
-                    run_id.clone(),
-                    Some(format!(
-                        "run {run_id} was started by a worker whose state is not on this machine; resume it there, or void it and clear its lock"
-                    )),
-                ));
-            }
             // A worker that only lost its lease (a stalled connection) may still be driving
             // the run here: wait for it to let go instead of driving the run twice, then take
             // the run as it left it.
@@ -400,124 +394,83 @@ async fn run_item(
                 .await
                 .map_err(WiringError::internal)?
                 .map_err(WiringError::internal)?;
-            match env
-                .store
-                .load(run_id)
-                .await
-                .map_err(WiringError::internal)?
-            {
-                run if run.state.awaiting().is_some() || run.state.is_terminal() => Ok(run),
-                // Armed for this one resume, disarmed when it pauses or ends.
-                _ => {
-                    orch.resume(run_id, None, Some(env.config.killswitch.default_ttl))
-                        .await
+            let here = env.store.load(run_id).await.ok();
+            match batch::takeover(here.as_ref().map(|r| &r.state)) {
+                Takeover::NotHere => {
+                    return stopped(run_id.clone(), Takeover::NOT_HERE.to_string())
                 }
+                Takeover::AsItIs => (
+                    run_id.clone(),
+                    Ok(here.ok_or_else(|| WiringError::internal(format!("read run {run_id}")))?),
+                ),
+                // Armed for this one resume, disarmed when it pauses or ends.
+                Takeover::Resume => (
+                    run_id.clone(),
+                    orch.resume(run_id, None, Some(env.config.killswitch.default_ttl))
+                        .await,
+                ),
             }
         }
         None => {
-            let run_id = super::intake::new_run_id(&doc.document_id);
+            let run_id = super::run::choose_run_id(env, &doc.document_id, None, Mode::Live).await?;
             // Held through the cut, so a worker that takes the document over waits for it.
             let _drive = env.drive(&run_id)?;
-            if env.config.require_rehearsal {
-                if let (payload, None) =
-                    super::intake::rehearsal(env, &doc.document_id, &source, &discoverer).await?
-                {
-                    return Ok((
-                        ItemStatus::Stopped,
-                        String::new(),
-                        Some(format!(
-                            "not rehearsed: no dry-run of {} with payload sha256 {payload} reached closeout",
-                            doc.document_id
-                        )),
-                    ));
-                }
-            }
             batches
                 .set_run(batch_id, &doc.document_id, worker, &run_id)
                 .await
                 .map_err(WiringError::internal)?;
-            // Intake as for a single cut: the registry holds the pin. With --register the
-            // manifest is the intake document and its pins are registered first.
-            let configured_protected = env
-                .config
-                .documents
-                .get(&doc.document_id)
-                .is_some_and(|d| d.protected);
+            // With --register the manifest is the intake document: its pins are registered
+            // first (a registered pin is never replaced).
             if register_pins {
                 let Some(pin) = doc.sha256.clone() else {
-                    return Ok((
-                        ItemStatus::Stopped,
-                        run_id,
-                        Some(format!(
-                            "--register needs a sha256 for {} in the manifest (or under [documents] in the config)",
-                            doc.document_id
-                        )),
+                    return stopped(run_id, format!(
+                        "--register needs a sha256 for {} in the manifest (or under [documents] in the config)",
+                        doc.document_id
                     ));
                 };
+                let protected = env
+                    .config
+                    .documents
+                    .get(&doc.document_id)
+                    .is_some_and(|d| d.protected);
                 if let Err(e) = super::intake::register(
                     env,
                     &live.db,
                     &doc.document_id,
                     &source,
                     &pin,
-                    configured_protected,
+                    protected,
                 )
                 .await
                 {
-                    return Ok((ItemStatus::Stopped, run_id, Some(e.to_string())));
+                    return stopped(run_id, e.to_string());
                 }
             }
-            let entry = super::intake::lookup(&live.db, &doc.document_id).await?;
-            let Some(entry) = entry else {
-                return Ok((
-                    ItemStatus::Stopped,
-                    run_id,
-                    Some(format!(
-                        "{} is not registered: `cutter source register {} --document-id {} --title TITLE`, or run the batch with --register",
-                        doc.document_id, doc.source_path, doc.document_id
-                    )),
-                ));
-            };
-            if let Some(pin) = doc.sha256.as_deref().filter(|p| *p != entry.pinned_sha256) {
-                return Ok((
-                    ItemStatus::Stopped,
-                    run_id,
-                    Some(format!(
-                        "the manifest pins {} to {pin}, the registry to {}",
-                        doc.document_id, entry.pinned_sha256
-                    )),
-                ));
+            let mut request =
+                super::run::cut_request(env, &run_id, &doc.document_id, &source, Mode::Live);
+            // The manifest's pin is the caller's: intake holds it to the registry's.
+            if let Some(pin) = &doc.sha256 {
+                request = request.pinned(pin);
             }
-            let pin = entry.pinned_sha256;
-            let protected = entry.protected || configured_protected;
-            orch.cut(CutRequest {
-                run_id: run_id.clone(),
-                document_id: doc.document_id.clone(),
-                source: source.display().to_string(),
-                mode: Mode::Live,
-                expected_source_sha256: Some(pin),
-                expected_grant_sha256: env.config.grants.expected_sha256.clone(),
-                protected,
-                arm: Some(env.config.killswitch.default_ttl),
-            })
-            .await
+            let outcome = orch.cut(request).await;
+            (run_id, outcome)
         }
     };
     Ok(match outcome {
-        Ok(run) if run.state.awaiting().is_some() => (ItemStatus::Paused, run.run_id, None),
-        Ok(run) if run.state.name() == "CLOSED_OUT" => (ItemStatus::Closed, run.run_id, None),
-        Ok(run) => (
-            ItemStatus::Stopped,
-            run.run_id,
-            Some(format!("the run is {}", run.state)),
-        ),
+        Ok(run) => {
+            let status = batch::item_status(&run.state);
+            let detail =
+                (status == batch::ItemStatus::Stopped).then(|| format!("the run is {}", run.state));
+            (status.into(), run.run_id, detail)
+        }
         Err(e) => {
-            let run_id = item.run_id.clone().unwrap_or_default();
-            let detail = match &e {
-                OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
-                other => other.to_string(),
+            // What the run is now, read back, decides (an interrupted run stays paused; a run
+            // intake refused does not exist and is stopped).
+            let status = match env.store.load(&run_id).await {
+                Ok(run) => batch::item_status(&run.state),
+                Err(_) => batch::ItemStatus::Stopped,
             };
-            (ItemStatus::Stopped, run_id, Some(detail))
+            (status.into(), run_id, Some(batch::failure_detail(&e)))
         }
     })
 }
@@ -533,77 +486,41 @@ pub struct BatchRequestFile {
 pub async fn batch_request(env: &Env, batch_id: &str) -> Result<BatchRequestFile> {
     let items = batch_items(env, batch_id).await?;
     let mut skipped = Vec::new();
-    let mut gate = None;
-    // The knowledge base the batch approval signs: the one every listed run belongs to.
-    let mut knowledge_base: Option<(Option<String>, String)> = None;
-    let mut entries = Vec::new();
+    let mut runs = Vec::new();
     for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
         let Some(run_id) = &item.run_id else { continue };
         // A run a worker on another machine made is recorded there; its approval is asked there.
-        let Ok(run) = env.store.load(run_id).await else {
-            skipped.push((
+        match env.store.load(run_id).await {
+            Ok(run) => runs.push(run),
+            Err(_) => skipped.push((
                 run_id.clone(),
                 "recorded on another machine; request its approval there".to_string(),
-            ));
-            continue;
-        };
-        let Some(g) = run.state.awaiting() else {
-            continue;
-        };
-        if run.protected {
-            skipped.push((
-                run_id.clone(),
-                format!(
-                    "document {} is protected; approve it on its own",
-                    run.document_id
-                ),
-            ));
-            continue;
+            )),
         }
-        match gate {
-            None => gate = Some(g),
-            Some(first) if first != g => {
-                return Err(WiringError::usage(format!(
-                    "request approval for batch {batch_id}: its runs wait at different gates ({first} and {g}); resume them to the same gate first"
-                )))
-            }
-            Some(_) => {}
-        }
-        let kb = run.knowledge_base.as_ref().map(|k| k.kb_id.clone());
-        match &knowledge_base {
-            None => knowledge_base = Some((kb, run_id.clone())),
-            Some((first, first_run)) if *first != kb => {
-                let show = |k: &Option<String>| {
-                    k.as_deref()
-                        .map_or("none".to_string(), |k| k.escape_debug().to_string())
-                };
-                return Err(WiringError::usage(format!(
-                    "request approval for batch {batch_id}: its runs belong to different knowledge bases (run {first_run} to {}, run {run_id} to {}); one batch approval signs one knowledge base, so approve them separately",
-                    show(first),
-                    show(&kb)
-                )));
-            }
-            Some(_) => {}
-        }
-        entries.push(BatchEntry {
-            run_id: run_id.clone(),
-            payload_sha256: run.payload_sha256.clone().unwrap_or_default(),
-        });
     }
-    let Some(gate) = gate else {
-        return Err(WiringError::usage(format!(
-            "request approval for batch {batch_id}: no run of it waits at a gate"
-        )));
-    };
+    let plan = batch::batch_request(batch_id, &runs).map_err(WiringError::usage)?;
+    for run_id in &plan.protected {
+        skipped.push((
+            run_id.clone(),
+            "its document is protected; approve it on its own".to_string(),
+        ));
+    }
     let request = BatchApproval {
-        gate,
+        gate: plan.gate,
         batch_id: batch_id.to_string(),
-        knowledge_base: knowledge_base.and_then(|(kb, _)| kb),
+        knowledge_base: plan.knowledge_base,
         approver: String::new(),
         signed_utc: chrono::Utc::now(),
         allowance: String::new(),
         review_decision_id: None,
-        entries,
+        entries: plan
+            .entries
+            .into_iter()
+            .map(|(run_id, payload_sha256)| BatchEntry {
+                run_id,
+                payload_sha256,
+            })
+            .collect(),
         signature: None,
         document_sha256: String::new(),
     };
@@ -616,17 +533,17 @@ pub async fn batch_request(env: &Env, batch_id: &str) -> Result<BatchRequestFile
 pub async fn batch_resume(
     env: &Env,
     batch_id: &str,
-    approval: &Path,
+    approval_file: &Path,
     arm: Option<&str>,
 ) -> Result<BatchResumed> {
-    let bytes = super::read_small(approval, "batch approval")?;
-    let batch = batch_approval::parse(&approval.display().to_string(), &bytes, None)
+    let bytes = super::read_small(approval_file, "batch approval")?;
+    let approval = batch_approval::parse(&approval_file.display().to_string(), &bytes, None)
         .map_err(WiringError::usage)?;
-    if batch.batch_id != batch_id {
+    if approval.batch_id != batch_id {
         return Err(WiringError::usage(format!(
             "resume batch {batch_id}: {} approves batch {}",
-            approval.display(),
-            batch.batch_id
+            approval_file.display(),
+            approval.batch_id
         )));
     }
     let ttl = match arm {
@@ -638,22 +555,26 @@ pub async fn batch_resume(
         return Err(WiringError::internal("a batch needs the live backend"));
     };
     // The batch signature is checked against the keys the knowledge base trusts.
-    let verifier = BatchVerifier::new(&live.trusted, &batch).map_err(|r| {
-        WiringError::refused(format!("accept batch approval {}: {r}", approval.display()))
+    let verifier = BatchVerifier::new(&live.trusted, &approval).map_err(|r| {
+        WiringError::refused(format!(
+            "accept batch approval {}: {r}",
+            approval_file.display()
+        ))
     })?;
     let batches = PgBatches::new(live.db.admin_pool()?.clone());
     let items = batch_items(env, batch_id).await?;
     let mut outcomes = Vec::new();
-    for entry in &batch.entries {
+    for entry in &approval.entries {
         let Some(item) = items
             .iter()
             .find(|i| i.run_id.as_deref() == Some(entry.run_id.as_str()))
         else {
-            outcomes.push((
-                entry.run_id.clone(),
-                "refused".to_string(),
-                format!("run {} is not a run of batch {batch_id}", entry.run_id),
-            ));
+            outcomes.push(RunOutcome {
+                run_id: entry.run_id.clone(),
+                state: "refused".to_string(),
+                detail: format!("run {} is not a run of batch {batch_id}", entry.run_id),
+                passed: false,
+            });
             continue;
         };
         let run = match env.store.load(&entry.run_id).await {
@@ -661,11 +582,14 @@ pub async fn batch_resume(
             // Workers on other machines keep their runs' state there; the same approval
             // file is taken to them and resumed there.
             Err(_) => {
-                outcomes.push((
-                    entry.run_id.clone(),
-                    "skipped".into(),
-                    "recorded on another machine: run batch-resume there with this approval".into(),
-                ));
+                outcomes.push(RunOutcome {
+                    run_id: entry.run_id.clone(),
+                    state: "skipped".into(),
+                    detail:
+                        "recorded on another machine: run batch-resume there with this approval"
+                            .into(),
+                    passed: true,
+                });
                 continue;
             }
         };
@@ -673,7 +597,12 @@ pub async fn batch_resume(
         let _drive = match env.store.drive(&run.run_id) {
             Ok(guard) => guard,
             Err(e) => {
-                outcomes.push((run.run_id.clone(), "refused".into(), e.to_string()));
+                outcomes.push(RunOutcome {
+                    run_id: run.run_id.clone(),
+                    state: "refused".into(),
+                    detail: e.to_string(),
+                    passed: false,
+                });
                 continue;
             }
         };
@@ -684,20 +613,24 @@ pub async fn batch_resume(
             .map_err(WiringError::internal)?;
         // Only a run waiting at the approval's gate is armed and resumed; anything else is
         // refused here and left exactly as it is (its batch status too).
-        if run.state.awaiting() != Some(batch.gate) {
-            outcomes.push((
-                run.run_id.clone(),
-                "refused".into(),
-                format!("the run is {}, not waiting at {}", run.state, batch.gate),
-            ));
-            continue;
-        }
+        let arm = match batch::resume_decision(&run.run_id, &run.state, approval.gate, ttl) {
+            Ok(arm) => arm,
+            Err(refusal) => {
+                outcomes.push(RunOutcome {
+                    run_id: run.run_id.clone(),
+                    state: "refused".into(),
+                    detail: refusal.to_string(),
+                    passed: false,
+                });
+                continue;
+            }
+        };
         env.watch(&run.run_id, live);
         let discoverer = env.run_discoverer(&run)?;
         let orch = env.orchestrator_with(&backend, &discoverer, &verifier);
         // Armed (if asked) for this run's resume only; the resume disarms it when it ends.
         let outcome = orch
-            .resume(&run.run_id, batch.approval_for(&run.run_id), ttl)
+            .resume(&run.run_id, approval.approval_for(&run.run_id), arm)
             .await;
         // What the run is now, read back, decides its batch status.
         let now = env
@@ -705,47 +638,28 @@ pub async fn batch_resume(
             .load(&run.run_id)
             .await
             .map_err(WiringError::internal)?;
-        let detail = outcome.as_ref().err().map(|e| match e {
-            OrchestratorError::Stopped { reason, .. } => format!("{}: {reason}", reason.code()),
-            other => other.to_string(),
-        });
-        let status = if now.state.awaiting().is_some() {
-            ItemStatus::Paused
-        } else if now.state == cutter_core::RunState::ClosedOut {
-            ItemStatus::Closed
-        } else if now.state.is_terminal() {
-            ItemStatus::Stopped
-        } else {
-            // Interrupted mid-phase: resumable, so it stays the batch's paused work.
-            ItemStatus::Paused
-        };
-        let state = if outcome.is_err() && now.state == run.state {
-            "unchanged".to_string()
-        } else {
-            now.state.name().to_string()
-        };
+        let detail = outcome.as_ref().err().map(batch::failure_detail);
+        let decided = batch::resume_outcome(&run.state, &now.state, outcome.is_err());
         batches
             .set_status(
                 batch_id,
                 &item.document.document_id,
                 &run.run_id,
-                status,
+                decided.status.into(),
                 detail.as_deref(),
             )
             .await
             .map_err(WiringError::internal)?;
-        outcomes.push((run.run_id.clone(), state, detail.unwrap_or_default()));
+        outcomes.push(RunOutcome {
+            run_id: run.run_id.clone(),
+            state: decided.state,
+            detail: detail.unwrap_or_default(),
+            passed: decided.passed,
+        });
     }
     Ok(BatchResumed {
-        gate: batch.gate,
-        outcomes: outcomes
-            .into_iter()
-            .map(|(run_id, state, detail)| RunOutcome {
-                run_id,
-                state,
-                detail,
-            })
-            .collect(),
+        gate: approval.gate,
+        outcomes,
     })
 }
 
@@ -763,14 +677,13 @@ pub struct RunOutcome {
     pub run_id: String,
     pub state: String,
     pub detail: String,
+    /// Whether the run passed the gate.
+    pub passed: bool,
 }
 
 impl BatchResumed {
     /// How many runs did not pass the gate.
     pub fn failed(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o.state.as_str(), "refused" | "unchanged" | "STOPPED"))
-            .count()
+        self.outcomes.iter().filter(|o| !o.passed).count()
     }
 }

@@ -18,29 +18,6 @@ pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredS
         .map_err(WiringError::internal)
 }
 
-/// A fresh run id for a document: a slug of its id, the time and a random suffix.
-pub fn new_run_id(document_id: &str) -> String {
-    let slug: String = document_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(24)
-        .collect();
-    let mut bytes = [0u8; 3];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    let id = hex::encode(bytes);
-    format!(
-        "{slug}-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &id[..6]
-    )
-}
-
 /// The dry-run rehearsal of a live cut: a dry-run of the same document whose payload sha256
 /// equals the one this file cuts to, closed out. `Ok(None)` if there is none.
 pub async fn rehearsal(

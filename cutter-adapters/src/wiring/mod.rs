@@ -17,6 +17,7 @@ pub mod intake;
 pub mod live;
 #[cfg(feature = "postgres")]
 pub mod preflight;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -220,6 +221,7 @@ impl Adapters {
             default_ttl: self.config.killswitch.default_ttl,
             max_ttl: self.config.killswitch.max_ttl,
         })
+        .with_rehearsal(self.config.require_rehearsal)
     }
 
     /// The backend a run of `mode` writes to: its saved simulator, or the live database (with

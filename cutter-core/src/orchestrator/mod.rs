@@ -30,6 +30,7 @@ use thiserror::Error;
 use crate::approval::{Approval, ApprovalPolicy, ApprovalRequest};
 use crate::compensation::{self, CompensationMode, CompensationOutcome, CompensationPlan};
 use crate::discover::Discoverer;
+use crate::intake::{self, IntakeRefusal};
 use crate::mode::Mode;
 use crate::phase::Gate;
 use crate::ports::{
@@ -153,6 +154,15 @@ pub enum OrchestratorError {
     /// An adapter failed; the run keeps its last saved state and can be resumed.
     #[error("{context}: {source}")]
     Port { context: String, source: PortError },
+    /// Intake refused the run before it existed (not registered, a pin that disagrees with
+    /// the registry, not rehearsed), or refused a live run through SG_1 that no dry-run
+    /// rehearsed. Nothing was written.
+    #[error("{} ({}): failed to {refusal}", .run_id.as_deref().map_or("nothing was started".to_string(), |r| format!("run {r} is unchanged")), .refusal.code())]
+    Intake {
+        /// The run, when a paused run was refused; `None` when no run was created.
+        run_id: Option<String>,
+        refusal: IntakeRefusal,
+    },
 }
 
 impl OrchestratorError {
@@ -168,7 +178,7 @@ impl OrchestratorError {
             OrchestratorError::Stopped { .. }
                 | OrchestratorError::Refused { .. }
                 | OrchestratorError::ApprovalRejected { .. }
-        )
+        ) || matches!(self, OrchestratorError::Intake { refusal, .. } if refusal.is_governance())
     }
 }
 
@@ -191,6 +201,8 @@ pub struct Orchestrator<'a> {
     ports: Ports<'a>,
     policy: ApprovalPolicy,
     arming: ArmingPolicy,
+    /// Whether a live run needs a closed-out dry-run of its payload (the rehearsal rule).
+    rehearsal: bool,
     /// Who acts through this orchestrator (recorded on what the knowledge base writes).
     actor: String,
     build: BuildInfo,
@@ -202,6 +214,7 @@ impl<'a> Orchestrator<'a> {
             ports,
             policy,
             arming: ArmingPolicy::default(),
+            rehearsal: false,
             actor: "unknown".to_string(),
             build: BuildInfo::unknown_commit(),
         }
@@ -221,8 +234,124 @@ impl<'a> Orchestrator<'a> {
         self
     }
 
+    /// Whether a live run must have been rehearsed by a dry-run of the same payload that
+    /// reached closeout (checked at the cut and again when the run passes SG_1).
+    pub fn with_rehearsal(mut self, required: bool) -> Self {
+        self.rehearsal = required;
+        self
+    }
+
+    /// Intake, before a run exists: in live mode the target's registry holds the pin (a
+    /// caller's pin may only agree with it) and may mark the document protected; a live run
+    /// must have been rehearsed. Fills `work` with the source and plan it read, so the phases
+    /// read and plan once.
+    async fn intake(&self, request: &CutRequest, work: &mut Work) -> Result<intake::Intake> {
+        let refuse = |refusal| OrchestratorError::Intake {
+            run_id: None,
+            refusal,
+        };
+        let configured = intake::Configured {
+            pin: request.expected_source_sha256.as_deref(),
+            protected: request.protected,
+        };
+        let live = request.mode == Mode::Live && self.ports.target.mode() == Mode::Live;
+        let registry = if live {
+            self.ports
+                .target
+                .registered_source(&request.document_id)
+                .await
+                .map_err(OrchestratorError::port(format!(
+                    "read the registry entry of {}",
+                    request.document_id
+                )))?
+        } else {
+            None
+        };
+        // A live run on a target that is not live is stopped as a mode mismatch once it
+        // exists (the invariant "no silent simulator"), not refused here for want of a registry.
+        let resolved = if request.mode == Mode::Live && !live {
+            intake::Intake {
+                expected_source_sha256: request.expected_source_sha256.clone(),
+                protected: request.protected,
+            }
+        } else {
+            intake::resolve(
+                &request.document_id,
+                request.mode,
+                configured,
+                registry.as_ref(),
+            )
+            .map_err(refuse)?
+        };
+        if live && self.rehearsal {
+            let bytes =
+                self.ports
+                    .source
+                    .read(&request.source)
+                    .await
+                    .map_err(OrchestratorError::port(format!(
+                        "read source {}",
+                        request.source
+                    )))?;
+            // A document that does not cut is stopped at cutplan, with its report; only a
+            // plan has a payload to have rehearsed.
+            if let Ok(plan) = self.ports.discoverer.discover(&request.source, &bytes) {
+                let runs = self
+                    .ports
+                    .store
+                    .list()
+                    .await
+                    .map_err(OrchestratorError::port("list the runs"))?;
+                intake::check_rehearsal(
+                    request.mode,
+                    true,
+                    &runs,
+                    &request.document_id,
+                    &plan.payload_sha256(),
+                )
+                .map_err(refuse)?;
+                work.plan = Some(std::sync::Arc::new(plan));
+            }
+            work.bytes = Some(bytes);
+        }
+        Ok(resolved)
+    }
+
+    /// The rehearsal rule again as a live run passes SG_1, with the payload its knowledge base
+    /// recorded for it (not the state file's word).
+    async fn check_rehearsed(&self, run: &RunRecord) -> Result<()> {
+        if !self.rehearsal || run.mode != Mode::Live || self.ports.target.mode() != Mode::Live {
+            return Ok(());
+        }
+        let recorded = self
+            .ports
+            .target
+            .run_record(&run.run_id)
+            .await
+            .map_err(OrchestratorError::port(format!("read run {}", run.run_id)))?
+            .and_then(|r| r.payload_sha256);
+        // A run the target has no payload for is refused by the gate's own checks.
+        let Some(payload) = recorded else {
+            return Ok(());
+        };
+        let runs = self
+            .ports
+            .store
+            .list()
+            .await
+            .map_err(OrchestratorError::port("list the runs"))?;
+        intake::check_rehearsal(Mode::Live, true, &runs, &run.document_id, &payload)
+            .map(|_| ())
+            .map_err(|refusal| OrchestratorError::Intake {
+                run_id: Some(run.run_id.clone()),
+                refusal,
+            })
+    }
+
     /// Starts a run: phases 1–5, then a pause at SG_1 with an approval request written.
     pub async fn cut(&self, request: CutRequest) -> Result<RunRecord> {
+        let mut work = Work::default();
+        let resolved = self.intake(&request, &mut work).await?;
         let now = self.ports.clock.now();
         let mut run = RunRecord::started(
             request.run_id.clone(),
@@ -232,9 +361,9 @@ impl<'a> Orchestrator<'a> {
             self.ports.target.label(),
             now,
         );
-        run.expected_source_sha256 = request.expected_source_sha256.clone();
+        run.expected_source_sha256 = resolved.expected_source_sha256;
         run.expected_grant_sha256 = request.expected_grant_sha256.clone();
-        run.protected = request.protected;
+        run.protected = resolved.protected;
         run.actor = Some(self.actor.clone());
         run.build = Some(self.build.clone());
         // A live cut writes the run's record and its document lock: refused before anything
@@ -271,7 +400,7 @@ impl<'a> Orchestrator<'a> {
             };
             return self.stop(run, reason, now).await;
         }
-        let outcome = self.drive(&mut run, &mut Work::default()).await;
+        let outcome = self.drive(&mut run, &mut work).await;
         self.end_command(&run, outcome).await?;
         Ok(run)
     }
@@ -302,6 +431,9 @@ impl<'a> Orchestrator<'a> {
                 reason: StopReason::ApprovalMissing { gate },
             }),
             (Some(gate), Some(approval)) => {
+                if gate == Gate::Sg1 {
+                    self.check_rehearsed(run).await?;
+                }
                 self.accept(run, gate, approval).await?;
                 self.drive(run, &mut Work::default()).await
             }
