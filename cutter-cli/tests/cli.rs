@@ -339,13 +339,19 @@ fn usage_errors_exit_2_and_name_the_problem() {
         "--mode",
         "live",
     ];
-    // A live run that was not rehearsed as a dry-run is refused before anything starts.
+    // A live run without a database is a usage error before anything starts (rehearsal and
+    // registration are the knowledge base's intake, tested in live.rs).
     let out = s.cutter(&live);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("rehearse first"),
+        text(&out.stderr).contains("no database url"),
         "{}",
         text(&out.stderr)
+    );
+    let runs = s.path().join("runs");
+    assert!(
+        !runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(),
+        "no run was created"
     );
     let out = s.cutter(&[
         "orchestrate",

@@ -91,36 +91,39 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let zero = s.counts()?;
     ensure!(zero.values().all(|n| *n == 0), "{zero:?}");
 
-    // A live cut needs a dry-run rehearsal of the same payload first.
-    let out = s.cutter(&[
-        "orchestrate",
-        "cut",
-        "doc.md",
-        "--document-id",
-        "DOC-1",
-        "--mode",
-        "live",
-    ])?;
+    let live_cut = || {
+        s.cutter(&[
+            "orchestrate",
+            "cut",
+            "doc.md",
+            "--document-id",
+            "DOC-1",
+            "--mode",
+            "live",
+        ])
+    };
+    // Intake: a live cut of an unregistered document is refused before a run exists, and
+    // writes nothing.
+    let out = live_cut()?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
     ensure!(
-        text(&out.stderr).contains("rehearse first"),
+        text(&out.stderr).contains("STOP_NOT_REGISTERED")
+            && text(&out.stderr).contains("cutter source register"),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(s.counts()? == zero);
+    ensure!(s.register("DOC-1", false)?.contains("pinned to sha256"));
+    // Registered, but never rehearsed as a dry-run: refused before a run exists too.
+    let out = live_cut()?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("STOP_NOT_REHEARSED")
+            && text(&out.stderr).contains("rehearse it first"),
         "{}",
         text(&out.stderr)
     );
     s.rehearse("DOC-1")?;
-
-    // Intake: a live cut of an unregistered document stops at source_pin and writes nothing
-    // (the knowledge base refuses to begin it).
-    let (code, run) = s.cut("DOC-1", "live")?;
-    ensure!(code == 3, "{run}");
-    ensure!(
-        run["stop_reason"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("cutter source register")),
-        "{run}"
-    );
-    ensure!(s.counts()? == zero);
-    ensure!(s.register("DOC-1", false)?.contains("pinned to sha256"));
     s.register("DOC-1", false)?; // the same pin again: no change
     std::fs::write(s.path("changed.md"), "# Changed\n")?;
     let out = s.cutter(&["source", "check", "DOC-1", "changed.md"])?;

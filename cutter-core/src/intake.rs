@@ -277,7 +277,7 @@ pub fn check_rehearsal(
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RunIdError {
-    #[error("start run {run_id}: a run with that id exists; choose another run id")]
+    #[error("start run {run_id}: a run with that id exists here; choose another run id")]
     Taken { run_id: String },
     #[error("start run `{}`: only letters, digits, '-', '_' and '.' are allowed (at most 128, not starting with '.')", .run_id.escape_debug())]
     Malformed { run_id: String },

@@ -1,19 +1,14 @@
-//! Embeds cutter in another tool: a dry-run of a document through both gates, with the file
-//! adapters in a scratch folder and approvals made in code.
+//! Embeds cutter in another tool: a dry-run of a document through both gates, wired from a
+//! config file by `cutter_adapters::wiring` (state, reports and the simulated database in a
+//! scratch folder), approving itself as a labelled rehearsal.
 //!
 //! `cargo run -p cutter-examples --example embed_dry_run [FILE]`
 
-use anyhow::Context;
-use cutter_adapters::clock::SystemClock;
-use cutter_adapters::killswitch::FileKillSwitch;
-use cutter_adapters::reporter::MarkdownReporter;
-use cutter_adapters::source::FileSource;
-use cutter_adapters::state_store::FileStateStore;
-use cutter_core::approval::{Approval, ApprovalPolicy, UnsignedDryRunOnly};
-use cutter_core::parser::ProfileDiscoverer;
-use cutter_core::ports::Clock;
-use cutter_core::simulator::Simulator;
-use cutter_core::{CutRequest, Gate, Mode, Orchestrator, Ports};
+use cutter_adapters::config;
+use cutter_adapters::wiring::run::{self, Cut};
+use cutter_adapters::wiring::Adapters;
+use cutter_core::run::BuildInfo;
+use cutter_core::Mode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -21,81 +16,33 @@ async fn main() -> anyhow::Result<()> {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/sample-charter.md").to_string()
     });
     let scratch = tempfile::tempdir()?;
-    let dir = scratch.path();
+    // A config as `cutter init` writes it; an embedding tool would keep its own.
+    let path = config::init_with(scratch.path(), None, None)?;
+    let adapters = Adapters::load(
+        &path,
+        Some("embedding-example"),
+        BuildInfo::unknown_commit(),
+    )?;
 
-    // Every effect is an adapter the embedding tool chooses; the simulator is the dry-run target.
-    let sim = Simulator::new();
-    let (source, clock) = (FileSource, SystemClock);
-    let store = FileStateStore::new(dir.join("runs"), dir.join("locks"));
-    let reporter = MarkdownReporter::new(dir.join("reports"));
-    let kill = FileKillSwitch::new(dir.join("killswitch"));
-    // Detects the grammar profile (vn-legal, en-legal, markdown) from the text.
-    let discoverer = ProfileDiscoverer::detecting();
-    let orch = Orchestrator::new(
-        Ports {
-            source: &source,
-            discoverer: &discoverer,
-            target: &sim,
-            backup: &sim,
-            grants: &sim,
-            kill_switch: &kill,
-            verifier: &UnsignedDryRunOnly,
-            store: &store,
-            reporter: &reporter,
-            clock: &clock,
-        },
-        ApprovalPolicy::default(),
-    );
+    let mut cut = Cut::new(&file, "EXAMPLE-DOC", Mode::DryRun);
+    cut.self_approve = true; // both gates, with labelled self-approvals (dry-runs only)
+    let done = run::cut(&adapters, &cut).await?;
+    let run = done.outcome?;
 
-    let mut run = orch
-        .cut(CutRequest {
-            run_id: "example-run".into(),
-            document_id: "EXAMPLE".into(),
-            source: file.clone(),
-            mode: Mode::DryRun,
-            expected_source_sha256: None,
-            expected_grant_sha256: None,
-            protected: false,
-            arm: None,
-        })
-        .await
-        .with_context(|| format!("cut {file}"))?;
+    println!("run {}: {}", run.run_id, run.state);
+    println!("  profile {}", run.profile.as_deref().unwrap_or("-"));
     println!(
-        "after cut: {} ({} units, payload {})",
-        run.state,
-        run.unit_count.unwrap_or(0),
+        "  payload sha256 {}",
         run.payload_sha256.as_deref().unwrap_or("-")
     );
-
-    for gate in [Gate::Sg1, Gate::Sg2] {
-        // In a real tool a person writes this; here the host program plays the approver.
-        let request = orch.approval_request(&run)?;
-        let mut approval = Approval::new(
-            gate,
-            &request.run_id,
-            &request.document_id,
-            &request.source_sha256,
-            &request.payload_sha256,
-            "embedding example",
-            clock.now(),
-        )
-        // The approval names the knowledge base the run belongs to (here the simulator's).
-        .for_knowledge_base(request.knowledge_base.as_deref());
-        approval.review_decision_id = (gate == Gate::Sg2).then(|| "RD-example-1".to_string());
-        approval.self_approved = true;
-        run = orch.resume(&run.run_id, Some(approval), None).await?;
-        println!("after {gate}: {}", run.state);
-    }
-    let tables = sim.tables();
+    println!("  phases passed: {}", run.phases.len());
     println!(
-        "simulated rows: {} information_unit, {} unit_version, {} iu_lifecycle_log",
-        tables.information_unit.len(),
-        tables.unit_version.len(),
-        tables.iu_lifecycle_log.len()
+        "  reports in {}",
+        adapters.config.paths.reports.join(&run.run_id).display()
     );
-    println!(
-        "closing report sha256: {}",
-        run.closing_report_sha256.as_deref().unwrap_or("-")
+    anyhow::ensure!(
+        run.state.name() == "CLOSED_OUT",
+        "the rehearsal did not close out"
     );
     Ok(())
 }
