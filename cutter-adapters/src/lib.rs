@@ -12,6 +12,7 @@ pub mod keys;
 pub mod killswitch;
 pub mod pg;
 pub mod publish;
+pub mod redact;
 pub mod reporter;
 pub mod source;
 pub mod state_store;

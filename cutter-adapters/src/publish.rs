@@ -22,7 +22,7 @@ use fs2::FileExt;
 use serde_json::{json, Value};
 
 use crate::atomic::write_atomic;
-use crate::backup::redact_url;
+use crate::redact::redact_url;
 
 /// Where and how to publish.
 #[derive(Clone)]
