@@ -1,299 +1,20 @@
-//! The configuration file (`cutter.toml`): every path, TTL and expected sha in one place.
+//! From the raw file to a checked [`Config`]: paths resolved against the file, TTLs capped,
+//! shas, ids, role and variable names, URLs and TLS checked, errors that name the key and the fix.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use chrono::Duration;
 use cutter_core::approval::ApprovalPolicy;
 use cutter_core::orchestrator::ArmingPolicy;
-use serde::Deserialize;
-use std::str::FromStr;
-use thiserror::Error;
 
-/// The environment variable that names the config file when `--config` is not given.
-pub const CONFIG_ENV: &str = "CUTTER_CONFIG";
-
-/// Why a config could not be used. Every variant names the file.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    #[error("read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("parse config {path}: {detail}")]
-    Parse { path: PathBuf, detail: String },
-    #[error("use config {path}: `{key}` {problem}")]
-    Value {
-        path: PathBuf,
-        key: String,
-        problem: String,
-    },
-    #[error("write config {path}: it already exists; edit it, or choose another --dir")]
-    Exists { path: PathBuf },
-    #[error("create {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// The runtime folders, absolute (resolved against the config file's folder).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paths {
-    pub runs: PathBuf,
-    pub reports: PathBuf,
-    pub killswitch: PathBuf,
-    pub locks: PathBuf,
-    pub approvals: PathBuf,
-    pub backups: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KillSwitchConfig {
-    /// TTL of `cutter arm` without `--ttl`.
-    pub default_ttl: Duration,
-    /// The longest arming anyone may ask for.
-    pub max_ttl: Duration,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrantsConfig {
-    /// The grant-matrix sha a person accepted (`cutter grants expect`); `None` = not yet.
-    pub expected_sha256: Option<String>,
-}
-
-/// What the config says about one document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentConfig {
-    /// The pinned sha256 of the source bytes.
-    pub sha256: Option<String>,
-    /// The built-in grammar profile to cut it with.
-    pub profile: Option<String>,
-    /// A protected document needs an extra allowance in its SG_1 approval.
-    #[serde(default)]
-    pub protected: bool,
-}
-
-/// Where the knowledge base is and how cutter logs in (`[database]`). Never holds a password:
-/// only the *names* of the environment variables that hold them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseConfig {
-    /// The admin connection as written in the config (`postgres://user@host:port/db`);
-    /// [`DATABASE_URL_ENV`] overrides it, see [`DatabaseConfig::admin_url`].
-    pub url: Option<String>,
-    pub admin_role: String,
-    pub exec_role: String,
-    pub verify_role: String,
-    /// The variable holding the password of the user in `url` (the one that runs `db init`).
-    pub url_password_env: Option<String>,
-    pub admin_password_env: Option<String>,
-    pub exec_password_env: Option<String>,
-    pub verify_password_env: Option<String>,
-    pub statement_timeout: std::time::Duration,
-    pub idle_in_transaction_timeout: std::time::Duration,
-    /// TLS to the server (`tls`, `tls_ca_file`).
-    pub tls: crate::pg::TlsSettings,
-}
-
-/// The environment variable that overrides `[database] url`.
-pub const DATABASE_URL_ENV: &str = "CUTTER_DATABASE_URL";
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            url: None,
-            admin_role: "cutter_admin".to_string(),
-            exec_role: "cutter_exec".to_string(),
-            verify_role: "cutter_verify".to_string(),
-            url_password_env: None,
-            admin_password_env: None,
-            exec_password_env: None,
-            verify_password_env: None,
-            statement_timeout: std::time::Duration::from_secs(60),
-            idle_in_transaction_timeout: std::time::Duration::from_secs(120),
-            tls: crate::pg::TlsSettings::default(),
-        }
-    }
-}
-
-impl DatabaseConfig {
-    /// The admin URL: `$CUTTER_DATABASE_URL` if set and not empty, else `[database] url`.
-    pub fn admin_url(&self) -> Option<String> {
-        match std::env::var(DATABASE_URL_ENV) {
-            Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
-            _ => self.url.clone(),
-        }
-    }
-}
-
-/// Publishing reports over HTTP (`[publish]`); absent = reports stay in files only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishConfig {
-    pub url: String,
-    /// The NAME of the variable holding the bearer token.
-    pub token_env: Option<String>,
-    pub retries: u32,
-    pub timeout: std::time::Duration,
-}
-
-/// The pre-write backup (`[backup]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackupConfig {
-    /// Fingerprint of the gpg key backups are encrypted to.
-    pub recipient: Option<String>,
-    /// `GNUPGHOME` for gpg; `None` = gpg's own (the environment's `GNUPGHOME` or ~/.gnupg).
-    pub gnupg_home: Option<PathBuf>,
-}
-
-/// A loaded, checked configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// The file it was read from.
-    pub path: PathBuf,
-    pub paths: Paths,
-    pub approvals: ApprovalPolicy,
-    pub killswitch: KillSwitchConfig,
-    pub grants: GrantsConfig,
-    pub documents: BTreeMap<String, DocumentConfig>,
-    pub database: DatabaseConfig,
-    pub backup: BackupConfig,
-    /// `[trusted_keys]`: approver name → the public keys (one line each, as in a `.pub`
-    /// file) whose signatures are accepted in that name. Checked when loaded.
-    pub trusted_keys: BTreeMap<String, Vec<String>>,
-    /// `[live] require_rehearsal`: a live cut needs a dry-run of the same document and
-    /// payload that reached closeout (on unless switched off).
-    pub require_rehearsal: bool,
-    pub publish: Option<PublishConfig>,
-    /// `[operator] name`: who acts, when not the OS user and host.
-    pub operator: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    paths: RawPaths,
-    #[serde(default)]
-    approvals: RawApprovals,
-    #[serde(default)]
-    killswitch: RawKillSwitch,
-    #[serde(default)]
-    grants: RawGrants,
-    #[serde(default)]
-    documents: BTreeMap<String, DocumentConfig>,
-    #[serde(default)]
-    database: RawDatabase,
-    #[serde(default)]
-    backup: RawBackup,
-    #[serde(default)]
-    trusted_keys: BTreeMap<String, OneOrMany>,
-    #[serde(default)]
-    live: RawLive,
-    #[serde(default)]
-    publish: RawPublish,
-    #[serde(default)]
-    operator: RawOperator,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOperator {
-    name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPublish {
-    url: Option<String>,
-    token_env: Option<String>,
-    retries: Option<u32>,
-    timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLive {
-    require_rehearsal: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDatabase {
-    url: Option<String>,
-    admin_role: Option<String>,
-    exec_role: Option<String>,
-    verify_role: Option<String>,
-    url_password_env: Option<String>,
-    admin_password_env: Option<String>,
-    exec_password_env: Option<String>,
-    verify_password_env: Option<String>,
-    statement_timeout: Option<String>,
-    idle_in_transaction_timeout: Option<String>,
-    tls: Option<String>,
-    tls_ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBackup {
-    recipient: Option<String>,
-    gnupg_home: Option<PathBuf>,
-}
-
-/// A trusted-keys entry: one key, or a list (key rotation).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPaths {
-    runs: Option<PathBuf>,
-    reports: Option<PathBuf>,
-    killswitch: Option<PathBuf>,
-    locks: Option<PathBuf>,
-    approvals: Option<PathBuf>,
-    backups: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApprovals {
-    sg1_ttl: Option<String>,
-    sg2_ttl: Option<String>,
-    compensation_ttl: Option<String>,
-    max_clock_skew: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKillSwitch {
-    default_ttl: Option<String>,
-    max_ttl: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGrants {
-    expected_sha256: Option<String>,
-}
-
-/// The config path: the `--config` flag, else `$CUTTER_CONFIG`, else `./cutter.toml`.
-pub fn resolve_config_path(flag: Option<&Path>) -> PathBuf {
-    if let Some(p) = flag {
-        return p.to_path_buf();
-    }
-    match std::env::var_os(CONFIG_ENV) {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from("cutter.toml"),
-    }
-}
+use super::schema::{
+    BackupConfig, Config, DatabaseConfig, DocumentConfig, GrantsConfig, KillSwitchConfig,
+    OneOrMany, Paths, PublishConfig, RawConfig, RawDatabase, TlsMode, TlsSettings,
+    DATABASE_URL_ENV,
+};
+use super::ConfigError;
 
 /// Parses `30s`, `30m`, `24h`, `1h30m`, `2d`: one or more number+unit pairs.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -334,7 +55,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Says where a TOML error is (line, column, and the key being read) and how to fix it, on
 /// one line: the multi-line rendering of the toml crate is unreadable once logged.
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+pub(super) fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
     let hint = "fix the file; `cutter init --dir DIR` writes an example that explains every key";
     let Some(span) = e.span() else {
@@ -530,7 +251,7 @@ impl Config {
             .map(|p| resolve(Some(p), ""));
         let mut database = parse_database(raw.database, &value_err)?;
         database.tls.ca_file = tls_ca_file;
-        if database.tls.mode == crate::pg::TlsMode::VerifyFull && database.tls.ca_file.is_none() {
+        if database.tls.mode == TlsMode::VerifyFull && database.tls.ca_file.is_none() {
             return Err(value_err(
                 "database.tls_ca_file",
                 "is required with tls = \"verify-full\": the PEM file of the CA that signed the server's certificate".to_string(),
@@ -652,50 +373,9 @@ impl Config {
             },
         })
     }
-
-    /// The trusted keys as the signature verifier wants them.
-    pub fn trusted(&self) -> Result<cutter_core::signing::TrustedKeys, ConfigError> {
-        let mut keys = Vec::new();
-        for (name, texts) in &self.trusted_keys {
-            for text in texts {
-                let key = cutter_core::signing::parse_public_key(text).map_err(|e| {
-                    ConfigError::Value {
-                        path: self.path.clone(),
-                        key: format!("trusted_keys.\"{name}\""),
-                        problem: e.to_string(),
-                    }
-                })?;
-                keys.push((name.clone(), key));
-            }
-        }
-        cutter_core::signing::TrustedKeys::new(keys).map_err(|e| ConfigError::Value {
-            path: self.path.clone(),
-            key: "trusted_keys".to_string(),
-            problem: e.to_string(),
-        })
-    }
-
-    /// Creates the runtime folders that do not exist yet.
-    pub fn ensure_dirs(&self) -> Result<(), ConfigError> {
-        let p = &self.paths;
-        for dir in [
-            &p.runs,
-            &p.reports,
-            &p.killswitch,
-            &p.locks,
-            &p.approvals,
-            &p.backups,
-        ] {
-            std::fs::create_dir_all(dir).map_err(|source| ConfigError::Create {
-                path: dir.clone(),
-                source,
-            })?;
-        }
-        Ok(())
-    }
 }
 
-fn parse_database(
+pub(super) fn parse_database(
     raw: RawDatabase,
     value_err: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<DatabaseConfig, ConfigError> {
@@ -795,8 +475,8 @@ fn parse_database(
         }
     }
     let tls_mode = match raw.tls.as_deref().map(str::trim) {
-        None | Some("") => crate::pg::TlsMode::Disable,
-        Some(t) => crate::pg::TlsMode::parse(t).ok_or_else(|| {
+        None | Some("") => TlsMode::Disable,
+        Some(t) => TlsMode::parse(t).ok_or_else(|| {
             value_err(
                 "database.tls",
                 format!("is `{t}`; write \"disable\", \"require\" or \"verify-full\""),
@@ -804,7 +484,7 @@ fn parse_database(
         })?,
     };
     let out = DatabaseConfig {
-        tls: crate::pg::TlsSettings {
+        tls: TlsSettings {
             mode: tls_mode,
             ca_file: None,
         },
@@ -839,298 +519,10 @@ fn parse_database(
     Ok(out)
 }
 
-/// The config `cutter init` writes: every key, with what it means.
-pub const DEFAULT_CONFIG_TOML: &str = r#"# cutter configuration. Written by `cutter init`; every key is optional.
-# Relative paths are relative to the folder of this file.
-# Secrets never go here: database passwords and keys are read from environment variables
-# whose *names* this file will list.
-
-[paths]
-# One folder per run, holding state.json (and, for a dry-run, the simulated database).
-runs = "runs"
-# Markdown reports per phase, approval requests, closing reports, and runs.jsonl.
-reports = "reports"
-# Arming files: writes are allowed only while a run is armed (`cutter arm RUN_ID --ttl 30m`).
-killswitch = "killswitch"
-# Per-document lock files (never renamed or deleted; an empty file means free).
-locks = "locks"
-# Approval documents (self-approvals of dry-run rehearsals are written here).
-approvals = "approvals"
-# Encrypted pre-write backups.
-backups = "backups"
-
-[approvals]
-# How long an approval stays valid after its signed_utc. The design's ceilings are 24h for
-# SG_1 (cut authorization), 12h for SG_2 (lifecycle authorization) and 12h for SG_C (the
-# compensation of enacted units); shorter is allowed. The knowledge base enforces the
-# ceilings again on its own clock.
-sg1_ttl = "24h"
-sg2_ttl = "12h"
-compensation_ttl = "12h"
-# How far in the future a signed_utc may lie (clocks differ a little); at most 1h.
-max_clock_skew = "5m"
-
-[killswitch]
-# Arming is for one command: `cutter orchestrate resume RUN --approval F --arm 10m` arms,
-# runs and disarms before it exits (at a gate, a stop, an error or Ctrl-C); a killed process's
-# arming ends by itself at its expiry. default_ttl is the arming of a command (and of
-# `cutter arm`) without an explicit duration; max_ttl the longest anyone may ask for (at most
-# 4h, which the knowledge base enforces on its own clock too).
-default_ttl = "10m"
-max_ttl = "4h"
-
-[operator]
-# Who acts, recorded on every run, arming, lock and lifecycle-log row and in the reports.
-# Empty: the OS user and host (user@host). `--actor NAME` on the command line wins.
-name = ""
-
-[grants]
-# The sha256 of the grant matrix a person has checked (`cutter grants expect`).
-# Empty: not yet checked; a live run then stops at grant_probe.
-expected_sha256 = ""
-
-[database]
-# The knowledge base, as the user that installs and migrates it (`cutter db init`).
-# CUTTER_DATABASE_URL overrides it. Never put a password in it.
-# url = "postgres://postgres@127.0.0.1:5432/knowledge_base"
-# The three cutter roles (`cutter db init` creates them): admin owns everything and alone may
-# arm a run or trust a key; exec may only call the run's functions; verify may only read.
-# Empty: derived from the database name in url, cutter_<database>_admin / _exec / _verify,
-# so two knowledge bases on one server never share a role.
-admin_role = ""
-exec_role = ""
-verify_role = ""
-# NAMES of the environment variables holding passwords. `cutter db init` sets the three
-# roles' passwords from them and refuses to create login roles without one (unless told
-# --no-password, for a server that authenticates otherwise). The values are never printed or
-# stored.
-url_password_env = ""
-admin_password_env = "CUTTER_ADMIN_PASSWORD"
-exec_password_env = "CUTTER_EXEC_PASSWORD"
-verify_password_env = "CUTTER_VERIFY_PASSWORD"
-# The server cancels a statement after this long, and ends a session idle in a transaction.
-statement_timeout = "60s"
-idle_in_transaction_timeout = "2m"
-# TLS to the server: "disable" (plain TCP: only for a server on this machine), "require"
-# (encrypted, the certificate not checked) or "verify-full" (encrypted, the certificate
-# checked against tls_ca_file and the host name). Use verify-full for any remote server.
-tls = "disable"
-tls_ca_file = ""
-
-[backup]
-# Fingerprint of the gpg key every pre-write backup is encrypted to (its public key must be
-# in the keyring; check with `cutter backup selftest`).
-recipient = ""
-# gpg's home folder; empty = GNUPGHOME from the environment, else ~/.gnupg.
-gnupg_home = ""
-
-[publish]
-# Also POST every report as JSON to a knowledge-base endpoint (empty url = files only).
-# token_env names the environment variable holding the bearer token. A report that cannot be
-# delivered after `retries` tries is kept in reports/outbox/ and the run does not go on until
-# it is delivered (the next command sends it first).
-url = ""
-token_env = ""
-retries = 3
-timeout = "10s"
-
-[live]
-# A live cut needs a dry-run of the same document and payload sha256 that reached closeout
-# (`cutter orchestrate cut FILE --document-id ID --mode dry-run --self-approve`), so the
-# payload an approver signs for live was rehearsed first.
-require_rehearsal = true
-
-# Who may sign approvals of DRY-RUNS: approver name = [public keys, one `.pub` line each].
-# A live knowledge base trusts only the keys in its own table (cutter_governance.approver_key,
-# written by the admin role): `cutter approve trust PUBFILE --name NAME` writes there when a
-# database is configured, and keeps a copy here for dry-runs.
-[trusted_keys]
-
-# One table per document you cut. `sha256` pins the source bytes: a run whose file differs
-# stops with STOP_DRIFT. `profile` picks a built-in grammar (vn-legal, en-legal, markdown).
-# `protected = true` requires the extra allowance in the SG_1 approval.
-#
-# [documents."SAMPLE-CHARTER"]
-# sha256 = "<64 hex characters; see `cutter plan FILE --json`>"
-# profile = "en-legal"
-# protected = false
-"#;
-
-/// Edits one config file in place, keeping its comments and layout, and publishes the result
-/// only if it still loads: a bad edit never replaces a good config.
-fn edit_config(
-    path: &Path,
-    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>,
-) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut doc: toml_edit::DocumentMut =
-        text.parse()
-            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
-                path: path.to_path_buf(),
-                detail: e.to_string().replace('\n', " "),
-            })?;
-    edit(&mut doc).map_err(|problem| ConfigError::Value {
-        path: path.to_path_buf(),
-        key: "(edit)".to_string(),
-        problem,
-    })?;
-    let new_text = doc.to_string();
-    let config = Config::parse(path, &new_text)?;
-    crate::atomic::write_atomic(path, new_text.as_bytes()).map_err(|source| {
-        ConfigError::Create {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
-    Ok(config)
-}
-
-fn table<'a>(
-    doc: &'a mut toml_edit::DocumentMut,
-    name: &str,
-) -> Result<&'a mut toml_edit::Table, String> {
-    let item = doc
-        .entry(name)
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-    item.as_table_mut()
-        .ok_or_else(|| format!("`{name}` is not a table; make it `[{name}]`"))
-}
-
-/// `cutter grants expect`: records the grant-matrix sha a person accepted.
-pub fn set_expected_grant_sha(path: &Path, sha256: &str) -> Result<Config, ConfigError> {
-    edit_config(path, |doc| {
-        table(doc, "grants")?.insert("expected_sha256", toml_edit::value(sha256));
-        Ok(())
-    })
-}
-
-/// `cutter approve trust`: adds a public key for an approver (kept if already there).
-pub fn add_trusted_key(path: &Path, approver: &str, key_line: &str) -> Result<Config, ConfigError> {
-    let key_line = key_line.trim().to_string();
-    edit_config(path, |doc| {
-        let keys = table(doc, "trusted_keys")?;
-        let mut list = toml_edit::Array::new();
-        match keys.get(approver) {
-            None => {}
-            Some(item) => match (item.as_str(), item.as_array()) {
-                (Some(one), _) => list.push(one),
-                (None, Some(many)) => {
-                    for v in many.iter() {
-                        list.push(v.clone());
-                    }
-                }
-                _ => {
-                    return Err(format!(
-                        "trusted_keys.\"{approver}\" is neither a key nor a list of keys; fix it by hand"
-                    ))
-                }
-            },
-        }
-        if !list.iter().any(|v| v.as_str() == Some(key_line.as_str())) {
-            list.push(key_line.as_str());
-        }
-        keys.insert(approver, toml_edit::value(list));
-        Ok(())
-    })
-}
-
-/// Removes a public key (its `.pub` line) from every approver in `[trusted_keys]`; an
-/// approver left without keys is removed. Keeps comments and layout.
-pub fn remove_trusted_key(path: &Path, key_line: &str) -> Result<Config, ConfigError> {
-    let key_line = key_line.trim().to_string();
-    edit_config(path, |doc| {
-        let keys = table(doc, "trusted_keys")?;
-        let names: Vec<String> = keys.iter().map(|(k, _)| k.to_string()).collect();
-        for name in names {
-            let Some(item) = keys.get(&name) else {
-                continue;
-            };
-            let remaining: Vec<String> = match (item.as_str(), item.as_array()) {
-                (Some(one), _) => vec![one.to_string()],
-                (None, Some(many)) => many
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => continue,
-            }
-            .into_iter()
-            .filter(|k| k.trim() != key_line)
-            .collect();
-            if remaining.is_empty() {
-                keys.remove(&name);
-            } else {
-                let mut list = toml_edit::Array::new();
-                for k in &remaining {
-                    list.push(k.as_str());
-                }
-                keys.insert(&name, toml_edit::value(list));
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Writes `dir/cutter.toml` and the runtime folders; never overwrites a config.
-pub fn init(dir: &Path) -> Result<PathBuf, ConfigError> {
-    init_with(dir, None, None)
-}
-
-/// As [`init`], with `[database] url` and `[backup] recipient` filled in. The text is checked
-/// before anything is written, so a bad value leaves no config behind.
-pub fn init_with(
-    dir: &Path,
-    database_url: Option<&str>,
-    backup_recipient: Option<&str>,
-) -> Result<PathBuf, ConfigError> {
-    let path = dir.join("cutter.toml");
-    let mut doc: toml_edit::DocumentMut =
-        DEFAULT_CONFIG_TOML
-            .parse()
-            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-    let value_err = |key: &str, problem: String| ConfigError::Value {
-        path: path.clone(),
-        key: key.to_string(),
-        problem,
-    };
-    if let Some(url) = database_url {
-        table(&mut doc, "database")
-            .map_err(|p| value_err("database", p))?
-            .insert("url", toml_edit::value(url));
-    }
-    if let Some(fpr) = backup_recipient {
-        table(&mut doc, "backup")
-            .map_err(|p| value_err("backup", p))?
-            .insert("recipient", toml_edit::value(fpr));
-    }
-    let text = doc.to_string();
-    Config::parse(&path, &text)?;
-    std::fs::create_dir_all(dir).map_err(|source| ConfigError::Create {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    // Published whole and only if the name is free: two inits cannot both write, and a crash
-    // never leaves a half-written config that a later init would refuse to replace.
-    match crate::atomic::write_new_atomic(&path, text.as_bytes()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(ConfigError::Exists { path })
-        }
-        Err(source) => return Err(ConfigError::Create { path, source }),
-    }
-    let config = Config::load(&path)?;
-    config.ensure_dirs()?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_CONFIG_TOML;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/cutter/cutter.toml"), text)
@@ -1273,24 +665,5 @@ mod tests {
         for bad in ["", "30", "m", "3x", "1h 30m", "-5m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn init_writes_once_and_creates_the_folders() {
-        let d = tempfile::tempdir().unwrap();
-        let path = init(d.path()).unwrap();
-        let c = Config::load(&path).unwrap();
-        assert!(c.paths.runs.is_dir() && c.paths.killswitch.is_dir());
-        std::fs::write(&path, "# mine\n").unwrap();
-        let err = init(d.path()).unwrap_err();
-        assert!(matches!(err, ConfigError::Exists { .. }));
-        assert!(err.to_string().contains("cutter.toml"), "{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
-        let stray = std::fs::read_dir(d.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .count();
-        assert_eq!(stray, 0, "no temporaries are left");
     }
 }
