@@ -15,6 +15,7 @@ mod keys;
 mod killswitch;
 mod locks;
 mod provision;
+pub mod schema;
 mod target;
 mod tls;
 
@@ -35,9 +36,10 @@ pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
     latest_version, passwordless_login_roles, provision, register_source, registered_source,
-    registered_sources, run_id_known, status, RegisteredSource, RolePasswords, MIGRATION_TABLE,
+    registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
 };
-pub use target::{approval_json, PgTarget, RUN_TABLES, WRITTEN_TABLES};
+pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
+pub use target::{approval_json, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.
