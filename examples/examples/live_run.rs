@@ -40,7 +40,7 @@ use tokio_postgres::NoTls;
 async fn connect(url: &str) -> Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
-        .with_context(|| format!("connect to {}", cutter_adapters::backup::redact_url(url)))?;
+        .with_context(|| format!("connect to {}", cutter_adapters::redact::redact_url(url)))?;
     tokio::spawn(connection);
     Ok(client)
 }

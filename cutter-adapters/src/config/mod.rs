@@ -17,7 +17,7 @@ pub use schema::{
     PublishConfig, TlsMode, TlsSettings, DATABASE_URL_ENV,
 };
 pub use template::{init, init_with, DEFAULT_CONFIG_TOML};
-pub use validate::parse_duration;
+pub use validate::{check_publish_url, default_role_names, parse_duration};
 
 /// The environment variable that names the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "CUTTER_CONFIG";

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::Duration;
 use cutter_core::approval::ApprovalPolicy;
 use cutter_core::orchestrator::ArmingPolicy;
+use cutter_core::ports::PortError;
 
 use super::schema::{
     BackupConfig, Config, DatabaseConfig, DocumentConfig, GrantsConfig, KillSwitchConfig,
@@ -15,6 +15,7 @@ use super::schema::{
     DATABASE_URL_ENV,
 };
 use super::ConfigError;
+use crate::redact::redact_url;
 
 /// Parses `30s`, `30m`, `24h`, `1h30m`, `2d`: one or more number+unit pairs.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -273,12 +274,7 @@ impl Config {
             None => None,
             Some(u) if u.is_empty() => None,
             Some(url) => {
-                if let Err(e) = crate::publish::HttpPublisher::new(
-                    &url,
-                    None,
-                    1,
-                    std::time::Duration::from_secs(1),
-                ) {
+                if let Err(e) = check_publish_url(&url) {
                     return Err(value_err("publish.url", e.to_string()));
                 }
                 let token_env = match raw.publish.token_env.map(|s| s.trim().to_string()) {
@@ -388,15 +384,15 @@ pub(super) fn parse_database(
     };
     let d = match url_for_roles
         .as_deref()
-        .and_then(|u| tokio_postgres::Config::from_str(u.trim()).ok())
-        .and_then(|c| c.get_dbname().map(str::to_string))
+        .and_then(|u| url_facts(u.trim()).ok())
+        .and_then(|facts| facts.dbname)
     {
         Some(db) => {
-            let roles = crate::pg::PgRoles::for_database(&db);
+            let [admin_role, exec_role, verify_role] = default_role_names(&db);
             DatabaseConfig {
-                admin_role: roles.admin,
-                exec_role: roles.exec,
-                verify_role: roles.verify,
+                admin_role,
+                exec_role,
+                verify_role,
                 ..d
             }
         }
@@ -464,8 +460,8 @@ pub(super) fn parse_database(
                 "must be a postgres:// URL".to_string(),
             ));
         }
-        let has_password = tokio_postgres::Config::from_str(u)
-            .map(|c| c.get_password().is_some())
+        let has_password = url_facts(u)
+            .map(|facts| facts.has_password)
             .map_err(|e| value_err("database.url", format!("is not a valid URL: {e}")))?;
         if has_password {
             return Err(value_err(
@@ -517,6 +513,142 @@ pub(super) fn parse_database(
         ));
     }
     Ok(out)
+}
+
+/// Refuses a report endpoint url that would leak the token or a credential: plain http to
+/// another machine, or a credential in the query. The config checks `[publish] url` with it
+/// whether or not the `publish` feature is on.
+pub fn check_publish_url(url: &str) -> Result<(), PortError> {
+    let refuse = |why: &str| {
+        Err(PortError::Other(format!(
+            "publish reports to `{}`: {why}",
+            redact_url(url)
+        )))
+    };
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        let host = r.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if !crate::is_loopback_host(host) {
+            return refuse("use https: plain http is only for an endpoint on this machine");
+        }
+        r
+    } else {
+        return refuse("the url must start with https:// (or http:// to this machine)");
+    };
+    let query = rest
+        .split_once('?')
+        .map_or("", |(_, q)| q)
+        .to_ascii_lowercase();
+    let secretish = ["token", "key", "password", "secret", "auth", "signature"];
+    if query
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .any(|k| secretish.iter().any(|s| k.contains(s)))
+    {
+        return refuse("it carries a credential in its query; name the token's variable in [publish] token_env instead");
+    }
+    Ok(())
+}
+
+/// What a database URL says, as far as the config's checks need.
+struct UrlFacts {
+    dbname: Option<String>,
+    has_password: bool,
+}
+
+/// Reads a database URL as the PostgreSQL client does (`postgres` feature).
+#[cfg(feature = "postgres")]
+fn url_facts(url: &str) -> Result<UrlFacts, String> {
+    use std::str::FromStr;
+    let c = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
+    Ok(UrlFacts {
+        dbname: c.get_dbname().map(str::to_string),
+        has_password: c.get_password().is_some(),
+    })
+}
+
+/// Reads a database URL without the PostgreSQL client (no `postgres` feature, so nothing
+/// connects with it): the password as [`crate::redact`] finds it (`user:PASSWORD@` or
+/// `?password=`), the database name from `?dbname=` or the path, percent-decoded.
+#[cfg(not(feature = "postgres"))]
+fn url_facts(url: &str) -> Result<UrlFacts, String> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| "it has no scheme".to_string())?;
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = before_query.split_once('/').map(|(_, p)| p);
+    let from_query = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "dbname")
+        .map(|(_, v)| v);
+    let dbname = match from_query.or(path).filter(|d| !d.is_empty()) {
+        Some(d) => Some(percent_decode(d)?),
+        None => None,
+    };
+    Ok(UrlFacts {
+        dbname,
+        has_password: crate::redact::without_password(url) != url,
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("`{}` is not a percent escape", &text[i..]))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "a percent escape is not UTF-8".to_string())
+}
+
+/// The default role names `[admin, exec, verify]` for a knowledge base in database `db`:
+/// `cutter_<db>_admin`, `cutter_<db>_exec`, `cutter_<db>_verify`, so two knowledge bases on
+/// one server never share a role. A name that is not already plain lower-case letters,
+/// digits and `_`, or too long for a role name, is folded to that alphabet and suffixed with
+/// 8 hex digits of its sha256, so different databases still get different roles.
+pub fn default_role_names(db: &str) -> [String; 3] {
+    let folded: String = db
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // "cutter_" + name + "_verify" within 63 bytes.
+    const ROOM: usize = 63 - "cutter_".len() - "_verify".len();
+    let stem = if folded == db && folded.len() <= ROOM {
+        folded
+    } else {
+        let digest = cutter_core::plan::sha256_hex(db.as_bytes());
+        let keep = ROOM - 9;
+        let head: String = folded.chars().take(keep).collect();
+        format!("{head}_{}", &digest[..8])
+    };
+    [
+        format!("cutter_{stem}_admin"),
+        format!("cutter_{stem}_exec"),
+        format!("cutter_{stem}_verify"),
+    ]
 }
 
 #[cfg(test)]
@@ -655,6 +787,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("documents.D.protect"), "{err}");
+    }
+
+    #[test]
+    fn database_urls_are_read_the_same_with_or_without_the_postgres_client() {
+        for (url, db, password) in [
+            ("postgres://u@h:5432/kb", Some("kb"), false),
+            ("postgresql://u:p%40ss@h/kb", Some("kb"), true),
+            ("postgres://h/kb?password=x&sslmode=disable", Some("kb"), true),
+            ("postgres://u@h/my%20kb", Some("my kb"), false),
+            ("postgres://u@h:5432", None, false),
+        ] {
+            let facts = url_facts(url).unwrap();
+            assert_eq!(facts.dbname.as_deref(), db, "{url}");
+            assert_eq!(facts.has_password, password, "{url}");
+        }
+        assert_eq!(
+            default_role_names("kb"),
+            ["cutter_kb_admin", "cutter_kb_exec", "cutter_kb_verify"]
+        );
     }
 
     #[test]
