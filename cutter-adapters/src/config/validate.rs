@@ -794,7 +794,11 @@ mod tests {
         for (url, db, password) in [
             ("postgres://u@h:5432/kb", Some("kb"), false),
             ("postgresql://u:p%40ss@h/kb", Some("kb"), true),
-            ("postgres://h/kb?password=x&sslmode=disable", Some("kb"), true),
+            (
+                "postgres://h/kb?password=x&sslmode=disable",
+                Some("kb"),
+                true,
+            ),
             ("postgres://u@h/my%20kb", Some("my kb"), false),
             ("postgres://u@h:5432", None, false),
         ] {
