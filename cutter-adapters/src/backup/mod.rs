@@ -30,6 +30,10 @@
 //! `pg_restore --file=-` reads the decrypted dump to its end and its table of contents must
 //! list every envelope table's data; `verify_backup`, given only a path, re-hashes and walks
 //! the framing.
+//!
+//! The parts: `pipeline` (the stream, its proof and the rename), `dump` (pg_dump and
+//! pg_restore), `gpg`, `openpgp` (the packet framing), `verify`, `selftest` and `process`
+//! (exit statuses, stderr, hashing); redaction is [`crate::redact`]'s.
 
 use std::fmt;
 use std::io;
