@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+mod database;
 mod edit;
 mod schema;
 mod template;
 mod validate;
 
+pub use database::default_role_names;
 pub use edit::{add_trusted_key, remove_trusted_key, set_expected_grant_sha};
 pub use schema::{
     BackupConfig, Config, DatabaseConfig, DocumentConfig, GrantsConfig, KillSwitchConfig, Paths,
     PublishConfig, TlsMode, TlsSettings, DATABASE_URL_ENV,
 };
 pub use template::{init, init_with, DEFAULT_CONFIG_TOML};
-pub use validate::{check_publish_url, default_role_names, parse_duration};
+pub use validate::{check_publish_url, parse_duration};
 
 /// The environment variable that names the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "CUTTER_CONFIG";
