@@ -4,15 +4,20 @@
 # the expected grant sha, an approver key trusted by the knowledge base, the sample registered
 # and rehearsed. Prints the folder it made (its cutter.toml, the approver key `ada.key`).
 #
+#   export CUTTER_ADMIN_PASSWORD=... CUTTER_EXEC_PASSWORD=... CUTTER_VERIFY_PASSWORD=...
 #   dir=$(examples/live-setup.sh) && cargo run -p cutter-examples --example live_run -- \
 #       "$dir/cutter.toml" samples/sample-charter.md SAMPLE-CHARTER "$dir/ada.key" "Ada Approver"
 #
-# Needs PostgreSQL on 127.0.0.1:5432 where `postgres` may create databases and roles, pg_dump
-# and gpg. Remove it with `examples/live-setup.sh --drop DIR`.
+# The three roles' passwords are read from CUTTER_ADMIN_PASSWORD, CUTTER_EXEC_PASSWORD and
+# CUTTER_VERIFY_PASSWORD (the names `cutter init` writes into the config): export them before
+# both this script and the example. Needs PostgreSQL on 127.0.0.1:5432 where `postgres` may
+# create databases and roles, pg_dump and gpg. Remove it with `examples/live-setup.sh --drop DIR`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cutter() { cargo run -q --locked -p cutter-cli -- "$@"; }
-export CUTTER_ADMIN_PASSWORD=example-admin CUTTER_EXEC_PASSWORD=example-exec CUTTER_VERIFY_PASSWORD=example-verify
+for v in CUTTER_ADMIN_PASSWORD CUTTER_EXEC_PASSWORD CUTTER_VERIFY_PASSWORD; do
+    [[ -n "${!v:-}" ]] || { echo "export $v first (the password of a cutter role)" >&2; exit 2; }
+done
 if [[ "${1:-}" == --drop ]]; then
     db=$(cat "$2/database")
     dropdb -h 127.0.0.1 -U postgres --if-exists "$db"

@@ -1,17 +1,45 @@
-//! cutter-adapters: the effects behind cutter-core's ports — files now; PostgreSQL, pg_dump
-//! and gpg as they land. Every failure is translated into a `PortError` here, so nothing
-//! platform-specific reaches the core.
+//! cutter-adapters: the effects behind cutter-core's ports — files, PostgreSQL, pg_dump + gpg
+//! backups and report publishing. Every failure is translated into a `PortError` here, so
+//! nothing platform-specific reaches the core.
+//!
+//! # Features for embedders
+//!
+//! An embedder pays only for the stacks it uses. Both features are on by default (the
+//! `cutter` binary uses them all):
+//!
+//! | feature    | turns on                                                        | pulls in |
+//! |------------|-----------------------------------------------------------------|----------|
+//! | `postgres` | `pg` (the live target, grants, provisioning, locks, batches, TLS) and `backup` (pg_dump + gpg) | tokio-postgres, deadpool-postgres, postgres-protocol, refinery, rustls, tokio-postgres-rustls, rustls-pki-types |
+//! | `publish`  | `publish` (reports POSTed over HTTP(S), with an outbox)       | ureq |
+//! | `failpoints` | named fail points for crash tests ([`failpoint`]); never in a normal build | — |
+//!
+//! A dry-run embedder (the simulator from cutter-core with the file adapters here: [`config`],
+//! [`state_store`], [`reporter`], [`killswitch`], [`source`], [`keys`], [`clock`]) needs
+//! neither:
+//!
+//! ```toml
+//! cutter-adapters = { version = "0.1", default-features = false }
+//! ```
+//!
+//! Without `postgres`, `cutter.toml`'s `[database]` section is still read and checked (the
+//! URL's password and database name are found without the PostgreSQL client); without
+//! `publish`, `[publish] url` is still checked with [`config::check_publish_url`]. Nothing
+//! can connect or send without the feature, so a config loads the same either way.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod atomic;
+#[cfg(feature = "postgres")]
 pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod failpoint;
 pub mod keys;
 pub mod killswitch;
+#[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "publish")]
 pub mod publish;
+pub mod redact;
 pub mod reporter;
 pub mod source;
 pub mod state_store;

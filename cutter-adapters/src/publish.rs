@@ -22,7 +22,7 @@ use fs2::FileExt;
 use serde_json::{json, Value};
 
 use crate::atomic::write_atomic;
-use crate::backup::redact_url;
+use crate::redact::redact_url;
 
 /// Where and how to publish.
 #[derive(Clone)]
@@ -57,7 +57,7 @@ impl HttpPublisher {
         retries: u32,
         timeout: Duration,
     ) -> Result<Self, PortError> {
-        check_url(url)?;
+        crate::config::check_publish_url(url)?;
         Ok(HttpPublisher {
             url: url.to_string(),
             token_env: token_env.map(str::to_string),
@@ -113,42 +113,6 @@ impl HttpPublisher {
             .await
             .map_err(|e| format!("the delivery task failed: {e}"))?
     }
-}
-
-/// Refuses a url that would leak the token or a credential.
-fn check_url(url: &str) -> Result<(), PortError> {
-    let refuse = |why: &str| {
-        Err(PortError::Other(format!(
-            "publish reports to `{}`: {why}",
-            redact_url(url)
-        )))
-    };
-    let rest = if let Some(r) = url.strip_prefix("https://") {
-        r
-    } else if let Some(r) = url.strip_prefix("http://") {
-        let host = r.split(['/', '?']).next().unwrap_or("");
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !crate::is_loopback_host(host) {
-            return refuse("use https: plain http is only for an endpoint on this machine");
-        }
-        r
-    } else {
-        return refuse("the url must start with https:// (or http:// to this machine)");
-    };
-    let query = rest
-        .split_once('?')
-        .map_or("", |(_, q)| q)
-        .to_ascii_lowercase();
-    let secretish = ["token", "key", "password", "secret", "auth", "signature"];
-    if query
-        .split('&')
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
-        .any(|k| secretish.iter().any(|s| k.contains(s)))
-    {
-        return refuse("it carries a credential in its query; name the token's variable in [publish] token_env instead");
-    }
-    Ok(())
 }
 
 /// A reporter that writes through `inner` and publishes each report.
@@ -434,14 +398,14 @@ mod tests {
             "https://kb.example/reports?token=abc",
             "https://kb.example/reports?x=1&api_key=abc",
         ] {
-            assert!(check_url(bad).is_err(), "{bad}");
+            assert!(crate::config::check_publish_url(bad).is_err(), "{bad}");
         }
         for good in [
             "https://kb.example/reports",
             "http://127.0.0.1:8080/reports",
             "http://localhost/reports?batch=1",
         ] {
-            assert!(check_url(good).is_ok(), "{good}");
+            assert!(crate::config::check_publish_url(good).is_ok(), "{good}");
         }
     }
 }

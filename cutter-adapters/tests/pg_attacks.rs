@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, ensure, Result};
 use chrono::{Duration, Utc};
+use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{approval_json, designed_grants, PgTarget};
 use cutter_core::approval::{Approval, SigningFormat};
 use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
@@ -72,18 +73,18 @@ async fn state(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
     let mut out = BTreeMap::new();
     let client = s.su.get().await?;
     for t in [
-        "public.information_unit",
-        "public.unit_version",
-        "public.iu_lifecycle_log",
-        "cutter_governance.cut_change_set",
-        "cutter_governance.manifest_envelope",
-        "cutter_governance.approval_signature",
-        "cutter_governance.review_decision",
-        "cutter_governance.verify_result",
-        "cutter_governance.document_lock",
-        "cutter_governance.run",
-        "cutter_governance.approver_key",
-        "cutter_governance.kill_switch_arming",
+        schema::INFORMATION_UNIT,
+        schema::UNIT_VERSION,
+        schema::IU_LIFECYCLE_LOG,
+        schema::CUT_CHANGE_SET,
+        schema::MANIFEST_ENVELOPE,
+        schema::APPROVAL_SIGNATURE,
+        schema::REVIEW_DECISION,
+        schema::VERIFY_RESULT,
+        schema::DOCUMENT_LOCK,
+        schema::RUN,
+        schema::APPROVER_KEY,
+        schema::KILL_SWITCH_ARMING,
     ] {
         let n: i64 = client
             .query_one(&format!("SELECT count(*) FROM {t}"), &[])

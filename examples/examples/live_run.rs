@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 use cutter_adapters::wiring::run::{self, Cut};
 use cutter_adapters::wiring::{Adapters, Backend};
-use cutter_core::approval::Approval;
+use cutter_core::approval::{self, Approval, ApprovalRequest};
 use cutter_core::compensation::CompensationMode;
 use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::run::BuildInfo;
@@ -24,8 +24,15 @@ async fn main() -> anyhow::Result<()> {
     let env = Adapters::load(config.as_ref(), None, BuildInfo::unknown_commit())?;
     let key = cutter_adapters::keys::load_signing_key(key.as_ref())?;
     // The approver signs what the orchestrator asks for; here in code, with their key.
-    let sign = |request| {
-        signing::sign_approval(&Approval::for_request(request, approver, Utc::now()), &key)
+    let sign = |request: &ApprovalRequest| -> Approval {
+        let mut a = Approval::for_request(request, approver, Utc::now());
+        // SG_2 and SG_C record a review decision: a fresh id for each signature.
+        let fresh = format!(
+            "{:016x}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        a.review_decision_id = approval::review_decision_for(request.gate, None, &fresh);
+        signing::sign_approval(&a, &key)
     };
 
     let done = run::cut(&env, &Cut::new(file, document_id, Mode::Live)).await?;

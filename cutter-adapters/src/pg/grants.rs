@@ -17,7 +17,8 @@ use cutter_core::grants::{Grant, GrantMatrix};
 use cutter_core::ports::{GrantProbe, PortError};
 use deadpool_postgres::Pool;
 
-use super::provision::{EXEC_FUNCTIONS, VERIFY_FUNCTIONS, VERIFY_RELATIONS};
+use super::provision::{EXEC_FUNCTIONS, VERIFY_FUNCTIONS};
+use super::schema::{verify_relations, TABLES, VIEWS};
 use super::{col, pool_error, translate, PgRoles};
 
 /// Privileges the matrix tracks. Newer servers add privileges (PostgreSQL 17's MAINTAIN) that
@@ -45,34 +46,6 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
     "REFERENCES",
     "TRIGGER",
 ];
-
-const TABLES: [&str; 23] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "public.refinery_schema_history",
-    "cutter_governance.source_registry",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.cut_change_set_checked",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-    "cutter_governance.document_lock",
-    "cutter_governance.document_lock_log",
-    "cutter_governance.batch",
-    "cutter_governance.batch_item",
-    "cutter_governance.run",
-    "cutter_governance.kb_identity",
-    "cutter_governance.policy",
-    "cutter_governance.approver_key",
-    "cutter_governance.approver_key_log",
-    "cutter_governance.kill_switch_log",
-];
-
-const VIEWS: [&str; 1] = ["cutter_governance.document_fingerprint"];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
 const FUNCTIONS: [&str; 55] = [
@@ -203,7 +176,7 @@ pub fn designed_grants() -> GrantMatrix {
             grants.push(Grant::new("admin", &format!("view {view}"), privilege));
         }
     }
-    for relation in VERIFY_RELATIONS {
+    for relation in verify_relations() {
         let kind = if VIEWS.contains(&relation) {
             "view"
         } else {

@@ -15,6 +15,7 @@ mod keys;
 mod killswitch;
 mod locks;
 mod provision;
+pub mod schema;
 mod target;
 mod tls;
 
@@ -35,9 +36,10 @@ pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
     latest_version, passwordless_login_roles, provision, register_source, registered_source,
-    registered_sources, run_id_known, status, RegisteredSource, RolePasswords, MIGRATION_TABLE,
+    registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
 };
-pub use target::{approval_json, PgTarget, RUN_TABLES, WRITTEN_TABLES};
+pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
+pub use target::{approval_json, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.
@@ -147,37 +149,15 @@ impl PgRoles {
         })
     }
 
-    /// The default names for a knowledge base in database `db`: `cutter_<db>_admin`,
-    /// `cutter_<db>_exec`, `cutter_<db>_verify`, so two knowledge bases on one server never
-    /// share a role. A name that is not already plain lower-case letters, digits and `_`, or
-    /// too long for a role name, is folded to that alphabet and suffixed with 8 hex digits of
-    /// its sha256, so different databases still get different roles.
+    /// The default names for a knowledge base in database `db`
+    /// ([`crate::config::default_role_names`]: `cutter_<db>_admin`, `cutter_<db>_exec`,
+    /// `cutter_<db>_verify`, folded and suffixed with a hash when `db` needs it).
     pub fn for_database(db: &str) -> Self {
-        let folded: String = db
-            .chars()
-            .map(|c| {
-                let c = c.to_ascii_lowercase();
-                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        // "cutter_" + name + "_verify" within 63 bytes.
-        const ROOM: usize = 63 - "cutter_".len() - "_verify".len();
-        let stem = if folded == db && folded.len() <= ROOM {
-            folded
-        } else {
-            let digest = cutter_core::plan::sha256_hex(db.as_bytes());
-            let keep = ROOM - 9;
-            let head: String = folded.chars().take(keep).collect();
-            format!("{head}_{}", &digest[..8])
-        };
+        let [admin, exec, verify] = crate::config::default_role_names(db);
         PgRoles {
-            admin: format!("cutter_{stem}_admin"),
-            exec: format!("cutter_{stem}_exec"),
-            verify: format!("cutter_{stem}_verify"),
+            admin,
+            exec,
+            verify,
         }
     }
 

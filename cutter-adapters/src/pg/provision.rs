@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
 
+use super::schema::{public_relations, verify_relations, MIGRATION_TABLE};
 use super::{PgError, PgRoles};
 
 fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, what: &str) -> Result<T, PgError> {
@@ -16,17 +17,6 @@ fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, what: &str) -> Result<T, Pg
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
-
-/// The table refinery keeps the applied migrations in (in schema `public`).
-pub const MIGRATION_TABLE: &str = "refinery_schema_history";
-
-/// Relations in `public` that belong to cutter (everything in `cutter_governance` does).
-pub(crate) const PUBLIC_RELATIONS: [&str; 4] = [
-    "information_unit",
-    "unit_version",
-    "iu_lifecycle_log",
-    MIGRATION_TABLE,
-];
 
 /// Functions in `public` that belong to cutter.
 pub(crate) const PUBLIC_FUNCTIONS: [&str; 7] = [
@@ -65,33 +55,6 @@ pub(crate) const VERIFY_FUNCTIONS: [&str; 3] = [
     "cutter_governance.fn_run_armed",
     "cutter_governance.fn_arming_expiry",
     "cutter_governance.fn_kb_identity",
-];
-
-/// What the verify role may SELECT.
-pub(crate) const VERIFY_RELATIONS: [&str; 23] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "cutter_governance.source_registry",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.cut_change_set_checked",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-    "cutter_governance.document_fingerprint",
-    "cutter_governance.document_lock",
-    "cutter_governance.document_lock_log",
-    "cutter_governance.batch",
-    "cutter_governance.batch_item",
-    "cutter_governance.run",
-    "cutter_governance.kb_identity",
-    "cutter_governance.policy",
-    "cutter_governance.approver_key",
-    "cutter_governance.approver_key_log",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.kill_switch_log",
 ];
 
 /// The passwords `db init` gives the three roles (values, read from the environment by the
@@ -245,7 +208,7 @@ pub async fn provision(
                AND (n.nspname = 'cutter_governance'
                     OR (n.nspname = 'public' AND c.relname = ANY ($1)))
              ORDER BY 1",
-            &[&PUBLIC_RELATIONS.as_slice()],
+            &[&public_relations()],
         )
         .await
         .map_err(PgError::db("list the cutter relations"))?;
@@ -315,7 +278,7 @@ pub async fn provision(
             sql.push(format!("GRANT EXECUTE ON FUNCTION {name} TO {verify}"));
         }
     }
-    for relation in VERIFY_RELATIONS {
+    for relation in verify_relations() {
         sql.push(format!("GRANT SELECT ON TABLE {relation} TO {verify}"));
     }
     sql.push(format!(

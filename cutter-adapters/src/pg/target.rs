@@ -18,45 +18,12 @@ use deadpool_postgres::{Object, Pool, Transaction};
 use futures::StreamExt as _;
 use serde_json::json;
 
+use super::schema::WRITTEN_TABLES;
 use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
 
 /// Units per statement of leg A: large enough that a call's round trip is small against its
 /// work, small enough that encoding the next chunk overlaps writing this one.
 const LEG_A_CHUNK: usize = 4096;
-
-/// The tables a run writes, for the narrow pre-write backup.
-pub const WRITTEN_TABLES: [&str; 10] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-    "cutter_governance.run",
-];
-
-/// Every table a run leaves rows in: the tables it writes, the registry its document is in,
-/// the arming rows of its kill-switch and their log, and its document lock's log. Counting
-/// these shows what a run did.
-pub const RUN_TABLES: [&str; 14] = [
-    WRITTEN_TABLES[0],
-    WRITTEN_TABLES[1],
-    WRITTEN_TABLES[2],
-    "cutter_governance.source_registry",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.kill_switch_log",
-    "cutter_governance.document_lock_log",
-    WRITTEN_TABLES[9],
-    WRITTEN_TABLES[3],
-    WRITTEN_TABLES[4],
-    WRITTEN_TABLES[5],
-    WRITTEN_TABLES[6],
-    WRITTEN_TABLES[7],
-    WRITTEN_TABLES[8],
-];
 
 /// The fields of an approval as the knowledge base's `fn_verify_approval` reads them: it
 /// rebuilds the signed text from these and verifies the signature itself. A batch-derived

@@ -2,7 +2,7 @@
 //! (encrypted, the server's certificate not checked — libpq's `sslmode=require`) and
 //! `verify-full` (encrypted, the certificate checked against a CA file and the host name).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -13,41 +13,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::PgError;
 
-/// How connections to the database are protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsMode {
-    #[default]
-    Disable,
-    Require,
-    VerifyFull,
-}
-
-impl TlsMode {
-    pub fn parse(text: &str) -> Option<TlsMode> {
-        match text {
-            "disable" => Some(TlsMode::Disable),
-            "require" => Some(TlsMode::Require),
-            "verify-full" => Some(TlsMode::VerifyFull),
-            _ => None,
-        }
-    }
-
-    /// libpq's `sslmode` for the same protection (pg_dump).
-    pub fn sslmode(self) -> &'static str {
-        match self {
-            TlsMode::Disable => "disable",
-            TlsMode::Require => "require",
-            TlsMode::VerifyFull => "verify-full",
-        }
-    }
-}
-
-/// The mode and, for `verify-full`, the CA certificates (PEM) the server's must chain to.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TlsSettings {
-    pub mode: TlsMode,
-    pub ca_file: Option<PathBuf>,
-}
+pub use crate::config::{TlsMode, TlsSettings};
 
 /// Accepts any server certificate: `require` encrypts but does not authenticate the server,
 /// exactly as libpq's `sslmode=require`. Signatures are still checked, so the handshake is

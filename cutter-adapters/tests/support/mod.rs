@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
+use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{
     designed_grants, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
     PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
@@ -300,26 +301,27 @@ impl Scratch {
     }
 }
 
+/// The tables the tests count rows in (names from the adapters' schema module).
 pub const TABLES: [&str; 19] = [
-    "public.information_unit",
-    "public.unit_version",
-    "public.iu_lifecycle_log",
-    "cutter_governance.source_registry",
-    "cutter_governance.kill_switch_arming",
-    "cutter_governance.kill_switch_log",
-    "cutter_governance.cut_change_set",
-    "cutter_governance.cut_change_set_affected_row",
-    "cutter_governance.manifest_envelope",
-    "cutter_governance.approval_signature",
-    "cutter_governance.review_decision",
-    "cutter_governance.verify_result",
-    "cutter_governance.run",
-    "cutter_governance.document_lock_log",
-    "cutter_governance.approver_key",
-    "cutter_governance.approver_key_log",
-    "cutter_governance.kb_identity",
-    "cutter_governance.policy",
-    "public.refinery_schema_history",
+    schema::INFORMATION_UNIT,
+    schema::UNIT_VERSION,
+    schema::IU_LIFECYCLE_LOG,
+    schema::SOURCE_REGISTRY,
+    schema::KILL_SWITCH_ARMING,
+    schema::KILL_SWITCH_LOG,
+    schema::CUT_CHANGE_SET,
+    schema::CUT_CHANGE_SET_AFFECTED_ROW,
+    schema::MANIFEST_ENVELOPE,
+    schema::APPROVAL_SIGNATURE,
+    schema::REVIEW_DECISION,
+    schema::VERIFY_RESULT,
+    schema::RUN,
+    schema::DOCUMENT_LOCK_LOG,
+    schema::APPROVER_KEY,
+    schema::APPROVER_KEY_LOG,
+    schema::KB_IDENTITY,
+    schema::POLICY,
+    schema::MIGRATION_HISTORY,
 ];
 
 /// Who acts in these tests, as the knowledge base records it.

@@ -1,0 +1,155 @@
+//! The names of the knowledge base's relations, in one place: every table and view the
+//! migrations create, and the lists the rest of `pg` (grants, provisioning, the target, the
+//! backup) and the examples take from them. A name is written here once.
+
+/// `public.information_unit`: the units themselves.
+pub const INFORMATION_UNIT: &str = "public.information_unit";
+/// `public.unit_version`: every version of a unit's content.
+pub const UNIT_VERSION: &str = "public.unit_version";
+/// `public.iu_lifecycle_log`: every lifecycle change of a unit.
+pub const IU_LIFECYCLE_LOG: &str = "public.iu_lifecycle_log";
+
+/// The table refinery keeps the applied migrations in, unqualified (it lives in `public`).
+pub const MIGRATION_TABLE: &str = "refinery_schema_history";
+/// [`MIGRATION_TABLE`], schema-qualified.
+pub const MIGRATION_HISTORY: &str = "public.refinery_schema_history";
+
+pub const SOURCE_REGISTRY: &str = "cutter_governance.source_registry";
+pub const KILL_SWITCH_ARMING: &str = "cutter_governance.kill_switch_arming";
+pub const CUT_CHANGE_SET: &str = "cutter_governance.cut_change_set";
+pub const CUT_CHANGE_SET_AFFECTED_ROW: &str = "cutter_governance.cut_change_set_affected_row";
+pub const CUT_CHANGE_SET_CHECKED: &str = "cutter_governance.cut_change_set_checked";
+pub const MANIFEST_ENVELOPE: &str = "cutter_governance.manifest_envelope";
+pub const APPROVAL_SIGNATURE: &str = "cutter_governance.approval_signature";
+pub const REVIEW_DECISION: &str = "cutter_governance.review_decision";
+pub const VERIFY_RESULT: &str = "cutter_governance.verify_result";
+pub const DOCUMENT_LOCK: &str = "cutter_governance.document_lock";
+pub const DOCUMENT_LOCK_LOG: &str = "cutter_governance.document_lock_log";
+pub const BATCH: &str = "cutter_governance.batch";
+pub const BATCH_ITEM: &str = "cutter_governance.batch_item";
+pub const RUN: &str = "cutter_governance.run";
+pub const KB_IDENTITY: &str = "cutter_governance.kb_identity";
+pub const POLICY: &str = "cutter_governance.policy";
+pub const APPROVER_KEY: &str = "cutter_governance.approver_key";
+pub const APPROVER_KEY_LOG: &str = "cutter_governance.approver_key_log";
+pub const KILL_SWITCH_LOG: &str = "cutter_governance.kill_switch_log";
+
+/// `cutter_governance.document_fingerprint`: the one view.
+pub const DOCUMENT_FINGERPRINT: &str = "cutter_governance.document_fingerprint";
+
+/// cutter's tables in `public` (besides the migration history).
+pub const PUBLIC_TABLES: [&str; 3] = [INFORMATION_UNIT, UNIT_VERSION, IU_LIFECYCLE_LOG];
+
+/// Every table of the knowledge base (the admin role owns them all).
+pub const TABLES: [&str; 23] = [
+    INFORMATION_UNIT,
+    UNIT_VERSION,
+    IU_LIFECYCLE_LOG,
+    MIGRATION_HISTORY,
+    SOURCE_REGISTRY,
+    KILL_SWITCH_ARMING,
+    CUT_CHANGE_SET,
+    CUT_CHANGE_SET_AFFECTED_ROW,
+    CUT_CHANGE_SET_CHECKED,
+    MANIFEST_ENVELOPE,
+    APPROVAL_SIGNATURE,
+    REVIEW_DECISION,
+    VERIFY_RESULT,
+    DOCUMENT_LOCK,
+    DOCUMENT_LOCK_LOG,
+    BATCH,
+    BATCH_ITEM,
+    RUN,
+    KB_IDENTITY,
+    POLICY,
+    APPROVER_KEY,
+    APPROVER_KEY_LOG,
+    KILL_SWITCH_LOG,
+];
+
+/// Every view of the knowledge base.
+pub const VIEWS: [&str; 1] = [DOCUMENT_FINGERPRINT];
+
+/// The tables a run writes, for the narrow pre-write backup.
+pub const WRITTEN_TABLES: [&str; 10] = [
+    INFORMATION_UNIT,
+    UNIT_VERSION,
+    IU_LIFECYCLE_LOG,
+    CUT_CHANGE_SET,
+    CUT_CHANGE_SET_AFFECTED_ROW,
+    MANIFEST_ENVELOPE,
+    APPROVAL_SIGNATURE,
+    REVIEW_DECISION,
+    VERIFY_RESULT,
+    RUN,
+];
+
+/// Every table a run leaves rows in: the tables it writes, the registry its document is in,
+/// the arming rows of its kill-switch and their log, and its document lock's log. Counting
+/// these shows what a run did.
+pub const RUN_TABLES: [&str; 14] = [
+    INFORMATION_UNIT,
+    UNIT_VERSION,
+    IU_LIFECYCLE_LOG,
+    SOURCE_REGISTRY,
+    KILL_SWITCH_ARMING,
+    KILL_SWITCH_LOG,
+    DOCUMENT_LOCK_LOG,
+    RUN,
+    CUT_CHANGE_SET,
+    CUT_CHANGE_SET_AFFECTED_ROW,
+    MANIFEST_ENVELOPE,
+    APPROVAL_SIGNATURE,
+    REVIEW_DECISION,
+    VERIFY_RESULT,
+];
+
+/// What the verify role may SELECT: every table but the migration history, and every view.
+pub fn verify_relations() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .into_iter()
+        .filter(|t| *t != MIGRATION_HISTORY)
+        .chain(VIEWS)
+}
+
+/// The relations in `public` that belong to cutter, unqualified (everything in
+/// `cutter_governance` does).
+pub fn public_relations() -> Vec<&'static str> {
+    PUBLIC_TABLES
+        .iter()
+        .filter_map(|t| t.strip_prefix("public."))
+        .chain([MIGRATION_TABLE])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_lists_name_only_known_relations_once() {
+        assert_eq!(MIGRATION_HISTORY, format!("public.{MIGRATION_TABLE}"));
+        let all: BTreeSet<&str> = TABLES.into_iter().chain(VIEWS).collect();
+        assert_eq!(
+            all.len(),
+            TABLES.len() + VIEWS.len(),
+            "a name is listed twice"
+        );
+        for list in [&WRITTEN_TABLES[..], &RUN_TABLES[..], &PUBLIC_TABLES[..]] {
+            let set: BTreeSet<&str> = list.iter().copied().collect();
+            assert_eq!(set.len(), list.len(), "{list:?} lists a name twice");
+            assert!(set.is_subset(&all), "{list:?}");
+        }
+        assert_eq!(verify_relations().count(), 23);
+        assert_eq!(
+            public_relations(),
+            vec![
+                "information_unit",
+                "unit_version",
+                "iu_lifecycle_log",
+                "refinery_schema_history"
+            ]
+        );
+    }
+}
