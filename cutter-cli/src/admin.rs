@@ -13,8 +13,8 @@ use cutter_adapters::wiring::Adapters as Env;
 use cutter_core::signing;
 use serde_json::json;
 
-use crate::app::Result;
 use crate::cli::{Backup, Db, Grants};
+use crate::exit::Result;
 use crate::exit::{CliError, Code};
 
 /// `cutter keygen --out PREFIX`.
@@ -295,13 +295,13 @@ pub async fn db(env: &Env, command: Db, as_json: bool) -> Result<()> {
 }
 
 /// `cutter grants show` and `cutter grants expect`.
-pub async fn grants(env: &Env, command: Grants) -> Result<()> {
+pub async fn grants(env: &Env, command: Grants, json: bool) -> Result<()> {
     match command {
         Grants::Show { sha: true, .. } => {
             println!("{}", work::grants(env).await?.sha256);
             Ok(())
         }
-        Grants::Show { json, .. } => {
+        Grants::Show { .. } => {
             let r = work::grants(env).await?;
             let sha = &r.sha256;
             if json {

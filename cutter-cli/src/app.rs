@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context};
-use cutter_adapters::atomic::write_atomic;
+use anyhow::anyhow;
 use cutter_adapters::config;
 use cutter_adapters::wiring::{self, Adapters, LiveDb};
 use cutter_core::approval::Approval;
@@ -14,16 +13,15 @@ use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::parser::ProfileDiscoverer;
 use cutter_core::ports::{KillSwitch, StateStore};
 use cutter_core::run::{BuildInfo, RunRecord};
-use cutter_core::state::Event;
 use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
 use cutter_core::{Mode, OrchestratorError};
 
 use crate::admin;
-use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs, ProfileArgs};
+use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs};
 use crate::exit::{CliError, Code};
 use crate::output;
 
-pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
+use crate::exit::Result;
 
 /// Runs one command line. SIGINT or SIGTERM stops the command where it is (an open write
 /// transaction rolls back, the run keeps its last saved state) and disarms every live run the
@@ -51,6 +49,7 @@ pub(crate) fn build_info() -> BuildInfo {
 
 async fn dispatch(cli: Cli) -> Result<()> {
     let actor_flag = cli.actor.clone();
+    let json = cli.json;
     match cli.command {
         Command::Init {
             dir,
@@ -63,8 +62,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
             println!("wrote {}", path.display());
             Ok(())
         }
-        Command::Plan(args) => plan(args),
-        Command::Keygen { out } => admin::keygen(&out, false),
+        Command::Plan(args) => plan(args, json),
+        Command::Keygen { out } => admin::keygen(&out, json),
         Command::Approve(Approve::Sign {
             request,
             key,
@@ -79,12 +78,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
             review_decision_id,
             protected_allowance,
             out.as_deref(),
-            false,
+            json,
         ),
         command => {
             let env = load_adapters(cli.config.as_deref(), actor_flag.as_deref())?;
             match command {
-                Command::Orchestrate(o) => orchestrate(&env, o).await,
+                Command::Orchestrate(o) => orchestrate(&env, o, json).await,
                 Command::Approve(Approve::Request {
                     run_id,
                     out,
@@ -92,35 +91,34 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     reason,
                 }) => {
                     let reason = if compensation { reason } else { None };
-                    approve_request(&env, &run_id, out.as_deref(), reason.as_deref()).await
+                    approve_request(&env, &run_id, out.as_deref(), reason.as_deref(), json).await
                 }
                 Command::Approve(Approve::BatchRequest { batch_id, out }) => {
-                    crate::batch::batch_request(&env, &batch_id, out.as_deref(), false).await
+                    crate::batch::batch_request(&env, &batch_id, out.as_deref(), json).await
                 }
                 Command::Approve(Approve::Verify { file }) => {
-                    admin::approve_verify(&env, &file, false).await
+                    admin::approve_verify(&env, &file, json).await
                 }
                 Command::Approve(Approve::Trust {
                     pubfile,
                     name,
                     valid_until,
                 }) => {
-                    admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref(), false).await
+                    admin::approve_trust(&env, &pubfile, &name, valid_until.as_deref(), json).await
                 }
                 Command::Approve(Approve::Revoke { pubfile }) => {
-                    admin::approve_revoke(&env, &pubfile, false).await
+                    admin::approve_revoke(&env, &pubfile, json).await
                 }
-                Command::Approve(Approve::Keys { json }) => admin::approve_keys(&env, json).await,
-                Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref()).await,
-                Command::Disarm { run_id } => disarm(&env, &run_id).await,
-                Command::Db(db) => admin::db(&env, db, false).await,
-                Command::Source(s) => crate::source::run(&env, s).await,
+                Command::Approve(Approve::Keys) => admin::approve_keys(&env, json).await,
+                Command::Arm { run_id, ttl } => arm(&env, &run_id, ttl.as_deref(), json).await,
+                Command::Disarm { run_id } => disarm(&env, &run_id, json).await,
+                Command::Db(db) => admin::db(&env, db, json).await,
+                Command::Source(s) => crate::source::run(&env, s, json).await,
                 Command::Preflight {
                     file,
                     document_id,
                     mode,
                     profile,
-                    json,
                 } => {
                     crate::preflight::preflight(&env, &document_id, &file, mode, &profile, json)
                         .await
@@ -131,8 +129,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     reason,
                     force,
                 } => admin::unlock(&env, &document_id, &run, &reason, force).await,
-                Command::Grants(g) => admin::grants(&env, g).await,
-                Command::Backup(b) => admin::backup(&env, b, false).await,
+                Command::Grants(g) => admin::grants(&env, g, json).await,
+                Command::Backup(b) => admin::backup(&env, b, json).await,
                 Command::Init { .. }
                 | Command::Plan(_)
                 | Command::Keygen { .. }
@@ -143,32 +141,23 @@ async fn dispatch(cli: Cli) -> Result<()> {
 }
 
 /// The discoverer the flags ask for: a built-in, a TOML profile, or detection.
-pub(crate) fn discoverer(args: &ProfileArgs) -> Result<ProfileDiscoverer> {
-    Ok(wiring::discoverer(
-        args.profile.as_deref(),
-        args.profile_file.as_deref(),
-    )?)
-}
-
-pub(crate) fn read_source(path: &Path) -> Result<Vec<u8>> {
-    Ok(wiring::read_source(path)?)
-}
-
-pub(crate) fn run_discoverer(env: &Adapters, run: &RunRecord) -> Result<ProfileDiscoverer> {
+fn run_discoverer(env: &Adapters, run: &RunRecord) -> Result<ProfileDiscoverer> {
     Ok(env.run_discoverer(run)?)
 }
 
-fn plan(args: PlanArgs) -> Result<()> {
-    let bytes = read_source(&args.file)?;
+fn plan(args: PlanArgs, json: bool) -> Result<()> {
+    let bytes = wiring::read_source(&args.file)?;
     let name = args.file.display().to_string();
     let detected = args.profile.profile.is_none() && args.profile.profile_file.is_none();
-    let parsed = discoverer(&args.profile)?
+    let parsed = args
+        .profile
+        .discoverer()?
         .parse(&name, &bytes)
         .map_err(|e| CliError {
             code: Code::Governance,
             error: e.into(),
         })?;
-    if args.json {
+    if json {
         let mut value = output::plan_json(&parsed.plan, &parsed.source_sha256);
         value["profile_detected"] = detected.into();
         if args.coverage {
@@ -206,7 +195,7 @@ fn load_adapters(flag: Option<&Path>, actor_flag: Option<&str>) -> Result<Adapte
 }
 
 /// The live database alone (no run), for commands around runs.
-pub(crate) fn live_db(env: &Adapters) -> Result<LiveDb> {
+fn live_db(env: &Adapters) -> Result<LiveDb> {
     Ok(LiveDb::build(&env.config, &env.actor)?)
 }
 
@@ -239,7 +228,7 @@ async fn report_outcome(
     }
 }
 
-async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
+async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result<()> {
     match command {
         Orchestrate::Cut {
             file,
@@ -248,7 +237,6 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             mode,
             run_id,
             self_approve,
-            json,
         } => {
             let cut = wiring::run::Cut {
                 file,
@@ -280,7 +268,6 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             run_id,
             approval,
             arm,
-            json,
         } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
             let approval = match approval {
@@ -308,22 +295,19 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             approval,
             reason,
             arm,
-            json,
         } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
             let request = compensation_request(env, approval.as_deref(), reason, arm.as_deref())?;
             let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             let orch = env.orchestrator(&backend, &discoverer);
-            let voidable = cutter_core::state::transition(&run.state, &Event::Void).is_ok();
-            if !json && voidable && run.has_written() {
-                print_plan(
-                    &orch
-                        .compensation_plan(&run_id, CompensationMode::SoftRetire)
-                        .await?,
-                );
-            }
-            let outcome = orch.void(&run_id, request).await;
+            // The plan the void applies, planned once and shown just before it is applied.
+            let show = |plan: &CompensationPlan| {
+                if !json && run.has_written() {
+                    print_plan(plan);
+                }
+            };
+            let outcome = orch.void_showing(&run_id, request, &show).await;
             env.save_backend(&run_id, &backend)?;
             compensated(env, &run_id, outcome, json).await
         }
@@ -334,7 +318,6 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             arm,
             hard_delete_drafts,
             plan_only,
-            json,
         } => {
             // Only applying needs the run to itself; showing the plan does not.
             let (_drive, run) = if plan_only {
@@ -352,32 +335,18 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
                 CompensationMode::SoftRetire
             };
             let orch = env.orchestrator(&backend, &discoverer);
-            // The plan is computed in the core and shown before anything is applied. A run
-            // that cannot be reverted goes straight to revert, which says why.
-            let revertible = cutter_core::state::transition(&run.state, &Event::Revert).is_ok();
-            let plan = if revertible || plan_only {
-                Some(orch.compensation_plan(&run_id, mode).await?)
-            } else {
-                None
-            };
-            if let (true, Some(plan)) = (plan_only, &plan) {
+            if plan_only {
+                let plan = orch.compensation_plan(&run_id, mode).await?;
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({
-                            "run_id": run_id,
-                            "mode": plan.mode,
-                            "steps": plan.describe(),
-                        })
+                        serde_json::json!({"run_id": run_id, "mode": plan.mode, "steps": plan.describe()})
                     );
                 } else {
-                    print_plan(plan);
+                    print_plan(&plan);
                     println!("(--plan-only: nothing was applied)");
                 }
                 return Ok(());
-            }
-            if let (false, Some(plan)) = (json, &plan) {
-                print_plan(plan);
             }
             // The plan the revert applies, planned once and shown just before it is applied.
             let show = |plan: &CompensationPlan| {
@@ -395,18 +364,16 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
             batch_id,
             lease,
             register,
-            json,
         } => crate::batch::batch(env, &manifest, workers, batch_id, &lease, register, json).await,
         Orchestrate::BatchResume {
             batch_id,
             approval,
             arm,
-            json,
         } => crate::batch::batch_resume(env, &batch_id, &approval, arm.as_deref(), json).await,
-        Orchestrate::BatchStatus { batch_id, json } => {
+        Orchestrate::BatchStatus { batch_id } => {
             crate::batch::batch_status(env, &batch_id, json).await
         }
-        Orchestrate::Status { run_id, json } => {
+        Orchestrate::Status { run_id } => {
             match run_id {
                 Some(id) => {
                     let run = env.load_run(&id).await?;
@@ -433,19 +400,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate) -> Result<()> {
                     } else if runs.is_empty() {
                         println!("no runs yet");
                     } else {
-                        for r in &runs {
-                            let r = &RunRecord {
-                                document_id: escape_controls(&r.document_id).into_owned(),
-                                ..r.clone()
-                            };
-                            println!(
-                                "{}  {:<8} {:<20} {}",
-                                r.run_id,
-                                r.mode.name(),
-                                r.document_id,
-                                r.state
-                            );
-                        }
+                        print!("{}", output::runs_table(&runs));
                     }
                 }
             }
@@ -540,6 +495,7 @@ async fn approve_request(
     run_id: &str,
     out: Option<&Path>,
     compensation_reason: Option<&str>,
+    json: bool,
 ) -> Result<()> {
     let run = env.load_run(run_id).await?;
     // The request is built from the run as its knowledge base confirms it: a state file that
@@ -552,23 +508,36 @@ async fn approve_request(
         None => orch.request_for(run_id).await?,
     };
     let text = approval_file::request_toml(&request);
-    match out {
-        Some(path) => {
-            write_atomic(path, text.as_bytes())
-                .with_context(|| format!("write {}", path.display()))
-                .map_err(CliError::internal)?;
-            println!(
-                "wrote the {} approval request to {}",
-                request.gate,
-                path.display()
-            );
-        }
-        None => print!("{text}"),
+    let Some(path) = out else {
+        print!("{text}");
+        return Ok(());
+    };
+    env.write_file(path, &text)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"run_id": run_id, "gate": request.gate.name(), "payload_sha256": request.payload_sha256, "file": path})
+        );
+        return Ok(());
     }
+    println!(
+        "wrote the {} approval request to {}",
+        request.gate,
+        path.display()
+    );
+    let (then, arm) = match (request.gate, run.mode) {
+        (cutter_core::Gate::Compensation, _) => ("orchestrate revert", " --arm 10m"),
+        (_, Mode::Live) => ("orchestrate resume", " --arm 10m"),
+        (_, Mode::DryRun) => ("orchestrate resume", ""),
+    };
+    println!(
+        "next: the approver signs it: `cutter approve sign {} --key KEY --approver NAME --out signed.toml`; then `cutter {then} {run_id} --approval signed.toml{arm}`",
+        path.display()
+    );
     Ok(())
 }
 
-async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>) -> Result<()> {
+async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>, json: bool) -> Result<()> {
     let run = env.load_run(run_id).await?;
     let ttl = env.arming_ttl("--ttl", ttl)?;
     let backend = env.backend(run_id, run.mode).await?;
@@ -582,6 +551,13 @@ async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>) -> Result<()> {
     // This command's arming is meant to outlive it (the next command uses it): not disarmed
     // on a normal exit.
     crate::interrupt::forget(run_id);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"run_id": run_id, "armed_until": until.to_rfc3339(), "mode": run.mode.name()})
+        );
+        return Ok(());
+    }
     println!("armed run {run_id} until {}", until.to_rfc3339());
     match run.mode {
         Mode::DryRun => println!("note: a dry-run writes only to the simulator and needs no arming"),
@@ -592,7 +568,7 @@ async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
+async fn disarm(env: &Adapters, run_id: &str, json: bool) -> Result<()> {
     // An unknown run id is still disarmed (disarming is always safe), in the place its mode
     // says, or in both if the run record is gone.
     let mode = env.store.load(run_id).await.ok().map(|r| r.mode);
@@ -608,6 +584,13 @@ async fn disarm(env: &Adapters, run_id: &str) -> Result<()> {
             .await
             .map_err(CliError::internal)?;
     }
-    println!("disarmed run {run_id}");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"run_id": run_id, "disarmed": true, "dry_run": targets.dry_run, "live": targets.live})
+        );
+    } else {
+        println!("disarmed run {run_id}");
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use cutter_adapters::pg::{BatchItem, ItemStatus};
 use cutter_adapters::wiring::batch::{self as engine, BatchRequest};
 use cutter_adapters::wiring::Adapters as Env;
 
-use crate::app::Result;
+use crate::exit::Result;
 use crate::exit::{CliError, Code};
 
 /// `cutter orchestrate batch MANIFEST --workers N`.

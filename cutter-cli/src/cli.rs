@@ -38,6 +38,10 @@ pub struct Cli {
     /// No progress lines and no informational logs on stderr; errors and warnings still print.
     #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
+    /// Print the command's result as one JSON document on stdout (logs and progress stay on
+    /// stderr); every command that prints a result has it.
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -100,9 +104,6 @@ pub enum Command {
         mode: ModeArg,
         #[command(flatten)]
         profile: ProfileArgs,
-        /// Print the checks as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Intake: the live source registry of documents and their pinned sha256.
     #[command(subcommand, after_help = docs::SOURCE)]
@@ -162,11 +163,7 @@ pub enum Source {
     },
     /// List the registered documents.
     #[command(after_help = docs::SOURCE_LIST)]
-    List {
-        /// Print the documents as one JSON array.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Say whether FILE still matches the document's pin.
     #[command(after_help = docs::SOURCE_CHECK)]
     Check {
@@ -201,9 +198,6 @@ pub enum Grants {
     /// the sha the config expects.
     #[command(after_help = docs::GRANTS_SHOW)]
     Show {
-        /// Print the matrix, its sha256 and the differences as one JSON object.
-        #[arg(long)]
-        json: bool,
         /// Print only the sha256 (for `cutter grants expect "$(cutter grants show --sha)"`
         /// once a person has read the full matrix).
         #[arg(long, conflicts_with = "json")]
@@ -239,9 +233,6 @@ pub struct PlanArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub profile: ProfileArgs,
-    /// Print the plan as one JSON object.
-    #[arg(long)]
-    pub json: bool,
     /// Also list the regions the profile skipped (front matter, tables of contents, page
     /// headers, annotations), by line range, so a person can check nothing was lost.
     #[arg(long)]
@@ -257,6 +248,16 @@ pub struct ProfileArgs {
     /// A profile written in TOML (see docs/profiles.md).
     #[arg(long, value_name = "PATH")]
     pub profile_file: Option<PathBuf>,
+}
+
+impl ProfileArgs {
+    /// The discoverer the flags ask for: a built-in, a TOML profile, or detection.
+    pub fn discoverer(&self) -> crate::exit::Result<cutter_core::parser::ProfileDiscoverer> {
+        Ok(cutter_adapters::wiring::discoverer(
+            self.profile.as_deref(),
+            self.profile_file.as_deref(),
+        )?)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -291,9 +292,6 @@ pub enum Orchestrate {
         /// closeout in one command (a rehearsal; refused in live mode).
         #[arg(long)]
         self_approve: bool,
-        /// Print the run as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Continue a run: through its gate with an approval, or after an interruption without.
     /// A live run writes only while armed; the command disarms it before it exits.
@@ -307,9 +305,6 @@ pub enum Orchestrate {
         /// Arm the run for this command first, e.g. --arm 10m (live runs).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
-        /// Print the run as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Cancel a run paused at a gate; drafts already written are retired. Units already
     /// enacted are retired only under a signed compensation approval (--approval).
@@ -326,9 +321,6 @@ pub enum Orchestrate {
         /// Arm the run for this command first, e.g. --arm 10m (live runs).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
-        /// Print the run and what was retired as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Compensate a closed-out or stopped run (soft: units are retired, nothing deleted).
     /// Retiring enacted units needs a signed compensation approval (SG_C, `cutter approve
@@ -352,9 +344,6 @@ pub enum Orchestrate {
         /// Print the compensation plan and stop; nothing is applied.
         #[arg(long)]
         plan_only: bool,
-        /// Print the run and the compensation as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Cut every document of a batch manifest, N workers at a time, each run to its first
     /// gate (live). The batch lives in the database: start the same command in other processes
@@ -379,9 +368,6 @@ pub enum Orchestrate {
         /// cutting it (without this, every document must be registered already).
         #[arg(long)]
         register: bool,
-        /// Print every document's outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Resume every run a signed batch approval lists, through its gate.
     #[command(after_help = docs::BATCH_RESUME)]
@@ -394,27 +380,18 @@ pub enum Orchestrate {
         /// Arm each listed run for this long first (otherwise arm them one by one).
         #[arg(long, value_name = "DURATION")]
         arm: Option<String>,
-        /// Print every run's outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Show every document of a batch, its status and its run.
     #[command(after_help = docs::BATCH_STATUS)]
     BatchStatus {
         /// The batch, as `orchestrate batch` printed it.
         batch_id: String,
-        /// Print the batch as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// Show one run, or all runs.
     #[command(after_help = docs::STATUS)]
     Status {
         /// The run to show in full [default: every run, one line each].
         run_id: Option<String>,
-        /// Print the run (or every run, as an array) as JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -499,11 +476,7 @@ pub enum Approve {
     },
     /// List the keys the knowledge base trusts (and has revoked).
     #[command(after_help = docs::APPROVE_KEYS)]
-    Keys {
-        /// Print the keys as one JSON array.
-        #[arg(long)]
-        json: bool,
-    },
+    Keys,
 }
 
 // Commands about cutter itself, generated from this definition; handled before any config is

@@ -37,6 +37,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   130, 143  stopped by SIGINT / SIGTERM: an open write was rolled back, the run keeps its
      last saved state and was disarmed";
 
+/// The result of a command.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct CliError {

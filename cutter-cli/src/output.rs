@@ -3,6 +3,7 @@
 use cutter_core::parser::SkippedRegion;
 use cutter_core::plan::CutPlan;
 use cutter_core::run::RunRecord;
+use cutter_core::text::escape_controls;
 use cutter_core::{Mode, RunState};
 use serde_json::{json, Value};
 
@@ -60,6 +61,10 @@ pub fn run_human(run: &RunRecord) -> String {
         "run {}  document {}  {}\nstate: {}\n",
         run.run_id, run.document_id, mode, run.state
     ));
+    if run.mode == Mode::Live {
+        // The label is host, port and database, never a password.
+        out.push_str(&format!("knowledge base: {}\n", run.target));
+    }
     if let Some(sha) = &run.payload_sha256 {
         out.push_str(&format!(
             "payload sha256: {sha} ({} units)\n",
@@ -206,6 +211,48 @@ pub fn skipped_human(skipped: &[SkippedRegion], line_count: u32) -> String {
             "  lines {:>6}-{:<6} {}\n",
             r.line_start, r.line_end, r.reason
         ));
+    }
+    out
+}
+
+/// The runs as a table with a header and aligned columns (values escaped for the terminal).
+pub fn runs_table(runs: &[RunRecord]) -> String {
+    let rows: Vec<[String; 5]> = runs
+        .iter()
+        .map(|r| {
+            [
+                r.run_id.clone(),
+                r.mode.name().to_string(),
+                escape_controls(&r.document_id).into_owned(),
+                r.state.name().to_string(),
+                r.updated_utc.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            ]
+        })
+        .collect();
+    let header = ["RUN", "MODE", "DOCUMENT", "STATE", "UPDATED (UTC)"];
+    let mut width = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = width[i] - cell.chars().count();
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(header);
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
     }
     out
 }

@@ -9,9 +9,8 @@ use cutter_adapters::wiring::Adapters as Env;
 use cutter_core::preflight::{ready, Row};
 use cutter_core::Mode;
 
-use crate::app::{discoverer, Result};
 use crate::cli::{ModeArg, ProfileArgs};
-use crate::exit::{CliError, Code};
+use crate::exit::{CliError, Code, Result};
 
 /// `cutter preflight --document-id ID FILE [--mode live|dry-run] [--json]`.
 pub async fn preflight(
@@ -35,7 +34,7 @@ pub async fn preflight(
         },
         _ => profile.clone(),
     };
-    let discoverer = discoverer(&profile)?;
+    let discoverer = profile.discoverer()?;
     let mode = match mode {
         ModeArg::DryRun => Mode::DryRun,
         ModeArg::Live => Mode::Live,

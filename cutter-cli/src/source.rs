@@ -1,23 +1,15 @@
 //! `cutter source register / list / check`: intake of documents into the live source
-//! registry, where each document's pinned sha256 is what a live run's `source_pin` checks.
+//! registry (`cutter_adapters::wiring::intake` does it), where each document's pinned sha256
+//! is what a live run's `source_pin` checks.
 
-use std::path::Path;
-
-use anyhow::anyhow;
-use cutter_adapters::pg;
-use cutter_core::plan::sha256_hex;
-
-use crate::app::Result;
-use crate::cli::Source;
-use crate::exit::{CliError, Code};
+use cutter_adapters::wiring::intake;
 use cutter_adapters::wiring::Adapters as Env;
+use serde_json::json;
 
-fn file_sha(file: &Path) -> Result<String> {
-    Ok(sha256_hex(&crate::app::read_source(file)?))
-}
+use crate::cli::Source;
+use crate::exit::Result;
 
-pub async fn run(env: &Env, command: Source) -> Result<()> {
-    let db = crate::app::live_db(env)?;
+pub async fn run(env: &Env, command: Source, as_json: bool) -> Result<()> {
     match command {
         Source::Register {
             file,
@@ -25,47 +17,36 @@ pub async fn run(env: &Env, command: Source) -> Result<()> {
             title,
             protected,
         } => {
-            cutter_adapters::check_id("document id", &document_id).map_err(CliError::usage)?;
-            if title.trim().is_empty() {
-                return Err(CliError::usage(anyhow!(
-                    "register {document_id}: --title is empty; give the document's title"
-                )));
+            let (sha, protected) =
+                intake::register_file(env, &file, &document_id, &title, protected).await?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"document_id": document_id, "title": title.trim(), "pinned_sha256": sha, "protected": protected})
+                );
+                return Ok(());
             }
-            let sha = file_sha(&file)?;
-            let client = db.admin_client().await?;
-            let is_protected = pg::register_source(&client, &document_id, title.trim(), &sha, protected)
-                .await
-                .map_err(|e| CliError {
-                    code: Code::Governance,
-                    error: anyhow!("{e}; a registered pin is never replaced — register the new text under a new document id"),
-                })?;
             println!(
                 "registered {document_id} ({}) pinned to sha256 {sha}{}",
                 title.trim(),
-                if is_protected {
+                if protected {
                     "; PROTECTED: its SG_1 approval must carry the protected allowance"
                 } else {
                     ""
                 }
             );
-            Ok(())
+            println!(
+                "next: rehearse it with `cutter orchestrate cut {} --document-id {document_id} --mode dry-run --self-approve`, then `cutter preflight {} --document-id {document_id}`",
+                file.display(),
+                file.display()
+            );
         }
-        Source::List { json } => {
-            let client = db.admin_client().await?;
-            let all = pg::registered_sources(&client)
-                .await
-                .map_err(CliError::internal)?;
-            if json {
+        Source::List => {
+            let all = intake::registered(env).await?;
+            if as_json {
                 let value: Vec<_> = all
                     .iter()
-                    .map(|s| {
-                        serde_json::json!({
-                            "document_id": s.document_id,
-                            "title": s.title,
-                            "pinned_sha256": s.pinned_sha256,
-                            "protected": s.protected,
-                        })
-                    })
+                    .map(|s| json!({"document_id": s.document_id, "title": s.title, "pinned_sha256": s.pinned_sha256, "protected": s.protected}))
                     .collect();
                 println!("{}", serde_json::Value::Array(value));
             } else if all.is_empty() {
@@ -81,31 +62,18 @@ pub async fn run(env: &Env, command: Source) -> Result<()> {
                     );
                 }
             }
-            Ok(())
         }
         Source::Check { document_id, file } => {
-            let sha = file_sha(&file)?;
-            match cutter_adapters::wiring::intake::lookup(&db, &document_id).await? {
-                None => Err(CliError {
-                    code: Code::Governance,
-                    error: anyhow!(
-                        "check {document_id}: it is not registered; register it with `cutter source register {} --document-id {document_id} --title TITLE`",
-                        file.display()
-                    ),
-                }),
-                Some(e) if e.pinned_sha256 == sha => {
-                    println!("{document_id}: {} matches its pin {sha}", file.display());
-                    Ok(())
-                }
-                Some(e) => Err(CliError {
-                    code: Code::Governance,
-                    error: anyhow!(
-                        "check {document_id}: {} has sha256 {sha}, the pin is {}; a live run would stop with STOP_DRIFT",
-                        file.display(),
-                        e.pinned_sha256
-                    ),
-                }),
+            let (sha, pin) = intake::check_file(env, &document_id, &file).await?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"document_id": document_id, "file": file, "sha256": sha, "pinned_sha256": pin, "matches": true})
+                );
+            } else {
+                println!("{document_id}: {} matches its pin {sha}", file.display());
             }
         }
     }
+    Ok(())
 }

@@ -1022,3 +1022,55 @@ fn the_config_is_found_in_a_parent_folder_and_named_by_verbose() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn every_result_prints_as_json_with_the_global_flag_and_runs_list_as_a_table() {
+    let s = Sandbox::new();
+    let (code, run) = s.cut();
+    assert_eq!(code, 0, "{run}");
+    let id = run["run_id"].as_str().unwrap().to_string();
+    let req = s.file("req.toml");
+    // `--json` goes before or after the command.
+    let (code, v) = s.json(&[
+        "--json",
+        "approve",
+        "request",
+        &id,
+        "--out",
+        req.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["gate"], "SG_1");
+    assert_eq!(v["run_id"], id.as_str());
+    let (code, v) = s.json(&["arm", &id, "--ttl", "5m", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["armed_until"].as_str().is_some(), "{v}");
+    let (code, v) = s.json(&["disarm", &id, "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["disarmed"], true);
+    let key = s.file("ada");
+    let (code, v) = s.json(&["keygen", "--out", key.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["fingerprint"].as_str().is_some_and(|f| !f.is_empty()),
+        "{v}"
+    );
+    // Without --json the human forms: a next step, and a table with a header.
+    let out = s.cutter(&["approve", "request", &id, "--out", req.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("next: the approver signs it: `cutter approve sign"));
+    let out = s.cutter(&["orchestrate", "status"]);
+    let listing = text(&out.stdout);
+    let mut lines = listing.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("RUN") && header.contains("STATE"),
+        "{listing}"
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.starts_with(&id) && row.contains("AWAITING_CUT_AUTHORIZATION"),
+        "{listing}"
+    );
+    // The columns line up under the header.
+    assert_eq!(header.find("STATE"), row.find("AWAITING"), "{listing}");
+}

@@ -71,3 +71,67 @@ pub async fn register(
             ))
         })
 }
+
+/// `cutter source register`: pins `file`'s sha256 as `document_id`'s text in the registry
+/// (a registered pin is never replaced). Returns the sha256 and whether the registry holds
+/// the document protected.
+pub async fn register_file(
+    env: &Adapters,
+    file: &Path,
+    document_id: &str,
+    title: &str,
+    protected: bool,
+) -> Result<(String, bool)> {
+    crate::check_id("document id", document_id).map_err(WiringError::usage)?;
+    if title.trim().is_empty() {
+        return Err(WiringError::usage(format!(
+            "register {document_id}: --title is empty; give the document's title"
+        )));
+    }
+    let sha = cutter_core::plan::sha256_hex(&read_source(file)?);
+    let db = LiveDb::build(&env.config, &env.actor)?;
+    let client = db.admin_client().await?;
+    let is_protected = pg::register_source(&client, document_id, title.trim(), &sha, protected)
+        .await
+        .map_err(|e| {
+            WiringError::refused(format!(
+                "{e}; a registered pin is never replaced — register the new text under a new document id"
+            ))
+        })?;
+    Ok((sha, is_protected))
+}
+
+/// Every registered document.
+pub async fn registered(env: &Adapters) -> Result<Vec<RegisteredSource>> {
+    let db = LiveDb::build(&env.config, &env.actor)?;
+    let client = db.admin_client().await?;
+    pg::registered_sources(&client)
+        .await
+        .map_err(WiringError::internal)
+}
+
+/// `cutter source check`: whether `file` is the text the registry pins for `document_id`
+/// (the drift check a live run's `source_pin` makes). Returns the file's sha256 and the pin.
+pub async fn check_file(
+    env: &Adapters,
+    document_id: &str,
+    file: &Path,
+) -> Result<(String, String)> {
+    let sha = cutter_core::plan::sha256_hex(&read_source(file)?);
+    let db = LiveDb::build(&env.config, &env.actor)?;
+    let Some(entry) = lookup(&db, document_id).await? else {
+        return Err(WiringError::refused(format!(
+            "check {document_id}: it is not registered; register it with `cutter source register {} --document-id {document_id} --title TITLE`",
+            file.display()
+        )));
+    };
+    cutter_core::intake::check_pin(Some(&entry.pinned_sha256), &sha).map_err(|stop| {
+        WiringError::refused(format!(
+            "check {document_id}: {} has sha256 {sha}, the pin is {}; a live run would stop with {}",
+            file.display(),
+            entry.pinned_sha256,
+            stop.code()
+        ))
+    })?;
+    Ok((sha, entry.pinned_sha256))
+}
