@@ -1048,7 +1048,7 @@ fn every_result_prints_as_json_with_the_global_flag_and_runs_list_as_a_table() {
     let (code, v) = s.json(&["disarm", &id, "--json"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["disarmed"], true);
-    let key = s.file("ada");
+    let key = s.file("json-keygen");
     let (code, v) = s.json(&["keygen", "--out", key.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{v}");
     assert!(
