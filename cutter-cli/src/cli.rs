@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-use crate::docs;
+use crate::help;
 
 /// The version line: the crate's version and the git commit the binary was built from.
 pub const VERSION: &str = concat!(
@@ -21,7 +21,7 @@ const GLOBAL: &str = "Global options";
 /// Cut an authoritative source document into information units and write them to a
 /// PostgreSQL knowledge base through a governed run.
 #[derive(Debug, Parser)]
-#[command(name = "cutter", version = VERSION, after_help = docs::top_after_help())]
+#[command(name = "cutter", version = VERSION, after_help = help::top_after_help())]
 pub struct Cli {
     /// The config file [default: $CUTTER_CONFIG, else ./cutter.toml, else the nearest
     /// cutter.toml in a parent folder (yours, and not writable by others)].
@@ -49,7 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented default cutter.toml and the runtime folders.
-    #[command(after_help = docs::INIT)]
+    #[command(after_help = help::INIT)]
     Init {
         /// Where to put cutter.toml and the folders.
         #[arg(long, default_value = ".", value_name = "DIR")]
@@ -62,18 +62,18 @@ pub enum Command {
         backup_recipient: Option<String>,
     },
     /// Parse a document and print its cut plan (no database, no run).
-    #[command(after_help = docs::PLAN)]
+    #[command(after_help = help::PLAN)]
     Plan(PlanArgs),
     /// Run, resume, cancel, revert and inspect governed runs.
-    #[command(subcommand, after_help = docs::orchestrate_after_help())]
+    #[command(subcommand, after_help = help::orchestrate_after_help())]
     Orchestrate(Orchestrate),
     /// Approval requests for the gates: request, sign, verify, and the trusted keys.
-    #[command(subcommand, after_help = docs::APPROVE)]
+    #[command(subcommand, after_help = help::APPROVE)]
     Approve(Approve),
     /// Arm writes for one run for a limited time (the kill-switch is off unless armed). The
     /// next command that moves the run disarms it when it ends; `resume --arm` does both in
     /// one step.
-    #[command(after_help = docs::ARM)]
+    #[command(after_help = help::ARM)]
     Arm {
         /// The run to arm, as `orchestrate cut` or `orchestrate status` printed it.
         run_id: String,
@@ -83,14 +83,14 @@ pub enum Command {
         ttl: Option<String>,
     },
     /// Turn writes off for a run.
-    #[command(after_help = docs::DISARM)]
+    #[command(after_help = help::DISARM)]
     Disarm {
         /// The run to disarm.
         run_id: String,
     },
     /// Check every precondition of a live run of FILE, one row each (PASS/FAIL and what to do);
     /// exit 0 only when all pass.
-    #[command(after_help = docs::PREFLIGHT)]
+    #[command(after_help = help::PREFLIGHT)]
     Preflight {
         /// The source document the run would cut.
         #[arg(value_name = "FILE")]
@@ -106,20 +106,20 @@ pub enum Command {
         profile: ProfileArgs,
     },
     /// Intake: the live source registry of documents and their pinned sha256.
-    #[command(subcommand, after_help = docs::SOURCE)]
+    #[command(subcommand, after_help = help::SOURCE)]
     Source(Source),
     /// The knowledge base: migrations, roles and grants.
-    #[command(subcommand, after_help = docs::DB)]
+    #[command(subcommand, after_help = help::DB)]
     Db(Db),
     /// The live grant matrix of the cutter roles.
-    #[command(subcommand, after_help = docs::GRANTS)]
+    #[command(subcommand, after_help = help::GRANTS)]
     Grants(Grants),
     /// The encrypted pre-write backup.
-    #[command(subcommand, after_help = docs::BACKUP)]
+    #[command(subcommand, after_help = help::BACKUP)]
     Backup(Backup),
     /// Clear a stale lock on a document in the knowledge base (its run stopped or its process
     /// died); the clearing is logged in the database with the reason.
-    #[command(after_help = docs::UNLOCK)]
+    #[command(after_help = help::UNLOCK)]
     Unlock {
         /// The locked document's id.
         document_id: String,
@@ -134,7 +134,7 @@ pub enum Command {
         force: bool,
     },
     /// Make an Ed25519 key pair for signing approvals: PREFIX.key (mode 0600) and PREFIX.pub.
-    #[command(after_help = docs::KEYGEN)]
+    #[command(after_help = help::KEYGEN)]
     Keygen {
         /// Where to write the pair: PREFIX.key and PREFIX.pub (neither may exist).
         #[arg(long, value_name = "PREFIX")]
@@ -146,7 +146,7 @@ pub enum Command {
 pub enum Source {
     /// Register a document with the sha256 of FILE as its pin (a different pin for a
     /// registered document is refused, never replaced).
-    #[command(after_help = docs::SOURCE_REGISTER)]
+    #[command(after_help = help::SOURCE_REGISTER)]
     Register {
         /// The authoritative source document, exactly as it will be cut.
         #[arg(value_name = "FILE")]
@@ -162,10 +162,10 @@ pub enum Source {
         protected: bool,
     },
     /// List the registered documents.
-    #[command(after_help = docs::SOURCE_LIST)]
+    #[command(after_help = help::SOURCE_LIST)]
     List,
     /// Say whether FILE still matches the document's pin.
-    #[command(after_help = docs::SOURCE_CHECK)]
+    #[command(after_help = help::SOURCE_CHECK)]
     Check {
         /// The registered document's id.
         document_id: String,
@@ -180,7 +180,7 @@ pub enum Db {
     /// Apply the migrations and create the roles and grants (idempotent). Connects as the
     /// user in the database url, who must be able to create roles. Each role's password is
     /// set from the environment variable [database] names for it.
-    #[command(after_help = docs::DB_INIT)]
+    #[command(after_help = help::DB_INIT)]
     Init {
         /// Create the login roles without passwords where no variable is named (only for a
         /// server that does not authenticate by password; preflight reports it).
@@ -188,7 +188,7 @@ pub enum Db {
         no_password: bool,
     },
     /// Show the applied migration version.
-    #[command(after_help = docs::DB_STATUS)]
+    #[command(after_help = help::DB_STATUS)]
     Status,
 }
 
@@ -196,7 +196,7 @@ pub enum Db {
 pub enum Grants {
     /// Print the live grant matrix, its sha256, and how it differs from the design and from
     /// the sha the config expects.
-    #[command(after_help = docs::GRANTS_SHOW)]
+    #[command(after_help = help::GRANTS_SHOW)]
     Show {
         /// Print only the sha256 (for `cutter grants expect "$(cutter grants show --sha)"`
         /// once a person has read the full matrix).
@@ -205,7 +205,7 @@ pub enum Grants {
     },
     /// Record the grant-matrix sha in the config, after a person has read `grants show`.
     /// The sha must be the one the live matrix has now.
-    #[command(after_help = docs::GRANTS_EXPECT)]
+    #[command(after_help = help::GRANTS_EXPECT)]
     Expect {
         /// The sha256 `cutter grants show` printed.
         sha256: String,
@@ -216,10 +216,10 @@ pub enum Grants {
 pub enum Backup {
     /// Check pg_dump, gpg, the recipient key and a tiny round trip; prints SELFTEST: PASS or
     /// what is wrong.
-    #[command(after_help = docs::BACKUP_SELFTEST)]
+    #[command(after_help = help::BACKUP_SELFTEST)]
     Selftest,
     /// Re-hash a run's backup against its envelope.
-    #[command(after_help = docs::BACKUP_VERIFY)]
+    #[command(after_help = help::BACKUP_VERIFY)]
     Verify {
         /// The run whose backup to check.
         run_id: String,
@@ -271,7 +271,7 @@ pub enum ModeArg {
 #[derive(Debug, Subcommand)]
 pub enum Orchestrate {
     /// Start a run: phases 1-5, then pause at SG_1 (cut authorization).
-    #[command(after_help = docs::CUT)]
+    #[command(after_help = help::CUT)]
     Cut {
         /// The source document to cut; a live run needs it registered (`source register`).
         #[arg(value_name = "FILE")]
@@ -295,7 +295,7 @@ pub enum Orchestrate {
     },
     /// Continue a run: through its gate with an approval, or after an interruption without.
     /// A live run writes only while armed; the command disarms it before it exits.
-    #[command(after_help = docs::RESUME)]
+    #[command(after_help = help::RESUME)]
     Resume {
         /// The run to continue.
         run_id: String,
@@ -308,7 +308,7 @@ pub enum Orchestrate {
     },
     /// Cancel a run paused at a gate; drafts already written are retired. Units already
     /// enacted are retired only under a signed compensation approval (--approval).
-    #[command(after_help = docs::VOID)]
+    #[command(after_help = help::VOID)]
     Void {
         /// The paused run to cancel.
         run_id: String,
@@ -325,7 +325,7 @@ pub enum Orchestrate {
     /// Compensate a closed-out or stopped run (soft: units are retired, nothing deleted).
     /// Retiring enacted units needs a signed compensation approval (SG_C, `cutter approve
     /// request RUN_ID --compensation --reason TEXT`).
-    #[command(after_help = docs::REVERT)]
+    #[command(after_help = help::REVERT)]
     Revert {
         /// The closed-out or stopped run to compensate.
         run_id: String,
@@ -348,7 +348,7 @@ pub enum Orchestrate {
     /// Cut every document of a batch manifest, N workers at a time, each run to its first
     /// gate (live). The batch lives in the database: start the same command in other processes
     /// or on other machines and their workers share it.
-    #[command(after_help = docs::BATCH)]
+    #[command(after_help = help::BATCH)]
     Batch {
         /// The manifest (`format = "cutter.batch.v1"`, one [[documents]] table per document).
         #[arg(value_name = "MANIFEST")]
@@ -370,7 +370,7 @@ pub enum Orchestrate {
         register: bool,
     },
     /// Resume every run a signed batch approval lists, through its gate.
-    #[command(after_help = docs::BATCH_RESUME)]
+    #[command(after_help = help::BATCH_RESUME)]
     BatchResume {
         /// The batch, as `orchestrate batch` printed it.
         batch_id: String,
@@ -382,13 +382,13 @@ pub enum Orchestrate {
         arm: Option<String>,
     },
     /// Show every document of a batch, its status and its run.
-    #[command(after_help = docs::BATCH_STATUS)]
+    #[command(after_help = help::BATCH_STATUS)]
     BatchStatus {
         /// The batch, as `orchestrate batch` printed it.
         batch_id: String,
     },
     /// Show one run, or all runs.
-    #[command(after_help = docs::STATUS)]
+    #[command(after_help = help::STATUS)]
     Status {
         /// The run to show in full [default: every run, one line each].
         run_id: Option<String>,
@@ -399,7 +399,7 @@ pub enum Orchestrate {
 pub enum Approve {
     /// Write the approval request for the gate the run waits at, or (--compensation) for
     /// retiring its enacted units.
-    #[command(after_help = docs::APPROVE_REQUEST)]
+    #[command(after_help = help::APPROVE_REQUEST)]
     Request {
         /// The run waiting at a gate (or to compensate, with --compensation).
         run_id: String,
@@ -414,7 +414,7 @@ pub enum Approve {
         reason: Option<String>,
     },
     /// Turn an approval request into an approval signed with your key (signed now, UTC).
-    #[command(after_help = docs::APPROVE_SIGN)]
+    #[command(after_help = help::APPROVE_SIGN)]
     Sign {
         /// The approval request (from `cutter approve request`).
         #[arg(value_name = "REQUEST")]
@@ -436,7 +436,7 @@ pub enum Approve {
         out: Option<PathBuf>,
     },
     /// Write one approval request for every run of a batch paused at the same gate.
-    #[command(after_help = docs::APPROVE_BATCH_REQUEST)]
+    #[command(after_help = help::APPROVE_BATCH_REQUEST)]
     BatchRequest {
         /// The batch whose paused runs the request lists.
         batch_id: String,
@@ -445,7 +445,7 @@ pub enum Approve {
         out: Option<PathBuf>,
     },
     /// Explain what the signature check would accept or reject in an approval, and why.
-    #[command(after_help = docs::APPROVE_VERIFY)]
+    #[command(after_help = help::APPROVE_VERIFY)]
     Verify {
         /// The signed approval to check.
         #[arg(value_name = "FILE")]
@@ -454,7 +454,7 @@ pub enum Approve {
     /// Trust a public key for an approver. With a database configured it goes into the
     /// knowledge base's own table of trusted keys (admin role) — the only keys a live run
     /// accepts — and the config's [trusted_keys] keeps a copy for dry-runs.
-    #[command(after_help = docs::APPROVE_TRUST)]
+    #[command(after_help = help::APPROVE_TRUST)]
     Trust {
         /// The public key file (PREFIX.pub from `cutter keygen`).
         #[arg(value_name = "PUBFILE")]
@@ -468,14 +468,14 @@ pub enum Approve {
     },
     /// Revoke a trusted key in the knowledge base: approvals signed with it are refused from
     /// now on (also removed from the config's [trusted_keys]).
-    #[command(after_help = docs::APPROVE_REVOKE)]
+    #[command(after_help = help::APPROVE_REVOKE)]
     Revoke {
         /// The public key file (PREFIX.pub from `cutter keygen`).
         #[arg(value_name = "PUBFILE")]
         pubfile: PathBuf,
     },
     /// List the keys the knowledge base trusts (and has revoked).
-    #[command(after_help = docs::APPROVE_KEYS)]
+    #[command(after_help = help::APPROVE_KEYS)]
     Keys,
 }
 
@@ -484,14 +484,14 @@ pub enum Approve {
 #[derive(Debug, Subcommand)]
 pub enum Tool {
     /// Print a shell completion script for cutter on stdout.
-    #[command(after_help = docs::COMPLETIONS)]
+    #[command(after_help = help::COMPLETIONS)]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum, value_name = "SHELL")]
         shell: Shell,
     },
     /// Print cutter's man page (roff) on stdout, or write one page per command into DIR.
-    #[command(after_help = docs::MAN)]
+    #[command(after_help = help::MAN)]
     Man {
         /// Write cutter.1 and a page per subcommand (cutter-orchestrate-cut.1, ...) into this
         /// folder, created if missing, instead of printing the top page.

@@ -7,6 +7,7 @@ mod cli;
 mod config_path;
 mod docs;
 mod exit;
+mod help;
 mod interrupt;
 mod output;
 mod preflight;
