@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap_complete::Shell;
 
-
 /// The completion script for `shell`.
 pub fn completions(shell: Shell) -> Vec<u8> {
     let mut cmd = crate::cli::command();

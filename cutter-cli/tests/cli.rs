@@ -1074,3 +1074,42 @@ fn every_result_prints_as_json_with_the_global_flag_and_runs_list_as_a_table() {
     // The columns line up under the header.
     assert_eq!(header.find("STATE"), row.find("AWAITING"), "{listing}");
 }
+
+#[test]
+fn approve_verify_and_resume_give_the_same_cause_for_an_edited_approval() {
+    let s = Sandbox::new();
+    let (_, run) = s.cut();
+    let id = run["run_id"].as_str().unwrap().to_string();
+    let sg1 = s.approval(&id, "sg1.toml", "");
+    // Moving signed_utc back a day would also make it look expired; the signature says first
+    // that a signed field was changed, in both commands.
+    let edited: String = std::fs::read_to_string(&sg1)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("signed_utc") {
+                "signed_utc = 2020-01-01T00:00:00Z".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&sg1, edited).unwrap();
+    let verify = s.cutter(&["approve", "verify", sg1.to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(3), "{}", text(&verify.stderr));
+    let resume = s.cutter(&[
+        "orchestrate",
+        "resume",
+        &id,
+        "--approval",
+        sg1.to_str().unwrap(),
+    ]);
+    assert_eq!(resume.status.code(), Some(3), "{}", text(&resume.stderr));
+    let cause = |out: &Output| {
+        let t = text(&out.stderr);
+        (t.contains("signed field"), t.contains("expired"))
+    };
+    assert_eq!(cause(&verify), (true, false), "{}", text(&verify.stderr));
+    assert_eq!(cause(&resume), (true, false), "{}", text(&resume.stderr));
+}

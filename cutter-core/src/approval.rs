@@ -565,6 +565,11 @@ pub fn check(
     now: DateTime<Utc>,
     policy: &ApprovalPolicy,
 ) -> Result<(), ApprovalRejection> {
+    // A rehearsal's self-approval says what it is; in a live run that is the cause, whatever
+    // its signature.
+    if approval.self_approved && expected.mode == Mode::Live {
+        return Err(ApprovalRejection::SelfApprovedInLive);
+    }
     verifier.verify(approval, expected.mode)?;
     validate(approval, expected, now, policy)
 }

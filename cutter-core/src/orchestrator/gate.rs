@@ -87,22 +87,11 @@ impl Orchestrator<'_> {
         approval: &Approval,
         now: DateTime<Utc>,
     ) -> Result<Result<(), ApprovalRejection>> {
-        let payload = run.payload_sha256.clone().unwrap_or_default();
-        let source = run.source_sha256.clone().unwrap_or_default();
-        let expected = approval::Expected {
-            gate,
-            run_id: &run.run_id,
-            document_id: &run.document_id,
-            payload_sha256: &payload,
-            source_sha256: &source,
-            knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.as_str()),
-            mode: run.mode,
-            protected: run.protected,
-        };
-        if let Err(r) = approval::validate(approval, &expected, now, &self.policy) {
-            return Ok(Err(r));
-        }
-        if let Err(r) = self.ports.verifier.verify(approval, run.mode) {
+        // The one verdict `approve verify` reaches too: the signature first (an edited signed
+        // field is "changed", never "expired"), then the fields and the time window.
+        let expected = approval::Expected::for_run(run, gate);
+        if let Err(r) = approval::check(approval, &expected, self.ports.verifier, now, &self.policy)
+        {
             return Ok(Err(r));
         }
         if let Some(id) = &approval.review_decision_id {
