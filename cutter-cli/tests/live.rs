@@ -209,8 +209,10 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         "10m",
     ])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    // The signature is checked first (as `approve verify` does): the changed payload is a
+    // signed field changed after signing.
     ensure!(
-        text(&out.stderr).contains("payload"),
+        text(&out.stderr).contains("a signed field was changed"),
         "{}",
         text(&out.stderr)
     );
