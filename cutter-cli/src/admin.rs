@@ -353,10 +353,17 @@ pub async fn grants(env: &Env, command: Grants, json: bool) -> Result<()> {
         }
         Grants::Expect { sha256 } => {
             let sha = work::expect_grants(env, &sha256).await?;
-            println!(
-                "grants.expected_sha256 = {sha} written to {}",
-                env.config.path.display()
-            );
+            if json {
+                println!(
+                    "{}",
+                    json!({"expected_sha256": sha, "config": env.config.path})
+                );
+            } else {
+                println!(
+                    "grants.expected_sha256 = {sha} written to {}",
+                    env.config.path.display()
+                );
+            }
             Ok(())
         }
     }
@@ -369,8 +376,22 @@ pub async fn unlock(
     run_id: &str,
     reason: &str,
     force: bool,
+    as_json: bool,
 ) -> Result<()> {
-    match work::unlock(env, document_id, run_id, reason, force).await? {
+    let outcome = work::unlock(env, document_id, run_id, reason, force).await?;
+    if as_json {
+        let (state, since) = match &outcome {
+            Unlocked::NotLocked => ("not_locked", None),
+            Unlocked::Cleared(h) => ("cleared", Some(h.claimed_at.to_rfc3339())),
+            Unlocked::ReleasedMeanwhile => ("released_meanwhile", None),
+        };
+        println!(
+            "{}",
+            json!({"document_id": document_id, "run_id": run_id, "outcome": state, "held_since": since})
+        );
+        return Ok(());
+    }
+    match outcome {
         Unlocked::NotLocked => println!("document {document_id} is not locked"),
         Unlocked::Cleared(h) => println!(
             "cleared the lock of run {run_id} on {document_id} (held since {}); logged with the reason",

@@ -59,7 +59,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let path =
                 config::init_with(&dir, database_url.as_deref(), backup_recipient.as_deref())
                     .map_err(CliError::usage)?;
-            println!("wrote {}", path.display());
+            if json {
+                println!("{}", serde_json::json!({"config": path}));
+            } else {
+                println!("wrote {}", path.display());
+                println!(
+                    "next: try a dry-run: `cutter --config {} orchestrate cut FILE --document-id ID --mode dry-run --self-approve`",
+                    path.display()
+                );
+            }
             Ok(())
         }
         Command::Plan(args) => plan(args, json),
@@ -128,7 +136,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     run,
                     reason,
                     force,
-                } => admin::unlock(&env, &document_id, &run, &reason, force).await,
+                } => admin::unlock(&env, &document_id, &run, &reason, force, json).await,
                 Command::Grants(g) => admin::grants(&env, g, json).await,
                 Command::Backup(b) => admin::backup(&env, b, json).await,
                 Command::Init { .. }
