@@ -62,7 +62,15 @@ pub fn approve_sign(
         protected_allowance,
     )?;
     let Some(path) = out else {
-        print!("{}", signed.text);
+        if as_json {
+            println!(
+                "{}",
+                json!({"gate": signed.gate.name(), "subject": signed.subject, "approver": signed.approver,
+                       "fingerprint": signed.fingerprint, "text": signed.text})
+            );
+        } else {
+            print!("{}", signed.text);
+        }
         return Ok(());
     };
     cutter_adapters::atomic::write_atomic(path, signed.text.as_bytes())
@@ -131,9 +139,15 @@ pub async fn approve_verify(env: &Env, file: &Path, as_json: bool) -> Result<()>
                         (run_id, json!(format!("accepted at {gate}")))
                     }
                 };
+                // A dry-run's self-approval carries no signature; it says so.
+                let signature = if explained.starts_with("a self-approved") {
+                    "self_approved"
+                } else {
+                    "valid"
+                };
                 println!(
                     "{}",
-                    json!({"signature": "valid", "run_id": run_id, "checked": checked, "detail": explained})
+                    json!({"signature": signature, "run_id": run_id, "checked": checked, "detail": explained})
                 );
                 return Ok(());
             }
@@ -297,6 +311,9 @@ pub async fn db(env: &Env, command: Db, as_json: bool) -> Result<()> {
 /// `cutter grants show` and `cutter grants expect`.
 pub async fn grants(env: &Env, command: Grants, json: bool) -> Result<()> {
     match command {
+        Grants::Show { sha: true, .. } if json => Err(CliError::usage(anyhow!(
+            "use `grants show --sha` or `--json`, not both: the JSON form carries the sha256 too"
+        ))),
         Grants::Show { sha: true, .. } => {
             println!("{}", work::grants(env).await?.sha256);
             Ok(())

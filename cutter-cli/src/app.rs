@@ -517,7 +517,14 @@ async fn approve_request(
     };
     let text = approval_file::request_toml(&request);
     let Some(path) = out else {
-        print!("{text}");
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"run_id": run_id, "gate": request.gate.name(), "payload_sha256": request.payload_sha256, "text": text})
+            );
+        } else {
+            print!("{text}");
+        }
         return Ok(());
     };
     env.write_file(path, &text)?;

@@ -187,6 +187,10 @@ pub async fn batch_request(
                 );
             }
         }
+        None if json => println!(
+            "{}",
+            serde_json::json!({"batch_id": batch_id, "gate": file.request.gate.name(), "runs": file.request.entries.len(), "text": text})
+        ),
         None => print!("{text}"),
     }
     Ok(())

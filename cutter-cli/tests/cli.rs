@@ -1055,6 +1055,15 @@ fn every_result_prints_as_json_with_the_global_flag_and_runs_list_as_a_table() {
         v["fingerprint"].as_str().is_some_and(|f| !f.is_empty()),
         "{v}"
     );
+    // Without --out the request itself is in the JSON document.
+    let (code, v) = s.json(&["--json", "approve", "request", &id]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("cutter.approval")),
+        "{v}"
+    );
     // Without --json the human forms: a next step, and a table with a header.
     let out = s.cutter(&["approve", "request", &id, "--out", req.to_str().unwrap()]);
     assert!(text(&out.stdout).contains("next: the approver signs it: `cutter approve sign"));

@@ -38,11 +38,15 @@ pub enum IntakeRefusal {
         registered: String,
     },
     /// A live run whose payload no dry-run here brought to closeout.
-    #[error("start a live run of {document_id}: no dry-run of it with payload sha256 {payload_sha256} reached closeout; rehearse it first with a dry-run (`--mode dry-run --self-approve`)")]
+    #[error("find a rehearsal of {document_id}: no dry-run of it with payload sha256 {payload_sha256} reached closeout; rehearse it first with `cutter orchestrate cut FILE --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in the config)")]
     NotRehearsed {
         document_id: String,
         payload_sha256: String,
     },
+    /// A live run of a document that does not cut into a plan: no dry-run of it can have
+    /// reached closeout.
+    #[error("find a rehearsal of {document_id}: the document does not cut into a plan ({detail}), so no dry-run of it reached closeout; fix it or its profile first (`cutter plan FILE`)")]
+    Unplannable { document_id: String, detail: String },
 }
 
 impl IntakeRefusal {
@@ -51,7 +55,9 @@ impl IntakeRefusal {
         match self {
             IntakeRefusal::NotRegistered { .. } => STOP_NOT_REGISTERED,
             IntakeRefusal::PinConflict { .. } => STOP_PIN_CONFLICT,
-            IntakeRefusal::NotRehearsed { .. } => STOP_NOT_REHEARSED,
+            IntakeRefusal::NotRehearsed { .. } | IntakeRefusal::Unplannable { .. } => {
+                STOP_NOT_REHEARSED
+            }
         }
     }
 
@@ -64,6 +70,7 @@ impl IntakeRefusal {
             IntakeRefusal::NotRegistered { .. }
                 | IntakeRefusal::PinConflict { .. }
                 | IntakeRefusal::NotRehearsed { .. }
+                | IntakeRefusal::Unplannable { .. }
         )
     }
 }

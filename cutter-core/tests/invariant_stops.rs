@@ -324,3 +324,32 @@ fn a_live_cut_that_no_dry_run_rehearsed_is_refused_before_a_run_exists() {
     let err = block_on(w.orch().with_rehearsal(true).cut(req)).unwrap_err();
     assert_refused_at_intake(&w, err, cutter_core::intake::STOP_NOT_REHEARSED);
 }
+
+/// Finds no structure in anything.
+struct FindsNothing;
+
+impl Discoverer for FindsNothing {
+    fn name(&self) -> String {
+        "finds-nothing".to_string()
+    }
+
+    fn discover(&self, source_name: &str, _: &[u8]) -> Result<CutPlan, DiscoveryError> {
+        Err(DiscoveryError::NoStructure {
+            source_name: source_name.to_string(),
+            detail: "no heading".to_string(),
+        })
+    }
+}
+
+#[test]
+fn a_live_cut_of_a_document_that_does_not_cut_is_refused_as_unrehearsed_before_a_run_exists() {
+    let w = World::with_fault(Fault::LiveWithoutPin);
+    let mut req = request("r1", Mode::Live);
+    req.arm = Some(Duration::minutes(10));
+    let err = block_on(w.orch_with(&FindsNothing).with_rehearsal(true).cut(req)).unwrap_err();
+    assert!(
+        err.to_string().contains("does not cut into a plan"),
+        "{err}"
+    );
+    assert_refused_at_intake(&w, err, cutter_core::intake::STOP_NOT_REHEARSED);
+}

@@ -225,6 +225,27 @@ impl PgBatches {
         row.as_ref().map(item).transpose()
     }
 
+    /// Forgets the run id a worker recorded for a document whose run was never created
+    /// (intake refused it), so the batch names no run that does not exist.
+    pub async fn clear_run(
+        &self,
+        batch_id: &str,
+        document_id: &str,
+        worker: &str,
+    ) -> Result<(), PortError> {
+        let what = format!("clear the run of batch {batch_id} document {document_id}");
+        let client = self.admin.get().await.map_err(|e| pool_error(&what, e))?;
+        client
+            .execute(
+                "UPDATE cutter_governance.batch_item SET run_id = NULL, updated_at = clock_timestamp()
+                 WHERE batch_id = $1 AND document_id = $2 AND worker = $3 AND status = 'taken'",
+                &[&batch_id, &document_id, &worker],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        Ok(())
+    }
+
     /// Records the run a worker started for a document (before it starts, so a takeover
     /// finds it).
     pub async fn set_run(

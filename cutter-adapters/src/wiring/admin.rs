@@ -430,6 +430,12 @@ pub async fn unlock(
     reason: &str,
     force: bool,
 ) -> Result<Unlocked> {
+    // An empty reason is refused before anything is read (the same rule, asked first).
+    if let Err(e @ cutter_core::locks::UnlockRefusal::NoReason { .. }) =
+        cutter_core::locks::may_clear(document_id, run_id, reason, None, true, None)
+    {
+        return Err(WiringError::usage(e));
+    }
     let run = env.store.load(run_id).await.ok();
     if let Some(run) = &run {
         // The run's knowledge base, checked before its lock there is touched.
@@ -475,7 +481,14 @@ pub async fn unlock(
 /// knowledge base's record of it), as every orchestrator command does: for the commands
 /// around a run (unlock, backup verify).
 pub async fn check_run(env: &Adapters, run: &cutter_core::run::RunRecord) -> Result<()> {
-    let backend = env.backend(&run.run_id, run.mode).await?;
+    // Built without the caller's live hook: this command does not move the run, so an
+    // interrupt must not disarm an arming the operator made for the next one.
+    let backend = match run.mode {
+        cutter_core::Mode::Live => {
+            super::Backend::Live(Box::new(super::LiveParts::build(env).await?))
+        }
+        cutter_core::Mode::DryRun => env.backend(&run.run_id, run.mode).await?,
+    };
     let discoverer = cutter_core::parser::ProfileDiscoverer::detecting();
     env.orchestrator(&backend, &discoverer)
         .status(&run.run_id)

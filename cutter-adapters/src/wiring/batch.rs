@@ -9,7 +9,7 @@ use cutter_core::batch::{self, Takeover};
 use cutter_core::batch_approval::{self, BatchApproval, BatchEntry, BatchVerifier};
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::StateStore;
-use cutter_core::{Gate, Mode};
+use cutter_core::{Gate, Mode, OrchestratorError};
 use serde::Deserialize;
 
 use super::{discoverer, Adapters, Backend, LiveParts, Result, WiringError};
@@ -463,14 +463,32 @@ async fn run_item(
                 (status == batch::ItemStatus::Stopped).then(|| format!("the run is {}", run.state));
             (status.into(), run.run_id, detail)
         }
+        Err(e @ OrchestratorError::Intake { run_id: None, .. }) => {
+            // Refused before a run existed: the batch names no run.
+            batches
+                .clear_run(batch_id, &doc.document_id, worker)
+                .await
+                .map_err(WiringError::internal)?;
+            (
+                ItemStatus::Stopped,
+                String::new(),
+                Some(batch::failure_detail(&e)),
+            )
+        }
         Err(e) => {
-            // What the run is now, read back, decides (an interrupted run stays paused; a run
-            // intake refused does not exist and is stopped).
+            // What the run is now, read back, decides: an interrupted run stays paused, to be
+            // resumed by hand (workers take only pending documents).
             let status = match env.store.load(&run_id).await {
                 Ok(run) => batch::item_status(&run.state),
                 Err(_) => batch::ItemStatus::Stopped,
             };
-            (status.into(), run_id, Some(batch::failure_detail(&e)))
+            let mut detail = batch::failure_detail(&e);
+            if status == batch::ItemStatus::Paused {
+                detail.push_str(&format!(
+                    "; interrupted: `cutter orchestrate resume {run_id} --arm 10m` continues it"
+                ));
+            }
+            (status.into(), run_id, Some(detail))
         }
     })
 }

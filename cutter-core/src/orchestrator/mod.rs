@@ -235,7 +235,9 @@ impl<'a> Orchestrator<'a> {
     }
 
     /// Whether a live run must have been rehearsed by a dry-run of the same payload that
-    /// reached closeout (checked at the cut and again when the run passes SG_1).
+    /// reached closeout (checked at the cut and again when the run passes SG_1). Off unless
+    /// asked: an embedder that builds its own orchestrator turns it on here
+    /// (`cutter_adapters::wiring` does, from the config's `[live] require_rehearsal`).
     pub fn with_rehearsal(mut self, required: bool) -> Self {
         self.rehearsal = required;
         self
@@ -293,25 +295,33 @@ impl<'a> Orchestrator<'a> {
                         "read source {}",
                         request.source
                     )))?;
-            // A document that does not cut is stopped at cutplan, with its report; only a
-            // plan has a payload to have rehearsed.
-            if let Ok(plan) = self.ports.discoverer.discover(&request.source, &bytes) {
-                let runs = self
-                    .ports
-                    .store
-                    .list()
-                    .await
-                    .map_err(OrchestratorError::port("list the runs"))?;
-                intake::check_rehearsal(
-                    request.mode,
-                    true,
-                    &runs,
-                    &request.document_id,
-                    &plan.payload_sha256(),
-                )
-                .map_err(refuse)?;
-                work.plan = Some(std::sync::Arc::new(plan));
-            }
+            // Only a plan has a payload to have rehearsed: a document that does not cut was
+            // never rehearsed either, and is refused before a run exists.
+            let plan = self
+                .ports
+                .discoverer
+                .discover(&request.source, &bytes)
+                .map_err(|e| {
+                    refuse(IntakeRefusal::Unplannable {
+                        document_id: request.document_id.clone(),
+                        detail: intake::plan_stop(&e).to_string(),
+                    })
+                })?;
+            let runs = self
+                .ports
+                .store
+                .list()
+                .await
+                .map_err(OrchestratorError::port("list the runs"))?;
+            intake::check_rehearsal(
+                request.mode,
+                true,
+                &runs,
+                &request.document_id,
+                &plan.payload_sha256(),
+            )
+            .map_err(refuse)?;
+            work.plan = Some(std::sync::Arc::new(plan));
             work.bytes = Some(bytes);
         }
         Ok(resolved)
