@@ -20,6 +20,15 @@ pub struct LockHolder {
     pub claimed_at: DateTime<Utc>,
 }
 
+impl From<LockHolder> for cutter_core::ports::LockHolder {
+    fn from(h: LockHolder) -> Self {
+        cutter_core::ports::LockHolder {
+            run_id: h.run_id,
+            claimed_utc: Some(h.claimed_at),
+        }
+    }
+}
+
 /// The database's document locks. Claims and releases go through the exec role's functions
 /// (which let a run claim and release only its own lock, and only while it is armed); reading a
 /// lock is the verify role's, clearing a stale one the admin role's.
@@ -190,13 +199,6 @@ impl<S: StateStore> StateStore for LiveStateStore<S> {
         &self,
         document_id: &str,
     ) -> Result<Option<cutter_core::ports::LockHolder>, PortError> {
-        Ok(self
-            .locks
-            .holder(document_id)
-            .await?
-            .map(|h| cutter_core::ports::LockHolder {
-                run_id: h.run_id,
-                claimed_utc: Some(h.claimed_at),
-            }))
+        Ok(self.locks.holder(document_id).await?.map(Into::into))
     }
 }

@@ -447,10 +447,7 @@ pub async fn unlock(
         .holder(document_id)
         .await
         .map_err(WiringError::internal)?;
-    let held = holder.as_ref().map(|h| cutter_core::ports::LockHolder {
-        run_id: h.run_id.clone(),
-        claimed_utc: Some(h.claimed_at),
-    });
+    let held: Option<cutter_core::ports::LockHolder> = holder.clone().map(Into::into);
     let decision = cutter_core::locks::may_clear(
         document_id,
         run_id,

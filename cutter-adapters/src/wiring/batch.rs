@@ -162,18 +162,9 @@ pub async fn run_batch(
         register,
     } = request;
     let (workers, register) = (*workers, *register);
-    if workers == 0 {
-        return Err(WiringError::usage(
-            "run a batch: --workers must be at least 1",
-        ));
-    }
     let lease = parse_duration(lease)
         .map_err(|e| WiringError::usage(format!("read --lease `{lease}`: {e}")))?;
-    if lease < Duration::minutes(1) {
-        return Err(WiringError::usage(
-            "run a batch: --lease must be at least 1m, or live workers are taken over",
-        ));
-    }
+    batch::check_batch_args(workers, lease).map_err(WiringError::usage)?;
     let (docs, sha) = read_manifest(env, manifest)?;
     let base = std::fs::canonicalize(manifest.parent().unwrap_or(Path::new(".")))
         .or_else(|_| std::env::current_dir())

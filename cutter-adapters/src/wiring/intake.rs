@@ -9,14 +9,6 @@ use super::live::LiveDb;
 use super::{read_source, Adapters, Result, WiringError};
 use crate::pg::{self, RegisteredSource};
 
-/// The registry entry of a document (read as the admin role).
-pub async fn lookup(db: &LiveDb, document_id: &str) -> Result<Option<RegisteredSource>> {
-    let client = db.admin_client().await?;
-    pg::registered_source(&client, document_id)
-        .await
-        .map_err(WiringError::internal)
-}
-
 /// Registers the document with its pin before a live run (the unit rows refer to it);
 /// returns whether the registry holds it protected.
 pub async fn register(
@@ -89,7 +81,11 @@ pub async fn check_file(
 ) -> Result<(String, String)> {
     let sha = cutter_core::plan::sha256_hex(&read_source(file)?);
     let db = LiveDb::build(&env.config, &env.actor)?;
-    let Some(entry) = lookup(&db, document_id).await? else {
+    // The same registry read a live run's intake makes (the target's port, as the verify role).
+    let entry = cutter_core::ports::ExecutionTarget::registered_source(&db.target, document_id)
+        .await
+        .map_err(WiringError::internal)?;
+    let Some(entry) = entry else {
         return Err(WiringError::refused(format!(
             "check {document_id}: it is not registered; register it with `cutter source register {} --document-id {document_id} --title TITLE`",
             file.display()

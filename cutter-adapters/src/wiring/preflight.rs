@@ -70,14 +70,7 @@ pub async fn preflight(
             Err(e) => Row::unknown(Check::Registered, e),
         });
         out.push(match db.locks.holder(document_id).await {
-            Ok(h) => rows::lock(
-                document_id,
-                h.map(|h| cutter_core::ports::LockHolder {
-                    run_id: h.run_id,
-                    claimed_utc: Some(h.claimed_at),
-                })
-                .as_ref(),
-            ),
+            Ok(h) => rows::lock(document_id, h.map(Into::into).as_ref()),
             Err(e) => Row::unknown(Check::Lock, e),
         });
     }
