@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use cutter_core::approval::Approval;
+use cutter_core::change::{ChangePlan, EnactedDocument, EnactedUnit, PayloadFormat};
 use cutter_core::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
@@ -387,13 +388,65 @@ impl ExecutionTarget for PgTarget {
         Ok(snapshot)
     }
 
+    async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
+        let what = format!("read what is enacted of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(
+                "SELECT u.unit_key, u.parent_key, u.ordinal, u.unit_kind, u.section_type, u.title,
+                        v.body_sha256, u.lifecycle_status
+                 FROM public.information_unit u
+                 JOIN public.unit_version v
+                   ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_no = 1
+                 WHERE u.document_id = $1 AND u.lifecycle_status IN ('enacted', 'retired')",
+                &[&document_id],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        let mut out = EnactedDocument::default();
+        for row in &rows {
+            let key: String = col(row, 0, "information_unit")?;
+            let lifecycle: String = col(row, 7, "information_unit")?;
+            if status(&lifecycle)? == LifecycleStatus::Retired {
+                out.retired.push(key);
+                continue;
+            }
+            let ordinal: i32 = col(row, 2, "information_unit")?;
+            out.units.push(EnactedUnit {
+                key,
+                parent: col(row, 1, "information_unit")?,
+                ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
+                    what: "information_unit.ordinal".into(),
+                    detail: format!("negative ordinal {ordinal}"),
+                })?,
+                unit_kind: col(row, 3, "information_unit")?,
+                section_type: col(row, 4, "information_unit")?,
+                title: col(row, 5, "information_unit")?,
+                body_sha256: col(row, 6, "unit_version")?,
+                status: Default::default(),
+                version_no: 1,
+            });
+        }
+        Ok(out)
+    }
+
     async fn cut_leg_a(
         &self,
         run: &RunContext,
         plan: &CutPlan,
+        changes: &ChangePlan,
         approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
         let what = "leg A";
+        if changes.payload_format != PayloadFormat::Plan {
+            return Err(PortError::Rejected {
+                what: what.to_string(),
+                detail: format!(
+                    "this knowledge base writes whole first versions only; the change plan ({}) needs the amendment schema",
+                    changes.counts.summary()
+                ),
+            });
+        }
         let approval = accepted_json(what, approval)?;
         let n = plan.units.len();
         let mut keys = Vec::with_capacity(n);
@@ -549,6 +602,10 @@ impl ExecutionTarget for PgTarget {
                     body_sha256: col(row, 6, "information_unit")?,
                     lifecycle_status: status(&lifecycle)?,
                     created_by_run: col(row, 8, "information_unit")?,
+                    version_no: 1,
+                    version_by_run: col(row, 8, "information_unit")?,
+                    status: Default::default(),
+                    removal_by_run: None,
                 })
             })
             .collect()
