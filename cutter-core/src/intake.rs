@@ -20,7 +20,7 @@ use crate::stop::StopReason;
 pub const STOP_NOT_REGISTERED: &str = "STOP_NOT_REGISTERED";
 /// The code of a run refused because the caller's pin and the registry's differ.
 pub const STOP_PIN_CONFLICT: &str = "STOP_PIN_CONFLICT";
-/// The code of a live run refused because no dry-run of its payload reached closeout.
+/// The code of a live run refused because no dry-run of its text reached closeout.
 pub const STOP_NOT_REHEARSED: &str = "STOP_NOT_REHEARSED";
 
 /// Why a run is refused before it starts. Nothing exists yet when one of these is returned.
@@ -37,11 +37,11 @@ pub enum IntakeRefusal {
         asked: String,
         registered: String,
     },
-    /// A live run whose payload no dry-run here brought to closeout.
-    #[error("find a rehearsal of {document_id}: no dry-run of it with payload sha256 {payload_sha256} reached closeout; rehearse it first with `cutter orchestrate cut FILE --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in the config)")]
+    /// A live run whose plan no dry-run here brought to closeout.
+    #[error("find a rehearsal of {document_id}: no dry-run of it with plan sha256 {plan_sha256} reached closeout; rehearse it first with `cutter orchestrate cut FILE --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in the config)")]
     NotRehearsed {
         document_id: String,
-        payload_sha256: String,
+        plan_sha256: String,
     },
     /// A live run of a document that does not cut into a plan: no dry-run of it can have
     /// reached closeout.
@@ -230,19 +230,21 @@ pub fn expected_grant_sha256(mode: Mode, configured: Option<&str>) -> Option<Str
     }
 }
 
-/// The dry-run that rehearsed a live run of `document_id` cutting to `payload_sha256`: a
-/// dry-run of the same document with the same payload sha256 that reached closeout (the
-/// newest, if several). The payload is what the approver signs, so it is what is rehearsed.
+/// The dry-run that rehearsed a live run of `document_id` cutting the plan `plan_sha256`
+/// ([`crate::change::plan_sha256`]): a dry-run of the same document and the same plan that
+/// reached closeout (the newest, if several). The full plan is compared, not the payload: a
+/// dry-run starts from an empty simulator, so its change plan is a first version while a live
+/// amendment's is not, yet both cut the same text into the same units.
 pub fn find_rehearsal<'r>(
     runs: &'r [RunRecord],
     document_id: &str,
-    payload_sha256: &str,
+    plan_sha256: &str,
 ) -> Option<&'r RunRecord> {
     runs.iter()
         .filter(|r| {
             r.mode == Mode::DryRun
                 && r.document_id == document_id
-                && r.payload_sha256.as_deref() == Some(payload_sha256)
+                && r.plan_sha256.as_deref() == Some(plan_sha256)
                 && r.state == RunState::ClosedOut
         })
         .max_by_key(|r| r.updated_utc)
@@ -257,26 +259,26 @@ pub enum Rehearsal {
     NotRequired,
 }
 
-/// The rehearsal rule: a live run (at its start, and again when it passes SG_1, with the
-/// payload its knowledge base recorded) needs a closed-out dry-run of the same document and
-/// payload, unless the configuration does not require one.
+/// The rehearsal rule: a live run (at its start, and again when it passes SG_1) needs a
+/// closed-out dry-run of the same document and plan, unless the configuration does not
+/// require one.
 pub fn check_rehearsal(
     mode: Mode,
     required: bool,
     runs: &[RunRecord],
     document_id: &str,
-    payload_sha256: &str,
+    plan_sha256: &str,
 ) -> Result<Rehearsal, IntakeRefusal> {
     if mode == Mode::DryRun || !required {
         return Ok(Rehearsal::NotRequired);
     }
-    find_rehearsal(runs, document_id, payload_sha256)
+    find_rehearsal(runs, document_id, plan_sha256)
         .map(|r| Rehearsal::By {
             run_id: r.run_id.clone(),
         })
         .ok_or_else(|| IntakeRefusal::NotRehearsed {
             document_id: document_id.to_string(),
-            payload_sha256: payload_sha256.to_string(),
+            plan_sha256: plan_sha256.to_string(),
         })
 }
 
@@ -384,7 +386,8 @@ mod tests {
             "simulator".to_string(),
             t0(),
         );
-        r.payload_sha256 = Some(payload.to_string());
+        r.payload_sha256 = Some(format!("payload-of-{payload}"));
+        r.plan_sha256 = Some(payload.to_string());
         r.state = state;
         r
     }

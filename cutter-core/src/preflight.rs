@@ -256,13 +256,13 @@ pub fn rehearsed(
     required: bool,
     runs: &[RunRecord],
     document_id: &str,
-    payload_sha256: &str,
+    plan_sha256: &str,
 ) -> Row {
-    match intake::check_rehearsal(Mode::Live, required, runs, document_id, payload_sha256) {
+    match intake::check_rehearsal(Mode::Live, required, runs, document_id, plan_sha256) {
         Ok(Rehearsal::By { run_id }) => Row::pass(Check::Rehearsed, format!("rehearsed by {run_id}")),
         Ok(Rehearsal::NotRequired) => Row::pass(
             Check::Rehearsed,
-            format!("none for payload {payload_sha256}, and the configuration does not require one"),
+            format!("none for plan {plan_sha256}, and the configuration does not require one"),
         ),
         Err(refusal) => Row::fail(
             Check::Rehearsed,

@@ -45,6 +45,7 @@ fn paused_run(state: RunState, mode: Mode) -> RunRecord {
     );
     r.state = state;
     r.payload_sha256 = Some("pay".into());
+    r.plan_sha256 = Some("pay".into());
     r.source_sha256 = Some("src".into());
     r.knowledge_base = Some(KbIdentity {
         kb_id: KB.into(),
@@ -468,7 +469,7 @@ fn intake_and_the_run_agree_on_pins_locks_and_rehearsal() {
     // The rehearsal: once the dry-run closes out, its payload is rehearsed.
     let orch = w.orch();
     let runs = block_on(w.store.list()).unwrap();
-    let payload = first.payload_sha256.clone().unwrap();
+    let payload = first.plan_sha256.clone().unwrap();
     assert!(intake::find_rehearsal(&runs, "DOC-1", &payload).is_none());
     for _ in [Gate::Sg1, Gate::Sg2] {
         let run = block_on(orch.status("r1")).unwrap();

@@ -102,9 +102,9 @@ retries = 3
 timeout = "10s"
 
 [live]
-# A live cut needs a dry-run of the same document and payload sha256 that reached closeout
-# (`cutter orchestrate cut FILE --document-id ID --mode dry-run --self-approve`), so the
-# payload an approver signs for live was rehearsed first.
+# A live cut needs a dry-run of the same document and plan (the same text cut into the same
+# units) that reached closeout (`cutter orchestrate cut FILE --document-id ID --mode dry-run
+# --self-approve`), so what an approver signs for live was rehearsed first.
 require_rehearsal = true
 
 # Who may sign approvals of DRY-RUNS: approver name = [public keys, one `.pub` line each].

@@ -35,7 +35,7 @@ pub async fn preflight(
     let Ok(plan) = discovered else {
         return Ok(out);
     };
-    let payload = plan.payload_sha256();
+    let plan_sha256 = cutter_core::change::plan_sha256(&plan);
     if mode == Mode::DryRun {
         return Ok(out);
     }
@@ -78,7 +78,7 @@ pub async fn preflight(
         env.config.require_rehearsal,
         &runs,
         document_id,
-        &payload,
+        &plan_sha256,
     ));
     Ok(out)
 }

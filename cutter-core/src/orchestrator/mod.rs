@@ -318,7 +318,7 @@ impl<'a> Orchestrator<'a> {
                 true,
                 &runs,
                 &request.document_id,
-                &plan.payload_sha256(),
+                &crate::change::plan_sha256(&plan),
             )
             .map_err(refuse)?;
             work.plan = Some(std::sync::Arc::new(plan));
@@ -327,21 +327,15 @@ impl<'a> Orchestrator<'a> {
         Ok(resolved)
     }
 
-    /// The rehearsal rule again as a live run passes SG_1, with the payload its knowledge base
-    /// recorded for it (not the state file's word).
+    /// The rehearsal rule again as a live run passes SG_1, with the plan the run recorded at
+    /// cutplan (which the phases check against the re-discovered plan before leg A, and whose
+    /// change payload the target recorded).
     async fn check_rehearsed(&self, run: &RunRecord) -> Result<()> {
         if !self.rehearsal || run.mode != Mode::Live || self.ports.target.mode() != Mode::Live {
             return Ok(());
         }
-        let recorded = self
-            .ports
-            .target
-            .run_record(&run.run_id)
-            .await
-            .map_err(OrchestratorError::port(format!("read run {}", run.run_id)))?
-            .and_then(|r| r.payload_sha256);
-        // A run the target has no payload for is refused by the gate's own checks.
-        let Some(payload) = recorded else {
+        // A run with no plan recorded is refused by the gate's own checks.
+        let Some(plan_sha256) = run.plan_sha256.as_deref() else {
             return Ok(());
         };
         let runs = self
@@ -350,7 +344,7 @@ impl<'a> Orchestrator<'a> {
             .list()
             .await
             .map_err(OrchestratorError::port("list the runs"))?;
-        intake::check_rehearsal(Mode::Live, true, &runs, &run.document_id, &payload)
+        intake::check_rehearsal(Mode::Live, true, &runs, &run.document_id, plan_sha256)
             .map(|_| ())
             .map_err(|refusal| OrchestratorError::Intake {
                 run_id: Some(run.run_id.clone()),
