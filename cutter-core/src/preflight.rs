@@ -53,6 +53,7 @@ pub enum Check {
     ApproverKey,
     ArmedAtRest,
     Registered,
+    Changes,
     Lock,
     Rehearsed,
 }
@@ -72,6 +73,7 @@ impl Check {
             Check::ApproverKey => "a trusted approver key",
             Check::ArmedAtRest => "kill-switch disarmed at rest",
             Check::Registered => "document registered, pin matches the file",
+            Check::Changes => "change plan against what is enacted",
             Check::Lock => "no active run holds the document",
             Check::Rehearsed => "a dry-run of this payload reached closeout",
         }
@@ -251,13 +253,38 @@ pub fn armed_at_rest(armed: &[ArmedRun], runs: &[RunRecord]) -> Row {
     }
 }
 
+/// The change plan `cutplan` would make ([`crate::change::diff`] against the enacted
+/// document): its counts, or why it cannot be made. A plan with nothing to change passes, and
+/// says the run would end at cutplan.
+pub fn changes(enacted: &crate::change::EnactedDocument, plan: &CutPlan) -> Row {
+    match crate::change::diff(enacted, plan) {
+        Ok(c) if c.is_empty() && !c.first_version => Row::pass(
+            Check::Changes,
+            "nothing to change: the text is identical to what is enacted (the run would end at cutplan, writing nothing)",
+        ),
+        Ok(c) => Row::pass(
+            Check::Changes,
+            format!(
+                "{}: {} ({} writes)",
+                if c.first_version {
+                    "first version"
+                } else {
+                    "amendment"
+                },
+                c.counts.summary(),
+                c.write_count()
+            ),
+        ),
+        Err(e) => Row::fail(
+            Check::Changes,
+            e.to_string(),
+            Some("change the profile's keys or the text so the plan can be written".to_string()),
+        ),
+    }
+}
+
 /// The rehearsal rule ([`intake::check_rehearsal`], as a live cut applies it).
-pub fn rehearsed(
-    required: bool,
-    runs: &[RunRecord],
-    document_id: &str,
-    plan_sha256: &str,
-) -> Row {
+pub fn rehearsed(required: bool, runs: &[RunRecord], document_id: &str, plan_sha256: &str) -> Row {
     match intake::check_rehearsal(Mode::Live, required, runs, document_id, plan_sha256) {
         Ok(Rehearsal::By { run_id }) => Row::pass(Check::Rehearsed, format!("rehearsed by {run_id}")),
         Ok(Rehearsal::NotRequired) => Row::pass(

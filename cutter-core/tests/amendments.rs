@@ -245,3 +245,41 @@ fn voiding_an_amendment_at_sg2_leaves_the_enacted_text_untouched() {
         }
     }
 }
+
+#[test]
+fn preflight_predicts_the_change_plan_cutplan_makes() {
+    use cutter_core::discover::Discoverer;
+    use cutter_core::preflight;
+    let w = World::new();
+    let v2 = MarkdownHeadings
+        .discover("v2.md", SAMPLE_V2.as_bytes())
+        .unwrap();
+    let v1 = MarkdownHeadings
+        .discover("v1.md", SAMPLE_MD.as_bytes())
+        .unwrap();
+    let fresh = block_on(w.sim.enacted("DOC-1")).unwrap();
+    let row = preflight::changes(&fresh, &v1);
+    assert!(
+        row.passed() && row.detail.starts_with("first version: added=4"),
+        "{}",
+        row.detail
+    );
+    w.enact("r1", "v1.md");
+    let enacted = block_on(w.sim.enacted("DOC-1")).unwrap();
+    let row = preflight::changes(&enacted, &v2);
+    assert_eq!(
+        row.detail,
+        "amendment: added=1 changed=1 moved=0 removed=1 unchanged=2 (3 writes)"
+    );
+    let run = w.cut("r2", "v2.md").unwrap();
+    assert_eq!(
+        run.changes.unwrap().counts.summary(),
+        "added=1 changed=1 moved=0 removed=1 unchanged=2"
+    );
+    let same = preflight::changes(&enacted, &v1);
+    assert!(
+        same.passed() && same.detail.starts_with("nothing to change"),
+        "{}",
+        same.detail
+    );
+}

@@ -69,6 +69,10 @@ pub async fn preflight(
             Ok(entry) => rows::registered(document_id, config, entry.as_ref(), &file_sha),
             Err(e) => Row::unknown(Check::Registered, e),
         });
+        out.push(match db.target.enacted(document_id).await {
+            Ok(enacted) => rows::changes(&enacted, &plan),
+            Err(e) => Row::unknown(Check::Changes, e),
+        });
         out.push(match db.locks.holder(document_id).await {
             Ok(h) => rows::lock(document_id, h.map(Into::into).as_ref()),
             Err(e) => Row::unknown(Check::Lock, e),
