@@ -671,6 +671,8 @@ impl ExecutionTarget for Simulator {
             return Ok(Some(crate::ports::RegistryEntry {
                 pinned_sha256: FAULT_INTAKE_PIN.to_string(),
                 protected: false,
+                version_no: 1,
+                effective_date: None,
             }));
         }
         // A simulator has no registry: a dry-run pins the file as it reads it.
