@@ -289,11 +289,15 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
             let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             tracing::info!(%run_id, state = %run.state, with_approval = approval.is_some(), "resuming run");
-            let outcome = env
+            let mut outcome = env
                 .orchestrator(&backend, &discoverer)
                 .resume(&run_id, approval, arm)
                 .await;
             env.save_backend(&run_id, &backend)?;
+            if run.source_version.is_none() {
+                // A cut interrupted before it recorded the version the run began on.
+                wiring::run::record_source_version(&backend, &run_id, &mut outcome).await;
+            }
             report_outcome(env, &run_id, outcome, json)
                 .await
                 .map(|_| ())
@@ -515,7 +519,8 @@ async fn approve_request(
         Some(reason) => orch.compensation_request(run_id, reason).await?,
         None => orch.request_for(run_id).await?,
     };
-    let text = approval_file::request_toml(&request);
+    // The version is named for the approver; the approval binds the source's sha256.
+    let text = approval_file::request_toml_for(&request, run.source_version);
     let Some(path) = out else {
         if json {
             println!(

@@ -443,8 +443,19 @@ async fn run_item(
             if let Some(pin) = &doc.sha256 {
                 request = request.pinned(pin);
             }
-            let outcome = orch.cut(request).await;
-            (run_id, outcome)
+            // The latest registered version only, as for a single cut.
+            let sha = match super::read_source(&source) {
+                Ok(bytes) => cutter_core::plan::sha256_hex(&bytes),
+                Err(e) => return stopped(run_id, e.to_string()),
+            };
+            match super::intake::live_version(&live.db.target, &doc.document_id, &sha).await? {
+                Err(refusal) => (run_id, Err(super::intake::refusal(refusal))),
+                Ok(_) => {
+                    let mut outcome = orch.cut(request).await;
+                    super::run::record_source_version(backend, &run_id, &mut outcome).await;
+                    (run_id, outcome)
+                }
+            }
         }
     };
     Ok(match outcome {
