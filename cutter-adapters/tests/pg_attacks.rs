@@ -735,9 +735,15 @@ async fn exec_cannot_arm_trust_or_change_the_policy() -> Result<()> {
 async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     let s = Scratch::new().await?;
     {
-        let client = s.su.get().await?;
-        cutter_adapters::pg::register_source(&client, "CONST", "a protected text", &pin(), true)
-            .await?;
+        let mut client = s.su.get().await?;
+        cutter_adapters::pg::register_source(
+            &mut client,
+            "CONST",
+            "a protected text",
+            &pin(),
+            true,
+        )
+        .await?;
     }
     let target = s.target()?;
     let c = ctx("p-run", "CONST");

@@ -1399,9 +1399,9 @@ async fn a_new_text_is_the_next_version_and_the_pin_follows_it() -> Result<()> {
     assert_eq!(history[0].effective_date, None);
     assert_eq!(history[1].effective_date, effective);
     // The batch form: the registered pin is a no-op, another text is refused, not versioned.
-    let client = s.su.get().await?;
-    assert!(!register_source(&client, "LAW", "t", &v2, false).await?);
-    let e = register_source(&client, "LAW", "t", &text_sha(9), false).await;
+    let mut client = s.su.get().await?;
+    assert!(!register_source(&mut client, "LAW", "t", &v2, false).await?);
+    let e = register_source(&mut client, "LAW", "t", &text_sha(9), false).await;
     assert!(
         matches!(&e, Err(err) if err.to_string().contains("already pinned to")),
         "{e:?}"

@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use cutter_core::ports::SourceVersion;
 use tokio_postgres::types::FromSql;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::{Client, GenericClient, Row};
 
 use super::{PgError, SQLSTATE_REFUSED};
 
@@ -109,7 +109,7 @@ pub async fn register_source_version(
 /// refused, never made a version behind the caller's back. Returns whether the registry marks
 /// the document protected, or `protected` asks it.
 pub async fn register_source(
-    client: &Client,
+    client: &mut Client,
     document_id: &str,
     title: &str,
     pinned_sha256: &str,
@@ -120,7 +120,7 @@ pub async fn register_source(
 
 /// [`register_source`], recording `actor` as who registered a new document.
 pub async fn register_source_as(
-    client: &Client,
+    client: &mut Client,
     document_id: &str,
     title: &str,
     pinned_sha256: &str,
@@ -139,7 +139,7 @@ pub async fn register_source_as(
 }
 
 async fn register_pinned(
-    client: &Client,
+    client: &mut Client,
     document_id: &str,
     title: &str,
     pinned_sha256: &str,
@@ -147,49 +147,42 @@ async fn register_pinned(
     actor: Option<&str>,
 ) -> Result<bool, PgError> {
     let context = format!("register document {document_id}");
-    // One transaction: a registration of another text that gets in first is seen by the
-    // function, whose answer is then rolled back rather than kept as a second version.
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+    // One transaction: when another text is registered first, the function makes this one
+    // the next version, and the transaction is rolled back (also if this call is dropped).
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
         .await
         .map_err(PgError::db(context.clone()))?;
-    let outcome = async {
-        let row = client
-            .query_one(
-                "SELECT version_no, created
-                 FROM cutter_governance.fn_register_source_version(
-                     $1, $2, $3, $4, NULL, coalesce($5::text, session_user::text))",
-                &[&document_id, &title, &pinned_sha256, &protected, &actor],
-            )
-            .await
-            .map_err(refused_or_db(context.clone()))?;
-        let version = version_no(get(&row, 0, "the version number")?)?;
-        let created: bool = get(&row, 1, "whether the version is new")?;
-        let document = registered_source(client, document_id).await?;
-        match document {
-            Some(d) if d.pinned_sha256 == pinned_sha256 && (version == 1 || !created) => {
-                Ok(d.protected || protected)
-            }
-            Some(d) => Err(PgError::Refused(format!(
+    let row = tx
+        .query_one(
+            "SELECT version_no, created
+             FROM cutter_governance.fn_register_source_version(
+                 $1, $2, $3, $4, NULL, coalesce($5::text, session_user::text))",
+            &[&document_id, &title, &pinned_sha256, &protected, &actor],
+        )
+        .await
+        .map_err(refused_or_db(context.clone()))?;
+    let version = version_no(get(&row, 0, "the version number")?)?;
+    let created: bool = get(&row, 1, "whether the version is new")?;
+    let document = registered_in(&tx, document_id).await?;
+    let registered_protected = match document {
+        Some(d) if d.pinned_sha256 == pinned_sha256 && (version == 1 || !created) => d.protected,
+        Some(d) => {
+            return Err(PgError::Refused(format!(
                 "register document {document_id}: it is already pinned to {} (version {}); a new text is registered as the next version with `cutter source register`",
                 d.pinned_sha256, d.version_no
-            ))),
-            None => Err(PgError::Refused(format!(
-                "register document {document_id}: the registry does not hold it after registering it"
-            ))),
+            )))
         }
-    }
-    .await;
-    let end = if outcome.is_ok() {
-        "COMMIT"
-    } else {
-        "ROLLBACK"
+        None => {
+            return Err(PgError::Refused(format!(
+                "register document {document_id}: the registry does not hold it after registering it"
+            )))
+        }
     };
-    client
-        .batch_execute(end)
-        .await
-        .map_err(PgError::db(context))?;
-    outcome
+    tx.commit().await.map_err(PgError::db(context))?;
+    Ok(registered_protected || protected)
 }
 
 /// A document in the source registry, with its latest version.
@@ -222,6 +215,14 @@ JOIN cutter_governance.source_version v
 /// The registry's entry for one document, if it is registered.
 pub async fn registered_source(
     client: &Client,
+    document_id: &str,
+) -> Result<Option<RegisteredSource>, PgError> {
+    registered_in(client, document_id).await
+}
+
+/// [`registered_source`] through a client or a transaction.
+async fn registered_in(
+    client: &impl GenericClient,
     document_id: &str,
 ) -> Result<Option<RegisteredSource>, PgError> {
     let row = client

@@ -37,12 +37,12 @@ pub async fn register(
     pin: &str,
     protected: bool,
 ) -> Result<bool> {
-    let client = db.admin_client().await?;
+    let mut client = db.admin_client().await?;
     let title = source.file_name().map_or_else(
         || document_id.to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    pg::register_source_as(&client, document_id, &title, pin, protected, &env.actor)
+    pg::register_source_as(&mut client, document_id, &title, pin, protected, &env.actor)
         .await
         .map_err(|e| {
             WiringError::usage(format!(
