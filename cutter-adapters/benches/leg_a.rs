@@ -479,7 +479,7 @@ async fn bench() -> Result<()> {
         let (leg_doc, copy_doc) = (format!("LEG-A-{round}"), format!("COPY-{round}"));
         let pin = sha256_hex(format!("bench source {round}").as_bytes());
         for doc in [&leg_doc, &copy_doc] {
-            register_source(&su, doc, "benchmark document", &pin, false).await?;
+            register_source(&mut su, doc, "benchmark document", &pin, false).await?;
         }
         let pool = |role: &str| scratch.settings.pool(&RoleLogin::new(role));
         let (admin, exec, verify) = (

@@ -98,6 +98,9 @@ fn header(out: &mut String, title: &str, run: &RunRecord, writer: Option<&(Strin
     if let Some(sha) = &run.source_sha256 {
         let _ = writeln!(out, "| source sha256 | `{sha}` |");
     }
+    if let Some(version) = run.source_version {
+        let _ = writeln!(out, "| source version | {version} (registered) |");
+    }
     if let Some(sha) = &run.payload_sha256 {
         let _ = writeln!(out, "| payload sha256 | `{sha}` |");
     }
@@ -160,7 +163,11 @@ impl MarkdownReporter {
 fn same_request(existing: &[u8], text: &str) -> bool {
     let strip = |t: &str| -> String {
         t.lines()
-            .filter(|l| !l.starts_with("requested_utc = "))
+            // The time, and the version the source is named by (a comment, recorded after
+            // the run's first request), do not make another request.
+            .filter(|l| {
+                !l.starts_with("requested_utc = ") && !l.starts_with("# The source is version ")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -276,7 +283,7 @@ impl Reporter for MarkdownReporter {
         request: &ApprovalRequest,
     ) -> Result<String, PortError> {
         let dir = self.run_dir(&run.run_id)?;
-        let text = request_toml(request);
+        let text = approval_file::request_toml_for(request, run.source_version);
         let stem = format!("approval-request-{}", request.gate.name());
         // An approver may be filling in an earlier request in place; a repeated request (after
         // a resume) goes next to it instead of over it. An identical one is not written twice.
@@ -392,8 +399,11 @@ impl Reporter for MarkdownReporter {
         };
         let _ = writeln!(
             out,
-            "- source sha256: {}",
-            pin(&run.source_sha256, &run.expected_source_sha256)
+            "- source sha256: {}{}",
+            pin(&run.source_sha256, &run.expected_source_sha256),
+            run.source_version
+                .map(|v| format!(", registered version {v}"))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             out,

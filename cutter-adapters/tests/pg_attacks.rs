@@ -758,9 +758,15 @@ async fn exec_cannot_arm_trust_or_change_the_policy() -> Result<()> {
 async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     let s = Scratch::new().await?;
     {
-        let client = s.su.get().await?;
-        cutter_adapters::pg::register_source(&client, "CONST", "a protected text", &pin(), true)
-            .await?;
+        let mut client = s.su.get().await?;
+        cutter_adapters::pg::register_source(
+            &mut client,
+            "CONST",
+            "a protected text",
+            &pin(),
+            true,
+        )
+        .await?;
     }
     let target = s.target()?;
     let c = ctx("p-run", "CONST");
@@ -1540,5 +1546,69 @@ async fn a_database_not_in_utf8_is_refused() -> Result<()> {
         &format!("DROP DATABASE IF EXISTS {other} WITH (FORCE)"),
     )?;
     outcome?;
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_cannot_register_a_version_or_move_the_pin() -> Result<()> {
+    let s = Scratch::new().await?;
+    s.register("DOC-1").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let verify = s.pool(&s.roles.verify)?;
+    let registry = |client: deadpool_postgres::Object| async move {
+        let row = client
+            .query_one(
+                "SELECT s.pinned_sha256, s.protected,
+                        (SELECT count(*) FROM cutter_governance.source_version),
+                        (SELECT count(*) FROM cutter_governance.source_registry)
+                 FROM cutter_governance.source_registry s WHERE s.document_id = 'DOC-1'",
+                &[],
+            )
+            .await?;
+        Ok::<_, anyhow::Error>((
+            row.get::<_, String>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3),
+        ))
+    };
+    let before = registry(s.su.get().await?).await?;
+    ensure!(before == (pin(), false, 1, 1), "{before:?}");
+    let forged = "e".repeat(64);
+    for pool in [&exec, &verify] {
+        for sql in [
+            format!("INSERT INTO cutter_governance.source_version (document_id, version_no, sha256, registered_by) VALUES ('DOC-1', 2, '{forged}', 'mallory')"),
+            format!("UPDATE cutter_governance.source_registry SET pinned_sha256 = '{forged}'"),
+            "UPDATE cutter_governance.source_registry SET protected = false".to_string(),
+            format!("INSERT INTO cutter_governance.source_registry (document_id, title, pinned_sha256) VALUES ('DOC-2', 't', '{forged}')"),
+            "DELETE FROM cutter_governance.source_version".to_string(),
+            format!("SELECT * FROM cutter_governance.fn_register_source_version('DOC-1', 't', '{forged}', false, NULL, 'mallory')"),
+            format!("SELECT * FROM cutter_governance.fn_register_source_version('DOC-2', 't', '{forged}', true, NULL, 'mallory')"),
+        ] {
+            let e = refused(pool, &sql, &[]).await?;
+            ensure!(e.starts_with("42501"), "{sql}: {e}");
+        }
+    }
+    // In one transaction with the constraint checks forced early, still nothing.
+    let e = refused_script(
+        &exec,
+        &format!(
+            "BEGIN; SET CONSTRAINTS ALL DEFERRED;
+             UPDATE cutter_governance.source_registry SET pinned_sha256 = '{forged}';
+             COMMIT;"
+        ),
+    )
+    .await?;
+    ensure!(e.starts_with("42501"), "{e}");
+    ensure!(registry(s.su.get().await?).await? == before);
+    // A run exec begins still cuts the registered text, version 1.
+    let c = ctx("v-run", "DOC-1");
+    arm(&s, "v-run").await?;
+    let binding = s
+        .target()?
+        .begin_run(&c, &BuildInfo::unknown_commit())
+        .await?;
+    ensure!(binding.source_sha256.as_deref() == Some(pin().as_str()));
+    ensure!(s.target()?.run_source_version("v-run").await? == Some(1));
     s.drop().await
 }

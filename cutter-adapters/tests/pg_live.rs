@@ -10,9 +10,9 @@
 use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::{
-    designed_grants, latest_version, provision, status, translate, LiveStateStore, PgDocumentLocks,
-    PgGrantProbe, PgKillSwitch, PgSettings, PgTarget, RoleLogin, RolePasswords, SQLSTATE_IMMUTABLE,
-    SQLSTATE_KILL_SWITCH_OFF,
+    designed_grants, latest_version, provision, register_source, register_source_version, status,
+    translate, LiveStateStore, NewVersion, PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgSettings,
+    PgTarget, Registration, RoleLogin, RolePasswords, SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
 };
 use cutter_core::approval::{Approval, ApprovalPolicy};
 use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
@@ -1357,4 +1357,237 @@ async fn a_revert_after_other_runs_closed_out_completes() -> Result<()> {
         "the revert released the document"
     );
     w.s.drop().await
+}
+
+/// The sha256 of the `n`th text of a test document.
+fn text_sha(n: usize) -> String {
+    sha256_hex(format!("# Text {n}\nThe document as amended {n} times.\n").as_bytes())
+}
+
+async fn register_version(
+    pool: &deadpool_postgres::Pool,
+    document_id: &str,
+    sha: &str,
+    effective: Option<chrono::NaiveDate>,
+) -> Result<Registration> {
+    let client = pool.get().await?;
+    Ok(register_source_version(
+        &client,
+        &NewVersion {
+            document_id,
+            title: Some("a test law"),
+            sha256: sha,
+            protected: false,
+            effective,
+            actor: "registrar@host",
+        },
+    )
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_text_is_the_next_version_and_the_pin_follows_it() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (v1, v2) = (text_sha(1), text_sha(2));
+    let first = register_version(&s.su, "LAW", &v1, None).await?;
+    assert_eq!((first.version.version_no, first.created), (1, true));
+    assert_eq!(first.version.registered_by, "registrar@host");
+    let effective = chrono::NaiveDate::from_ymd_opt(2026, 7, 1);
+    let second = register_version(&s.su, "LAW", &v2, effective).await?;
+    assert_eq!((second.version.version_no, second.created), (2, true));
+    assert_eq!(second.version.effective_date, effective);
+    assert_eq!(
+        (
+            second.document.pinned_sha256.as_str(),
+            second.document.version_no
+        ),
+        (v2.as_str(), 2)
+    );
+    assert_eq!(second.document.versions, 2);
+    // The same text again, the latest or an older one: its version, nothing changes.
+    for (sha, n) in [(&v2, 2), (&v1, 1)] {
+        let again = register_version(&s.su, "LAW", sha, None).await?;
+        assert_eq!((again.version.version_no, again.created), (n, false));
+        assert_eq!(again.document.pinned_sha256, v2, "the pin moved back");
+        assert_eq!(again.document.versions, 2);
+    }
+    // The execution target's registry reads, as intake makes them (verify role).
+    let target = s.target()?;
+    let entry = target
+        .registered_source("LAW")
+        .await?
+        .ok_or_else(|| anyhow!("LAW is not registered"))?;
+    assert_eq!(
+        (
+            entry.pinned_sha256.as_str(),
+            entry.version_no,
+            entry.effective_date
+        ),
+        (v2.as_str(), 2, effective)
+    );
+    let history = target.source_versions("LAW").await?;
+    let shas: Vec<(u32, &str)> = history
+        .iter()
+        .map(|v| (v.version_no, v.sha256.as_str()))
+        .collect();
+    assert_eq!(shas, [(1, v1.as_str()), (2, v2.as_str())]);
+    assert_eq!(history[0].effective_date, None);
+    assert_eq!(history[1].effective_date, effective);
+    // The batch form: the registered pin is a no-op, another text is refused, not versioned.
+    let mut client = s.su.get().await?;
+    assert!(!register_source(&mut client, "LAW", "t", &v2, false).await?);
+    let e = register_source(&mut client, "LAW", "t", &text_sha(9), false).await;
+    assert!(
+        matches!(&e, Err(err) if err.to_string().contains("already pinned to")),
+        "{e:?}"
+    );
+    assert_eq!(target.source_versions("LAW").await?.len(), 2, "{e:?}");
+    // A new document needs a title.
+    let e = register_source_version(
+        &client,
+        &NewVersion {
+            document_id: "UNTITLED",
+            title: None,
+            sha256: &v1,
+            protected: false,
+            effective: None,
+            actor: "registrar@host",
+        },
+    )
+    .await;
+    assert!(
+        matches!(&e, Err(err) if err.to_string().contains("give its title")),
+        "{e:?}"
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_number_versions_without_gaps_or_repeats() -> Result<()> {
+    let s = Scratch::new().await?;
+    register_version(&s.su, "LAW", &text_sha(1), None).await?;
+    // Two texts at once, then six more with two of them registered twice.
+    let (two, three) = (text_sha(2), text_sha(3));
+    let (a, b) = tokio::join!(
+        register_version(&s.su, "LAW", &two, None),
+        register_version(&s.su, "LAW", &three, None),
+    );
+    let mut got = [a?.version.version_no, b?.version.version_no];
+    got.sort_unstable();
+    assert_eq!(got, [2, 3]);
+    let texts = [4, 5, 6, 7, 8, 9, 5, 8];
+    let handles: Vec<_> = texts
+        .iter()
+        .map(|n| {
+            let pool = s.su.clone();
+            let sha = text_sha(*n);
+            tokio::spawn(async move { register_version(&pool, "LAW", &sha, None).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for h in handles {
+        let r = h.await??;
+        if r.created {
+            created.push(r.version.version_no);
+        }
+    }
+    created.sort_unstable();
+    assert_eq!(created, [4, 5, 6, 7, 8, 9], "each text once, no gap");
+    let history = s.target()?.source_versions("LAW").await?;
+    let numbers: Vec<u32> = history.iter().map(|v| v.version_no).collect();
+    assert_eq!(numbers, (1..=9).collect::<Vec<_>>());
+    let entry = s.target()?.registered_source("LAW").await?;
+    assert_eq!(
+        entry.map(|e| (e.version_no, e.pinned_sha256)),
+        history.last().map(|v| (9, v.sha256.clone()))
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_append_only_and_the_pin_is_the_latest_for_everyone() -> Result<()> {
+    let s = Scratch::new().await?;
+    let (v1, v2) = (text_sha(1), text_sha(2));
+    register_version(&s.su, "LAW", &v1, None).await?;
+    register_version(&s.su, "LAW", &v2, None).await?;
+    // As the superuser (and so as the owner): the triggers hold whoever asks.
+    for (sql, code) in [
+        (
+            "UPDATE cutter_governance.source_version SET sha256 = repeat('0', 64)".to_string(),
+            SQLSTATE_IMMUTABLE,
+        ),
+        (
+            "DELETE FROM cutter_governance.source_version".to_string(),
+            SQLSTATE_IMMUTABLE,
+        ),
+        (
+            "TRUNCATE cutter_governance.source_version CASCADE".to_string(),
+            SQLSTATE_IMMUTABLE,
+        ),
+        (
+            format!("UPDATE cutter_governance.source_registry SET pinned_sha256 = '{v1}'"),
+            SQLSTATE_IMMUTABLE,
+        ),
+        (
+            "DELETE FROM cutter_governance.source_registry".to_string(),
+            SQLSTATE_IMMUTABLE,
+        ),
+        (
+            format!(
+                "INSERT INTO cutter_governance.source_version (document_id, version_no, sha256, registered_by)
+                 VALUES ('LAW', 4, '{}', 'mallory')",
+                text_sha(4)
+            ),
+            "CK002",
+        ),
+        // The next version without moving the pin: refused at commit.
+        (
+            format!(
+                "INSERT INTO cutter_governance.source_version (document_id, version_no, sha256, registered_by)
+                 VALUES ('LAW', 3, '{}', 'mallory')",
+                text_sha(3)
+            ),
+            "CK002",
+        ),
+    ] {
+        let e = s.su_error(&sql).await?;
+        assert!(e.starts_with(code), "{sql}: {e}");
+    }
+    let history = s.target()?.source_versions("LAW").await?;
+    assert_eq!(history.len(), 2);
+    let entry = s.target()?.registered_source("LAW").await?;
+    assert_eq!(
+        entry.map(|e| (e.version_no, e.pinned_sha256)),
+        Some((2, v2))
+    );
+    s.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_records_the_version_it_began_on() -> Result<()> {
+    let s = Scratch::new().await?;
+    s.register("DOC-1").await?;
+    let sample = sha256_hex(SAMPLE_MD.as_bytes());
+    let p = plan(&[("1", None, 1)]);
+    let c = ctx("run-v1", "DOC-1");
+    assert_eq!(s.begin(&c, &p).await?, sample);
+    let target = s.target()?;
+    assert_eq!(target.run_source_version("run-v1").await?, Some(1));
+    assert_eq!(target.run_source_version("never-begun").await?, None);
+    // A new version is registered: the run keeps what it began on, a repeat of its begin
+    // answers the same, and a new run begins on the new version.
+    register_version(&s.su, "DOC-1", &text_sha(2), None).await?;
+    let again = target.begin_run(&c, &BuildInfo::unknown_commit()).await?;
+    assert_eq!(again.source_sha256.as_deref(), Some(sample.as_str()));
+    assert_eq!(target.run_source_version("run-v1").await?, Some(1));
+    s.release("DOC-1").await?;
+    let c2 = ctx("run-v2", "DOC-1");
+    assert_eq!(s.begin(&c2, &p).await?, text_sha(2));
+    assert_eq!(target.run_source_version("run-v2").await?, Some(2));
+    // The recorded version is part of the run's immutable record.
+    let e = s
+        .su_error("UPDATE cutter_governance.run SET source_version = 2 WHERE run_id = 'run-v1'")
+        .await?;
+    assert!(e.starts_with(SQLSTATE_IMMUTABLE), "{e}");
+    s.drop().await
 }

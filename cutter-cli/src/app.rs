@@ -520,7 +520,8 @@ async fn approve_request(
         Some(reason) => orch.compensation_request(run_id, reason).await?,
         None => orch.request_for(run_id).await?,
     };
-    let text = approval_file::request_toml(&request);
+    // The version is named for the approver; the approval binds the source's sha256.
+    let text = approval_file::request_toml_for(&request, run.source_version);
     let Some(path) = out else {
         if json {
             println!(

@@ -105,7 +105,7 @@ pub enum Command {
         #[command(flatten)]
         profile: ProfileArgs,
     },
-    /// Intake: the live source registry of documents and their pinned sha256.
+    /// Intake: the live source registry of documents, their versions and pinned sha256.
     #[command(subcommand, after_help = help::SOURCE)]
     Source(Source),
     /// The knowledge base: migrations, roles and grants.
@@ -144,8 +144,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum Source {
-    /// Register a document with the sha256 of FILE as its pin (a different pin for a
-    /// registered document is refused, never replaced).
+    /// Register FILE as the document's text: version 1 of a new document, or the next version
+    /// of a registered one (its pin moves to the new text; earlier versions stay in its
+    /// history, and a pin is never overwritten). The same text again changes nothing.
     #[command(after_help = help::SOURCE_REGISTER)]
     Register {
         /// The authoritative source document, exactly as it will be cut.
@@ -154,17 +155,31 @@ pub enum Source {
         /// The document's id, chosen once (letters, digits, `-`, `_`, `.`), e.g. CHARTER-1.
         #[arg(long, value_name = "ID")]
         document_id: String,
-        /// The document's title, as people know it.
+        /// The document's title, as people know it: needed the first time; a later version
+        /// keeps the registered title.
         #[arg(long, value_name = "TEXT")]
-        title: String,
-        /// A protected document: its SG_1 approval must carry the protected allowance.
+        title: Option<String>,
+        /// The date this text takes effect (recorded with the version).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_effective)]
+        effective: Option<chrono::NaiveDate>,
+        /// A protected document: its SG_1 approval must carry the protected allowance (once
+        /// protected, always protected).
         #[arg(long)]
         protected: bool,
     },
-    /// List the registered documents.
+    /// List the registered documents: each one's latest version, its sha256, protection and
+    /// how many versions are registered.
     #[command(after_help = help::SOURCE_LIST)]
     List,
-    /// Say whether FILE still matches the document's pin.
+    /// List the versions of a document: number, sha256, when and by whom each was registered,
+    /// and the date it takes effect.
+    #[command(after_help = help::SOURCE_HISTORY)]
+    History {
+        /// The registered document's id.
+        #[arg(value_name = "ID")]
+        document_id: String,
+    },
+    /// Say whether FILE is the text a live run would cut: the document's latest version.
     #[command(after_help = help::SOURCE_CHECK)]
     Check {
         /// The registered document's id.
@@ -173,6 +188,12 @@ pub enum Source {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// `--effective`: a calendar date, said the one way.
+fn parse_effective(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("expected a date as YYYY-MM-DD, e.g. 2026-07-01 ({e})"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -144,17 +144,27 @@ pub const PREFLIGHT: &str = "Examples:
 
 pub const SOURCE: &str = "Examples:
   cutter source register charter.md --document-id CHARTER-1 --title \"Charter of the club\"
+  # The amended text: version 2, the pin moves to it, version 1 stays in the history
+  cutter source register charter-2026.md --document-id CHARTER-1 --effective 2026-07-01
   cutter source list
-  cutter source check CHARTER-1 charter.md";
+  cutter source history CHARTER-1
+  cutter source check CHARTER-1 charter-2026.md";
 
 pub const SOURCE_REGISTER: &str = "Examples:
   cutter source register charter.md --document-id CHARTER-1 --title \"Charter of the club\"
   # A protected document: its SG_1 approval must allow it explicitly
-  cutter source register constitution.md --document-id CONSTITUTION --title \"The Constitution\" --protected";
+  cutter source register constitution.md --document-id CONSTITUTION --title \"The Constitution\" --protected
+  # An amended text of a registered document becomes its next version (a live run then cuts
+  # only that one); registering a text that is already a version changes nothing
+  cutter source register charter-2026.md --document-id CHARTER-1 --effective 2026-07-01";
 
 pub const SOURCE_LIST: &str = "Examples:
   cutter source list
   cutter source list --json";
+
+pub const SOURCE_HISTORY: &str = "Examples:
+  cutter source history CHARTER-1
+  cutter source history CHARTER-1 --json";
 
 pub const SOURCE_CHECK: &str = "Examples:
   cutter source check CHARTER-1 charter.md";

@@ -18,6 +18,7 @@ pub fn run_json(run: &RunRecord) -> Value {
         "target": run.target,
         "profile": run.profile,
         "source_sha256": run.source_sha256,
+        "source_version": run.source_version,
         "payload_sha256": run.payload_sha256,
         "unit_count": run.unit_count,
         "awaiting_gate": run.state.awaiting().map(|g| g.name()),
@@ -64,6 +65,12 @@ pub fn run_human(run: &RunRecord) -> String {
     if run.mode == Mode::Live {
         // The label is host, port and database, never a password.
         out.push_str(&format!("knowledge base: {}\n", run.target));
+    }
+    if let (Some(version), Some(sha)) = (run.source_version, &run.source_sha256) {
+        out.push_str(&format!(
+            "source: version {version} of {} (sha256 {sha})\n",
+            run.document_id
+        ));
     }
     if let Some(sha) = &run.payload_sha256 {
         out.push_str(&format!(

@@ -113,7 +113,9 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         text(&out.stderr)
     );
     ensure!(s.counts()? == zero);
-    ensure!(s.register("DOC-1", false)?.contains("pinned to sha256"));
+    ensure!(s
+        .register("DOC-1", false)?
+        .contains("registered DOC-1 as version 1"));
     // Registered, but never rehearsed as a dry-run: refused before a run exists too.
     let out = live_cut()?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
@@ -124,29 +126,19 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         text(&out.stderr)
     );
     s.rehearse("DOC-1")?;
-    s.register("DOC-1", false)?; // the same pin again: no change
+    // The same text again: no change.
+    let again = s.register("DOC-1", false)?;
+    ensure!(again.contains("already version 1") && again.contains("nothing changed"));
     std::fs::write(s.path("changed.md"), "# Changed\n")?;
     let out = s.cutter(&["source", "check", "DOC-1", "changed.md"])?;
     ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
     ensure!(
-        text(&out.stderr).contains("STOP_DRIFT"),
+        text(&out.stderr).contains("STOP_PIN_CONFLICT")
+            && text(&out.stderr).contains("register it as version 2"),
         "{}",
         text(&out.stderr)
     );
     s.ok(&["source", "check", "DOC-1", "doc.md"])?;
-    let out = s.cutter(&[
-        "source",
-        "register",
-        "changed.md",
-        "--document-id",
-        "DOC-1",
-        "--title",
-        "x",
-    ])?;
-    ensure!(
-        out.status.code() == Some(3),
-        "a registered pin is never replaced"
-    );
     let listed = s.json(&["source", "list", "--json"])?.1;
     ensure!(listed[0]["document_id"] == "DOC-1", "{listed}");
     let ready = s.ok(&["preflight", "doc.md", "--document-id", "DOC-1"])?;
@@ -161,6 +153,20 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let id = run["run_id"].as_str().unwrap_or_default().to_string();
     let n = run["unit_count"].as_i64().unwrap_or_default();
     ensure!(n == 4, "a heading and three sections: {run}");
+    // The run names the registered version it cuts, as the knowledge base recorded it.
+    ensure!(run["source_version"] == 1, "{run}");
+    ensure!(
+        s.db.sql(&format!(
+            "select source_version from cutter_governance.run where run_id = '{id}'"
+        ))? == "1"
+    );
+    let status = s.ok(&["orchestrate", "status", &id])?;
+    ensure!(status.contains("source: version 1 of DOC-1"), "{status}");
+    let request = s.ok(&["approve", "request", &id])?;
+    ensure!(
+        request.contains("# The source is version 1 of DOC-1 in the source registry"),
+        "{request}"
+    );
     ensure!(
         run["knowledge_base"]["database"] == s.db.name.as_str(),
         "{run}"
@@ -439,5 +445,181 @@ fn a_protected_document_needs_the_allowance_in_its_signed_sg1_approval() -> Resu
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
+
+#[test]
+fn a_document_registers_new_versions_and_a_live_cut_takes_only_the_latest() -> Result<()> {
+    let s = Site::new(false)?;
+    s.init_db()?;
+    let sha = |name: &str| -> Result<String> {
+        let plan = s.json(&["plan", name, "--json"])?.1;
+        Ok(plan["source_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    };
+    for (n, body) in [
+        (1, "Anyone may join."),
+        (2, "Members join."),
+        (3, "Nobody joins."),
+    ] {
+        std::fs::write(
+            s.path(&format!("v{n}.md")),
+            format!("# Law\nThe law.\n\n## Members\n{body}\n"),
+        )?;
+    }
+    std::fs::write(
+        s.path("other.md"),
+        "# Law\nAnother text.\n\n## Members\nNone.\n",
+    )?;
+    let (v1, v2, v3) = (sha("v1.md")?, sha("v2.md")?, sha("v3.md")?);
+    let register = |file: &str, extra: &[&str]| {
+        let mut args = vec!["source", "register", file, "--document-id", "LAW-1"];
+        args.extend_from_slice(extra);
+        s.cutter(&args)
+    };
+
+    // A new document needs its title; then it is version 1.
+    let out = register("v1.md", &[])?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("--title"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = register("v1.md", &["--title", "A law"])?;
+    ensure!(out.status.success(), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stdout).contains(&format!("registered LAW-1 as version 1 (sha256 {v1})")),
+        "{}",
+        text(&out.stdout)
+    );
+    // The amended text: version 2, the pin moves, version 1 stays.
+    let out = register("v2.md", &[])?;
+    ensure!(out.status.success(), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stdout).contains(&format!("registered LAW-1 as version 2 (sha256 {v2})"))
+            && text(&out.stdout).contains("version 1 stays in its history"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same bytes again (the latest, or an older one): exit 0, nothing changes.
+    for (file, said) in [
+        ("v2.md", "already version 2, the latest"),
+        ("v1.md", "superseded by version 2"),
+    ] {
+        let out = register(file, &[])?;
+        ensure!(out.status.success(), "{}", text(&out.stderr));
+        let said_out = text(&out.stdout);
+        ensure!(
+            said_out.contains(said) && said_out.contains("nothing changed"),
+            "{said_out}"
+        );
+    }
+    // A bad date names the flag and the format, and registers nothing.
+    let out = register("v3.md", &["--effective", "2026-13-01"])?;
+    ensure!(out.status.code() == Some(2), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("--effective") && text(&out.stderr).contains("YYYY-MM-DD"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, v) = s.json(&[
+        "source",
+        "register",
+        "v3.md",
+        "--document-id",
+        "LAW-1",
+        "--effective",
+        "2026-07-01",
+        "--json",
+    ])?;
+    ensure!(code == 0, "{v}");
+    ensure!(v["created"] == true && v["version"]["version"] == 3, "{v}");
+    ensure!(v["version"]["effective_date"] == "2026-07-01", "{v}");
+    ensure!(
+        v["pinned_sha256"] == v3.as_str() && v["versions"] == 3,
+        "{v}"
+    );
+
+    // History and list, for scripts and for people.
+    let (_, history) = s.json(&["source", "history", "LAW-1", "--json"])?;
+    let versions = history["versions"].as_array().cloned().unwrap_or_default();
+    ensure!(versions.len() == 3, "{history}");
+    for (i, sha) in [&v1, &v2, &v3].iter().enumerate() {
+        ensure!(versions[i]["version"] == i + 1, "{history}");
+        ensure!(versions[i]["sha256"] == sha.as_str(), "{history}");
+        ensure!(
+            versions[i]["registered_by"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty()),
+            "{history}"
+        );
+    }
+    ensure!(versions[0]["effective_date"].is_null(), "{history}");
+    ensure!(versions[2]["effective_date"] == "2026-07-01", "{history}");
+    ensure!(versions[2]["latest"] == true && versions[0]["latest"] == false);
+    let human = s.ok(&["source", "history", "LAW-1"])?;
+    ensure!(
+        human.contains("3 versions, the latest is version 3")
+            && human.contains("2026-07-01")
+            && human.contains("(latest: the pin)"),
+        "{human}"
+    );
+    let (_, listed) = s.json(&["source", "list", "--json"])?;
+    let law = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["document_id"] == "LAW-1").cloned())
+        .unwrap_or_default();
+    ensure!(law["version"] == 3 && law["versions"] == 3, "{listed}");
+    ensure!(
+        law["pinned_sha256"] == v3.as_str() && law["protected"] == false,
+        "{listed}"
+    );
+    let human = s.ok(&["source", "list"])?;
+    ensure!(human.contains("VERSIONS") && human.contains(&v3), "{human}");
+
+    // A live cut of an older version is refused before a run exists, and says why; so is a
+    // text that is no version at all, with the way to register it.
+    let live_cut = |file: &str| {
+        s.cutter(&[
+            "orchestrate",
+            "cut",
+            file,
+            "--document-id",
+            "LAW-1",
+            "--mode",
+            "live",
+        ])
+    };
+    let out = live_cut("v1.md")?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("STOP_SUPERSEDED")
+            && text(&out.stderr).contains("version 1")
+            && text(&out.stderr).contains("superseded by version 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = live_cut("other.md")?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("STOP_PIN_CONFLICT")
+            && text(&out.stderr).contains("register it as version 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(s.db.sql("select count(*) from cutter_governance.run")? == "0");
+    ensure!(s.db.sql("select count(*) from cutter_governance.kill_switch_arming")? == "0");
+    let out = s.cutter(&["source", "check", "LAW-1", "v2.md"])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains("STOP_SUPERSEDED"),
+        "{}",
+        text(&out.stderr)
+    );
+    let checked = s.ok(&["source", "check", "LAW-1", "v3.md"])?;
+    ensure!(checked.contains("version 3, the latest"), "{checked}");
     Ok(())
 }

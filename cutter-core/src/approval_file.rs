@@ -154,6 +154,12 @@ fn quote(s: &str) -> String {
 /// Renders an approval request: a commented TOML document the approver completes by filling
 /// in the commented-out fields.
 pub fn request_toml(req: &ApprovalRequest) -> String {
+    request_toml_for(req, None)
+}
+
+/// [`request_toml`], naming the registered version of the document the run cuts (a comment:
+/// the approval binds the source's sha256, which the version only names for people).
+pub fn request_toml_for(req: &ApprovalRequest, source_version: Option<u32>) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "# cutter approval request for gate {} of run {}\n",
@@ -199,6 +205,12 @@ pub fn request_toml(req: &ApprovalRequest) -> String {
         "payload_sha256 = {}\n",
         quote(&req.payload_sha256)
     ));
+    if let Some(version) = source_version {
+        out.push_str(&format!(
+            "# The source is version {version} of {} in the source registry (the approval binds its sha256).\n",
+            req.document_id
+        ));
+    }
     out.push_str(&format!("source_sha256 = {}\n", quote(&req.source_sha256)));
     out.push_str(&format!("unit_count = {}\n", req.unit_count));
     out.push_str(&format!(
@@ -320,6 +332,35 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
         );
         assert_eq!(a.document_sha256, sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn the_source_version_is_named_and_signs_nothing() {
+        let req = request(Gate::Sg1);
+        let plain = request_toml(&req);
+        let named = request_toml_for(&req, Some(2));
+        assert!(
+            named.contains("# The source is version 2 of DOC in the source registry"),
+            "{named}"
+        );
+        assert!(!plain.contains("version 2"), "{plain}");
+        let complete = |t: &str| {
+            t.replace("# approver", "approver")
+                .replace(
+                    "# signed_utc = 2026-01-01T00:00:00Z",
+                    "signed_utc = 2026-11-25T10:00:00Z",
+                )
+                .replace("# allowance", "allowance")
+        };
+        let (a, b) = (
+            parse("a.toml", complete(&plain).as_bytes()).unwrap(),
+            parse("b.toml", complete(&named).as_bytes()).unwrap(),
+        );
+        assert_eq!(a.source_sha256, b.source_sha256);
+        assert_eq!(
+            crate::signing::canonical_signing_bytes(&a),
+            crate::signing::canonical_signing_bytes(&b)
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! the protected flag (the registry over the config), the pin checks the `source_pin` phase
 //! makes, the rehearsal rule of a live run, the expected grant sha by mode, and run ids.
 //!
+//! A live run cuts the latest registered version of its document's text ([`check_version`]):
+//! a file that is an older version, or no registered version at all, is refused before the
+//! run exists.
+//!
 //! Every function here is pure: the caller reads the registry, the config and the runs, and
 //! passes them in; a refusal is an [`IntakeRefusal`] with a stable `STOP_*` code.
 
@@ -11,7 +15,7 @@ use thiserror::Error;
 use crate::discover::DiscoveryError;
 use crate::mode::Mode;
 use crate::plan::{ProblemKind, UnitProblem};
-use crate::ports::RegistryEntry;
+use crate::ports::{RegistryEntry, SourceVersion};
 use crate::run::RunRecord;
 use crate::state::RunState;
 use crate::stop::StopReason;
@@ -22,6 +26,9 @@ pub const STOP_NOT_REGISTERED: &str = "STOP_NOT_REGISTERED";
 pub const STOP_PIN_CONFLICT: &str = "STOP_PIN_CONFLICT";
 /// The code of a live run refused because no dry-run of its text reached closeout.
 pub const STOP_NOT_REHEARSED: &str = "STOP_NOT_REHEARSED";
+/// The code of a live run refused because its file is an older registered version of the
+/// document than the latest.
+pub const STOP_SUPERSEDED: &str = "STOP_SUPERSEDED";
 
 /// Why a run is refused before it starts. Nothing exists yet when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -31,11 +38,28 @@ pub enum IntakeRefusal {
     #[error("find {document_id} in the source registry: it is not registered; register it with `cutter source register FILE --document-id {document_id} --title TITLE`")]
     NotRegistered { document_id: String },
     /// The config (or a batch manifest) pins another sha256 than the registry.
-    #[error("agree on the pin of {document_id}: the caller pins sha256 {asked}, the registry pins {registered}; fix the caller's pin (a registered pin is never replaced)")]
+    #[error("agree on the pin of {document_id}: the caller pins sha256 {asked}, the registry pins {registered} (its latest version); fix or remove the caller's pin — a new text of the document is registered as its next version with `cutter source register FILE --document-id {document_id}`")]
     PinConflict {
         document_id: String,
         asked: String,
         registered: String,
+    },
+    /// A live run's file is no registered version of the document.
+    #[error("agree on the text of {document_id}: the file has sha256 {file_sha256}, which is no registered version of it (the latest, version {latest}, is sha256 {pinned}); if the file is the document's new text, register it as version {next} with `cutter source register FILE --document-id {document_id}`, else cut the registered text", next = .latest + 1)]
+    UnregisteredText {
+        document_id: String,
+        file_sha256: String,
+        latest: u32,
+        pinned: String,
+    },
+    /// A live run's file is a registered version of the document, but not the latest.
+    #[error("cut the latest text of {document_id}: the file is its version {version} (sha256 {file_sha256}), superseded by version {latest} (sha256 {pinned}); cut version {latest}'s text (`cutter source history {document_id}` lists the versions). A text registered once keeps its version number: registering this file again changes nothing")]
+    Superseded {
+        document_id: String,
+        file_sha256: String,
+        version: u32,
+        latest: u32,
+        pinned: String,
     },
     /// A live run whose plan no dry-run here brought to closeout.
     #[error("find a rehearsal of {document_id}: no dry-run of it with plan sha256 {plan_sha256} reached closeout; rehearse it first with `cutter orchestrate cut FILE --document-id {document_id} --mode dry-run --self-approve` (or set [live] require_rehearsal = false in the config)")]
@@ -54,7 +78,10 @@ impl IntakeRefusal {
     pub fn code(&self) -> &'static str {
         match self {
             IntakeRefusal::NotRegistered { .. } => STOP_NOT_REGISTERED,
-            IntakeRefusal::PinConflict { .. } => STOP_PIN_CONFLICT,
+            IntakeRefusal::PinConflict { .. } | IntakeRefusal::UnregisteredText { .. } => {
+                STOP_PIN_CONFLICT
+            }
+            IntakeRefusal::Superseded { .. } => STOP_SUPERSEDED,
             IntakeRefusal::NotRehearsed { .. } | IntakeRefusal::Unplannable { .. } => {
                 STOP_NOT_REHEARSED
             }
@@ -69,6 +96,8 @@ impl IntakeRefusal {
             self,
             IntakeRefusal::NotRegistered { .. }
                 | IntakeRefusal::PinConflict { .. }
+                | IntakeRefusal::UnregisteredText { .. }
+                | IntakeRefusal::Superseded { .. }
                 | IntakeRefusal::NotRehearsed { .. }
                 | IntakeRefusal::Unplannable { .. }
         )
@@ -123,6 +152,68 @@ pub fn resolve(
             expected_source_sha256: configured.pin.map(str::to_string),
             protected: configured.protected,
         }),
+    }
+}
+
+/// Which registered version of `document_id` a live run of a file with `file_sha256` cuts:
+/// the latest (`entry`, whose sha256 is the pin), and only the latest. A file that is an
+/// older version (`versions`, the registry's history) is superseded (`STOP_SUPERSEDED`); a
+/// file that is no version at all is a pin conflict (`STOP_PIN_CONFLICT`) whose way out is to
+/// register it as the next version. A run that got past this could only stop at `source_pin`
+/// with `STOP_DRIFT`; this says why before the run exists.
+pub fn check_version(
+    document_id: &str,
+    entry: &RegistryEntry,
+    versions: &[SourceVersion],
+    file_sha256: &str,
+) -> Result<u32, IntakeRefusal> {
+    if entry.pinned_sha256 == file_sha256 {
+        return Ok(entry.version_no);
+    }
+    match versions.iter().find(|v| v.sha256 == file_sha256) {
+        Some(older) => Err(IntakeRefusal::Superseded {
+            document_id: document_id.to_string(),
+            file_sha256: file_sha256.to_string(),
+            version: older.version_no,
+            latest: entry.version_no,
+            pinned: entry.pinned_sha256.clone(),
+        }),
+        None => Err(IntakeRefusal::UnregisteredText {
+            document_id: document_id.to_string(),
+            file_sha256: file_sha256.to_string(),
+            latest: entry.version_no,
+            pinned: entry.pinned_sha256.clone(),
+        }),
+    }
+}
+
+/// What registering a text did, as `cutter source register` says it: `version` is the text's
+/// version number, `created` whether this registration made it, `latest` the document's latest
+/// version now.
+pub fn describe_registration(
+    document_id: &str,
+    version: u32,
+    created: bool,
+    latest: u32,
+    sha256: &str,
+) -> String {
+    match (created, version == latest) {
+        (true, _) if version == 1 => {
+            format!("registered {document_id} as version 1 (sha256 {sha256}): its pin")
+        }
+        (true, _) => format!(
+            "registered {document_id} as version {version} (sha256 {sha256}): the pin is now version {version}; {} in its history (`cutter source history {document_id}`)",
+            match version - 1 {
+                1 => "version 1 stays".to_string(),
+                n => format!("versions 1 to {n} stay"),
+            }
+        ),
+        (false, true) => format!(
+            "{document_id}: this text is already version {version}, the latest (sha256 {sha256}); nothing changed"
+        ),
+        (false, false) => format!(
+            "{document_id}: this text is already version {version} (sha256 {sha256}), superseded by version {latest}; nothing changed (a text keeps its version number)"
+        ),
     }
 }
 
@@ -368,7 +459,76 @@ mod tests {
         RegistryEntry {
             pinned_sha256: pin.to_string(),
             protected,
+            version_no: 1,
+            effective_date: None,
         }
+    }
+
+    fn version(n: u32, sha: &str) -> SourceVersion {
+        SourceVersion {
+            version_no: n,
+            sha256: sha.to_string(),
+            registered_utc: t0(),
+            registered_by: "ada@host".to_string(),
+            effective_date: None,
+        }
+    }
+
+    #[test]
+    fn a_live_run_cuts_the_latest_version_only() {
+        let latest = RegistryEntry {
+            version_no: 3,
+            ..entry("cc", false)
+        };
+        let history = [version(1, "aa"), version(2, "bb"), version(3, "cc")];
+        assert_eq!(check_version("D", &latest, &history, "cc"), Ok(3));
+        // The latest is known from the entry alone.
+        assert_eq!(check_version("D", &latest, &[], "cc"), Ok(3));
+
+        let superseded = check_version("D", &latest, &history, "aa");
+        let Err(refusal) = superseded else {
+            panic!("{superseded:?}")
+        };
+        assert_eq!(refusal.code(), STOP_SUPERSEDED);
+        assert!(refusal.is_governance());
+        let text = refusal.to_string();
+        assert!(
+            text.contains("version 1") && text.contains("superseded by version 3"),
+            "{text}"
+        );
+        assert!(text.contains("cutter source history D"), "{text}");
+
+        let Err(unknown) = check_version("D", &latest, &history, "dd") else {
+            panic!("an unregistered text passed")
+        };
+        assert_eq!(unknown.code(), STOP_PIN_CONFLICT);
+        let text = unknown.to_string();
+        assert!(
+            text.contains("register it as version 4")
+                && text.contains("cutter source register FILE --document-id D"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_registration_says_which_version_the_text_is() {
+        let sha = "ab";
+        assert!(
+            describe_registration("D", 1, true, 1, sha).starts_with("registered D as version 1")
+        );
+        let second = describe_registration("D", 2, true, 2, sha);
+        assert!(
+            second.starts_with("registered D as version 2 (sha256 ab)")
+                && second.contains("version 1 stays"),
+            "{second}"
+        );
+        let again = describe_registration("D", 2, false, 2, sha);
+        assert!(
+            again.contains("already version 2") && again.contains("nothing changed"),
+            "{again}"
+        );
+        let older = describe_registration("D", 1, false, 2, sha);
+        assert!(older.contains("superseded by version 2"), "{older}");
     }
 
     fn t0() -> DateTime<Utc> {

@@ -5,7 +5,7 @@
 //! is exactly how "no silent simulator" is enforced.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -66,6 +66,9 @@ pub struct RunBinding {
     pub identity: KbIdentity,
     pub source_sha256: Option<String>,
     pub protected: bool,
+    /// The registered version of the document the run cuts (the registry's latest when the run
+    /// began); `None` where the target has no registry.
+    pub source_version: Option<u32>,
 }
 
 /// The execution target's own record of a run: what a state file must agree with. `None`
@@ -174,11 +177,31 @@ pub struct Manifest {
 }
 
 /// A document as the execution target's source registry holds it (intake): the pinned
-/// sha256 a live run's `source_pin` checks, and whether the document is protected.
+/// sha256 a live run's `source_pin` checks (always the latest registered version's), that
+/// version's number and effective date, and whether the document is protected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryEntry {
     pub pinned_sha256: String,
     pub protected: bool,
+    /// The latest registered version of the document's text (1 for a document registered
+    /// once): the version a live run cuts.
+    #[serde(default = "first_version")]
+    pub version_no: u32,
+    /// The date the latest version takes effect, when its registrant said so.
+    #[serde(default)]
+    pub effective_date: Option<NaiveDate>,
+}
+
+/// One registered version of a document's text, as the registry's history keeps it (oldest
+/// first; versions are numbered from 1 without gaps, and never change once registered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceVersion {
+    pub version_no: u32,
+    pub sha256: String,
+    pub registered_utc: DateTime<Utc>,
+    /// Who registered it (the person or host the registering command acted for).
+    pub registered_by: String,
+    pub effective_date: Option<NaiveDate>,
 }
 
 /// A run armed now, as a kill-switch lists it.
@@ -291,6 +314,11 @@ pub trait ExecutionTarget: Send + Sync {
         _document_id: &str,
     ) -> Result<Option<RegistryEntry>, PortError> {
         Ok(None)
+    }
+    /// Every registered version of a document, oldest first (empty if it is not registered).
+    /// A target without a registry (the simulator) answers none, which is the default.
+    async fn source_versions(&self, _document_id: &str) -> Result<Vec<SourceVersion>, PortError> {
+        Ok(Vec::new())
     }
 }
 

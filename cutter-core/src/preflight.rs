@@ -14,7 +14,7 @@ use crate::intake::{self, Configured, Rehearsal};
 use crate::locks;
 use crate::mode::Mode;
 use crate::plan::CutPlan;
-use crate::ports::{ArmedRun, LockHolder, RegistryEntry};
+use crate::ports::{ArmedRun, LockHolder, RegistryEntry, SourceVersion};
 use crate::run::RunRecord;
 
 /// Whether a check passed.
@@ -145,23 +145,34 @@ pub fn plan(result: Result<&CutPlan, &DiscoveryError>) -> Row {
     }
 }
 
-/// The intake and `source_pin` check: registered, the caller's pin agreeing, and the file's
-/// sha256 the pin ([`intake::resolve`] then [`intake::check_pin`], as a live cut does).
+/// The intake and `source_pin` check: registered, the caller's pin agreeing, the file the
+/// latest registered version, and the file's sha256 the pin ([`intake::resolve`],
+/// [`intake::check_version`] then [`intake::check_pin`], as a live cut does). `versions` is
+/// the registry's history of the document.
 pub fn registered(
     document_id: &str,
     configured: Configured<'_>,
     registry: Option<&RegistryEntry>,
+    versions: &[SourceVersion],
     file_sha256: &str,
 ) -> Row {
+    let refused = |refusal: intake::IntakeRefusal| {
+        Row::fail(
+            Check::Registered,
+            format!("{}: {refusal}", refusal.code()),
+            None,
+        )
+    };
     let intake = match intake::resolve(document_id, Mode::Live, configured, registry) {
         Ok(i) => i,
-        Err(refusal) => {
-            return Row::fail(
-                Check::Registered,
-                format!("{}: {refusal}", refusal.code()),
-                None,
-            )
-        }
+        Err(refusal) => return refused(refusal),
+    };
+    let version = match registry
+        .map(|entry| intake::check_version(document_id, entry, versions, file_sha256))
+        .transpose()
+    {
+        Ok(v) => v,
+        Err(refusal) => return refused(refusal),
     };
     let pin = intake.expected_source_sha256.as_deref();
     match intake::check_pin(pin, file_sha256) {
@@ -172,15 +183,20 @@ pub fn registered(
                 stop.code()
             ),
             Some(
-                "cut the registered text, or register the new text under a new document id"
+                "cut the registered text, or register the new text as the document's next version (`cutter source register FILE --document-id ID`)"
                     .to_string(),
             ),
         ),
         Ok(_) => Row::pass(
             Check::Registered,
             format!(
-                "pinned to {}{}",
+                "pinned to {}{}{}",
                 pin.unwrap_or_default(),
+                match (version, registry.and_then(|e| e.effective_date)) {
+                    (Some(v), Some(date)) => format!(" (version {v}, effective {date})"),
+                    (Some(v), None) => format!(" (version {v})"),
+                    (None, _) => String::new(),
+                },
                 if intake.protected {
                     format!("; PROTECTED: SG_1 must carry protected_allowance = \"{document_id}\" (`cutter approve sign ... --protected-allowance {document_id}`)")
                 } else {

@@ -30,6 +30,12 @@ pub struct RunRecord {
     #[serde(default)]
     pub protected: bool,
     pub source_sha256: Option<String>,
+    /// The registered version of the document the run cuts (live runs: the registry's latest
+    /// version when the run began, as the knowledge base recorded it). `None` for a dry-run,
+    /// and for runs recorded before the registry kept versions. The approvals bind the
+    /// source's sha256; the version names it for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<u32>,
     /// sha256 of the change payload: what the approvals sign (see [`crate::change`]).
     pub payload_sha256: Option<String>,
     /// Number of writes of the change plan (the change set's unit count).
@@ -152,6 +158,7 @@ impl RunRecord {
             expected_grant_sha256: None,
             protected: false,
             source_sha256: None,
+            source_version: None,
             payload_sha256: None,
             unit_count: None,
             grant_sha256: None,
@@ -305,3 +312,29 @@ pub struct DocumentFingerprint {
 
 /// Fingerprints of documents, by document id.
 pub type Snapshot = BTreeMap<String, DocumentFingerprint>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_recorded_before_source_versions_loads_without_one() {
+        let mut run = RunRecord::started(
+            "r".into(),
+            "D".into(),
+            Mode::Live,
+            "doc.md".into(),
+            "postgres://h/db".into(),
+            DateTime::<Utc>::default(),
+        );
+        let old = serde_json::to_value(&run).unwrap_or_default();
+        assert!(old.get("source_version").is_none(), "{old}");
+        let back: RunRecord = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.source_version, None);
+        run.source_version = Some(3);
+        let new = serde_json::to_value(&run).unwrap_or_default();
+        assert_eq!(new["source_version"], 3);
+        let back: RunRecord = serde_json::from_value(new).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, run);
+    }
+}

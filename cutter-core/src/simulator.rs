@@ -384,6 +384,7 @@ impl ExecutionTarget for Simulator {
             // No registry: a dry-run pins what its caller says, or the file as read.
             source_sha256: None,
             protected: false,
+            source_version: None,
         })
     }
 
@@ -955,6 +956,8 @@ impl ExecutionTarget for Simulator {
             return Ok(Some(crate::ports::RegistryEntry {
                 pinned_sha256: FAULT_INTAKE_PIN.to_string(),
                 protected: false,
+                version_no: 1,
+                effective_date: None,
             }));
         }
         // A simulator has no registry: a dry-run pins the file as it reads it.

@@ -55,6 +55,8 @@ fn live_mock(
         Ok(Some(cutter_core::ports::RegistryEntry {
             pinned_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
             protected: false,
+            version_no: 1,
+            effective_date: None,
         }))
     });
     let s = sim.clone();
@@ -346,6 +348,8 @@ fn a_dry_run_never_touches_a_live_target() {
         Ok(Some(cutter_core::ports::RegistryEntry {
             pinned_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
             protected: false,
+            version_no: 1,
+            effective_date: None,
         }))
     });
     target.expect_cut_leg_a().times(0);

@@ -233,38 +233,73 @@ fn a_self_approval_rehearses_a_dry_run_only() {
     assert_eq!(Allowance::Explicit.name(), approval::EXPLICIT);
 }
 
+fn version(n: u32, sha: &str) -> cutter_core::ports::SourceVersion {
+    cutter_core::ports::SourceVersion {
+        version_no: n,
+        sha256: sha.into(),
+        registered_utc: now(),
+        registered_by: "ada@host".into(),
+        effective_date: None,
+    }
+}
+
 fn entry(pin: &str, protected: bool) -> RegistryEntry {
     RegistryEntry {
         pinned_sha256: pin.into(),
         protected,
+        version_no: 1,
+        effective_date: None,
     }
 }
 
 #[test]
 fn preflight_rows_say_what_the_run_would_do() {
     let none = Configured::default();
-    let row = preflight::registered("D", none, Some(&entry("aa", false)), "aa");
+    let row = preflight::registered("D", none, Some(&entry("aa", false)), &[], "aa");
     assert_eq!((row.check, row.verdict), (Check::Registered, Verdict::Pass));
     assert!(row.detail.contains("not protected"), "{}", row.detail);
-    let row = preflight::registered("D", none, Some(&entry("aa", true)), "aa");
+    let row = preflight::registered("D", none, Some(&entry("aa", true)), &[], "aa");
     assert!(row.detail.contains("PROTECTED"), "{}", row.detail);
     let protected_here = Configured {
         pin: None,
         protected: true,
     };
-    let row = preflight::registered("D", protected_here, Some(&entry("aa", false)), "aa");
+    let row = preflight::registered("D", protected_here, Some(&entry("aa", false)), &[], "aa");
     assert!(row.detail.contains("PROTECTED"), "{}", row.detail);
-    let row = preflight::registered("D", none, None, "aa");
+    let row = preflight::registered("D", none, None, &[], "aa");
     assert!(!row.passed() && row.detail.starts_with(intake::STOP_NOT_REGISTERED));
     let conflict = Configured {
         pin: Some("bb"),
         protected: false,
     };
-    let row = preflight::registered("D", conflict, Some(&entry("aa", false)), "aa");
+    let row = preflight::registered("D", conflict, Some(&entry("aa", false)), &[], "aa");
     assert!(!row.passed() && row.detail.starts_with(intake::STOP_PIN_CONFLICT));
-    let row = preflight::registered("D", none, Some(&entry("aa", false)), "cc");
+    // A file that is no registered version: refused at intake as a pin conflict, and the
+    // way out is to register it as the next version.
+    let row = preflight::registered("D", none, Some(&entry("aa", false)), &[], "cc");
     assert!(
-        !row.passed() && row.detail.contains("STOP_DRIFT"),
+        !row.passed()
+            && row.detail.starts_with(intake::STOP_PIN_CONFLICT)
+            && row.detail.contains("register it as version 2"),
+        "{}",
+        row.detail
+    );
+    // An older version: superseded; the latest passes and names its version.
+    let v2 = RegistryEntry {
+        version_no: 2,
+        effective_date: chrono::NaiveDate::from_ymd_opt(2026, 7, 1),
+        ..entry("bb", false)
+    };
+    let history = [version(1, "aa"), version(2, "bb")];
+    let row = preflight::registered("D", none, Some(&v2), &history, "aa");
+    assert!(
+        !row.passed() && row.detail.starts_with(intake::STOP_SUPERSEDED),
+        "{}",
+        row.detail
+    );
+    let row = preflight::registered("D", none, Some(&v2), &history, "bb");
+    assert!(
+        row.passed() && row.detail.contains("(version 2, effective 2026-07-01)"),
         "{}",
         row.detail
     );

@@ -48,7 +48,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 55] = [
+const FUNCTIONS: [&str; 59] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -77,6 +77,7 @@ const FUNCTIONS: [&str; 55] = [
     "cutter_governance.fn_key_fingerprint(bytea)",
     "cutter_governance.fn_lock_document(text, text, text)",
     "cutter_governance.fn_normalize_review_decision(text)",
+    "cutter_governance.fn_register_source_version(text, text, text, boolean, date, text)",
     "cutter_governance.fn_require_armed(text)",
     "cutter_governance.fn_require_run(text, text, boolean)",
     "cutter_governance.fn_revoke_key(bytea, text)",
@@ -96,6 +97,9 @@ const FUNCTIONS: [&str; 55] = [
     "cutter_governance.tg_information_unit_guard()",
     "cutter_governance.tg_require_document_lock()",
     "cutter_governance.tg_run_guard()",
+    "cutter_governance.tg_source_pin_is_latest()",
+    "cutter_governance.tg_source_registry_guard()",
+    "cutter_governance.tg_source_version_in_order()",
     "cutter_governance.tg_unit_version_immutable()",
     "public.fn_check_approval(text, text, text, jsonb)",
     "public.fn_iu_compensate(text, text, text[], text[], text, jsonb, text)",
@@ -109,7 +113,7 @@ const FUNCTIONS: [&str; 55] = [
 /// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
 /// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
 /// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
-const TRIGGERS: [&str; 41] = [
+const TRIGGERS: [&str; 48] = [
     "cutter_governance.approval_signature.approval_signature_append_only",
     "cutter_governance.approval_signature.approval_signature_no_truncate",
     "cutter_governance.approver_key.approver_key_guard",
@@ -138,6 +142,13 @@ const TRIGGERS: [&str; 41] = [
     "cutter_governance.review_decision.review_decision_no_truncate",
     "cutter_governance.run.run_guard",
     "cutter_governance.run.run_no_truncate",
+    "cutter_governance.source_registry.source_registry_guard",
+    "cutter_governance.source_registry.source_registry_no_truncate",
+    "cutter_governance.source_registry.source_registry_pin_is_latest",
+    "cutter_governance.source_version.source_version_append_only",
+    "cutter_governance.source_version.source_version_in_order",
+    "cutter_governance.source_version.source_version_no_truncate",
+    "cutter_governance.source_version.source_version_pin_is_latest",
     "cutter_governance.verify_result.verify_result_append_only",
     "cutter_governance.verify_result.verify_result_no_truncate",
     "public.information_unit.information_unit_guard",

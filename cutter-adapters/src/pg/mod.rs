@@ -16,6 +16,7 @@ mod killswitch;
 mod locks;
 mod provision;
 pub mod schema;
+mod sources;
 mod target;
 mod tls;
 
@@ -35,10 +36,13 @@ pub use keys::{load_trusted_keys, revoke_key, trust_key, trusted_key_rows, Trust
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
-    latest_version, passwordless_login_roles, provision, register_source, registered_source,
-    registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
+    latest_version, passwordless_login_roles, provision, run_id_known, status, RolePasswords,
 };
 pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
+pub use sources::{
+    register_source, register_source_as, register_source_version, registered_source,
+    registered_sources, source_history, NewVersion, RegisteredSource, Registration,
+};
 pub use target::{approval_json, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 
@@ -71,6 +75,9 @@ pub enum PgError {
     Migration(#[from] refinery::Error),
     #[error("build the {role} connection pool: {detail}")]
     Pool { role: String, detail: String },
+    /// The knowledge base refused the call (SQLSTATE CK002); its reason.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// An error and its causes, `a: b: c`, each said once: a cause whose text the chain already

@@ -15,6 +15,8 @@ pub const MIGRATION_TABLE: &str = "refinery_schema_history";
 pub const MIGRATION_HISTORY: &str = "public.refinery_schema_history";
 
 pub const SOURCE_REGISTRY: &str = "cutter_governance.source_registry";
+/// `cutter_governance.source_version`: every registered text of a document (V12).
+pub const SOURCE_VERSION: &str = "cutter_governance.source_version";
 pub const KILL_SWITCH_ARMING: &str = "cutter_governance.kill_switch_arming";
 pub const CUT_CHANGE_SET: &str = "cutter_governance.cut_change_set";
 pub const CUT_CHANGE_SET_AFFECTED_ROW: &str = "cutter_governance.cut_change_set_affected_row";
@@ -41,12 +43,13 @@ pub const DOCUMENT_FINGERPRINT: &str = "cutter_governance.document_fingerprint";
 pub const PUBLIC_TABLES: [&str; 3] = [INFORMATION_UNIT, UNIT_VERSION, IU_LIFECYCLE_LOG];
 
 /// Every table of the knowledge base (the admin role owns them all).
-pub const TABLES: [&str; 23] = [
+pub const TABLES: [&str; 24] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
     MIGRATION_HISTORY,
     SOURCE_REGISTRY,
+    SOURCE_VERSION,
     KILL_SWITCH_ARMING,
     CUT_CHANGE_SET,
     CUT_CHANGE_SET_AFFECTED_ROW,
@@ -141,7 +144,7 @@ mod tests {
             assert_eq!(set.len(), list.len(), "{list:?} lists a name twice");
             assert!(set.is_subset(&all), "{list:?}");
         }
-        assert_eq!(verify_relations().count(), 23);
+        assert_eq!(verify_relations().count(), 24);
         assert_eq!(
             public_relations(),
             vec![

@@ -130,6 +130,24 @@ impl PgTarget {
         Ok(())
     }
 
+    /// The registered version of its document a run began on, as the knowledge base recorded
+    /// it (`fn_run_begin`); `None` if the run never began here or began before V12.
+    pub async fn run_source_version(&self, run_id: &str) -> Result<Option<u32>, PortError> {
+        let what = format!("read the source version of run {run_id}");
+        let client = self.verify_client(&what).await?;
+        let row = client
+            .query_opt(
+                "SELECT source_version FROM cutter_governance.run WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        let Some(row) = row else { return Ok(None) };
+        col::<Option<i32>>(&row, 0, "run.source_version")?
+            .map(|n| version_no("run.source_version", n))
+            .transpose()
+    }
+
     async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
         self.exec.get().await.map_err(|e| pool_error(what, e))
     }
@@ -190,6 +208,16 @@ fn status(text: &str) -> Result<LifecycleStatus, PortError> {
     }
 }
 
+fn version_no(what: &str, n: i32) -> Result<u32, PortError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| PortError::Corrupt {
+            what: what.to_string(),
+            detail: format!("version {n} is not a version number"),
+        })
+}
+
 fn count(what: &str, n: i64) -> Result<u64, PortError> {
     u64::try_from(n).map_err(|_| PortError::Corrupt {
         what: what.to_string(),
@@ -239,7 +267,7 @@ impl ExecutionTarget for PgTarget {
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
             .query_one(
-                "SELECT source_sha256, protected
+                "SELECT source_sha256, protected, source_version
                  FROM cutter_governance.fn_run_begin($1, $2, $3, $4, $5)",
                 &[
                     &run.run_id,
@@ -253,11 +281,15 @@ impl ExecutionTarget for PgTarget {
             .map_err(|e| translate(what, &run.run_id, &e))?;
         let source_sha256: String = col(&row, 0, "fn_run_begin")?;
         let protected: bool = col(&row, 1, "fn_run_begin")?;
+        let source_version = col::<Option<i32>>(&row, 2, "fn_run_begin")?
+            .map(|n| version_no("run.source_version", n))
+            .transpose()?;
         commit(tx, what, &run.run_id).await?;
         Ok(RunBinding {
             identity: self.identity().await?,
             source_sha256: Some(source_sha256),
             protected,
+            source_version,
         })
     }
 
@@ -770,10 +802,14 @@ impl ExecutionTarget for PgTarget {
     ) -> Result<Option<cutter_core::ports::RegistryEntry>, PortError> {
         let what = format!("read the registry entry of {document_id}");
         let client = self.verify_client(&what).await?;
+        // The pin is the latest version's sha256 (V12 holds that for every writer).
         let row = client
             .query_opt(
-                "SELECT pinned_sha256, protected FROM cutter_governance.source_registry
-                 WHERE document_id = $1",
+                "SELECT s.pinned_sha256, s.protected, v.version_no, v.effective_date
+                 FROM cutter_governance.source_registry s
+                 JOIN cutter_governance.source_version v
+                   ON v.document_id = s.document_id AND v.sha256 = s.pinned_sha256
+                 WHERE s.document_id = $1",
                 &[&document_id],
             )
             .await
@@ -782,8 +818,36 @@ impl ExecutionTarget for PgTarget {
             Ok(cutter_core::ports::RegistryEntry {
                 pinned_sha256: col(&r, 0, "source_registry")?,
                 protected: col(&r, 1, "source_registry")?,
+                version_no: version_no("source_version.version_no", col(&r, 2, "source_version")?)?,
+                effective_date: col(&r, 3, "source_version")?,
             })
         })
         .transpose()
+    }
+
+    async fn source_versions(
+        &self,
+        document_id: &str,
+    ) -> Result<Vec<cutter_core::ports::SourceVersion>, PortError> {
+        let what = format!("read the versions of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(super::sources::HISTORY, &[&document_id])
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(cutter_core::ports::SourceVersion {
+                    version_no: version_no(
+                        "source_version.version_no",
+                        col(r, 0, "source_version")?,
+                    )?,
+                    sha256: col(r, 1, "source_version")?,
+                    registered_utc: col(r, 2, "source_version")?,
+                    registered_by: col(r, 3, "source_version")?,
+                    effective_date: col(r, 4, "source_version")?,
+                })
+            })
+            .collect()
     }
 }

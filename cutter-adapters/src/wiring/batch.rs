@@ -443,8 +443,15 @@ async fn run_item(
             if let Some(pin) = &doc.sha256 {
                 request = request.pinned(pin);
             }
-            let outcome = orch.cut(request).await;
-            (run_id, outcome)
+            // The latest registered version only, as for a single cut.
+            let sha = match super::read_source(&source) {
+                Ok(bytes) => cutter_core::plan::sha256_hex(&bytes),
+                Err(e) => return stopped(run_id, e.to_string()),
+            };
+            match super::intake::live_version(&live.db.target, &doc.document_id, &sha).await? {
+                Err(refusal) => (run_id, Err(super::intake::refusal(refusal))),
+                Ok(_) => (run_id, orch.cut(request).await),
+            }
         }
     };
     Ok(match outcome {

@@ -65,8 +65,18 @@ pub async fn preflight(
             pin: configured.and_then(|d| d.sha256.as_deref()),
             protected: configured.is_some_and(|d| d.protected),
         };
-        out.push(match db.target.registered_source(document_id).await {
-            Ok(entry) => rows::registered(document_id, config, entry.as_ref(), &file_sha),
+        let registry = async {
+            let entry = db.target.registered_source(document_id).await?;
+            let versions = match entry {
+                Some(_) => db.target.source_versions(document_id).await?,
+                None => Vec::new(),
+            };
+            Ok::<_, cutter_core::ports::PortError>((entry, versions))
+        };
+        out.push(match registry.await {
+            Ok((entry, versions)) => {
+                rows::registered(document_id, config, entry.as_ref(), &versions, &file_sha)
+            }
             Err(e) => Row::unknown(Check::Registered, e),
         });
         out.push(match db.target.enacted(document_id).await {

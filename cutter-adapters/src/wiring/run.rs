@@ -12,6 +12,8 @@ use cutter_core::ports::{Clock, StateStore};
 use cutter_core::run::RunRecord;
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError};
 
+#[cfg(feature = "postgres")]
+use super::Backend;
 use super::{discoverer, read_approval, read_source, Adapters, Result, WiringError};
 
 /// What `cut` is asked to do.
@@ -68,7 +70,7 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     let source = std::fs::canonicalize(&cut.file)
         .map_err(|e| WiringError::usage(format!("read source {}: {e}", cut.file.display())))?;
     // A directory, device or oversized file is refused here, before a run exists.
-    read_source(&source)?;
+    let bytes = read_source(&source)?;
     let run_id = choose_run_id(env, &cut.document_id, cut.run_id.as_deref(), cut.mode).await?;
     let _drive = env.drive(&run_id)?;
     let doc = env.config.documents.get(&cut.document_id);
@@ -82,6 +84,22 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
         discoverer(builtin.as_deref(), cut.profile_file.as_deref())?;
     let request = cut_request(env, &run_id, &cut.document_id, &source, cut.mode);
     let backend = env.backend(&run_id, cut.mode).await?;
+    // A live run cuts the latest registered version of the document, and nothing else: an
+    // older version or an unregistered text is refused before the run exists.
+    #[cfg(feature = "postgres")]
+    if let Backend::Live(live) = &backend {
+        let sha = cutter_core::plan::sha256_hex(&bytes);
+        if let Err(refusal) =
+            super::intake::live_version(&live.db.target, &cut.document_id, &sha).await?
+        {
+            return Ok(CutOutcome {
+                run_id,
+                detected_profile,
+                outcome: Err(super::intake::refusal(refusal)),
+            });
+        }
+    }
+    drop(bytes);
     tracing::info!(%run_id, document_id = %cut.document_id, mode = %cut.mode, "starting run");
     let orch = env.orchestrator(&backend, &discoverer);
     let mut outcome = orch.cut(request).await;

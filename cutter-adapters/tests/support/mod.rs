@@ -226,9 +226,9 @@ impl Scratch {
     }
 
     pub async fn register(&self, document_id: &str) -> Result<()> {
-        let client = self.su.get().await?;
+        let mut client = self.su.get().await?;
         register_source(
-            &client,
+            &mut client,
             document_id,
             "a test document",
             &sha256_hex(SAMPLE_MD.as_bytes()),

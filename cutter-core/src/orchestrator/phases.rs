@@ -155,6 +155,9 @@ impl Orchestrator<'_> {
             .await
             .map_err(|e| write_error("begin the run", e))?;
         run.knowledge_base = Some(binding.identity.clone());
+        if binding.source_version.is_some() {
+            run.source_version = binding.source_version;
+        }
         run.protected |= binding.protected;
         let pin = match (binding.source_sha256, &run.expected_source_sha256) {
             (Some(registry), Some(asked)) if registry != *asked => {
@@ -263,7 +266,11 @@ impl Orchestrator<'_> {
         if changes.is_empty() && !changes.first_version {
             facts.push(fact(
                 "nothing_to_change",
-                "the text is identical to what is enacted",
+                format!(
+                    "{} is identical to what is enacted",
+                    run.source_version
+                        .map_or_else(|| "the text".to_string(), |v| format!("version {v}"))
+                ),
             ));
             work.nothing_to_change = true;
             return Ok(facts);
