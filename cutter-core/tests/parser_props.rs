@@ -37,6 +37,13 @@ fn line() -> impl Strategy<Value = String> {
         Just("Preamble".to_string()),
         Just("# Heading".to_string()),
         Just("Page 2 of 3".to_string()),
+        (1u32..6).prop_map(|n| format!("### Art {n}a")),
+        (1u32..6).prop_map(|n| format!("### § {n}")),
+        (1u32..6).prop_map(|n| format!("### Art {n} und {} (weggefallen)", n + 1)),
+        Just("ARTICLE 34-1".to_string()),
+        Just("[Repealed]".to_string()),
+        Just("(bãi bỏ)".to_string()),
+        Just("Điều 2. (bãi bỏ)".to_string()),
         "[ -~]{0,30}",
         "\\PC{0,12}",
     ]
@@ -44,6 +51,25 @@ fn line() -> impl Strategy<Value = String> {
 
 fn document() -> impl Strategy<Value = String> {
     prop::collection::vec(line(), 0..40).prop_map(|lines| lines.join("\n"))
+}
+
+/// Lines of a Markdown document whose headings mostly carry legal designations: numbered
+/// articles and paragraphs (repeats included), chapters, headings without a number, text.
+fn markdown_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("Some text.".to_string()),
+        Just("(weggefallen)".to_string()),
+        Just("# Gesetz".to_string()),
+        (1u32..4).prop_map(|n| format!("## Chapter {}", ["I", "II", "III"][n as usize - 1])),
+        Just("## Schlussbestimmungen".to_string()),
+        (1u32..30).prop_map(|n| format!("### Art {n}")),
+        (1u32..9).prop_map(|n| format!("### § {n}a Title")),
+        (1u32..9).prop_map(|n| format!("### ARTICLE {n}-1")),
+        Just("### Notes".to_string()),
+        Just("#### Sub-heading".to_string()),
+        (1u32..5).prop_map(|n| format!("#### Section {n}")),
+    ]
 }
 
 fn profiles() -> Vec<Profile> {
@@ -121,6 +147,52 @@ proptest! {
         }
         let detected = parser::parse_detected("src.txt", doc.as_bytes());
         check_result(doc.as_bytes(), &detected);
+    }
+
+    /// Inserting one article (a number no other heading has) before a heading of level 1 to 3,
+    /// or at the end, keeps every key of the earlier version and adds exactly one.
+    #[test]
+    fn inserting_an_article_in_markdown_changes_only_its_own_key(
+        lines in prop::collection::vec(markdown_line(), 1..40),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let markdown = parser::builtin("markdown").expect("built-in");
+        let before = lines.join("\n");
+        let Ok(old) = parser::parse("v1.md", before.as_bytes(), &markdown) else {
+            return Ok(());
+        };
+        // Where a `###` heading can go without taking another unit's sub-headings.
+        let mut spots: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with('#') && !l.starts_with("####"))
+            .map(|(i, _)| i)
+            .collect();
+        spots.push(lines.len());
+        let spot = spots[at.index(spots.len())];
+        let mut new_lines = lines.clone();
+        new_lines.insert(spot, "### Art 99z Inserted\nNew text.".to_string());
+        let after = new_lines.join("\n");
+        let new = parser::parse("v2.md", after.as_bytes(), &markdown)
+            .unwrap_or_else(|e| panic!("{e}\n{after}"));
+        let old_keys: Vec<&str> = old.plan.units.iter().map(|u| u.key()).collect();
+        let new_keys: Vec<&str> = new.plan.units.iter().map(|u| u.key()).collect();
+        let added: Vec<&&str> = new_keys.iter().filter(|k| !old_keys.contains(k)).collect();
+        prop_assert_eq!(added.len(), 1, "{:?}\n{}", added, after);
+        prop_assert!(added[0].ends_with("art-99z"), "{:?}", added);
+        for k in &old_keys {
+            prop_assert!(new_keys.contains(k), "{} lost:\n{}\n---\n{}", k, before, after);
+        }
+        // Keys are unique, and every repeat was reported.
+        let mut sorted = new_keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        prop_assert_eq!(sorted.len(), new_keys.len());
+        let renamed = new_keys
+            .iter()
+            .filter(|k| k.rsplit('/').next().is_some_and(|last| last.contains('~')))
+            .count();
+        prop_assert_eq!(renamed, new.warnings.len());
     }
 
     #[test]

@@ -539,6 +539,21 @@ fn a_container_with_children_is_never_repealed_for_want_of_text() {
     );
 }
 
+#[test]
+fn the_documented_default_repeal_markers_are_the_defaults() {
+    let doc = include_str!("../../../docs/profiles.md");
+    let start = doc
+        .find("repeal_markers = [\n")
+        .expect("the list in docs/profiles.md");
+    let end = start + doc[start..].find("\n]\n").expect("its end") + 3;
+    #[derive(serde::Deserialize)]
+    struct Markers {
+        repeal_markers: Vec<String>,
+    }
+    let listed: Markers = toml::from_str(&doc[start..end]).unwrap();
+    assert_eq!(listed.repeal_markers, DEFAULT_REPEAL_MARKERS);
+}
+
 mod chunked_nfc {
     use super::engine;
     use proptest::prelude::*;
