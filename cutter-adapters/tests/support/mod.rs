@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{
-    designed_grants, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
+    designed_grants, ChangeRow, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
     PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
 };
 use cutter_core::approval::Approval;
@@ -152,7 +152,7 @@ impl Scratch {
         let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
         self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
         target
-            .record_plan(ctx, &p.payload_sha256(), p.units.len() as u64)
+            .record_plan(ctx, &payload(p), p.units.len() as u64)
             .await?;
         binding
             .source_sha256
@@ -206,7 +206,7 @@ impl Scratch {
             &ctx.run_id,
             &ctx.document_id,
             source,
-            &p.payload_sha256(),
+            &payload(p),
             APPROVER,
             Utc::now() - Duration::seconds(5),
         );
@@ -354,7 +354,7 @@ pub fn manifest(
     cutter_core::ports::Manifest {
         run_id: ctx.run_id.clone(),
         document_id: ctx.document_id.clone(),
-        payload_sha256: p.payload_sha256(),
+        payload_sha256: payload(p),
         source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
         unit_count: p.units.len() as u64,
         backup_sha256: "b".repeat(64),
@@ -421,4 +421,49 @@ pub fn ctx(run_id: &str, document_id: &str) -> RunContext {
         document_id: document_id.to_string(),
         actor: ACTOR.to_string(),
     }
+}
+
+/// The writes of a first cut of `p`: every unit added, in plan order.
+pub fn first_cut(p: &CutPlan) -> Vec<ChangeRow<'_>> {
+    p.units
+        .iter()
+        .map(|u| ChangeRow {
+            op: "add",
+            key: u.key(),
+            version_no: 1,
+            unit: Some(u),
+            status: "in_force",
+        })
+        .collect()
+}
+
+/// The `cutter.change.v1` payload sha256 of a change plan, written out here independently of
+/// the core and the database (the tests hold the two to it).
+pub fn change_payload(rows: &[ChangeRow<'_>]) -> String {
+    fn field(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'\n');
+    }
+    let mut out = format!("cutter.change.v1\n{}\n", rows.len()).into_bytes();
+    for w in rows {
+        field(&mut out, w.op);
+        field(&mut out, w.key);
+        field(&mut out, &w.version_no.to_string());
+        if let Some(u) = w.unit {
+            field(&mut out, u.parent().unwrap_or(""));
+            field(&mut out, &u.ordinal().to_string());
+            field(&mut out, u.unit_kind());
+            field(&mut out, u.section_type());
+            field(&mut out, u.title());
+            field(&mut out, &u.body_sha256());
+            field(&mut out, w.status);
+        }
+    }
+    sha256_hex(&out)
+}
+
+/// The payload a run cutting `p` for the first time records and its approvals sign.
+pub fn payload(p: &CutPlan) -> String {
+    change_payload(&first_cut(p))
 }
