@@ -317,6 +317,18 @@ pub async fn provision(
     Ok(())
 }
 
+/// Applies the migrations up to `version` and no further, nothing else (no roles, no
+/// grants): what a knowledge base of an older cutter looked like, for tests of an upgrade in
+/// place. [`provision`] brings it the rest of the way.
+pub async fn migrate_to(client: &mut Client, version: u32) -> Result<(), PgError> {
+    embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await
+        .map(drop)
+        .map_err(PgError::Migration)
+}
+
 /// The newest migration this build carries (what `provision` brings a database to).
 pub fn latest_version() -> u32 {
     embedded::migrations::runner()

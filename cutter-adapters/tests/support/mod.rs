@@ -145,15 +145,18 @@ impl Scratch {
     /// Phases 1 to 3 of a run, as the orchestrator makes them: armed (for an hour), begun,
     /// its document locked, its plan recorded. Returns the registry's pin.
     pub async fn begin(&self, ctx: &RunContext, p: &CutPlan) -> Result<String> {
+        self.begin_changes(ctx, &payload(p), p.units.len()).await
+    }
+
+    /// [`Scratch::begin`] for a change plan of `writes` writes hashing to `payload`.
+    pub async fn begin_changes(&self, ctx: &RunContext, payload: &str, writes: usize) -> Result<String> {
         let target = self.target()?;
         self.kill_switch()?
             .arm(&ctx.run_id, Duration::hours(1), Utc::now())
             .await?;
         let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
         self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
-        target
-            .record_plan(ctx, &payload(p), p.units.len() as u64)
-            .await?;
+        target.record_plan(ctx, payload, writes as u64).await?;
         binding
             .source_sha256
             .ok_or_else(|| anyhow!("the knowledge base answered without a pin"))
@@ -162,6 +165,11 @@ impl Scratch {
     /// Phases 7 to 9 after a leg A, so the run may be enacted: both verifies passed and
     /// leg B recorded.
     pub async fn through_leg_b(&self, ctx: &RunContext, p: &CutPlan) -> Result<()> {
+        self.through_leg_b_changes(ctx, &payload(p), p.units.len()).await
+    }
+
+    /// [`Scratch::through_leg_b`] for a change plan.
+    pub async fn through_leg_b_changes(&self, ctx: &RunContext, payload: &str, writes: usize) -> Result<()> {
         let target = self.target()?;
         for phase in [Phase::StructuralVerify, Phase::WriteVerify] {
             target
@@ -170,20 +178,26 @@ impl Scratch {
                     &VerifyResult {
                         phase,
                         passed: true,
-                        checked: p.units.len() as u64,
+                        checked: writes as u64,
                         mismatches: Vec::new(),
                     },
                 )
                 .await?;
             if phase == Phase::StructuralVerify {
+                let sg1 = self.signed_payload(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), payload, None);
                 target
                     .leg_b_record(
                         ctx,
-                        &manifest(
-                            ctx,
-                            p,
-                            self.signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
-                        ),
+                        &cutter_core::ports::Manifest {
+                            run_id: ctx.run_id.clone(),
+                            document_id: ctx.document_id.clone(),
+                            payload_sha256: payload.to_string(),
+                            source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+                            unit_count: writes as u64,
+                            backup_sha256: "b".repeat(64),
+                            grant_sha256: designed_grants().sha256(),
+                            approval: sg1,
+                        },
                     )
                     .await?;
             }
@@ -201,12 +215,24 @@ impl Scratch {
         p: &CutPlan,
         review_decision: Option<&str>,
     ) -> AcceptedApproval {
+        self.signed_payload(gate, ctx, source, &payload(p), review_decision)
+    }
+
+    /// [`Scratch::signed`] over a payload sha256.
+    pub fn signed_payload(
+        &self,
+        gate: Gate,
+        ctx: &RunContext,
+        source: &str,
+        payload: &str,
+        review_decision: Option<&str>,
+    ) -> AcceptedApproval {
         let mut a = Approval::new(
             gate,
             &ctx.run_id,
             &ctx.document_id,
             source,
-            &payload(p),
+            payload,
             APPROVER,
             Utc::now() - Duration::seconds(5),
         );
