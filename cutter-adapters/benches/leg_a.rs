@@ -32,7 +32,7 @@ use cutter_adapters::pg::{
 };
 use cutter_core::approval::Approval;
 use cutter_core::plan::{sha256_hex, CutPlan, Unit};
-use cutter_core::ports::{ExecutionTarget, KillSwitch, LifecycleStatus, RunContext, VerifyResult};
+use cutter_core::ports::{ExecutionTarget, KillSwitch, RunContext, VerifyResult};
 use cutter_core::run::{AcceptedApproval, BuildInfo};
 use cutter_core::signing::{self, SigningKey};
 use cutter_core::{verify, Gate, Phase};
@@ -254,7 +254,8 @@ async fn leg_a(
 
     // Includes what the database checks at leg A: the SG_1 signature, and at commit the
     // canonical payload of every written row against the approved one.
-    let outcome = target.cut_leg_a(ctx, plan, approval).await?;
+    let changes = cutter_core::change::ChangePlan::whole(plan);
+    let outcome = target.cut_leg_a(ctx, plan, &changes, approval).await?;
     ensure!(
         outcome.created + outcome.already_present == plan.units.len() as u64,
         "leg A accounts for {} units, the plan has {}",
@@ -270,7 +271,13 @@ async fn leg_a(
 
     let stored = target.read_units(&ctx.document_id).await?;
     lap(&mut t.structural_read);
-    let mismatches = verify::structural(plan, &stored, &ctx.run_id, LifecycleStatus::Draft);
+    let mismatches = verify::document(
+        plan,
+        &changes,
+        &stored,
+        &ctx.run_id,
+        verify::Stage::AfterLegA,
+    );
     drop(stored);
     let result = VerifyResult {
         phase: Phase::StructuralVerify,

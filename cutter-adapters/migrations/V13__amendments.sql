@@ -445,6 +445,12 @@ BEGIN
           ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_no = 1
          AND v.created_by_run = u.created_by_run
         WHERE u.document_id = p_document_id AND u.created_by_run = p_run_id;
+        -- Anything else the run wrote is outside that format: it counts, so it cannot match.
+        units := units
+            + (SELECT count(*) FROM public.unit_version x
+               WHERE x.document_id = p_document_id AND x.created_by_run = p_run_id AND x.version_no > 1)
+            + (SELECT count(*) FROM public.unit_removal m
+               WHERE m.document_id = p_document_id AND m.created_by_run = p_run_id);
         RETURN;
     END IF;
     WITH w AS (
@@ -554,6 +560,15 @@ BEGIN
                              p_run_id, coalesce(p_offset::text, '(none)'), v_n, coalesce(v_count::text, '(none)'));
     END IF;
 
+    -- A change set in the old payload format is a first version: nothing but units added, in
+    -- force (that format signs neither revisions, removals nor a status).
+    IF (SELECT c.payload_format FROM cutter_governance.cut_change_set c WHERE c.run_id = p_run_id)
+       = 'cutter.payload.v1'
+       AND EXISTS (SELECT 1 FROM unnest(p_ops, p_statuses) AS c(op, status)
+                   WHERE c.op IS DISTINCT FROM 'add' OR c.status IS DISTINCT FROM 'in_force') THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK002',
+            MESSAGE = format('run %s: a change set in payload format cutter.payload.v1 only adds units in force; revisions, removals and repealed provisions are written as cutter.change.v1', p_run_id);
+    END IF;
     -- Every write well-formed, each unit once.
     SELECT c.pos, c.op, c.k, c.ver INTO v_bad
     FROM cutter_governance.fn_change_rows(p_offset, p_ops, p_keys, p_versions, p_parents, p_ordinals,
@@ -646,11 +661,13 @@ REVOKE ALL ON FUNCTION cutter_governance.fn_iu_change_chunk(text, text, integer,
     text[], integer[], text[], text[], text[], text[], text[], text[]) FROM PUBLIC;
 
 -- Leg A, first chunk: under a verified SG_1 approval of exactly the recorded payload, creates
--- the change set bound to this transaction. A repeat of a committed run answers
--- 'already_present' and writes nothing.
+-- the change set bound to this transaction, in the payload format the run's approvals signed:
+-- `cutter.change.v1`, or `cutter.payload.v1` for a first version of provisions all in force
+-- (whose payload is the whole plan's, as before change plans; only additions in force are
+-- accepted then). A repeat of a committed run answers 'already_present' and writes nothing.
 CREATE FUNCTION public.fn_iu_change(
     p_run_id text, p_document_id text, p_approval jsonb, p_actor text, p_total integer,
-    p_ops text[], p_keys text[], p_versions integer[], p_parents text[], p_ordinals integer[],
+    p_payload_format text, p_ops text[], p_keys text[], p_versions integer[], p_parents text[], p_ordinals integer[],
     p_unit_kinds text[], p_section_types text[], p_titles text[], p_bodies text[],
     p_body_sha256s text[], p_statuses text[])
 RETURNS TABLE (result text, written bigint, already_present bigint)
@@ -676,6 +693,11 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CK002',
             MESSAGE = format('run %s recorded %s writes at cutplan, leg A announces %s', p_run_id, v_run.unit_count, p_total);
     END IF;
+    IF p_payload_format IS NULL OR p_payload_format NOT IN ('cutter.payload.v1', 'cutter.change.v1') THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK002',
+            MESSAGE = format('run %s: payload format %s is neither cutter.payload.v1 (a first version, every unit added and in force) nor cutter.change.v1',
+                             p_run_id, coalesce(p_payload_format, '(none)'));
+    END IF;
     SELECT * INTO v_reg FROM cutter_governance.source_registry s WHERE s.document_id = p_document_id;
     IF v_reg.pinned_sha256 IS DISTINCT FROM v_run.source_sha256 THEN
         RAISE EXCEPTION USING ERRCODE = 'CK002',
@@ -689,7 +711,7 @@ BEGIN
     INSERT INTO cutter_governance.cut_change_set (run_id, document_id, payload_sha256, unit_count,
                                                   created_xid, payload_format)
     VALUES (p_run_id, p_document_id, v_run.payload_sha256, v_run.unit_count, pg_current_xact_id(),
-            'cutter.change.v1');
+            p_payload_format);
     PERFORM cutter_governance.fn_iu_change_chunk(p_run_id, p_document_id, 0, p_ops, p_keys, p_versions,
         p_parents, p_ordinals, p_unit_kinds, p_section_types, p_titles, p_bodies, p_body_sha256s, p_statuses);
     RETURN QUERY SELECT 'created'::text, coalesce(cardinality(p_keys), 0)::bigint, 0::bigint;

@@ -24,6 +24,8 @@ mod util;
 
 use util::{change_payload, ctx, first_cut, Scratch};
 
+const CHANGE: &str = "cutter.change.v1";
+
 fn pin() -> String {
     sha256_hex(SAMPLE_MD.as_bytes())
 }
@@ -105,7 +107,7 @@ async fn written(s: &Scratch, c: &RunContext, rows: &[ChangeRow<'_>]) -> Result<
     let payload = change_payload(rows);
     let source = s.begin_changes(c, &payload, rows.len()).await?;
     let sg1 = s.signed_payload(Gate::Sg1, c, &source, &payload, None);
-    let out = s.target()?.cut_changes(c, rows, &sg1).await?;
+    let out = s.target()?.cut_changes(c, rows, CHANGE, &sg1).await?;
     ensure!(out.created == rows.len() as u64, "{out:?}");
     s.through_leg_b_changes(c, &payload, rows.len()).await?;
     Ok(payload)
@@ -298,7 +300,8 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
 
     // Enacted in one go: 4 changes, one log row each.
     let before = counts(&s).await?;
-    let moved = target.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2")).await?;
+    let sg2_v2 = sg2(&s, &c2, &payload, "RD-V2");
+    let moved = target.lifecycle_enact(&c2, &sg2_v2).await?;
     ensure!(moved == 4, "{moved}");
     ensure!(
         counts(&s).await?
@@ -329,8 +332,11 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     ensure!(superseded == 2);
     // A second enactment (a resume) changes nothing.
     let after = counts(&s).await?;
-    ensure!(target.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2")).await? == 0);
+    ensure!(target.lifecycle_enact(&c2, &sg2_v2).await? == 0);
     ensure!(counts(&s).await? == after && in_force_now(&s).await? == v2_state);
+    // Another SG_2 for it is refused outright.
+    let e = target.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2-AGAIN")).await.err();
+    ensure!(format!("{e:?}").contains("already recorded another SG_2"), "{e:?}");
 
     // Read back as in force at both times and both versions.
     let verify = s.pool(&s.roles.verify)?;
@@ -367,7 +373,7 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     ensure!(compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&sgc)).await? == [0, 0, 0, 0]);
     ensure!(counts(&s).await? == after);
     // The enactment is not repeated after the revert either.
-    ensure!(target.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2")).await? == 0);
+    ensure!(target.lifecycle_enact(&c2, &sg2_v2).await? == 0);
     ensure!(in_force_now(&s).await? == v1_state);
     ensure!(s.locks()?.unlock("DOC-1", "v2").await.is_ok());
     s.drop().await
@@ -444,7 +450,7 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
     let other = unit("a/1", Some("a"), 1, "Clause a/1, a wording nobody approved.");
     let mut evil = rows.clone();
     evil[0].unit = Some(&other);
-    let e = s.target()?.cut_changes(&c2, &evil, &sg1).await.err();
+    let e = s.target()?.cut_changes(&c2, &evil, CHANGE, &sg1).await.err();
     ensure!(format!("{e:?}").contains("hash to payload"), "{e:?}");
     let mut more = rows.clone();
     more.push(ChangeRow {
@@ -454,7 +460,7 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
         unit: None,
         status: "",
     });
-    let e = s.target()?.cut_changes(&c2, &more, &sg1).await.err();
+    let e = s.target()?.cut_changes(&c2, &more, CHANGE, &sg1).await.err();
     ensure!(format!("{e:?}").contains("recorded 4 writes"), "{e:?}");
     // A gap: the first chunk holds writes 0 and 1, the next one starts at 3.
     {
@@ -462,7 +468,7 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
         let tx = client.transaction().await?;
         let sg1_json = approval_json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?).to_string();
         tx.query(
-            "SELECT * FROM public.fn_iu_change($1, 'DOC-1', ($2::text)::jsonb, 'm', 4,
+            "SELECT * FROM public.fn_iu_change($1, 'DOC-1', ($2::text)::jsonb, 'm', 4, 'cutter.change.v1',
                  ARRAY['revise', 'revise'], ARRAY['a/1', 'b'], ARRAY[2, 2], ARRAY['a', NULL], ARRAY[1, 2],
                  ARRAY['clause', 'article'], ARRAY['normative', 'normative'], ARRAY['Title a/1', 'Title b'],
                  ARRAY[$3, $4], ARRAY[$5, $6], ARRAY['in_force', 'repealed'])",
@@ -501,7 +507,7 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
         if at == 2 {
             odd[at].unit = Some(&first);
         }
-        let e = s.target()?.cut_changes(&c2, &odd, &sg1).await.err();
+        let e = s.target()?.cut_changes(&c2, &odd, CHANGE, &sg1).await.err();
         ensure!(
             format!("{e:?}").contains("cannot") || format!("{e:?}").contains("already exists"),
             "{key} v{version}: {e:?}"
@@ -510,7 +516,7 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
     ensure!(counts(&s).await? == before, "{:?}", counts(&s).await?);
 
     // The approved change plan goes through; then enacting half (one draft dropped first).
-    ensure!(s.target()?.cut_changes(&c2, &rows, &sg1).await?.created == 4);
+    ensure!(s.target()?.cut_changes(&c2, &rows, CHANGE, &sg1).await?.created == 4);
     s.through_leg_b_changes(&c2, &payload, rows.len()).await?;
     ensure!(compensate(&s, &c2, &[], &[], &["b"], &[], None).await? == [0, 0, 1, 0]);
     let before = counts(&s).await?;

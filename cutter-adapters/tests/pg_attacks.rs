@@ -182,7 +182,7 @@ fn wait_until_expired(s: &Scratch, approval: &str, ttl: &str) -> Result<()> {
 }
 
 /// `fn_iu_change` as the attacker calls it: a whole plan in one chunk.
-const CREATE: &str = "SELECT * FROM public.fn_iu_change($1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+const CREATE: &str = "SELECT * FROM public.fn_iu_change($1, $2, ($3::text)::jsonb, $4, $5, 'cutter.payload.v1', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 async fn create(
     exec: &Pool,
@@ -250,7 +250,12 @@ async fn paused_at_sg2(s: &Scratch, run: &str, p: &CutPlan) -> Result<RunContext
     let c = ctx(run, "DOC-1");
     let source = s.begin(&c, p).await?;
     s.target()?
-        .cut_leg_a(&c, p, &s.signed(Gate::Sg1, &c, &source, p, None))
+        .cut_leg_a(
+            &c,
+            p,
+            &cutter_core::change::ChangePlan::whole(p),
+            &s.signed(Gate::Sg1, &c, &source, p, None),
+        )
         .await?;
     s.through_leg_b(&c, p).await?;
     s.kill_switch()?.disarm(run).await?;
@@ -296,7 +301,12 @@ async fn exec_cannot_add_units_outside_the_transaction_that_created_the_change_s
     ensure!(state(&s).await? == before, "{:?}", state(&s).await?);
     // The legitimate leg A commits; a chunk appended afterwards is refused as well.
     s.target()?
-        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin(), &p, None))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &s.signed(Gate::Sg1, &c, &pin(), &p, None),
+        )
         .await?;
     let after_leg_a = state(&s).await?;
     let e = refused(&exec, chunk, &[]).await?;
@@ -365,7 +375,12 @@ async fn exec_can_neither_learn_nor_release_nor_take_another_runs_lock() -> Resu
     arm(&s, "victim").await?;
     let c = ctx("victim", "DOC-1");
     s.target()?
-        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin(), &p, None))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &s.signed(Gate::Sg1, &c, &pin(), &p, None),
+        )
         .await?;
     let e = refused(
         &exec,
@@ -402,7 +417,12 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     let bp = plan(&[("z", None, 1)]);
     let bsrc = s.begin(&b, &bp).await?;
     s.target()?
-        .cut_leg_a(&b, &bp, &s.signed(Gate::Sg1, &b, &bsrc, &bp, None))
+        .cut_leg_a(
+            &b,
+            &bp,
+            &cutter_core::change::ChangePlan::whole(&bp),
+            &s.signed(Gate::Sg1, &b, &bsrc, &bp, None),
+        )
         .await?;
     s.through_leg_b(&b, &bp).await?;
     // The victim is armed: its operator's SG_2 command is running.
@@ -693,7 +713,10 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
     ensure!(e.starts_with("CK001"), "{e}");
     // The legitimate leg A, armed, writes exactly the approved units.
     arm(&s, "victim").await?;
-    let out = s.target()?.cut_leg_a(&c, &p, &sg1).await?;
+    let out = s
+        .target()?
+        .cut_leg_a(&c, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+        .await?;
     ensure!(out.created == 3);
     s.drop().await
 }
@@ -761,7 +784,12 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         now,
     );
     let e = target
-        .cut_leg_a(&c, &p, &AcceptedApproval::of(&plain, Utc::now()))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &AcceptedApproval::of(&plain, Utc::now()),
+        )
         .await
         .err()
         .ok_or_else(|| anyhow!("written without the allowance"))?;
@@ -780,7 +808,12 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     other.protected_allowance = Some("CONST".into());
     let other = signing::sign_approval(&other, &ada);
     let e = target
-        .cut_leg_a(&c, &p, &AcceptedApproval::of(&other, Utc::now()))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &AcceptedApproval::of(&other, Utc::now()),
+        )
         .await
         .err()
         .ok_or_else(|| anyhow!("written under another source"))?;
@@ -801,7 +834,12 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     let allowed = signing::sign_approval(&allowed, &ada);
     ensure!(
         target
-            .cut_leg_a(&c, &p, &AcceptedApproval::of(&allowed, Utc::now()))
+            .cut_leg_a(
+                &c,
+                &p,
+                &cutter_core::change::ChangePlan::whole(&p),
+                &AcceptedApproval::of(&allowed, Utc::now())
+            )
             .await?
             .created
             == 3
@@ -1137,7 +1175,13 @@ async fn no_unit_is_added_after_the_payload_check_or_outside_the_plan() -> Resul
     ensure!(state(&s).await? == before);
 
     // The legitimate leg A still goes through.
-    ensure!(s.target()?.cut_leg_a(&c, &p, &sg1).await?.created == 3);
+    ensure!(
+        s.target()?
+            .cut_leg_a(&c, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+            .await?
+            .created
+            == 3
+    );
     s.drop().await
 }
 
@@ -1245,7 +1289,13 @@ async fn a_stale_snapshot_writes_nothing() -> Result<()> {
         "{extra:?}"
     );
     let fresh = s.target()?;
-    ensure!(fresh.cut_leg_a(&c, &p, &sg1).await?.created == 3);
+    ensure!(
+        fresh
+            .cut_leg_a(&c, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+            .await?
+            .created
+            == 3
+    );
     s.drop().await
 }
 

@@ -191,7 +191,9 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
         })
     );
     assert_eq!(
-        target.cut_leg_a(&c, &p, &sg1).await,
+        target
+            .cut_leg_a(&c, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+            .await,
         Err(PortError::KillSwitchOff {
             run_id: "r1".into()
         })
@@ -201,7 +203,7 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
     for sql in [
         "SELECT * FROM cutter_governance.fn_run_begin('r1', 'DOC-1', 'me', 'v', 'c')",
         "SELECT cutter_governance.fn_lock_document('DOC-1', 'r1', 'me')",
-        "SELECT * FROM public.fn_iu_change('r1', 'DOC-1', '{}'::jsonb, 'me', 1, ARRAY['add'], ARRAY['a'], ARRAY[1], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')], ARRAY['in_force'])",
+        "SELECT * FROM public.fn_iu_change('r1', 'DOC-1', '{}'::jsonb, 'me', 1, 'cutter.change.v1', ARRAY['add'], ARRAY['a'], ARRAY[1], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')], ARRAY['in_force'])",
         "SELECT public.fn_iu_change_more('r1', 'DOC-1', 0, ARRAY['add'], ARRAY['a'], ARRAY[1], ARRAY[NULL], ARRAY[1], ARRAY['k'], ARRAY['s'], ARRAY['t'], ARRAY['b'], ARRAY[encode(sha256('b'), 'hex')], ARRAY['in_force'])",
         "SELECT public.fn_iu_enact('r1', 'DOC-1', '{}'::jsonb, 'me')",
         "SELECT * FROM public.fn_iu_compensate('r1', 'DOC-1', ARRAY['a'], NULL, NULL, NULL, 'why', NULL, 'me')",
@@ -243,7 +245,9 @@ async fn a_write_while_disarmed_is_refused_by_the_database_and_the_adapter() -> 
         .await?;
     assert!(e.starts_with("CK002") && e.contains("max_arm_ttl"), "{e}");
     assert!(matches!(
-        target.cut_leg_a(&c, &p, &sg1).await,
+        target
+            .cut_leg_a(&c, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+            .await,
         Err(PortError::KillSwitchOff { .. })
     ));
     let after = s.counts().await?;
@@ -279,7 +283,9 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let sg1 = s.signed(Gate::Sg1, &c1, &pin, &p, None);
     let before = s.counts().await?;
 
-    let first = target.cut_leg_a(&c1, &p, &sg1).await?;
+    let first = target
+        .cut_leg_a(&c1, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+        .await?;
     assert_eq!((first.created, first.already_present), (3, 0));
     let after_first = s.counts().await?;
     assert_eq!(
@@ -294,7 +300,9 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
             ]
         )
     );
-    let again = target.cut_leg_a(&c1, &p, &sg1).await?;
+    let again = target
+        .cut_leg_a(&c1, &p, &cutter_core::change::ChangePlan::whole(&p), &sg1)
+        .await?;
     assert_eq!((again.created, again.already_present), (0, 3));
     assert_eq!(s.counts().await?, after_first);
 
@@ -310,7 +318,12 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         .record_plan(&c2, &util::payload(&dup), dup.units.len() as u64)
         .await?;
     match target
-        .cut_leg_a(&c2, &dup, &s.signed(Gate::Sg1, &c2, &pin, &dup, None))
+        .cut_leg_a(
+            &c2,
+            &dup,
+            &cutter_core::change::ChangePlan::whole(&dup),
+            &s.signed(Gate::Sg1, &c2, &pin, &dup, None),
+        )
         .await
     {
         // An add of a unit the document has: refused by name, not by a duplicate key.
@@ -329,6 +342,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         .cut_leg_a(
             &c3,
             &orphan,
+            &cutter_core::change::ChangePlan::whole(&orphan),
             &s.signed(Gate::Sg1, &c3, &pin2, &orphan, None),
         )
         .await
@@ -339,7 +353,14 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     s.release("DOC-2").await?;
     // The same run id for another document is refused.
     assert!(matches!(
-        target.cut_leg_a(&ctx("r1", "DOC-2"), &p, &sg1).await,
+        target
+            .cut_leg_a(
+                &ctx("r1", "DOC-2"),
+                &p,
+                &cutter_core::change::ChangePlan::whole(&p),
+                &sg1
+            )
+            .await,
         Err(PortError::Rejected { .. })
     ));
     let settled = s.counts().await?;
@@ -357,9 +378,10 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     let c5 = ctx("r5", "DOC-2");
     let pin5 = s.begin(&c5, &q).await?;
     let sg1_5 = s.signed(Gate::Sg1, &c5, &pin5, &q, None);
+    let q_changes = cutter_core::change::ChangePlan::whole(&q);
     let (one, two) = tokio::join!(
-        target.cut_leg_a(&c5, &q, &sg1_5),
-        target.cut_leg_a(&c5, &q, &sg1_5)
+        target.cut_leg_a(&c5, &q, &q_changes, &sg1_5),
+        target.cut_leg_a(&c5, &q, &q_changes, &sg1_5)
     );
     let mut created = [one?.created, two?.created];
     created.sort();
@@ -418,6 +440,7 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
         .cut_leg_a(
             &c4,
             &single,
+            &cutter_core::change::ChangePlan::whole(&single),
             &s.signed(Gate::Sg1, &c4, &pin4, &single, None),
         )
         .await?;
@@ -483,7 +506,12 @@ async fn immutability_triggers_fire_even_for_a_superuser() -> Result<()> {
     let c = ctx("r1", "DOC-1");
     let pin = s.begin(&c, &p).await?;
     target
-        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin, &p, None))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &s.signed(Gate::Sg1, &c, &pin, &p, None),
+        )
         .await?;
     s.through_leg_b(&c, &p).await?;
     target
@@ -698,6 +726,7 @@ async fn an_orchestrated_live_run_writes_enacts_and_reverts() -> Result<()> {
         .cut_leg_a(
             &seed,
             &seed_plan,
+            &cutter_core::change::ChangePlan::whole(&seed_plan),
             &w.s.signed(Gate::Sg1, &seed, &pin, &seed_plan, None),
         )
         .await?;
@@ -914,6 +943,7 @@ async fn an_orchestrated_live_run_with_the_kill_switch_off_changes_nothing() -> 
             .cut_leg_a(
                 &ctx("live-2", "DOC-1"),
                 &p,
+                &cutter_core::change::ChangePlan::whole(&p),
                 &AcceptedApproval::of(&approval, Utc::now())
             )
             .await,
@@ -1047,7 +1077,12 @@ async fn a_large_plan_is_written_in_chunks_of_one_transaction() -> Result<()> {
     let pin = s.begin(&c, &p).await?;
     let started = std::time::Instant::now();
     let out = target
-        .cut_leg_a(&c, &p, &s.signed(Gate::Sg1, &c, &pin, &p, None))
+        .cut_leg_a(
+            &c,
+            &p,
+            &cutter_core::change::ChangePlan::whole(&p),
+            &s.signed(Gate::Sg1, &c, &pin, &p, None),
+        )
         .await?;
     assert_eq!(out.created, 6000);
     assert!(

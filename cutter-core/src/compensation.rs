@@ -18,8 +18,15 @@ pub enum CompensationMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompensationAction {
+    /// A unit the run added goes to `retired`.
     Retire,
+    /// A draft unit the run added is deleted (hard compensation).
     Delete,
+    /// A unit the run revised gets its previous version back: the run's draft version is
+    /// dropped, or its enacted version withdrawn and the version it superseded in force again.
+    Restore,
+    /// A unit the run removed is in force again at the version it had.
+    Reinstate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +34,18 @@ pub struct CompensationStep {
     pub key: String,
     pub from: LifecycleStatus,
     pub action: CompensationAction,
+}
+
+impl CompensationStep {
+    /// Whether this step undoes an enacted effect of the run.
+    pub fn undoes_enacted(&self) -> bool {
+        match self.action {
+            CompensationAction::Retire
+            | CompensationAction::Restore
+            | CompensationAction::Delete => self.from == LifecycleStatus::Enacted,
+            CompensationAction::Reinstate => self.from == LifecycleStatus::Retired,
+        }
+    }
 }
 
 /// The printed-then-applied plan.
@@ -48,11 +67,11 @@ pub struct CompensationAuthority {
 }
 
 impl CompensationPlan {
-    /// Whether applying the plan retires units that are enacted (and so needs an SG_C).
+    /// Whether applying the plan undoes something that was enacted (and so needs an SG_C):
+    /// it retires an enacted unit, withdraws an enacted version, or brings back a unit whose
+    /// removal was enacted.
     pub fn retires_enacted(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| s.from == LifecycleStatus::Enacted)
+        self.steps.iter().any(CompensationStep::undoes_enacted)
     }
 }
 
@@ -65,7 +84,7 @@ pub struct CompensationOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CompensationError {
-    #[error("compensate unit `{key}`: it was created by run {owner}, not by run {run_id}")]
+    #[error("compensate unit `{key}`: its current state is the work of run {owner}, not of run {run_id}; compensate run {owner} first")]
     NotOwned {
         key: String,
         owner: String,
@@ -73,28 +92,45 @@ pub enum CompensationError {
     },
 }
 
-/// Plans compensation of `run_id`'s units among `stored` (the document's units as read back).
-/// Units of other runs are never touched; already retired units need nothing.
+/// Plans compensation of `run_id`'s effects among `stored` (the document's units as read
+/// back): the units it added are retired (or, drafts, deleted in hard mode), the units it
+/// revised get their previous version back, the units it removed are reinstated. Units of
+/// other runs are never touched; already retired units it added need nothing.
 pub fn plan(
     run_id: &str,
     document_id: &str,
     stored: &[StoredUnit],
     mode: CompensationMode,
 ) -> CompensationPlan {
-    let steps = stored
-        .iter()
-        .filter(|u| u.created_by_run == run_id && u.lifecycle_status != LifecycleStatus::Retired)
-        .map(|u| CompensationStep {
-            key: u.key.clone(),
-            from: u.lifecycle_status,
-            action: match (mode, u.lifecycle_status) {
-                (CompensationMode::HardDeleteDrafts, LifecycleStatus::Draft) => {
-                    CompensationAction::Delete
-                }
-                _ => CompensationAction::Retire,
-            },
-        })
-        .collect();
+    let mut steps = Vec::new();
+    for u in stored {
+        let added = u.created_by_run == run_id;
+        if added && u.lifecycle_status != LifecycleStatus::Retired {
+            steps.push(CompensationStep {
+                key: u.key.clone(),
+                from: u.lifecycle_status,
+                action: match (mode, u.lifecycle_status) {
+                    (CompensationMode::HardDeleteDrafts, LifecycleStatus::Draft) => {
+                        CompensationAction::Delete
+                    }
+                    _ => CompensationAction::Retire,
+                },
+            });
+        } else if !added && u.version_run() == run_id {
+            steps.push(CompensationStep {
+                key: u.key.clone(),
+                from: u.lifecycle_status,
+                action: CompensationAction::Restore,
+            });
+        }
+        if u.removal_by_run.as_deref() == Some(run_id) {
+            steps.push(CompensationStep {
+                key: u.key.clone(),
+                from: u.lifecycle_status,
+                action: CompensationAction::Reinstate,
+            });
+        }
+    }
     CompensationPlan {
         run_id: run_id.to_string(),
         document_id: document_id.to_string(),
@@ -108,10 +144,27 @@ impl CompensationPlan {
     pub fn check_against(&self, stored: &[StoredUnit]) -> Result<(), CompensationError> {
         for step in &self.steps {
             if let Some(u) = stored.iter().find(|u| u.key == step.key) {
-                if u.created_by_run != self.run_id {
+                let owned = match step.action {
+                    CompensationAction::Retire | CompensationAction::Delete => {
+                        u.created_by_run == self.run_id
+                    }
+                    CompensationAction::Restore => u.version_run() == self.run_id,
+                    CompensationAction::Reinstate => {
+                        u.removal_by_run.as_deref() == Some(self.run_id.as_str())
+                    }
+                };
+                if !owned {
                     return Err(CompensationError::NotOwned {
                         key: u.key.clone(),
-                        owner: u.created_by_run.clone(),
+                        owner: match step.action {
+                            CompensationAction::Retire | CompensationAction::Delete => {
+                                u.created_by_run.clone()
+                            }
+                            CompensationAction::Restore => u.version_run().to_string(),
+                            CompensationAction::Reinstate => {
+                                u.removal_by_run.clone().unwrap_or_default()
+                            }
+                        },
                         run_id: self.run_id.clone(),
                     });
                 }
@@ -144,6 +197,10 @@ mod tests {
             body_sha256: String::new(),
             lifecycle_status: status,
             created_by_run: run.into(),
+            version_no: 1,
+            version_by_run: run.into(),
+            status: Default::default(),
+            removal_by_run: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod arming;
 pub mod batch;
 pub mod batch_approval;
 pub mod builders;
+pub mod change;
 pub mod compensation;
 pub mod discover;
 pub mod grants;

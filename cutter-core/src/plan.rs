@@ -40,6 +40,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Whether a provision is in force or was repealed. A repealed provision is still a unit: its
+/// heading stays in the document (often with a marker such as "(weggefallen)").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisionStatus {
+    #[default]
+    InForce,
+    Repealed,
+}
+
+impl ProvisionStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProvisionStatus::InForce => "in_force",
+            ProvisionStatus::Repealed => "repealed",
+        }
+    }
+}
+
 /// One information unit as the plan describes it.
 ///
 /// A large document makes hundreds of thousands of units, so a unit is stored compactly and
@@ -243,6 +262,12 @@ impl Unit {
     /// sha256 of `body` as UTF-8, the 32 bytes.
     pub fn body_digest(&self) -> &[u8; 32] {
         &self.body_sha256
+    }
+
+    /// Whether the provision is in force or was repealed (it is a unit either way).
+    // Integration placeholder: the parser's repeal detection (branch h-parser) stores it.
+    pub fn status(&self) -> ProvisionStatus {
+        ProvisionStatus::InForce
     }
 
     /// First source line (1-based) the unit was taken from.

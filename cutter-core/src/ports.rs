@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::approval::{Approval, ApprovalRequest};
+use crate::change::{ChangePlan, EnactedDocument};
 use crate::compensation::{CompensationAuthority, CompensationOutcome, CompensationPlan};
 use crate::grants::GrantMatrix;
 use crate::mode::Mode;
 use crate::phase::Phase;
-use crate::plan::CutPlan;
+use crate::plan::{CutPlan, ProvisionStatus};
 use crate::run::{AcceptedApproval, BackupEnvelope, BuildInfo, KbIdentity, RunRecord, Snapshot};
 use crate::stop::ApprovalRejection;
 
@@ -78,7 +79,9 @@ pub struct TargetRun {
     pub unit_count: Option<u64>,
 }
 
-/// A unit as read back from the target.
+/// A unit as read back from the target: one per unit of the document, at its newest version
+/// (a run's draft version where one exists, else the version in force; a retired unit at its
+/// last version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredUnit {
     pub key: String,
@@ -88,9 +91,37 @@ pub struct StoredUnit {
     pub section_type: String,
     pub title: String,
     pub body_sha256: String,
+    /// Draft while the version read is not yet enacted, enacted while it is in force, retired
+    /// once the unit is.
     pub lifecycle_status: LifecycleStatus,
-    /// The run that created the unit.
+    /// The run that created the unit (its first version).
     pub created_by_run: String,
+    /// The version read (1 for a unit never amended).
+    #[serde(default = "first_version")]
+    pub version_no: u32,
+    /// The run that wrote the version read (`created_by_run` for version 1).
+    #[serde(default)]
+    pub version_by_run: String,
+    #[serde(default)]
+    pub status: ProvisionStatus,
+    /// The run that removes (pending) or removed (enacted) the unit, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_by_run: Option<String>,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl StoredUnit {
+    /// The run that wrote the version read (older records name only the unit's creator).
+    pub fn version_run(&self) -> &str {
+        if self.version_by_run.is_empty() {
+            &self.created_by_run
+        } else {
+            &self.version_by_run
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -197,7 +228,8 @@ pub trait ExecutionTarget: Send + Sync {
         -> Result<RunBinding, PortError>;
     /// The target's record of a run, `None` if it never began here.
     async fn run_record(&self, run_id: &str) -> Result<Option<TargetRun>, PortError>;
-    /// Records the plan (payload sha256 and unit count) once; approvals must sign exactly it.
+    /// Records the plan (the change payload's sha256 and its number of writes) once; approvals
+    /// must sign exactly it.
     async fn record_plan(
         &self,
         run: &RunContext,
@@ -209,25 +241,33 @@ pub trait ExecutionTarget: Send + Sync {
     async fn check_approval(&self, run: &RunContext, approval: &Approval) -> Result<(), PortError>;
     /// Fingerprints of every document except `exclude_document`.
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError>;
-    /// Creates every unit of the plan as `draft` and records the change set, all or nothing,
-    /// under the run's accepted SG_1 approval.
+    /// The document as it is in force: every enacted unit at its version in force, and the
+    /// keys retired before (through the verify role in live mode). What a change plan is
+    /// computed against.
+    async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError>;
+    /// Writes the change plan's writes (`changes.writes(plan)`) as drafts of the run and
+    /// records the change set, all or nothing, under the run's accepted SG_1 approval: a new
+    /// unit for an `add`, a new version for a `revise`, a removal mark for a `remove`, and
+    /// nothing for an unchanged unit.
     async fn cut_leg_a(
         &self,
         run: &RunContext,
         plan: &CutPlan,
+        changes: &ChangePlan,
         approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError>;
-    /// Reads the document's units back (through the verify role in live mode), in plan order
-    /// (parents before children, siblings by ordinal).
+    /// Reads the document's units back (through the verify role in live mode): one
+    /// [`StoredUnit`] per unit, in any order.
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError>;
     /// Stores a verify-result row.
     async fn record_verify(&self, run: &RunContext, result: &VerifyResult)
         -> Result<(), PortError>;
     /// Writes the manifest envelope, review decision and signature rows.
     async fn leg_b_record(&self, run: &RunContext, manifest: &Manifest) -> Result<(), PortError>;
-    /// Moves the run's drafts to `enacted` under the accepted SG_2 approval, recording its
-    /// review decision id (which must be set) with the approval's sha256 and signature;
-    /// returns how many units moved.
+    /// Enacts the run's change set at once under the accepted SG_2 approval, recording its
+    /// review decision id (which must be set) with the approval's sha256 and signature: new
+    /// units and new versions come into force, the versions they replace are superseded and
+    /// removed units retired, in one transaction. Returns how many units were affected.
     async fn lifecycle_enact(
         &self,
         run: &RunContext,

@@ -30,8 +30,17 @@ pub struct RunRecord {
     #[serde(default)]
     pub protected: bool,
     pub source_sha256: Option<String>,
+    /// sha256 of the change payload: what the approvals sign (see [`crate::change`]).
     pub payload_sha256: Option<String>,
+    /// Number of writes of the change plan (the change set's unit count).
     pub unit_count: Option<usize>,
+    /// sha256 of the full new plan (`cutter.plan.v2`), recorded beside the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_sha256: Option<String>,
+    /// The change plan decided at `cutplan`, without its unchanged units (they are written
+    /// nowhere, and a large document has many): later phases and a resume use exactly it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::change::ChangePlan>,
     pub grant_sha256: Option<String>,
     pub backup: Option<BackupEnvelope>,
     /// Per-document fingerprints of every other document, taken just before the first write.
@@ -136,6 +145,8 @@ impl RunRecord {
             source,
             target,
             profile: None,
+            plan_sha256: None,
+            changes: None,
             state: RunState::initial(),
             expected_source_sha256: None,
             expected_grant_sha256: None,

@@ -9,7 +9,7 @@
 //! With the `faults` feature (tests only) it can also misbehave on purpose, see `Fault`:
 //! the only way to reach the checks a well-behaved target never trips.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -17,12 +17,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{normalize_review_decision_id, Approval};
+use crate::change::{ChangePlan, EnactedDocument, EnactedUnit, WriteOp};
 use crate::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
 use crate::grants::{Grant, GrantMatrix};
 use crate::mode::Mode;
-use crate::plan::{sha256_hex, CutPlan};
+use crate::plan::{sha256_hex, CutPlan, ProvisionStatus, Unit};
 use crate::ports::{
     BackupRunner, ExecutionTarget, GrantProbe, LegAOutcome, LifecycleStatus, Manifest, PortError,
     RunBinding, RunContext, StoredUnit, TargetRun, VerifyResult,
@@ -60,17 +61,65 @@ pub struct SimRun {
     pub unit_count: Option<u64>,
 }
 
+/// A unit's identity and lifecycle (`information_unit`); its text lives in its versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimUnit {
     pub document_id: String,
-    pub unit: StoredUnit,
+    pub key: String,
+    pub created_by_run: String,
+    pub lifecycle_status: LifecycleStatus,
+    /// The run whose change plan removes (or removed) the unit.
+    #[serde(default)]
+    pub removal_by_run: Option<String>,
 }
 
+/// Where a version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionState {
+    /// Written by a run, not yet enacted.
+    Draft,
+    InForce,
+    /// Replaced by a later version (or its unit retired); kept.
+    Superseded,
+    /// Taken back by the compensation of the run that wrote it; never in force again.
+    Withdrawn,
+}
+
+/// One version of a unit (`unit_version`): every field of the unit as of that version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimVersion {
     pub document_id: String,
     pub key: String,
+    pub version_no: u32,
+    pub by_run: String,
+    pub state: VersionState,
+    pub parent: Option<String>,
+    pub ordinal: u32,
+    pub unit_kind: String,
+    pub section_type: String,
+    pub title: String,
     pub body_sha256: String,
+    pub status: ProvisionStatus,
+}
+
+impl SimVersion {
+    fn of(document_id: &str, unit: &Unit, version_no: u32, by_run: &str) -> SimVersion {
+        SimVersion {
+            document_id: document_id.to_string(),
+            key: unit.key().to_string(),
+            version_no,
+            by_run: by_run.to_string(),
+            state: VersionState::Draft,
+            parent: unit.parent().map(str::to_string),
+            ordinal: unit.ordinal(),
+            unit_kind: unit.unit_kind().to_string(),
+            section_type: unit.section_type().to_string(),
+            title: unit.title().to_string(),
+            body_sha256: unit.body_sha256(),
+            status: unit.status(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,22 +275,75 @@ impl Simulator {
     }
 }
 
-fn fingerprint(units: &[&StoredUnit]) -> DocumentFingerprint {
+fn fingerprint(units: &[StoredUnit]) -> DocumentFingerprint {
     let mut text = String::new();
-    for u in units {
+    let mut units: Vec<&StoredUnit> = units.iter().collect();
+    units.sort_by(|a, b| a.key.cmp(&b.key));
+    for u in &units {
         text.push_str(&format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\n",
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\n",
             u.key,
             u.parent.as_deref().unwrap_or(""),
             u.ordinal,
             u.body_sha256,
-            u.lifecycle_status.name()
+            u.lifecycle_status.name(),
+            u.version_no,
+            u.status.name()
         ));
     }
     DocumentFingerprint {
         units: units.len() as u64,
         content_sha256: sha256_hex(text.as_bytes()),
         held_by: None,
+    }
+}
+
+impl SimTables {
+    /// The newest version of a unit that was not withdrawn.
+    fn newest(&self, document_id: &str, key: &str) -> Option<&SimVersion> {
+        self.unit_version
+            .iter()
+            .filter(|v| {
+                v.document_id == document_id && v.key == key && v.state != VersionState::Withdrawn
+            })
+            .max_by_key(|v| v.version_no)
+    }
+
+    fn in_force(&self, document_id: &str, key: &str) -> Option<&SimVersion> {
+        self.unit_version.iter().find(|v| {
+            v.document_id == document_id && v.key == key && v.state == VersionState::InForce
+        })
+    }
+
+    /// The document as `read_units` answers: each unit at its newest version.
+    fn stored(&self, document_id: &str) -> Vec<StoredUnit> {
+        self.information_unit
+            .iter()
+            .filter(|u| u.document_id == document_id)
+            .filter_map(|u| {
+                let v = self.newest(document_id, &u.key)?;
+                let lifecycle_status = match (u.lifecycle_status, v.state) {
+                    (LifecycleStatus::Retired, _) => LifecycleStatus::Retired,
+                    (_, VersionState::Draft) => LifecycleStatus::Draft,
+                    (status, _) => status,
+                };
+                Some(StoredUnit {
+                    key: u.key.clone(),
+                    parent: v.parent.clone(),
+                    ordinal: v.ordinal,
+                    unit_kind: v.unit_kind.clone(),
+                    section_type: v.section_type.clone(),
+                    title: v.title.clone(),
+                    body_sha256: v.body_sha256.clone(),
+                    lifecycle_status,
+                    created_by_run: u.created_by_run.clone(),
+                    version_no: v.version_no,
+                    version_by_run: v.by_run.clone(),
+                    status: v.status,
+                    removal_by_run: u.removal_by_run.clone(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -338,22 +440,58 @@ impl ExecutionTarget for Simulator {
 
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
         let tables = self.lock();
-        let mut docs: BTreeMap<&str, Vec<&StoredUnit>> = BTreeMap::new();
-        for row in &tables.information_unit {
-            if row.document_id != exclude_document {
-                docs.entry(&row.document_id).or_default().push(&row.unit);
-            }
-        }
+        let docs: BTreeSet<&str> = tables
+            .information_unit
+            .iter()
+            .map(|u| u.document_id.as_str())
+            .filter(|d| *d != exclude_document)
+            .collect();
         Ok(docs
             .into_iter()
-            .map(|(doc, units)| (doc.to_string(), fingerprint(&units)))
+            .map(|doc| (doc.to_string(), fingerprint(&tables.stored(doc))))
             .collect())
+    }
+
+    async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
+        let tables = self.lock();
+        let mut out = EnactedDocument::default();
+        for u in tables
+            .information_unit
+            .iter()
+            .filter(|u| u.document_id == document_id)
+        {
+            match u.lifecycle_status {
+                LifecycleStatus::Retired => out.retired.push(u.key.clone()),
+                LifecycleStatus::Draft => {}
+                LifecycleStatus::Enacted => {
+                    let Some(v) = tables.in_force(document_id, &u.key) else {
+                        return Err(PortError::Corrupt {
+                            what: format!("unit `{}`", u.key),
+                            detail: "enacted, but no version of it is in force".into(),
+                        });
+                    };
+                    out.units.push(EnactedUnit {
+                        key: u.key.clone(),
+                        parent: v.parent.clone(),
+                        ordinal: v.ordinal,
+                        unit_kind: v.unit_kind.clone(),
+                        section_type: v.section_type.clone(),
+                        title: v.title.clone(),
+                        body_sha256: v.body_sha256.clone(),
+                        status: v.status,
+                        version_no: v.version_no,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn cut_leg_a(
         &self,
         run: &RunContext,
         plan: &CutPlan,
+        changes: &ChangePlan,
         _approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
         #[cfg(feature = "faults")]
@@ -379,73 +517,115 @@ impl ExecutionTarget for Simulator {
                 already_present: existing.affected_keys.len() as u64,
             });
         }
-        // As the database: the units written must be the plan recorded at cutplan.
+        // As the database: what is written must be the change payload recorded at cutplan.
         if let Some(r) = tables.run.get(&run.run_id) {
-            let payload = plan.payload_sha256();
+            let payload = changes.compute_payload_sha256(plan);
             if r.payload_sha256.as_deref().is_some_and(|p| p != payload) {
                 return Err(PortError::Rejected {
                     what: "leg A".into(),
                     detail: format!(
-                        "the units hash to payload {payload}, the recorded plan is {}",
+                        "the writes hash to payload {payload}, the recorded plan is {}",
                         r.payload_sha256.as_deref().unwrap_or_default()
                     ),
                 });
             }
         }
-        // Check everything first, then apply: the simulator's "transaction".
-        let mut keys: HashSet<&str> = tables
+        // Check everything on a copy, then swap it in: the simulator's "transaction".
+        let doc = run.document_id.as_str();
+        let mut next = tables.clone();
+        let mut keys: HashSet<String> = next
             .information_unit
             .iter()
-            .filter(|r| r.document_id == run.document_id)
-            .map(|r| r.unit.key.as_str())
+            .filter(|r| r.document_id == doc)
+            .map(|r| r.key.clone())
             .collect();
-        for unit in &plan.units {
-            if let Some(parent) = unit.parent() {
-                if !keys.contains(parent) {
-                    return Err(PortError::Rejected {
-                        what: format!("unit `{}`", unit.key()),
-                        detail: format!("parent `{parent}` does not exist (foreign key)"),
+        let refuse = |key: &str, detail: String| PortError::Rejected {
+            what: format!("unit `{key}`"),
+            detail,
+        };
+        let mut affected = Vec::new();
+        for w in changes.writes(plan) {
+            match (w.op, w.unit) {
+                (WriteOp::Add, Some(unit)) => {
+                    if let Some(parent) = unit.parent() {
+                        if !keys.contains(parent) {
+                            return Err(refuse(
+                                w.key,
+                                format!("parent `{parent}` does not exist (foreign key)"),
+                            ));
+                        }
+                    }
+                    if !keys.insert(w.key.to_string()) {
+                        return Err(refuse(
+                            w.key,
+                            "the key already exists for this document (unique constraint)".into(),
+                        ));
+                    }
+                    next.information_unit.push(SimUnit {
+                        document_id: doc.to_string(),
+                        key: w.key.to_string(),
+                        created_by_run: run.run_id.clone(),
+                        lifecycle_status: LifecycleStatus::Draft,
+                        removal_by_run: None,
                     });
+                    next.unit_version
+                        .push(SimVersion::of(doc, unit, w.version_no, &run.run_id));
+                }
+                (WriteOp::Revise, Some(unit)) => {
+                    let current = next.in_force(doc, w.key).map(|v| v.version_no);
+                    if current.map(|v| v + 1) != Some(w.version_no) {
+                        return Err(refuse(
+                            w.key,
+                            format!(
+                                "version {} does not follow the version in force ({})",
+                                w.version_no,
+                                current.map_or("none".to_string(), |v| v.to_string())
+                            ),
+                        ));
+                    }
+                    if let Some(parent) = unit.parent() {
+                        if !keys.contains(parent) {
+                            return Err(refuse(
+                                w.key,
+                                format!("parent `{parent}` does not exist (foreign key)"),
+                            ));
+                        }
+                    }
+                    next.unit_version
+                        .push(SimVersion::of(doc, unit, w.version_no, &run.run_id));
+                }
+                (WriteOp::Remove, _) => {
+                    let current = next.in_force(doc, w.key).map(|v| v.version_no);
+                    let Some(row) = next.information_unit.iter_mut().find(|u| {
+                        u.document_id == doc
+                            && u.key == w.key
+                            && u.lifecycle_status == LifecycleStatus::Enacted
+                    }) else {
+                        return Err(refuse(w.key, "no enacted unit to remove".into()));
+                    };
+                    if current != Some(w.version_no) {
+                        return Err(refuse(
+                            w.key,
+                            format!("version {} is not the one in force", w.version_no),
+                        ));
+                    }
+                    row.removal_by_run = Some(run.run_id.clone());
+                }
+                (_, None) => {
+                    return Err(refuse(w.key, "the write has no unit of the plan".into()));
                 }
             }
-            if !keys.insert(unit.key()) {
-                return Err(PortError::Rejected {
-                    what: format!("unit `{}`", unit.key()),
-                    detail: "the key already exists for this document (unique constraint)".into(),
-                });
-            }
+            affected.push(w.key.to_string());
         }
-        let mut next = tables.clone();
-        for unit in &plan.units {
-            next.information_unit.push(SimUnit {
-                document_id: run.document_id.clone(),
-                unit: StoredUnit {
-                    key: unit.key().to_string(),
-                    parent: unit.parent().map(str::to_string),
-                    ordinal: unit.ordinal(),
-                    unit_kind: unit.unit_kind().to_string(),
-                    section_type: unit.section_type().to_string(),
-                    title: unit.title().to_string(),
-                    body_sha256: unit.body_sha256(),
-                    lifecycle_status: LifecycleStatus::Draft,
-                    created_by_run: run.run_id.clone(),
-                },
-            });
-            next.unit_version.push(SimVersion {
-                document_id: run.document_id.clone(),
-                key: unit.key().to_string(),
-                body_sha256: unit.body_sha256(),
-            });
-        }
+        #[allow(unused_mut)]
+        let mut created = affected.len() as u64;
         next.cut_change_set.insert(
             run.run_id.clone(),
             SimChangeSet {
-                document_id: run.document_id.clone(),
-                affected_keys: plan.units.iter().map(|u| u.key().to_string()).collect(),
+                document_id: doc.to_string(),
+                affected_keys: affected,
             },
         );
-        #[allow(unused_mut)]
-        let mut created = plan.units.len() as u64;
         #[cfg(feature = "faults")]
         {
             if self.injects(Fault::MiscountLegA) {
@@ -453,26 +633,33 @@ impl ExecutionTarget for Simulator {
             }
             if let (true, Some(first)) = (
                 self.injects(Fault::CorruptLegA),
-                next.information_unit
+                next.unit_version
                     .iter_mut()
-                    .find(|r| r.unit.created_by_run == run.run_id),
+                    .find(|v| v.by_run == run.run_id),
             ) {
-                first.unit.body_sha256 = "0".repeat(64);
+                first.body_sha256 = "0".repeat(64);
             }
             if self.injects(Fault::TouchOtherDocument) {
                 next.information_unit.push(SimUnit {
                     document_id: FAULT_OTHER_DOCUMENT.to_string(),
-                    unit: StoredUnit {
-                        key: "stray".to_string(),
-                        parent: None,
-                        ordinal: 1,
-                        unit_kind: "article".to_string(),
-                        section_type: "body".to_string(),
-                        title: "Stray".to_string(),
-                        body_sha256: "0".repeat(64),
-                        lifecycle_status: LifecycleStatus::Draft,
-                        created_by_run: "someone-else".to_string(),
-                    },
+                    key: "stray".to_string(),
+                    created_by_run: "someone-else".to_string(),
+                    lifecycle_status: LifecycleStatus::Draft,
+                    removal_by_run: None,
+                });
+                next.unit_version.push(SimVersion {
+                    document_id: FAULT_OTHER_DOCUMENT.to_string(),
+                    key: "stray".to_string(),
+                    version_no: 1,
+                    by_run: "someone-else".to_string(),
+                    state: VersionState::Draft,
+                    parent: None,
+                    ordinal: 1,
+                    unit_kind: "article".to_string(),
+                    section_type: "body".to_string(),
+                    title: "Stray".to_string(),
+                    body_sha256: "0".repeat(64),
+                    status: ProvisionStatus::InForce,
                 });
             }
         }
@@ -484,13 +671,7 @@ impl ExecutionTarget for Simulator {
     }
 
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
-        Ok(self
-            .lock()
-            .information_unit
-            .iter()
-            .filter(|r| r.document_id == document_id)
-            .map(|r| r.unit.clone())
-            .collect())
+        Ok(self.lock().stored(document_id))
     }
 
     async fn record_verify(
@@ -544,25 +725,60 @@ impl ExecutionTarget for Simulator {
                     .insert(review_decision_id.to_string(), run.run_id.clone());
             }
         }
+        let doc = run.document_id.as_str();
+        let decision = Some(review_decision_id.to_string());
         let mut log = Vec::new();
-        for row in tables.information_unit.iter_mut() {
-            if row.document_id == run.document_id
-                && row.unit.created_by_run == run.run_id
-                && row.unit.lifecycle_status == LifecycleStatus::Draft
-            {
-                row.unit.lifecycle_status = LifecycleStatus::Enacted;
-                log.push(SimLifecycleLog {
-                    run_id: run.run_id.clone(),
-                    document_id: run.document_id.clone(),
-                    key: row.unit.key.clone(),
-                    from: LifecycleStatus::Draft,
-                    to: LifecycleStatus::Enacted,
-                    review_decision_id: Some(review_decision_id.to_string()),
-                });
+        let mut next = tables.clone();
+        for i in 0..next.information_unit.len() {
+            let (key, from) = {
+                let u = &next.information_unit[i];
+                if u.document_id != doc {
+                    continue;
+                }
+                (u.key.clone(), u.lifecycle_status)
+            };
+            let revised = next.unit_version.iter().any(|v| {
+                v.document_id == doc
+                    && v.key == key
+                    && v.by_run == run.run_id
+                    && v.state == VersionState::Draft
+            });
+            let removing = next.information_unit[i].removal_by_run.as_deref()
+                == Some(run.run_id.as_str())
+                && from == LifecycleStatus::Enacted;
+            if !revised && !removing {
+                continue;
             }
+            for v in next
+                .unit_version
+                .iter_mut()
+                .filter(|v| v.document_id == doc && v.key == key)
+            {
+                if v.state == VersionState::InForce && (revised || removing) {
+                    v.state = VersionState::Superseded;
+                }
+                if v.state == VersionState::Draft && v.by_run == run.run_id {
+                    v.state = VersionState::InForce;
+                }
+            }
+            let to = if removing {
+                LifecycleStatus::Retired
+            } else {
+                LifecycleStatus::Enacted
+            };
+            next.information_unit[i].lifecycle_status = to;
+            log.push(SimLifecycleLog {
+                run_id: run.run_id.clone(),
+                document_id: doc.to_string(),
+                key,
+                from,
+                to,
+                review_decision_id: decision.clone(),
+            });
         }
         let moved = log.len() as u64;
-        tables.iu_lifecycle_log.extend(log);
+        next.iu_lifecycle_log.extend(log);
+        *tables = next;
         Ok(moved)
     }
 
@@ -581,12 +797,17 @@ impl ExecutionTarget for Simulator {
                 detail: "a compensation must give its reason".into(),
             });
         }
-        let enacted = plan.steps.iter().any(|s| {
-            tables.information_unit.iter().any(|r| {
-                r.document_id == run.document_id
-                    && r.unit.key == s.key
-                    && r.unit.created_by_run == run.run_id
-                    && r.unit.lifecycle_status == LifecycleStatus::Enacted
+        let doc = run.document_id.as_str();
+        let current = tables.stored(doc);
+        let undoes_enacted = plan.steps.iter().any(|step| {
+            current.iter().any(|u| {
+                u.key == step.key
+                    && crate::compensation::CompensationStep {
+                        key: u.key.clone(),
+                        from: u.lifecycle_status,
+                        action: step.action,
+                    }
+                    .undoes_enacted()
             })
         });
         let decision = authority
@@ -594,12 +815,12 @@ impl ExecutionTarget for Simulator {
             .as_ref()
             .and_then(|a| a.review_decision_id.as_deref())
             .map(|id| normalize_review_decision_id(id).unwrap_or_else(|| id.to_string()));
-        if enacted {
+        if undoes_enacted {
             let Some(decision) = &decision else {
                 return Err(PortError::Rejected {
                     what: "compensate".into(),
                     detail: format!(
-                        "run {} has enacted units: retiring them needs a compensation approval (SG_C)",
+                        "run {} has enacted effects: undoing them needs a compensation approval (SG_C)",
                         run.run_id
                     ),
                 });
@@ -619,42 +840,105 @@ impl ExecutionTarget for Simulator {
             }
         }
         let mut outcome = CompensationOutcome::default();
+        let mut next = tables.clone();
         for step in &plan.steps {
-            let Some(pos) = tables.information_unit.iter().position(|r| {
-                r.document_id == run.document_id
-                    && r.unit.key == step.key
-                    && r.unit.created_by_run == run.run_id
-            }) else {
+            let Some(pos) = next
+                .information_unit
+                .iter()
+                .position(|r| r.document_id == doc && r.key == step.key)
+            else {
                 continue;
+            };
+            let from = next.information_unit[pos].lifecycle_status;
+            let log = |to: LifecycleStatus, enacted: bool| SimLifecycleLog {
+                run_id: run.run_id.clone(),
+                document_id: doc.to_string(),
+                key: step.key.clone(),
+                from,
+                to,
+                review_decision_id: enacted.then(|| decision.clone()).flatten(),
             };
             match step.action {
                 CompensationAction::Delete => {
-                    tables.information_unit.remove(pos);
-                    tables
-                        .unit_version
-                        .retain(|v| !(v.document_id == run.document_id && v.key == step.key));
+                    if next.information_unit[pos].created_by_run != run.run_id
+                        || from != LifecycleStatus::Draft
+                    {
+                        continue;
+                    }
+                    next.information_unit.remove(pos);
+                    next.unit_version
+                        .retain(|v| !(v.document_id == doc && v.key == step.key));
                     outcome.deleted += 1;
                 }
                 CompensationAction::Retire => {
-                    let from = tables.information_unit[pos].unit.lifecycle_status;
-                    if from == LifecycleStatus::Retired {
+                    if next.information_unit[pos].created_by_run != run.run_id
+                        || from == LifecycleStatus::Retired
+                    {
                         continue;
                     }
-                    tables.information_unit[pos].unit.lifecycle_status = LifecycleStatus::Retired;
-                    tables.iu_lifecycle_log.push(SimLifecycleLog {
-                        run_id: run.run_id.clone(),
-                        document_id: run.document_id.clone(),
-                        key: step.key.clone(),
-                        from,
-                        to: LifecycleStatus::Retired,
-                        review_decision_id: (from == LifecycleStatus::Enacted)
-                            .then(|| decision.clone())
-                            .flatten(),
+                    next.information_unit[pos].lifecycle_status = LifecycleStatus::Retired;
+                    for v in next.unit_version.iter_mut().filter(|v| {
+                        v.document_id == doc
+                            && v.key == step.key
+                            && v.state == VersionState::InForce
+                    }) {
+                        v.state = VersionState::Superseded;
+                    }
+                    let entry = log(LifecycleStatus::Retired, from == LifecycleStatus::Enacted);
+                    next.iu_lifecycle_log.push(entry);
+                    outcome.retired += 1;
+                }
+                CompensationAction::Restore => {
+                    let mine = next.unit_version.iter().position(|v| {
+                        v.document_id == doc
+                            && v.key == step.key
+                            && v.by_run == run.run_id
+                            && matches!(v.state, VersionState::Draft | VersionState::InForce)
                     });
+                    let Some(mine) = mine else { continue };
+                    let was_in_force = next.unit_version[mine].state == VersionState::InForce;
+                    next.unit_version[mine].state = VersionState::Withdrawn;
+                    if was_in_force {
+                        let prior = next.unit_version[mine].version_no - 1;
+                        if let Some(v) = next.unit_version.iter_mut().find(|v| {
+                            v.document_id == doc && v.key == step.key && v.version_no == prior
+                        }) {
+                            v.state = VersionState::InForce;
+                        }
+                        let entry = log(LifecycleStatus::Enacted, true);
+                        next.iu_lifecycle_log.push(entry);
+                    }
+                    outcome.retired += 1;
+                }
+                CompensationAction::Reinstate => {
+                    if next.information_unit[pos].removal_by_run.as_deref()
+                        != Some(run.run_id.as_str())
+                    {
+                        continue;
+                    }
+                    next.information_unit[pos].removal_by_run = None;
+                    if from == LifecycleStatus::Retired {
+                        next.information_unit[pos].lifecycle_status = LifecycleStatus::Enacted;
+                        if let Some(v) = next
+                            .unit_version
+                            .iter_mut()
+                            .filter(|v| {
+                                v.document_id == doc
+                                    && v.key == step.key
+                                    && v.state == VersionState::Superseded
+                            })
+                            .max_by_key(|v| v.version_no)
+                        {
+                            v.state = VersionState::InForce;
+                        }
+                        let entry = log(LifecycleStatus::Enacted, true);
+                        next.iu_lifecycle_log.push(entry);
+                    }
                     outcome.retired += 1;
                 }
             }
         }
+        *tables = next;
         Ok(outcome)
     }
 

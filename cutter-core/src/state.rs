@@ -21,6 +21,8 @@ pub enum RunState {
     /// Paused at SG_2 after `write_verify`.
     AwaitingLifecycleAuthorization,
     ClosedOut,
+    /// Ended at `cutplan`: the text is identical to what is enacted, so nothing was written.
+    Unchanged,
     Voided,
     Reverted,
     Stopped {
@@ -43,6 +45,7 @@ impl RunState {
             RunState::AwaitingCutAuthorization => "AWAITING_CUT_AUTHORIZATION",
             RunState::AwaitingLifecycleAuthorization => "AWAITING_LIFECYCLE_AUTHORIZATION",
             RunState::ClosedOut => "CLOSED_OUT",
+            RunState::Unchanged => "UNCHANGED",
             RunState::Voided => "VOIDED",
             RunState::Reverted => "REVERTED",
             RunState::Stopped { .. } => "STOPPED",
@@ -62,7 +65,11 @@ impl RunState {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            RunState::ClosedOut | RunState::Voided | RunState::Reverted | RunState::Stopped { .. }
+            RunState::ClosedOut
+                | RunState::Unchanged
+                | RunState::Voided
+                | RunState::Reverted
+                | RunState::Stopped { .. }
         )
     }
 
@@ -89,6 +96,8 @@ impl fmt::Display for RunState {
 pub enum Event {
     /// The named phase finished and passed its checks.
     PhaseSucceeded(Phase),
+    /// `cutplan` found the text identical to what is enacted: nothing to write.
+    NothingToChange,
     /// A governance check stopped the run.
     Stop(StopReason),
     /// A valid approval for the gate was accepted.
@@ -121,6 +130,12 @@ pub fn transition(state: &RunState, event: &Event) -> Result<RunState, IllegalTr
                 phase: next_phase(*done).ok_or_else(|| illegal(state, event))?,
             },
         },
+        (
+            S::Running {
+                phase: Phase::Cutplan,
+            },
+            Event::NothingToChange,
+        ) => S::Unchanged,
         (S::Running { .. }, Event::Stop(reason)) => S::Stopped {
             reason: reason.clone(),
         },
@@ -151,6 +166,7 @@ fn next_phase(phase: Phase) -> Option<Phase> {
 fn illegal(state: &RunState, event: &Event) -> IllegalTransition {
     let event = match event {
         Event::PhaseSucceeded(p) => format!("`{p} succeeded`"),
+        Event::NothingToChange => "`nothing to change`".to_string(),
         Event::Stop(r) => format!("`stop ({})`", r.code()),
         Event::ApprovalAccepted(g) => format!("`{g} approval`"),
         Event::Void => "`void`".to_string(),

@@ -5,77 +5,192 @@
 
 use std::collections::HashMap;
 
+use crate::change::{tree_order, unit_status, ChangeKind, ChangePlan, UnitChange};
 use crate::plan::CutPlan;
 use crate::ports::{LifecycleStatus, StoredUnit};
 use crate::run::Snapshot;
 
-/// Compares the document's stored units with the plan: count, keys, order, parents, ordinals,
-/// kinds, titles, body hashes and lifecycle status. Returns every mismatch found.
-pub fn structural(
+/// When the document is read back: after leg A (the run's writes are drafts beside what is in
+/// force) or after enactment (they are in force and the removed units retired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    AfterLegA,
+    AfterEnact,
+}
+
+/// Compares the document as the target holds it with the new plan and the change plan: every
+/// unit of the plan present with its fields (parent, ordinal, kind, section type, title, body
+/// hash, status), written by this run exactly where the change plan says and at the version it
+/// says, untouched elsewhere; every removed unit marked by this run; nothing else; and the tree
+/// read from parents and ordinals in plan order. Returns every mismatch found.
+pub fn document(
     plan: &CutPlan,
+    changes: &ChangePlan,
     stored: &[StoredUnit],
     run_id: &str,
-    expected_status: LifecycleStatus,
+    stage: Stage,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mine: Vec<&StoredUnit> = stored
+    let by_key: HashMap<&str, &StoredUnit> = stored.iter().map(|u| (u.key.as_str(), u)).collect();
+    let change_of: HashMap<&str, &UnitChange> = changes
+        .changes
         .iter()
-        .filter(|u| u.created_by_run == run_id)
+        .map(|c| (c.key.as_str(), c))
         .collect();
-    if mine.len() != plan.units.len() {
-        out.push(format!(
-            "count: plan has {} units, target holds {} for this run",
-            plan.units.len(),
-            mine.len()
-        ));
-    }
-    let by_key: HashMap<&str, &StoredUnit> = mine.iter().map(|u| (u.key.as_str(), *u)).collect();
-    for (index, unit) in plan.units.iter().enumerate() {
-        let Some(s) = by_key.get(unit.key()) else {
-            out.push(format!("key `{}`: missing in the target", unit.key()));
+    let written = match stage {
+        Stage::AfterLegA => LifecycleStatus::Draft,
+        Stage::AfterEnact => LifecycleStatus::Enacted,
+    };
+    for unit in &plan.units {
+        let key = unit.key();
+        let Some(s) = by_key.get(key) else {
+            out.push(format!("key `{key}`: missing in the target"));
             continue;
         };
-        if mine.get(index).map(|m| m.key.as_str()) != Some(unit.key()) {
-            out.push(format!(
-                "key `{}`: out of order (plan position {})",
-                unit.key(),
-                index + 1
-            ));
-        }
-        let mut field = |name: &str, want: &str, got: &str| {
+        let field = |out: &mut Vec<String>, name: &str, want: &str, got: &str| {
             if want != got {
                 out.push(format!(
-                    "key `{}`: {name} is `{got}`, plan says `{want}`",
-                    unit.key()
+                    "key `{key}`: {name} is `{got}`, plan says `{want}`"
                 ));
             }
         };
         field(
+            &mut out,
             "parent",
             unit.parent().unwrap_or(""),
             s.parent.as_deref().unwrap_or(""),
         );
         field(
+            &mut out,
             "ordinal",
             &unit.ordinal().to_string(),
             &s.ordinal.to_string(),
         );
-        field("unit_kind", unit.unit_kind(), &s.unit_kind);
-        field("section_type", unit.section_type(), &s.section_type);
-        field("title", unit.title(), &s.title);
-        field("body_sha256", &unit.body_sha256(), &s.body_sha256);
+        field(&mut out, "unit_kind", unit.unit_kind(), &s.unit_kind);
         field(
-            "lifecycle_status",
-            expected_status.name(),
-            s.lifecycle_status.name(),
+            &mut out,
+            "section_type",
+            unit.section_type(),
+            &s.section_type,
         );
+        field(&mut out, "title", unit.title(), &s.title);
+        field(&mut out, "body_sha256", &unit.body_sha256(), &s.body_sha256);
+        field(
+            &mut out,
+            "status",
+            unit_status(unit).name(),
+            s.status.name(),
+        );
+        let change = change_of.get(key).copied();
+        match change.and_then(|c| c.kind.op().map(|_| c)) {
+            Some(c) => {
+                field(&mut out, "written by run", run_id, s.version_run());
+                field(
+                    &mut out,
+                    "version",
+                    &c.to_version.unwrap_or(0).to_string(),
+                    &s.version_no.to_string(),
+                );
+                field(
+                    &mut out,
+                    "lifecycle_status",
+                    written.name(),
+                    s.lifecycle_status.name(),
+                );
+            }
+            None => {
+                if s.version_run() == run_id {
+                    out.push(format!(
+                        "key `{key}`: unchanged in the plan but written by this run"
+                    ));
+                }
+                if let Some(v) = change.and_then(|c| c.from_version) {
+                    field(
+                        &mut out,
+                        "version",
+                        &v.to_string(),
+                        &s.version_no.to_string(),
+                    );
+                }
+                field(
+                    &mut out,
+                    "lifecycle_status",
+                    LifecycleStatus::Enacted.name(),
+                    s.lifecycle_status.name(),
+                );
+            }
+        }
     }
     let planned: HashMap<&str, ()> = plan.units.iter().map(|u| (u.key(), ())).collect();
-    for s in &mine {
-        if !planned.contains_key(s.key.as_str()) {
+    for c in changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed)
+    {
+        let Some(s) = by_key.get(c.key.as_str()) else {
             out.push(format!(
-                "key `{}`: in the target but not in the plan",
-                s.key
+                "key `{}`: to be removed, but missing in the target",
+                c.key
+            ));
+            continue;
+        };
+        if s.removal_by_run.as_deref() != Some(run_id) {
+            out.push(format!(
+                "key `{}`: not marked for removal by this run",
+                c.key
+            ));
+        }
+        let want = match stage {
+            Stage::AfterLegA => LifecycleStatus::Enacted,
+            Stage::AfterEnact => LifecycleStatus::Retired,
+        };
+        if s.lifecycle_status != want {
+            out.push(format!(
+                "key `{}`: lifecycle_status is `{}`, a removed unit should be `{}`",
+                c.key,
+                s.lifecycle_status.name(),
+                want.name()
+            ));
+        }
+    }
+    let removed: HashMap<&str, ()> = changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed)
+        .map(|c| (c.key.as_str(), ()))
+        .collect();
+    let mut live: Vec<StoredUnit> = Vec::new();
+    for s in stored {
+        let key = s.key.as_str();
+        if s.lifecycle_status == LifecycleStatus::Retired || removed.contains_key(key) {
+            if s.version_run() == run_id && !planned.contains_key(key) && !removed.contains_key(key)
+            {
+                out.push(format!(
+                    "key `{key}`: written by this run but not in the plan"
+                ));
+            }
+            continue;
+        }
+        if !planned.contains_key(key) {
+            out.push(format!("key `{key}`: in the target but not in the plan"));
+            continue;
+        }
+        live.push(s.clone());
+    }
+    let order: Vec<&str> = tree_order(&live).iter().map(|s| s.key.as_str()).collect();
+    let want: Vec<&str> = plan
+        .units
+        .iter()
+        .map(|u| u.key())
+        .filter(|k| by_key.contains_key(k))
+        .collect();
+    if order != want {
+        if let Some(i) = order.iter().zip(&want).position(|(a, b)| a != b) {
+            out.push(format!(
+                "key `{}`: out of order (plan position {}, the target's tree has `{}` there)",
+                want.get(i).copied().unwrap_or(""),
+                i + 1,
+                order.get(i).copied().unwrap_or("")
             ));
         }
     }

@@ -203,7 +203,7 @@ fn a_leg_a_that_miscounts_its_units_stops_before_read_back() {
     w.cut("r1").unwrap();
     let err = w.approve("r1").unwrap_err();
     let detail = invariant_stop(&w, "r1", err, Phase::CutLegA);
-    assert_eq!(detail, "leg A accounts for 3 units, the plan has 4");
+    assert_eq!(detail, "leg A accounts for 3 writes, the change plan has 4");
     let t = w.sim.tables();
     assert!(t.verify_result.is_empty(), "structural_verify never ran");
     assert!(t.manifest_envelope.is_empty(), "leg B never ran");
@@ -274,13 +274,13 @@ fn a_plan_rediscovered_differently_on_resume_stops_before_leg_a() {
     let paused = w.cut("r1").unwrap();
     let err = w.approve_with("r1", &DropsLastUnit).unwrap_err();
     let detail = invariant_stop(&w, "r1", err, Phase::CutLegA);
-    let approved = paused.payload_sha256.expect("cutplan recorded the payload");
+    let recorded = paused.plan_sha256.expect("cutplan recorded the plan sha");
     assert!(
-        detail.starts_with("the plan re-discovered on resume has payload sha256 "),
+        detail.starts_with("the plan re-discovered on resume has plan sha256 "),
         "{detail}"
     );
     assert!(
-        detail.ends_with(&format!("the approved one is {approved}")),
+        detail.ends_with(&format!("the recorded one is {recorded}")),
         "{detail}"
     );
     let t = w.sim.tables();

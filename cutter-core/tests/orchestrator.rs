@@ -121,7 +121,7 @@ fn a_dry_run_goes_through_both_gates_to_closeout() {
     assert!(t
         .information_unit
         .iter()
-        .all(|u| u.unit.lifecycle_status == LifecycleStatus::Draft));
+        .all(|u| u.lifecycle_status == LifecycleStatus::Draft));
     assert_eq!(t.unit_version.len(), 4);
     assert_eq!(t.cut_change_set.len(), 1);
     assert_eq!(t.manifest_envelope.len(), 1);
@@ -133,7 +133,7 @@ fn a_dry_run_goes_through_both_gates_to_closeout() {
     assert!(t
         .information_unit
         .iter()
-        .all(|u| u.unit.lifecycle_status == LifecycleStatus::Enacted));
+        .all(|u| u.lifecycle_status == LifecycleStatus::Enacted));
     assert_eq!(t.iu_lifecycle_log.len(), 4);
     assert_eq!(t.review_decision.len(), 1);
     assert_eq!(t.verify_result.len(), 3);
@@ -389,7 +389,7 @@ fn void_at_sg2_retires_the_drafts_and_releases_the_document() {
         .tables()
         .information_unit
         .iter()
-        .all(|u| u.unit.lifecycle_status == LifecycleStatus::Retired));
+        .all(|u| u.lifecycle_status == LifecycleStatus::Retired));
     assert_eq!(w.store.lock_holder("DOC-1"), None);
     // Void is only for paused runs.
     assert!(matches!(
@@ -411,7 +411,7 @@ fn void_shows_the_plan_it_applies_once_before_applying_it() {
             .tables()
             .information_unit
             .iter()
-            .filter(|u| u.unit.lifecycle_status == LifecycleStatus::Draft)
+            .filter(|u| u.lifecycle_status == LifecycleStatus::Draft)
             .count();
         shown.lock().unwrap().push((plan.clone(), drafts));
     };

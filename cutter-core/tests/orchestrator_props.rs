@@ -64,6 +64,9 @@ fn live_mock(
     m.expect_read_units()
         .returning(move |doc| now(s.read_units(doc).boxed()));
     let s = sim.clone();
+    m.expect_enacted()
+        .returning(move |doc| now(s.enacted(doc).boxed()));
+    let s = sim.clone();
     m.expect_review_decision_used()
         .returning(move |id| now(s.review_decision_used(id).boxed()));
     let s = sim.clone();
@@ -95,10 +98,11 @@ fn live_mock(
         now(s.record_plan(run, payload, n).boxed())
     });
     let (g, s) = (guard.clone(), sim.clone());
-    m.expect_cut_leg_a().returning(move |run, plan, approval| {
-        g(run);
-        now(s.cut_leg_a(run, plan, approval).boxed())
-    });
+    m.expect_cut_leg_a()
+        .returning(move |run, plan, changes, approval| {
+            g(run);
+            now(s.cut_leg_a(run, plan, changes, approval).boxed())
+        });
     let (g, s) = (guard.clone(), sim.clone());
     m.expect_record_verify().returning(move |run, r| {
         g(run);

@@ -103,7 +103,7 @@ const FUNCTIONS: [&str; 60] = [
     "cutter_governance.tg_unit_version_immutable()",
     "public.document_in_force(text, timestamp with time zone, integer)",
     "public.fn_check_approval(text, text, text, jsonb)",
-    "public.fn_iu_change(text, text, jsonb, text, integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_change(text, text, jsonb, text, integer, text, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
     "public.fn_iu_change_more(text, text, integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
     "public.fn_iu_compensate(text, text, text[], text[], text[], text[], text, jsonb, text)",
     "public.fn_iu_enact(text, text, jsonb, text)",

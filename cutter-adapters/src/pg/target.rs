@@ -3,11 +3,12 @@
 
 use async_trait::async_trait;
 use cutter_core::approval::Approval;
+use cutter_core::change::{unit_status, ChangePlan, EnactedDocument, EnactedUnit, WriteOp};
 use cutter_core::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
 use cutter_core::mode::Mode;
-use cutter_core::plan::{CutPlan, Unit};
+use cutter_core::plan::{CutPlan, ProvisionStatus, Unit};
 use cutter_core::ports::{
     ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunBinding, RunContext,
     StoredUnit, TargetRun, VerifyResult,
@@ -241,6 +242,7 @@ impl PgTarget {
         &self,
         run: &RunContext,
         rows: &[ChangeRow<'_>],
+        payload_format: &str,
         approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
         let what = "leg A";
@@ -260,13 +262,14 @@ impl PgTarget {
         let row = tx
             .query_one(
                 "SELECT result, written, already_present FROM public.fn_iu_change(
-                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 &[
                     &run.run_id,
                     &run.document_id,
                     &approval,
                     &run.actor,
                     &total,
+                    &payload_format,
                     &&c.ops[..first],
                     &&c.keys[..first],
                     &&c.versions[..first],
@@ -441,7 +444,32 @@ fn stored_unit(row: &tokio_postgres::Row) -> Result<StoredUnit, PortError> {
         body_sha256: col(row, 6, what)?,
         lifecycle_status: lifecycle,
         created_by_run: col(row, 9, what)?,
+        version_no: version_no(col(row, 10, what)?)?,
+        version_by_run: col(row, 11, what)?,
+        status: provision_status(&col::<String>(row, 12, what)?)?,
+        removal_by_run: col(row, 13, what)?,
     })
+}
+
+fn provision_status(text: &str) -> Result<ProvisionStatus, PortError> {
+    match text {
+        "in_force" => Ok(ProvisionStatus::InForce),
+        "repealed" => Ok(ProvisionStatus::Repealed),
+        other => Err(PortError::Corrupt {
+            what: "unit_version.provision_status".into(),
+            detail: format!("unknown status `{other}`"),
+        }),
+    }
+}
+
+fn version_no(n: i32) -> Result<u32, PortError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| PortError::Corrupt {
+            what: "unit_version.version_no".into(),
+            detail: format!("version {n}"),
+        })
 }
 
 #[async_trait]
@@ -635,25 +663,83 @@ impl ExecutionTarget for PgTarget {
         Ok(snapshot)
     }
 
+    async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
+        let what = format!("read what is enacted of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(ENACTED_UNITS, &[&document_id])
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        let mut out = EnactedDocument::default();
+        for row in &rows {
+            let what = "unit_version";
+            let ordinal: i32 = col(row, 2, what)?;
+            let version: i32 = col(row, 8, what)?;
+            let provision: String = col(row, 7, what)?;
+            out.units.push(EnactedUnit {
+                key: col(row, 0, what)?,
+                parent: col(row, 1, what)?,
+                ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
+                    what: "unit_version.ordinal".into(),
+                    detail: format!("negative ordinal {ordinal}"),
+                })?,
+                unit_kind: col(row, 3, what)?,
+                section_type: col(row, 4, what)?,
+                title: col(row, 5, what)?,
+                body_sha256: col(row, 6, what)?,
+                status: provision_status(&provision)?,
+                version_no: version_no(version)?,
+            });
+        }
+        out.retired = client
+            .query(RETIRED_KEYS, &[&document_id])
+            .await
+            .map_err(|e| translate(&what, "", &e))?
+            .iter()
+            .map(|r| col(r, 0, "information_unit.unit_key"))
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
     async fn cut_leg_a(
         &self,
         run: &RunContext,
         plan: &CutPlan,
+        changes: &ChangePlan,
         approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
-        // Until the core hands a change plan: a first cut, every unit added.
-        let rows: Vec<ChangeRow<'_>> = plan
-            .units
-            .iter()
-            .map(|u| ChangeRow {
-                op: "add",
-                key: u.key(),
-                version_no: 1,
-                unit: Some(u),
-                status: "in_force",
-            })
-            .collect();
-        self.cut_changes(run, &rows, approval).await
+        let mut rows: Vec<ChangeRow<'_>> = Vec::with_capacity(changes.changes.len());
+        for w in changes.writes(plan) {
+            if w.position as usize != rows.len() {
+                return Err(PortError::Rejected {
+                    what: "leg A".to_string(),
+                    detail: format!(
+                        "write {} of the change plan is at position {}; positions are 0..n-1 in order",
+                        rows.len(),
+                        w.position
+                    ),
+                });
+            }
+            rows.push(ChangeRow {
+                op: w.op.name(),
+                key: w.key,
+                version_no: w.version_no,
+                unit: w.unit.filter(|_| w.op != WriteOp::Remove),
+                status: w.unit.map_or("", |u| unit_status(u).name()),
+            });
+        }
+        if rows.len() as u64 != changes.write_count() {
+            return Err(PortError::Rejected {
+                what: "leg A".to_string(),
+                detail: format!(
+                    "the change plan counts {} writes but lists {}",
+                    changes.write_count(),
+                    rows.len()
+                ),
+            });
+        }
+        self.cut_changes(run, &rows, changes.payload_format.name(), approval)
+            .await
     }
 
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
@@ -772,8 +858,8 @@ impl ExecutionTarget for PgTarget {
         };
         let retire = keys(CompensationAction::Retire);
         let delete = keys(CompensationAction::Delete);
-        let restore: Vec<&str> = Vec::new();
-        let reinstate: Vec<&str> = Vec::new();
+        let restore = keys(CompensationAction::Restore);
+        let reinstate = keys(CompensationAction::Reinstate);
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
@@ -804,6 +890,16 @@ impl ExecutionTarget for PgTarget {
                 col(&row, 1, "fn_iu_compensate")?,
             )?,
         };
+        let restored = count(
+            "fn_iu_compensate.restored",
+            col(&row, 2, "fn_iu_compensate")?,
+        )?;
+        let reinstated = count(
+            "fn_iu_compensate.reinstated",
+            col(&row, 3, "fn_iu_compensate")?,
+        )?;
+        tracing::info!(run_id = %run.run_id, retired = outcome.retired, deleted = outcome.deleted,
+                       restored, reinstated, "compensation");
         commit(tx, what, &run.run_id).await?;
         Ok(outcome)
     }

@@ -489,7 +489,8 @@ pub fn change_payload(rows: &[ChangeRow<'_>]) -> String {
     sha256_hex(&out)
 }
 
-/// The payload a run cutting `p` for the first time records and its approvals sign.
+/// The payload a run cutting `p` for the first time records and its approvals sign (the
+/// core's: a first version of provisions in force keeps `cutter.payload.v1`).
 pub fn payload(p: &CutPlan) -> String {
-    change_payload(&first_cut(p))
+    cutter_core::change::ChangePlan::whole(p).payload_sha256
 }

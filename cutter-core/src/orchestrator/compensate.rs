@@ -174,17 +174,28 @@ impl Orchestrator<'_> {
             run_id: run.run_id.clone(),
             reason: StopReason::InvariantFailed { detail },
         };
+        // The run's effects still visible: units it added, versions it wrote, removals it made.
         let mine = stored
             .iter()
-            .filter(|u| u.created_by_run == run.run_id)
+            .filter(|u| {
+                u.created_by_run == run.run_id
+                    || u.version_run() == run.run_id
+                    || u.removal_by_run.as_deref() == Some(run.run_id.as_str())
+            })
             .count();
         if run.has_written() {
             let wrote = run.unit_count.unwrap_or(0);
-            // Soft compensation never deletes, so every unit the run wrote is still there; a
+            // Only additions stay visible once compensated (retired); a restored version or a
+            // reinstated unit no longer shows the run, so an amendment may show fewer.
+            let only_adds = run
+                .changes
+                .as_ref()
+                .is_none_or(|c| c.counts.writes() == c.counts.added);
+            // Soft compensation never deletes, so every unit the run added is still there; a
             // hard one may have deleted drafts in an interrupted earlier attempt.
             let missing = match mode {
-                CompensationMode::SoftRetire => mine != wrote,
-                CompensationMode::HardDeleteDrafts => mine > wrote || (mine == 0 && wrote > 0),
+                CompensationMode::SoftRetire if only_adds => mine != wrote,
+                _ => mine > wrote || (mine == 0 && wrote > 0 && only_adds),
             };
             if missing {
                 return Err(refuse(format!(
@@ -297,7 +308,9 @@ impl Orchestrator<'_> {
         let left: Vec<&StoredUnit> = after
             .iter()
             .filter(|u| {
-                u.created_by_run == run.run_id && u.lifecycle_status != LifecycleStatus::Retired
+                (u.created_by_run == run.run_id && u.lifecycle_status != LifecycleStatus::Retired)
+                    || (u.created_by_run != run.run_id && u.version_run() == run.run_id)
+                    || u.removal_by_run.as_deref() == Some(run.run_id.as_str())
             })
             .collect();
         if !left.is_empty() || outcome.retired + outcome.deleted > plan.steps.len() as u64 {
@@ -314,6 +327,29 @@ impl Orchestrator<'_> {
                     ),
                 },
             });
+        }
+        // What is in force must be exactly what was in force before the run: the fingerprint
+        // of the enacted state its change plan was computed against.
+        if let Some(base) = run.changes.as_ref().map(|c| c.base_fingerprint.clone()) {
+            let now = self
+                .ports
+                .target
+                .enacted(&run.document_id)
+                .await
+                .map_err(OrchestratorError::port(
+                    "read what is enacted after compensation",
+                ))?
+                .fingerprint();
+            if now != base {
+                return Err(OrchestratorError::Refused {
+                    run_id: run.run_id.clone(),
+                    reason: StopReason::InvariantFailed {
+                        detail: format!(
+                            "reconcile the compensation: the document in force hashes to {now}, before the run it was {base}"
+                        ),
+                    },
+                });
+            }
         }
         Ok(outcome)
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Orchestrator, OrchestratorError, Result};
+use crate::change::ChangePlan;
 use crate::mode::Mode;
 use crate::phase::Phase;
 use crate::plan::CutPlan;
@@ -26,6 +27,10 @@ pub(super) struct Work {
     pub(super) bytes: Option<Vec<u8>>,
     /// Shared, not cloned: several phases read the same plan, and a plan can be large.
     pub(super) plan: Option<Arc<CutPlan>>,
+    /// The run's change plan, checked against the recorded payload once per command.
+    pub(super) changes: Option<Arc<ChangePlan>>,
+    /// Set by `cutplan` when the text is what is enacted: the run ends there.
+    pub(super) nothing_to_change: bool,
 }
 
 /// A phase either passes with facts, stops the run, or fails in an adapter.
@@ -81,6 +86,10 @@ impl Orchestrator<'_> {
                 });
             }
             match self.run_phase(run, phase, work, started).await {
+                Ok(facts) if work.nothing_to_change => {
+                    self.passed_as(run, phase, Event::NothingToChange, facts, started)
+                        .await?
+                }
                 Ok(facts) => self.passed(run, phase, facts, started).await?,
                 Err(PhaseError::Stop(reason)) => {
                     let facts = vec![fact("stop", reason.code()), fact("reason", &reason)];
@@ -106,10 +115,24 @@ impl Orchestrator<'_> {
         &self,
         run: &mut RunRecord,
         phase: Phase,
+        facts: Facts,
+        started: DateTime<Utc>,
+    ) -> Result<()> {
+        self.passed_as(run, phase, Event::PhaseSucceeded(phase), facts, started)
+            .await
+    }
+
+    /// Records a phase that passed and moves the run by `event` (the phase's success, or the
+    /// end of a run with nothing to change).
+    async fn passed_as(
+        &self,
+        run: &mut RunRecord,
+        phase: Phase,
+        event: Event,
         mut facts: Facts,
         started: DateTime<Utc>,
     ) -> Result<()> {
-        apply(run, &Event::PhaseSucceeded(phase))?;
+        apply(run, &event)?;
         let finished = self.ports.clock.now();
         if let Some(gate) = run.state.awaiting() {
             let request = self.approval_request(run)?;

@@ -8,15 +8,16 @@ use chrono::{DateTime, Utc};
 
 use super::drive::{apply, fact, Facts, PhaseError, Work};
 use super::{Orchestrator, OrchestratorError, Result};
+use crate::change::{self, ChangeKind, ChangePlan};
 use crate::discover::DiscoveryError;
 use crate::mode::Mode;
 use crate::phase::{Gate, Phase};
 use crate::plan::{sha256_hex, CutPlan, ProblemKind, UnitProblem};
-use crate::ports::{LifecycleStatus, Manifest, PortError, RunContext, VerifyResult};
+use crate::ports::{Manifest, PortError, RunContext, VerifyResult};
 use crate::run::RunRecord;
 use crate::state::Event;
 use crate::stop::StopReason;
-use crate::verify;
+use crate::verify::{self, Stage};
 
 type PhaseOutcome = Result<Facts, PhaseError>;
 
@@ -87,19 +88,55 @@ impl Orchestrator<'_> {
             .discoverer
             .discover(&run.source, bytes)
             .map_err(|e| PhaseError::Stop(discovery_stop(e)))?;
-        if let Some(recorded) = &run.payload_sha256 {
-            let sha = plan.payload_sha256();
+        if let Some(recorded) = &run.plan_sha256 {
+            let sha = change::plan_sha256(&plan);
             if *recorded != sha {
                 return Err(PhaseError::Stop(StopReason::InvariantFailed {
                     detail: format!(
-                        "the plan re-discovered on resume has payload sha256 {sha}, the approved one is {recorded}"
+                        "the plan re-discovered on resume has plan sha256 {sha}, the recorded one is {recorded}"
                     ),
                 }));
             }
+        } else if run.payload_sha256.is_some() {
+            // A run begun before change plans existed: its plan has no change plan to resume
+            // with, and writing it as one would not be what its approver signed.
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: "the run was planned by an older cutter (no change plan recorded); void it and cut again".to_string(),
+            }));
         }
         let plan = Arc::new(plan);
         work.plan = Some(Arc::clone(&plan));
         Ok(plan)
+    }
+
+    /// The run's change plan, as recorded at `cutplan`, checked against the approved payload
+    /// (a state file edited by hand cannot change what is written).
+    async fn changes(
+        &self,
+        run: &RunRecord,
+        work: &mut Work,
+    ) -> Result<(Arc<CutPlan>, Arc<ChangePlan>), PhaseError> {
+        let plan = self.plan(run, work).await?;
+        if let Some(changes) = &work.changes {
+            return Ok((plan, Arc::clone(changes)));
+        }
+        let Some(changes) = run.changes.clone() else {
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: "the run has no change plan recorded at cutplan".to_string(),
+            }));
+        };
+        let sha = changes.compute_payload_sha256(&plan);
+        if run.payload_sha256.as_deref() != Some(sha.as_str()) || changes.payload_sha256 != sha {
+            return Err(PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!(
+                    "the recorded change plan hashes to {sha}, the approved payload is {}",
+                    run.payload_sha256.as_deref().unwrap_or("(none)")
+                ),
+            }));
+        }
+        let changes = Arc::new(changes);
+        work.changes = Some(Arc::clone(&changes));
+        Ok((plan, changes))
     }
 
     /// Phase 1: reads the source, begins the run in the target and compares the source with
@@ -182,28 +219,66 @@ impl Orchestrator<'_> {
         }
     }
 
-    /// Phase 3: discovers the plan and records its payload in the target, once.
+    /// Phase 3: discovers the plan, compares it with what is enacted for the document and
+    /// records the change plan's payload in the target, once. Nothing to change ends the run.
     async fn cutplan(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
         let plan = self.plan(run, work).await?;
-        let payload = plan.payload_sha256();
+        let enacted = self
+            .ports
+            .target
+            .enacted(&run.document_id)
+            .await
+            .map_err(OrchestratorError::port("read what is enacted"))?;
+        let changes = change::diff(&enacted, &plan).map_err(|e| {
+            PhaseError::Stop(StopReason::InvariantFailed {
+                detail: format!("plan the change: {e}"),
+            })
+        })?;
+        let payload = changes.payload_sha256.clone();
+        let writes = changes.write_count();
         let mut facts = vec![
             fact("profile", &plan.profile),
             fact("units", plan.units.len()),
+            fact("plan_sha256", &changes.plan_sha256),
             fact("payload_sha256", &payload),
+            fact("payload_format", changes.payload_format.name()),
+            fact("writes", writes),
+            fact(
+                "base",
+                if changes.first_version {
+                    "nothing enacted (first version)".to_string()
+                } else {
+                    format!("{} units enacted", enacted.units.len())
+                },
+            ),
         ];
+        for kind in ChangeKind::ALL {
+            facts.push(fact(&format!("change.{kind}"), changes.counts.get(kind)));
+        }
         for (kind, n) in plan.counts() {
             facts.push(fact(&format!("units.{kind}"), n));
         }
-        let units = plan.units.len();
+        run.profile = Some(plan.profile.clone());
+        run.plan_sha256 = Some(changes.plan_sha256.clone());
+        if changes.is_empty() && !changes.first_version {
+            facts.push(fact(
+                "nothing_to_change",
+                "the text is identical to what is enacted",
+            ));
+            work.nothing_to_change = true;
+            return Ok(facts);
+        }
         // Recorded in the target once: every approval must sign exactly this payload.
         self.ports
             .target
-            .record_plan(&self.context(run), &payload, units as u64)
+            .record_plan(&self.context(run), &payload, writes)
             .await
             .map_err(|e| write_error("record the plan", e))?;
-        run.profile = Some(plan.profile.clone());
-        run.unit_count = Some(units);
+        run.unit_count = Some(usize::try_from(writes).unwrap_or(usize::MAX));
         run.payload_sha256 = Some(payload);
+        let compact = changes.without_unchanged();
+        work.changes = Some(Arc::new(compact.clone()));
+        run.changes = Some(compact);
         Ok(facts)
     }
 
@@ -293,11 +368,11 @@ impl Orchestrator<'_> {
         Ok(facts)
     }
 
-    /// Phase 6: every unit written as a draft in one transaction, after a snapshot of every
-    /// other document; the target must account for every unit of the plan.
+    /// Phase 6: every write of the change plan made as a draft in one transaction, after a
+    /// snapshot of every other document; the target must account for every write.
     async fn cut_leg_a(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
-        let plan = self.plan(run, work).await?;
-        let plan_len = plan.units.len() as u64;
+        let (plan, changes) = self.changes(run, work).await?;
+        let writes = changes.write_count();
         if run.snapshot.is_none() {
             // Taken and saved before the first write, so a crash after the write still has
             // the "before" to compare with.
@@ -318,7 +393,7 @@ impl Orchestrator<'_> {
         let outcome = match self
             .ports
             .target
-            .cut_leg_a(&self.context(run), &plan, approval)
+            .cut_leg_a(&self.context(run), &plan, &changes, approval)
             .await
         {
             Ok(o) => o,
@@ -332,10 +407,10 @@ impl Orchestrator<'_> {
             }
             Err(e) => return Err(OrchestratorError::port("write leg A")(e).into()),
         };
-        if outcome.created + outcome.already_present != plan_len {
+        if outcome.created + outcome.already_present != writes {
             return Err(PhaseError::Stop(StopReason::InvariantFailed {
                 detail: format!(
-                    "leg A accounts for {} units, the plan has {plan_len}",
+                    "leg A accounts for {} writes, the change plan has {writes}",
                     outcome.created + outcome.already_present
                 ),
             }));
@@ -353,12 +428,13 @@ impl Orchestrator<'_> {
 
     /// Phase 7: the drafts read back through the verify role and compared with the plan.
     async fn structural_verify(&self, run: &mut RunRecord, work: &mut Work) -> PhaseOutcome {
-        let plan = self.plan(run, work).await?;
+        let (plan, changes) = self.changes(run, work).await?;
         self.verify_units(
             &self.context(run),
             &plan,
+            &changes,
             Phase::StructuralVerify,
-            LifecycleStatus::Draft,
+            Stage::AfterLegA,
         )
         .await
     }
@@ -442,9 +518,15 @@ impl Orchestrator<'_> {
             .lifecycle_enact(&ctx, approval)
             .await
             .map_err(|e| write_error("enact the drafts", e))?;
-        let plan = self.plan(run, work).await?;
+        let (plan, changes) = self.changes(run, work).await?;
         let mut facts = self
-            .verify_units(&ctx, &plan, Phase::LifecycleEnact, LifecycleStatus::Enacted)
+            .verify_units(
+                &ctx,
+                &plan,
+                &changes,
+                Phase::LifecycleEnact,
+                Stage::AfterEnact,
+            )
             .await?;
         facts.insert(0, fact("enacted_now", moved));
         facts.insert(1, fact("review_decision_id", decision));
@@ -473,8 +555,9 @@ impl Orchestrator<'_> {
         &self,
         ctx: &RunContext,
         plan: &CutPlan,
+        changes: &ChangePlan,
         phase: Phase,
-        status: LifecycleStatus,
+        stage: Stage,
     ) -> PhaseOutcome {
         let stored = self
             .ports
@@ -482,7 +565,7 @@ impl Orchestrator<'_> {
             .read_units(&ctx.document_id)
             .await
             .map_err(OrchestratorError::port("read back the units"))?;
-        let mismatches = verify::structural(plan, &stored, &ctx.run_id, status);
+        let mismatches = verify::document(plan, changes, &stored, &ctx.run_id, stage);
         let result = VerifyResult {
             phase,
             passed: mismatches.is_empty(),
@@ -506,7 +589,14 @@ impl Orchestrator<'_> {
         }
         Ok(vec![
             fact("units_checked", plan.units.len()),
-            fact("lifecycle_status", status.name()),
+            fact("writes_checked", changes.write_count()),
+            fact(
+                "lifecycle_status",
+                match stage {
+                    Stage::AfterLegA => "draft",
+                    Stage::AfterEnact => "enacted",
+                },
+            ),
             fact("mismatches", 0),
         ])
     }

@@ -1,0 +1,247 @@
+//! Amendments against the simulator: a second version of a document is cut as a change plan
+//! (only what changed is written), enacted at once, reverted exactly; an identical re-cut ends
+//! at cutplan with nothing written.
+#![allow(clippy::result_large_err)]
+
+use cutter_core::approval::{ApprovalPolicy, UnsignedDryRunOnly};
+use cutter_core::change::ChangeKind;
+use cutter_core::compensation::CompensationMode;
+use cutter_core::discover::MarkdownHeadings;
+use cutter_core::orchestrator::CompensationRequest;
+use cutter_core::ports::{Clock, ExecutionTarget, LifecycleStatus};
+use cutter_core::run::RunRecord;
+use cutter_core::simulator::Simulator;
+use cutter_core::{CutRequest, Mode, Orchestrator, OrchestratorError, Ports, RunState};
+use cutter_testkit::{
+    approval_for, ManualClock, MemoryKillSwitch, MemoryReporter, MemorySource, MemoryStore,
+    SAMPLE_MD,
+};
+use futures::executor::block_on;
+
+/// Version 2 of the sample: "Members" changed, "Officers" added, the annex removed, the
+/// charter heading and "Meetings" unchanged. (The test discoverer keys headings by position,
+/// so the new heading comes last among its siblings.)
+const SAMPLE_V2: &str = "# Charter\nThe charter of a test club.\n\n## Members\nAnyone of age may join.\n\n## Meetings\nMonthly.\n\n## Officers\nA chair and a treasurer.\n";
+
+struct World {
+    source: MemorySource,
+    sim: Simulator,
+    kill: MemoryKillSwitch,
+    store: MemoryStore,
+    reporter: MemoryReporter,
+    clock: ManualClock,
+}
+
+impl World {
+    fn new() -> Self {
+        let source = MemorySource::with("v1.md", SAMPLE_MD.as_bytes());
+        source.put("v2.md", SAMPLE_V2.as_bytes());
+        World {
+            source,
+            sim: Simulator::new(),
+            kill: MemoryKillSwitch::default(),
+            store: MemoryStore::default(),
+            reporter: MemoryReporter::default(),
+            clock: ManualClock::new(),
+        }
+    }
+
+    fn orch(&self) -> Orchestrator<'_> {
+        Orchestrator::new(
+            Ports {
+                source: &self.source,
+                discoverer: &MarkdownHeadings,
+                target: &self.sim,
+                backup: &self.sim,
+                grants: &self.sim,
+                kill_switch: &self.kill,
+                verifier: &UnsignedDryRunOnly,
+                store: &self.store,
+                reporter: &self.reporter,
+                clock: &self.clock,
+            },
+            ApprovalPolicy::default(),
+        )
+    }
+
+    fn cut(&self, run_id: &str, source: &str) -> Result<RunRecord, OrchestratorError> {
+        block_on(self.orch().cut(CutRequest {
+            run_id: run_id.to_string(),
+            document_id: "DOC-1".to_string(),
+            source: source.to_string(),
+            mode: Mode::DryRun,
+            expected_source_sha256: None,
+            expected_grant_sha256: None,
+            protected: false,
+            arm: None,
+        }))
+    }
+
+    fn approve(&self, run_id: &str) -> RunRecord {
+        let orch = self.orch();
+        let run = block_on(orch.status(run_id)).unwrap();
+        let req = orch.approval_request(&run).unwrap();
+        block_on(orch.resume(run_id, Some(approval_for(&req, self.clock.now())), None)).unwrap()
+    }
+
+    fn enact(&self, run_id: &str, source: &str) -> RunRecord {
+        let paused = self.cut(run_id, source).unwrap();
+        assert_eq!(paused.state, RunState::AwaitingCutAuthorization);
+        self.approve(run_id);
+        let done = self.approve(run_id);
+        assert_eq!(done.state, RunState::ClosedOut);
+        done
+    }
+
+    /// The document in force, as (key, version, body sha) sorted by key.
+    fn in_force(&self) -> Vec<(String, u32, String)> {
+        let mut out: Vec<_> = block_on(self.sim.enacted("DOC-1"))
+            .unwrap()
+            .units
+            .into_iter()
+            .map(|u| (u.key, u.version_no, u.body_sha256))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[test]
+fn an_amendment_writes_only_what_changed_and_enacts_it_at_once() {
+    let w = World::new();
+    let first = w.enact("r1", "v1.md");
+    let v1 = w.in_force();
+    assert_eq!(v1.len(), 4);
+    assert!(first.changes.as_ref().unwrap().first_version);
+
+    let paused = w.cut("r2", "v2.md").unwrap();
+    let changes = paused.changes.clone().unwrap();
+    assert_eq!(changes.counts.added, 1, "{:?}", changes.counts);
+    assert_eq!(changes.counts.changed, 1);
+    assert_eq!(changes.counts.removed, 1);
+    assert_eq!(changes.counts.unchanged, 2);
+    assert_eq!(changes.counts.moved, 0);
+    assert_eq!(
+        paused.unit_count,
+        Some(3),
+        "three writes, nothing for unchanged units"
+    );
+    assert_ne!(paused.payload_sha256, paused.plan_sha256);
+
+    w.approve("r2");
+    // After leg A: the old text is still what is in force.
+    assert_eq!(w.in_force(), v1);
+    let done = w.approve("r2");
+    assert_eq!(done.state, RunState::ClosedOut);
+
+    let v2 = w.in_force();
+    assert_eq!(v2.len(), 4);
+    let changed: Vec<_> = changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Changed)
+        .map(|c| c.key.clone())
+        .collect();
+    let amended = v2.iter().find(|u| u.0 == changed[0]).unwrap();
+    assert_eq!(amended.1, 2, "the changed unit is at version 2");
+    assert!(v2.iter().filter(|u| u.0 != changed[0]).all(|u| u.1 == 1));
+    let tables = w.sim.tables();
+    let removed = changes
+        .keys_of(ChangeKind::Removed)
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(tables
+        .information_unit
+        .iter()
+        .any(|u| u.key == removed && u.lifecycle_status == LifecycleStatus::Retired));
+    // Versions are kept: the superseded version 1 of the changed unit is still there.
+    assert_eq!(
+        tables
+            .unit_version
+            .iter()
+            .filter(|v| v.key == changed[0])
+            .count(),
+        2
+    );
+    assert_eq!(w.store.lock_holder("DOC-1"), None);
+}
+
+#[test]
+fn an_identical_recut_ends_at_cutplan_with_nothing_written() {
+    let w = World::new();
+    w.enact("r1", "v1.md");
+    let before = w.sim.tables();
+    let run = w.cut("r2", "v1.md").unwrap();
+    assert_eq!(run.state, RunState::Unchanged);
+    assert!(run.approvals.is_empty(), "no gate");
+    let cutplan = run.phases.last().unwrap();
+    assert!(cutplan
+        .facts
+        .iter()
+        .any(|(k, v)| k == "nothing_to_change" && v.contains("identical to what is enacted")));
+    let after = w.sim.tables();
+    assert_eq!(before.information_unit, after.information_unit);
+    assert_eq!(before.unit_version, after.unit_version);
+    assert!(!after.cut_change_set.contains_key("r2"));
+    assert_eq!(
+        w.store.lock_holder("DOC-1"),
+        None,
+        "the document is free again"
+    );
+}
+
+#[test]
+fn reverting_an_amendment_restores_exactly_what_was_in_force() {
+    let w = World::new();
+    w.enact("r1", "v1.md");
+    let v1 = w.in_force();
+    w.enact("r2", "v2.md");
+    assert_ne!(w.in_force(), v1);
+    let orch = w.orch();
+    let req =
+        block_on(orch.compensation_request("r2", "the amendment was cut from the wrong text"))
+            .unwrap();
+    let done = block_on(orch.revert(
+        "r2",
+        CompensationMode::SoftRetire,
+        CompensationRequest {
+            approval: Some(approval_for(&req, w.clock.now())),
+            ..CompensationRequest::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(done.run.state, RunState::Reverted);
+    assert_eq!(
+        w.in_force(),
+        v1,
+        "version 1 is in force again, unit for unit"
+    );
+    // The unit the reverted amendment added keeps its row, retired: its key does not come
+    // back, and a plan that brings it back is refused at cutplan with the key named.
+    let err = w.cut("r3", "v2.md").unwrap_err();
+    assert!(err.to_string().contains("h1-1/h2-3"), "{err}");
+}
+
+#[test]
+fn voiding_an_amendment_at_sg2_leaves_the_enacted_text_untouched() {
+    let w = World::new();
+    w.enact("r1", "v1.md");
+    let v1 = w.in_force();
+    w.cut("r2", "v2.md").unwrap();
+    w.approve("r2");
+    let done = block_on(w.orch().void("r2", CompensationRequest::default())).unwrap();
+    assert_eq!(done.run.state, RunState::Voided);
+    assert_eq!(w.in_force(), v1);
+    let stored = block_on(w.sim.read_units("DOC-1")).unwrap();
+    for u in &stored {
+        if u.created_by_run == "r2" {
+            assert_eq!(u.lifecycle_status, LifecycleStatus::Retired, "{u:?}");
+        } else {
+            assert!(
+                u.version_run() != "r2" && u.removal_by_run.is_none(),
+                "{u:?}"
+            );
+        }
+    }
+}
