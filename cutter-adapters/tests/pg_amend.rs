@@ -350,6 +350,15 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     ensure!(at("SELECT * FROM public.document_in_force('DOC-1', version => 2)".into()).await? == v2_state);
     ensure!(at("SELECT * FROM public.document_in_force('DOC-1', as_of => '2000-01-01')".into()).await?.is_empty());
 
+    // The adapter reads the same (what `cutter show` prints), with the text.
+    let shown = target.in_force("DOC-1", None, Some(2)).await?;
+    ensure!(shown.len() == 6 && shown[1].key == "a/1" && shown[1].body == "Clause a/1, amended wording.");
+    ensure!(shown[1].version_no == 2 && shown[1].document_version == 2);
+    ensure!(shown[3].status == cutter_core::plan::ProvisionStatus::Repealed);
+    ensure!(target.in_force("DOC-1", None, Some(1)).await?[1].body == "Clause a/1, first wording.");
+    let e = target.in_force("DOC-1", Some(Utc::now()), Some(1)).await.err();
+    ensure!(format!("{e:?}").contains("not both"), "{e:?}");
+
     // Revert: under SG_C, every effect at once; the in-force rows are version 1's again.
     let sgc = s.signed_payload(Gate::Compensation, &c2, &pin(), &payload, Some("RD-V2-C"));
     let e = compensate(&s, &c2, &["e"], &[], &["a/1"], &["c"], Some(&sgc))

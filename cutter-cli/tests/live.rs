@@ -248,6 +248,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             ("cutter_governance.approval_signature", 2),
             ("cutter_governance.review_decision", 1),
             ("cutter_governance.verify_result", 3),
+            // The change set is recorded as enacted (a second enactment changes nothing).
+            ("cutter_governance.cut_change_set_enacted", 1),
         ],
     );
     ensure!(s.counts()? == closed, "{:?}", s.counts()?);

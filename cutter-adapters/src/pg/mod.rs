@@ -39,7 +39,7 @@ pub use provision::{
     registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
 };
 pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
-pub use target::{approval_json, ChangeRow, PgTarget};
+pub use target::{approval_json, ChangeRow, InForceUnit, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.

@@ -39,6 +39,24 @@ pub struct ChangeRow<'a> {
     pub status: &'a str,
 }
 
+/// A unit as it is in force, with its text (`public.document_in_force`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForceUnit {
+    pub key: String,
+    pub version_no: u32,
+    /// The document version that brought this version of the unit into force.
+    pub document_version: u32,
+    pub parent: Option<String>,
+    pub ordinal: u32,
+    pub unit_kind: String,
+    pub section_type: String,
+    pub title: String,
+    pub body: String,
+    pub body_sha256: String,
+    pub status: ProvisionStatus,
+    pub in_force_from: chrono::DateTime<chrono::Utc>,
+}
+
 /// The writes of a change plan as the columns `fn_iu_change` takes.
 #[derive(Default)]
 struct ChangeColumns<'a> {
@@ -351,6 +369,56 @@ impl PgTarget {
             created,
             already_present,
         })
+    }
+
+    /// The document as it is (or was) in force, through the verify role: now, at `as_of`, or
+    /// at document version `version` (`public.document_in_force`), by key. What `cutter show`
+    /// and `cutter diff` print.
+    pub async fn in_force(
+        &self,
+        document_id: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        version: Option<u32>,
+    ) -> Result<Vec<InForceUnit>, PortError> {
+        let what = format!("read {document_id} as in force");
+        let version = version
+            .map(|v| {
+                i32::try_from(v).map_err(|_| PortError::Rejected {
+                    what: what.clone(),
+                    detail: format!("version {v} does not exist"),
+                })
+            })
+            .transpose()?;
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(
+                "SELECT unit_key, version_no, document_version, parent_key, ordinal, unit_kind,
+                        section_type, title, body, body_sha256, status, in_force_from
+                 FROM public.document_in_force($1, as_of => $2, version => $3)",
+                &[&document_id, &as_of, &version],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        rows.iter()
+            .map(|r| {
+                let what = "document_in_force";
+                let ordinal: i32 = col(r, 4, what)?;
+                Ok(InForceUnit {
+                    key: col(r, 0, what)?,
+                    version_no: version_no(col(r, 1, what)?)?,
+                    document_version: version_no(col(r, 2, what)?)?,
+                    parent: col(r, 3, what)?,
+                    ordinal: u32::try_from(ordinal).unwrap_or(0),
+                    unit_kind: col(r, 5, what)?,
+                    section_type: col(r, 6, what)?,
+                    title: col(r, 7, what)?,
+                    body: col(r, 8, what)?,
+                    body_sha256: col(r, 9, what)?,
+                    status: provision_status(&col::<String>(r, 10, what)?)?,
+                    in_force_from: col(r, 11, what)?,
+                })
+            })
+            .collect()
     }
 
     async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
