@@ -168,6 +168,7 @@ fn plan(args: PlanArgs, json: bool) -> Result<()> {
     if json {
         let mut value = output::plan_json(&parsed.plan, &parsed.source_sha256);
         value["profile_detected"] = detected.into();
+        value["warnings"] = output::warnings_json(&parsed.warnings);
         if args.coverage {
             value["skipped"] = output::skipped_json(&parsed.skipped);
         }
@@ -189,6 +190,10 @@ fn plan(args: PlanArgs, json: bool) -> Result<()> {
                 output::skipped_human(&parsed.skipped, parsed.line_count)
             );
         }
+        eprint!(
+            "{}",
+            escape_controls_keep_newlines(&output::warnings_human(&parsed.warnings))
+        );
     }
     Ok(())
 }

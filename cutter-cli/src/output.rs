@@ -1,7 +1,7 @@
 //! How runs and plans are shown: one JSON object for scripts, a short summary for people.
 
-use cutter_core::parser::SkippedRegion;
-use cutter_core::plan::CutPlan;
+use cutter_core::parser::{ParseWarning, SkippedRegion};
+use cutter_core::plan::{CutPlan, ProvisionStatus};
 use cutter_core::run::RunRecord;
 use cutter_core::text::escape_controls;
 use cutter_core::{Mode, RunState};
@@ -131,13 +131,17 @@ pub fn run_human(run: &RunRecord) -> String {
     out
 }
 
-/// The `--json` form of a plan.
+/// The `--json` form of a plan. Every unit says its `status` (`in_force` or `repealed`) and
+/// whether its key is positional (`h2-3`: counted among its siblings, so it moves when one is
+/// inserted before it); `repealed_count` and `positional_key_count` total them.
 pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
     json!({
         "source_sha256": source_sha256,
         "payload_sha256": plan.payload_sha256(),
         "profile": plan.profile,
         "counts": plan.counts(),
+        "repealed_count": plan.repealed().count(),
+        "positional_key_count": plan.positional_keys().count(),
         "units": plan.units.iter().map(|u| json!({
             "key": u.key(),
             "parent": u.parent(),
@@ -148,22 +152,48 @@ pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
             "body_sha256": u.body_sha256(),
             "line_start": u.line_start(),
             "line_end": u.line_end(),
+            "status": u.status().as_str(),
+            "positional_key": u.positional_key(),
         })).collect::<Vec<_>>(),
     })
 }
 
-/// One line per unit, indented by depth, then the totals.
+/// The parser's warnings for `plan --json`.
+pub fn warnings_json(warnings: &[ParseWarning]) -> Value {
+    Value::Array(
+        warnings
+            .iter()
+            .map(|w| json!({"line": w.line, "key": w.key, "message": w.message}))
+            .collect(),
+    )
+}
+
+/// The parser's warnings for a person, one `warning: …` line each.
+pub fn warnings_human(warnings: &[ParseWarning]) -> String {
+    warnings.iter().map(|w| format!("warning: {w}\n")).collect()
+}
+
+/// How many keys of a kind the summary names before `…`.
+const KEYS_SHOWN: usize = 5;
+
+/// One line per unit, indented by depth (a repealed one marked so), then the totals: units
+/// per kind, repealed units, and the units whose keys are positional, with the first few.
 pub fn plan_human(plan: &CutPlan, source_sha256: &str) -> String {
     let mut out = String::new();
     for u in &plan.units {
         let depth = u.key().matches('/').count();
         let title: String = u.title().chars().take(70).collect();
         out.push_str(&format!(
-            "{:indent$}{} [{}] {}\n",
+            "{:indent$}{} [{}] {}{}\n",
             "",
             u.key(),
             u.unit_kind(),
             title,
+            if u.status() == ProvisionStatus::Repealed {
+                " (repealed)"
+            } else {
+                ""
+            },
             indent = depth * 2
         ));
     }
@@ -172,11 +202,27 @@ pub fn plan_human(plan: &CutPlan, source_sha256: &str) -> String {
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
+    let positional: Vec<&str> = plan.positional_keys().map(|u| u.key()).collect();
+    let positional_line = match positional.len() {
+        0 => "every key comes from its unit's own number (no positional keys)".to_string(),
+        n => format!(
+            "{n} unit{} positional keys (headings without a number): {}{}",
+            if n == 1 { " has" } else { "s have" },
+            positional
+                .iter()
+                .take(KEYS_SHOWN)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n > KEYS_SHOWN { ", …" } else { "" }
+        ),
+    };
     out.push_str(&format!(
-        "\nprofile: {}\nunits: {} ({})\nsource sha256: {source_sha256}\npayload sha256: {}\n",
+        "\nprofile: {}\nunits: {} ({})\nrepealed units: {}\n{positional_line}\nsource sha256: {source_sha256}\npayload sha256: {}\n",
         plan.profile,
         plan.units.len(),
         counts.join(", "),
+        plan.repealed().count(),
         plan.payload_sha256()
     ));
     out

@@ -488,6 +488,91 @@ fn plan_prints_the_payload_sha_as_json() {
     assert_eq!(plan["units"].as_array().unwrap().len(), 3);
 }
 
+/// The German-law shape: two articles repealed under one heading with no text, then one in
+/// force; a repeated heading; a heading without a number.
+const GESETZ: &str = "# Grundgesetz\n\n## Abschnitt VII\n\n### Art 74a und 75 (weggefallen)\n\n### Art 76\nDer Bundesrat hat das Recht.\n\n### Art 76\nNoch einmal.\n\n### Schlussbemerkung\nEnde.\n";
+
+#[test]
+fn plan_shows_repealed_units_positional_keys_and_warnings() {
+    let s = Sandbox::new();
+    std::fs::write(s.file("gesetz.md"), GESETZ).unwrap();
+    let (code, plan) = s.json(&["plan", "gesetz.md", "--json"]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["profile"], "markdown");
+    let units = plan["units"].as_array().unwrap();
+    let outline: Vec<(&str, &str, bool)> = units
+        .iter()
+        .map(|u| {
+            (
+                u["key"].as_str().unwrap(),
+                u["status"].as_str().unwrap(),
+                u["positional_key"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outline,
+        [
+            ("h1-1", "in_force", true),
+            ("h1-1/sec-7", "in_force", false),
+            ("h1-1/sec-7/art-74a", "repealed", false),
+            ("h1-1/sec-7/art-76", "in_force", false),
+            ("h1-1/sec-7/art-76~2", "in_force", false),
+            ("h1-1/sec-7/h3-1", "in_force", true),
+        ]
+    );
+    assert_eq!(plan["repealed_count"], 1);
+    assert_eq!(plan["positional_key_count"], 2);
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["line"], 10);
+    assert_eq!(warnings[0]["key"], "h1-1/sec-7/art-76~2");
+
+    let out = s.cutter(&["plan", "gesetz.md"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    for expected in [
+        "art-74a [section] Art 74a und 75 (weggefallen) (repealed)",
+        "repealed units: 1",
+        "2 units have positional keys (headings without a number): h1-1, h1-1/sec-7/h3-1",
+    ] {
+        assert!(human.contains(expected), "{expected:?} in {human}");
+    }
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: line 10: unit `h1-1/sec-7/art-76~2`"),
+        "{err}"
+    );
+
+    // The sample charter's keys all come from numbers.
+    let charter = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/sample-charter.md");
+    let out = s.cutter(&["plan", charter]);
+    assert!(
+        text(&out.stdout).contains("every key comes from its unit's own number"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_document_with_a_repealed_provision_cuts_with_exit_0() {
+    let s = Sandbox::new();
+    std::fs::write(s.file("gesetz.md"), GESETZ).unwrap();
+    let (code, run) = s.json(&[
+        "orchestrate",
+        "cut",
+        "gesetz.md",
+        "--document-id",
+        "GG",
+        "--mode",
+        "dry-run",
+        "--self-approve",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{run}");
+    assert_eq!(run["state"], "CLOSED_OUT");
+}
+
 #[test]
 fn plan_detects_profiles_reports_coverage_and_refuses_unknown_ones() {
     let s = Sandbox::new();

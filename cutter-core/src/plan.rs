@@ -40,25 +40,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Whether a provision is in force or was repealed. A repealed provision is still a unit: its
-/// heading stays in the document (often with a marker such as "(weggefallen)").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProvisionStatus {
-    #[default]
-    InForce,
-    Repealed,
-}
-
-impl ProvisionStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProvisionStatus::InForce => "in_force",
-            ProvisionStatus::Repealed => "repealed",
-        }
-    }
-}
-
 /// One information unit as the plan describes it.
 ///
 /// A large document makes hundreds of thousands of units, so a unit is stored compactly and
@@ -70,7 +51,12 @@ impl ProvisionStatus {
 /// unit 8 bytes more.
 ///
 /// Serialized (serde) it is the plain record `key`, `parent`, `ordinal`, `unit_kind`,
-/// `section_type`, `title`, `body`, `body_sha256` (lower-case hex), `line_start`, `line_end`.
+/// `section_type`, `title`, `body`, `body_sha256` (lower-case hex), `line_start`, `line_end`,
+/// `status` (`in_force` or `repealed`; `in_force` when a stored record has none) and, only
+/// when true, `positional_key`.
+///
+/// The [`ProvisionStatus`] and the positional-key flag travel with the shared labels, so they
+/// cost a unit no bytes. Neither is part of the `cutter.payload.v1` serialization.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Unit {
     /// `key`, then the parent when it is not a prefix of the key, then `title`, then `body`.
@@ -93,18 +79,68 @@ const PARENT_STORED: u32 = 1 << 31;
 /// parent's length with [`PARENT_STORED`] set can never read as [`NO_PARENT`].
 const MAX_FIELD: usize = (PARENT_STORED - 2) as usize;
 
-/// The unit kind and section type of a unit, shared between units that have the same pair.
+/// Whether a provision still has force, as the source shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisionStatus {
+    /// An ordinary unit.
+    #[default]
+    InForce,
+    /// The source says the provision was repealed (`(weggefallen)`, `[Repealed]`, `(bãi bỏ)`
+    /// …) or gives it no text at all. The unit keeps its title and its body exactly as the
+    /// source has them (an empty body stays empty).
+    Repealed,
+}
+
+impl ProvisionStatus {
+    /// `in_force` or `repealed`, as serialized (and as the change payload writes it).
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// `in_force` or `repealed`, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvisionStatus::InForce => "in_force",
+            ProvisionStatus::Repealed => "repealed",
+        }
+    }
+}
+
+impl fmt::Display for ProvisionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The unit kind, section type, status and key origin of a unit, shared between units that
+/// have the same four.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Labels {
     pub(crate) unit_kind: Box<str>,
     pub(crate) section_type: Box<str>,
+    pub(crate) status: ProvisionStatus,
+    /// The last segment of the key counts the unit among its siblings (`h2-3`) instead of
+    /// coming from its own number.
+    pub(crate) positional_key: bool,
 }
 
 impl Labels {
     pub(crate) fn new(unit_kind: &str, section_type: &str) -> Arc<Labels> {
+        Labels::with(unit_kind, section_type, ProvisionStatus::InForce, false)
+    }
+
+    pub(crate) fn with(
+        unit_kind: &str,
+        section_type: &str,
+        status: ProvisionStatus,
+        positional_key: bool,
+    ) -> Arc<Labels> {
         Arc::new(Labels {
             unit_kind: unit_kind.into(),
             section_type: section_type.into(),
+            status,
+            positional_key,
         })
     }
 }
@@ -151,6 +187,34 @@ impl Unit {
             digest,
             lines,
         )
+    }
+
+    /// The same unit with `status` (units are built in force).
+    #[must_use]
+    pub fn with_status(mut self, status: ProvisionStatus) -> Self {
+        if self.labels.status != status {
+            self.labels = Labels::with(
+                &self.labels.unit_kind,
+                &self.labels.section_type,
+                status,
+                self.labels.positional_key,
+            );
+        }
+        self
+    }
+
+    /// The same unit, marked as having (or not) a positional key ([`Unit::positional_key`]).
+    #[must_use]
+    pub fn with_positional_key(mut self, positional_key: bool) -> Self {
+        if self.labels.positional_key != positional_key {
+            self.labels = Labels::with(
+                &self.labels.unit_kind,
+                &self.labels.section_type,
+                self.labels.status,
+                positional_key,
+            );
+        }
+        self
     }
 
     /// Packs the parts into one unit; `body_sha256` is taken as given (the parser hashed the
@@ -254,6 +318,18 @@ impl Unit {
         self.text.get(start..).unwrap_or("")
     }
 
+    /// Whether the provision is in force or repealed.
+    pub fn status(&self) -> ProvisionStatus {
+        self.labels.status
+    }
+
+    /// Whether the last segment of the key counts the unit among its siblings (`h2-3`, a
+    /// heading without a number) instead of coming from the unit's own number (`art-12a`):
+    /// such a key changes when a sibling is inserted before it.
+    pub fn positional_key(&self) -> bool {
+        self.labels.positional_key
+    }
+
     /// sha256 of `body` as UTF-8, lower-case hex.
     pub fn body_sha256(&self) -> String {
         hex::encode(self.body_sha256)
@@ -262,12 +338,6 @@ impl Unit {
     /// sha256 of `body` as UTF-8, the 32 bytes.
     pub fn body_digest(&self) -> &[u8; 32] {
         &self.body_sha256
-    }
-
-    /// Whether the provision is in force or was repealed (it is a unit either way).
-    // Integration placeholder: the parser's repeal detection (branch h-parser) stores it.
-    pub fn status(&self) -> ProvisionStatus {
-        ProvisionStatus::InForce
     }
 
     /// First source line (1-based) the unit was taken from.
@@ -294,6 +364,8 @@ impl fmt::Debug for Unit {
             .field("body_sha256", &self.body_sha256())
             .field("line_start", &self.line_start)
             .field("line_end", &self.line_end)
+            .field("status", &self.status())
+            .field("positional_key", &self.positional_key())
             .finish()
     }
 }
@@ -319,6 +391,15 @@ struct UnitRecord<'a> {
     body_sha256: Cow<'a, str>,
     line_start: u32,
     line_end: u32,
+    /// Absent in records written before units had a status: those were all in force.
+    #[serde(default)]
+    status: ProvisionStatus,
+    #[serde(default, skip_serializing_if = "is_false")]
+    positional_key: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Serialize for Unit {
@@ -334,6 +415,8 @@ impl Serialize for Unit {
             body_sha256: Cow::Owned(self.body_sha256()),
             line_start: self.line_start,
             line_end: self.line_end,
+            status: self.status(),
+            positional_key: self.positional_key(),
         }
         .serialize(serializer)
     }
@@ -355,7 +438,12 @@ impl<'de> Deserialize<'de> for Unit {
             &record.key,
             record.parent.as_deref(),
             record.ordinal,
-            Labels::new(&record.unit_kind, &record.section_type),
+            Labels::with(
+                &record.unit_kind,
+                &record.section_type,
+                record.status,
+                record.positional_key,
+            ),
             &record.title,
             &record.body,
             digest,
@@ -467,6 +555,18 @@ impl CutPlan {
             .collect()
     }
 
+    /// The units whose status is [`ProvisionStatus::Repealed`].
+    pub fn repealed(&self) -> impl Iterator<Item = &Unit> {
+        self.units
+            .iter()
+            .filter(|u| u.status() == ProvisionStatus::Repealed)
+    }
+
+    /// The units whose key is positional ([`Unit::positional_key`]).
+    pub fn positional_keys(&self) -> impl Iterator<Item = &Unit> {
+        self.units.iter().filter(|u| u.positional_key())
+    }
+
     /// Number of units per `unit_kind`, sorted by kind.
     pub fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
@@ -479,7 +579,7 @@ impl CutPlan {
     /// Checks every unit and returns *all* problems found, in plan order; empty means valid.
     ///
     /// The checks are what the database would otherwise reject half-way through a write:
-    /// required fields, duplicate keys, a parent that does not come earlier in the plan,
+    /// required fields (a repealed unit may have an empty body), duplicate keys, a parent that does not come earlier in the plan,
     /// ordinals that are not 1, 2, 3 ... among siblings, and a body hash that does not match.
     pub fn validate(&self) -> Vec<UnitProblem> {
         self.validate_checking(BodyHashes::Check)
@@ -532,8 +632,11 @@ impl CutPlan {
                 ("section_type", unit.section_type()),
             ] {
                 // Same as `trim().is_empty()`, but stops at the first character of a
-                // non-blank field instead of looking at both ends.
-                if value.chars().all(char::is_whitespace) {
+                // non-blank field instead of looking at both ends. A repealed provision may
+                // have no text left.
+                if value.chars().all(char::is_whitespace)
+                    && !(field == "body" && unit.status() == ProvisionStatus::Repealed)
+                {
                     push(ProblemKind::Missing {
                         field: field.to_string(),
                     });
@@ -795,7 +898,9 @@ mod streaming_tests {
                 ("unit_kind", unit.unit_kind()),
                 ("section_type", unit.section_type()),
             ] {
-                if value.trim().is_empty() {
+                if value.trim().is_empty()
+                    && !(field == "body" && unit.status() == ProvisionStatus::Repealed)
+                {
                     push(ProblemKind::Missing {
                         field: field.to_string(),
                     });
@@ -839,23 +944,29 @@ mod streaming_tests {
             "[a-zé :\n0-9]{0,300}",
             any::<bool>(),
             1u32..50,
+            any::<bool>(),
         )
-            .prop_map(|(key, parent, ordinal, title, body, bad_hash, line)| {
-                let mut unit = Unit::new(
-                    key,
-                    parent.map(str::to_string),
-                    ordinal,
-                    "article",
-                    "normative",
-                    title,
-                    body,
-                    (line, line),
-                );
-                if bad_hash {
-                    unit.body_sha256[0] ^= 0xff;
-                }
-                unit
-            })
+            .prop_map(
+                |(key, parent, ordinal, title, body, bad_hash, line, repealed)| {
+                    let mut unit = Unit::new(
+                        key,
+                        parent.map(str::to_string),
+                        ordinal,
+                        "article",
+                        "normative",
+                        title,
+                        body,
+                        (line, line),
+                    );
+                    if repealed {
+                        unit = unit.with_status(ProvisionStatus::Repealed);
+                    }
+                    if bad_hash {
+                        unit.body_sha256[0] ^= 0xff;
+                    }
+                    unit
+                },
+            )
     }
 
     proptest! {
@@ -959,6 +1070,7 @@ mod unit_tests {
                 "key": "a/b", "parent": "a", "ordinal": 3, "unit_kind": "clause",
                 "section_type": "annex", "title": "T", "body": "B",
                 "body_sha256": sha256_hex(b"B"), "line_start": 7, "line_end": 9,
+                "status": "in_force",
             })
         );
         let back: Unit = serde_json::from_value(json).unwrap();
@@ -967,6 +1079,67 @@ mod unit_tests {
             serde_json::from_str(&serde_json::to_string(&unit("x", None, "T", "B")).unwrap())
                 .unwrap();
         assert_eq!(top.parent(), None);
+    }
+
+    #[test]
+    fn status_and_positional_key_round_trip_and_old_records_load_in_force() {
+        let u = unit("a/h2-1", Some("a"), "T", "")
+            .with_status(ProvisionStatus::Repealed)
+            .with_positional_key(true);
+        assert_eq!(u.status(), ProvisionStatus::Repealed);
+        assert!(u.positional_key());
+        assert_eq!(u.body(), "");
+        let json = serde_json::to_value(&u).unwrap();
+        assert_eq!(json["status"], "repealed");
+        assert_eq!(json["positional_key"], true);
+        let back: Unit = serde_json::from_value(json).unwrap();
+        assert_eq!(back, u);
+        // A record written before units had a status.
+        let mut old = serde_json::to_value(unit("a", None, "T", "B")).unwrap();
+        old.as_object_mut().unwrap().remove("status");
+        let loaded: Unit = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded.status(), ProvisionStatus::InForce);
+        assert!(!loaded.positional_key());
+        // Back in force, it is the unit it was.
+        assert_eq!(
+            u.clone()
+                .with_status(ProvisionStatus::InForce)
+                .with_positional_key(false),
+            unit("a/h2-1", Some("a"), "T", "")
+        );
+    }
+
+    #[test]
+    fn a_repealed_unit_may_have_an_empty_body_and_nothing_else_may() {
+        let units =
+            |status| vec![Unit::new("a", None, 1, "k", "s", "T", "", (1, 1)).with_status(status)];
+        assert!(CutPlan::new("p", units(ProvisionStatus::Repealed))
+            .validate()
+            .is_empty());
+        let problems = CutPlan::new("p", units(ProvisionStatus::InForce)).validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].to_string(),
+            "line 1: unit `a`: body is missing or blank"
+        );
+        // A repealed unit still needs its title.
+        let untitled = Unit::new("a", None, 1, "k", "s", " ", "", (1, 1))
+            .with_status(ProvisionStatus::Repealed);
+        assert_eq!(CutPlan::new("p", vec![untitled]).validate().len(), 1);
+    }
+
+    #[test]
+    fn status_is_not_part_of_the_v1_payload() {
+        let plan = |status| {
+            CutPlan::new(
+                "p",
+                vec![Unit::new("a", None, 1, "k", "s", "T", "B", (1, 1)).with_status(status)],
+            )
+        };
+        assert_eq!(
+            plan(ProvisionStatus::Repealed).payload_sha256(),
+            plan(ProvisionStatus::InForce).payload_sha256()
+        );
     }
 
     #[test]

@@ -35,9 +35,161 @@ fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// One piece of a word-level diff.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "text", rename_all = "snake_case")]
+pub enum WordChange {
+    Same(String),
+    Removed(String),
+    Added(String),
+}
+
+/// Above this many word pairs the middle of a diff is shown as one removal and one addition:
+/// the table of a longest common subsequence grows with the product of the two lengths.
+const WORD_DIFF_CELLS: usize = 4_000_000;
+
+/// The word-level changes from `old` to `new`: common words kept, the rest removed or added.
+/// Words are split on whitespace and kept with the whitespace that follows them, so joining
+/// the `Same` and `Added` pieces gives `new` back exactly (and `Same` + `Removed` gives
+/// `old`).
+pub fn word_diff(old: &str, new: &str) -> Vec<WordChange> {
+    let a = words(old);
+    let b = words(new);
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let mut out: Vec<WordChange> = Vec::new();
+    let mut push = |change: WordChange| match (out.last_mut(), change) {
+        (Some(WordChange::Same(t)), WordChange::Same(s))
+        | (Some(WordChange::Removed(t)), WordChange::Removed(s))
+        | (Some(WordChange::Added(t)), WordChange::Added(s)) => t.push_str(&s),
+        (_, change) => out.push(change),
+    };
+    for w in &a[..prefix] {
+        push(WordChange::Same((*w).to_string()));
+    }
+    if ma.len().saturating_mul(mb.len()) > WORD_DIFF_CELLS {
+        push(WordChange::Removed(ma.concat()));
+        push(WordChange::Added(mb.concat()));
+    } else {
+        // lcs[i][j]: the longest common subsequence of ma[i..] and mb[j..].
+        let (n, m) = (ma.len(), mb.len());
+        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i * (m + 1) + j] = if ma[i] == mb[j] {
+                    lcs[(i + 1) * (m + 1) + j + 1] + 1
+                } else {
+                    lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && ma[i] == mb[j] {
+                push(WordChange::Same(ma[i].to_string()));
+                i += 1;
+                j += 1;
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
+                // Removals first, so a replaced word reads "[-old-]{+new+}".
+                push(WordChange::Removed(ma[i].to_string()));
+                i += 1;
+            } else {
+                push(WordChange::Added(mb[j].to_string()));
+                j += 1;
+            }
+        }
+    }
+    for w in &a[a.len() - suffix..] {
+        push(WordChange::Same((*w).to_string()));
+    }
+    out
+}
+
+/// `s` cut after each run of whitespace: every piece is a word with the spaces that follow it.
+fn words(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_space = false;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() {
+            in_space = true;
+        } else if in_space {
+            out.push(&s[start..i]);
+            start = i;
+            in_space = false;
+        }
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+/// A word diff written for a terminal or Markdown: removed words as `[-…-]`, added as `{+…+}`.
+pub fn render_word_diff(changes: &[WordChange]) -> String {
+    let mut out = String::new();
+    for c in changes {
+        match c {
+            WordChange::Same(t) => out.push_str(t),
+            WordChange::Removed(t) => {
+                out.push_str("[-");
+                out.push_str(t.trim_end());
+                out.push_str("-]");
+                out.push_str(&t[t.trim_end().len()..]);
+            }
+            WordChange::Added(t) => {
+                out.push_str("{+");
+                out.push_str(t.trim_end());
+                out.push_str("+}");
+                out.push_str(&t[t.trim_end().len()..]);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_diff_keeps_both_texts_and_marks_the_change() {
+        let old = "Anyone may join the club.";
+        let new = "Anyone of age may join the club today.";
+        let d = word_diff(old, new);
+        let rebuild = |keep: fn(&WordChange) -> Option<&str>| -> String {
+            d.iter().filter_map(keep).collect()
+        };
+        assert_eq!(
+            rebuild(|c| match c {
+                WordChange::Same(t) | WordChange::Added(t) => Some(t),
+                WordChange::Removed(_) => None,
+            }),
+            new
+        );
+        assert_eq!(
+            rebuild(|c| match c {
+                WordChange::Same(t) | WordChange::Removed(t) => Some(t),
+                WordChange::Added(_) => None,
+            }),
+            old
+        );
+        assert_eq!(
+            render_word_diff(&d),
+            "Anyone {+of age+} may join the [-club.-]{+club today.+}"
+        );
+        assert_eq!(
+            word_diff("same", "same"),
+            vec![WordChange::Same("same".into())]
+        );
+        assert!(word_diff("", "").is_empty());
+    }
 
     #[test]
     fn controls_are_escaped_and_plain_text_is_borrowed() {

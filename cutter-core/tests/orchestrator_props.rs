@@ -18,7 +18,9 @@ use cutter_core::ports::{
 use cutter_core::run::{PhaseResult, RunRecord};
 use cutter_core::simulator::{SimTables, Simulator};
 use cutter_core::state::{transition, Event};
-use cutter_core::{ApprovalRejection, CutRequest, Gate, Mode, Orchestrator, Ports, RunState};
+use cutter_core::{
+    ApprovalRejection, CutRequest, Gate, Mode, Orchestrator, Phase, Ports, RunState,
+};
 use cutter_testkit::strategies::{commands, Command};
 use cutter_testkit::{
     approval_for, ManualClock, MemoryKillSwitch, MemoryReporter, MemorySource, MemoryStore,
@@ -154,6 +156,12 @@ fn replay(run: &RunRecord) -> Result<RunState, String> {
             s = step(&s, Event::ApprovalAccepted(gate))?;
         }
         s = match p.result {
+            // A run with nothing to change ends at the cutplan that found so.
+            PhaseResult::Passed
+                if p.phase == Phase::Cutplan && run.state == RunState::Unchanged =>
+            {
+                step(&s, Event::NothingToChange)?
+            }
             PhaseResult::Passed => step(&s, Event::PhaseSucceeded(p.phase))?,
             PhaseResult::Stopped => {
                 let reason = run

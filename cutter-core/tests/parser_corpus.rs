@@ -490,3 +490,67 @@ fn a_numbering_gap_in_a_real_document_is_reported_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_corpus_has_no_repealed_units_and_no_positional_keys() {
+    for (path, profile) in [(VN, "vn-legal"), (GDPR, "en-legal"), (CHARTER, "en-legal")] {
+        let (_, parsed) = parse_detected(path, profile);
+        assert_eq!(parsed.plan.repealed().count(), 0, "{path}");
+        let positional: Vec<&str> = parsed.plan.positional_keys().map(|u| u.key()).collect();
+        assert!(positional.is_empty(), "{path}: {positional:?}");
+        assert!(parsed.warnings.is_empty(), "{path}: {:?}", parsed.warnings);
+    }
+}
+
+/// The GDPR cut as plain Markdown, and again with one article inserted: only the inserted
+/// article (and its heading's own sub-heading) gets a new key; every other key is the same.
+#[test]
+fn gdpr_as_markdown_keys_articles_by_number_and_survives_an_insertion() {
+    let bytes = read(GDPR);
+    let text = std::str::from_utf8(&bytes).unwrap();
+    let markdown = parser::builtin("markdown").unwrap();
+    let parsed = parser::parse("gdpr.md", &bytes, &markdown).unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<&str> = parsed.plan.units.iter().map(|u| u.key()).collect();
+    for n in [1, 17, 99] {
+        let title = format!("Article {n}");
+        let article = parsed
+            .plan
+            .units
+            .iter()
+            .find(|u| u.title() == title)
+            .unwrap_or_else(|| panic!("no {title}"));
+        assert!(
+            article.key().ends_with(&format!("/art-{n}")),
+            "{}",
+            article.key()
+        );
+        assert!(!article.positional_key());
+    }
+    assert!(keys.contains(&"h1-1/ch-3"), "{keys:?}");
+    // `## Section 1` of chapters III and IV are both headings of level 2 in this file, siblings
+    // under the title: the second is kept under a key of its own, with a warning.
+    assert!(keys.contains(&"h1-1/sec-1") && keys.contains(&"h1-1/sec-1~2"));
+    assert!(!parsed.warnings.is_empty());
+    assert!(parsed
+        .warnings
+        .iter()
+        .all(|w| w.message.contains("repeats key")));
+
+    let at = text.find("### Article 6\n").unwrap();
+    let inserted = format!(
+        "{}### Article 5a\n\n#### Inserted principle\n\nA new article.\n\n{}",
+        &text[..at],
+        &text[at..]
+    );
+    let again = parser::parse("gdpr-v2.md", inserted.as_bytes(), &markdown)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new_keys: Vec<&str> = again.plan.units.iter().map(|u| u.key()).collect();
+    let added: Vec<&str> = new_keys
+        .iter()
+        .copied()
+        .filter(|k| !keys.contains(k))
+        .collect();
+    assert_eq!(added, ["h1-1/ch-2/art-5a", "h1-1/ch-2/art-5a/h4-1"]);
+    assert_eq!(new_keys.len(), keys.len() + 2);
+    assert!(keys.iter().all(|k| new_keys.contains(k)));
+}

@@ -681,19 +681,31 @@ impl<'a> Orchestrator<'a> {
             unit_count: run.unit_count.unwrap_or(0),
             protected: run.protected,
             requested_utc: self.ports.clock.now(),
-            effect: match gate {
-                Gate::Sg1 => format!(
+            effect: match (gate, &run.changes) {
+                (Gate::Sg1, Some(c)) => format!(
+                    "write the change plan of {} as drafts: {} ({} writes; unchanged units are not touched); the full new plan has sha256 {} (phases 6-9: cut_leg_a, structural_verify, leg_b_record, write_verify)",
+                    run.document_id,
+                    c.counts.summary(),
+                    c.write_count(),
+                    c.plan_sha256
+                ),
+                (Gate::Sg2, Some(c)) => format!(
+                    "enact the change set of {} at once: {} (new versions come into force, the versions they replace are superseded, removed units retired; phases 10-11: lifecycle_enact, closeout_report)",
+                    run.document_id,
+                    c.counts.summary()
+                ),
+                (Gate::Sg1, None) => format!(
                     "write {} units of {} as draft (phases 6-9: cut_leg_a, structural_verify, leg_b_record, write_verify)",
                     run.unit_count.unwrap_or(0),
                     run.document_id
                 ),
-                Gate::Sg2 => format!(
+                (Gate::Sg2, None) => format!(
                     "enact the {} draft units of {} (phases 10-11: lifecycle_enact, closeout_report)",
                     run.unit_count.unwrap_or(0),
                     run.document_id
                 ),
-                Gate::Compensation => format!(
-                    "retire the enacted units of {} written by run {}",
+                (Gate::Compensation, _) => format!(
+                    "undo the enacted effects of run {1} on {0} (retire the units it added, put back the versions it replaced and the units it removed)",
                     run.document_id, run.run_id
                 ),
             },

@@ -10,6 +10,9 @@ description = "Vietnamese legal documents: Phần, Chương, Mục, Tiểu mục
 join = "space"
 detect = ['^(?:Điều|ĐIỀU)\s+\d+', '^(?:Chương|CHƯƠNG)\s+(?:[IVXLCDM]+|\d+)\b']
 strip = ['\s*\[\^[^\]]+\]']
+# A unit with no text at all is a repealed provision; `repeal_markers` is left to its default
+# list (`(bãi bỏ)`, `(đã bị bãi bỏ)`, … see docs/profiles.md).
+empty_body = "repealed"
 
 [toc]
 start = '^(?:MỤC LỤC|Mục lục)\s*:?$'
@@ -79,7 +82,7 @@ depth = 4
 [[level]]
 kind = "article"
 key = "art"
-pattern = '^(?:ĐIỀU|Điều)\s+(?P<num>\d+[a-z]?)(?:\s*[.:\-–—]\s*|\s*$)'
+pattern = '^(?:ĐIỀU|Điều)\s+(?P<num>\d+(?:-\d+)*[a-z]?)(?:\s*[.:\-–—]\s*|\s*$)|^(?:ĐIỀU|Điều)\s+(?P<num2>\d+(?:-\d+)*[a-z]?)\s+(?P<title>\([^()]*\))$'
 title = "Điều {num}"
 numbering = "document"
 depth = 5
@@ -120,6 +123,9 @@ description = "English-language legal texts: preamble, recitals, Part/Title/Chap
 join = "space"
 detect = ['^(?:#{1,6}\s*)?(?:Article|ARTICLE|Amendment|AMENDMENT)\s+(?:\d+|[IVXLCDM]+)\b']
 strip = ['\s*\[\^[^\]]+\]', '\s*<a name="[^"]*"></a>', '\s+\|$', '^>\s?']
+# A unit with no text at all is a repealed provision; `repeal_markers` is left to its default
+# list (`(repealed)`, `[Repealed]`, `Repealed.`, … see docs/profiles.md).
+empty_body = "repealed"
 
 [toc]
 start = '^(?:#{1,6}\s*)?(?:Table of Contents|TABLE OF CONTENTS|Contents|CONTENTS)$'
@@ -241,10 +247,12 @@ title = "Section {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
 depth = 3
 
+# `### Article 5 …`, `### Art. 5a …`; a plain line `Article 5`, `Article 5. Title`,
+# `ARTICLE 34-1 — Title`, or `Article 5 (repealed)` (the bracket is the title).
 [[level]]
 kind = "article"
 key = "art"
-pattern = '^#{1,6}\s*(?:ARTICLE|Article)\s+(?P<num>\d+[a-z]?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+[a-z]?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)'
+pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
 title = "Article {num}"
 title_line = '^#{1,6}\s+(?P<title>\S.*)$'
 numbering = "document"
@@ -302,12 +310,16 @@ numbering = "none"
 "#;
 
 /// Plain Markdown: every ATX heading (`#` … `######`) opens a unit; deeper nest under shallower.
+/// A heading that begins with a legal designation and a number (`### Art 12a`, `## Chapter IV`,
+/// `### § 7`) is keyed by them (`art-12a`, `ch-4`, `par-7`); any other keeps a positional key
+/// (`h2-3`).
 pub(crate) const MARKDOWN: &str = r#"
 name = "markdown"
-description = "Plain Markdown: each # … ###### heading opens a section; deeper headings nest"
+description = "Plain Markdown: each # … ###### heading opens a section; deeper headings nest; Art 12a, § 7, Chapter IV … key by their number"
 join = "newline"
 detect = ['^#{1,6}\s+\S']
 detect_min = 1
+empty_body = "repealed"
 
 [[level]]
 kind = "section"
@@ -315,6 +327,7 @@ key = "h1"
 pattern = '^#\s+'
 title = "Section"
 numbering = "none"
+designations = true
 
 [[level]]
 kind = "section"
@@ -322,6 +335,7 @@ key = "h2"
 pattern = '^##\s+'
 title = "Section"
 numbering = "none"
+designations = true
 
 [[level]]
 kind = "section"
@@ -329,6 +343,7 @@ key = "h3"
 pattern = '^###\s+'
 title = "Section"
 numbering = "none"
+designations = true
 
 [[level]]
 kind = "section"
@@ -336,6 +351,7 @@ key = "h4"
 pattern = '^####\s+'
 title = "Section"
 numbering = "none"
+designations = true
 
 [[level]]
 kind = "section"
@@ -343,6 +359,7 @@ key = "h5"
 pattern = '^#####\s+'
 title = "Section"
 numbering = "none"
+designations = true
 
 [[level]]
 kind = "section"
@@ -350,6 +367,7 @@ key = "h6"
 pattern = '^######\s+'
 title = "Section"
 numbering = "none"
+designations = true
 "#;
 
 /// Names and TOML of the built-ins, in detection order: the most specific grammar first.

@@ -10,23 +10,28 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
+use std::hash::BuildHasher;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use regex::CaptureLocations;
 use unicode_normalization::UnicodeNormalization;
 
+use super::designation;
 use super::number::{self, Num};
-use super::profile::{hit, Join, Level, Numbering, Profile, Rest};
-use super::SkippedRegion;
+use super::profile::{hit, EmptyBody, Join, Level, Numbering, Profile, Rest};
+use super::{ParseWarning, SkippedRegion};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Labels, ProblemKind, Unit, UnitProblem};
+use crate::plan::{Labels, ProblemKind, ProvisionStatus, Unit, UnitProblem};
 
 /// What the scanner found: units in document order, problems found on the way, skipped regions.
 pub(crate) struct Scan {
     pub(crate) units: Vec<Unit>,
     pub(crate) problems: Vec<UnitProblem>,
+    /// What was decided on the way without stopping the cut (a repeated key made unique).
+    pub(crate) warnings: Vec<ParseWarning>,
     pub(crate) skipped: Vec<SkippedRegion>,
     /// The first line of body text that came before any heading, when the profile keeps
     /// front matter (`front_matter = false`).
@@ -61,8 +66,13 @@ struct Open {
     children: u32,
     /// Last number seen per child level, for `numbering = "parent"`.
     child_last: Vec<(usize, u64)>,
-    /// Units seen per child level, for keys of unnumbered levels.
+    /// Units with a positional key seen per child level, for keys of unnumbered levels.
     child_count: Vec<(usize, u32)>,
+    /// The keys of the children so far ([`SiblingKeys`]).
+    child_keys: SiblingKeys,
+    /// Where, in the title, the text after the heading's designation and number begins: the
+    /// part searched for repeal markers (`(weggefallen)` of `Art 74a und 75 (weggefallen)`).
+    title_rest: usize,
     /// The heading as written (markers removed); becomes the body of a container that has no
     /// text of its own when its first child opens, and is dropped otherwise.
     heading_text: Option<String>,
@@ -80,6 +90,9 @@ struct Scanner<'p> {
     root_children: u32,
     root_last: Vec<(usize, u64)>,
     root_count: Vec<(usize, u32)>,
+    root_keys: SiblingKeys,
+    hasher: DefaultHashBuilder,
+    warnings: Vec<ParseWarning>,
     doc_last: Vec<Option<u64>>,
     level_count: Vec<u32>,
     problems: Vec<UnitProblem>,
@@ -105,6 +118,11 @@ struct Scanner<'p> {
     /// Every distinct (unit kind, section type) pair seen, shared by the units that have it.
     labels: Vec<Arc<Labels>>,
 }
+
+/// The keys given to the children of one parent so far, as (hash of the key, unit index): a
+/// repeated key is found without keeping a copy of every key. The units themselves hold the
+/// keys, and every earlier sibling is closed (its key final) when the next one opens.
+type SiblingKeys = HashTable<(u64, u32)>;
 
 enum TocState {
     /// No table of contents seen (yet).
@@ -194,6 +212,9 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
         root_children: 0,
         root_last: Vec::new(),
         root_count: Vec::new(),
+        root_keys: SiblingKeys::new(),
+        hasher: DefaultHashBuilder::default(),
+        warnings: Vec::new(),
         doc_last: vec![None; profile.levels.len()],
         level_count: vec![0; profile.levels.len()],
         problems: Vec::new(),
@@ -639,11 +660,31 @@ impl<'p> Scanner<'p> {
             } else {
                 draft.body.as_str()
             };
+            // Repealed: a marker in the title (after the designation and number) or at the
+            // start of the body, or (when the profile says so) no text at all.
+            let profile = self.profile;
+            let title_rest = draft.title.get(open.title_rest..).unwrap_or(&draft.title);
+            let repealed = profile.repeal_title.is_match(title_rest)
+                || profile.repeal_body.is_match(body.trim_start())
+                || (profile.empty_body == EmptyBody::Repealed
+                    && open.children == 0
+                    && body.trim().is_empty());
+            let labels = if repealed {
+                intern(
+                    &mut self.labels,
+                    &draft.labels.unit_kind,
+                    &draft.labels.section_type,
+                    ProvisionStatus::Repealed,
+                    draft.labels.positional_key,
+                )
+            } else {
+                draft.labels
+            };
             let unit = Unit::from_parts(
                 &draft.key,
                 draft.parent_len.and_then(|len| draft.key.get(..len)),
                 draft.ordinal,
-                draft.labels,
+                labels,
                 &draft.title,
                 body,
                 Sha256::digest(body.as_bytes()).into(),
@@ -672,64 +713,9 @@ impl<'p> Scanner<'p> {
         }
         let num = number::parse(h.raw_num, &level.alphabet);
 
-        let index = self.units.len();
-        let (ordinal, seen_of_level) = match self.stack.last_mut() {
-            Some(p) => {
-                p.children = p.children.saturating_add(1);
-                let seen = bump(&mut p.child_count, h.level);
-                (p.children, seen)
-            }
-            None => {
-                self.root_children = self.root_children.saturating_add(1);
-                let seen = bump(&mut self.root_count, h.level);
-                (self.root_children, seen)
-            }
-        };
-        // The parent is the innermost unit still open.
-        let parent = self.stack.last().map(|p| &p.draft);
-        // The key is `parent/prefix-segment`, written straight into a string of its final
-        // size: this runs once per unit. A level that occurs once and has no number is its
-        // prefix alone (`preamble`).
-        let bare = h.raw_num.is_empty() && level.max == Some(1);
-        let segment = &mut self.segment;
-        segment.clear();
-        if h.raw_num.is_empty() {
-            if !bare {
-                push_decimal(segment, u64::from(seen_of_level));
-            }
-        } else {
-            number::push_key_segment(segment, h.raw_num, &num);
-        }
-        let parent_key = parent.map(|p| p.key.as_str());
-        let mut key = String::with_capacity(
-            parent_key.map_or(0, |p| p.len() + 1) + level.key.len() + 1 + segment.len(),
-        );
-        if let Some(parent_key) = parent_key {
-            key.push_str(parent_key);
-            key.push('/');
-        }
-        key.push_str(&level.key);
-        if !bare {
-            key.push('-');
-            key.push_str(segment);
-        }
-        let section_type = match (&level.section_type, parent) {
-            (Some(own), _) => own.as_str(),
-            (None, Some(p)) => &p.labels.section_type,
-            (None, None) => "normative",
-        };
-        let labels = intern(&mut self.labels, &level.kind, section_type);
-        let parent_len = parent_key.map(str::len);
-
-        let previous = self.previous_number(h.level, &num);
-        if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
-            self.problems.push(UnitProblem {
-                key: key.clone(),
-                line: n,
-                kind,
-            });
-        }
-
+        // The title first (and the start of the body, for `rest = "body"` or `"line"`): a
+        // heading without a number of its own may be keyed by the designation its title
+        // begins with (`Art 12a` → `art-12a`).
         let mut title = h
             .title
             .map(|t| self.clean(t).trim().to_string())
@@ -749,6 +735,97 @@ impl<'p> Scanner<'p> {
                 self.body.push_str(text.trim());
             }
         }
+        let designation = if h.raw_num.is_empty() && level.designations {
+            designation::find(&title)
+        } else {
+            None
+        };
+        // A level that occurs once and has no number is its prefix alone (`preamble`). Any
+        // other unit without a number counts among its siblings of the same level that do not
+        // have one either (`h2-3`), so inserting a numbered sibling moves no key.
+        let bare = h.raw_num.is_empty() && level.max == Some(1);
+        let positional = h.raw_num.is_empty() && !bare && designation.is_none();
+
+        let index = self.units.len();
+        let (ordinal, seen_of_level) = match self.stack.last_mut() {
+            Some(p) => {
+                p.children = p.children.saturating_add(1);
+                let seen = if positional {
+                    bump(&mut p.child_count, h.level)
+                } else {
+                    1
+                };
+                (p.children, seen)
+            }
+            None => {
+                self.root_children = self.root_children.saturating_add(1);
+                let seen = if positional {
+                    bump(&mut self.root_count, h.level)
+                } else {
+                    1
+                };
+                (self.root_children, seen)
+            }
+        };
+        // The parent is the innermost unit still open.
+        let parent = self.stack.last().map(|p| &p.draft);
+        // The key is `parent/prefix-segment`, written straight into a string of its final
+        // size: this runs once per unit.
+        let segment = &mut self.segment;
+        segment.clear();
+        let prefix = match &designation {
+            Some(d) => {
+                segment.push_str(&d.segment);
+                d.prefix
+            }
+            None if h.raw_num.is_empty() => {
+                if !bare {
+                    push_decimal(segment, u64::from(seen_of_level));
+                }
+                level.key.as_str()
+            }
+            None => {
+                number::push_key_segment(segment, h.raw_num, &num);
+                level.key.as_str()
+            }
+        };
+        let parent_key = parent.map(|p| p.key.as_str());
+        let mut key = String::with_capacity(
+            parent_key.map_or(0, |p| p.len() + 1) + prefix.len() + 1 + segment.len(),
+        );
+        if let Some(parent_key) = parent_key {
+            key.push_str(parent_key);
+            key.push('/');
+        }
+        key.push_str(prefix);
+        if !bare || designation.is_some() {
+            key.push('-');
+            key.push_str(segment);
+        }
+        let section_type = match (&level.section_type, parent) {
+            (Some(own), _) => own.as_str(),
+            (None, Some(p)) => &p.labels.section_type,
+            (None, None) => "normative",
+        };
+        let labels = intern(
+            &mut self.labels,
+            &level.kind,
+            section_type,
+            ProvisionStatus::InForce,
+            positional,
+        );
+        let parent_len = parent_key.map(str::len);
+        let key = self.unique_key(key, index, n);
+
+        let previous = self.previous_number(h.level, &num);
+        if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
+            self.problems.push(UnitProblem {
+                key: key.clone(),
+                line: n,
+                kind,
+            });
+        }
+
         self.pending_title = title.is_empty() && level.title_line.is_some();
         let mut seen_buf = String::new();
         let shown_num = if h.raw_num.is_empty() {
@@ -800,9 +877,59 @@ impl<'p> Scanner<'p> {
             children: 0,
             child_last: Vec::new(),
             child_count: Vec::new(),
+            child_keys: SiblingKeys::new(),
+            title_rest: designation.map_or(0, |d| d.end),
             heading_text,
             growing: true,
         });
+    }
+
+    /// `key` if no earlier sibling has it, else the first of `key~2`, `key~3` … that none has,
+    /// with a warning: a heading repeated in the source (two `Art 5`) keeps its text and gets
+    /// a key of its own, and the first keeps the plain one. `index` is where the unit will be.
+    fn unique_key(&mut self, key: String, index: usize, line: u32) -> String {
+        let hasher = &self.hasher;
+        let units = &self.units;
+        let table = match self.stack.last_mut() {
+            Some(p) => &mut p.child_keys,
+            None => &mut self.root_keys,
+        };
+        let holder = |table: &SiblingKeys, k: &str| {
+            let hash = hasher.hash_one(k);
+            table
+                .find(hash, |(h, i)| {
+                    *h == hash
+                        && usize::try_from(*i)
+                            .ok()
+                            .and_then(|i| units.get(i))
+                            .is_some_and(|u| u.key() == k)
+                })
+                .and_then(|(_, i)| usize::try_from(*i).ok())
+                .and_then(|i| units.get(i))
+        };
+        let key = match holder(table, &key) {
+            None => key,
+            Some(first) => {
+                let first_line = first.line_start();
+                let mut n: u64 = 2;
+                let mut candidate = format!("{key}~{n}");
+                while holder(table, &candidate).is_some() {
+                    n += 1;
+                    candidate = format!("{key}~{n}");
+                }
+                self.warnings.push(ParseWarning {
+                    line,
+                    key: candidate.clone(),
+                    message: format!(
+                        "the heading repeats key `{key}` of line {first_line}; this unit is keyed `{candidate}`"
+                    ),
+                });
+                candidate
+            }
+        };
+        let hash = hasher.hash_one(key.as_str());
+        table.insert_unique(hash, (hash, to_u32(index)), |(h, _)| *h);
+        key
     }
 
     /// The number the previous unit of this level had in its numbering scope, recording
@@ -863,6 +990,7 @@ impl<'p> Scanner<'p> {
             heading_text.push_str(&title);
         }
         top.draft.title = title;
+        top.title_rest = 0;
         top.draft.line_end = n;
         true
     }
@@ -911,6 +1039,7 @@ impl<'p> Scanner<'p> {
         Scan {
             units: self.units,
             problems: self.problems,
+            warnings: self.warnings,
             skipped: self.skipped,
             orphan_line: self.orphan_line,
             line_count,
@@ -918,16 +1047,24 @@ impl<'p> Scanner<'p> {
     }
 }
 
-/// The shared labels for this pair, added to `cache` the first time it is seen. A profile
-/// makes a handful of pairs, so a list searched in order is all the index needed.
-fn intern(cache: &mut Vec<Arc<Labels>>, unit_kind: &str, section_type: &str) -> Arc<Labels> {
-    if let Some(found) = cache
-        .iter()
-        .find(|l| &*l.unit_kind == unit_kind && &*l.section_type == section_type)
-    {
+/// The shared labels for these four, added to `cache` the first time they are seen. A profile
+/// makes a handful of them, so a list searched in order is all the index needed.
+fn intern(
+    cache: &mut Vec<Arc<Labels>>,
+    unit_kind: &str,
+    section_type: &str,
+    status: ProvisionStatus,
+    positional_key: bool,
+) -> Arc<Labels> {
+    if let Some(found) = cache.iter().find(|l| {
+        &*l.unit_kind == unit_kind
+            && &*l.section_type == section_type
+            && l.status == status
+            && l.positional_key == positional_key
+    }) {
         return Arc::clone(found);
     }
-    let labels = Labels::new(unit_kind, section_type);
+    let labels = Labels::with(unit_kind, section_type, status, positional_key);
     cache.push(Arc::clone(&labels));
     labels
 }

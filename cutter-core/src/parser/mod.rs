@@ -14,18 +14,31 @@
 //! * **Matching is on NFC.** Each line is normalised to Unicode NFC before matching (real files
 //!   mix composed and decomposed diacritics), and titles and bodies are stored in NFC. The
 //!   source pin ([`Parsed::source_sha256`]) is the sha256 of the raw bytes.
-//! * **Keys** are paths of `prefix-number` segments: `ch-2/art-14/cl-3/pt-b`. Numbers are
-//!   written in decimal whatever the source used (`Chương II` → `ch-2`), letters stay letters
-//!   (`đ` → `dd`, keeping keys ASCII), inserted articles keep their suffix (`art-14a`). A level
-//!   without a number uses its prefix alone when it can occur once (`preamble`, `recitals`),
-//!   else `prefix-n`, counting that level under the same parent (`h2-3`).
+//! * **Keys** are paths of `prefix-number` segments: `ch-2/art-14/cl-3/pt-b`, each taken from
+//!   the unit's own number, never from its position, so a later version of the document with
+//!   an inserted article keeps every other key. Numbers are written in decimal whatever the
+//!   source used (`Chương II` → `ch-2`), letters stay letters (`đ` → `dd`, keeping keys ASCII),
+//!   inserted articles keep their suffix (`art-14a`, `art-34-1`). A level whose pattern
+//!   captures no number but sets `designations` (every level of `markdown`) is keyed by the
+//!   legal designation its title begins with (`### Art 12a` → `art-12a`, `## Chapter IV` →
+//!   `ch-4`, `§ 7` → `par-7`; see `designation.rs`). A level without a number uses its prefix
+//!   alone when it can occur once (`preamble`, `recitals`); otherwise the key is *positional*,
+//!   `prefix-n`, counting the units of that level without a number under the same parent
+//!   (`h2-3`), and [`crate::plan::Unit::positional_key`] says so. Two siblings that would share
+//!   a key (a heading repeated in the source) are kept both: the first has the key, the second
+//!   `key~2` (then `~3` …), with a [`ParseWarning`].
+//! * **Repealed provisions** are units with status
+//!   [`crate::plan::ProvisionStatus::Repealed`]: a repeal marker of the profile (`(weggefallen)`,
+//!   `[Repealed]`, `(bãi bỏ)` …) in the title after the designation and number or at the start
+//!   of the body, or — when the profile's `empty_body` is `repealed`, the default — no text at
+//!   all (no body and no children). Title and body stay exactly as in the source.
 //! * **Titles** come from the heading line, else from the next line when the level allows a
 //!   title line (`Chương I.` / `CHẾ ĐỘ CHÍNH TRỊ`), else from the level's template
 //!   (`Điều {num}` → `Điều 1`, `Khoản {num}` → `Khoản 3`).
 //! * **Bodies** are the unit's own text: from its heading (or the rest of a clause's line) up
 //!   to its first child. A container with no text of its own (a chapter, an article made only
-//!   of clauses) gets its heading as body (`CHAPTER I General provisions`), so every unit has
-//!   a non-blank body without repeating its children's text.
+//!   of clauses) gets its heading as body (`CHAPTER I General provisions`), so every unit in
+//!   force has a non-blank body without repeating its children's text.
 //! * **Section types**: a level may set one (`preamble`, `recital`, `annex`, `amendment`,
 //!   `final`); otherwise a unit inherits its parent's, and top-level units are `normative`.
 //! * **Nothing lost**: every non-blank line is a unit's heading, title line or body, or lies in
@@ -41,6 +54,7 @@
 //!   then plain Markdown (any `#` heading).
 
 mod builtin;
+mod designation;
 mod engine;
 mod number;
 mod profile;
@@ -48,7 +62,7 @@ mod profile;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-pub use profile::{Join, Numbering, Profile, Rest};
+pub use profile::{EmptyBody, Join, Numbering, Profile, Rest, DEFAULT_REPEAL_MARKERS};
 
 use crate::discover::{decode_utf8, Discoverer, DiscoveryError};
 use crate::plan::{sha256_hex, BodyHashes, CutPlan};
@@ -69,6 +83,27 @@ pub struct SkippedRegion {
     pub reason: String,
 }
 
+/// Something the parser decided without stopping the cut, for the person reading the plan
+/// (today: a repeated heading given a key of its own, `art-5~2`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParseWarning {
+    /// Source line of the unit concerned, 1-based.
+    pub line: u32,
+    /// The unit's key.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: unit `{}`: {}",
+            self.line, self.key, self.message
+        )
+    }
+}
+
 /// A successful parse: the validated plan and what was left out of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
@@ -76,6 +111,8 @@ pub struct Parsed {
     pub plan: CutPlan,
     /// Regions skipped by the profile, in line order.
     pub skipped: Vec<SkippedRegion>,
+    /// What the parser decided without stopping the cut, in line order.
+    pub warnings: Vec<ParseWarning>,
     /// sha256 of the raw source bytes (the source pin), lower-case hex.
     pub source_sha256: String,
     /// Number of lines in the source.
@@ -204,6 +241,7 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     Ok(Parsed {
         plan,
         skipped: scan.skipped,
+        warnings: scan.warnings,
         source_sha256: sha256_hex(bytes),
         line_count: scan.line_count,
     })

@@ -40,7 +40,7 @@ pub(crate) fn parse(raw: &str, alphabet: &[char]) -> Num {
                 style: Style::Arabic,
             };
         }
-        if tail.chars().all(|c| c.is_ascii_lowercase()) && tail.len() <= 3 {
+        if (tail.chars().all(|c| c.is_ascii_lowercase()) && tail.len() <= 3) || hyphenated(tail) {
             return Num::Suffixed {
                 base: value,
                 suffix: tail.to_string(),
@@ -70,6 +70,26 @@ pub(crate) fn parse(raw: &str, alphabet: &[char]) -> Num {
         };
     }
     Num::Unknown
+}
+
+/// Whether `tail` is one or more `-digits` parts and at most three lower-case letters
+/// (`-1`, `-1-2`, `-1a`): the rest of an inserted number such as `34-1`.
+fn hyphenated(tail: &str) -> bool {
+    let letters = tail
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_lowercase)
+        .count();
+    if letters > 3 {
+        return false;
+    }
+    let parts = tail.get(..tail.len() - letters).unwrap_or("");
+    !parts.is_empty()
+        && parts.starts_with('-')
+        && parts
+            .split('-')
+            .skip(1)
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Writes `value` in `style`, for "expected Article 6" messages.
@@ -286,6 +306,23 @@ mod tests {
                 suffix: "a".into(),
             },
         );
+        check(
+            "34-1",
+            Num::Suffixed {
+                base: 34,
+                suffix: "-1".into(),
+            },
+        );
+        check(
+            "34-1-2b",
+            Num::Suffixed {
+                base: 34,
+                suffix: "-1-2b".into(),
+            },
+        );
+        check("34-", Num::Unknown);
+        check("34--1", Num::Unknown);
+        check("34-1abcd", Num::Unknown);
         check("99999999999999999999999", Num::Unknown);
         check("", Num::Unknown);
     }

@@ -34,6 +34,28 @@ pub enum Rest {
     Line,
 }
 
+/// What a unit with no text at all (no body and no children) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyBody {
+    /// A provision whose text is gone: the unit is kept, with status `repealed`.
+    #[default]
+    Repealed,
+    /// A validation error (`body is missing or blank`) that stops the cut.
+    Error,
+}
+
+/// The repeal markers a profile uses when it names none (`repeal_markers`): regexes searched
+/// in a heading's title (after its designation and number) and at the very start of a body.
+pub const DEFAULT_REPEAL_MARKERS: [&str; 3] = [
+    // `(weggefallen)`, `(aufgehoben)`, `(abrogé)`, `(abrogado)`, `(repealed)`, `(bãi bỏ)` …
+    r"(?i)\((?:weggefallen|aufgehoben|abrogée?s?|abrogad[oa]s?|derogad[oa]s?|abrogat[oa]|repealed|revoked|deleted|omitted|(?:đã bị |đã được |được |bị )?bãi bỏ)\)",
+    // `[Repealed]`, `[Repealed by the Act of 2020]`, `[Omitted]` …
+    r"(?i)\[(?:repealed|revoked|omitted|deleted)\b[^\]]*\]",
+    // `Repealed.`, `Repealed by …`, `weggefallen`, `Abrogé.`, `Đã bị bãi bỏ.` as the whole start.
+    r"(?i)^(?:repealed|revoked|weggefallen|aufgehoben|abrogée?s?|abrogad[oa]s?|derogad[oa]s?|(?:đã bị |đã được |được |bị )?bãi bỏ)\s*(?:[.;:]|$|\s+by\b)",
+];
+
 /// Where a level's numbers must run 1, 2, 3 without gaps or repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +91,10 @@ struct ProfileSpec {
     skip: Vec<SkipSpec>,
     #[serde(default)]
     level: Vec<LevelSpec>,
+    #[serde(default)]
+    repeal_markers: Option<Vec<String>>,
+    #[serde(default)]
+    empty_body: EmptyBody,
 }
 
 fn yes() -> bool {
@@ -121,6 +147,8 @@ struct LevelSpec {
     max: Option<u32>,
     #[serde(default)]
     first_only: bool,
+    #[serde(default)]
+    designations: bool,
 }
 
 /// A compiled grammar profile: which lines are headings of which level, what is skipped, and
@@ -141,6 +169,11 @@ pub struct Profile {
     /// Skip starts, then the table-of-contents start (if any), then every level's pattern, in
     /// one set: a line that matches none of them is body text after a single scan.
     pub(crate) line_set: RegexSet,
+    /// The repeal markers, searched anywhere in a title …
+    pub(crate) repeal_title: RegexSet,
+    /// … and the same anchored at the start of a body.
+    pub(crate) repeal_body: RegexSet,
+    pub(crate) empty_body: EmptyBody,
 }
 
 /// An inline marker pattern to remove from titles and bodies.
@@ -222,6 +255,9 @@ pub(crate) struct Level {
     pub(crate) alphabet: Vec<char>,
     pub(crate) max: Option<u32>,
     pub(crate) first_only: bool,
+    /// A heading without a number of its own is keyed by the legal designation its title
+    /// begins with (`Art 12a` → `art-12a`), if any.
+    pub(crate) designations: bool,
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -285,6 +321,11 @@ impl Profile {
     /// One line saying what the profile is for.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// What a unit without any text means in this profile.
+    pub fn empty_body(&self) -> EmptyBody {
+        self.empty_body
     }
 
     /// The unit kinds of the profile's levels, in level order (repeats removed).
@@ -441,6 +482,7 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             alphabet,
             max: level.max,
             first_only: level.first_only,
+            designations: level.designations,
         });
     }
     let mut set_patterns: Vec<&str> = spec.skip.iter().map(|r| r.start.as_str()).collect();
@@ -450,6 +492,20 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
     set_patterns.extend(spec.level.iter().map(|l| l.pattern.as_str()));
     let line_set = RegexSet::new(&set_patterns)
         .map_err(|e| format!("compile the profile's patterns together: {e}"))?;
+    let markers: Vec<String> = match spec.repeal_markers {
+        Some(markers) => markers,
+        None => DEFAULT_REPEAL_MARKERS
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+    };
+    for marker in &markers {
+        regex("repeal marker", marker)?;
+    }
+    let repeal_title =
+        RegexSet::new(&markers).map_err(|e| format!("compile the repeal markers together: {e}"))?;
+    let repeal_body = RegexSet::new(markers.iter().map(|m| format!("^(?:{m})")))
+        .map_err(|e| format!("compile the repeal markers together: {e}"))?;
     Ok(Profile {
         name: spec.name,
         line_set,
@@ -462,6 +518,9 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
         toc,
         skip,
         levels,
+        repeal_title,
+        repeal_body,
+        empty_body: spec.empty_body,
     })
 }
 

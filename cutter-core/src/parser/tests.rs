@@ -1,23 +1,37 @@
 //! Unit tests of the parser on small inputs: one behaviour per case, through one `check` helper.
 
 use super::*;
-use crate::plan::ProblemKind;
+use crate::plan::{ProblemKind, ProvisionStatus};
 
-/// Renders a parse as one line per unit (`key [kind/section_type] title | body`) and one per
-/// skipped region, so expectations read like the document's outline.
+/// Renders a parse as one line per unit (`key [kind/section_type] title | body`, then
+/// ` (repealed)` and ` (positional key)` when they apply), one per skipped region and one per
+/// warning, so expectations read like the document's outline.
 fn render(result: Result<Parsed, DiscoveryError>) -> String {
     match result {
         Ok(parsed) => {
             let mut out = String::new();
             for u in &parsed.plan.units {
                 out.push_str(&format!(
-                    "{} [{}/{}] {} | {}\n",
+                    "{} [{}/{}] {} | {}{}{}\n",
                     u.key(),
                     u.unit_kind(),
                     u.section_type(),
                     u.title(),
-                    u.body().replace('\n', "⏎")
+                    u.body().replace('\n', "⏎"),
+                    if u.status() == ProvisionStatus::Repealed {
+                        " (repealed)"
+                    } else {
+                        ""
+                    },
+                    if u.positional_key() {
+                        " (positional key)"
+                    } else {
+                        ""
+                    },
                 ));
+            }
+            for w in &parsed.warnings {
+                out.push_str(&format!("warning {w}\n"));
             }
             for s in &parsed.skipped {
                 out.push_str(&format!(
@@ -33,7 +47,11 @@ fn render(result: Result<Parsed, DiscoveryError>) -> String {
 
 fn check(profile: &str, input: &str, expected: &str) {
     let profile = builtin(profile).unwrap_or_else(|| panic!("no built-in {profile}"));
-    let actual = render(parse("t", input.as_bytes(), &profile));
+    check_with(&profile, input, expected);
+}
+
+fn check_with(profile: &Profile, input: &str, expected: &str) {
+    let actual = render(parse("t", input.as_bytes(), profile));
     let expected = expected
         .lines()
         .map(str::trim)
@@ -116,10 +134,10 @@ fn markdown_headings_nest() {
     check(
         "markdown",
         "intro\n# Charter\nText.\n## One\nFirst\nline.\n\nSecond para.\n## Two\nSecond.\n# Annex\nExtra.\n",
-        "h1-1 [section/normative] Charter | Text.
-         h1-1/h2-1 [section/normative] One | First⏎line.⏎⏎Second para.
-         h1-1/h2-2 [section/normative] Two | Second.
-         h1-2 [section/normative] Annex | Extra.
+        "h1-1 [section/normative] Charter | Text. (positional key)
+         h1-1/h2-1 [section/normative] One | First⏎line.⏎⏎Second para. (positional key)
+         h1-1/h2-2 [section/normative] Two | Second. (positional key)
+         h1-2 [section/normative] Annex | Extra. (positional key)
          skip 1-1 front matter",
     );
 }
@@ -138,9 +156,25 @@ fn skips_toc_page_headers_and_annotation_blocks() {
     );
 }
 
+/// A built-in with one line of its TOML replaced, e.g. `empty_body = "error"`.
+fn builtin_with(name: &str, from: &str, to: &str) -> Profile {
+    let (_, toml_text) = builtin::BUILTINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no built-in {name}"));
+    assert!(toml_text.contains(from), "{name} has no {from}");
+    Profile::from_toml_str(name, &toml_text.replace(from, to)).unwrap()
+}
+
 #[test]
 fn every_problem_is_reported_at_once_with_its_line() {
-    let profile = builtin("en-legal").unwrap();
+    // `empty_body = "error"`: the strictness of old, where a heading without text stops the cut.
+    let profile = builtin_with(
+        "en-legal",
+        "empty_body = \"repealed\"",
+        "empty_body = \"error\"",
+    );
+    assert_eq!(profile.empty_body(), EmptyBody::Error);
     let doc = "Article 1\nOne.\nArticle 2\n\nArticle 4\nFour.\nArticle 4\nAgain.\n";
     let err = parse("doc.md", doc.as_bytes(), &profile).unwrap_err();
     let DiscoveryError::InvalidUnits {
@@ -167,11 +201,12 @@ fn every_problem_is_reported_at_once_with_its_line() {
                 7,
                 "numbering: found Article 4 where Article 5 was expected".to_string()
             ),
-            (7, "duplicate key (first used on line 5)".to_string()),
         ]
     );
     assert!(matches!(problems[1].kind, ProblemKind::Numbering { .. }));
     assert_eq!(problems[1].key, "art-4");
+    // The repeated `Article 4` has a key of its own, so there is no duplicate key to report.
+    assert_eq!(problems[2].key, "art-4~2");
 }
 
 #[test]
@@ -275,6 +310,232 @@ fn a_table_of_contents_that_never_ends_is_explained() {
     assert!(
         err.contains("table of contents starting on line 1 never ends"),
         "{err}"
+    );
+}
+
+#[test]
+fn markdown_keys_come_from_each_heading_s_own_designation_and_number() {
+    check(
+        "markdown",
+        "# Gesetz\nText.\n## Chapter IV\n### Art 12a\nA.\n### § 7\nB.\n### Article 5\nC.\n### Điều 3\nD.\n### ARTICLE 34-1\nE.\n### Art 74a und 75 (weggefallen)\n### Notes\nF.\n## Title XI bis\nG.\n## Anhang\nH.\n",
+        "h1-1 [section/normative] Gesetz | Text. (positional key)
+         h1-1/ch-4 [section/normative] Chapter IV | Chapter IV
+         h1-1/ch-4/art-12a [section/normative] Art 12a | A.
+         h1-1/ch-4/par-7 [section/normative] § 7 | B.
+         h1-1/ch-4/art-5 [section/normative] Article 5 | C.
+         h1-1/ch-4/art-3 [section/normative] Điều 3 | D.
+         h1-1/ch-4/art-34-1 [section/normative] ARTICLE 34-1 | E.
+         h1-1/ch-4/art-74a [section/normative] Art 74a und 75 (weggefallen) |  (repealed)
+         h1-1/ch-4/h3-1 [section/normative] Notes | F. (positional key)
+         h1-1/title-11bis [section/normative] Title XI bis | G.
+         h1-1/h2-1 [section/normative] Anhang | H. (positional key)",
+    );
+}
+
+#[test]
+fn legal_profiles_key_by_their_own_number_including_suffixes() {
+    check(
+        "en-legal",
+        "### Article 1\nA.\n### Art 1a\nInserted.\n### ARTICLE 2\nB.\n### Article 2-1\nInserted again.\nARTICLE 3\nC.\n",
+        "art-1 [article/normative] Article 1 | A.
+         art-1a [article/normative] Article 1a | Inserted.
+         art-2 [article/normative] Article 2 | B.
+         art-2-1 [article/normative] Article 2-1 | Inserted again.
+         art-3 [article/normative] Article 3 | C.",
+    );
+    check(
+        "vn-legal",
+        "Điều 1. Một\nA.\nĐiều 2. Hai\nB.\nĐiều 2a. Hai a\nC.\nĐiều 3.\nD.\n",
+        "art-1 [article/normative] Một | A.
+         art-2 [article/normative] Hai | B.
+         art-2a [article/normative] Hai a | C.
+         art-3 [article/normative] Điều 3 | D.",
+    );
+}
+
+#[test]
+fn inserting_an_article_in_markdown_moves_no_other_key() {
+    let before = "# Act\n## Chapter 1\n### Art 1\nOne.\n### Art 2\nTwo.\n### Final words\nEnd.\n## Chapter 2\n### Art 3\nThree.\n## Schlussbestimmungen\nBye.\n";
+    let after = before.replace("### Art 2\n", "### Art 1a\nInserted.\n### Art 2\n");
+    let profile = builtin("markdown").unwrap();
+    let keys = |text: &str| -> Vec<String> {
+        parse("t.md", text.as_bytes(), &profile)
+            .unwrap()
+            .plan
+            .units
+            .iter()
+            .map(|u| u.key().to_string())
+            .collect()
+    };
+    let (old, new) = (keys(before), keys(&after));
+    assert_eq!(new.len(), old.len() + 1);
+    let added: Vec<&String> = new.iter().filter(|k| !old.contains(k)).collect();
+    assert_eq!(added, ["h1-1/ch-1/art-1a"]);
+    assert!(old.iter().all(|k| new.contains(k)), "{old:?} vs {new:?}");
+    // Positional keys count only the headings without a number, so they stay put too.
+    assert!(new.contains(&"h1-1/ch-1/h3-1".to_string()), "{new:?}");
+    assert!(new.contains(&"h1-1/h2-1".to_string()), "{new:?}");
+}
+
+#[test]
+fn a_repeated_heading_keeps_its_text_under_a_key_of_its_own_with_a_warning() {
+    check(
+        "markdown",
+        "# Act\n### Art 5\nFirst.\n### Art 5\nSecond.\n### Art 5\nThird.\n",
+        "h1-1 [section/normative] Act | Act (positional key)
+         h1-1/art-5 [section/normative] Art 5 | First.
+         h1-1/art-5~2 [section/normative] Art 5 | Second.
+         h1-1/art-5~3 [section/normative] Art 5 | Third.
+         warning line 4: unit `h1-1/art-5~2`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~2`
+         warning line 6: unit `h1-1/art-5~3`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~3`",
+    );
+    // The same number under different parents is no repeat.
+    check(
+        "markdown",
+        "## Part 1\n### Art 1\nA.\n## Part 2\n### Art 1\nB.\n",
+        "part-1 [section/normative] Part 1 | Part 1
+         part-1/art-1 [section/normative] Art 1 | A.
+         part-2 [section/normative] Part 2 | Part 2
+         part-2/art-1 [section/normative] Art 1 | B.",
+    );
+}
+
+#[test]
+fn the_german_shape_of_a_repealed_pair_of_articles_cuts() {
+    check(
+        "markdown",
+        "## Abschnitt 3\n### Art 74a und 75 (weggefallen)\n\n### Art 76\nDer Bundesrat hat das Recht.\n",
+        "sec-3 [section/normative] Abschnitt 3 | Abschnitt 3
+         sec-3/art-74a [section/normative] Art 74a und 75 (weggefallen) |  (repealed)
+         sec-3/art-76 [section/normative] Art 76 | Der Bundesrat hat das Recht.",
+    );
+}
+
+#[test]
+fn every_default_repeal_marker_makes_a_repealed_unit_in_title_or_body() {
+    for marker in [
+        "(weggefallen)",
+        "(aufgehoben)",
+        "(abrogé)",
+        "(abrogado)",
+        "[Repealed]",
+        "(repealed)",
+        "Repealed.",
+        "(bãi bỏ)",
+        "(đã bị bãi bỏ)",
+        "[Repealed by the Act of 2020]",
+        "Đã bị bãi bỏ.",
+    ] {
+        // In the heading, after the designation and number.
+        check(
+            "markdown",
+            &format!("### Art 1\nA.\n### Art 2 {marker}\n### Art 3\nC.\n"),
+            &format!(
+                "art-1 [section/normative] Art 1 | A.
+                 art-2 [section/normative] Art 2 {marker} |  (repealed)
+                 art-3 [section/normative] Art 3 | C."
+            ),
+        );
+        // As the body, kept as written.
+        check(
+            "markdown",
+            &format!("### Art 1\nA.\n### Art 2\n{marker}\n### Art 3\nC.\n"),
+            &format!(
+                "art-1 [section/normative] Art 1 | A.
+                 art-2 [section/normative] Art 2 | {marker} (repealed)
+                 art-3 [section/normative] Art 3 | C."
+            ),
+        );
+    }
+    check(
+        "en-legal",
+        "Article 1\nA.\nArticle 2 (repealed)\nArticle 3\n[Repealed]\nArticle 4\nRepealed by Act 5 of 2020.\nArticle 5\nThe rules repealed by Article 4 (repealed) stay void.\n",
+        "art-1 [article/normative] Article 1 | A.
+         art-2 [article/normative] (repealed) |  (repealed)
+         art-3 [article/normative] Article 3 | [Repealed] (repealed)
+         art-4 [article/normative] Article 4 | Repealed by Act 5 of 2020. (repealed)
+         art-5 [article/normative] Article 5 | The rules repealed by Article 4 (repealed) stay void.",
+    );
+    check(
+        "vn-legal",
+        "Điều 1. Một\nA.\nĐiều 2 (bãi bỏ)\nĐiều 3.\n1. (đã bị bãi bỏ)\n2. Còn hiệu lực.\nĐiều 4. Bãi bỏ văn bản\nBãi bỏ Luật số 1.\n",
+        "art-1 [article/normative] Một | A.
+         art-2 [article/normative] (bãi bỏ) |  (repealed)
+         art-3 [article/normative] Điều 3 | Điều 3.
+         art-3/cl-1 [clause/normative] Khoản 1 | (đã bị bãi bỏ) (repealed)
+         art-3/cl-2 [clause/normative] Khoản 2 | Còn hiệu lực.
+         art-4 [article/normative] Bãi bỏ văn bản | Bãi bỏ Luật số 1.",
+    );
+}
+
+#[test]
+fn words_about_repeal_that_are_no_marker_leave_a_unit_in_force() {
+    check(
+        "markdown",
+        "## Section 12. Enactments repealed.\nThe Acts in Schedule 2 are repealed.\n## Repealed provisions\nA list.\n",
+        "sec-12 [section/normative] Section 12. Enactments repealed. | The Acts in Schedule 2 are repealed.
+         h2-1 [section/normative] Repealed provisions | A list. (positional key)",
+    );
+}
+
+#[test]
+fn empty_body_and_repeal_markers_are_configurable() {
+    // `empty_body = "error"` keeps the old strictness; a marker still makes a repealed unit.
+    let strict = builtin_with(
+        "markdown",
+        "empty_body = \"repealed\"",
+        "empty_body = \"error\"",
+    );
+    check_with(
+        &strict,
+        "### Art 1\n### Art 2 (weggefallen)\n### Art 3\nC.\n",
+        "error: cut `t` into valid units: 1 problem(s): line 1: unit `art-1`: body is missing or blank",
+    );
+    // `repeal_markers = []` turns the markers off; a unit with text is then in force.
+    let no_markers = builtin_with(
+        "markdown",
+        "empty_body = \"repealed\"",
+        "empty_body = \"repealed\"\nrepeal_markers = []",
+    );
+    check_with(
+        &no_markers,
+        "### Art 1\n(weggefallen)\n### Art 2 (weggefallen)\n",
+        "art-1 [section/normative] Art 1 | (weggefallen)
+         art-2 [section/normative] Art 2 (weggefallen) |  (repealed)",
+    );
+    // Markers of one's own.
+    let own = builtin_with(
+        "markdown",
+        "empty_body = \"repealed\"",
+        "empty_body = \"error\"\nrepeal_markers = ['(?i)^\\(void\\)']",
+    );
+    check_with(
+        &own,
+        "### Art 1\n(VOID)\n### Art 2 (weggefallen)\nText.\n",
+        "art-1 [section/normative] Art 1 | (VOID) (repealed)
+         art-2 [section/normative] Art 2 (weggefallen) | Text.",
+    );
+    assert!(Profile::from_toml_str(
+        "p.toml",
+        "name='x'\nrepeal_markers=['(']\n[[level]]\nkind='a'\nkey='a'\npattern='^A'\ntitle='A'\n"
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("repeal marker"));
+    assert!(Profile::from_toml_str(
+        "p.toml",
+        "name='x'\nempty_body='maybe'\n[[level]]\nkind='a'\nkey='a'\npattern='^A'\ntitle='A'\n"
+    )
+    .is_err());
+}
+
+#[test]
+fn a_container_with_children_is_never_repealed_for_want_of_text() {
+    check(
+        "markdown",
+        "## Chapter 1\n### Art 1\nA.\n",
+        "ch-1 [section/normative] Chapter 1 | Chapter 1
+         ch-1/art-1 [section/normative] Art 1 | A.",
     );
 }
 
