@@ -663,3 +663,67 @@ async fn a_knowledge_base_from_before_v13_is_upgraded_and_amended() -> Result<()
     ensure!(v1_again == v1_state);
     s.drop().await
 }
+
+/// A change set in the old payload format (`cutter.payload.v1`, what a first version of
+/// provisions in force signs) hashes only the units it adds. An approved "add f" must not
+/// carry an unsigned removal, revision or repeal along: each is refused, nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_version_format_carries_no_hidden_change() -> Result<()> {
+    let s = Scratch::new().await?;
+    let p1 = version_1();
+    enacted_version_1(&s, &p1).await?;
+    let v1_state = in_force_now(&s).await?;
+    // Approved: a plan that only adds f, as cutter.payload.v1.
+    let extra = CutPlan::new("test", vec![unit("f", None, 6, "Article f.")]);
+    let c = ctx("sneaky", "DOC-1");
+    let payload = extra.payload_sha256();
+    let source = s.begin_changes(&c, &payload, 1).await?;
+    let sg1 = s.signed_payload(Gate::Sg1, &c, &source, &payload, None);
+    let before = counts(&s).await?;
+    let units = version_2_units();
+    let add_f = ChangeRow {
+        op: "add",
+        key: "f",
+        version_no: 1,
+        unit: Some(&extra.units[0]),
+        status: "in_force",
+    };
+    let hidden = [
+        ChangeRow {
+            op: "remove",
+            key: "c",
+            version_no: 1,
+            unit: None,
+            status: "",
+        },
+        ChangeRow {
+            op: "revise",
+            key: "a/1",
+            version_no: 2,
+            unit: Some(&units[0]),
+            status: "in_force",
+        },
+        ChangeRow {
+            status: "repealed",
+            ..add_f
+        },
+    ];
+    for h in hidden {
+        // The hidden write first or after the approved one; the unit count as recorded (1)
+        // or as written (2).
+        for rows in [vec![add_f, h], vec![h]] {
+            let e = s
+                .target()?
+                .cut_changes(&c, &rows, "cutter.payload.v1", &sg1)
+                .await
+                .err()
+                .ok_or_else(|| anyhow!("{} {} went through as cutter.payload.v1", h.op, h.key))?;
+            ensure!(format!("{e:?}").contains("CK002"), "{e:?}");
+        }
+    }
+    ensure!(counts(&s).await? == before, "{:?}", counts(&s).await?);
+    ensure!(in_force_now(&s).await? == v1_state);
+    // What was approved goes through.
+    ensure!(s.target()?.cut_changes(&c, &[add_f], "cutter.payload.v1", &sg1).await?.created == 1);
+    s.drop().await
+}
