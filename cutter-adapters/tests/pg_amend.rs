@@ -35,7 +35,11 @@ fn unit(key: &str, parent: Option<&str>, ordinal: u32, body: &str) -> Unit {
         key,
         parent.map(str::to_string),
         ordinal,
-        if parent.is_some() { "clause" } else { "article" },
+        if parent.is_some() {
+            "clause"
+        } else {
+            "article"
+        },
         "normative",
         format!("Title {key}"),
         body.to_string(),
@@ -178,12 +182,11 @@ fn plus(
 }
 
 async fn server_now(s: &Scratch) -> Result<String> {
-    let row = s
-        .su
-        .get()
-        .await?
-        .query_one("SELECT clock_timestamp()::text", &[])
-        .await?;
+    let row =
+        s.su.get()
+            .await?
+            .query_one("SELECT clock_timestamp()::text", &[])
+            .await?;
     Ok(row.get(0))
 }
 
@@ -254,7 +257,10 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     let t1 = enacted_version_1(&s, &p1).await?;
     let v1_state = in_force_now(&s).await?;
     ensure!(v1_state.len() == 6, "{v1_state:#?}");
-    ensure!(v1_state.iter().all(|l| l.contains(" v1 doc1 ")), "{v1_state:#?}");
+    ensure!(
+        v1_state.iter().all(|l| l.contains(" v1 doc1 ")),
+        "{v1_state:#?}"
+    );
 
     // Version 2: rows written are the changes only, nothing for a, a/2 and d.
     let units = version_2_units();
@@ -293,7 +299,11 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
         ("c", LifecycleStatus::Enacted),
         ("e", LifecycleStatus::Draft),
     ] {
-        ensure!(stored[key].lifecycle_status == lifecycle, "{key}: {:?}", stored[key]);
+        ensure!(
+            stored[key].lifecycle_status == lifecycle,
+            "{key}: {:?}",
+            stored[key]
+        );
     }
     ensure!(stored["a/1"].body_sha256 == units[0].body_sha256());
     ensure!(stored["a/1"].created_by_run == "v1" && stored["e"].created_by_run == "v2");
@@ -307,36 +317,49 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
         counts(&s).await?
             == plus(
                 &before,
-                &[(schema::IU_LIFECYCLE_LOG, 4), (schema::CUT_CHANGE_SET_ENACTED, 1)]
+                &[
+                    (schema::IU_LIFECYCLE_LOG, 4),
+                    (schema::CUT_CHANGE_SET_ENACTED, 1)
+                ]
             )
     );
     let v2_state = in_force_now(&s).await?;
-    let keys: Vec<&str> = v2_state.iter().map(|l| l.split(' ').next().unwrap_or("")).collect();
+    let keys: Vec<&str> = v2_state
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
     ensure!(keys == ["a", "a/1", "a/2", "b", "d", "e"], "{v2_state:#?}");
-    ensure!(v2_state[1].starts_with("a/1 v2 doc2 ") && v2_state[1].contains(&units[0].body_sha256()));
+    ensure!(
+        v2_state[1].starts_with("a/1 v2 doc2 ") && v2_state[1].contains(&units[0].body_sha256())
+    );
     ensure!(v2_state[3].starts_with("b v2 doc2 ") && v2_state[3].ends_with(" repealed"));
     ensure!(v2_state[5].starts_with("e v1 doc2 "));
     ensure!(v2_state[0] == v1_state[0] && v2_state[2] == v1_state[2] && v2_state[4] == v1_state[5]);
-    let superseded: i64 = s
-        .su
-        .get()
-        .await?
-        .query_one(
-            "SELECT count(*) FROM public.unit_version
+    let superseded: i64 =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM public.unit_version
              WHERE version_status = 'superseded' AND superseded_by_run = 'v2' AND version_no = 1
                AND unit_key IN ('a/1', 'b') AND superseded_at IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
+                &[],
+            )
+            .await?
+            .get(0);
     ensure!(superseded == 2);
     // A second enactment (a resume) changes nothing.
     let after = counts(&s).await?;
     ensure!(target.lifecycle_enact(&c2, &sg2_v2).await? == 0);
     ensure!(counts(&s).await? == after && in_force_now(&s).await? == v2_state);
     // Another SG_2 for it is refused outright.
-    let e = target.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2-AGAIN")).await.err();
-    ensure!(format!("{e:?}").contains("already recorded another SG_2"), "{e:?}");
+    let e = target
+        .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2-AGAIN"))
+        .await
+        .err();
+    ensure!(
+        format!("{e:?}").contains("already recorded another SG_2"),
+        "{e:?}"
+    );
 
     // Read back as in force at both times and both versions.
     let verify = s.pool(&s.roles.verify)?;
@@ -344,19 +367,42 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
         let verify = verify.clone();
         async move { read(&verify, &q).await }
     };
-    ensure!(at(format!("SELECT * FROM public.document_in_force('DOC-1', as_of => '{t1}')")).await? == v1_state);
+    ensure!(
+        at(format!(
+            "SELECT * FROM public.document_in_force('DOC-1', as_of => '{t1}')"
+        ))
+        .await?
+            == v1_state
+    );
     ensure!(at("SELECT * FROM public.document_in_force('DOC-1')".into()).await? == v2_state);
-    ensure!(at("SELECT * FROM public.document_in_force('DOC-1', version => 1)".into()).await? == v1_state);
-    ensure!(at("SELECT * FROM public.document_in_force('DOC-1', version => 2)".into()).await? == v2_state);
-    ensure!(at("SELECT * FROM public.document_in_force('DOC-1', as_of => '2000-01-01')".into()).await?.is_empty());
+    ensure!(
+        at("SELECT * FROM public.document_in_force('DOC-1', version => 1)".into()).await?
+            == v1_state
+    );
+    ensure!(
+        at("SELECT * FROM public.document_in_force('DOC-1', version => 2)".into()).await?
+            == v2_state
+    );
+    ensure!(
+        at("SELECT * FROM public.document_in_force('DOC-1', as_of => '2000-01-01')".into())
+            .await?
+            .is_empty()
+    );
 
     // The adapter reads the same (what `cutter show` prints), with the text.
     let shown = target.in_force("DOC-1", None, Some(2)).await?;
-    ensure!(shown.len() == 6 && shown[1].key == "a/1" && shown[1].body == "Clause a/1, amended wording.");
+    ensure!(
+        shown.len() == 6
+            && shown[1].key == "a/1"
+            && shown[1].body == "Clause a/1, amended wording."
+    );
     ensure!(shown[1].version_no == 2 && shown[1].document_version == 2);
     ensure!(shown[3].status == cutter_core::plan::ProvisionStatus::Repealed);
     ensure!(target.in_force("DOC-1", None, Some(1)).await?[1].body == "Clause a/1, first wording.");
-    let e = target.in_force("DOC-1", Some(Utc::now()), Some(1)).await.err();
+    let e = target
+        .in_force("DOC-1", Some(Utc::now()), Some(1))
+        .await
+        .err();
     ensure!(format!("{e:?}").contains("not both"), "{e:?}");
 
     // Revert: under SG_C, every effect at once; the in-force rows are version 1's again.
@@ -375,11 +421,22 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     let out = compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&sgc)).await?;
     ensure!(out == [1, 0, 2, 1], "{out:?}");
     ensure!(in_force_now(&s).await? == v1_state);
-    ensure!(at("SELECT * FROM public.document_in_force('DOC-1', version => 2)".into()).await? == v1_state);
-    ensure!(at(format!("SELECT * FROM public.document_in_force('DOC-1', as_of => '{t1}')")).await? == v1_state);
+    ensure!(
+        at("SELECT * FROM public.document_in_force('DOC-1', version => 2)".into()).await?
+            == v1_state
+    );
+    ensure!(
+        at(format!(
+            "SELECT * FROM public.document_in_force('DOC-1', as_of => '{t1}')"
+        ))
+        .await?
+            == v1_state
+    );
     // Replayed: nothing left to undo.
     let after = counts(&s).await?;
-    ensure!(compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&sgc)).await? == [0, 0, 0, 0]);
+    ensure!(
+        compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&sgc)).await? == [0, 0, 0, 0]
+    );
     ensure!(counts(&s).await? == after);
     // The enactment is not repeated after the revert either.
     ensure!(target.lifecycle_enact(&c2, &sg2_v2).await? == 0);
@@ -414,7 +471,12 @@ async fn an_amendment_voided_before_enactment_leaves_nothing_pending() -> Result
     // And the next amendment can write the same changes.
     let c3 = ctx("v3", "DOC-1");
     let payload = written(&s, &c3, &rows).await?;
-    ensure!(s.target()?.lifecycle_enact(&c3, &sg2(&s, &c3, &payload, "RD-V3")).await? == 4);
+    ensure!(
+        s.target()?
+            .lifecycle_enact(&c3, &sg2(&s, &c3, &payload, "RD-V3"))
+            .await?
+            == 4
+    );
     s.drop().await
 }
 
@@ -456,10 +518,19 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
     let source = s.begin_changes(&c2, &payload, rows.len()).await?;
     let sg1 = s.signed_payload(Gate::Sg1, &c2, &source, &payload, None);
     let before = counts(&s).await?;
-    let other = unit("a/1", Some("a"), 1, "Clause a/1, a wording nobody approved.");
+    let other = unit(
+        "a/1",
+        Some("a"),
+        1,
+        "Clause a/1, a wording nobody approved.",
+    );
     let mut evil = rows.clone();
     evil[0].unit = Some(&other);
-    let e = s.target()?.cut_changes(&c2, &evil, CHANGE, &sg1).await.err();
+    let e = s
+        .target()?
+        .cut_changes(&c2, &evil, CHANGE, &sg1)
+        .await
+        .err();
     ensure!(format!("{e:?}").contains("hash to payload"), "{e:?}");
     let mut more = rows.clone();
     more.push(ChangeRow {
@@ -469,13 +540,18 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
         unit: None,
         status: "",
     });
-    let e = s.target()?.cut_changes(&c2, &more, CHANGE, &sg1).await.err();
+    let e = s
+        .target()?
+        .cut_changes(&c2, &more, CHANGE, &sg1)
+        .await
+        .err();
     ensure!(format!("{e:?}").contains("recorded 4 writes"), "{e:?}");
     // A gap: the first chunk holds writes 0 and 1, the next one starts at 3.
     {
         let mut client = exec.get().await?;
         let tx = client.transaction().await?;
-        let sg1_json = approval_json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?).to_string();
+        let sg1_json =
+            approval_json(sg1.signed.as_ref().ok_or_else(|| anyhow!("signed"))?).to_string();
         tx.query(
             "SELECT * FROM public.fn_iu_change($1, 'DOC-1', ($2::text)::jsonb, 'm', 4, 'cutter.change.v1',
                  ARRAY['revise', 'revise'], ARRAY['a/1', 'b'], ARRAY[2, 2], ARRAY['a', NULL], ARRAY[1, 2],
@@ -501,10 +577,17 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
             .await;
         let e = match e {
             Err(e) => e,
-            Ok(_) => tx.commit().await.err().ok_or_else(|| anyhow!("a gap was committed"))?,
+            Ok(_) => tx
+                .commit()
+                .await
+                .err()
+                .ok_or_else(|| anyhow!("a gap was committed"))?,
         };
         let e = format!("{e:?}");
-        ensure!(e.contains("hash to payload") || e.contains("not 0..n-1"), "{e}");
+        ensure!(
+            e.contains("hash to payload") || e.contains("not 0..n-1"),
+            "{e}"
+        );
     }
     // Revising at a version that is not the enacted one + 1, removing a unit at another
     // version than its enacted one, adding a unit that exists.
@@ -525,7 +608,13 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
     ensure!(counts(&s).await? == before, "{:?}", counts(&s).await?);
 
     // The approved change plan goes through; then enacting half (one draft dropped first).
-    ensure!(s.target()?.cut_changes(&c2, &rows, CHANGE, &sg1).await?.created == 4);
+    ensure!(
+        s.target()?
+            .cut_changes(&c2, &rows, CHANGE, &sg1)
+            .await?
+            .created
+            == 4
+    );
     s.through_leg_b_changes(&c2, &payload, rows.len()).await?;
     ensure!(compensate(&s, &c2, &[], &[], &["b"], &[], None).await? == [0, 0, 1, 0]);
     let before = counts(&s).await?;
@@ -534,7 +623,10 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
         .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2"))
         .await
         .err();
-    ensure!(format!("{e:?}").contains("no longer the approved payload"), "{e:?}");
+    ensure!(
+        format!("{e:?}").contains("no longer the approved payload"),
+        "{e:?}"
+    );
     ensure!(counts(&s).await? == before);
     ensure!(in_force_now(&s).await? == v1_state);
     s.drop().await
@@ -626,18 +718,26 @@ async fn a_knowledge_base_from_before_v13_is_upgraded_and_amended() -> Result<()
         )
         .await?;
         client
-            .query_one("SELECT kb_id::text FROM cutter_governance.fn_kb_identity()", &[])
+            .query_one(
+                "SELECT kb_id::text FROM cutter_governance.fn_kb_identity()",
+                &[],
+            )
             .await?
             .get::<_, String>(0)
     };
     s.kb_id = kb_id;
     ensure!(s.probe()?.probe().await? == cutter_adapters::pg::designed_grants());
     let v1_state = in_force_now(&s).await?;
-    ensure!(v1_state.len() == 6 && v1_state.iter().all(|l| l.contains(" v1 doc1 ")), "{v1_state:#?}");
+    ensure!(
+        v1_state.len() == 6 && v1_state.iter().all(|l| l.contains(" v1 doc1 ")),
+        "{v1_state:#?}"
+    );
 
     // L2's change set, written as cutter.payload.v1, enacts under the old formula.
     let c = ctx("L2", "DOC-2");
-    s.kill_switch()?.arm("L2", Duration::hours(1), Utc::now()).await?;
+    s.kill_switch()?
+        .arm("L2", Duration::hours(1), Utc::now())
+        .await?;
     let legacy_sg2 = s.signed_payload(Gate::Sg2, &c, &pin(), &p2.payload_sha256(), Some("RD-L2"));
     ensure!(s.target()?.lifecycle_enact(&c, &legacy_sg2).await? == 2);
     let doc2 = read(
@@ -652,9 +752,17 @@ async fn a_knowledge_base_from_before_v13_is_upgraded_and_amended() -> Result<()
     let rows = version_2(&units);
     let c2 = ctx("v2", "DOC-1");
     let payload = written(&s, &c2, &rows).await?;
-    ensure!(s.target()?.lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2")).await? == 4);
+    ensure!(
+        s.target()?
+            .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2"))
+            .await?
+            == 4
+    );
     let v2_state = in_force_now(&s).await?;
-    ensure!(v2_state.len() == 6 && v2_state[1].starts_with("a/1 v2 doc2 "), "{v2_state:#?}");
+    ensure!(
+        v2_state.len() == 6 && v2_state[1].starts_with("a/1 v2 doc2 "),
+        "{v2_state:#?}"
+    );
     let v1_again = read(
         &s.pool(&s.roles.verify)?,
         "SELECT * FROM public.document_in_force('DOC-1', version => 1)",
@@ -724,6 +832,12 @@ async fn the_first_version_format_carries_no_hidden_change() -> Result<()> {
     ensure!(counts(&s).await? == before, "{:?}", counts(&s).await?);
     ensure!(in_force_now(&s).await? == v1_state);
     // What was approved goes through.
-    ensure!(s.target()?.cut_changes(&c, &[add_f], "cutter.payload.v1", &sg1).await?.created == 1);
+    ensure!(
+        s.target()?
+            .cut_changes(&c, &[add_f], "cutter.payload.v1", &sg1)
+            .await?
+            .created
+            == 1
+    );
     s.drop().await
 }

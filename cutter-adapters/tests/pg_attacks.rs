@@ -1013,7 +1013,8 @@ fn arrays(p: &CutPlan) -> Arrays {
     }
 }
 
-const MORE: &str = "SELECT public.fn_iu_change_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const MORE: &str =
+    "SELECT public.fn_iu_change_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// `fn_iu_change` (first chunk, under `approval`) inside the caller's transaction.
 async fn first_chunk(

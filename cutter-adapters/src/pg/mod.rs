@@ -35,8 +35,8 @@ pub use keys::{load_trusted_keys, revoke_key, trust_key, trusted_key_rows, Trust
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
-    latest_version, migrate_to, passwordless_login_roles, provision, register_source, registered_source,
-    registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
+    latest_version, migrate_to, passwordless_login_roles, provision, register_source,
+    registered_source, registered_sources, run_id_known, status, RegisteredSource, RolePasswords,
 };
 pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
 pub use target::{approval_json, ChangeRow, InForceUnit, PgTarget};

@@ -48,7 +48,12 @@ pub const UNIT_CHANGE_HISTORY: &str = "cutter_governance.unit_change_history";
 pub const UNIT_IN_FORCE: &str = "public.unit_in_force";
 
 /// cutter's tables in `public` (besides the migration history).
-pub const PUBLIC_TABLES: [&str; 4] = [INFORMATION_UNIT, UNIT_VERSION, IU_LIFECYCLE_LOG, UNIT_REMOVAL];
+pub const PUBLIC_TABLES: [&str; 4] = [
+    INFORMATION_UNIT,
+    UNIT_VERSION,
+    IU_LIFECYCLE_LOG,
+    UNIT_REMOVAL,
+];
 
 /// cutter's views in `public`.
 pub const PUBLIC_VIEWS: [&str; 1] = [UNIT_IN_FORCE];

@@ -79,11 +79,12 @@ impl<'a> ChangeColumns<'a> {
         for w in rows {
             c.ops.push(w.op);
             c.keys.push(w.key);
-            c.versions
-                .push(i32::try_from(w.version_no).map_err(|_| PortError::Rejected {
+            c.versions.push(
+                i32::try_from(w.version_no).map_err(|_| PortError::Rejected {
                     what: format!("unit `{}`", w.key),
                     detail: format!("version {} does not fit the column", w.version_no),
-                })?);
+                })?,
+            );
             match w.unit {
                 Some(u) => {
                     c.parents.push(u.parent());

@@ -9,8 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{
-    designed_grants, ChangeRow, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
-    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
+    designed_grants, provision, register_source, trust_key, ChangeRow, PgDocumentLocks,
+    PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
 };
 use cutter_core::approval::Approval;
 use cutter_core::compensation::CompensationAuthority;
@@ -149,7 +149,12 @@ impl Scratch {
     }
 
     /// [`Scratch::begin`] for a change plan of `writes` writes hashing to `payload`.
-    pub async fn begin_changes(&self, ctx: &RunContext, payload: &str, writes: usize) -> Result<String> {
+    pub async fn begin_changes(
+        &self,
+        ctx: &RunContext,
+        payload: &str,
+        writes: usize,
+    ) -> Result<String> {
         let target = self.target()?;
         self.kill_switch()?
             .arm(&ctx.run_id, Duration::hours(1), Utc::now())
@@ -165,11 +170,17 @@ impl Scratch {
     /// Phases 7 to 9 after a leg A, so the run may be enacted: both verifies passed and
     /// leg B recorded.
     pub async fn through_leg_b(&self, ctx: &RunContext, p: &CutPlan) -> Result<()> {
-        self.through_leg_b_changes(ctx, &payload(p), p.units.len()).await
+        self.through_leg_b_changes(ctx, &payload(p), p.units.len())
+            .await
     }
 
     /// [`Scratch::through_leg_b`] for a change plan.
-    pub async fn through_leg_b_changes(&self, ctx: &RunContext, payload: &str, writes: usize) -> Result<()> {
+    pub async fn through_leg_b_changes(
+        &self,
+        ctx: &RunContext,
+        payload: &str,
+        writes: usize,
+    ) -> Result<()> {
         let target = self.target()?;
         for phase in [Phase::StructuralVerify, Phase::WriteVerify] {
             target
@@ -184,7 +195,13 @@ impl Scratch {
                 )
                 .await?;
             if phase == Phase::StructuralVerify {
-                let sg1 = self.signed_payload(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), payload, None);
+                let sg1 = self.signed_payload(
+                    Gate::Sg1,
+                    ctx,
+                    &sha256_hex(SAMPLE_MD.as_bytes()),
+                    payload,
+                    None,
+                );
                 target
                     .leg_b_record(
                         ctx,
