@@ -181,8 +181,8 @@ fn wait_until_expired(s: &Scratch, approval: &str, ttl: &str) -> Result<()> {
     Ok(())
 }
 
-/// `fn_iu_create` as the attacker calls it: a whole plan in one chunk.
-const CREATE: &str = "SELECT * FROM public.fn_iu_create($1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+/// `fn_iu_change` as the attacker calls it: a whole plan in one chunk.
+const CREATE: &str = "SELECT * FROM public.fn_iu_change($1, $2, ($3::text)::jsonb, $4, $5, 'cutter.payload.v1', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 async fn create(
     exec: &Pool,
@@ -198,14 +198,7 @@ async fn create(
         // The attacker tries to have the deferred payload check fire before the units exist.
         tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await?;
     }
-    let keys: Vec<&str> = p.units.iter().map(|u| u.key()).collect();
-    let parents: Vec<Option<&str>> = p.units.iter().map(|u| u.parent()).collect();
-    let ordinals: Vec<i32> = p.units.iter().map(|u| u.ordinal() as i32).collect();
-    let kinds: Vec<&str> = p.units.iter().map(|u| u.unit_kind()).collect();
-    let sections: Vec<&str> = p.units.iter().map(|u| u.section_type()).collect();
-    let titles: Vec<&str> = p.units.iter().map(|u| u.title()).collect();
-    let bodies: Vec<&str> = p.units.iter().map(|u| u.body()).collect();
-    let shas: Vec<String> = p.units.iter().map(|u| u.body_sha256()).collect();
+    let a = arrays(p);
     let called = tx
         .query(
             CREATE,
@@ -215,14 +208,17 @@ async fn create(
                 &approval,
                 &"mallory@evil",
                 &total,
-                &keys,
-                &parents,
-                &ordinals,
-                &kinds,
-                &sections,
-                &titles,
-                &bodies,
-                &shas,
+                &a.ops,
+                &a.keys,
+                &a.versions,
+                &a.parents,
+                &a.ordinals,
+                &a.kinds,
+                &a.sections,
+                &a.titles,
+                &a.bodies,
+                &a.shas,
+                &a.statuses,
             ],
         )
         .await;
@@ -281,7 +277,7 @@ async fn exec_cannot_add_units_outside_the_transaction_that_created_the_change_s
     let exec = s.pool(&s.roles.exec)?;
     let before = state(&s).await?;
     // The audit's attack: a session setting and a chunk, for a disarmed run.
-    let chunk = "SELECT public.fn_iu_create_more('victim', 'DOC-1', 0, ARRAY['injected'], ARRAY[NULL], ARRAY[9], ARRAY['article'], ARRAY['normative'], ARRAY['Injected'], ARRAY['evil text'], ARRAY[encode(sha256('evil text'), 'hex')])";
+    let chunk = "SELECT public.fn_iu_change_more('victim', 'DOC-1', 0, ARRAY['add'], ARRAY['injected'], ARRAY[1], ARRAY[NULL], ARRAY[9], ARRAY['article'], ARRAY['normative'], ARRAY['Injected'], ARRAY['evil text'], ARRAY[encode(sha256('evil text'), 'hex')], ARRAY['in_force'])";
     let e = refused_script(
         &exec,
         &format!("BEGIN; SELECT set_config('cutter.leg_a_run', 'victim', true); {chunk}; COMMIT;"),
@@ -434,7 +430,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
     let exec = s.pool(&s.roles.exec)?;
     let ada = util::approver_key();
     let mallory = SigningKey::from_bytes(&[66u8; 32]);
-    let payload = p.payload_sha256();
+    let payload = util::payload(&p);
     let now = Utc::now() - Duration::seconds(5);
     let good = approval_by(
         &s,
@@ -505,7 +501,7 @@ async fn a_forged_replayed_or_foreign_approval_enacts_nothing() -> Result<()> {
             util::APPROVER,
             Gate::Sg2,
             &b,
-            &bp.payload_sha256(),
+            &util::payload(&bp),
             Some("RD-B"),
             now,
         )),
@@ -684,7 +680,7 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
     // Another unit count than the plan recorded at cutplan.
     let e = create(&exec, &c, &sg1_json, 4, &evil, false).await?;
     ensure!(
-        e.starts_with("CK002") && e.contains("recorded 3 units"),
+        e.starts_with("CK002") && e.contains("recorded 3 writes"),
         "{e}"
     );
     // An approval for the attacker's payload cannot be made: Mallory's key is not trusted,
@@ -696,7 +692,7 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
         util::APPROVER,
         Gate::Sg1,
         &c,
-        &evil.payload_sha256(),
+        &util::payload(&evil),
         None,
         Utc::now(),
     );
@@ -706,7 +702,7 @@ async fn exec_cannot_write_its_own_units_under_an_armed_run() -> Result<()> {
     let e = refused(
         &exec,
         "SELECT cutter_governance.fn_run_plan('victim', 'DOC-1', $1, 3)",
-        &[&evil.payload_sha256()],
+        &[&util::payload(&evil)],
     )
     .await?;
     ensure!(e.starts_with("CK002") && e.contains("never changes"), "{e}");
@@ -777,7 +773,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     s.locks()?.lock("CONST", "p-run").await?;
     let (p, _) = plans();
     target
-        .record_plan(&c, &p.payload_sha256(), p.units.len() as u64)
+        .record_plan(&c, &util::payload(&p), p.units.len() as u64)
         .await?;
     let before = state(&s).await?;
     let ada = util::approver_key();
@@ -789,7 +785,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         util::APPROVER,
         Gate::Sg1,
         &c,
-        &p.payload_sha256(),
+        &util::payload(&p),
         None,
         now,
     );
@@ -810,7 +806,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         "p-run",
         "CONST",
         &"e".repeat(64),
-        &p.payload_sha256(),
+        &util::payload(&p),
         util::APPROVER,
         now,
     );
@@ -835,7 +831,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         "p-run",
         "CONST",
         &pin(),
-        &p.payload_sha256(),
+        &util::payload(&p),
         util::APPROVER,
         now,
     );
@@ -880,9 +876,9 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
     let exec = s.pool(&s.roles.exec)?;
     let ada = util::approver_key();
     let now = Utc::now() - Duration::seconds(5);
-    let payload = p.payload_sha256();
+    let payload = util::payload(&p);
     let keys: Vec<String> = p.units.iter().map(|u| u.key().to_string()).collect();
-    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, $2, ($3::text)::jsonb, 'mallory')";
+    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, NULL, NULL, $2, ($3::text)::jsonb, 'mallory')";
     let before = state(&s).await?;
     let sgc = approval_by(
         &s,
@@ -984,8 +980,11 @@ async fn retiring_enacted_units_needs_a_signed_compensation_approval() -> Result
     s.drop().await
 }
 
-/// A plan as the arrays the leg A functions take.
+/// A plan, cut for the first time, as the arrays the leg A functions take.
 struct Arrays {
+    ops: Vec<String>,
+    versions: Vec<i32>,
+    statuses: Vec<String>,
     keys: Vec<String>,
     parents: Vec<Option<String>>,
     ordinals: Vec<i32>,
@@ -998,6 +997,9 @@ struct Arrays {
 
 fn arrays(p: &CutPlan) -> Arrays {
     Arrays {
+        ops: p.units.iter().map(|_| "add".to_string()).collect(),
+        versions: p.units.iter().map(|_| 1).collect(),
+        statuses: p.units.iter().map(|_| "in_force".to_string()).collect(),
         keys: p.units.iter().map(|u| u.key().to_string()).collect(),
         parents: p
             .units
@@ -1017,9 +1019,10 @@ fn arrays(p: &CutPlan) -> Arrays {
     }
 }
 
-const MORE: &str = "SELECT public.fn_iu_create_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const MORE: &str =
+    "SELECT public.fn_iu_change_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
-/// `fn_iu_create` (first chunk, under `approval`) inside the caller's transaction.
+/// `fn_iu_change` (first chunk, under `approval`) inside the caller's transaction.
 async fn first_chunk(
     tx: &deadpool_postgres::Transaction<'_>,
     c: &RunContext,
@@ -1035,7 +1038,9 @@ async fn first_chunk(
             &approval,
             &"mallory@evil",
             &total,
+            &a.ops,
             &a.keys,
+            &a.versions,
             &a.parents,
             &a.ordinals,
             &a.kinds,
@@ -1043,13 +1048,14 @@ async fn first_chunk(
             &a.titles,
             &a.bodies,
             &a.shas,
+            &a.statuses,
         ],
     )
     .await
     .map(drop)
 }
 
-/// `fn_iu_create_more` at `offset` inside the caller's transaction.
+/// `fn_iu_change_more` at `offset` inside the caller's transaction.
 async fn more_chunk(
     tx: &deadpool_postgres::Transaction<'_>,
     c: &RunContext,
@@ -1062,7 +1068,9 @@ async fn more_chunk(
             &c.run_id,
             &c.document_id,
             &offset,
+            &a.ops,
             &a.keys,
+            &a.versions,
             &a.parents,
             &a.ordinals,
             &a.kinds,
@@ -1070,6 +1078,7 @@ async fn more_chunk(
             &a.titles,
             &a.bodies,
             &a.shas,
+            &a.statuses,
         ],
     )
     .await
@@ -1124,6 +1133,9 @@ async fn no_unit_is_added_after_the_payload_check_or_outside_the_plan() -> Resul
         let two = arrays(&CutPlan::new("test", p.units[..2].to_vec()));
         first_chunk(&tx, &c, &sg1_json, 3, &two).await?;
         let mut tail = arrays(&CutPlan::new("test", p.units[2..].to_vec()));
+        tail.ops.extend(extra.ops.clone());
+        tail.versions.extend(extra.versions.clone());
+        tail.statuses.extend(extra.statuses.clone());
         tail.keys.extend(extra.keys.clone());
         tail.parents.extend(extra.parents.clone());
         tail.ordinals.extend(extra.ordinals.clone());
@@ -1150,14 +1162,22 @@ async fn no_unit_is_added_after_the_payload_check_or_outside_the_plan() -> Resul
         let two = arrays(&CutPlan::new("test", p.units[..2].to_vec()));
         let last = arrays(&CutPlan::new("test", p.units[2..].to_vec()));
         first_chunk(&tx, &c, &sg1_json, 3, &two).await?;
-        more_chunk(&tx, &c, 1, &last).await?;
-        let e = tx
-            .commit()
-            .await
-            .err()
-            .ok_or_else(|| anyhow!("units at repeated plan positions were committed"))?;
+        // Refused when the position is taken again (a unique index) or, at the latest, by the
+        // payload check at commit.
+        let e = match more_chunk(&tx, &c, 1, &last).await {
+            Err(e) => e,
+            Ok(()) => tx
+                .commit()
+                .await
+                .err()
+                .ok_or_else(|| anyhow!("units at repeated plan positions were committed"))?,
+        };
         let e = sqlstate(&e);
-        ensure!(e.starts_with("CK002") && e.contains("not 0..n-1"), "{e}");
+        ensure!(
+            (e.starts_with("CK002") && e.contains("not 0..n-1"))
+                || (e.starts_with("23505") && e.contains("change_position")),
+            "{e}"
+        );
     }
     ensure!(state(&s).await? == before);
 
@@ -1180,8 +1200,8 @@ async fn sg2_enacts_only_the_whole_approved_payload() -> Result<()> {
     let (p, _) = plans();
     let sg2_sql = "SELECT public.fn_iu_enact($1, 'DOC-1', ($2::text)::jsonb, 'mallory')";
     for (run, attack) in [
-        ("deleted", "SELECT * FROM public.fn_iu_compensate('deleted', 'DOC-1', NULL, ARRAY['c'], 'tidy', NULL, 'm')"),
-        ("retired", "SELECT * FROM public.fn_iu_compensate('retired', 'DOC-1', ARRAY['c'], NULL, 'tidy', NULL, 'm')"),
+        ("deleted", "SELECT * FROM public.fn_iu_compensate('deleted', 'DOC-1', NULL, ARRAY['c'], NULL, NULL, 'tidy', NULL, 'm')"),
+        ("retired", "SELECT * FROM public.fn_iu_compensate('retired', 'DOC-1', ARRAY['c'], NULL, NULL, NULL, 'tidy', NULL, 'm')"),
     ] {
         let s = Scratch::new().await?;
         let c = paused_at_sg2(&s, run, &p).await?;
@@ -1338,7 +1358,7 @@ async fn a_lock_is_not_released_under_a_writer_in_flight() -> Result<()> {
         .err()
         .ok_or_else(|| anyhow!("the lock was released under the run's drafts"))?;
     ensure!(
-        e.to_string().starts_with("CK005") && e.to_string().contains("draft units"),
+        e.to_string().starts_with("CK005") && e.to_string().contains("draft changes"),
         "{e}"
     );
     let held: i64 =
@@ -1386,7 +1406,7 @@ async fn an_approval_expires_inside_a_long_transaction() -> Result<()> {
         util::APPROVER,
         Gate::Sg1,
         &c,
-        &p.payload_sha256(),
+        &util::payload(&p),
         None,
         signed,
     ));
@@ -1433,17 +1453,17 @@ async fn a_compensation_approval_retires_the_whole_run_once() -> Result<()> {
         util::APPROVER,
         Gate::Compensation,
         &c,
-        &p.payload_sha256(),
+        &util::payload(&p),
         Some("RD-C1"),
         Utc::now() - Duration::seconds(2),
     );
     let sgc_json = json(&sgc);
-    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, 'test compensation', ($2::text)::jsonb, 'mallory')";
+    let compensate = "SELECT * FROM public.fn_iu_compensate('victim', 'DOC-1', $1, NULL, NULL, NULL, 'test compensation', ($2::text)::jsonb, 'mallory')";
     let before = state(&s).await?;
     let one = vec!["c".to_string()];
     let e = refused(&exec, compensate, &[&one, &sgc_json]).await?;
     ensure!(
-        e.starts_with("CK002") && e.contains("every enacted unit"),
+        e.starts_with("CK002") && e.contains("every enacted change"),
         "{e}"
     );
     ensure!(state(&s).await? == before);

@@ -234,7 +234,6 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             ("public.information_unit", n),
             ("public.unit_version", n),
             ("cutter_governance.cut_change_set", 1),
-            ("cutter_governance.cut_change_set_affected_row", 2 * n),
             ("cutter_governance.manifest_envelope", 1),
             ("cutter_governance.approval_signature", 1),
             ("cutter_governance.verify_result", 2),
@@ -255,6 +254,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             ("cutter_governance.approval_signature", 2),
             ("cutter_governance.review_decision", 1),
             ("cutter_governance.verify_result", 3),
+            // The change set is recorded as enacted (a second enactment changes nothing).
+            ("cutter_governance.cut_change_set_enacted", 1),
         ],
     );
     ensure!(s.counts()? == closed, "{:?}", s.counts()?);

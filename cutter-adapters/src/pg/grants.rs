@@ -48,7 +48,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 59] = [
+const FUNCTIONS: [&str; 64] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -72,13 +72,16 @@ const FUNCTIONS: [&str; 59] = [
     "cutter_governance.fn_arming_expiry(text)",
     "cutter_governance.fn_clear_document_lock(text, text, text, text)",
     "cutter_governance.fn_disarm_run(text, text)",
-    "cutter_governance.fn_iu_insert_chunk(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "cutter_governance.fn_change_origin(text, text)",
+    "cutter_governance.fn_change_rows(integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
+    "cutter_governance.fn_iu_change_chunk(text, text, integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
     "cutter_governance.fn_kb_identity()",
     "cutter_governance.fn_key_fingerprint(bytea)",
     "cutter_governance.fn_lock_document(text, text, text)",
     "cutter_governance.fn_normalize_review_decision(text)",
     "cutter_governance.fn_register_source_version(text, text, text, boolean, date, text)",
     "cutter_governance.fn_require_armed(text)",
+    "cutter_governance.fn_require_parents_in_force(text, text)",
     "cutter_governance.fn_require_run(text, text, boolean)",
     "cutter_governance.fn_revoke_key(bytea, text)",
     "cutter_governance.fn_run_armed(text)",
@@ -100,11 +103,13 @@ const FUNCTIONS: [&str; 59] = [
     "cutter_governance.tg_source_pin_is_latest()",
     "cutter_governance.tg_source_registry_guard()",
     "cutter_governance.tg_source_version_in_order()",
+    "cutter_governance.tg_unit_removal_guard()",
     "cutter_governance.tg_unit_version_immutable()",
+    "public.document_in_force(text, timestamp with time zone, integer)",
     "public.fn_check_approval(text, text, text, jsonb)",
-    "public.fn_iu_compensate(text, text, text[], text[], text, jsonb, text)",
-    "public.fn_iu_create(text, text, jsonb, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
-    "public.fn_iu_create_more(text, text, integer, text[], text[], integer[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_change(text, text, jsonb, text, integer, text, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_change_more(text, text, integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_compensate(text, text, text[], text[], text[], text[], text, jsonb, text)",
     "public.fn_iu_enact(text, text, jsonb, text)",
     "public.fn_leg_b_record(text, text, text, text, jsonb)",
     "public.fn_record_verify(text, text, boolean, bigint, text[])",
@@ -113,7 +118,7 @@ const FUNCTIONS: [&str; 59] = [
 /// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
 /// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
 /// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
-const TRIGGERS: [&str; 48] = [
+const TRIGGERS: [&str; 56] = [
     "cutter_governance.approval_signature.approval_signature_append_only",
     "cutter_governance.approval_signature.approval_signature_no_truncate",
     "cutter_governance.approver_key.approver_key_guard",
@@ -125,6 +130,8 @@ const TRIGGERS: [&str; 48] = [
     "cutter_governance.cut_change_set.cut_change_set_no_truncate",
     "cutter_governance.cut_change_set_checked.cut_change_set_checked_append_only",
     "cutter_governance.cut_change_set_checked.cut_change_set_checked_no_truncate",
+    "cutter_governance.cut_change_set_enacted.cut_change_set_enacted_append_only",
+    "cutter_governance.cut_change_set_enacted.cut_change_set_enacted_no_truncate",
     "cutter_governance.cut_change_set_affected_row.affected_row_append_only",
     "cutter_governance.cut_change_set_affected_row.affected_row_no_truncate",
     "cutter_governance.document_lock_log.document_lock_log_append_only",
@@ -158,9 +165,15 @@ const TRIGGERS: [&str; 48] = [
     "public.information_unit.information_unit_no_truncate",
     "public.iu_lifecycle_log.iu_lifecycle_log_append_only",
     "public.iu_lifecycle_log.iu_lifecycle_log_no_truncate",
+    "public.unit_removal.unit_removal_guard",
+    "public.unit_removal.unit_removal_lock_delete",
+    "public.unit_removal.unit_removal_lock_insert",
+    "public.unit_removal.unit_removal_lock_update",
+    "public.unit_removal.unit_removal_no_truncate",
     "public.unit_version.unit_version_immutable",
     "public.unit_version.unit_version_lock_delete",
     "public.unit_version.unit_version_lock_insert",
+    "public.unit_version.unit_version_lock_update",
     "public.unit_version.unit_version_no_truncate",
 ];
 

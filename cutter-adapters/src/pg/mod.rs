@@ -36,14 +36,15 @@ pub use keys::{load_trusted_keys, revoke_key, trust_key, trusted_key_rows, Trust
 pub use killswitch::PgKillSwitch;
 pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
-    latest_version, passwordless_login_roles, provision, run_id_known, status, RolePasswords,
+    latest_version, migrate_to, passwordless_login_roles, provision, run_id_known, status,
+    RolePasswords,
 };
 pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
 pub use sources::{
     register_source, register_source_as, register_source_version, registered_source,
     registered_sources, source_history, NewVersion, RegisteredSource, Registration,
 };
-pub use target::{approval_json, PgTarget};
+pub use target::{approval_json, ChangeRow, InForceUnit, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 
 /// SQLSTATE raised by the write functions when the run is not armed.

@@ -19,22 +19,23 @@ mod embedded {
 }
 
 /// Functions in `public` that belong to cutter.
-pub(crate) const PUBLIC_FUNCTIONS: [&str; 7] = [
-    "fn_iu_create",
-    "fn_iu_create_more",
+pub(crate) const PUBLIC_FUNCTIONS: [&str; 8] = [
+    "fn_iu_change",
+    "fn_iu_change_more",
     "fn_iu_enact",
     "fn_iu_compensate",
     "fn_leg_b_record",
     "fn_record_verify",
     "fn_check_approval",
+    "document_in_force",
 ];
 
 /// What the exec role may EXECUTE (schema-qualified names): the run's own functions, each
 /// of which checks on server state that the run is armed, holds its document and (for units)
 /// carries a verified approval. Nothing that trusts, arms or clears.
 pub(crate) const EXEC_FUNCTIONS: [&str; 15] = [
-    "public.fn_iu_create",
-    "public.fn_iu_create_more",
+    "public.fn_iu_change",
+    "public.fn_iu_change_more",
     "public.fn_iu_enact",
     "public.fn_iu_compensate",
     "public.fn_leg_b_record",
@@ -50,11 +51,13 @@ pub(crate) const EXEC_FUNCTIONS: [&str; 15] = [
     "cutter_governance.fn_kb_identity",
 ];
 
-/// What the verify role may EXECUTE: read-only answers.
-pub(crate) const VERIFY_FUNCTIONS: [&str; 3] = [
+/// What the verify role may EXECUTE: read-only answers (among them the document in force, which
+/// `cutter show` and `cutter diff` read).
+pub(crate) const VERIFY_FUNCTIONS: [&str; 4] = [
     "cutter_governance.fn_run_armed",
     "cutter_governance.fn_arming_expiry",
     "cutter_governance.fn_kb_identity",
+    "public.document_in_force",
 ];
 
 /// The passwords `db init` gives the three roles (values, read from the environment by the
@@ -312,6 +315,18 @@ pub async fn provision(
         .await
         .map_err(PgError::db("commit provisioning"))?;
     Ok(())
+}
+
+/// Applies the migrations up to `version` and no further, nothing else (no roles, no
+/// grants): what a knowledge base of an older cutter looked like, for tests of an upgrade in
+/// place. [`provision`] brings it the rest of the way.
+pub async fn migrate_to(client: &mut Client, version: u32) -> Result<(), PgError> {
+    embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await
+        .map(drop)
+        .map_err(PgError::Migration)
 }
 
 /// The newest migration this build carries (what `provision` brings a database to).

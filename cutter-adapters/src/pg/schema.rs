@@ -8,6 +8,9 @@ pub const INFORMATION_UNIT: &str = "public.information_unit";
 pub const UNIT_VERSION: &str = "public.unit_version";
 /// `public.iu_lifecycle_log`: every lifecycle change of a unit.
 pub const IU_LIFECYCLE_LOG: &str = "public.iu_lifecycle_log";
+/// `public.unit_removal`: the removal of an enacted unit by an amendment (pending, enacted or
+/// withdrawn).
+pub const UNIT_REMOVAL: &str = "public.unit_removal";
 
 /// The table refinery keeps the applied migrations in, unqualified (it lives in `public`).
 pub const MIGRATION_TABLE: &str = "refinery_schema_history";
@@ -21,6 +24,7 @@ pub const KILL_SWITCH_ARMING: &str = "cutter_governance.kill_switch_arming";
 pub const CUT_CHANGE_SET: &str = "cutter_governance.cut_change_set";
 pub const CUT_CHANGE_SET_AFFECTED_ROW: &str = "cutter_governance.cut_change_set_affected_row";
 pub const CUT_CHANGE_SET_CHECKED: &str = "cutter_governance.cut_change_set_checked";
+pub const CUT_CHANGE_SET_ENACTED: &str = "cutter_governance.cut_change_set_enacted";
 pub const MANIFEST_ENVELOPE: &str = "cutter_governance.manifest_envelope";
 pub const APPROVAL_SIGNATURE: &str = "cutter_governance.approval_signature";
 pub const REVIEW_DECISION: &str = "cutter_governance.review_decision";
@@ -36,17 +40,32 @@ pub const APPROVER_KEY: &str = "cutter_governance.approver_key";
 pub const APPROVER_KEY_LOG: &str = "cutter_governance.approver_key_log";
 pub const KILL_SWITCH_LOG: &str = "cutter_governance.kill_switch_log";
 
-/// `cutter_governance.document_fingerprint`: the one view.
+/// `cutter_governance.document_fingerprint`: each document's units at their newest version,
+/// hashed (the other-documents check).
 pub const DOCUMENT_FINGERPRINT: &str = "cutter_governance.document_fingerprint";
+/// `cutter_governance.unit_change_history`: every enacted, unreverted change of a unit with
+/// the interval it starts.
+pub const UNIT_CHANGE_HISTORY: &str = "cutter_governance.unit_change_history";
+/// `public.unit_in_force`: the units in force now, for the knowledge base's readers.
+pub const UNIT_IN_FORCE: &str = "public.unit_in_force";
 
 /// cutter's tables in `public` (besides the migration history).
-pub const PUBLIC_TABLES: [&str; 3] = [INFORMATION_UNIT, UNIT_VERSION, IU_LIFECYCLE_LOG];
-
-/// Every table of the knowledge base (the admin role owns them all).
-pub const TABLES: [&str; 24] = [
+pub const PUBLIC_TABLES: [&str; 4] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
+    UNIT_REMOVAL,
+];
+
+/// cutter's views in `public`.
+pub const PUBLIC_VIEWS: [&str; 1] = [UNIT_IN_FORCE];
+
+/// Every table of the knowledge base (the admin role owns them all).
+pub const TABLES: [&str; 26] = [
+    INFORMATION_UNIT,
+    UNIT_VERSION,
+    IU_LIFECYCLE_LOG,
+    UNIT_REMOVAL,
     MIGRATION_HISTORY,
     SOURCE_REGISTRY,
     SOURCE_VERSION,
@@ -54,6 +73,7 @@ pub const TABLES: [&str; 24] = [
     CUT_CHANGE_SET,
     CUT_CHANGE_SET_AFFECTED_ROW,
     CUT_CHANGE_SET_CHECKED,
+    CUT_CHANGE_SET_ENACTED,
     MANIFEST_ENVELOPE,
     APPROVAL_SIGNATURE,
     REVIEW_DECISION,
@@ -71,14 +91,16 @@ pub const TABLES: [&str; 24] = [
 ];
 
 /// Every view of the knowledge base.
-pub const VIEWS: [&str; 1] = [DOCUMENT_FINGERPRINT];
+pub const VIEWS: [&str; 3] = [DOCUMENT_FINGERPRINT, UNIT_CHANGE_HISTORY, UNIT_IN_FORCE];
 
 /// The tables a run writes, for the narrow pre-write backup.
-pub const WRITTEN_TABLES: [&str; 10] = [
+pub const WRITTEN_TABLES: [&str; 12] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
+    UNIT_REMOVAL,
     CUT_CHANGE_SET,
+    CUT_CHANGE_SET_ENACTED,
     CUT_CHANGE_SET_AFFECTED_ROW,
     MANIFEST_ENVELOPE,
     APPROVAL_SIGNATURE,
@@ -90,10 +112,11 @@ pub const WRITTEN_TABLES: [&str; 10] = [
 /// Every table a run leaves rows in: the tables it writes, the registry its document is in,
 /// the arming rows of its kill-switch and their log, and its document lock's log. Counting
 /// these shows what a run did.
-pub const RUN_TABLES: [&str; 14] = [
+pub const RUN_TABLES: [&str; 16] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
+    UNIT_REMOVAL,
     SOURCE_REGISTRY,
     KILL_SWITCH_ARMING,
     KILL_SWITCH_LOG,
@@ -101,6 +124,7 @@ pub const RUN_TABLES: [&str; 14] = [
     RUN,
     CUT_CHANGE_SET,
     CUT_CHANGE_SET_AFFECTED_ROW,
+    CUT_CHANGE_SET_ENACTED,
     MANIFEST_ENVELOPE,
     APPROVAL_SIGNATURE,
     REVIEW_DECISION,
@@ -120,6 +144,7 @@ pub fn verify_relations() -> impl Iterator<Item = &'static str> {
 pub fn public_relations() -> Vec<&'static str> {
     PUBLIC_TABLES
         .iter()
+        .chain(PUBLIC_VIEWS.iter())
         .filter_map(|t| t.strip_prefix("public."))
         .chain([MIGRATION_TABLE])
         .collect()
@@ -139,18 +164,25 @@ mod tests {
             TABLES.len() + VIEWS.len(),
             "a name is listed twice"
         );
-        for list in [&WRITTEN_TABLES[..], &RUN_TABLES[..], &PUBLIC_TABLES[..]] {
+        for list in [
+            &WRITTEN_TABLES[..],
+            &RUN_TABLES[..],
+            &PUBLIC_TABLES[..],
+            &PUBLIC_VIEWS[..],
+        ] {
             let set: BTreeSet<&str> = list.iter().copied().collect();
             assert_eq!(set.len(), list.len(), "{list:?} lists a name twice");
             assert!(set.is_subset(&all), "{list:?}");
         }
-        assert_eq!(verify_relations().count(), 24);
+        assert_eq!(verify_relations().count(), 28);
         assert_eq!(
             public_relations(),
             vec![
                 "information_unit",
                 "unit_version",
                 "iu_lifecycle_log",
+                "unit_removal",
+                "unit_in_force",
                 "refinery_schema_history"
             ]
         );

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use cutter_core::approval::Approval;
-use cutter_core::change::{ChangePlan, EnactedDocument, EnactedUnit, PayloadFormat};
+use cutter_core::change::{unit_status, ChangePlan, EnactedDocument, EnactedUnit, WriteOp};
 use cutter_core::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
 use cutter_core::mode::Mode;
-use cutter_core::plan::CutPlan;
+use cutter_core::plan::{CutPlan, ProvisionStatus, Unit};
 use cutter_core::ports::{
     ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunBinding, RunContext,
     StoredUnit, TargetRun, VerifyResult,
@@ -25,6 +25,130 @@ use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
 /// Units per statement of leg A: large enough that a call's round trip is small against its
 /// work, small enough that encoding the next chunk overlaps writing this one.
 const LEG_A_CHUNK: usize = 4096;
+
+/// One write of a change plan as leg A sends it to `fn_iu_change`: what it does (`add`,
+/// `revise` or `remove`), to which unit and as which version, and for an add or a revise the
+/// unit as the new plan has it (every field of that version) and its provision status
+/// (`in_force` or `repealed`). Positions are the order of the slice.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeRow<'a> {
+    pub op: &'a str,
+    pub key: &'a str,
+    pub version_no: u32,
+    pub unit: Option<&'a Unit>,
+    pub status: &'a str,
+}
+
+/// A unit as it is in force, with its text (`public.document_in_force`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForceUnit {
+    pub key: String,
+    pub version_no: u32,
+    /// The document version that brought this version of the unit into force.
+    pub document_version: u32,
+    pub parent: Option<String>,
+    pub ordinal: u32,
+    pub unit_kind: String,
+    pub section_type: String,
+    pub title: String,
+    pub body: String,
+    pub body_sha256: String,
+    pub status: ProvisionStatus,
+    pub in_force_from: chrono::DateTime<chrono::Utc>,
+}
+
+/// The writes of a change plan as the columns `fn_iu_change` takes.
+#[derive(Default)]
+struct ChangeColumns<'a> {
+    ops: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    versions: Vec<i32>,
+    parents: Vec<Option<&'a str>>,
+    ordinals: Vec<Option<i32>>,
+    kinds: Vec<Option<&'a str>>,
+    sections: Vec<Option<&'a str>>,
+    titles: Vec<Option<&'a str>>,
+    bodies: Vec<Option<&'a str>>,
+    shas: Vec<Option<String>>,
+    statuses: Vec<Option<&'a str>>,
+}
+
+impl<'a> ChangeColumns<'a> {
+    fn of(rows: &[ChangeRow<'a>]) -> Result<Self, PortError> {
+        let mut c = ChangeColumns::default();
+        for w in rows {
+            c.ops.push(w.op);
+            c.keys.push(w.key);
+            c.versions.push(
+                i32::try_from(w.version_no).map_err(|_| PortError::Rejected {
+                    what: format!("unit `{}`", w.key),
+                    detail: format!("version {} does not fit the column", w.version_no),
+                })?,
+            );
+            match w.unit {
+                Some(u) => {
+                    c.parents.push(u.parent());
+                    c.ordinals
+                        .push(Some(i32::try_from(u.ordinal()).map_err(|_| {
+                            PortError::Rejected {
+                                what: format!("unit `{}`", u.key()),
+                                detail: format!("ordinal {} does not fit the column", u.ordinal()),
+                            }
+                        })?));
+                    c.kinds.push(Some(u.unit_kind()));
+                    c.sections.push(Some(u.section_type()));
+                    c.titles.push(Some(u.title()));
+                    c.bodies.push(Some(u.body()));
+                    c.shas.push(Some(u.body_sha256()));
+                    c.statuses.push(Some(w.status));
+                }
+                None => {
+                    c.parents.push(None);
+                    c.ordinals.push(None);
+                    c.kinds.push(None);
+                    c.sections.push(None);
+                    c.titles.push(None);
+                    c.bodies.push(None);
+                    c.shas.push(None);
+                    c.statuses.push(None);
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Every unit of a document at its newest version that is not withdrawn (the draft if there
+/// is one, else the enacted one; a retired unit at its last version), with its live removal.
+const READ_UNITS: &str = "
+SELECT u.unit_key, v.parent_key, v.ordinal, v.unit_kind, v.section_type, v.title, v.body_sha256,
+       u.lifecycle_status, v.version_status, u.created_by_run, v.version_no, v.created_by_run,
+       v.provision_status, m.created_by_run
+FROM public.information_unit u
+JOIN (
+    SELECT DISTINCT ON (x.unit_key) x.*
+    FROM public.unit_version x
+    WHERE x.document_id = $1
+    ORDER BY x.unit_key, (x.version_status = 'withdrawn'), x.version_no DESC
+) v ON v.unit_key = u.unit_key
+LEFT JOIN public.unit_removal m
+       ON m.document_id = u.document_id AND m.unit_key = u.unit_key AND m.status <> 'withdrawn'
+WHERE u.document_id = $1";
+
+/// The enacted units of a document at their enacted version.
+const ENACTED_UNITS: &str = "
+SELECT u.unit_key, v.parent_key, v.ordinal, v.unit_kind, v.section_type, v.title, v.body_sha256,
+       v.provision_status, v.version_no
+FROM public.information_unit u
+JOIN public.unit_version v
+  ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_status = 'enacted'
+WHERE u.document_id = $1 AND u.lifecycle_status = 'enacted'";
+
+/// The keys of a document's retired units.
+const RETIRED_KEYS: &str = "
+SELECT u.unit_key FROM public.information_unit u
+WHERE u.document_id = $1 AND u.lifecycle_status = 'retired'
+ORDER BY u.unit_key COLLATE \"C\"";
 
 /// The fields of an approval as the knowledge base's `fn_verify_approval` reads them: it
 /// rebuilds the signed text from these and verifies the signature itself. A batch-derived
@@ -148,6 +272,174 @@ impl PgTarget {
             .transpose()
     }
 
+    /// Leg A: writes exactly `rows` (a change plan, positions in slice order) as drafts under
+    /// the run's accepted SG_1 approval, in chunks of one transaction; the knowledge base
+    /// recomputes the payload at commit. A repeat for a run already written writes nothing.
+    pub async fn cut_changes(
+        &self,
+        run: &RunContext,
+        rows: &[ChangeRow<'_>],
+        payload_format: &str,
+        approval: &AcceptedApproval,
+    ) -> Result<LegAOutcome, PortError> {
+        let what = "leg A";
+        let approval = accepted_json(what, approval)?;
+        let n = rows.len();
+        let c = ChangeColumns::of(rows)?;
+        let total = i32::try_from(n).map_err(|_| PortError::Rejected {
+            what: what.to_string(),
+            detail: format!("{n} writes do not fit one change set"),
+        })?;
+        let mut client = self.exec_client(what).await?;
+        let tx = begin_armed(&mut client, what, &run.run_id).await?;
+        // The first chunk creates the change set (or finds the run's, for a repeat); the rest
+        // follow in the same transaction, two in flight, so the client encodes the next chunk
+        // while the server writes the last one.
+        let first = n.min(LEG_A_CHUNK);
+        let row = tx
+            .query_one(
+                "SELECT result, written, already_present FROM public.fn_iu_change(
+                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                &[
+                    &run.run_id,
+                    &run.document_id,
+                    &approval,
+                    &run.actor,
+                    &total,
+                    &payload_format,
+                    &&c.ops[..first],
+                    &&c.keys[..first],
+                    &&c.versions[..first],
+                    &&c.parents[..first],
+                    &&c.ordinals[..first],
+                    &&c.kinds[..first],
+                    &&c.sections[..first],
+                    &&c.titles[..first],
+                    &&c.bodies[..first],
+                    &&c.shas[..first],
+                    &&c.statuses[..first],
+                ],
+            )
+            .await
+            .map_err(|e| translate(what, &run.run_id, &e))?;
+        let result: String = col(&row, 0, "fn_iu_change")?;
+        let mut created = count("fn_iu_change.written", col(&row, 1, "fn_iu_change")?)?;
+        let already_present = count(
+            "fn_iu_change.already_present",
+            col(&row, 2, "fn_iu_change")?,
+        )?;
+        match result.as_str() {
+            "already_present" => {}
+            "created" => {
+                let more = "SELECT public.fn_iu_change_more(
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+                let statement = tx
+                    .prepare(more)
+                    .await
+                    .map_err(|e| translate(what, &run.run_id, &e))?;
+                let chunks: Vec<(usize, usize)> = (first..n)
+                    .step_by(LEG_A_CHUNK)
+                    .map(|a| (a, (a + LEG_A_CHUNK).min(n)))
+                    .collect();
+                let c = &c;
+                let sends = chunks.into_iter().map(|(a, b)| {
+                    let (tx, statement) = (&tx, &statement);
+                    let offset = i32::try_from(a).unwrap_or(i32::MAX);
+                    async move {
+                        tx.query_one(
+                            statement,
+                            &[
+                                &run.run_id,
+                                &run.document_id,
+                                &offset,
+                                &&c.ops[a..b],
+                                &&c.keys[a..b],
+                                &&c.versions[a..b],
+                                &&c.parents[a..b],
+                                &&c.ordinals[a..b],
+                                &&c.kinds[a..b],
+                                &&c.sections[a..b],
+                                &&c.titles[a..b],
+                                &&c.bodies[a..b],
+                                &&c.shas[a..b],
+                                &&c.statuses[a..b],
+                            ],
+                        )
+                        .await
+                    }
+                });
+                let mut results = futures::stream::iter(sends).buffered(2);
+                while let Some(row) = results.next().await {
+                    let row = row.map_err(|e| translate(what, &run.run_id, &e))?;
+                    created += count("fn_iu_change_more", col(&row, 0, "fn_iu_change_more")?)?;
+                }
+            }
+            other => {
+                // Dropping the transaction rolls everything back.
+                return Err(PortError::Rejected {
+                    what: what.to_string(),
+                    detail: format!("fn_iu_change returned `{other}`"),
+                });
+            }
+        }
+        commit(tx, what, &run.run_id).await?;
+        tracing::info!(run_id = %run.run_id, created, already_present, "leg A");
+        Ok(LegAOutcome {
+            created,
+            already_present,
+        })
+    }
+
+    /// The document as it is (or was) in force, through the verify role: now, at `as_of`, or
+    /// at document version `version` (`public.document_in_force`), by key. What `cutter show`
+    /// and `cutter diff` print.
+    pub async fn in_force(
+        &self,
+        document_id: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        version: Option<u32>,
+    ) -> Result<Vec<InForceUnit>, PortError> {
+        let what = format!("read {document_id} as in force");
+        let version = version
+            .map(|v| {
+                i32::try_from(v).map_err(|_| PortError::Rejected {
+                    what: what.clone(),
+                    detail: format!("version {v} does not exist"),
+                })
+            })
+            .transpose()?;
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(
+                "SELECT unit_key, version_no, document_version, parent_key, ordinal, unit_kind,
+                        section_type, title, body, body_sha256, status, in_force_from
+                 FROM public.document_in_force($1, as_of => $2, version => $3)",
+                &[&document_id, &as_of, &version],
+            )
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        rows.iter()
+            .map(|r| {
+                let what = "document_in_force";
+                let ordinal: i32 = col(r, 4, what)?;
+                Ok(InForceUnit {
+                    key: col(r, 0, what)?,
+                    version_no: version_no("unit_version.version_no", col(r, 1, what)?)?,
+                    document_version: version_no("unit_version.version_no", col(r, 2, what)?)?,
+                    parent: col(r, 3, what)?,
+                    ordinal: u32::try_from(ordinal).unwrap_or(0),
+                    unit_kind: col(r, 5, what)?,
+                    section_type: col(r, 6, what)?,
+                    title: col(r, 7, what)?,
+                    body: col(r, 8, what)?,
+                    body_sha256: col(r, 9, what)?,
+                    status: provision_status(&col::<String>(r, 10, what)?)?,
+                    in_force_from: col(r, 11, what)?,
+                })
+            })
+            .collect()
+    }
+
     async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
         self.exec.get().await.map_err(|e| pool_error(what, e))
     }
@@ -223,6 +515,48 @@ fn count(what: &str, n: i64) -> Result<u64, PortError> {
         what: what.to_string(),
         detail: format!("negative count {n}"),
     })
+}
+
+/// A row of [`READ_UNITS`] as the core reads it back.
+fn stored_unit(row: &tokio_postgres::Row) -> Result<StoredUnit, PortError> {
+    let what = "information_unit";
+    let ordinal: i32 = col(row, 2, what)?;
+    let unit_lifecycle: String = col(row, 7, what)?;
+    let version_status: String = col(row, 8, what)?;
+    let lifecycle = match (status(&unit_lifecycle)?, version_status.as_str()) {
+        (LifecycleStatus::Retired, _) => LifecycleStatus::Retired,
+        (LifecycleStatus::Draft, _) | (_, "draft") => LifecycleStatus::Draft,
+        _ => LifecycleStatus::Enacted,
+    };
+    Ok(StoredUnit {
+        key: col(row, 0, what)?,
+        parent: col(row, 1, what)?,
+        ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
+            what: "unit_version.ordinal".into(),
+            detail: format!("negative ordinal {ordinal}"),
+        })?,
+        unit_kind: col(row, 3, what)?,
+        section_type: col(row, 4, what)?,
+        title: col(row, 5, what)?,
+        body_sha256: col(row, 6, what)?,
+        lifecycle_status: lifecycle,
+        created_by_run: col(row, 9, what)?,
+        version_no: version_no("unit_version.version_no", col(row, 10, what)?)?,
+        version_by_run: col(row, 11, what)?,
+        status: provision_status(&col::<String>(row, 12, what)?)?,
+        removal_by_run: col(row, 13, what)?,
+    })
+}
+
+fn provision_status(text: &str) -> Result<ProvisionStatus, PortError> {
+    match text {
+        "in_force" => Ok(ProvisionStatus::InForce),
+        "repealed" => Ok(ProvisionStatus::Repealed),
+        other => Err(PortError::Corrupt {
+            what: "unit_version.provision_status".into(),
+            detail: format!("unknown status `{other}`"),
+        }),
+    }
 }
 
 #[async_trait]
@@ -424,41 +758,37 @@ impl ExecutionTarget for PgTarget {
         let what = format!("read what is enacted of {document_id}");
         let client = self.verify_client(&what).await?;
         let rows = client
-            .query(
-                "SELECT u.unit_key, u.parent_key, u.ordinal, u.unit_kind, u.section_type, u.title,
-                        v.body_sha256, u.lifecycle_status
-                 FROM public.information_unit u
-                 JOIN public.unit_version v
-                   ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_no = 1
-                 WHERE u.document_id = $1 AND u.lifecycle_status IN ('enacted', 'retired')",
-                &[&document_id],
-            )
+            .query(ENACTED_UNITS, &[&document_id])
             .await
             .map_err(|e| translate(&what, "", &e))?;
         let mut out = EnactedDocument::default();
         for row in &rows {
-            let key: String = col(row, 0, "information_unit")?;
-            let lifecycle: String = col(row, 7, "information_unit")?;
-            if status(&lifecycle)? == LifecycleStatus::Retired {
-                out.retired.push(key);
-                continue;
-            }
-            let ordinal: i32 = col(row, 2, "information_unit")?;
+            let what = "unit_version";
+            let ordinal: i32 = col(row, 2, what)?;
+            let version: i32 = col(row, 8, what)?;
+            let provision: String = col(row, 7, what)?;
             out.units.push(EnactedUnit {
-                key,
-                parent: col(row, 1, "information_unit")?,
+                key: col(row, 0, what)?,
+                parent: col(row, 1, what)?,
                 ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
-                    what: "information_unit.ordinal".into(),
+                    what: "unit_version.ordinal".into(),
                     detail: format!("negative ordinal {ordinal}"),
                 })?,
-                unit_kind: col(row, 3, "information_unit")?,
-                section_type: col(row, 4, "information_unit")?,
-                title: col(row, 5, "information_unit")?,
-                body_sha256: col(row, 6, "unit_version")?,
-                status: Default::default(),
-                version_no: 1,
+                unit_kind: col(row, 3, what)?,
+                section_type: col(row, 4, what)?,
+                title: col(row, 5, what)?,
+                body_sha256: col(row, 6, what)?,
+                status: provision_status(&provision)?,
+                version_no: version_no("unit_version.version_no", version)?,
             });
         }
+        out.retired = client
+            .query(RETIRED_KEYS, &[&document_id])
+            .await
+            .map_err(|e| translate(&what, "", &e))?
+            .iter()
+            .map(|r| col(r, 0, "information_unit.unit_key"))
+            .collect::<Result<_, _>>()?;
         Ok(out)
     }
 
@@ -469,178 +799,48 @@ impl ExecutionTarget for PgTarget {
         changes: &ChangePlan,
         approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
-        let what = "leg A";
-        if changes.payload_format != PayloadFormat::Plan {
+        let mut rows: Vec<ChangeRow<'_>> = Vec::with_capacity(changes.changes.len());
+        for w in changes.writes(plan) {
+            if w.position as usize != rows.len() {
+                return Err(PortError::Rejected {
+                    what: "leg A".to_string(),
+                    detail: format!(
+                        "write {} of the change plan is at position {}; positions are 0..n-1 in order",
+                        rows.len(),
+                        w.position
+                    ),
+                });
+            }
+            rows.push(ChangeRow {
+                op: w.op.name(),
+                key: w.key,
+                version_no: w.version_no,
+                unit: w.unit.filter(|_| w.op != WriteOp::Remove),
+                status: w.unit.map_or("", |u| unit_status(u).name()),
+            });
+        }
+        if rows.len() as u64 != changes.write_count() {
             return Err(PortError::Rejected {
-                what: what.to_string(),
+                what: "leg A".to_string(),
                 detail: format!(
-                    "this knowledge base writes whole first versions only; the change plan ({}) needs the amendment schema",
-                    changes.counts.summary()
+                    "the change plan counts {} writes but lists {}",
+                    changes.write_count(),
+                    rows.len()
                 ),
             });
         }
-        let approval = accepted_json(what, approval)?;
-        let n = plan.units.len();
-        let mut keys = Vec::with_capacity(n);
-        let mut parents = Vec::with_capacity(n);
-        let mut ordinals = Vec::with_capacity(n);
-        let mut kinds = Vec::with_capacity(n);
-        let mut sections = Vec::with_capacity(n);
-        let mut titles = Vec::with_capacity(n);
-        let mut bodies = Vec::with_capacity(n);
-        let mut shas = Vec::with_capacity(n);
-        for u in &plan.units {
-            keys.push(u.key());
-            parents.push(u.parent());
-            ordinals.push(i32::try_from(u.ordinal()).map_err(|_| PortError::Rejected {
-                what: format!("unit `{}`", u.key()),
-                detail: format!("ordinal {} does not fit the column", u.ordinal()),
-            })?);
-            kinds.push(u.unit_kind());
-            sections.push(u.section_type());
-            titles.push(u.title());
-            bodies.push(u.body());
-            shas.push(u.body_sha256());
-        }
-        let total = i32::try_from(n).map_err(|_| PortError::Rejected {
-            what: what.to_string(),
-            detail: format!("{n} units do not fit one change set"),
-        })?;
-        let mut client = self.exec_client(what).await?;
-        let tx = begin_armed(&mut client, what, &run.run_id).await?;
-        // The first chunk creates the change set (or finds the run's, for a repeat); the rest
-        // follow in the same transaction, two in flight, so the client encodes the next chunk
-        // while the server writes the last one.
-        let first = n.min(LEG_A_CHUNK);
-        let row = tx
-            .query_one(
-                "SELECT result, created, already_present FROM public.fn_iu_create(
-                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                &[
-                    &run.run_id,
-                    &run.document_id,
-                    &approval,
-                    &run.actor,
-                    &total,
-                    &&keys[..first],
-                    &&parents[..first],
-                    &&ordinals[..first],
-                    &&kinds[..first],
-                    &&sections[..first],
-                    &&titles[..first],
-                    &&bodies[..first],
-                    &&shas[..first],
-                ],
-            )
+        self.cut_changes(run, &rows, changes.payload_format.name(), approval)
             .await
-            .map_err(|e| translate(what, &run.run_id, &e))?;
-        let result: String = col(&row, 0, "fn_iu_create")?;
-        let mut created = count("fn_iu_create.created", col(&row, 1, "fn_iu_create")?)?;
-        let already_present = count(
-            "fn_iu_create.already_present",
-            col(&row, 2, "fn_iu_create")?,
-        )?;
-        match result.as_str() {
-            "already_present" => {}
-            "created" => {
-                let more =
-                    "SELECT public.fn_iu_create_more($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-                let statement = tx
-                    .prepare(more)
-                    .await
-                    .map_err(|e| translate(what, &run.run_id, &e))?;
-                let chunks: Vec<(usize, usize)> = (first..n)
-                    .step_by(LEG_A_CHUNK)
-                    .map(|a| (a, (a + LEG_A_CHUNK).min(n)))
-                    .collect();
-                let sends = chunks.into_iter().map(|(a, b)| {
-                    let (tx, statement) = (&tx, &statement);
-                    let (keys, parents, ordinals) = (&keys[a..b], &parents[a..b], &ordinals[a..b]);
-                    let (kinds, sections, titles) = (&kinds[a..b], &sections[a..b], &titles[a..b]);
-                    let (bodies, shas) = (&bodies[a..b], &shas[a..b]);
-                    let offset = i32::try_from(a).unwrap_or(i32::MAX);
-                    async move {
-                        tx.query_one(
-                            statement,
-                            &[
-                                &run.run_id,
-                                &run.document_id,
-                                &offset,
-                                &keys,
-                                &parents,
-                                &ordinals,
-                                &kinds,
-                                &sections,
-                                &titles,
-                                &bodies,
-                                &shas,
-                            ],
-                        )
-                        .await
-                    }
-                });
-                let mut results = futures::stream::iter(sends).buffered(2);
-                while let Some(row) = results.next().await {
-                    let row = row.map_err(|e| translate(what, &run.run_id, &e))?;
-                    created += count("fn_iu_create_more", col(&row, 0, "fn_iu_create_more")?)?;
-                }
-            }
-            other => {
-                // Dropping the transaction rolls everything back.
-                return Err(PortError::Rejected {
-                    what: what.to_string(),
-                    detail: format!("fn_iu_create returned `{other}`"),
-                });
-            }
-        }
-        commit(tx, what, &run.run_id).await?;
-        tracing::info!(run_id = %run.run_id, created, already_present, "leg A");
-        Ok(LegAOutcome {
-            created,
-            already_present,
-        })
     }
 
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
         let what = format!("read the units of {document_id}");
         let client = self.verify_client(&what).await?;
         let rows = client
-            .query(
-                "SELECT u.unit_key, u.parent_key, u.ordinal, u.unit_kind, u.section_type, u.title,
-                        v.body_sha256, u.lifecycle_status, u.created_by_run
-                 FROM public.information_unit u
-                 JOIN public.unit_version v
-                   ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_no = 1
-                 WHERE u.document_id = $1
-                 ORDER BY u.created_at, u.created_by_run, u.plan_position",
-                &[&document_id],
-            )
+            .query(READ_UNITS, &[&document_id])
             .await
             .map_err(|e| translate(&what, "", &e))?;
-        rows.iter()
-            .map(|row| {
-                let ordinal: i32 = col(row, 2, "information_unit")?;
-                let lifecycle: String = col(row, 7, "information_unit")?;
-                Ok(StoredUnit {
-                    key: col(row, 0, "information_unit")?,
-                    parent: col(row, 1, "information_unit")?,
-                    ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
-                        what: "information_unit.ordinal".into(),
-                        detail: format!("negative ordinal {ordinal}"),
-                    })?,
-                    unit_kind: col(row, 3, "information_unit")?,
-                    section_type: col(row, 4, "information_unit")?,
-                    title: col(row, 5, "information_unit")?,
-                    body_sha256: col(row, 6, "information_unit")?,
-                    lifecycle_status: status(&lifecycle)?,
-                    created_by_run: col(row, 8, "information_unit")?,
-                    version_no: 1,
-                    version_by_run: col(row, 8, "information_unit")?,
-                    status: Default::default(),
-                    removal_by_run: None,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_unit).collect()
     }
 
     async fn record_verify(
@@ -749,17 +949,21 @@ impl ExecutionTarget for PgTarget {
         };
         let retire = keys(CompensationAction::Retire);
         let delete = keys(CompensationAction::Delete);
+        let restore = keys(CompensationAction::Restore);
+        let reinstate = keys(CompensationAction::Reinstate);
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
         let row = tx
             .query_one(
-                "SELECT retired, deleted FROM public.fn_iu_compensate(
-                     $1, $2, $3, $4, $5, ($6::text)::jsonb, $7)",
+                "SELECT retired, deleted, restored, reinstated FROM public.fn_iu_compensate(
+                     $1, $2, $3, $4, $5, $6, $7, ($8::text)::jsonb, $9)",
                 &[
                     &run.run_id,
                     &run.document_id,
                     &retire,
                     &delete,
+                    &restore,
+                    &reinstate,
                     &authority.reason,
                     &approval,
                     &run.actor,
@@ -777,6 +981,16 @@ impl ExecutionTarget for PgTarget {
                 col(&row, 1, "fn_iu_compensate")?,
             )?,
         };
+        let restored = count(
+            "fn_iu_compensate.restored",
+            col(&row, 2, "fn_iu_compensate")?,
+        )?;
+        let reinstated = count(
+            "fn_iu_compensate.reinstated",
+            col(&row, 3, "fn_iu_compensate")?,
+        )?;
+        tracing::info!(run_id = %run.run_id, retired = outcome.retired, deleted = outcome.deleted,
+                       restored, reinstated, "compensation");
         commit(tx, what, &run.run_id).await?;
         Ok(outcome)
     }

@@ -9,8 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{Duration, Utc};
 use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{
-    designed_grants, provision, register_source, trust_key, PgDocumentLocks, PgGrantProbe,
-    PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
+    designed_grants, provision, register_source, trust_key, ChangeRow, PgDocumentLocks,
+    PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
 };
 use cutter_core::approval::Approval;
 use cutter_core::compensation::CompensationAuthority;
@@ -145,15 +145,23 @@ impl Scratch {
     /// Phases 1 to 3 of a run, as the orchestrator makes them: armed (for an hour), begun,
     /// its document locked, its plan recorded. Returns the registry's pin.
     pub async fn begin(&self, ctx: &RunContext, p: &CutPlan) -> Result<String> {
+        self.begin_changes(ctx, &payload(p), p.units.len()).await
+    }
+
+    /// [`Scratch::begin`] for a change plan of `writes` writes hashing to `payload`.
+    pub async fn begin_changes(
+        &self,
+        ctx: &RunContext,
+        payload: &str,
+        writes: usize,
+    ) -> Result<String> {
         let target = self.target()?;
         self.kill_switch()?
             .arm(&ctx.run_id, Duration::hours(1), Utc::now())
             .await?;
         let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
         self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
-        target
-            .record_plan(ctx, &p.payload_sha256(), p.units.len() as u64)
-            .await?;
+        target.record_plan(ctx, payload, writes as u64).await?;
         binding
             .source_sha256
             .ok_or_else(|| anyhow!("the knowledge base answered without a pin"))
@@ -162,6 +170,17 @@ impl Scratch {
     /// Phases 7 to 9 after a leg A, so the run may be enacted: both verifies passed and
     /// leg B recorded.
     pub async fn through_leg_b(&self, ctx: &RunContext, p: &CutPlan) -> Result<()> {
+        self.through_leg_b_changes(ctx, &payload(p), p.units.len())
+            .await
+    }
+
+    /// [`Scratch::through_leg_b`] for a change plan.
+    pub async fn through_leg_b_changes(
+        &self,
+        ctx: &RunContext,
+        payload: &str,
+        writes: usize,
+    ) -> Result<()> {
         let target = self.target()?;
         for phase in [Phase::StructuralVerify, Phase::WriteVerify] {
             target
@@ -170,20 +189,32 @@ impl Scratch {
                     &VerifyResult {
                         phase,
                         passed: true,
-                        checked: p.units.len() as u64,
+                        checked: writes as u64,
                         mismatches: Vec::new(),
                     },
                 )
                 .await?;
             if phase == Phase::StructuralVerify {
+                let sg1 = self.signed_payload(
+                    Gate::Sg1,
+                    ctx,
+                    &sha256_hex(SAMPLE_MD.as_bytes()),
+                    payload,
+                    None,
+                );
                 target
                     .leg_b_record(
                         ctx,
-                        &manifest(
-                            ctx,
-                            p,
-                            self.signed(Gate::Sg1, ctx, &sha256_hex(SAMPLE_MD.as_bytes()), p, None),
-                        ),
+                        &cutter_core::ports::Manifest {
+                            run_id: ctx.run_id.clone(),
+                            document_id: ctx.document_id.clone(),
+                            payload_sha256: payload.to_string(),
+                            source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+                            unit_count: writes as u64,
+                            backup_sha256: "b".repeat(64),
+                            grant_sha256: designed_grants().sha256(),
+                            approval: sg1,
+                        },
                     )
                     .await?;
             }
@@ -201,12 +232,24 @@ impl Scratch {
         p: &CutPlan,
         review_decision: Option<&str>,
     ) -> AcceptedApproval {
+        self.signed_payload(gate, ctx, source, &payload(p), review_decision)
+    }
+
+    /// [`Scratch::signed`] over a payload sha256.
+    pub fn signed_payload(
+        &self,
+        gate: Gate,
+        ctx: &RunContext,
+        source: &str,
+        payload: &str,
+        review_decision: Option<&str>,
+    ) -> AcceptedApproval {
         let mut a = Approval::new(
             gate,
             &ctx.run_id,
             &ctx.document_id,
             source,
-            &p.payload_sha256(),
+            payload,
             APPROVER,
             Utc::now() - Duration::seconds(5),
         );
@@ -354,7 +397,7 @@ pub fn manifest(
     cutter_core::ports::Manifest {
         run_id: ctx.run_id.clone(),
         document_id: ctx.document_id.clone(),
-        payload_sha256: p.payload_sha256(),
+        payload_sha256: payload(p),
         source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
         unit_count: p.units.len() as u64,
         backup_sha256: "b".repeat(64),
@@ -421,4 +464,50 @@ pub fn ctx(run_id: &str, document_id: &str) -> RunContext {
         document_id: document_id.to_string(),
         actor: ACTOR.to_string(),
     }
+}
+
+/// The writes of a first cut of `p`: every unit added, in plan order.
+pub fn first_cut(p: &CutPlan) -> Vec<ChangeRow<'_>> {
+    p.units
+        .iter()
+        .map(|u| ChangeRow {
+            op: "add",
+            key: u.key(),
+            version_no: 1,
+            unit: Some(u),
+            status: "in_force",
+        })
+        .collect()
+}
+
+/// The `cutter.change.v1` payload sha256 of a change plan, written out here independently of
+/// the core and the database (the tests hold the two to it).
+pub fn change_payload(rows: &[ChangeRow<'_>]) -> String {
+    fn field(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'\n');
+    }
+    let mut out = format!("cutter.change.v1\n{}\n", rows.len()).into_bytes();
+    for w in rows {
+        field(&mut out, w.op);
+        field(&mut out, w.key);
+        field(&mut out, &w.version_no.to_string());
+        if let Some(u) = w.unit {
+            field(&mut out, u.parent().unwrap_or(""));
+            field(&mut out, &u.ordinal().to_string());
+            field(&mut out, u.unit_kind());
+            field(&mut out, u.section_type());
+            field(&mut out, u.title());
+            field(&mut out, &u.body_sha256());
+            field(&mut out, w.status);
+        }
+    }
+    sha256_hex(&out)
+}
+
+/// The payload a run cutting `p` for the first time records and its approvals sign (the
+/// core's: a first version of provisions in force keeps `cutter.payload.v1`).
+pub fn payload(p: &CutPlan) -> String {
+    cutter_core::change::ChangePlan::whole(p).payload_sha256
 }
