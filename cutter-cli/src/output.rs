@@ -20,7 +20,15 @@ pub fn run_json(run: &RunRecord) -> Value {
         "source_sha256": run.source_sha256,
         "source_version": run.source_version,
         "payload_sha256": run.payload_sha256,
+        "payload_format": run.changes.as_ref().map(|c| c.payload_format.name()),
+        "plan_sha256": run.plan_sha256,
         "unit_count": run.unit_count,
+        "changes": run.changes.as_ref().map(|c| json!({
+            "first_version": c.first_version,
+            "counts": c.counts,
+            "writes": c.write_count(),
+        })),
+        "nothing_to_change": run.state == RunState::Unchanged,
         "awaiting_gate": run.state.awaiting().map(|g| g.name()),
         "phases": run.phases.iter().map(|p| json!({
             "name": p.phase.name(),
@@ -72,10 +80,40 @@ pub fn run_human(run: &RunRecord) -> String {
             run.document_id
         ));
     }
+    if let Some(c) = &run.changes {
+        out.push_str(&format!(
+            "change plan: {} — {} ({})\n",
+            if c.first_version {
+                "first version"
+            } else {
+                "amendment"
+            },
+            c.counts.summary(),
+            match c.write_count() {
+                1 => "1 write".to_string(),
+                n => format!("{n} writes"),
+            }
+        ));
+    }
     if let Some(sha) = &run.payload_sha256 {
         out.push_str(&format!(
-            "payload sha256: {sha} ({} units)\n",
+            "payload sha256: {sha} ({} writes)\n",
             run.unit_count.unwrap_or(0)
+        ));
+    }
+    if let Some(sha) = &run.plan_sha256 {
+        out.push_str(&format!("plan sha256: {sha} (the full new text)\n"));
+    }
+    if run.state == RunState::Unchanged {
+        let said = run
+            .phases
+            .last()
+            .and_then(|p| p.facts.iter().find(|(k, _)| k == "nothing_to_change"))
+            .map_or("the text is identical to what is enacted", |(_, v)| {
+                v.as_str()
+            });
+        out.push_str(&format!(
+            "nothing to change: {said}; nothing was written and no approval is needed\n"
         ));
     }
     for p in &run.phases {
