@@ -271,6 +271,9 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
                             eprintln!("profile {p} was detected (choose one with --profile)");
                         }
                     }
+                    if let Some(base) = &done.dry_run_base {
+                        eprintln!("dry-run compared with {base}");
+                    }
                 }
             }
             report_outcome(env, &done.run_id, done.outcome, json)

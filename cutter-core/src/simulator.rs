@@ -179,6 +179,10 @@ pub const FAULT_INTAKE_PIN: &str =
 #[cfg(feature = "faults")]
 pub const FAULT_OTHER_DOCUMENT: &str = "FAULT-OTHER";
 
+/// The run a seeded simulator ([`Simulator::with_enacted`]) names as the author of what was
+/// enacted before the dry-run.
+pub const ENACTED_BEFORE: &str = "enacted-before-this-dry-run";
+
 /// The tables a run touches, in the simulator as in the live schema.
 pub const TOUCHED_TABLES: [&str; 5] = [
     "public.information_unit",
@@ -199,6 +203,47 @@ impl Simulator {
             tables: Mutex::new(tables),
             ..Simulator::default()
         }
+    }
+
+    /// A simulator whose knowledge base already holds `enacted` for `document_id` (read from a
+    /// live knowledge base), so a dry-run sees the change plan a live run would: the units are
+    /// in force at their versions, the retired keys retired, all as the work of an earlier run
+    /// named [`ENACTED_BEFORE`].
+    pub fn with_enacted(document_id: &str, enacted: &EnactedDocument) -> Self {
+        let mut tables = SimTables::default();
+        for u in &enacted.units {
+            tables.information_unit.push(SimUnit {
+                document_id: document_id.to_string(),
+                key: u.key.clone(),
+                created_by_run: ENACTED_BEFORE.to_string(),
+                lifecycle_status: LifecycleStatus::Enacted,
+                removal_by_run: None,
+            });
+            tables.unit_version.push(SimVersion {
+                document_id: document_id.to_string(),
+                key: u.key.clone(),
+                version_no: u.version_no,
+                by_run: ENACTED_BEFORE.to_string(),
+                state: VersionState::InForce,
+                parent: u.parent.clone(),
+                ordinal: u.ordinal,
+                unit_kind: u.unit_kind.clone(),
+                section_type: u.section_type.clone(),
+                title: u.title.clone(),
+                body_sha256: u.body_sha256.clone(),
+                status: u.status,
+            });
+        }
+        for key in &enacted.retired {
+            tables.information_unit.push(SimUnit {
+                document_id: document_id.to_string(),
+                key: key.clone(),
+                created_by_run: ENACTED_BEFORE.to_string(),
+                lifecycle_status: LifecycleStatus::Retired,
+                removal_by_run: None,
+            });
+        }
+        Simulator::from_tables(tables)
     }
 
     /// Injects `fault` into every later call (feature `faults`; tests only).

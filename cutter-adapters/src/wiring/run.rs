@@ -10,9 +10,9 @@ use cutter_core::intake;
 use cutter_core::parser::ProfileDiscoverer;
 use cutter_core::ports::{Clock, StateStore};
 use cutter_core::run::RunRecord;
+use cutter_core::simulator::Simulator;
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError};
 
-#[cfg(feature = "postgres")]
 use super::Backend;
 use super::{discoverer, read_approval, read_source, Adapters, Result, WiringError};
 
@@ -54,6 +54,9 @@ pub struct CutOutcome {
     pub run_id: String,
     /// The profile the plan was cut with, when it was detected rather than chosen.
     pub detected_profile: bool,
+    /// For a dry-run: what its change plan was compared with (the knowledge base's enacted
+    /// text of the document, or nothing), in words.
+    pub dry_run_base: Option<String>,
     pub outcome: std::result::Result<RunRecord, OrchestratorError>,
 }
 
@@ -83,7 +86,13 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     let discoverer: ProfileDiscoverer =
         discoverer(builtin.as_deref(), cut.profile_file.as_deref())?;
     let request = cut_request(env, &run_id, &cut.document_id, &source, cut.mode);
-    let backend = env.backend(&run_id, cut.mode).await?;
+    #[allow(unused_mut)]
+    let mut backend = env.backend(&run_id, cut.mode).await?;
+    let dry_run_base = match &mut backend {
+        Backend::Dry(sim) => Some(seed_dry_run(env, &cut.document_id, sim).await),
+        #[cfg(feature = "postgres")]
+        Backend::Live(_) => None,
+    };
     // A live run cuts the latest registered version of the document, and nothing else: an
     // older version or an unregistered text is refused before the run exists.
     #[cfg(feature = "postgres")]
@@ -95,6 +104,7 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
             return Ok(CutOutcome {
                 run_id,
                 detected_profile,
+                dry_run_base,
                 outcome: Err(super::intake::refusal(refusal)),
             });
         }
@@ -118,8 +128,43 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     Ok(CutOutcome {
         run_id,
         detected_profile,
+        dry_run_base,
         outcome,
     })
+}
+
+/// A new dry-run compares its plan with what the configured knowledge base has enacted for
+/// the document (read through the verify role), so it rehearses the change plan a live run
+/// would make; with no knowledge base configured, or one that cannot be read, it compares
+/// with nothing and says so. Returns the words that say which.
+async fn seed_dry_run(env: &Adapters, document_id: &str, sim: &mut Box<Simulator>) -> String {
+    if !sim.tables().information_unit.is_empty() {
+        return "the simulated knowledge base this dry-run already holds".to_string();
+    }
+    #[cfg(feature = "postgres")]
+    if env.config.database.url.is_some() {
+        let read = match super::live::LiveDb::build(&env.config, &env.actor) {
+            Ok(db) => cutter_core::ports::ExecutionTarget::enacted(&db.target, document_id)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        return match read {
+            Ok(enacted) if enacted.is_empty() => {
+                "the knowledge base, which has nothing enacted for this document".to_string()
+            }
+            Ok(enacted) => {
+                let n = enacted.units.len();
+                **sim = Simulator::with_enacted(document_id, &enacted);
+                format!("the knowledge base's enacted text of {document_id} ({n} units)")
+            }
+            Err(e) => format!(
+                "nothing: the knowledge base could not be read ({e}), so this dry-run plans a first version"
+            ),
+        };
+    }
+    let _ = (env, document_id);
+    "nothing (no knowledge base is configured): this dry-run plans a first version".to_string()
 }
 
 /// The request a cut of `source` starts from: the config's pin and protection for the
