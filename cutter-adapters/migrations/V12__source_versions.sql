@@ -181,6 +181,19 @@ BEGIN
         RETURN QUERY SELECT v_existing, false;
         RETURN;
     END IF;
+    -- Versions take effect in the order they are numbered: a later text that took effect
+    -- before an earlier one would put two versions of a provision in force at once.
+    IF p_effective IS NOT NULL AND EXISTS (
+        SELECT 1 FROM cutter_governance.source_version v
+        WHERE v.document_id = p_document_id AND v.effective_date > p_effective
+    ) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK002',
+            MESSAGE = format('register document %s: an earlier version takes effect on %s, after %s; a new version takes effect on or after every earlier one (give a later --effective date)',
+                             p_document_id,
+                             (SELECT to_char(max(v.effective_date), 'YYYY-MM-DD') FROM cutter_governance.source_version v
+                              WHERE v.document_id = p_document_id),
+                             to_char(p_effective, 'YYYY-MM-DD'));
+    END IF;
     SELECT max(v.version_no) + 1 INTO v_next
     FROM cutter_governance.source_version v WHERE v.document_id = p_document_id;
     INSERT INTO cutter_governance.source_version (document_id, version_no, sha256, registered_by, effective_date)
@@ -233,7 +246,8 @@ DECLARE
     v_version integer;
 BEGIN
     PERFORM cutter_governance.fn_require_armed(p_run_id);
-    PERFORM pg_advisory_xact_lock(hashtextextended('cutter.run:' || p_run_id, 0));
+    -- No advisory lock: any role may take one (they have no privileges) and stall the run. Two
+    -- begins of one run meet on the run's primary key instead; the later answers as a repeat.
     SELECT * INTO v_run FROM cutter_governance.run r WHERE r.run_id = p_run_id;
     IF FOUND THEN
         IF v_run.document_id <> p_document_id THEN
@@ -266,7 +280,16 @@ BEGIN
     VALUES (p_run_id, p_document_id, (SELECT i.kb_id FROM cutter_governance.kb_identity i),
             v_pin, v_version, v_protected, p_actor,
             coalesce(p_cutter_version, 'unknown'), coalesce(p_cutter_commit, 'unknown'))
+    ON CONFLICT (run_id) DO NOTHING
     RETURNING * INTO v_run;
+    IF NOT FOUND THEN
+        -- A concurrent begin of the same run committed first: answer what it recorded.
+        SELECT * INTO v_run FROM cutter_governance.run r WHERE r.run_id = p_run_id;
+        IF v_run.document_id <> p_document_id THEN
+            RAISE EXCEPTION USING ERRCODE = 'CK002',
+                MESSAGE = format('run %s was begun for document %s, not %s', p_run_id, v_run.document_id, p_document_id);
+        END IF;
+    END IF;
     RETURN QUERY SELECT v_run.kb_id, v_run.source_sha256, v_run.protected, v_run.source_version;
 END
 $$;

@@ -369,9 +369,9 @@ CREATE FUNCTION cutter_governance.fn_change_origin(p_run_id text, p_document_id 
                                                    OUT in_force_from timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_effective text;
+    v_effective date;
 BEGIN
-    SELECT r.source_version, s.effective_date::text
+    SELECT r.source_version, s.effective_date
     INTO document_version, v_effective
     FROM cutter_governance.run r
     LEFT JOIN cutter_governance.source_version s
@@ -381,14 +381,10 @@ BEGIN
         SELECT coalesce(max(e.document_version), 0) + 1 INTO document_version
         FROM cutter_governance.cut_change_set_enacted e WHERE e.document_id = p_document_id;
     END IF;
-    IF v_effective IS NULL THEN
-        in_force_from := clock_timestamp();
-    ELSIF v_effective ~ '^\d{4}-\d{2}-\d{2}$' THEN
-        -- A date: from its first moment, UTC.
-        in_force_from := v_effective::date::timestamp AT TIME ZONE 'UTC';
-    ELSE
-        in_force_from := v_effective::timestamptz;
-    END IF;
+    -- From the first moment of the effective date, UTC. Computed from the date itself, never
+    -- through text, so the caller's DateStyle and TimeZone cannot move it.
+    in_force_from := CASE WHEN v_effective IS NULL THEN clock_timestamp()
+                          ELSE v_effective::timestamp AT TIME ZONE 'UTC' END;
 END
 $$;
 REVOKE ALL ON FUNCTION cutter_governance.fn_change_origin(text, text) FROM PUBLIC;
@@ -671,7 +667,9 @@ DECLARE
 BEGIN
     v_run := cutter_governance.fn_require_run(p_run_id, p_document_id, true);
     -- Two sessions repeating the same run serialize here, so exactly one of them creates.
-    PERFORM pg_advisory_xact_lock(hashtextextended('cutter.run:' || p_run_id, 0));
+    -- Serialized on the run's row, not an advisory lock: advisory locks have no privileges,
+    -- so any role could take this one first and stall the run; a row lock needs UPDATE.
+    PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
     SELECT * INTO v_existing FROM cutter_governance.cut_change_set c WHERE c.run_id = p_run_id;
     IF FOUND THEN
         RETURN QUERY SELECT 'already_present'::text, 0::bigint, v_existing.unit_count::bigint;
@@ -778,7 +776,9 @@ DECLARE
     v_removed bigint;
 BEGIN
     v_run := cutter_governance.fn_require_run(p_run_id, p_document_id, true);
-    PERFORM pg_advisory_xact_lock(hashtextextended('cutter.run:' || p_run_id, 0));
+    -- Serialized on the run's row, not an advisory lock: advisory locks have no privileges,
+    -- so any role could take this one first and stall the run; a row lock needs UPDATE.
+    PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
     IF NOT EXISTS (SELECT 1 FROM cutter_governance.manifest_envelope m WHERE m.run_id = p_run_id)
        OR NOT EXISTS (SELECT 1 FROM cutter_governance.verify_result r
                       WHERE r.run_id = p_run_id AND r.phase = 'structural_verify' AND r.passed)
@@ -801,6 +801,17 @@ BEGIN
     END IF;
     v := cutter_governance.fn_accept_approval(v_run, 'SG_2', p_approval, p_actor);
     SELECT * INTO o FROM cutter_governance.fn_change_origin(p_run_id, p_document_id);
+    -- Changes come into force in the order they are enacted: one that would start before a
+    -- change already enacted would leave two versions of a unit in force at once (or erase a
+    -- stretch of the document's history).
+    IF EXISTS (SELECT 1 FROM cutter_governance.unit_change_history h
+               WHERE h.document_id = p_document_id AND h.starts > o.in_force_from) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK002',
+            MESSAGE = format('run %s: it would be in force from %s, before a change of %s already enacted (in force from %s); a change takes effect on or after every change enacted before it: register the text with a later effective date',
+                             p_run_id, o.in_force_from, p_document_id,
+                             (SELECT max(h.starts) FROM cutter_governance.unit_change_history h
+                              WHERE h.document_id = p_document_id));
+    END IF;
     PERFORM set_config('cutter.lifecycle_writer', 'on', true);
     PERFORM set_config('cutter.writing_run', p_run_id, true);
 
@@ -915,7 +926,9 @@ DECLARE
     n bigint;
 BEGIN
     v_run := cutter_governance.fn_require_run(p_run_id, p_document_id, true);
-    PERFORM pg_advisory_xact_lock(hashtextextended('cutter.run:' || p_run_id, 0));
+    -- Serialized on the run's row, not an advisory lock: advisory locks have no privileges,
+    -- so any role could take this one first and stall the run; a row lock needs UPDATE.
+    PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
     IF coalesce(btrim(p_reason), '') = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'CK002', MESSAGE = 'a compensation must give its reason';
     END IF;
@@ -1279,5 +1292,74 @@ BEGIN
       AND h.starts <= coalesce(document_in_force.as_of, now())
       AND (h.ends IS NULL OR h.ends > coalesce(document_in_force.as_of, now()))
     ORDER BY x.unit_key COLLATE "C";
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Leg B and the verify results, as in V10, serialized on the run's row instead of an advisory
+-- lock (advisory locks carry no privileges: the verify role could hold a run's lock and stall
+-- it).
+
+CREATE OR REPLACE FUNCTION public.fn_leg_b_record(p_run_id text, p_document_id text, p_backup_sha256 text,
+                                       p_grant_sha256 text, p_manifest jsonb)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_run cutter_governance.run%ROWTYPE;
+BEGIN
+    v_run := cutter_governance.fn_require_run(p_run_id, p_document_id, true);
+    -- Serialized on the run's row (see fn_iu_change): an advisory lock can be taken first by
+    -- any role.
+    PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM cutter_governance.manifest_envelope m WHERE m.run_id = p_run_id) THEN
+        RETURN 'already_present';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cutter_governance.cut_change_set c WHERE c.run_id = p_run_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK005',
+            MESSAGE = format('run %s has no leg A change set for document %s', p_run_id, p_document_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cutter_governance.verify_result r
+                   WHERE r.run_id = p_run_id AND r.phase = 'structural_verify' AND r.passed) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK005',
+            MESSAGE = format('run %s has no passed structural verify to record leg B on', p_run_id);
+    END IF;
+    INSERT INTO cutter_governance.manifest_envelope (run_id, document_id, payload_sha256, source_sha256,
+        unit_count, backup_sha256, grant_sha256, manifest)
+    VALUES (p_run_id, p_document_id, v_run.payload_sha256, v_run.source_sha256, v_run.unit_count,
+            p_backup_sha256, p_grant_sha256, p_manifest);
+    RETURN 'created';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.fn_record_verify(p_run_id text, p_phase text, p_passed boolean,
+                                                  p_checked bigint, p_mismatches text[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_row cutter_governance.verify_result%ROWTYPE;
+    v_doc text;
+BEGIN
+    PERFORM cutter_governance.fn_require_armed(p_run_id);
+    SELECT document_id INTO v_doc FROM cutter_governance.run WHERE run_id = p_run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'CK005',
+            MESSAGE = format('run %s was never begun in this knowledge base', p_run_id);
+    END IF;
+    -- Serialized on the run's row (see fn_iu_change): an advisory lock can be taken first by
+    -- any role.
+    PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
+    SELECT * INTO v_row FROM cutter_governance.verify_result
+    WHERE run_id = p_run_id AND phase = p_phase;
+    IF FOUND THEN
+        IF v_row.passed IS DISTINCT FROM p_passed OR v_row.checked IS DISTINCT FROM p_checked
+           OR v_row.mismatches IS DISTINCT FROM coalesce(p_mismatches, '{}') THEN
+            RAISE EXCEPTION USING ERRCODE = 'CK002',
+                MESSAGE = format('verify %s of run %s is already recorded with another result (passed=%s, checked=%s)',
+                                 p_phase, p_run_id, v_row.passed, v_row.checked);
+        END IF;
+        RETURN;
+    END IF;
+    INSERT INTO cutter_governance.verify_result (run_id, phase, passed, checked, mismatches)
+    VALUES (p_run_id, p_phase, p_passed, p_checked, coalesce(p_mismatches, '{}'));
 END
 $$;
