@@ -267,6 +267,39 @@ fn single_line(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn unit(key: &str, status: ProvisionStatus, body: &str) -> InForceUnit {
+        InForceUnit {
+            key: key.into(),
+            version_no: 2,
+            document_version: 2,
+            parent: None,
+            ordinal: 1,
+            unit_kind: "article".into(),
+            section_type: "normative".into(),
+            title: format!("Title\n{key}"),
+            body: body.into(),
+            body_sha256: String::new(),
+            status,
+            in_force_from: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn show_marks_repealed_units_and_indents_bodies() {
+        let units = [
+            unit("art-1", ProvisionStatus::InForce, "One.\n\nTwo."),
+            unit("art-2", ProvisionStatus::Repealed, ""),
+        ];
+        assert_eq!(
+            show_human("D", None, When::Version(2), &units),
+            "D at version 2: 2 units\n\n\
+             [art-1] Title art-1 — version 2, in force since 1970-01-01T00:00:00Z\n  One.\n\n  Two.\n\n\
+             [art-2] Title art-2 — version 2, REPEALED since 1970-01-01T00:00:00Z\n"
+        );
+        assert!(show_human("D", Some("art-1"), When::Now, &units[..1])
+            .starts_with("D `art-1` in force now: 1 unit\n"));
+    }
+
     #[test]
     fn indented_keeps_empty_lines_empty_and_ends_with_a_newline() {
         assert_eq!(indented("a\n\nb", "  "), "  a\n\n  b\n");
