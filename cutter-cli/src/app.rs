@@ -72,7 +72,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Plan(args) => plan(args, json),
         Command::Diff(args) => match args.form().map_err(|m| CliError::usage(anyhow!(m)))? {
-            DiffForm::Files { old, new } => crate::read::diff_files(&old, &new, &args.profile, json),
+            DiffForm::Files { old, new } => {
+                crate::read::diff_files(&old, &new, &args.profile, json)
+            }
             DiffForm::Versions {
                 document_id,
                 from,

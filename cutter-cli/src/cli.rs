@@ -64,17 +64,23 @@ pub enum Command {
     /// Parse a document and print its cut plan (no database, no run).
     #[command(after_help = help::PLAN)]
     Plan(PlanArgs),
-    /// Print a document's text as it is in force in the knowledge base (now, at a moment or
-    /// at a document version): every unit in order, or one unit and the units under it, each
-    /// with its key, title, version and status (repealed ones marked). Reads as the verify
-    /// role.
+    /// Print a document's text as it is (or was) in force in the knowledge base.
+    ///
+    /// Now, at a moment (--as-of) or as a document version left it (--version): every unit in
+    /// order, or one unit and the units under it, each with its key, title, version and
+    /// status (repealed ones marked), then its text. Reads as the verify role.
     #[command(after_help = help::SHOW)]
     Show(ShowArgs),
-    /// Compare two texts of a document unit by unit: which units were changed, added, moved
-    /// or removed, with the changed words of each title and body ([-removed-]{+added+}).
-    /// Either two enacted versions of a document in the knowledge base (DOCUMENT_ID --from N
-    /// --to M) or two files (OLD_FILE NEW_FILE, no database).
-    #[command(after_help = help::DIFF)]
+    /// Compare two texts of a document unit by unit, with the words that changed.
+    ///
+    /// Which units were changed, added, moved or removed, with the changed words of each
+    /// title and body ([-removed-]{+added+}); unchanged units are counted. Either two enacted
+    /// versions of a document in the knowledge base (DOCUMENT_ID --from N --to M) or two
+    /// files (OLD_FILE NEW_FILE, no database).
+    #[command(
+        after_help = help::DIFF,
+        override_usage = "cutter diff [OPTIONS] <OLD_FILE> <NEW_FILE>\n       cutter diff [OPTIONS] <DOCUMENT_ID> --from <N> --to <M>"
+    )]
     Diff(DiffArgs),
     /// Run, resume, cancel, revert and inspect governed runs.
     #[command(subcommand, after_help = help::orchestrate_after_help())]

@@ -161,7 +161,10 @@ pub async fn diff_versions(
         return Ok(());
     }
     let title = format!("diff {document_id} version {from} -> version {to}");
-    print!("{}", escape_controls_keep_newlines(&diff_human(&title, &diff)));
+    print!(
+        "{}",
+        escape_controls_keep_newlines(&diff_human(&title, &diff))
+    );
     Ok(())
 }
 

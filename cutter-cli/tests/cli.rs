@@ -1314,7 +1314,16 @@ fn diff_arguments_that_fit_neither_form_exit_2_and_say_both_forms() {
         (&["diff", "DOC-1", "--to", "0", "--from", "1"], &["--to"]),
         // A profile means files.
         (
-            &["diff", "DOC-1", "--from", "1", "--to", "2", "--profile", "markdown"],
+            &[
+                "diff",
+                "DOC-1",
+                "--from",
+                "1",
+                "--to",
+                "2",
+                "--profile",
+                "markdown",
+            ],
             &["cannot be used with"],
         ),
         // The first of two "files" does not exist: maybe a document id was meant.
@@ -1325,7 +1334,12 @@ fn diff_arguments_that_fit_neither_form_exit_2_and_say_both_forms() {
     ];
     for (args, said) in cases {
         let out = cutter_in(dir.path(), args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         for s in said {
             assert!(
                 text(&out.stderr).contains(s),
@@ -1346,7 +1360,12 @@ fn show_and_diff_of_versions_need_a_database_and_check_their_flags() {
         &["diff", "DOC-1", "--from", "1", "--to", "2"],
     ] {
         let out = s.cutter(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         let err = text(&out.stderr);
         assert!(
             err.contains(&format!("{} DOC-1", args[0])) && err.contains("no database url"),

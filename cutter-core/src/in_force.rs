@@ -403,7 +403,13 @@ mod tests {
         // Read back by key, as the knowledge base answers: not in document order.
         vec![
             unit("ch-1", None, 1, "Chapter one.", 1),
-            unit("ch-1/art-1", Some("ch-1"), 1, "Anyone may join the club.", 1),
+            unit(
+                "ch-1/art-1",
+                Some("ch-1"),
+                1,
+                "Anyone may join the club.",
+                1,
+            ),
             unit("ch-1/art-2", Some("ch-1"), 2, "Dues are paid yearly.", 1),
             unit("ch-2", None, 2, "Chapter two.", 1),
             unit("ch-2/art-3", Some("ch-2"), 1, "Meetings are monthly.", 1),
@@ -421,7 +427,14 @@ mod tests {
         let all = select("D", &units, None, When::Now).unwrap();
         assert_eq!(
             keys(&all),
-            ["ch-1", "ch-1/art-1", "ch-1/art-1/a", "ch-1/art-2", "ch-2", "ch-2/art-3"]
+            [
+                "ch-1",
+                "ch-1/art-1",
+                "ch-1/art-1/a",
+                "ch-1/art-2",
+                "ch-2",
+                "ch-2/art-3"
+            ]
         );
         let one = select("D", &units, Some("ch-1/art-1"), When::Now).unwrap();
         assert_eq!(keys(&one), ["ch-1/art-1", "ch-1/art-1/a"]);
@@ -551,7 +564,16 @@ mod tests {
                 Unit::new("b", None, 2, "article", "normative", "B", "Bee.", (3, 4)),
             ];
             if extra {
-                units.push(Unit::new("c", None, 3, "article", "normative", "C", "", (5, 5)));
+                units.push(Unit::new(
+                    "c",
+                    None,
+                    3,
+                    "article",
+                    "normative",
+                    "C",
+                    "",
+                    (5, 5),
+                ));
             }
             CutPlan::new("markdown", units)
         };
