@@ -17,7 +17,7 @@ use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
 use cutter_core::{Mode, OrchestratorError};
 
 use crate::admin;
-use crate::cli::{Approve, Cli, Command, ModeArg, Orchestrate, PlanArgs};
+use crate::cli::{Approve, Cli, Command, DiffForm, ModeArg, Orchestrate, PlanArgs};
 use crate::exit::{CliError, Code};
 use crate::output;
 
@@ -71,6 +71,19 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plan(args) => plan(args, json),
+        Command::Diff(args) => match args.form().map_err(|m| CliError::usage(anyhow!(m)))? {
+            DiffForm::Files { old, new } => {
+                crate::read::diff_files(&old, &new, &args.profile, json)
+            }
+            DiffForm::Versions {
+                document_id,
+                from,
+                to,
+            } => {
+                let env = load_adapters(cli.config.as_deref(), actor_flag.as_deref())?;
+                crate::read::diff_versions(&env, &document_id, from, to, json).await
+            }
+        },
         Command::Keygen { out } => admin::keygen(&out, json),
         Command::Approve(Approve::Sign {
             request,
@@ -137,10 +150,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     reason,
                     force,
                 } => admin::unlock(&env, &document_id, &run, &reason, force, json).await,
+                Command::Show(args) => crate::read::show(&env, &args, json).await,
                 Command::Grants(g) => admin::grants(&env, g, json).await,
                 Command::Backup(b) => admin::backup(&env, b, json).await,
                 Command::Init { .. }
                 | Command::Plan(_)
+                | Command::Diff(_)
                 | Command::Keygen { .. }
                 | Command::Approve(Approve::Sign { .. }) => Ok(()),
             }

@@ -64,6 +64,24 @@ pub enum Command {
     /// Parse a document and print its cut plan (no database, no run).
     #[command(after_help = help::PLAN)]
     Plan(PlanArgs),
+    /// Print a document's text as it is (or was) in force in the knowledge base.
+    ///
+    /// Now, at a moment (--as-of) or as a document version left it (--version): every unit in
+    /// order, or one unit and the units under it, each with its key, title, version and
+    /// status (repealed ones marked), then its text. Reads as the verify role.
+    #[command(after_help = help::SHOW)]
+    Show(ShowArgs),
+    /// Compare two texts of a document unit by unit, with the words that changed.
+    ///
+    /// Which units were changed, added, moved or removed, with the changed words of each
+    /// title and body ([-removed-]{+added+}); unchanged units are counted. Either two enacted
+    /// versions of a document in the knowledge base (DOCUMENT_ID --from N --to M) or two
+    /// files (OLD_FILE NEW_FILE, no database).
+    #[command(
+        after_help = help::DIFF,
+        override_usage = "cutter diff [OPTIONS] <OLD_FILE> <NEW_FILE>\n       cutter diff [OPTIONS] <DOCUMENT_ID> --from <N> --to <M>"
+    )]
+    Diff(DiffArgs),
     /// Run, resume, cancel, revert and inspect governed runs.
     #[command(subcommand, after_help = help::orchestrate_after_help())]
     Orchestrate(Orchestrate),
@@ -258,6 +276,114 @@ pub struct PlanArgs {
     /// headers, annotations), by line range, so a person can check nothing was lost.
     #[arg(long)]
     pub coverage: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The document's id (as `source register` recorded it).
+    #[arg(value_name = "DOCUMENT_ID")]
+    pub document_id: String,
+    /// Only this unit and the units under it, e.g. ch-2/art-14 [default: the whole document].
+    #[arg(value_name = "UNIT_KEY")]
+    pub unit_key: Option<String>,
+    /// The text in force at this moment: a date (YYYY-MM-DD, the start of that day, UTC) or a
+    /// time (RFC 3339, e.g. 2026-07-01T12:00:00Z) [default: now].
+    #[arg(long, value_name = "DATE|DATETIME", value_parser = parse_as_of, group = "when")]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// The text as document version N left it (every unit at its latest version enacted with
+    /// version N or an earlier one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), group = "when")]
+    pub version: Option<u32>,
+}
+
+impl ShowArgs {
+    /// Which text is asked for.
+    pub fn when(&self) -> cutter_core::in_force::When {
+        use cutter_core::in_force::When;
+        match (self.as_of, self.version) {
+            (Some(t), _) => When::AsOf(t),
+            (None, Some(n)) => When::Version(n),
+            (None, None) => When::Now,
+        }
+    }
+}
+
+/// `--as-of`: a date (the start of that day, UTC) or an RFC 3339 time.
+fn parse_as_of(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(start) = date.and_hms_opt(0, 0, 0) {
+            return Ok(start.and_utc());
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            "expected a date as YYYY-MM-DD (the start of that day, UTC), e.g. 2026-07-01, or a time as RFC 3339 (YYYY-MM-DDTHH:MM:SSZ or with an offset), e.g. 2026-07-01T12:00:00Z".to_string()
+        })
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old file (with NEW_FILE), or the document's id in the knowledge base (with --from
+    /// and --to).
+    #[arg(value_name = "OLD_FILE|DOCUMENT_ID")]
+    pub first: String,
+    /// The new file: compare two files, cut with the same profile (no database).
+    #[arg(value_name = "NEW_FILE")]
+    pub new_file: Option<PathBuf>,
+    /// The document version to compare from (needs --to and a DOCUMENT_ID).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "to",
+        value_parser = clap::value_parser!(u32).range(1..),
+        conflicts_with_all = ["new_file", "profile", "profile_file"]
+    )]
+    pub from: Option<u32>,
+    /// The document version to compare to (needs --from).
+    #[arg(
+        long,
+        value_name = "M",
+        requires = "from",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub to: Option<u32>,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// What `cutter diff` compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffForm {
+    /// Two files (no database).
+    Files { old: PathBuf, new: PathBuf },
+    /// Two enacted versions of a document in the knowledge base.
+    Versions {
+        document_id: String,
+        from: u32,
+        to: u32,
+    },
+}
+
+impl DiffArgs {
+    /// Which of the two forms the arguments are, or what is missing.
+    pub fn form(&self) -> Result<DiffForm, String> {
+        match (&self.new_file, self.from, self.to) {
+            (Some(new), None, None) => Ok(DiffForm::Files {
+                old: PathBuf::from(&self.first),
+                new: new.clone(),
+            }),
+            (None, Some(from), Some(to)) => Ok(DiffForm::Versions {
+                document_id: self.first.clone(),
+                from,
+                to,
+            }),
+            _ => Err(format!(
+                "compare what? `{}` alone is not enough: give two files (`cutter diff OLD_FILE NEW_FILE`) or a document and two of its versions (`cutter diff DOCUMENT_ID --from N --to M`)",
+                self.first
+            )),
+        }
+    }
 }
 
 /// Which grammar profile cuts the document; without either flag one is detected.

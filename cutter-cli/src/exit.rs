@@ -30,7 +30,8 @@ impl From<Code> for ExitCode {
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  success, or the run is paused at a gate waiting for an approval
   1  internal failure (I/O, adapter); the run keeps its last saved state and can be resumed
-  2  usage error: bad arguments, config or approval file, or a command that does not apply
+  2  usage error: bad arguments, config or approval file, a command that does not apply, or
+     something named that does not exist (a run; for show and diff a document, version or key)
   3  stopped or refused by a governance check (drift, lock, grants, approval, kill-switch,
      mode mismatch, invalid units, another knowledge base, a state file that disagrees with
      the knowledge base); the reason is printed and recorded in the run's reports

@@ -18,6 +18,11 @@ const TOP: &str = "Examples:
   # self-approved dry-run rehearsal through both gates to closeout
   cutter plan samples/sample-charter.md
   cutter orchestrate cut samples/sample-charter.md --document-id SAMPLE-CHARTER --mode dry-run --self-approve
+  # What changed between two texts, unit by unit (no database)
+  cutter diff charter.md charter-2026.md
+  # What is in force in the knowledge base, and what an amendment changed
+  cutter show CHARTER-1
+  cutter diff CHARTER-1 --from 1 --to 2
   # A new installation, then every precondition of a live run
   cutter init --dir /srv/cutter --database-url postgres://cutter_admin@localhost:5432/kb
   cutter preflight charter.md --document-id CHARTER-1
@@ -38,6 +43,34 @@ pub const PLAN: &str = "Examples:
   cutter plan samples/sample-charter.md --profile markdown --coverage
   # A profile written in TOML, the plan as JSON
   cutter plan rules.txt --profile-file samples/profiles/example-profile.toml --json";
+
+pub const SHOW: &str = "Examples:
+  # The whole document as in force now
+  cutter show CHARTER-1
+  # One article and the units under it
+  cutter show CHARTER-1 ch-2/art-14
+  # As it was in force at the start of a day (UTC), or at a moment
+  cutter show CHARTER-1 --as-of 2026-01-01
+  cutter show CHARTER-1 --as-of 2026-07-01T12:00:00Z
+  # As its version 1 left it, as JSON
+  cutter show CHARTER-1 --version 1 --json
+
+A live command: it needs [database] in the config. Unknown documents, versions and keys
+exit 2 and name what was not found.";
+
+pub const DIFF: &str = "Examples:
+  # Two enacted versions of a document in the knowledge base
+  cutter diff CHARTER-1 --from 1 --to 2
+  cutter diff CHARTER-1 --from 1 --to 2 --json
+  # Two files, no database: both cut with the same profile (the one given, else the one
+  # detected in the old file, which the output names)
+  cutter diff charter.md charter-2026.md
+  cutter diff law-2019.txt law-2024.txt --profile vn-legal
+
+Two arguments compare files; one DOCUMENT_ID with --from and --to compares versions in the
+knowledge base. The new file is compared as if the old one were enacted (every unit version
+1), so a changed unit reads version 1 -> 2, as its first amendment would number it.
+Unchanged units are only counted; removed words are shown [-so-], added ones {+so+}.";
 
 const ORCHESTRATE: &str = "Examples:
   cutter orchestrate cut samples/sample-charter.md --document-id SAMPLE-CHARTER --mode dry-run --self-approve

@@ -12,13 +12,14 @@ mod interrupt;
 mod output;
 mod preflight;
 mod progress;
+mod read;
 mod source;
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::anyhow;
 
-use crate::cli::{Approve, Cli, Command, Invocation, Tool};
+use crate::cli::{Approve, Cli, Command, DiffForm, Invocation, Tool};
 use crate::exit::CliError;
 
 fn main() -> std::process::ExitCode {
@@ -75,13 +76,16 @@ fn print_bytes(bytes: &[u8]) -> Result<(), CliError> {
 /// The config file of a command that reads one: a `cutter.toml` found in a parent folder is
 /// passed on as if given with `--config`; `-v` names the file in use.
 fn choose_config(args: &mut Cli) -> Result<(), CliError> {
-    let reads_config = !matches!(
-        args.command,
+    let reads_config = match &args.command {
         Command::Init { .. }
-            | Command::Plan(_)
-            | Command::Keygen { .. }
-            | Command::Approve(Approve::Sign { .. })
-    );
+        | Command::Plan(_)
+        | Command::Keygen { .. }
+        | Command::Approve(Approve::Sign { .. }) => false,
+        // Only the knowledge-base form of `diff` reads one (two files need none, and unclear
+        // arguments are said before a missing config is).
+        Command::Diff(d) => matches!(d.form(), Ok(DiffForm::Versions { .. })),
+        _ => true,
+    };
     if !reads_config {
         return Ok(());
     }

@@ -1207,3 +1207,189 @@ fn approve_verify_and_resume_give_the_same_cause_for_an_edited_approval() {
     assert_eq!(cause(&verify), (true, false), "{}", text(&verify.stderr));
     assert_eq!(cause(&resume), (true, false), "{}", text(&resume.stderr));
 }
+
+/// Two texts of a small charter (en-legal, detected): Article 1 amended, Article 3 repealed,
+/// Article 4 dropped, an annex added.
+const CHARTER_OLD: &str = "# Charter\nThe charter of a test club.\n\n## Article 1 Members\nAnyone may join.\n\n## Article 2 Meetings\nMonthly.\n\n## Article 3 Dues\nNone.\n\n## Article 4 Guests\nGuests are welcome.\n";
+const CHARTER_NEW: &str = "# Charter\nThe charter of a test club.\n\n## Article 1 Members\nAnyone of age may join.\n\n## Article 2 Meetings\nMonthly.\n\n## Article 3 Dues\n(repealed)\n\nAnnex I\nA list of the founding members.\n";
+
+#[test]
+fn diff_of_two_files_needs_no_config_and_shows_each_changed_unit_word_by_word() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.md"), CHARTER_OLD).unwrap();
+    std::fs::write(dir.path().join("new.md"), CHARTER_NEW).unwrap();
+    // No cutter.toml anywhere: two files need none.
+    let out = cutter_in(dir.path(), &["diff", "old.md", "new.md"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "diff old.md -> new.md (profile en-legal, detected in old.md; choose one with --profile)
+2 changed, 1 added, 0 moved, 1 removed, 1 unchanged
+
+changed [art-1] version 1 -> 2: body
+  body: Anyone {+of age+} may join.
+
+changed [art-3] version 1 -> 2: body, status
+  status: in_force -> repealed
+  body: [-None.-]{+(repealed)+}
+
+added [annex-1] version 1
+  title: {+Annex I+}
+  body: {+A list of the founding members.+}
+
+removed [art-4] version 1
+  title: [-Guests-]
+  body: [-Guests are welcome.-]
+"
+    );
+    let out = cutter_in(dir.path(), &["diff", "old.md", "new.md", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["counts"],
+        serde_json::json!({"added": 1, "changed": 2, "moved": 0, "removed": 1, "unchanged": 1})
+    );
+    assert_eq!(v["profile"], "en-legal");
+    assert_eq!(v["profile_detected"], true);
+    let changes = v["changes"].as_array().unwrap();
+    let keys: Vec<&str> = changes.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    // Unchanged units (art-2) are only counted.
+    assert_eq!(keys, ["art-1", "art-3", "annex-1", "art-4"]);
+    assert_eq!(
+        changes[0],
+        serde_json::json!({
+            "key": "art-1", "kind": "changed", "fields": ["body"],
+            "from_version": 1, "to_version": 2,
+            "title_diff": null, "body_diff": "Anyone {+of age+} may join."
+        })
+    );
+    assert_eq!(changes[1]["status"]["to"], "repealed");
+    assert_eq!(changes[1]["fields"], serde_json::json!(["body", "status"]));
+    assert_eq!(changes[2]["kind"], "added");
+    assert_eq!(changes[2]["from_version"], Value::Null);
+    assert_eq!(changes[2]["title_diff"], "{+Annex I+}");
+    assert_eq!(changes[3]["kind"], "removed");
+    assert_eq!(changes[3]["to_version"], Value::Null);
+    assert_eq!(changes[3]["body_diff"], "[-Guests are welcome.-]");
+
+    // A chosen profile cuts both files and is named as chosen.
+    let out = cutter_in(
+        dir.path(),
+        &["diff", "old.md", "new.md", "--profile", "en-legal"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("diff old.md -> new.md (profile en-legal)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same file twice: only unchanged units.
+    let out = cutter_in(dir.path(), &["diff", "old.md", "old.md"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with("\n0 changed, 0 added, 0 moved, 0 removed, 4 unchanged\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn diff_arguments_that_fit_neither_form_exit_2_and_say_both_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.md"), CHARTER_OLD).unwrap();
+    std::fs::write(dir.path().join("new.md"), CHARTER_NEW).unwrap();
+    let cases: [(&[&str], &[&str]); 6] = [
+        // One argument alone: neither two files nor a document with two versions.
+        (
+            &["diff", "old.md"],
+            &["cutter diff OLD_FILE NEW_FILE", "--from N --to M"],
+        ),
+        // Two files and versions at once.
+        (
+            &["diff", "old.md", "new.md", "--from", "1", "--to", "2"],
+            &["cannot be used with"],
+        ),
+        // Half a version range.
+        (&["diff", "DOC-1", "--from", "1"], &["--to"]),
+        (&["diff", "DOC-1", "--to", "0", "--from", "1"], &["--to"]),
+        // A profile means files.
+        (
+            &[
+                "diff",
+                "DOC-1",
+                "--from",
+                "1",
+                "--to",
+                "2",
+                "--profile",
+                "markdown",
+            ],
+            &["cannot be used with"],
+        ),
+        // The first of two "files" does not exist: maybe a document id was meant.
+        (
+            &["diff", "DOC-1", "new.md"],
+            &["no file DOC-1", "cutter diff DOCUMENT_ID --from N --to M"],
+        ),
+    ];
+    for (args, said) in cases {
+        let out = cutter_in(dir.path(), args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        for s in said {
+            assert!(
+                text(&out.stderr).contains(s),
+                "{args:?}: {s}: {}",
+                text(&out.stderr)
+            );
+        }
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn show_and_diff_of_versions_need_a_database_and_check_their_flags() {
+    let s = Sandbox::new();
+    for args in [
+        &["show", "DOC-1"][..],
+        &["show", "DOC-1", "art-1", "--as-of", "2026-01-01"],
+        &["diff", "DOC-1", "--from", "1", "--to", "2"],
+    ] {
+        let out = s.cutter(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("{} DOC-1", args[0])) && err.contains("no database url"),
+            "{args:?}: {err}"
+        );
+    }
+    // A bad moment names the flag and both forms it takes; --as-of and --version exclude
+    // each other.
+    for bad in ["2026-13-01", "yesterday", "2026-07-01 12:00"] {
+        let out = s.cutter(&["show", "DOC-1", "--as-of", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--as-of") && err.contains("YYYY-MM-DD") && err.contains("RFC 3339"),
+            "{bad}: {err}"
+        );
+    }
+    let out = s.cutter(&["show", "DOC-1", "--as-of", "2026-01-01", "--version", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.cutter(&["show", "DOC-1", "--version", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}

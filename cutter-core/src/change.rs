@@ -175,6 +175,29 @@ impl EnactedDocument {
         self.units.is_empty() && self.retired.is_empty()
     }
 
+    /// `plan` as if it were enacted as a first version: every unit at version 1, nothing
+    /// retired (what `cutter diff OLD NEW` compares the new file against).
+    pub fn first_version_of(plan: &CutPlan) -> EnactedDocument {
+        EnactedDocument {
+            units: plan
+                .units
+                .iter()
+                .map(|u| EnactedUnit {
+                    key: u.key().to_string(),
+                    parent: u.parent().map(str::to_string),
+                    ordinal: u.ordinal(),
+                    unit_kind: u.unit_kind().to_string(),
+                    section_type: u.section_type().to_string(),
+                    title: u.title().to_string(),
+                    body_sha256: u.body_sha256(),
+                    status: unit_status(u),
+                    version_no: 1,
+                })
+                .collect(),
+            retired: Vec::new(),
+        }
+    }
+
     /// sha256 over the units in force (in tree order, with their version numbers): what a
     /// revert must bring back exactly.
     pub fn fingerprint(&self) -> String {
@@ -693,24 +716,7 @@ mod tests {
     }
 
     fn enacted_from(plan: &CutPlan) -> EnactedDocument {
-        EnactedDocument {
-            units: plan
-                .units
-                .iter()
-                .map(|u| EnactedUnit {
-                    key: u.key().into(),
-                    parent: u.parent().map(str::to_string),
-                    ordinal: u.ordinal(),
-                    unit_kind: u.unit_kind().into(),
-                    section_type: u.section_type().into(),
-                    title: u.title().into(),
-                    body_sha256: u.body_sha256(),
-                    status: u.status(),
-                    version_no: 1,
-                })
-                .collect(),
-            retired: Vec::new(),
-        }
+        EnactedDocument::first_version_of(plan)
     }
 
     fn v1() -> CutPlan {

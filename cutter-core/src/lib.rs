@@ -18,6 +18,7 @@ pub mod change;
 pub mod compensation;
 pub mod discover;
 pub mod grants;
+pub mod in_force;
 pub mod intake;
 pub mod locks;
 pub mod mode;

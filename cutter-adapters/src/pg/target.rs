@@ -39,23 +39,8 @@ pub struct ChangeRow<'a> {
     pub status: &'a str,
 }
 
-/// A unit as it is in force, with its text (`public.document_in_force`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InForceUnit {
-    pub key: String,
-    pub version_no: u32,
-    /// The document version that brought this version of the unit into force.
-    pub document_version: u32,
-    pub parent: Option<String>,
-    pub ordinal: u32,
-    pub unit_kind: String,
-    pub section_type: String,
-    pub title: String,
-    pub body: String,
-    pub body_sha256: String,
-    pub status: ProvisionStatus,
-    pub in_force_from: chrono::DateTime<chrono::Utc>,
-}
+/// A unit as it is in force, with its text (`public.document_in_force`): the core's type.
+pub use cutter_core::in_force::InForceUnit;
 
 /// The writes of a change plan as the columns `fn_iu_change` takes.
 #[derive(Default)]

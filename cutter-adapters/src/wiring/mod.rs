@@ -17,6 +17,7 @@ pub mod intake;
 pub mod live;
 #[cfg(feature = "postgres")]
 pub mod preflight;
+pub mod read;
 pub mod run;
 
 use std::path::{Path, PathBuf};
