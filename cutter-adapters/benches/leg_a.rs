@@ -316,8 +316,8 @@ async fn leg_a(
     Ok(t)
 }
 
-/// The baseline: the same rows, with the same column values `fn_iu_create` writes, into the
-/// same two tables with a binary COPY each, in one transaction, triggers and constraints on.
+/// The baseline: the same rows, with the same column values `fn_iu_change` writes (V13), into
+/// the same two tables with a binary COPY each, in one transaction, triggers and constraints on.
 /// The columns left out take the same defaults as in the function's INSERTs.
 async fn copy_baseline(
     client: &mut tokio_postgres::Client,
@@ -377,7 +377,8 @@ async fn copy_baseline(
     let sink = tx
         .copy_in(
             "COPY public.unit_version (document_id, unit_key, version_no, body, body_sha256,
-                 created_by_run)
+                 created_by_run, parent_key, ordinal, unit_kind, section_type, title,
+                 provision_status, change_position, version_status)
              FROM STDIN (FORMAT binary)",
         )
         .await
@@ -391,17 +392,35 @@ async fn copy_baseline(
             Type::TEXT,
             Type::TEXT,
             Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
         ],
     );
     pin_mut!(writer);
-    for u in &plan.units {
-        let row: [&(dyn ToSql + Sync); 6] = [
+    for (position, u) in plan.units.iter().enumerate() {
+        let ordinal = i32::try_from(u.ordinal())?;
+        let position = i32::try_from(position)?;
+        let row: [&(dyn ToSql + Sync); 14] = [
             &document_id,
             &u.key(),
             &1i32,
             &u.body(),
             &u.body_sha256(),
             &run_id,
+            &u.parent(),
+            &ordinal,
+            &u.unit_kind(),
+            &u.section_type(),
+            &u.title(),
+            &"in_force",
+            &position,
+            &"draft",
         ];
         writer.as_mut().write(&row).await?;
     }
@@ -425,7 +444,7 @@ async fn reset_units(client: &tokio_postgres::Client) -> Result<()> {
     client
         .batch_execute(
             "SET session_replication_role = replica;
-             TRUNCATE public.unit_version, public.iu_lifecycle_log, public.information_unit;
+             TRUNCATE public.unit_removal, public.unit_version, public.iu_lifecycle_log, public.information_unit;
              RESET session_replication_role;",
         )
         .await

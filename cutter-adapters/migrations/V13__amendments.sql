@@ -400,10 +400,14 @@ REVOKE ALL ON FUNCTION cutter_governance.fn_change_origin(text, text) FROM PUBLI
 -- `retired` counts what was undone since leg A (units retired, versions withdrawn, marks
 -- withdrawn): a change set is enacted only with none.
 
+-- Planned without nested loops: it runs at leg A's commit, on rows the same transaction
+-- inserted, so the statistics say the tables are (nearly) empty and a nested loop over the
+-- whole document is chosen -- quadratic, 10-17 s for 10,000 units instead of 45 ms.
 CREATE OR REPLACE FUNCTION cutter_governance.fn_written_payload(p_run_id text, p_document_id text,
                                                               OUT payload_sha256 text, OUT units bigint,
                                                               OUT positions_ok boolean, OUT retired bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off AS $$
 DECLARE
     v_format text;
 BEGIN
@@ -762,9 +766,12 @@ REVOKE ALL ON FUNCTION cutter_governance.fn_require_parents_in_force(text, text)
 -- what the run wrote is still exactly the approved payload with nothing undone. A second call
 -- (a resume after a crash) verifies the approval again and changes nothing.
 
+-- Without nested loops, for the reason fn_written_payload gives: the supersession of the
+-- revised versions otherwise scans the document once per revision.
 CREATE OR REPLACE FUNCTION public.fn_iu_enact(p_run_id text, p_document_id text, p_approval jsonb, p_actor text)
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off AS $$
 DECLARE
     v_run cutter_governance.run%ROWTYPE;
     v cutter_governance.approval_verdict;
