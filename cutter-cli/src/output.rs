@@ -183,6 +183,7 @@ pub fn plan_json(plan: &CutPlan, source_sha256: &str) -> Value {
     json!({
         "source_sha256": source_sha256,
         "payload_sha256": plan.payload_sha256(),
+        "plan_sha256": cutter_core::change::plan_sha256(plan),
         "profile": plan.profile,
         "counts": plan.counts(),
         "repealed_count": plan.repealed().count(),

@@ -169,9 +169,17 @@ pub fn request_toml_for(req: &ApprovalRequest, source_version: Option<u32>) -> S
     if req.mode == Mode::DryRun {
         out.push_str("# This is a DRY-RUN: the writes go to the in-memory simulator only.\n");
     }
-    out.push_str(
-        "# To approve: check the payload sha256 against `cutter plan FILE --json`, then\n",
-    );
+    if req.gate != Gate::Compensation {
+        out.push_str(&format!(
+            "# To approve: check what is signed yourself. `cutter preflight FILE --document-id {doc}`\n\
+             # recomputes the change plan against what is enacted (its counts and its payload sha256\n\
+             # must be the ones above and below); `cutter plan FILE --json` gives the full new text's\n\
+             # plan_sha256; `cutter diff` shows the changes word by word. Then\n",
+            doc = req.document_id
+        ));
+    } else {
+        out.push_str("# To approve: read the reason and the run's reports, then\n");
+    }
     out.push_str(
         "# sign this file with `cutter approve sign FILE --key KEY --approver NAME --out OUT`\n",
     );

@@ -281,14 +281,15 @@ pub fn changes(enacted: &crate::change::EnactedDocument, plan: &CutPlan) -> Row 
         Ok(c) => Row::pass(
             Check::Changes,
             format!(
-                "{}: {} ({} writes)",
+                "{}: {} ({} writes); payload sha256 {}",
                 if c.first_version {
                     "first version"
                 } else {
                     "amendment"
                 },
                 c.counts.summary(),
-                c.write_count()
+                c.write_count(),
+                c.payload_sha256
             ),
         ),
         Err(e) => Row::fail(

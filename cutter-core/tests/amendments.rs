@@ -267,11 +267,14 @@ fn preflight_predicts_the_change_plan_cutplan_makes() {
     w.enact("r1", "v1.md");
     let enacted = block_on(w.sim.enacted("DOC-1")).unwrap();
     let row = preflight::changes(&enacted, &v2);
+    let run = w.cut("r2", "v2.md").unwrap();
     assert_eq!(
         row.detail,
-        "amendment: added=1 changed=1 moved=0 removed=1 unchanged=2 (3 writes)"
+        format!(
+            "amendment: added=1 changed=1 moved=0 removed=1 unchanged=2 (3 writes); payload sha256 {}",
+            run.payload_sha256.clone().unwrap()
+        )
     );
-    let run = w.cut("r2", "v2.md").unwrap();
     assert_eq!(
         run.changes.unwrap().counts.summary(),
         "added=1 changed=1 moved=0 removed=1 unchanged=2"
