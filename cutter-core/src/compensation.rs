@@ -79,6 +79,27 @@ impl CompensationPlan {
 pub struct CompensationOutcome {
     pub retired: u64,
     pub deleted: u64,
+    /// Units the run revised that have their previous version back.
+    #[serde(default)]
+    pub restored: u64,
+    /// Units the run removed that are in force again.
+    #[serde(default)]
+    pub reinstated: u64,
+}
+
+impl CompensationOutcome {
+    /// Every unit the compensation changed.
+    pub fn total(&self) -> u64 {
+        self.retired + self.deleted + self.restored + self.reinstated
+    }
+
+    /// What it did, for a report line.
+    pub fn describe(&self) -> String {
+        format!(
+            "units retired: {}, deleted: {}, restored to their previous version: {}, reinstated: {}",
+            self.retired, self.deleted, self.restored, self.reinstated
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

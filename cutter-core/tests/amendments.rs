@@ -269,6 +269,17 @@ fn a_revert_repeated_with_its_recorded_sg_c_finishes_and_restores_version_1() {
         block_on(orch.revert("r2", CompensationMode::SoftRetire, request(sgc.clone()))).unwrap();
     assert_eq!(done.run.state, RunState::Reverted);
     assert_eq!(done.plan.steps.len(), 3, "{:?}", done.plan);
+    // Each step counted as what it did: the added unit retired, the revised one restored, the
+    // removed one reinstated.
+    assert_eq!(
+        (
+            done.outcome.retired,
+            done.outcome.deleted,
+            done.outcome.restored,
+            done.outcome.reinstated
+        ),
+        (1, 0, 1, 1)
+    );
     assert_eq!(w.in_force(), v1);
     // As a command interrupted after the compensation was applied left it: repeated, nothing
     // is left to undo and the run is reverted.
