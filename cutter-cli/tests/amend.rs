@@ -415,6 +415,39 @@ fn an_amendment_is_cut_live_writes_only_its_changes_and_reverts_to_version_1() -
     );
     ensure!(in_force_hash(&s)? == v2_hash);
 
+    // Version 1's run is not reverted from under version 2: refused, naming the run to revert
+    // first, before anything is asked or written.
+    let before = s.counts()?;
+    let out = s.cutter(&["orchestrate", "revert", &v1_id, "--plan-only"])?;
+    ensure!(!out.status.success(), "{}", text(&out.stdout));
+    ensure!(
+        text(&out.stderr).contains(&format!("compensate run {v2_id} first")),
+        "{}",
+        text(&out.stderr)
+    );
+    let v1_sgc = s.sign_compensation(&v1_id, "v1-sgc.toml", "the charter is withdrawn")?;
+    let out = s.cutter(&[
+        "orchestrate",
+        "revert",
+        &v1_id,
+        "--approval",
+        v1_sgc.to_str().unwrap_or_default(),
+        "--arm",
+        "10m",
+    ])?;
+    ensure!(out.status.code() == Some(3), "{}", text(&out.stderr));
+    ensure!(
+        text(&out.stderr).contains(&format!("compensate run {v2_id} first")),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(s.counts()? == before && in_force_hash(&s)? == v2_hash);
+    let (_, run) = s.json(&["orchestrate", "status", &v1_id, "--json"])?;
+    ensure!(
+        run["state"] == "CLOSED_OUT" && run["approvals"].as_array().map(Vec::len) == Some(2),
+        "{run}"
+    );
+
     // Revert under a signed SG_C: restore art-2 and art-4, retire art-4a, reinstate art-5.
     let plan = s.ok(&["orchestrate", "revert", &v2_id, "--plan-only"])?;
     for step in [
@@ -442,6 +475,20 @@ fn an_amendment_is_cut_live_writes_only_its_changes_and_reverts_to_version_1() -
         "10m",
     ])?;
     ensure!(reverted.contains("state: REVERTED"), "{reverted}");
+    // The revert's report counts every step as what it did.
+    let reports = s.path("reports").join(&v2_id);
+    let event = std::fs::read_dir(&reports)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-revert.md"))
+        .ok_or_else(|| anyhow!("no revert event in {}", reports.display()))?;
+    let event = std::fs::read_to_string(event)?;
+    ensure!(
+        event.contains(
+            "units retired: 1, deleted: 0, restored to their previous version: 2, reinstated: 1"
+        ),
+        "{event}"
+    );
     // Version 1 in force again, exactly (versions, bodies, the moments they came into force).
     ensure!(in_force_hash(&s)? == v1_hash);
     ensure!(
