@@ -1,7 +1,8 @@
 //! Amendments against a real PostgreSQL (issue 15): a document cut and enacted as version 1,
-//! then amended by a change plan (one unit revised, one added, one repealed, one removed, the
-//! rest unchanged), enacted atomically, read as in force at both times and versions, and
-//! reverted to exactly the state before. Also: a knowledge base with data written before V13
+//! then a new text registered as version 2 (V12) and a run begun on it amending the document by
+//! a change plan (one unit revised, one added, one repealed, one removed, the rest unchanged),
+//! enacted atomically, read as in force at both times and versions, and reverted to exactly the
+//! state before; version 2 registered with a future effective date is in force from that date. Also: a knowledge base with data written before V13
 //! upgraded in place, and the attacks on the amendment path with only the exec role.
 //!
 //! Each test makes its own database and roles (see `support`), so they run in parallel and
@@ -10,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, ensure, Result};
-use chrono::{Duration, Utc};
-use cutter_adapters::pg::{approval_json, schema, ChangeRow};
+use chrono::{Duration, NaiveDate, Utc};
+use cutter_adapters::pg::{approval_json, register_source_version, schema, ChangeRow, NewVersion};
 use cutter_core::plan::{sha256_hex, CutPlan, Unit};
 use cutter_core::ports::{ExecutionTarget, GrantProbe, KillSwitch, LifecycleStatus, RunContext};
 use cutter_core::run::AcceptedApproval;
@@ -26,8 +27,41 @@ use util::{change_payload, ctx, first_cut, Scratch};
 
 const CHANGE: &str = "cutter.change.v1";
 
+/// The sha256 of version 1 of DOC-1 (what `register` pins).
 fn pin() -> String {
     sha256_hex(SAMPLE_MD.as_bytes())
+}
+
+/// The text of version 2 of DOC-1: another text than version 1's.
+fn text_v2() -> String {
+    format!("{SAMPLE_MD}\nAmended by version 2.\n")
+}
+
+/// Registers version 2 of DOC-1 as the admin role does (`cutter source register FILE
+/// --document-id DOC-1 [--effective DATE]`); returns its sha256, the pin a run begun after it
+/// cuts and its approvals sign.
+async fn register_version_2(s: &Scratch, effective: Option<NaiveDate>) -> Result<String> {
+    let sha = sha256_hex(text_v2().as_bytes());
+    let admin = s.pool(&s.roles.admin)?.get().await?;
+    let r = register_source_version(
+        &admin,
+        &NewVersion {
+            document_id: "DOC-1",
+            title: None,
+            sha256: &sha,
+            protected: false,
+            effective,
+            actor: "test-admin",
+        },
+    )
+    .await?;
+    ensure!(r.created && r.version.version_no == 2, "{r:?}");
+    ensure!(r.version.effective_date == effective, "{r:?}");
+    ensure!(
+        r.document.pinned_sha256 == sha && r.document.version_no == 2 && r.document.versions == 2,
+        "{r:?}"
+    );
+    Ok(sha)
 }
 
 fn unit(key: &str, parent: Option<&str>, ordinal: u32, body: &str) -> Unit {
@@ -106,19 +140,37 @@ fn version_2(units: &[Unit]) -> Vec<ChangeRow<'_>> {
     ]
 }
 
-/// A change plan of a run, from leg A through leg B, not enacted (the run stays armed).
-async fn written(s: &Scratch, c: &RunContext, rows: &[ChangeRow<'_>]) -> Result<String> {
-    let payload = change_payload(rows);
-    let source = s.begin_changes(c, &payload, rows.len()).await?;
-    let sg1 = s.signed_payload(Gate::Sg1, c, &source, &payload, None);
-    let out = s.target()?.cut_changes(c, rows, CHANGE, &sg1).await?;
-    ensure!(out.created == rows.len() as u64, "{out:?}");
-    s.through_leg_b_changes(c, &payload, rows.len()).await?;
-    Ok(payload)
+/// A run's change plan, begun on the registry's latest version and written from leg A through
+/// leg B, not enacted (the run stays armed).
+struct Written {
+    /// The payload sha256 its approvals sign.
+    payload: String,
+    /// The sha256 of the registered version the run was begun on (what its approvals name).
+    source: String,
 }
 
-fn sg2(s: &Scratch, c: &RunContext, payload: &str, rd: &str) -> AcceptedApproval {
-    s.signed_payload(Gate::Sg2, c, &pin(), payload, Some(rd))
+async fn written(
+    s: &Scratch,
+    c: &RunContext,
+    rows: &[ChangeRow<'_>],
+    format: &str,
+    payload: String,
+) -> Result<Written> {
+    let source = s.begin_changes(c, &payload, rows.len()).await?;
+    let sg1 = s.signed_payload(Gate::Sg1, c, &source, &payload, None);
+    let out = s.target()?.cut_changes(c, rows, format, &sg1).await?;
+    ensure!(out.created == rows.len() as u64, "{out:?}");
+    s.through_leg_b_on(c, &source, &payload, rows.len()).await?;
+    Ok(Written { payload, source })
+}
+
+/// [`written`] for an amendment (`cutter.change.v1`).
+async fn amended(s: &Scratch, c: &RunContext, rows: &[ChangeRow<'_>]) -> Result<Written> {
+    written(s, c, rows, CHANGE, change_payload(rows)).await
+}
+
+fn sg2(s: &Scratch, c: &RunContext, w: &Written, rd: &str) -> AcceptedApproval {
+    s.signed_payload(Gate::Sg2, c, &w.source, &w.payload, Some(rd))
 }
 
 /// The document in force through `query` (a call of `document_in_force` or a read of
@@ -235,15 +287,18 @@ async fn compensate(
     Ok([row.get(0), row.get(1), row.get(2), row.get(3)])
 }
 
-/// Version 1 cut and enacted by run `v1`; returns the server time after the enactment.
+/// Version 1 registered, cut (every unit added and in force: `cutter.payload.v1`, as the core
+/// signs a first version) and enacted by run `v1`; returns the server time after the
+/// enactment.
 async fn enacted_version_1(s: &Scratch, p: &CutPlan) -> Result<String> {
     s.register("DOC-1").await?;
     let c1 = ctx("v1", "DOC-1");
     let rows = first_cut(p);
-    let payload = written(s, &c1, &rows).await?;
+    let w = written(s, &c1, &rows, "cutter.payload.v1", util::payload(p)).await?;
+    ensure!(w.source == pin());
     let moved = s
         .target()?
-        .lifecycle_enact(&c1, &sg2(s, &c1, &payload, "RD-V1"))
+        .lifecycle_enact(&c1, &sg2(s, &c1, &w, "RD-V1"))
         .await?;
     ensure!(moved == 6, "{moved}");
     ensure!(s.locks()?.unlock("DOC-1", "v1").await.is_ok());
@@ -262,12 +317,25 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
         "{v1_state:#?}"
     );
 
-    // Version 2: rows written are the changes only, nothing for a, a/2 and d.
+    // Version 2 registered, a run begun on it: rows written are the changes only, nothing
+    // for a, a/2 and d.
+    let v2_sha = register_version_2(&s, None).await?;
     let units = version_2_units();
     let rows = version_2(&units);
     let c2 = ctx("v2", "DOC-1");
     let before = counts(&s).await?;
-    let payload = written(&s, &c2, &rows).await?;
+    let w = amended(&s, &c2, &rows).await?;
+    ensure!(w.source == v2_sha, "the run was begun on {}", w.source);
+    let source_version: Option<i32> =
+        s.su.get()
+            .await?
+            .query_one(
+                "SELECT source_version FROM cutter_governance.run WHERE run_id = 'v2'",
+                &[],
+            )
+            .await?
+            .get(0);
+    ensure!(source_version == Some(2), "{source_version:?}");
     ensure!(
         counts(&s).await?
             == plus(
@@ -310,7 +378,7 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
 
     // Enacted in one go: 4 changes, one log row each.
     let before = counts(&s).await?;
-    let sg2_v2 = sg2(&s, &c2, &payload, "RD-V2");
+    let sg2_v2 = sg2(&s, &c2, &w, "RD-V2");
     let moved = target.lifecycle_enact(&c2, &sg2_v2).await?;
     ensure!(moved == 4, "{moved}");
     ensure!(
@@ -353,7 +421,7 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     ensure!(counts(&s).await? == after && in_force_now(&s).await? == v2_state);
     // Another SG_2 for it is refused outright.
     let e = target
-        .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2-AGAIN"))
+        .lifecycle_enact(&c2, &sg2(&s, &c2, &w, "RD-V2-AGAIN"))
         .await
         .err();
     ensure!(
@@ -406,7 +474,20 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     ensure!(format!("{e:?}").contains("not both"), "{e:?}");
 
     // Revert: under SG_C, every effect at once; the in-force rows are version 1's again.
-    let sgc = s.signed_payload(Gate::Compensation, &c2, &pin(), &payload, Some("RD-V2-C"));
+    // An SG_C naming version 1's text (not the run's) is refused.
+    let stale = s.signed_payload(Gate::Compensation, &c2, &pin(), &w.payload, Some("RD-V2-C"));
+    let e = compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&stale))
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("an SG_C over another source went through"))?;
+    ensure!(format!("{e:?}").contains("source sha256"), "{e:?}");
+    let sgc = s.signed_payload(
+        Gate::Compensation,
+        &c2,
+        &w.source,
+        &w.payload,
+        Some("RD-V2-C"),
+    );
     let e = compensate(&s, &c2, &["e"], &[], &["a/1"], &["c"], Some(&sgc))
         .await
         .err()
@@ -445,17 +526,109 @@ async fn an_amendment_writes_only_its_changes_enacts_at_once_and_reverts_exactly
     s.drop().await
 }
 
+/// Version 2 registered with an effective date in the future (`cutter source register FILE
+/// --document-id DOC-1 --effective DATE`): once enacted, it is recorded as version 2 but what
+/// is in force now is still version 1; from that date on (its first moment, UTC) it is
+/// version 2. A revert takes the future back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_effective_in_the_future_is_in_force_from_that_date() -> Result<()> {
+    let s = Scratch::new().await?;
+    let p1 = version_1();
+    enacted_version_1(&s, &p1).await?;
+    let v1_state = in_force_now(&s).await?;
+    let effective = (Utc::now() + Duration::days(30)).date_naive();
+    let from = format!("{effective} 00:00:00+00");
+    let just_before = format!("{} 23:59:59+00", effective.pred_opt().unwrap_or(effective));
+    register_version_2(&s, Some(effective)).await?;
+    let units = version_2_units();
+    let rows = version_2(&units);
+    let c2 = ctx("v2", "DOC-1");
+    let w = amended(&s, &c2, &rows).await?;
+    ensure!(
+        s.target()?
+            .lifecycle_enact(&c2, &sg2(&s, &c2, &w, "RD-V2"))
+            .await?
+            == 4
+    );
+    let verify = s.pool(&s.roles.verify)?;
+    let doc = |args: String| {
+        let verify = verify.clone();
+        async move {
+            read(
+                &verify,
+                &format!("SELECT * FROM public.document_in_force('DOC-1'{args})"),
+            )
+            .await
+        }
+    };
+    // Now: version 1, by the view and by the function (with and without a moment).
+    ensure!(
+        in_force_now(&s).await? == v1_state,
+        "{:#?}",
+        in_force_now(&s).await?
+    );
+    ensure!(doc(", as_of => now()".into()).await? == v1_state);
+    ensure!(doc(String::new()).await? == v1_state);
+    ensure!(doc(format!(", as_of => '{just_before}'")).await? == v1_state);
+    // From the effective date: version 2, the same as read by its document version.
+    let v2_state = doc(format!(", as_of => '{from}'")).await?;
+    let keys: Vec<&str> = v2_state
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    ensure!(keys == ["a", "a/1", "a/2", "b", "d", "e"], "{v2_state:#?}");
+    ensure!(v2_state[1].starts_with("a/1 v2 doc2 ") && v2_state[3].ends_with(" repealed"));
+    ensure!(v2_state[5].starts_with("e v1 doc2 "));
+    ensure!(doc(", version => 2".into()).await? == v2_state);
+    ensure!(doc(", version => 1".into()).await? == v1_state);
+    // The enactment records the date it takes effect from; the changed units start there.
+    let client = s.su.get().await?;
+    let row = client
+        .query_one(
+            "SELECT document_version, in_force_from = $1::text::timestamptz
+             FROM cutter_governance.cut_change_set_enacted WHERE run_id = 'v2'",
+            &[&from],
+        )
+        .await?;
+    ensure!(row.get::<_, i32>(0) == 2 && row.get::<_, bool>(1));
+    let starts: Vec<bool> = client
+        .query(
+            "SELECT in_force_from = $1::text::timestamptz FROM public.document_in_force('DOC-1', version => 2)
+             WHERE unit_key IN ('a/1', 'b', 'e')",
+            &[&from],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ensure!(starts == [true, true, true], "{starts:?}");
+    // Reverted before it takes effect: version 1 at every moment again.
+    let sgc = s.signed_payload(
+        Gate::Compensation,
+        &c2,
+        &w.source,
+        &w.payload,
+        Some("RD-V2-C"),
+    );
+    let out = compensate(&s, &c2, &["e"], &[], &["a/1", "b"], &["c"], Some(&sgc)).await?;
+    ensure!(out == [1, 0, 2, 1], "{out:?}");
+    ensure!(in_force_now(&s).await? == v1_state);
+    ensure!(doc(format!(", as_of => '{from}'")).await? == v1_state);
+    s.drop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_amendment_voided_before_enactment_leaves_nothing_pending() -> Result<()> {
     let s = Scratch::new().await?;
     let p1 = version_1();
     enacted_version_1(&s, &p1).await?;
     let v1_state = in_force_now(&s).await?;
+    let v2_sha = register_version_2(&s, None).await?;
     let units = version_2_units();
     let rows = version_2(&units);
     let c2 = ctx("v2", "DOC-1");
     let before = counts(&s).await?;
-    written(&s, &c2, &rows).await?;
+    amended(&s, &c2, &rows).await?;
     // The lock is not released while changes are pending.
     let e = s.locks()?.unlock("DOC-1", "v2").await.err();
     ensure!(format!("{e:?}").contains("draft changes"), "{e:?}");
@@ -468,14 +641,20 @@ async fn an_amendment_voided_before_enactment_leaves_nothing_pending() -> Result
     ensure!(after[schema::INFORMATION_UNIT] == before[schema::INFORMATION_UNIT]);
     ensure!(in_force_now(&s).await? == v1_state);
     ensure!(s.locks()?.unlock("DOC-1", "v2").await.is_ok());
-    // And the next amendment can write the same changes.
+    // And the next run on version 2 can write the same changes, enacted as version 2.
     let c3 = ctx("v3", "DOC-1");
-    let payload = written(&s, &c3, &rows).await?;
+    let w = amended(&s, &c3, &rows).await?;
+    ensure!(w.source == v2_sha);
     ensure!(
         s.target()?
-            .lifecycle_enact(&c3, &sg2(&s, &c3, &payload, "RD-V3"))
+            .lifecycle_enact(&c3, &sg2(&s, &c3, &w, "RD-V3"))
             .await?
             == 4
+    );
+    let v2_state = in_force_now(&s).await?;
+    ensure!(
+        v2_state.len() == 6 && v2_state[1].starts_with("a/1 v2 doc2 "),
+        "{v2_state:#?}"
     );
     s.drop().await
 }
@@ -509,13 +688,15 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
     }
     ensure!(in_force_now(&s).await? == v1_state);
 
-    // A run whose leg A writes something else than the approved change plan: a revise with
-    // another body, a write beyond the count, a gap in the positions.
+    // A run on version 2 whose leg A writes something else than the approved change plan: a
+    // revise with another body, a write beyond the count, a gap in the positions.
+    let v2_sha = register_version_2(&s, None).await?;
     let units = version_2_units();
     let rows = version_2(&units);
     let payload = change_payload(&rows);
     let c2 = ctx("v2", "DOC-1");
     let source = s.begin_changes(&c2, &payload, rows.len()).await?;
+    ensure!(source == v2_sha);
     let sg1 = s.signed_payload(Gate::Sg1, &c2, &source, &payload, None);
     let before = counts(&s).await?;
     let other = unit(
@@ -615,12 +796,14 @@ async fn the_amendment_path_refuses_every_shortcut() -> Result<()> {
             .created
             == 4
     );
-    s.through_leg_b_changes(&c2, &payload, rows.len()).await?;
+    let w = Written { payload, source };
+    s.through_leg_b_on(&c2, &w.source, &w.payload, rows.len())
+        .await?;
     ensure!(compensate(&s, &c2, &[], &[], &["b"], &[], None).await? == [0, 0, 1, 0]);
     let before = counts(&s).await?;
     let e = s
         .target()?
-        .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2"))
+        .lifecycle_enact(&c2, &sg2(&s, &c2, &w, "RD-V2"))
         .await
         .err();
     ensure!(
@@ -747,14 +930,17 @@ async fn a_knowledge_base_from_before_v13_is_upgraded_and_amended() -> Result<()
     .await?;
     ensure!(doc2.len() == 2, "{doc2:#?}");
 
-    // And DOC-1, enacted before the upgrade, is amended.
+    // And DOC-1, enacted before the upgrade (its pin became version 1 with V12), is amended
+    // by a run on its version 2.
+    let v2_sha = register_version_2(&s, None).await?;
     let units = version_2_units();
     let rows = version_2(&units);
     let c2 = ctx("v2", "DOC-1");
-    let payload = written(&s, &c2, &rows).await?;
+    let w = amended(&s, &c2, &rows).await?;
+    ensure!(w.source == v2_sha);
     ensure!(
         s.target()?
-            .lifecycle_enact(&c2, &sg2(&s, &c2, &payload, "RD-V2"))
+            .lifecycle_enact(&c2, &sg2(&s, &c2, &w, "RD-V2"))
             .await?
             == 4
     );

@@ -79,6 +79,27 @@ impl CompensationPlan {
 pub struct CompensationOutcome {
     pub retired: u64,
     pub deleted: u64,
+    /// Units the run revised that have their previous version back.
+    #[serde(default)]
+    pub restored: u64,
+    /// Units the run removed that are in force again.
+    #[serde(default)]
+    pub reinstated: u64,
+}
+
+impl CompensationOutcome {
+    /// Every unit the compensation changed.
+    pub fn total(&self) -> u64 {
+        self.retired + self.deleted + self.restored + self.reinstated
+    }
+
+    /// What it did, for a report line.
+    pub fn describe(&self) -> String {
+        format!(
+            "units retired: {}, deleted: {}, restored to their previous version: {}, reinstated: {}",
+            self.retired, self.deleted, self.restored, self.reinstated
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -170,6 +191,25 @@ impl CompensationPlan {
                 }
             }
         }
+        // A unit the run wrote whose state is now a later run's work (revised or removed after
+        // it): undoing this run would undo that run's change too, so that run goes first.
+        for u in stored {
+            let wrote = u.created_by_run == self.run_id || u.version_run() == self.run_id;
+            let later = if u.created_by_run == self.run_id && u.version_run() != self.run_id {
+                Some(u.version_run())
+            } else {
+                u.removal_by_run
+                    .as_deref()
+                    .filter(|r| wrote && *r != self.run_id)
+            };
+            if let Some(owner) = later {
+                return Err(CompensationError::NotOwned {
+                    key: u.key.clone(),
+                    owner: owner.to_string(),
+                    run_id: self.run_id.clone(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -224,5 +264,29 @@ mod tests {
         assert!(soft.check_against(&stored).is_ok());
         let foreign = [unit("a", "r9", LifecycleStatus::Draft)];
         assert!(soft.check_against(&foreign).is_err());
+    }
+
+    #[test]
+    fn a_run_whose_units_a_later_run_revised_or_removed_is_not_compensated_first() {
+        // r1 added a and b; r2 revised a and removed b.
+        let mut a = unit("a", "r1", LifecycleStatus::Enacted);
+        a.version_no = 2;
+        a.version_by_run = "r2".into();
+        let mut b = unit("b", "r1", LifecycleStatus::Retired);
+        b.removal_by_run = Some("r2".into());
+        let c = unit("c", "r1", LifecycleStatus::Enacted);
+        for stored in [vec![a.clone(), c.clone()], vec![b.clone(), c.clone()]] {
+            let r1 = plan("r1", "doc", &stored, CompensationMode::SoftRetire);
+            let e = r1.check_against(&stored).err();
+            assert!(
+                matches!(&e, Some(CompensationError::NotOwned { owner, .. }) if owner == "r2"),
+                "{e:?}"
+            );
+        }
+        // r2 itself is compensated: restore a, reinstate b.
+        let stored = [a, b, c];
+        let r2 = plan("r2", "doc", &stored, CompensationMode::SoftRetire);
+        assert_eq!(r2.steps.len(), 2);
+        assert!(r2.check_against(&stored).is_ok());
     }
 }

@@ -954,7 +954,7 @@ impl ExecutionTarget for Simulator {
                         let entry = log(LifecycleStatus::Enacted, true);
                         next.iu_lifecycle_log.push(entry);
                     }
-                    outcome.retired += 1;
+                    outcome.restored += 1;
                 }
                 CompensationAction::Reinstate => {
                     if next.information_unit[pos].removal_by_run.as_deref()
@@ -980,7 +980,7 @@ impl ExecutionTarget for Simulator {
                         let entry = log(LifecycleStatus::Enacted, true);
                         next.iu_lifecycle_log.push(entry);
                     }
-                    outcome.retired += 1;
+                    outcome.reinstated += 1;
                 }
             }
         }

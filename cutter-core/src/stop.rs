@@ -92,7 +92,7 @@ pub enum ApprovalRejection {
     NotExplicit { found: String },
     #[error("verify its signature: {detail}")]
     BadSignature { detail: String },
-    #[error("its review decision id {id} was already used; SG_2 needs a fresh one")]
+    #[error("its review decision id {id} was already used; each SG_2 or SG_C approval needs a fresh one")]
     ReusedReviewDecision { id: String },
     #[error("it has no {field}")]
     MissingField { field: String },

@@ -3,15 +3,16 @@
 //! at cutplan with nothing written.
 #![allow(clippy::result_large_err)]
 
-use cutter_core::approval::{ApprovalPolicy, UnsignedDryRunOnly};
+use cutter_core::approval::{Approval, ApprovalPolicy, UnsignedDryRunOnly};
 use cutter_core::change::ChangeKind;
 use cutter_core::compensation::CompensationMode;
 use cutter_core::discover::MarkdownHeadings;
 use cutter_core::orchestrator::CompensationRequest;
-use cutter_core::ports::{Clock, ExecutionTarget, LifecycleStatus};
-use cutter_core::run::RunRecord;
+use cutter_core::ports::{Clock, ExecutionTarget, LifecycleStatus, StateStore};
+use cutter_core::run::{AcceptedApproval, RunRecord};
 use cutter_core::simulator::Simulator;
-use cutter_core::{CutRequest, Mode, Orchestrator, OrchestratorError, Ports, RunState};
+use cutter_core::stop::ApprovalRejection;
+use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports, RunState};
 use cutter_testkit::{
     approval_for, ManualClock, MemoryKillSwitch, MemoryReporter, MemorySource, MemoryStore,
     SAMPLE_MD,
@@ -221,6 +222,106 @@ fn reverting_an_amendment_restores_exactly_what_was_in_force() {
     // back, and a plan that brings it back is refused at cutplan with the key named.
     let err = w.cut("r3", "v2.md").unwrap_err();
     assert!(err.to_string().contains("h1-1/h2-3"), "{err}");
+}
+
+/// A revert interrupted once its SG_C was recorded in the run (the state saved before the
+/// compensation is applied), or after the compensation was applied but before the run was
+/// saved, is repeated with the same approval: that is the run's own approval offered again,
+/// not a reused review decision. Another approval with the same review decision still is.
+#[test]
+fn a_revert_repeated_with_its_recorded_sg_c_finishes_and_restores_version_1() {
+    let w = World::new();
+    w.enact("r1", "v1.md");
+    let v1 = w.in_force();
+    w.enact("r2", "v2.md");
+    let v2 = w.in_force();
+    let orch = w.orch();
+    let req = block_on(orch.compensation_request("r2", "cut from the wrong text")).unwrap();
+    let sgc = approval_for(&req, w.clock.now());
+    let closed = block_on(w.store.load("r2")).unwrap();
+    // As the interrupted command left it: the SG_C recorded, nothing compensated.
+    let mut recorded = closed.clone();
+    recorded
+        .approvals
+        .push(AcceptedApproval::of(&sgc, w.clock.now()));
+    block_on(w.store.save(&recorded)).unwrap();
+    let request = |approval: Approval| CompensationRequest {
+        approval: Some(approval),
+        ..CompensationRequest::default()
+    };
+    // Another approval naming the same review decision is refused, and changes nothing.
+    let mut other = sgc.clone();
+    other.signed_utc -= chrono::Duration::seconds(1);
+    let err =
+        block_on(orch.revert("r2", CompensationMode::SoftRetire, request(other))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OrchestratorError::ApprovalRejected {
+                rejection: ApprovalRejection::ReusedReviewDecision { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(w.in_force(), v2);
+    let done =
+        block_on(orch.revert("r2", CompensationMode::SoftRetire, request(sgc.clone()))).unwrap();
+    assert_eq!(done.run.state, RunState::Reverted);
+    assert_eq!(done.plan.steps.len(), 3, "{:?}", done.plan);
+    // Each step counted as what it did: the added unit retired, the revised one restored, the
+    // removed one reinstated.
+    assert_eq!(
+        (
+            done.outcome.retired,
+            done.outcome.deleted,
+            done.outcome.restored,
+            done.outcome.reinstated
+        ),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(w.in_force(), v1);
+    // As a command interrupted after the compensation was applied left it: repeated, nothing
+    // is left to undo and the run is reverted.
+    block_on(w.store.save(&recorded)).unwrap();
+    let done = block_on(orch.revert("r2", CompensationMode::SoftRetire, request(sgc))).unwrap();
+    assert_eq!(done.run.state, RunState::Reverted);
+    assert!(done.plan.steps.is_empty(), "{:?}", done.plan);
+    assert_eq!(w.in_force(), v1);
+}
+
+/// The first version is not reverted from under an amendment enacted after it: the plan is
+/// refused (shown or applied), naming the amendment to revert first, and nothing changes.
+/// Once the amendment is reverted, the first version is.
+#[test]
+fn a_run_is_not_reverted_from_under_a_later_amendment() {
+    let w = World::new();
+    w.enact("r1", "v1.md");
+    w.enact("r2", "v2.md");
+    let v2 = w.in_force();
+    let orch = w.orch();
+    let err = block_on(orch.compensation_plan("r1", CompensationMode::SoftRetire)).unwrap_err();
+    assert!(err.to_string().contains("compensate run r2 first"), "{err}");
+    let revert = |run_id: &str| {
+        let req = block_on(orch.compensation_request(run_id, "withdrawn")).unwrap();
+        block_on(orch.revert(
+            run_id,
+            CompensationMode::SoftRetire,
+            CompensationRequest {
+                approval: Some(approval_for(&req, w.clock.now())),
+                ..CompensationRequest::default()
+            },
+        ))
+    };
+    let err = revert("r1").unwrap_err();
+    assert!(err.to_string().contains("compensate run r2 first"), "{err}");
+    assert_eq!(w.in_force(), v2);
+    let r1 = block_on(w.store.load("r1")).unwrap();
+    assert_eq!(r1.state, RunState::ClosedOut);
+    assert!(r1.approvals.iter().all(|a| a.gate != Gate::Compensation));
+    assert_eq!(revert("r2").unwrap().run.state, RunState::Reverted);
+    assert_eq!(revert("r1").unwrap().run.state, RunState::Reverted);
+    assert!(w.in_force().is_empty());
 }
 
 #[test]

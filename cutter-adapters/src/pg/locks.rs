@@ -76,7 +76,8 @@ impl PgDocumentLocks {
             })?;
         let held: bool = col(&row, 0, "fn_lock_document")?;
         if held {
-            return Ok(());
+            // The claim is committed; the caller has not recorded it yet (crash tests).
+            return crate::failpoint::hit("after-commit:claim_the_document_lock");
         }
         let holder = self.holder(document_id).await?.map_or_else(
             || "(released meanwhile; try again)".to_string(),
@@ -99,7 +100,8 @@ impl PgDocumentLocks {
             )
             .await
             .map_err(|e| translate(&what, run_id, &e))?;
-        Ok(())
+        // The release is committed; the caller has not recorded it yet (crash tests).
+        crate::failpoint::hit("after-commit:release_the_document_lock")
     }
 
     /// The current holder of a document, if any.

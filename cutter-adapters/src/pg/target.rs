@@ -965,17 +965,17 @@ impl ExecutionTarget for PgTarget {
                 "fn_iu_compensate.deleted",
                 col(&row, 1, "fn_iu_compensate")?,
             )?,
+            restored: count(
+                "fn_iu_compensate.restored",
+                col(&row, 2, "fn_iu_compensate")?,
+            )?,
+            reinstated: count(
+                "fn_iu_compensate.reinstated",
+                col(&row, 3, "fn_iu_compensate")?,
+            )?,
         };
-        let restored = count(
-            "fn_iu_compensate.restored",
-            col(&row, 2, "fn_iu_compensate")?,
-        )?;
-        let reinstated = count(
-            "fn_iu_compensate.reinstated",
-            col(&row, 3, "fn_iu_compensate")?,
-        )?;
         tracing::info!(run_id = %run.run_id, retired = outcome.retired, deleted = outcome.deleted,
-                       restored, reinstated, "compensation");
+                       restored = outcome.restored, reinstated = outcome.reinstated, "compensation");
         commit(tx, what, &run.run_id).await?;
         Ok(outcome)
     }

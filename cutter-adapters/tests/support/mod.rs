@@ -174,10 +174,23 @@ impl Scratch {
             .await
     }
 
-    /// [`Scratch::through_leg_b`] for a change plan.
+    /// [`Scratch::through_leg_b`] for a change plan of a run begun on the test's text.
     pub async fn through_leg_b_changes(
         &self,
         ctx: &RunContext,
+        payload: &str,
+        writes: usize,
+    ) -> Result<()> {
+        self.through_leg_b_on(ctx, &sha256_hex(SAMPLE_MD.as_bytes()), payload, writes)
+            .await
+    }
+
+    /// [`Scratch::through_leg_b_changes`] for a run begun on the source `source` (the sha256
+    /// of the registered version it cuts, which its SG_1 and manifest name).
+    pub async fn through_leg_b_on(
+        &self,
+        ctx: &RunContext,
+        source: &str,
         payload: &str,
         writes: usize,
     ) -> Result<()> {
@@ -195,13 +208,7 @@ impl Scratch {
                 )
                 .await?;
             if phase == Phase::StructuralVerify {
-                let sg1 = self.signed_payload(
-                    Gate::Sg1,
-                    ctx,
-                    &sha256_hex(SAMPLE_MD.as_bytes()),
-                    payload,
-                    None,
-                );
+                let sg1 = self.signed_payload(Gate::Sg1, ctx, source, payload, None);
                 target
                     .leg_b_record(
                         ctx,
@@ -209,7 +216,7 @@ impl Scratch {
                             run_id: ctx.run_id.clone(),
                             document_id: ctx.document_id.clone(),
                             payload_sha256: payload.to_string(),
-                            source_sha256: sha256_hex(SAMPLE_MD.as_bytes()),
+                            source_sha256: source.to_string(),
                             unit_count: writes as u64,
                             backup_sha256: "b".repeat(64),
                             grant_sha256: designed_grants().sha256(),

@@ -36,6 +36,7 @@ impl Orchestrator<'_> {
             let (plan, authority) = self
                 .prepare_compensation(run, CompensationMode::SoftRetire, &request, &default_reason)
                 .await?;
+            self.hold_lock(run).await?;
             show(&plan);
             let outcome = self.apply_compensation(run, &plan, &authority).await?;
             (plan, outcome)
@@ -54,10 +55,7 @@ impl Orchestrator<'_> {
         let lines = vec![
             format!("voided at {}", self.ports.clock.now().to_rfc3339()),
             format!("by {}", self.actor),
-            format!(
-                "units retired: {}, deleted: {}",
-                outcome.retired, outcome.deleted
-            ),
+            outcome.describe(),
         ];
         // The event before the final save: after it the run is terminal and the command
         // cannot be repeated to write it.
@@ -85,46 +83,22 @@ impl Orchestrator<'_> {
         // so a refusal holds nothing.
         self.require_armed(run).await?;
         let default_reason = format!("revert of run {} ({})", run.run_id, run.state.name());
+        // An SG_C already in the run's record: an earlier attempt of this revert got as far as
+        // applying (it may have been interrupted after that).
+        let repeated = run.approvals.iter().any(|a| a.gate == Gate::Compensation);
         let (plan, authority) = self
             .prepare_compensation(run, mode, &request, &default_reason)
             .await?;
-        // A closed-out run released its document; it writes it again here, so it must hold it
-        // again (the database refuses unit writes by a run that does not).
-        if !run.holds_lock {
-            match self
-                .ports
-                .store
-                .lock_document(&run.document_id, &run.run_id)
-                .await
-            {
-                Ok(()) => {
-                    run.holds_lock = true;
-                    self.save(run).await?;
-                }
-                Err(PortError::Locked {
-                    document_id,
-                    holder,
-                }) => {
-                    return Err(OrchestratorError::Refused {
-                        run_id: run.run_id.clone(),
-                        reason: StopReason::DocumentLocked {
-                            document_id,
-                            holder,
-                        },
-                    })
-                }
-                Err(e) => return Err(OrchestratorError::port("lock the document")(e)),
-            }
-        }
+        self.hold_lock(run).await?;
         show(&plan);
         let outcome = self.apply_compensation(run, &plan, &authority).await?;
-        let mut lines = vec![
-            format!("by {}", self.actor),
-            format!(
-                "units retired: {}, deleted: {}",
-                outcome.retired, outcome.deleted
-            ),
-        ];
+        let mut lines = vec![format!("by {}", self.actor), outcome.describe()];
+        if repeated && plan.steps.is_empty() {
+            lines.push(
+                "nothing was left to undo: an earlier, interrupted attempt of this revert applied its compensation plan (its compensation-plan report lists the steps)"
+                    .to_string(),
+            );
+        }
         let mut other_changes = Vec::new();
         if let Some(before) = &run.snapshot {
             let after = self
@@ -151,6 +125,38 @@ impl Orchestrator<'_> {
             outcome,
             other_changes,
         })
+    }
+
+    /// Holds the document's lock for the compensation's writes (the database refuses unit
+    /// writes by a run that does not hold it). A closed-out run released it; so did a void or
+    /// revert interrupted after releasing it at its end, whose saved record still says it holds
+    /// it. Claiming it again is a no-op for its holder.
+    async fn hold_lock(&self, run: &mut RunRecord) -> Result<()> {
+        match self
+            .ports
+            .store
+            .lock_document(&run.document_id, &run.run_id)
+            .await
+        {
+            Ok(()) => {
+                if !run.holds_lock {
+                    run.holds_lock = true;
+                    self.save(run).await?;
+                }
+                Ok(())
+            }
+            Err(PortError::Locked {
+                document_id,
+                holder,
+            }) => Err(OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::DocumentLocked {
+                    document_id,
+                    holder,
+                },
+            }),
+            Err(e) => Err(OrchestratorError::port("lock the document")(e)),
+        }
     }
 
     /// Plans a compensation from the units as stored and checks what it needs: the run's
@@ -313,16 +319,16 @@ impl Orchestrator<'_> {
                     || u.removal_by_run.as_deref() == Some(run.run_id.as_str())
             })
             .collect();
-        if !left.is_empty() || outcome.retired + outcome.deleted > plan.steps.len() as u64 {
+        if !left.is_empty() || outcome.total() > plan.steps.len() as u64 {
             return Err(OrchestratorError::Refused {
                 run_id: run.run_id.clone(),
                 reason: StopReason::InvariantFailed {
                     detail: format!(
-                        "reconcile the compensation: {} unit(s) of the run are still not retired ({}), and {} retired + {} deleted were reported for a plan of {} step(s)",
+                        "reconcile the compensation: {} unit(s) of the run are still not undone ({}), and {} unit(s) were reported changed ({}) for a plan of {} step(s)",
                         left.len(),
                         left.iter().take(5).map(|u| u.key.as_str()).collect::<Vec<_>>().join(", "),
-                        outcome.retired,
-                        outcome.deleted,
+                        outcome.total(),
+                        outcome.describe(),
                         plan.steps.len()
                     ),
                 },

@@ -94,8 +94,15 @@ impl Orchestrator<'_> {
         {
             return Ok(Err(r));
         }
+        // The very approval this run accepted before, offered again (a revert interrupted after
+        // its SG_C was recorded, and repeated): its review decision is used by this run only,
+        // which is no reuse; the target still holds every decision to one run when it writes.
+        let accepted_before = run
+            .approvals
+            .iter()
+            .any(|a| a.gate == gate && a.signed.as_ref() == Some(approval));
         if let Some(id) = &approval.review_decision_id {
-            if gate != Gate::Sg1 && self.review_decision_used(id).await? {
+            if gate != Gate::Sg1 && !accepted_before && self.review_decision_used(id).await? {
                 return Ok(Err(ApprovalRejection::ReusedReviewDecision {
                     id: id.clone(),
                 }));

@@ -584,12 +584,16 @@ impl<'a> Orchestrator<'a> {
             .read_units(&run.document_id)
             .await
             .map_err(OrchestratorError::port("read the document's units"))?;
-        Ok(compensation::plan(
-            &run.run_id,
-            &run.document_id,
-            &stored,
-            mode,
-        ))
+        let plan = compensation::plan(&run.run_id, &run.document_id, &stored, mode);
+        // The plan `revert` would refuse is refused here too, with the same reason.
+        plan.check_against(&stored)
+            .map_err(|e| OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason: StopReason::InvariantFailed {
+                    detail: e.to_string(),
+                },
+            })?;
+        Ok(plan)
     }
 
     /// One run's record, once it is checked against the knowledge base it began in.
