@@ -455,13 +455,18 @@ async fn compensated(
                     "steps": done.plan.describe(),
                     "retired": done.outcome.retired,
                     "deleted": done.outcome.deleted,
+                    "restored": done.outcome.restored,
+                    "reinstated": done.outcome.reinstated,
                     "other_changes": done.other_changes,
                 });
                 println!("{value}");
             } else {
                 println!(
-                    "retired {}, deleted {}",
-                    done.outcome.retired, done.outcome.deleted
+                    "retired {}, deleted {}, restored {} (previous version in force again), reinstated {}",
+                    done.outcome.retired,
+                    done.outcome.deleted,
+                    done.outcome.restored,
+                    done.outcome.reinstated
                 );
                 print!(
                     "{}",

@@ -302,7 +302,7 @@ impl ChangeCounts {
 pub enum ChangeError {
     /// A key retired by an earlier run comes back: its row still exists and a retired unit is
     /// never enacted again.
-    #[error("add unit `{key}`: that key was retired by an earlier amendment and a retired unit does not come back; give the returning provision a new number (or key it differently in the profile)")]
+    #[error("add unit `{key}`: that key belongs to a unit retired earlier (removed by an amendment, or added by a run that was voided or reverted), and a retired unit does not come back; give the returning provision a new number (or key it differently in the profile)")]
     RetiredKeyReturns { key: String },
     /// The enacted version number cannot grow any further.
     #[error(
