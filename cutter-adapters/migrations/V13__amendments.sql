@@ -886,6 +886,13 @@ BEGIN
     VALUES (p_run_id, p_document_id, o.document_version, o.in_force_from, w.units);
     PERFORM set_config('cutter.lifecycle_writer', '', true);
     PERFORM set_config('cutter.writing_run', '', true);
+    -- A large change set changes the unit tables enough that plans made on the old statistics
+    -- go wrong (the next amendment's reads and writes turned into scans of the document): the
+    -- statistics are refreshed now, whether or not autovacuum is on. ANALYZE samples a bounded
+    -- number of rows, so this costs about the same for any size of knowledge base.
+    IF w.units >= 1000 THEN
+        ANALYZE public.information_unit, public.unit_version, public.unit_removal;
+    END IF;
     RETURN v_added + v_revised + v_removed;
 END
 $$;
