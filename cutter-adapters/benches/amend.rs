@@ -1321,7 +1321,9 @@ async fn part_3(chapters: u32) -> Result<()> {
 
 /// The experiment of part 1b: the statements of the knowledge base given the statistics they
 /// would have on a production server, to see what the first cut and the amendment cost once
-/// the planner is not misled.
+/// the planner is not misled. (Since V13 keeps both functions below off nested loops and a
+/// large enactment analyses the unit tables itself, part 1b should now match part 1a: it stays
+/// as the control that shows it does.)
 ///
 /// - The payload check of a first version (`fn_written_payload` in format `cutter.payload.v1`,
 ///   at leg A's commit and again at SG_2) joins the run's new `information_unit` rows with
