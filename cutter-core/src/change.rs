@@ -621,6 +621,18 @@ pub trait TreeNode {
     fn node_ordinal(&self) -> u32;
 }
 
+impl<T: TreeNode> TreeNode for &T {
+    fn node_key(&self) -> &str {
+        (**self).node_key()
+    }
+    fn node_parent(&self) -> Option<&str> {
+        (**self).node_parent()
+    }
+    fn node_ordinal(&self) -> u32 {
+        (**self).node_ordinal()
+    }
+}
+
 impl TreeNode for EnactedUnit {
     fn node_key(&self) -> &str {
         &self.key

@@ -3,7 +3,7 @@
 //! The comparisons live here, in the core, so the simulator and the live database are judged
 //! by exactly the same rules; the targets only read rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::change::{tree_order, unit_status, ChangeKind, ChangePlan, UnitChange};
 use crate::plan::CutPlan;
@@ -121,7 +121,13 @@ pub fn document(
             }
         }
     }
-    let planned: HashMap<&str, ()> = plan.units.iter().map(|u| (u.key(), ())).collect();
+    let planned: HashSet<&str> = plan.units.iter().map(|u| u.key()).collect();
+    let removed: HashSet<&str> = changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed)
+        .map(|c| c.key.as_str())
+        .collect();
     for c in changes
         .changes
         .iter()
@@ -153,29 +159,23 @@ pub fn document(
             ));
         }
     }
-    let removed: HashMap<&str, ()> = changes
-        .changes
-        .iter()
-        .filter(|c| c.kind == ChangeKind::Removed)
-        .map(|c| (c.key.as_str(), ()))
-        .collect();
-    let mut live: Vec<StoredUnit> = Vec::new();
+    // Borrowed, not copied: a large document has many units to put in order.
+    let mut live: Vec<&StoredUnit> = Vec::new();
     for s in stored {
         let key = s.key.as_str();
-        if s.lifecycle_status == LifecycleStatus::Retired || removed.contains_key(key) {
-            if s.version_run() == run_id && !planned.contains_key(key) && !removed.contains_key(key)
-            {
+        if s.lifecycle_status == LifecycleStatus::Retired || removed.contains(key) {
+            if s.version_run() == run_id && !planned.contains(key) && !removed.contains(key) {
                 out.push(format!(
                     "key `{key}`: written by this run but not in the plan"
                 ));
             }
             continue;
         }
-        if !planned.contains_key(key) {
+        if !planned.contains(key) {
             out.push(format!("key `{key}`: in the target but not in the plan"));
             continue;
         }
-        live.push(s.clone());
+        live.push(s);
     }
     let order: Vec<&str> = tree_order(&live).iter().map(|s| s.key.as_str()).collect();
     let want: Vec<&str> = plan
