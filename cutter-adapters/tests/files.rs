@@ -305,6 +305,8 @@ fn request(gate: Gate) -> ApprovalRequest {
         unit_count: 3,
         protected: false,
         knowledge_base: None,
+        review_sha256: None,
+        review_file: None,
         requested_utc: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
         effect: "write 3 units as drafts".into(),
         reason: None,

@@ -145,6 +145,10 @@ pub struct Approval {
     /// Set when this approval was derived from a signed batch approval.
     #[serde(default)]
     pub batch: Option<BatchEvidence>,
+    /// v4, SG_1 and SG_2: sha256 of the review page the approver was shown
+    /// ([`crate::run::ReviewRecord::sha256`]).
+    #[serde(default)]
+    pub review_sha256: Option<String>,
 }
 
 impl Approval {
@@ -179,6 +183,7 @@ impl Approval {
             knowledge_base: None,
             signing: SigningFormat::CURRENT,
             batch: None,
+            review_sha256: None,
         }
     }
 
@@ -213,6 +218,7 @@ impl Approval {
         )
         .for_knowledge_base(request.knowledge_base.as_deref());
         a.reason = request.reason.clone();
+        a.review_sha256 = request.review_sha256.clone();
         a
     }
 
@@ -304,6 +310,12 @@ pub struct ApprovalRequest {
     /// signs it. `None` for a run without a knowledge base.
     #[serde(default)]
     pub knowledge_base: Option<String>,
+    /// SG_1 and SG_2: sha256 of the review page written for this gate (the approval signs it).
+    #[serde(default)]
+    pub review_sha256: Option<String>,
+    /// The review page's file name in the run's reports.
+    #[serde(default)]
+    pub review_file: Option<String>,
 }
 
 /// Time limits for approvals.
@@ -624,6 +636,7 @@ mod tests {
             knowledge_base: Some(KB_A.into()),
             signing: SigningFormat::V3,
             batch: None,
+            review_sha256: None,
         }
     }
 

@@ -144,6 +144,8 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Approval, ApprovalFileError> {
         knowledge_base: raw.knowledge_base,
         signing,
         batch: None,
+        // Read by the signing track (v4); until then an approval file carries none.
+        review_sha256: None,
     })
 }
 
@@ -314,6 +316,8 @@ mod tests {
             effect: "write 3 units".into(),
             reason: None,
             knowledge_base: Some(KB.into()),
+            review_sha256: None,
+            review_file: None,
         }
     }
 

@@ -160,6 +160,8 @@ impl BatchApproval {
             // The batch form is signed, not a single one: `batch` says which.
             signing: SigningFormat::V1,
             // What the knowledge base needs to verify the batch signature itself.
+            // A batch signature does not cover review pages (a known gap).
+            review_sha256: None,
             batch: self.signature.as_ref().map(|s| BatchEvidence {
                 batch_id: self.batch_id.clone(),
                 knowledge_base: self.knowledge_base.clone(),

@@ -70,6 +70,23 @@ pub struct RunRecord {
     /// The cutter build that started the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildInfo>,
+    /// The review pages written when the run reached a gate (one per gate; the latest wins
+    /// when a gate is reached again): what an approval of that gate must name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<ReviewRecord>,
+}
+
+/// The review page an approver of `gate` is shown (issue 16): where it is in the run's
+/// reports and the sha256 of its bytes, which the approval signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    pub gate: Gate,
+    /// sha256 of the HTML page, lower-case hex: the value an approval's `review_sha256` names.
+    pub sha256: String,
+    /// sha256 of its Markdown twin (rendered from the same review), for the record.
+    pub markdown_sha256: String,
+    /// The HTML page's file name in the run's reports (`review-SG_1.html`).
+    pub file: String,
 }
 
 /// Which knowledge base a live run belongs to: the random id `db init` gave it, its database
@@ -174,6 +191,7 @@ impl RunRecord {
             knowledge_base: None,
             actor: None,
             build: None,
+            reviews: Vec::new(),
         }
     }
 
@@ -182,6 +200,11 @@ impl RunRecord {
         self.phases
             .iter()
             .any(|p| p.phase == Phase::CutLegA && p.result == PhaseResult::Passed)
+    }
+
+    /// The review page shown for `gate`, if the run reached it.
+    pub fn review(&self, gate: Gate) -> Option<&ReviewRecord> {
+        self.reviews.iter().rev().find(|r| r.gate == gate)
     }
 
     pub fn approval(&self, gate: Gate) -> Option<&AcceptedApproval> {

@@ -69,6 +69,8 @@ fn request(run: &RunRecord, gate: Gate) -> ApprovalRequest {
         effect: String::new(),
         reason: None,
         knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
+        review_sha256: None,
+        review_file: None,
     }
 }
 

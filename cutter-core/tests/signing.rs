@@ -60,6 +60,7 @@ fn unsigned(gate: Gate) -> Approval {
         knowledge_base: Some(KB.into()),
         signing: SigningFormat::V1,
         batch: None,
+        review_sha256: None,
     }
 }
 
@@ -532,6 +533,8 @@ fn request(gate: Gate) -> ApprovalRequest {
         effect: "write 3 units".into(),
         reason: None,
         knowledge_base: Some(KB.into()),
+        review_sha256: None,
+        review_file: None,
     }
 }
 
@@ -712,6 +715,7 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 knowledge_base: kb,
                 signing: SigningFormat::V3,
                 batch: None,
+                review_sha256: None,
             },
         )
 }

@@ -642,6 +642,8 @@ impl<'a> Orchestrator<'a> {
             ),
             reason: Some(reason.trim().to_string()),
             knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
+            review_sha256: None,
+            review_file: None,
         })
     }
 
@@ -709,6 +711,8 @@ impl<'a> Orchestrator<'a> {
             },
             reason: None,
             knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
+            review_sha256: run.review(gate).map(|r| r.sha256.clone()),
+            review_file: run.review(gate).map(|r| r.file.clone()),
         })
     }
 
