@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cutter_core::approval::ApprovalRequest;
-use cutter_core::ports::{PhaseReport, PortError, Reporter};
+use cutter_core::ports::{PhaseReport, PortError, Reporter, ReviewPages};
 use cutter_core::run::RunRecord;
 use fs2::FileExt;
 use serde_json::{json, Value};
@@ -289,6 +289,12 @@ impl<R: Reporter> Reporter for PublishingReporter<R> {
         });
         self.deliver("the approval request", body).await?;
         Ok(location)
+    }
+
+    async fn review(&self, run: &RunRecord, pages: &ReviewPages) -> Result<String, PortError> {
+        // The page stays with the run's files; the publisher's receivers get the phase report
+        // that names it and its sha256.
+        self.inner.review(run, pages).await
     }
 
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {

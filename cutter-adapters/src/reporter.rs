@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use cutter_core::approval::ApprovalRequest;
 use cutter_core::approval_file;
 use cutter_core::plan::sha256_hex;
-use cutter_core::ports::{PhaseReport, PortError, Reporter};
+use cutter_core::ports::{PhaseReport, PortError, Reporter, ReviewPages};
 use cutter_core::run::{BuildInfo, RunRecord};
 use cutter_core::text::escape_controls;
 use cutter_core::Mode;
@@ -304,6 +304,20 @@ impl Reporter for MarkdownReporter {
             }
         };
         Self::write(&path, &text)?;
+        Ok(path.display().to_string())
+    }
+
+    async fn review(&self, run: &RunRecord, pages: &ReviewPages) -> Result<String, PortError> {
+        let dir = self.run_dir(&run.run_id)?;
+        // Replaced, not numbered: the run records the sha of the page of its gate, and a page
+        // written again for the same gate is the one an approval must name.
+        for name in [&pages.file, &pages.markdown_file] {
+            check_id("review file", name)?;
+        }
+        write_atomic(&dir.join(&pages.markdown_file), pages.markdown.as_bytes())
+            .map_err(|e| io_err("write", &dir.join(&pages.markdown_file), e))?;
+        let path = dir.join(&pages.file);
+        write_atomic(&path, pages.html.as_bytes()).map_err(|e| io_err("write", &path, e))?;
         Ok(path.display().to_string())
     }
 

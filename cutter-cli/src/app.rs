@@ -151,6 +151,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     force,
                 } => admin::unlock(&env, &document_id, &run, &reason, force, json).await,
                 Command::Show(args) => crate::read::show(&env, &args, json).await,
+                Command::Review { run_id, out } => {
+                    crate::review::review(&env, &run_id, out.as_deref(), json).await
+                }
                 Command::Grants(g) => admin::grants(&env, g, json).await,
                 Command::Backup(b) => admin::backup(&env, b, json).await,
                 Command::Init { .. }
@@ -302,7 +305,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
         } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
             let approval = match approval {
-                Some(path) => Some(read_approval(&path)?),
+                Some(path) => Some(env.read_run_approval(&run_id, &path).await?),
                 None => None,
             };
             let arm = match arm {
@@ -328,7 +331,9 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
             arm,
         } => {
             let (_drive, run) = env.drive_run(&run_id).await?;
-            let request = compensation_request(env, approval.as_deref(), reason, arm.as_deref())?;
+            let request =
+                compensation_request(env, &run_id, approval.as_deref(), reason, arm.as_deref())
+                    .await?;
             let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             let orch = env.orchestrator(&backend, &discoverer);
@@ -357,7 +362,9 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
                 let (guard, run) = env.drive_run(&run_id).await?;
                 (Some(guard), run)
             };
-            let request = compensation_request(env, approval.as_deref(), reason, arm.as_deref())?;
+            let request =
+                compensation_request(env, &run_id, approval.as_deref(), reason, arm.as_deref())
+                    .await?;
             let backend = env.backend(&run_id, run.mode).await?;
             let discoverer = run_discoverer(env, &run)?;
             let mode = if hard_delete_drafts {
@@ -497,14 +504,11 @@ fn print_plan(plan: &CompensationPlan) {
     }
 }
 
-fn read_approval(path: &Path) -> Result<Approval> {
-    Ok(wiring::read_approval(path)?)
-}
-
 /// What `void` / `revert` are asked to do it under: the SG_C approval file, the reason, the
 /// arming.
-fn compensation_request(
+async fn compensation_request(
     env: &Adapters,
+    run_id: &str,
     approval: Option<&Path>,
     reason: Option<String>,
     arm: Option<&str>,
@@ -518,7 +522,10 @@ fn compensation_request(
     }
     Ok(CompensationRequest {
         reason,
-        approval: approval.map(read_approval).transpose()?,
+        approval: match approval {
+            Some(path) => Some(env.read_run_approval(run_id, path).await?),
+            None => None,
+        },
         arm: match arm {
             Some(text) => Some(env.arming_ttl("--arm", Some(text))?),
             None => None,

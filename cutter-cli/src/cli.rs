@@ -71,6 +71,16 @@ pub enum Command {
     /// status (repealed ones marked), then its text. Reads as the verify role.
     #[command(after_help = help::SHOW)]
     Show(ShowArgs),
+    /// The review page of the gate a run waits at: where it is, whether it is still the page
+    /// the approval request names (its sha256 is signed), and with --out a copy built again.
+    #[command(after_help = help::REVIEW)]
+    Review {
+        /// The run waiting at SG_1 or SG_2.
+        run_id: String,
+        /// Write the page built again now (HTML and Markdown) into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Compare two texts of a document unit by unit, with the words that changed.
     ///
     /// Which units were changed, added, moved or removed, with the changed words of each

@@ -58,6 +58,17 @@ pub const SHOW: &str = "Examples:
 A live command: it needs [database] in the config. Unknown documents, versions and keys
 exit 2 and name what was not found.";
 
+pub const REVIEW: &str = "Examples:
+  # Where the page of the gate the run waits at is, and whether it is the page the request names
+  cutter review first-live-1
+  # A copy built again now, to open or diff (review-SG_1.html and review-SG_1.md)
+  cutter review first-live-1 --out /tmp/review
+
+The page is written into the run's reports when the run reaches SG_1 or SG_2; the approval
+request names it and its sha256, and `cutter approve sign` signs that sha256. Exit 3 when the
+page in the reports does not hash to the recorded sha256, or when the page built again differs
+(what is in force changed since the gate). A file without a run: cutter plan FILE --format html.";
+
 pub const DIFF: &str = "Examples:
   # Two enacted versions of a document in the knowledge base
   cutter diff CHARTER-1 --from 1 --to 2

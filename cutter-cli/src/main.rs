@@ -13,6 +13,7 @@ mod output;
 mod preflight;
 mod progress;
 mod read;
+mod review;
 mod source;
 
 use std::io::{IsTerminal, Write};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use cutter_core::approval::ApprovalRequest;
-use cutter_core::ports::{PhaseReport, PortError, Reporter};
+use cutter_core::ports::{PhaseReport, PortError, Reporter, ReviewPages};
 use cutter_core::run::RunRecord;
 use cutter_core::Phase;
 
@@ -96,6 +96,10 @@ impl Reporter for ProgressReporter {
         request: &ApprovalRequest,
     ) -> Result<String, PortError> {
         self.inner.approval_request(run, request).await
+    }
+
+    async fn review(&self, run: &RunRecord, pages: &ReviewPages) -> Result<String, PortError> {
+        self.inner.review(run, pages).await
     }
 
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {

@@ -50,6 +50,26 @@ pub trait Discoverer: Send + Sync {
     fn name(&self) -> String;
     /// Parses `bytes` (named `source_name` in errors) into a validated plan.
     fn discover(&self, source_name: &str, bytes: &[u8]) -> Result<CutPlan, DiscoveryError>;
+    /// [`Discoverer::discover`], with the regions it skipped on purpose (front matter, a
+    /// table of contents …) and why, for the review page's coverage. A discoverer that skips
+    /// nothing on purpose keeps this default; the review still lists every line no unit holds.
+    fn discover_covered(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+    ) -> Result<Discovered, DiscoveryError> {
+        Ok(Discovered {
+            plan: self.discover(source_name, bytes)?,
+            skipped: Vec::new(),
+        })
+    }
+}
+
+/// A plan and the regions of the source its discoverer skipped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovered {
+    pub plan: CutPlan,
+    pub skipped: Vec<crate::parser::SkippedRegion>,
 }
 
 /// Decodes UTF-8 or names the first bad byte and its line.

@@ -13,6 +13,7 @@ use crate::approval::{Approval, ApprovalRequest};
 use crate::change::{ChangePlan, EnactedDocument};
 use crate::compensation::{CompensationAuthority, CompensationOutcome, CompensationPlan};
 use crate::grants::GrantMatrix;
+use crate::in_force::InForceUnit;
 use crate::mode::Mode;
 use crate::phase::Phase;
 use crate::plan::{CutPlan, ProvisionStatus};
@@ -268,6 +269,10 @@ pub trait ExecutionTarget: Send + Sync {
     /// keys retired before (through the verify role in live mode). What a change plan is
     /// computed against.
     async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError>;
+    /// The text of every unit in force (title and body, at its version in force), by key in
+    /// any order: what the review page's word diffs compare the new text with. A unit whose
+    /// text the target does not keep is left out (the review then says so).
+    async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError>;
     /// Writes the change plan's writes (`changes.writes(plan)`) as drafts of the run and
     /// records the change set, all or nothing, under the run's accepted SG_1 approval: a new
     /// unit for an `add`, a new version for a `revise`, a removal mark for a `remove`, and
@@ -422,10 +427,25 @@ pub trait Reporter: Send + Sync {
         run: &RunRecord,
         request: &ApprovalRequest,
     ) -> Result<String, PortError>;
+    /// Writes the review page of the gate the run waits at (`pages.file`, an HTML page, and
+    /// `pages.markdown_file`, its Markdown twin) into the run's reports, replacing an earlier
+    /// page of that gate; returns where the HTML page is.
+    async fn review(&self, run: &RunRecord, pages: &ReviewPages) -> Result<String, PortError>;
     /// Writes the closing report and returns its sha256.
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError>;
     /// Appends the run to the runs index.
     async fn index(&self, run: &RunRecord) -> Result<(), PortError>;
+}
+
+/// A review page and its Markdown twin as the reporter writes them (see `crate::review`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPages {
+    pub gate: crate::phase::Gate,
+    /// File names in the run's reports: `review-SG_1.html`, `review-SG_1.md`.
+    pub file: String,
+    pub markdown_file: String,
+    pub html: String,
+    pub markdown: String,
 }
 
 /// The time. The core never reads a clock of its own.

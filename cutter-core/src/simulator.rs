@@ -22,6 +22,7 @@ use crate::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
 use crate::grants::{Grant, GrantMatrix};
+use crate::in_force::InForceUnit;
 use crate::mode::Mode;
 use crate::plan::{sha256_hex, CutPlan, ProvisionStatus, Unit};
 use crate::ports::{
@@ -101,6 +102,10 @@ pub struct SimVersion {
     pub title: String,
     pub body_sha256: String,
     pub status: ProvisionStatus,
+    /// The body's text, kept for the review page's diffs; `None` for a version seeded from
+    /// hashes only ([`Simulator::with_enacted`]) until [`Simulator::attach_texts`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 impl SimVersion {
@@ -118,6 +123,7 @@ impl SimVersion {
             title: unit.title().to_string(),
             body_sha256: unit.body_sha256(),
             status: unit.status(),
+            body: Some(unit.body().to_string()),
         }
     }
 }
@@ -232,6 +238,7 @@ impl Simulator {
                 title: u.title.clone(),
                 body_sha256: u.body_sha256.clone(),
                 status: u.status,
+                body: None,
             });
         }
         for key in &enacted.retired {
@@ -244,6 +251,24 @@ impl Simulator {
             });
         }
         Simulator::from_tables(tables)
+    }
+
+    /// Gives the versions in force of `document_id` their text, where `texts` has the same
+    /// unit with the same body sha256 (a dry-run seeded from the knowledge base's hashes then
+    /// shows word diffs on its review page, as the live run would).
+    pub fn attach_texts(&self, document_id: &str, texts: &[InForceUnit]) {
+        let by_key: std::collections::HashMap<&str, &InForceUnit> =
+            texts.iter().map(|t| (t.key.as_str(), t)).collect();
+        let mut tables = self.lock();
+        for v in tables.unit_version.iter_mut().filter(|v| {
+            v.document_id == document_id && v.state == VersionState::InForce && v.body.is_none()
+        }) {
+            if let Some(t) = by_key.get(v.key.as_str()) {
+                if t.body_sha256 == v.body_sha256 {
+                    v.body = Some(t.body.clone());
+                }
+            }
+        }
     }
 
     /// Injects `fault` into every later call (feature `faults`; tests only).
@@ -533,6 +558,33 @@ impl ExecutionTarget for Simulator {
         Ok(out)
     }
 
+    async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError> {
+        let tables = self.lock();
+        Ok(tables
+            .unit_version
+            .iter()
+            .filter(|v| v.document_id == document_id && v.state == VersionState::InForce)
+            .filter_map(|v| {
+                Some(InForceUnit {
+                    key: v.key.clone(),
+                    version_no: v.version_no,
+                    document_version: v.version_no,
+                    parent: v.parent.clone(),
+                    ordinal: v.ordinal,
+                    unit_kind: v.unit_kind.clone(),
+                    section_type: v.section_type.clone(),
+                    title: v.title.clone(),
+                    body: v.body.clone()?,
+                    body_sha256: v.body_sha256.clone(),
+                    status: v.status,
+                    // The simulator keeps no clock; nothing that reads these texts (the
+                    // review page) shows the time.
+                    in_force_from: DateTime::<Utc>::UNIX_EPOCH,
+                })
+            })
+            .collect())
+    }
+
     async fn cut_leg_a(
         &self,
         run: &RunContext,
@@ -706,6 +758,7 @@ impl ExecutionTarget for Simulator {
                     title: "Stray".to_string(),
                     body_sha256: "0".repeat(64),
                     status: ProvisionStatus::InForce,
+                    body: None,
                 });
             }
         }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cutter_core::approval::{Approval, ApprovalRequest};
 use cutter_core::ports::{
+    ReviewPages,
     Clock, KillSwitch, PhaseReport, PortError, Reporter, SourceReader, StateStore,
 };
 use cutter_core::run::RunRecord;
@@ -217,6 +218,8 @@ pub struct MemoryReporter {
     pub phases: Mutex<Vec<(String, String, String)>>,
     pub events: Mutex<Vec<(String, String)>>,
     pub requests: Mutex<Vec<ApprovalRequest>>,
+    /// Every review page written, in order.
+    pub reviews: Mutex<Vec<ReviewPages>>,
     pub closings: Mutex<Vec<String>>,
     pub index: Mutex<Vec<(String, String)>>,
 }
@@ -270,6 +273,11 @@ impl Reporter for MemoryReporter {
     ) -> Result<String, PortError> {
         guard(&self.requests).push(request.clone());
         Ok(format!("memory://{}/{}", run.run_id, request.gate))
+    }
+
+    async fn review(&self, run: &RunRecord, pages: &ReviewPages) -> Result<String, PortError> {
+        guard(&self.reviews).push(pages.clone());
+        Ok(format!("memory://{}/{}", run.run_id, pages.file))
     }
 
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {

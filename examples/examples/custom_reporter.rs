@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cutter_adapters::state_store::FileStateStore;
 use cutter_adapters::{clock::SystemClock, killswitch::FileKillSwitch, source::FileSource};
 use cutter_core::approval::{Approval, ApprovalPolicy, ApprovalRequest, UnsignedDryRunOnly};
-use cutter_core::ports::{Clock, PhaseReport, PortError, Reporter};
+use cutter_core::ports::{Clock, PhaseReport, PortError, Reporter, ReviewPages};
 use cutter_core::{parser::ProfileDiscoverer, plan::sha256_hex, run::RunRecord};
 use cutter_core::{simulator::Simulator, CutRequest, Mode, Orchestrator, Ports};
 
@@ -37,6 +37,9 @@ impl Reporter for ConsoleReporter {
             run,
             format!("waits at {} for payload {}", r.gate, r.payload_sha256),
         )
+    }
+    async fn review(&self, run: &RunRecord, p: &ReviewPages) -> Result<String, PortError> {
+        say(run, format!("review page {} ({} bytes)", p.file, p.html.len()))
     }
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {
         say(run, format!("closed out after {} phases", run.phases.len()))

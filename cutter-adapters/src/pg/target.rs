@@ -739,6 +739,10 @@ impl ExecutionTarget for PgTarget {
         Ok(snapshot)
     }
 
+    async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError> {
+        self.in_force(document_id, None, None).await
+    }
+
     async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
         let what = format!("read what is enacted of {document_id}");
         let client = self.verify_client(&what).await?;

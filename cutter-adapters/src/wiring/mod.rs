@@ -354,6 +354,31 @@ impl Adapters {
         })
     }
 
+    /// Reads the approval file offered to run `run_id` and keeps its exact bytes in the run's
+    /// reports (`approvals/<GATE>-<first 16 hex of its sha256>.toml`), so the evidence of a
+    /// gate is the signed document itself, not only its sha256 (which the reports name).
+    /// Kept whether or not the run accepts it: a refused approval is evidence too.
+    pub async fn read_run_approval(&self, run_id: &str, path: &Path) -> Result<Approval> {
+        let bytes = read_small(path, "approval")?;
+        let approval = approval_file::parse(&path.display().to_string(), &bytes)
+            .map_err(WiringError::usage)?;
+        // A run that exists has a valid id, safe as a folder name.
+        self.load_run(run_id).await?;
+        let dir = self.config.paths.reports.join(run_id).join("approvals");
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            WiringError::internal(format!("create {}: {e}", dir.display()))
+        })?;
+        let kept = dir.join(format!(
+            "{}-{}.toml",
+            approval.gate.name(),
+            &approval.document_sha256[..16.min(approval.document_sha256.len())]
+        ));
+        write_atomic(&kept, &bytes).map_err(|e| {
+            WiringError::internal(format!("keep approval {} in {}: {e}", path.display(), kept.display()))
+        })?;
+        Ok(approval)
+    }
+
     /// Writes `text` to `path` atomically, naming the file on failure.
     pub fn write_file(&self, path: &Path, text: &str) -> Result<()> {
         write_atomic(path, text.as_bytes())

@@ -143,19 +143,28 @@ async fn seed_dry_run(env: &Adapters, document_id: &str, sim: &mut Box<Simulator
     }
     #[cfg(feature = "postgres")]
     if env.config.database.url.is_some() {
+        use cutter_core::ports::ExecutionTarget as _;
+        // The texts too, so the dry-run's review page shows the word diffs a live run's would.
         let read = match super::live::LiveDb::build(&env.config, &env.actor) {
-            Ok(db) => cutter_core::ports::ExecutionTarget::enacted(&db.target, document_id)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(db) => match db.target.enacted(document_id).await {
+                Ok(enacted) => db
+                    .target
+                    .in_force_texts(document_id)
+                    .await
+                    .map(|texts| (enacted, texts))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
         return match read {
-            Ok(enacted) if enacted.is_empty() => {
+            Ok((enacted, _)) if enacted.is_empty() => {
                 "the knowledge base, which has nothing enacted for this document".to_string()
             }
-            Ok(enacted) => {
+            Ok((enacted, texts)) => {
                 let n = enacted.units.len();
                 **sim = Simulator::with_enacted(document_id, &enacted);
+                sim.attach_texts(document_id, &texts);
                 format!("the knowledge base's enacted text of {document_id} ({n} units)")
             }
             Err(e) => format!(

@@ -27,6 +27,8 @@ pub(super) struct Work {
     pub(super) bytes: Option<Vec<u8>>,
     /// Shared, not cloned: several phases read the same plan, and a plan can be large.
     pub(super) plan: Option<Arc<CutPlan>>,
+    /// The regions the discoverer skipped on purpose, for the review page's coverage.
+    pub(super) skipped: Vec<crate::parser::SkippedRegion>,
     /// The run's change plan, checked against the recorded payload once per command.
     pub(super) changes: Option<Arc<ChangePlan>>,
     /// Set by `cutplan` when the text is what is enacted: the run ends there.
@@ -87,10 +89,13 @@ impl Orchestrator<'_> {
             }
             match self.run_phase(run, phase, work, started).await {
                 Ok(facts) if work.nothing_to_change => {
-                    self.passed_as(run, phase, Event::NothingToChange, facts, started)
+                    self.passed_as(run, phase, Event::NothingToChange, facts, started, work)
                         .await?
                 }
-                Ok(facts) => self.passed(run, phase, facts, started).await?,
+                Ok(facts) => {
+                    self.passed_as(run, phase, Event::PhaseSucceeded(phase), facts, started, work)
+                        .await?
+                }
                 Err(PhaseError::Stop(reason)) => {
                     let facts = vec![fact("stop", reason.code()), fact("reason", &reason)];
                     self.stop_in_place(run, Some(phase), reason.clone(), facts, started)
@@ -111,17 +116,6 @@ impl Orchestrator<'_> {
         Ok(())
     }
 
-    async fn passed(
-        &self,
-        run: &mut RunRecord,
-        phase: Phase,
-        facts: Facts,
-        started: DateTime<Utc>,
-    ) -> Result<()> {
-        self.passed_as(run, phase, Event::PhaseSucceeded(phase), facts, started)
-            .await
-    }
-
     /// Records a phase that passed and moves the run by `event` (the phase's success, or the
     /// end of a run with nothing to change).
     async fn passed_as(
@@ -131,10 +125,13 @@ impl Orchestrator<'_> {
         event: Event,
         mut facts: Facts,
         started: DateTime<Utc>,
+        work: &mut Work,
     ) -> Result<()> {
         apply(run, &event)?;
         let finished = self.ports.clock.now();
         if let Some(gate) = run.state.awaiting() {
+            // The page first: the request names it and its sha256, which the approval signs.
+            facts.extend(self.write_review(run, gate, work).await?);
             let request = self.approval_request(run)?;
             let location = self
                 .ports

@@ -16,13 +16,15 @@
 //! The work is split along its jobs: this module is the command API; `load` checks a run
 //! against its target before a command acts; `drive` is the loop bookkeeping (with the one
 //! `apply` through which every state change goes); `phases` has one function per phase;
-//! `gate` accepts approvals; `compensate` plans and applies void and revert.
+//! `gate` accepts approvals; `review_page` builds the review page of a gate and records its
+//! sha256; `compensate` plans and applies void and revert.
 
 mod compensate;
 mod drive;
 mod gate;
 mod load;
 mod phases;
+mod review_page;
 
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
@@ -42,6 +44,7 @@ use crate::state::{Event, IllegalTransition};
 use crate::stop::{ApprovalRejection, StopReason};
 
 pub use compensate::ShowPlan;
+pub use review_page::{review_file_names, ReviewOutcome};
 use drive::{next_state, Work};
 
 /// The adapters a run works through.

@@ -46,7 +46,7 @@ impl Orchestrator<'_> {
     }
 
     /// Reads and pins the source (once per command).
-    async fn source_bytes<'w>(
+    pub(super) async fn source_bytes<'w>(
         &self,
         run: &RunRecord,
         work: &'w mut Work,
@@ -78,16 +78,17 @@ impl Orchestrator<'_> {
 
     /// The plan, discovered once per command (from the source bytes as read, not a copy) and
     /// checked against the recorded payload sha; every phase that needs it shares this one.
-    async fn plan(&self, run: &RunRecord, work: &mut Work) -> Result<Arc<CutPlan>, PhaseError> {
+    pub(super) async fn plan(&self, run: &RunRecord, work: &mut Work) -> Result<Arc<CutPlan>, PhaseError> {
         if let Some(plan) = &work.plan {
             return Ok(Arc::clone(plan));
         }
         let bytes = self.source_bytes(run, work).await?;
-        let plan = self
+        let crate::discover::Discovered { plan, skipped } = self
             .ports
             .discoverer
-            .discover(&run.source, bytes)
+            .discover_covered(&run.source, bytes)
             .map_err(|e| PhaseError::Stop(discovery_stop(e)))?;
+        work.skipped = skipped;
         if let Some(recorded) = &run.plan_sha256 {
             let sha = change::plan_sha256(&plan);
             if *recorded != sha {

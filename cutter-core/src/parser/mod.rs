@@ -300,6 +300,18 @@ impl Discoverer for ProfileDiscoverer {
     fn discover(&self, source_name: &str, bytes: &[u8]) -> Result<CutPlan, DiscoveryError> {
         self.parse(source_name, bytes).map(|parsed| parsed.plan)
     }
+
+    fn discover_covered(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+    ) -> Result<crate::discover::Discovered, DiscoveryError> {
+        self.parse(source_name, bytes)
+            .map(|parsed| crate::discover::Discovered {
+                plan: parsed.plan,
+                skipped: parsed.skipped,
+            })
+    }
 }
 
 #[cfg(test)]
