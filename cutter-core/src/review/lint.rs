@@ -227,14 +227,17 @@ fn lint_unit(unit: &Unit, leaf: bool, source: Option<&[&str]>, out: &mut Vec<War
             ),
         );
     }
-    let mut markup: Option<(&str, &'static str)> = None;
+    let mut markup: Option<(&str, &'static str, &str)> = None;
     let mut markup_lines = 0usize;
     for line in body.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
         }
-        if heading_like(trimmed) {
+        // A container with no text of its own has its heading as body (`Article 2 Material
+        // scope` for `art-2`): that line is the unit's own heading, not a swallowed one.
+        let own = unit.key().rsplit('/').next().unwrap_or("");
+        if heading_like(trimmed).is_some_and(|seg| seg != own) {
             push(
                 WarningKind::HeadingInBody,
                 locate(unit, trimmed, source),
@@ -251,12 +254,12 @@ fn lint_unit(unit: &Unit, leaf: bool, source: Option<&[&str]>, out: &mut Vec<War
                 ),
             );
         }
-        if let Some(what) = markup_in(trimmed) {
+        if let Some((what, found)) = markup_in(trimmed) {
             markup_lines += 1;
-            markup.get_or_insert((trimmed, what));
+            markup.get_or_insert((trimmed, what, found));
         }
     }
-    if let Some((first, what)) = markup {
+    if let Some((first, what, found)) = markup {
         let more = if markup_lines > 1 {
             format!(" (and {} more line(s))", markup_lines - 1)
         } else {
@@ -265,7 +268,11 @@ fn lint_unit(unit: &Unit, leaf: bool, source: Option<&[&str]>, out: &mut Vec<War
         push(
             WarningKind::MarkupInBody,
             locate(unit, first, source),
-            format!("{what} in body: `{}`{more}", preview(first)),
+            format!(
+                "{what} `{}` in body: `{}`{more}",
+                preview(found),
+                preview(first)
+            ),
         );
     }
 }
@@ -319,36 +326,40 @@ fn locate(unit: &Unit, text: &str, source: Option<&[&str]>) -> u32 {
 /// designation table knows them, optionally after `#` marks or `>`), then nothing, a
 /// separator (`.`, `:`, a dash) or a short capitalised title — not a sentence that merely
 /// begins with a reference (`Article 6 shall apply …`, `Article 8(1) of the Charter …`).
-pub(crate) fn heading_like(line: &str) -> bool {
+///
+/// Returns the key segment the heading would have (`art-63`), so a unit's own heading (the
+/// body of a container without text of its own) can be told from a swallowed one.
+pub(crate) fn heading_like(line: &str) -> Option<String> {
     let line = line
         .trim_start_matches(['#', '>'])
         .trim_start()
         .trim_end_matches(['*', '_'])
         .trim_end();
-    let Some(d) = designation::find(line) else {
-        return false;
-    };
+    let d = designation::find(line)?;
+    let segment = format!("{}-{}", d.prefix, d.segment);
     let rest = line
         .get(d.end..)
         .unwrap_or("")
         .trim_start_matches(['*', '_']);
     if rest.trim().is_empty() {
-        return true;
+        return Some(segment);
     }
     let after_sep = rest
         .strip_prefix(['.', ':'])
         .or_else(|| rest.trim_start().strip_prefix(['—', '–', '-']));
-    if let Some(after) = after_sep {
+    let heading = if let Some(after) = after_sep {
         let after = after.trim_start();
-        return after.is_empty() || after.chars().next().is_some_and(|c| !c.is_lowercase());
-    }
-    let words = line.split_whitespace().count();
-    let capitalised = rest
-        .trim_start()
-        .chars()
-        .next()
-        .is_some_and(char::is_uppercase);
-    capitalised && words <= 12 && !line.ends_with(['.', ',', ';'])
+        after.is_empty() || after.chars().next().is_some_and(|c| !c.is_lowercase())
+    } else {
+        let words = line.split_whitespace().count();
+        let capitalised = rest
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(char::is_uppercase);
+        capitalised && words <= 12 && !line.ends_with(['.', ',', ';'])
+    };
+    heading.then_some(segment)
 }
 
 fn furniture_patterns() -> &'static [Regex] {
@@ -392,12 +403,11 @@ fn markup_patterns() -> &'static [(Regex, &'static str)] {
     })
 }
 
-/// What markup a body line holds, if any.
-pub(crate) fn markup_in(line: &str) -> Option<&'static str> {
+/// What markup a body line holds, if any: its kind and the first match.
+pub(crate) fn markup_in(line: &str) -> Option<(&'static str, &str)> {
     markup_patterns()
         .iter()
-        .find(|(re, _)| re.is_match(line))
-        .map(|(_, what)| *what)
+        .find_map(|(re, what)| re.find(line).map(|m| (*what, m.as_str())))
 }
 
 /// Gaps between consecutive siblings of the same kind numbered in decimal.
@@ -516,6 +526,15 @@ mod tests {
                 "{line}"
             );
         }
+        // A container's own heading as its body is not a swallowed heading; another is.
+        assert!(!has(
+            vec![unit("ch-1/art-2", None, "Article 2 Material scope")],
+            WarningKind::HeadingInBody
+        ));
+        assert!(has(
+            vec![unit("ch-1/art-3", None, "Article 2 Material scope")],
+            WarningKind::HeadingInBody
+        ));
         // Near misses: sentences that begin with a reference.
         for line in [
             "Article 6 shall apply to processing for those purposes.",

@@ -187,7 +187,7 @@ pub(super) fn render(r: &Review) -> String {
         if u.status() == crate::plan::ProvisionStatus::Repealed {
             o.push_str(" · repealed");
         }
-        let _ = writeln!(o, "\n\nLines {}–{}", u.line_start(), u.line_end());
+        let _ = write!(o, "\n\nLines {}–{}", u.line_start(), u.line_end());
         if !t.warnings.is_empty() {
             let ids: Vec<&str> = t.warnings.iter().map(|w| w.id()).collect();
             let _ = write!(o, " · warnings: {}", ids.join(", "));
