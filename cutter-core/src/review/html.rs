@@ -8,7 +8,9 @@
 //! plain) and in print (everything expanded, controls hidden). For a headless browser: a
 //! `#q=<urlencoded text>` fragment (or `?q=`) searches on load; `#search-count`,
 //! `#unit-count` and `#count-<change kind>` carry their numbers in `data-count`; the body gets
-//! `data-ready="1"` once the script has run. Kept fast for 10,000 units: one array of the
+//! `data-ready="1"` once the script has run. The first hit is scrolled into view, unless the
+//! URL adds `&scroll=0` (`#q=Article%2017&scroll=0`): headless Chromium's `--screenshot` paints
+//! nothing of a page scrolled on load. Kept fast for 10,000 units: one array of the
 //! unit elements, texts read lazily on the first search, bodies laid out only when visible
 //! (`content-visibility`).
 
@@ -85,18 +87,21 @@ function apply(scroll){
   r.classList.toggle('off',off);}
  sc.setAttribute('data-count',String(n));
  sc.textContent=needle?(n+(n===1?' unit matches':' units match')):'';
- if(scroll&&first)first.scrollIntoView();
+ if(scroll&&first&&!noScroll)first.scrollIntoView();
 }
+var noScroll=false;
+function param(s,name){var m=new RegExp('(?:^|[?#&])'+name+'=([^&]*)').exec(s);if(!m)return null;try{return decodeURIComponent(m[1].replace(/\+/g,' '));}catch(e){return m[1];}}
 function fromUrl(){
  var h=location.hash,v=null;
- if(h.indexOf('#q=')===0)v=h.slice(3);
- else{var m=/[?&]q=([^&]*)/.exec(location.search);if(m)v=m[1];}
- if(v!==null){try{v=decodeURIComponent(v.replace(/\+/g,' '));}catch(e){}q.value=v;return true;}
+ if(h.indexOf('#q=')===0)v=param(h,'q');
+ else v=param(location.search,'q');
+ noScroll=param(h,'scroll')==='0'||param(location.search,'scroll')==='0';
+ if(v!==null){q.value=v;return true;}
  if(h.indexOf('#u-')===0){var t=d.getElementById(h.slice(1));if(t){up(t);t.scrollIntoView();}}
  return false;
 }
 var timer=null;
-q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(function(){apply(true);},150);});
+q.addEventListener('input',function(){noScroll=false;clearTimeout(timer);timer=setTimeout(function(){apply(true);},150);});
 fk.addEventListener('change',function(){apply(true);});
 fw.addEventListener('change',function(){apply(true);});
 d.getElementById('expand').addEventListener('click',function(){for(var i=0;i<units.length;i++)units[i].open=true;});
@@ -247,7 +252,7 @@ fn counts(o: &mut String, r: &Review) {
         esc(o, kind, false);
         let _ = writeln!(o, "</td><td class=\"n\">{n}</td></tr>");
     }
-    o.push_str("</table>\n<table><tr><th>Warning</th><th>Units</th><th>What to do</th></tr>\n");
+    o.push_str("</table>\n<table><tr><th>Warning</th><th>Found</th><th>What to do</th></tr>\n");
     let counts = r.warning_counts();
     for kind in WarningKind::ALL {
         let n = counts.get(&kind).copied().unwrap_or(0);

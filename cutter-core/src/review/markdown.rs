@@ -75,7 +75,7 @@ pub(super) fn render(r: &Review) -> String {
     for (kind, n) in &r.kinds {
         let _ = writeln!(o, "| {} | {n} |", inline(kind));
     }
-    o.push_str("\n| Warning | Units | What to do |\n|---|---:|---|\n");
+    o.push_str("\n| Warning | Found | What to do |\n|---|---:|---|\n");
     let counts = r.warning_counts();
     for kind in WarningKind::ALL {
         let _ = writeln!(
