@@ -17,7 +17,7 @@ use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
 use cutter_core::{Mode, OrchestratorError};
 
 use crate::admin;
-use crate::cli::{Approve, Cli, Command, DiffForm, ModeArg, Orchestrate, PlanArgs};
+use crate::cli::{Approve, Cli, Command, DiffForm, ModeArg, Orchestrate, PlanArgs, ReviewFormat};
 use crate::exit::{CliError, Code};
 use crate::output;
 
@@ -183,6 +183,14 @@ fn plan(args: PlanArgs, json: bool) -> Result<()> {
             code: Code::Governance,
             error: e.into(),
         })?;
+    if let Some(format) = args.format {
+        if json {
+            return Err(CliError::usage(anyhow!(
+                "print the plan: --json and --format are two different outputs; drop one of them"
+            )));
+        }
+        return review_page(&args, &name, &bytes, &parsed, format);
+    }
     if json {
         let mut value = output::plan_json(&parsed.plan, &parsed.source_sha256);
         value["profile_detected"] = detected.into();
@@ -213,6 +221,75 @@ fn plan(args: PlanArgs, json: bool) -> Result<()> {
             escape_controls_keep_newlines(&output::warnings_human(&parsed.warnings))
         );
     }
+    Ok(())
+}
+
+/// `cutter plan FILE --format html|md`: the review page of a file with no run and no
+/// knowledge base (reviewed as a first version), on stdout or in `--out`; the linter's count
+/// on stderr.
+fn review_page(
+    args: &PlanArgs,
+    name: &str,
+    bytes: &[u8],
+    parsed: &cutter_core::parser::Parsed,
+    format: ReviewFormat,
+) -> Result<()> {
+    use cutter_core::review;
+    // The parse already decoded these bytes, so this cannot fail; it is checked anyway.
+    let text = std::str::from_utf8(bytes).map_err(CliError::internal)?;
+    let review = review::build(&review::Subject {
+        document_id: name,
+        source_name: name,
+        source_text: text,
+        source_sha256: &parsed.source_sha256,
+        source_version: None,
+        plan: &parsed.plan,
+        skipped: &parsed.skipped,
+        changes: None,
+        enacted: &[],
+        run: None,
+    });
+    let page = match format {
+        ReviewFormat::Html => review.html(),
+        ReviewFormat::Md => review.markdown(),
+    };
+    match &args.out {
+        Some(path) => {
+            cutter_adapters::atomic::write_atomic(path, page.as_bytes()).map_err(|e| {
+                CliError::internal(anyhow!(
+                    "write the review page to {}: {e}; check the folder exists and is writable",
+                    path.display()
+                ))
+            })?;
+            eprintln!(
+                "review page written to {} ({} bytes, sha256 {})",
+                escape_controls(&path.display().to_string()),
+                page.len(),
+                cutter_core::plan::sha256_hex(page.as_bytes())
+            );
+        }
+        None => print!("{page}"),
+    }
+    let warnings = review.warnings();
+    if warnings.is_empty() {
+        eprintln!("lint: no warnings; {} unit(s)", review.unit_count());
+    } else {
+        let by_kind: Vec<String> = review
+            .warning_counts()
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        eprintln!(
+            "lint: {} warning(s) in {} unit(s): {}",
+            warnings.len(),
+            review.unit_count(),
+            by_kind.join(", ")
+        );
+    }
+    eprint!(
+        "{}",
+        escape_controls_keep_newlines(&output::warnings_human(&parsed.warnings))
+    );
     Ok(())
 }
 

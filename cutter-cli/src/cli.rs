@@ -286,6 +286,23 @@ pub struct PlanArgs {
     /// headers, annotations), by line range, so a person can check nothing was lost.
     #[arg(long)]
     pub coverage: bool,
+    /// Print the review page instead of the plan: `html` (one self-contained page) or `md`
+    /// (its Markdown twin): every unit with its text, the lines no unit holds and the
+    /// linter's warnings, as an approver would see them (reviewed as a first version).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<ReviewFormat>,
+    /// Write the review page to FILE instead of stdout (needs --format).
+    #[arg(long, value_name = "FILE", requires = "format")]
+    pub out: Option<PathBuf>,
+}
+
+/// The form of a review page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    /// One self-contained HTML page (inline CSS and script, no network).
+    Html,
+    /// Markdown, for terminals and diffs.
+    Md,
 }
 
 #[derive(Debug, Args)]

@@ -225,7 +225,7 @@ pub struct DocumentDiff {
 }
 
 /// The title and body of a unit, by key.
-type Texts<'a> = HashMap<&'a str, (&'a str, &'a str)>;
+pub(crate) type Texts<'a> = HashMap<&'a str, (&'a str, &'a str)>;
 
 /// Compares two texts of a document as the knowledge base holds them in force (e.g. at two
 /// document versions), each unit with its own version number: the classification is the
@@ -287,7 +287,7 @@ pub fn compare_plans(old: &CutPlan, new: &CutPlan) -> Result<DocumentDiff, Chang
 }
 
 /// The enacted form of a unit in force (its body hashed here, as a plan's unit is).
-fn enacted_unit(u: &InForceUnit) -> EnactedUnit {
+pub(crate) fn enacted_unit(u: &InForceUnit) -> EnactedUnit {
     EnactedUnit {
         key: u.key.clone(),
         parent: u.parent.clone(),
@@ -302,7 +302,7 @@ fn enacted_unit(u: &InForceUnit) -> EnactedUnit {
 }
 
 /// The change plan's entries that write something, with the words that changed.
-fn describe(
+pub(crate) fn describe(
     change: &ChangePlan,
     enacted: &EnactedDocument,
     old_texts: &Texts<'_>,

@@ -28,6 +28,7 @@ pub mod phase;
 pub mod plan;
 pub mod ports;
 pub mod preflight;
+pub mod review;
 pub mod run;
 pub mod signing;
 pub mod simulator;

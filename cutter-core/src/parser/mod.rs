@@ -54,7 +54,7 @@
 //!   then plain Markdown (any `#` heading).
 
 mod builtin;
-mod designation;
+pub(crate) mod designation;
 mod engine;
 mod number;
 mod profile;
