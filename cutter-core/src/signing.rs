@@ -266,6 +266,8 @@ pub fn approval_for_request(
 /// SG_2), `review_decision_id`, `protected_allowance` and (SG_C) `reason` too if they are
 /// there (a request without `knowledge_base` is for a
 /// run without one).
+/// A request of a live run at SG_1 or SG_2 without `review_sha256` is refused: the run would
+/// refuse the approval (it names no review page).
 /// The approver and signing time are the signer's, and `allowance` is always `explicit`:
 /// signing is the explicit act. An existing `signature`, `approver` or `signed_utc` in the
 /// file is replaced. Informational request fields (document id, mode, effect, ...) are
@@ -342,6 +344,18 @@ pub fn approval_from_request_toml(
                 "is for SG_1 and SG_2; a compensation (SG_C) has no review page: request it again with `cutter approve request RUN_ID --compensation --reason TEXT`",
             ));
         }
+    }
+    // A live run refuses an SG_1 or SG_2 approval that names no review page; signing one
+    // would only hand the approver a refusal later, after the arming.
+    let live = string("mode")?.as_deref() == Some(Mode::Live.name());
+    if live && gate != Gate::Compensation && a.review_sha256.is_none() {
+        return Err(problem(
+            "review_sha256",
+            &format!(
+                "is missing: run {} recorded no review page for {gate}, and a live run accepts only an approval signed over it; resume the run with this cutter so it writes the review page, then request the approval again (`cutter approve request {}`) and sign that",
+                a.run_id, a.run_id
+            ),
+        ));
     }
     if gate == Gate::Compensation && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(problem(

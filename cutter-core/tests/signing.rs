@@ -718,6 +718,47 @@ fn request_reading_errors_name_the_file_and_field() {
 }
 
 #[test]
+fn a_live_request_without_a_review_page_is_not_signed() {
+    for gate in [Gate::Sg1, Gate::Sg2] {
+        let mut req = request(gate);
+        req.review_sha256 = None;
+        req.review_file = None;
+        let text = approval_file::request_toml(&req);
+        let err = signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("review_sha256") && err.contains("recorded no review page"),
+            "{err}"
+        );
+        // A dry-run's request without one is signed (the run decides whether it needs one).
+        req.mode = Mode::DryRun;
+        let text = approval_file::request_toml(&req);
+        assert!(
+            signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at()).is_ok()
+        );
+    }
+    // A compensation has no review page, and a request naming one is refused.
+    let mut comp = request(Gate::Compensation);
+    comp.reason = Some("wrong text".into());
+    let text = approval_file::request_toml(&comp);
+    assert!(
+        signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at()).is_ok()
+    );
+    let named = format!("{text}review_sha256 = \"{REVIEW}\"\n");
+    let err = signing::approval_from_request_toml("req.toml", named.as_bytes(), "alice", at())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no review page"), "{err}");
+    // A review page that is no sha256 is refused before it is signed.
+    let bad = approval_file::request_toml(&request(Gate::Sg1)).replace(REVIEW, "not-a-sha");
+    let err = signing::approval_from_request_toml("req.toml", bad.as_bytes(), "alice", at())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("64 lowercase hex"), "{err}");
+}
+
+#[test]
 fn explain_names_the_key_or_the_cause() {
     let a = signed(Gate::Sg2);
     let text = signing::explain(&a, &trusted()).unwrap();
