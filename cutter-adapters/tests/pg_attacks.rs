@@ -148,6 +148,7 @@ fn approval_by(
     );
     a.knowledge_base = Some(s.kb_id.clone());
     a.review_decision_id = review_decision.map(str::to_string);
+    a.review_sha256 = (gate != Gate::Compensation).then(|| util::review_page(&c.run_id, gate));
     if gate == Gate::Compensation {
         a.reason = Some("test compensation".to_string());
     }
@@ -775,6 +776,9 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
     target
         .record_plan(&c, &util::payload(&p), p.units.len() as u64)
         .await?;
+    target
+        .record_review(&c, Gate::Sg1, &util::review_page("p-run", Gate::Sg1))
+        .await?;
     let before = state(&s).await?;
     let ada = util::approver_key();
     let now = Utc::now() - Duration::seconds(5);
@@ -811,6 +815,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         now,
     );
     other.knowledge_base = Some(s.kb_id.clone());
+    other.review_sha256 = Some(util::review_page("p-run", Gate::Sg1));
     other.protected_allowance = Some("CONST".into());
     let other = signing::sign_approval(&other, &ada);
     let e = target
@@ -836,6 +841,7 @@ async fn the_pin_and_the_protected_flag_come_from_the_registry() -> Result<()> {
         now,
     );
     allowed.knowledge_base = Some(s.kb_id.clone());
+    allowed.review_sha256 = Some(util::review_page("p-run", Gate::Sg1));
     allowed.protected_allowance = Some("CONST".into());
     let allowed = signing::sign_approval(&allowed, &ada);
     ensure!(

@@ -41,37 +41,52 @@ impl Allowance {
 }
 
 /// The canonical text an approval's signature covers (see [`crate::signing`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// Ordered oldest first: each form signs everything the one before it signs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum SigningFormat {
     /// `cutter.approval-signing.v1`: gate, run, payload, time, allowance, approver, review
     /// decision, protected allowance, self-approval. Still read (and verified) for dry-runs;
-    /// a live run accepts only v3.
+    /// a live run refuses it.
     #[default]
     #[serde(rename = "cutter.approval-signing.v1")]
     V1,
     /// `cutter.approval-signing.v2`: v1 plus the document id, the source sha256 (the registry
     /// pin) and the reason of a compensation, so the approver signs what is cut from what.
-    /// Still read (and verified) for dry-runs; a live run accepts only v3.
+    /// Still read (and verified) for dry-runs; a live run refuses it.
     #[serde(rename = "cutter.approval-signing.v2")]
     V2,
-    /// `cutter.approval-signing.v3` (signed now): v2 plus the knowledge base id of the run, so
-    /// an approval for a run of one knowledge base does not replay in another that trusts the
-    /// same key and has a run with the same id, pin and payload.
+    /// `cutter.approval-signing.v3`: v2 plus the knowledge base id of the run, so an approval
+    /// for a run of one knowledge base does not replay in another that trusts the same key and
+    /// has a run with the same id, pin and payload. Still verified; a live run accepts it only
+    /// at SG_C (a compensation has no review page).
     #[serde(rename = "cutter.approval-signing.v3")]
     V3,
+    /// `cutter.approval-signing.v4` (signed now): v3 plus the sha256 of the review page the
+    /// approver was shown, so an approval of SG_1 or SG_2 says *which* rendering of the plan
+    /// was approved, and a regenerated page needs a new signature.
+    #[serde(rename = "cutter.approval-signing.v4")]
+    V4,
 }
 
 impl SigningFormat {
     /// Every form this cutter reads, oldest first.
-    pub const ALL: [SigningFormat; 3] = [SigningFormat::V1, SigningFormat::V2, SigningFormat::V3];
-    /// The form this cutter signs, and the only one a live run accepts.
-    pub const CURRENT: SigningFormat = SigningFormat::V3;
+    pub const ALL: [SigningFormat; 4] = [
+        SigningFormat::V1,
+        SigningFormat::V2,
+        SigningFormat::V3,
+        SigningFormat::V4,
+    ];
+    /// The form this cutter signs, and the only one a live run accepts at SG_1 and SG_2.
+    pub const CURRENT: SigningFormat = SigningFormat::V4;
 
     pub fn name(self) -> &'static str {
         match self {
             SigningFormat::V1 => "cutter.approval-signing.v1",
             SigningFormat::V2 => "cutter.approval-signing.v2",
             SigningFormat::V3 => "cutter.approval-signing.v3",
+            SigningFormat::V4 => "cutter.approval-signing.v4",
         }
     }
 
@@ -81,12 +96,17 @@ impl SigningFormat {
 
     /// Whether the form signs the document id and the source sha256 (v2 and later).
     pub fn signs_document(self) -> bool {
-        matches!(self, SigningFormat::V2 | SigningFormat::V3)
+        self >= SigningFormat::V2
     }
 
-    /// Whether the form signs the knowledge base id (v3).
+    /// Whether the form signs the knowledge base id (v3 and later).
     pub fn signs_knowledge_base(self) -> bool {
-        self == SigningFormat::V3
+        self >= SigningFormat::V3
+    }
+
+    /// Whether the form signs the review page's sha256 (v4).
+    pub fn signs_review(self) -> bool {
+        self >= SigningFormat::V4
     }
 }
 
@@ -371,6 +391,10 @@ pub struct Expected<'a> {
     pub mode: Mode,
     /// The document is protected: SG_1 needs `protected_allowance` naming it.
     pub protected: bool,
+    /// SG_1 and SG_2: the sha256 of the review page the run recorded for the gate
+    /// ([`crate::run::ReviewRecord::sha256`]); a v4 approval must sign exactly it. `None` if
+    /// the run recorded none (a live approval of SG_1 or SG_2 is then refused).
+    pub review_sha256: Option<&'a str>,
 }
 
 /// Checks the fields of an approval against the paused run and the time, in a fixed order so
@@ -400,10 +424,10 @@ pub fn validate(
         });
     }
     if expected.mode == Mode::Live
-        && approval.signing != SigningFormat::CURRENT
+        && !approval.signing.signs_knowledge_base()
         && approval.batch.is_none()
     {
-        // v1 and v2 do not sign the knowledge base; the knowledge base verifies only v3.
+        // v1 and v2 do not sign the knowledge base; the knowledge base verifies v3 and v4.
         return Err(ApprovalRejection::OldSigningFormat {
             found: approval.signing.name().to_string(),
         });
@@ -431,6 +455,7 @@ pub fn validate(
             });
         }
     }
+    check_review(approval, expected)?;
     if approval.allowance != EXPLICIT {
         return Err(ApprovalRejection::NotExplicit {
             found: approval.allowance.clone(),
@@ -515,6 +540,59 @@ pub fn validate(
     Ok(())
 }
 
+/// The review page rule (issue 16). At SG_1 and SG_2 an approval names the review page the
+/// approver read (`review_sha256`, signed in v4) and it must be the page the run recorded for
+/// the gate. A live run requires it; a dry-run requires it where the run recorded a page (a
+/// rehearsal's self-approval copies it from the request), and holds a page it names to the
+/// run's either way. SG_C has no page and takes none. A batch-derived approval does not bind
+/// a review page (its signed form predates them) and is not checked here.
+fn check_review(approval: &Approval, expected: &Expected<'_>) -> Result<(), ApprovalRejection> {
+    if approval.batch.is_some() {
+        return Ok(());
+    }
+    // What the approval says about the page: only a form that signs it counts, and an unsigned
+    // dry-run approval, whose fields are all taken as written.
+    let named = if approval.signing.signs_review() || approval.signature.is_none() {
+        approval.review_sha256.as_deref()
+    } else {
+        None
+    };
+    if expected.gate == Gate::Compensation {
+        return match named {
+            Some(signed) => Err(ApprovalRejection::ReviewNotExpected {
+                gate: expected.gate,
+                signed: signed.to_string(),
+            }),
+            None => Ok(()),
+        };
+    }
+    match (named, expected.review_sha256) {
+        (Some(signed), Some(run)) if signed == run => Ok(()),
+        (Some(signed), Some(run)) => Err(ApprovalRejection::ReviewMismatch {
+            run_id: expected.run_id.to_string(),
+            signed: signed.to_string(),
+            run: run.to_string(),
+        }),
+        (None, Some(_)) => Err(ApprovalRejection::ReviewNotSigned {
+            gate: expected.gate,
+            found: approval.signing.name().to_string(),
+        }),
+        // A page the run never recorded cannot have been the one it showed.
+        (Some(_), None) | (None, None) if expected.mode == Mode::Live => {
+            Err(ApprovalRejection::NoReviewRecorded {
+                run_id: expected.run_id.to_string(),
+                gate: expected.gate,
+            })
+        }
+        (Some(signed), None) => Err(ApprovalRejection::ReviewMismatch {
+            run_id: expected.run_id.to_string(),
+            signed: signed.to_string(),
+            run: "none".to_string(),
+        }),
+        (None, None) => Ok(()),
+    }
+}
+
 impl<'a> Expected<'a> {
     /// What `run` expects of an approval at `gate`: its id, document, recorded payload and
     /// pin, knowledge base, mode and protected flag (a pin or payload the run has not
@@ -529,6 +607,10 @@ impl<'a> Expected<'a> {
             knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.as_str()),
             mode: run.mode,
             protected: run.protected,
+            review_sha256: match gate {
+                Gate::Sg1 | Gate::Sg2 => run.review(gate).map(|r| r.sha256.as_str()),
+                Gate::Compensation => None,
+            },
         }
     }
 }
@@ -634,10 +716,19 @@ mod tests {
             source_sha256: Some("src".into()),
             reason: (gate == Gate::Compensation).then(|| "wrong text".to_string()),
             knowledge_base: Some(KB_A.into()),
-            signing: SigningFormat::V3,
+            signing: SigningFormat::V4,
             batch: None,
-            review_sha256: None,
+            review_sha256: (gate != Gate::Compensation).then(|| REVIEW.to_string()),
         }
+    }
+
+    /// The review page the run recorded for SG_1 and SG_2 in these tests.
+    const REVIEW: &str = "7e1f0c5d9a3b2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a";
+    const OTHER_REVIEW: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    /// What the run of these tests recorded for `gate`.
+    fn recorded(gate: Gate) -> Option<&'static str> {
+        (gate != Gate::Compensation).then_some(REVIEW)
     }
 
     const KB_A: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
@@ -653,17 +744,7 @@ mod tests {
         mode: Mode,
         knowledge_base: Option<&str>,
     ) -> Result<(), ApprovalRejection> {
-        let expected = Expected {
-            gate,
-            run_id: "run-1",
-            document_id: "ICX-CONST",
-            payload_sha256: "abc",
-            source_sha256: "src",
-            knowledge_base,
-            mode,
-            protected: false,
-        };
-        validate(approval, &expected, now(), &ApprovalPolicy::default())
+        check_all(approval, gate, mode, false, knowledge_base, recorded(gate))
     }
 
     fn check_doc(
@@ -672,15 +753,37 @@ mod tests {
         mode: Mode,
         protected: bool,
     ) -> Result<(), ApprovalRejection> {
+        check_all(approval, gate, mode, protected, Some(KB_A), recorded(gate))
+    }
+
+    /// Against a run that recorded `review` (or no review page) for the gate.
+    fn check_review(
+        approval: &Approval,
+        gate: Gate,
+        mode: Mode,
+        review: Option<&str>,
+    ) -> Result<(), ApprovalRejection> {
+        check_all(approval, gate, mode, false, Some(KB_A), review)
+    }
+
+    fn check_all(
+        approval: &Approval,
+        gate: Gate,
+        mode: Mode,
+        protected: bool,
+        knowledge_base: Option<&str>,
+        review_sha256: Option<&str>,
+    ) -> Result<(), ApprovalRejection> {
         let expected = Expected {
             gate,
             run_id: "run-1",
             document_id: "ICX-CONST",
             payload_sha256: "abc",
             source_sha256: "src",
-            knowledge_base: Some(KB_A),
+            knowledge_base,
             mode,
             protected,
+            review_sha256,
         };
         validate(approval, &expected, now(), &ApprovalPolicy::default())
     }
@@ -848,11 +951,12 @@ mod tests {
         for bad in ["", " ", "-x", "a b", "a\u{1b}b", &"a".repeat(129)] {
             assert_eq!(normalize_review_decision_id(bad), None, "{bad:?}");
         }
-        // A v1 approval is still fine for a dry-run.
+        // A v1 approval is still fine for a dry-run that recorded no review page.
         let mut a = good(Gate::Sg1);
         a.signing = SigningFormat::V1;
         a.document_id = None;
-        assert_eq!(check(&a, Gate::Sg1, Mode::DryRun), Ok(()));
+        a.review_sha256 = None;
+        assert_eq!(check_review(&a, Gate::Sg1, Mode::DryRun, None), Ok(()));
         assert_eq!(
             check(&good(Gate::Compensation), Gate::Compensation, Mode::Live),
             Ok(())
@@ -902,13 +1006,19 @@ mod tests {
 
     #[test]
     fn older_forms_are_for_dry_runs_only() {
-        // v1 and v2 do not sign the knowledge base: a dry-run still takes them (without a
-        // knowledge-base check), a live run refuses them whatever they name.
+        // v1 and v2 do not sign the knowledge base: a dry-run that recorded no review page
+        // still takes them (without a knowledge-base check), a live run refuses them whatever
+        // they name.
         for signing in [SigningFormat::V1, SigningFormat::V2] {
             let mut a = good(Gate::Sg2);
             a.signing = signing;
             a.knowledge_base = Some(KB_B.into());
-            assert_eq!(check(&a, Gate::Sg2, Mode::DryRun), Ok(()), "{signing:?}");
+            a.review_sha256 = None;
+            assert_eq!(
+                check_review(&a, Gate::Sg2, Mode::DryRun, None),
+                Ok(()),
+                "{signing:?}"
+            );
             let err = check(&a, Gate::Sg2, Mode::Live).unwrap_err();
             assert_eq!(
                 err,
@@ -917,7 +1027,7 @@ mod tests {
                 }
             );
             assert!(
-                err.to_string().contains("cutter.approval-signing.v3"),
+                err.to_string().contains("cutter.approval-signing.v4"),
                 "{err}"
             );
         }
@@ -932,11 +1042,165 @@ mod tests {
     }
 
     #[test]
+    fn a_live_sg1_or_sg2_approval_signs_the_run_s_review_page() {
+        for gate in [Gate::Sg1, Gate::Sg2] {
+            assert_eq!(check(&good(gate), gate, Mode::Live), Ok(()), "{gate}");
+            // v3 (what the cutter before issue 16 signed) does not sign the page.
+            let mut v3 = good(gate);
+            v3.signing = SigningFormat::V3;
+            v3.signature = Some("ed25519:signed-elsewhere".into());
+            let err = check(&v3, gate, Mode::Live).unwrap_err();
+            assert_eq!(
+                err,
+                ApprovalRejection::ReviewNotSigned {
+                    gate,
+                    found: "cutter.approval-signing.v3".into()
+                }
+            );
+            assert!(err.to_string().contains("cutter approve sign"), "{err}");
+            // v4 without a page is the same refusal.
+            let mut bare = good(gate);
+            bare.review_sha256 = None;
+            assert!(matches!(
+                check(&bare, gate, Mode::Live),
+                Err(ApprovalRejection::ReviewNotSigned { .. })
+            ));
+            // Signed over another page (regenerated since, or another run's).
+            let mut other = good(gate);
+            other.review_sha256 = Some(OTHER_REVIEW.into());
+            let err = check(&other, gate, Mode::Live).unwrap_err();
+            assert_eq!(
+                err,
+                ApprovalRejection::ReviewMismatch {
+                    run_id: "run-1".into(),
+                    signed: OTHER_REVIEW.into(),
+                    run: REVIEW.into(),
+                }
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(OTHER_REVIEW)
+                    && text.contains(REVIEW)
+                    && text.contains("cutter review run-1"),
+                "{text}"
+            );
+            // A live run that recorded no page takes no approval of the gate at all.
+            assert_eq!(
+                check_review(&good(gate), gate, Mode::Live, None),
+                Err(ApprovalRejection::NoReviewRecorded {
+                    run_id: "run-1".into(),
+                    gate
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_compensation_takes_v3_or_v4_without_a_review_page() {
+        let gate = Gate::Compensation;
+        let mut v3 = good(gate);
+        v3.signing = SigningFormat::V3;
+        assert_eq!(check(&v3, gate, Mode::Live), Ok(()));
+        assert_eq!(check(&good(gate), gate, Mode::Live), Ok(()));
+        let mut named = good(gate);
+        named.review_sha256 = Some(REVIEW.into());
+        assert_eq!(
+            check(&named, gate, Mode::Live),
+            Err(ApprovalRejection::ReviewNotExpected {
+                gate,
+                signed: REVIEW.into()
+            })
+        );
+        // v1 and v2 stay refused live.
+        v3.signing = SigningFormat::V2;
+        assert!(matches!(
+            check(&v3, gate, Mode::Live),
+            Err(ApprovalRejection::OldSigningFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn a_dry_run_holds_the_review_page_where_the_run_recorded_one() {
+        // A rehearsal's self-approval names the page it was requested with.
+        let mut rehearsal = good(Gate::Sg1);
+        rehearsal.self_approved = true;
+        assert_eq!(check(&rehearsal, Gate::Sg1, Mode::DryRun), Ok(()));
+        // An unsigned approval naming another page is refused, as a signed one would be.
+        rehearsal.review_sha256 = Some(OTHER_REVIEW.into());
+        assert!(matches!(
+            check(&rehearsal, Gate::Sg1, Mode::DryRun),
+            Err(ApprovalRejection::ReviewMismatch { .. })
+        ));
+        // Naming none where the run recorded one is refused too ...
+        rehearsal.review_sha256 = None;
+        assert!(matches!(
+            check(&rehearsal, Gate::Sg1, Mode::DryRun),
+            Err(ApprovalRejection::ReviewNotSigned { .. })
+        ));
+        // ... but a dry-run without a recorded page does not require one,
+        assert_eq!(
+            check_review(&rehearsal, Gate::Sg1, Mode::DryRun, None),
+            Ok(())
+        );
+        // and a page the run never recorded is not one it showed.
+        rehearsal.review_sha256 = Some(REVIEW.into());
+        assert!(matches!(
+            check_review(&rehearsal, Gate::Sg1, Mode::DryRun, None),
+            Err(ApprovalRejection::ReviewMismatch { .. })
+        ));
+        // A review_sha256 riding on a signed form that does not sign it counts for nothing.
+        let mut v3 = good(Gate::Sg2);
+        v3.signing = SigningFormat::V3;
+        v3.signature = Some("ed25519:signed-elsewhere".into());
+        assert!(matches!(
+            check(&v3, Gate::Sg2, Mode::DryRun),
+            Err(ApprovalRejection::ReviewNotSigned { .. })
+        ));
+    }
+
+    #[test]
+    fn expected_for_run_takes_the_gate_s_latest_review_page() {
+        use crate::run::ReviewRecord;
+        let mut run = RunRecord::started(
+            "run-1".into(),
+            "ICX-CONST".into(),
+            Mode::Live,
+            "src.txt".into(),
+            "pg".into(),
+            now(),
+        );
+        let page = |gate, sha: &str| ReviewRecord {
+            gate,
+            sha256: sha.into(),
+            markdown_sha256: String::new(),
+            file: format!("review-{gate}.html"),
+        };
+        assert_eq!(Expected::for_run(&run, Gate::Sg1).review_sha256, None);
+        run.reviews.push(page(Gate::Sg1, OTHER_REVIEW));
+        run.reviews.push(page(Gate::Sg1, REVIEW));
+        run.reviews.push(page(Gate::Sg2, OTHER_REVIEW));
+        // A page regenerated at the same gate replaces the earlier one.
+        assert_eq!(
+            Expected::for_run(&run, Gate::Sg1).review_sha256,
+            Some(REVIEW)
+        );
+        assert_eq!(
+            Expected::for_run(&run, Gate::Sg2).review_sha256,
+            Some(OTHER_REVIEW)
+        );
+        assert_eq!(
+            Expected::for_run(&run, Gate::Compensation).review_sha256,
+            None
+        );
+    }
+
+    #[test]
     fn a_batch_derived_approval_is_held_to_its_knowledge_base() {
         let mut a = good(Gate::Sg2);
         a.signing = SigningFormat::V1;
         a.document_id = None;
         a.source_sha256 = None;
+        a.review_sha256 = None;
         a.batch = Some(BatchEvidence {
             batch_id: "b-1".into(),
             knowledge_base: Some(KB_A.into()),
@@ -952,9 +1216,9 @@ mod tests {
     }
 
     #[test]
-    fn new_approvals_are_v3_and_take_the_knowledge_base() {
+    fn new_approvals_are_v4_and_take_the_knowledge_base() {
         let a = Approval::new(Gate::Sg1, "r", "D", "s", "p", "A", now());
-        assert_eq!(a.signing, SigningFormat::V3);
+        assert_eq!(a.signing, SigningFormat::V4);
         assert_eq!(a.signing, SigningFormat::CURRENT);
         assert_eq!(a.knowledge_base, None);
         let a = a.for_knowledge_base(Some(KB_A));
@@ -962,11 +1226,14 @@ mod tests {
         for f in SigningFormat::ALL {
             assert_eq!(SigningFormat::parse(f.name()), Some(f));
         }
-        assert_eq!(SigningFormat::parse("cutter.approval-signing.v4"), None);
+        assert_eq!(SigningFormat::parse("cutter.approval-signing.v5"), None);
         assert_eq!(
-            serde_json::to_string(&SigningFormat::V3).unwrap(),
-            "\"cutter.approval-signing.v3\""
+            serde_json::to_string(&SigningFormat::V4).unwrap(),
+            "\"cutter.approval-signing.v4\""
         );
+        // Each form signs what the one before it signs, and more.
+        assert!(SigningFormat::V4.signs_review() && SigningFormat::V4.signs_knowledge_base());
+        assert!(!SigningFormat::V3.signs_review() && SigningFormat::V3.signs_knowledge_base());
     }
 
     #[test]

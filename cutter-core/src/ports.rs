@@ -15,7 +15,7 @@ use crate::compensation::{CompensationAuthority, CompensationOutcome, Compensati
 use crate::grants::GrantMatrix;
 use crate::in_force::InForceUnit;
 use crate::mode::Mode;
-use crate::phase::Phase;
+use crate::phase::{Gate, Phase};
 use crate::plan::{CutPlan, ProvisionStatus};
 use crate::run::{AcceptedApproval, BackupEnvelope, BuildInfo, KbIdentity, RunRecord, Snapshot};
 use crate::stop::ApprovalRejection;
@@ -259,6 +259,17 @@ pub trait ExecutionTarget: Send + Sync {
         run: &RunContext,
         payload_sha256: &str,
         unit_count: u64,
+    ) -> Result<(), PortError>;
+    /// Records the sha256 of the review page written for the run at `gate` (SG_1 or SG_2):
+    /// the page an approval of that gate must sign (`cutter.approval-signing.v4`). Allowed
+    /// while the run has not passed the gate; recording again replaces it, so a regenerated
+    /// page must be approved again. `Rejected` once the gate's approval was accepted, for
+    /// SG_C, or for a sha256 that is not 64 lowercase hex digits.
+    async fn record_review(
+        &self,
+        run: &RunContext,
+        gate: Gate,
+        sha256: &str,
     ) -> Result<(), PortError>;
     /// Asks whether the target would accept `approval` for the run now, recording nothing:
     /// `Rejected` with the target's reason if not.

@@ -2,7 +2,7 @@
 //! formats, and [`TrustedKeys`], the [`ApprovalVerifier`] that checks approvals against the
 //! configured public keys.
 //!
-//! # Canonical signing forms (`cutter.approval-signing.v1`, `v2`, `v3`)
+//! # Canonical signing forms (`cutter.approval-signing.v1` to `v4`)
 //!
 //! A signature must cover the fields that decide what an approval lets through, and nothing
 //! that a TOML round trip may legitimately change (comments, key order, quoting). The signed
@@ -42,9 +42,8 @@
 //! field(self_approved)
 //! ```
 //!
-//! `cutter.approval-signing.v3` (what `cutter approve sign` writes now, and the only form a
-//! live run accepts) is v2 with the knowledge base id inserted after the run id, so an
-//! approval for run `first-live-1` of a staging knowledge base does not replay in a production
+//! `cutter.approval-signing.v3` is v2 with the knowledge base id inserted after the run id,
+//! so an approval for run `first-live-1` of a staging knowledge base does not replay in a production
 //! one that trusts the same key and has a run with the same id, pin and payload:
 //!
 //! ```text
@@ -65,11 +64,42 @@
 //! field(self_approved)
 //! ```
 //!
+//! `cutter.approval-signing.v4` (what `cutter approve sign` writes now) is v3 with the sha256
+//! of the review page inserted after the payload sha256. The payload sha says *what* is
+//! written; the review page is what the approver *read* before signing (issue 16), so the
+//! signature now says which rendering of the plan was approved, and a page regenerated after
+//! signing (another plan, another renderer) needs a new signature:
+//!
+//! ```text
+//! "cutter.approval-signing.v4\n"
+//! field(gate)                 "SG_1", "SG_2" or "SG_C"
+//! field(run_id)
+//! opt(knowledge_base)
+//! field(document_id)
+//! field(source_sha256)
+//! field(payload_sha256)
+//! opt(review_sha256)          sha256 of the review page's HTML bytes, lowercase hex
+//!                             (`ReviewRecord::sha256`); present at SG_1 and SG_2, absent at
+//!                             SG_C, which has no review page
+//! field(signed_utc)
+//! field(allowance)
+//! field(approver)
+//! opt(review_decision_id)
+//! opt(protected_allowance)
+//! opt(reason)
+//! field(self_approved)
+//! ```
+//!
+//! A live run accepts v4 at SG_1 and SG_2, naming the review page the run recorded for the
+//! gate, and v3 or v4 (without a review page) at SG_C; v1 and v2 only in dry-runs
+//! (`OldSigningFormat`). Every form stays verifiable (`cutter approve verify`): an old approval
+//! is still evidence of what was signed.
+//!
 //! The knowledge base rebuilds exactly these bytes from the approval's fields and its own
-//! record of the run, with its own `kb_id` as the knowledge base (`fn_verify_approval` in
-//! migration V11), so the two implementations are tested against each other
-//! (`cutter-adapters/tests/pg_attacks.rs`). v1 and v2 are still read and verified here for
-//! dry-runs; a live run refuses them (`OldSigningFormat`), and so does the knowledge base.
+//! record of the run, with its own `kb_id` as the knowledge base and its own record of the
+//! run's review page (`fn_verify_approval` in migrations V11 and V14), so the two
+//! implementations are tested against each other (`cutter-adapters/tests/pg_attacks.rs`,
+//! `pg_review_attacks.rs`).
 //!
 //! Length prefixes make the form injective, as in `cutter.payload.v1`. An absent optional
 //! field is `-`, which no `field` can start with, so "absent" and "present but empty" are
@@ -109,7 +139,7 @@ use crate::stop::ApprovalRejection;
 
 /// The version tag of the canonical signing form this cutter signs
 /// ([`SigningFormat::CURRENT`]).
-pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v3";
+pub const SIGNING_FORMAT: &str = "cutter.approval-signing.v4";
 /// The prefix of the `signature` field.
 pub const SIGNATURE_PREFIX: &str = "ed25519:";
 /// The first word of a public key file.
@@ -143,9 +173,9 @@ pub fn signed_utc_text(t: DateTime<Utc>) -> String {
 }
 
 /// The bytes an approval's signature covers, in the form it names (see the module
-/// documentation). A v2 or v3 approval without a document id or source sha signs them as
-/// empty fields, which the run's own values never match. v1 and v2 leave `knowledge_base`
-/// out; v1 also `document_id`, `source_sha256` and `reason`.
+/// documentation). A v2 or later approval without a document id or source sha signs them as
+/// empty fields, which the run's own values never match. v1 to v3 leave `review_sha256` out,
+/// v1 and v2 `knowledge_base` too, v1 also `document_id`, `source_sha256` and `reason`.
 pub fn canonical_signing_bytes(a: &Approval) -> Vec<u8> {
     let mut out = Vec::with_capacity(360);
     out.extend_from_slice(a.signing.name().as_bytes());
@@ -160,6 +190,9 @@ pub fn canonical_signing_bytes(a: &Approval) -> Vec<u8> {
         field(&mut out, a.source_sha256.as_deref().unwrap_or(""));
     }
     field(&mut out, &a.payload_sha256);
+    if a.signing.signs_review() {
+        opt(&mut out, a.review_sha256.as_deref());
+    }
     field(&mut out, &signed_utc_text(a.signed_utc));
     field(&mut out, &a.allowance);
     field(&mut out, &a.approver);
@@ -183,7 +216,8 @@ pub fn sign(a: &Approval, key: &SigningKey) -> String {
     encode_signature(&key.sign(&canonical_signing_bytes(a)))
 }
 
-/// Returns `a` signed with `key` in the current form (v3, over `a.knowledge_base` as it is):
+/// Returns `a` signed with `key` in the current form (v4, over `a.knowledge_base` and
+/// `a.review_sha256` as they are):
 /// the signing time truncated to whole seconds, the `signature` set, and `document_sha256`
 /// cleared (it is the hash of a file not yet written).
 pub fn sign_approval(a: &Approval, key: &SigningKey) -> Approval {
@@ -222,14 +256,18 @@ pub fn approval_for_request(
     a.protected_allowance = protected_allowance;
     a.reason = req.reason.clone();
     a.knowledge_base = req.knowledge_base.clone();
+    a.review_sha256 = req.review_sha256.clone();
     a
 }
 
 /// Reads an approval request file (or an approval) as the unsigned approval
 /// `cutter approve sign` will sign: gate, run id, document id, source sha256 and payload
-/// sha256 come from the file; `knowledge_base`, `review_decision_id`, `protected_allowance`
-/// and (SG_C) `reason` too if they are there (a request without `knowledge_base` is for a
+/// sha256 come from the file; `knowledge_base`, `review_sha256` (the review page of SG_1 or
+/// SG_2), `review_decision_id`, `protected_allowance` and (SG_C) `reason` too if they are
+/// there (a request without `knowledge_base` is for a
 /// run without one).
+/// A request of a live run at SG_1 or SG_2 without `review_sha256` is refused: the run would
+/// refuse the approval (it names no review page).
 /// The approver and signing time are the signer's, and `allowance` is always `explicit`:
 /// signing is the explicit act. An existing `signature`, `approver` or `signed_utc` in the
 /// file is replaced. Informational request fields (document id, mode, effect, ...) are
@@ -292,6 +330,33 @@ pub fn approval_from_request_toml(
     a.protected_allowance = string("protected_allowance")?;
     a.reason = string("reason")?;
     a.knowledge_base = string("knowledge_base")?;
+    a.review_sha256 = string("review_sha256")?;
+    if let Some(review) = &a.review_sha256 {
+        if !is_sha256_hex(review) {
+            return Err(problem(
+                "review_sha256",
+                "must be 64 lowercase hex digits (the sha256 of the review page, as the request names it)",
+            ));
+        }
+        if gate == Gate::Compensation {
+            return Err(problem(
+                "review_sha256",
+                "is for SG_1 and SG_2; a compensation (SG_C) has no review page: request it again with `cutter approve request RUN_ID --compensation --reason TEXT`",
+            ));
+        }
+    }
+    // A live run refuses an SG_1 or SG_2 approval that names no review page; signing one
+    // would only hand the approver a refusal later, after the arming.
+    let live = string("mode")?.as_deref() == Some(Mode::Live.name());
+    if live && gate != Gate::Compensation && a.review_sha256.is_none() {
+        return Err(problem(
+            "review_sha256",
+            &format!(
+                "is missing: run {} recorded no review page for {gate}, and a live run accepts only an approval signed over it; resume the run with this cutter so it writes the review page, then request the approval again (`cutter approve request {}`) and sign that",
+                a.run_id, a.run_id
+            ),
+        ));
+    }
     if gate == Gate::Compensation && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(problem(
             "reason",
@@ -299,6 +364,14 @@ pub fn approval_from_request_toml(
         ));
     }
     Ok(a)
+}
+
+/// Whether `s` is a sha256 as cutter writes it: 64 lowercase hex digits (the knowledge base
+/// holds a recorded review page to the same rule).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Why a key could not be read from its text form or trusted.
@@ -614,6 +687,20 @@ pub fn explain(a: &Approval, keys: &TrustedKeys) -> Result<String, ApprovalRejec
         out.push_str(&format!("reason: {}\n", reason.escape_debug()));
     }
     out.push_str(&format!("payload_sha256: {}\n", a.payload_sha256));
+    if a.signing.signs_review() {
+        out.push_str(&format!(
+            "review_sha256: {}\n",
+            a.review_sha256
+                .as_deref()
+                .map_or("(none)".to_string(), |r| r.escape_debug().to_string())
+        ));
+    } else {
+        out.push_str(&format!(
+            "review_sha256: not signed ({} does not sign the review page; a live SG_1 or SG_2 needs {})\n",
+            a.signing.name(),
+            SigningFormat::CURRENT.name()
+        ));
+    }
     out.push_str(&format!("signed_utc: {}\n", signed_utc_text(a.signed_utc)));
     out.push_str(&format!("allowance: {}\n", a.allowance));
     out.push_str(&format!(
@@ -626,7 +713,7 @@ pub fn explain(a: &Approval, keys: &TrustedKeys) -> Result<String, ApprovalRejec
     ));
     out.push_str(&format!("self_approved: {}\n", a.self_approved));
     out.push_str(
-        "resume still checks that gate, run, knowledge base and payload match the paused run, the time window, and that the review decision id is unused\n",
+        "resume still checks that gate, run, knowledge base, payload and review page match the paused run, the time window, and that the review decision id is unused\n",
     );
     Ok(out)
 }

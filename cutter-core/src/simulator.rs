@@ -24,6 +24,7 @@ use crate::compensation::{
 use crate::grants::{Grant, GrantMatrix};
 use crate::in_force::InForceUnit;
 use crate::mode::Mode;
+use crate::phase::Gate;
 use crate::plan::{sha256_hex, CutPlan, ProvisionStatus, Unit};
 use crate::ports::{
     BackupRunner, ExecutionTarget, GrantProbe, LegAOutcome, LifecycleStatus, Manifest, PortError,
@@ -54,12 +55,21 @@ pub struct SimTables {
     pub run: BTreeMap<String, SimRun>,
 }
 
-/// A run's record in the simulator: its document and, once cutplan ran, its plan.
+/// A run's record in the simulator: its document and, once cutplan ran, its plan; the review
+/// page recorded at each gate and the gates it passed (as `cutter_governance.run_review` and
+/// `approval_signature` in V14).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimRun {
     pub document_id: String,
     pub payload_sha256: Option<String>,
     pub unit_count: Option<u64>,
+    /// Gate → sha256 of the review page recorded for it (the latest).
+    #[serde(default)]
+    pub reviews: BTreeMap<Gate, String>,
+    /// The gates whose approval the simulator accepted (leg A for SG_1, enactment for SG_2):
+    /// a review page can no longer be recorded for them.
+    #[serde(default)]
+    pub passed: BTreeSet<Gate>,
 }
 
 /// A unit's identity and lifecycle (`information_unit`); its text lives in its versions.
@@ -321,6 +331,8 @@ impl Simulator {
                         document_id: run.document_id.clone(),
                         payload_sha256: None,
                         unit_count: None,
+                        reviews: BTreeMap::new(),
+                        passed: BTreeSet::new(),
                     },
                 );
             }
@@ -369,6 +381,32 @@ fn fingerprint(units: &[StoredUnit]) -> DocumentFingerprint {
 }
 
 impl SimTables {
+    /// The review-page rule of `fn_verify_approval` (V14) for a dry-run: an approval of SG_1
+    /// or SG_2 names exactly the page the run recorded for the gate, and none where the run
+    /// recorded none (a dry-run without a page does not require one); SG_C names none. A
+    /// batch-derived approval binds no page (its signed form predates them).
+    fn check_review(&self, run_id: &str, approval: &Approval) -> Result<(), PortError> {
+        if approval.batch.is_some() {
+            return Ok(());
+        }
+        let recorded = match approval.gate {
+            Gate::Compensation => None,
+            gate => self.run.get(run_id).and_then(|r| r.reviews.get(&gate)),
+        };
+        let named = approval.review_sha256.as_ref();
+        if named == recorded {
+            return Ok(());
+        }
+        Err(PortError::Rejected {
+            what: format!("the {} approval", approval.gate),
+            detail: format!(
+                "the approval was signed over review page {}, the run recorded {}: open the run's review page (`cutter review {run_id}`) and sign its request",
+                named.map_or("none", |s| s.as_str()).escape_debug(),
+                recorded.map_or("none", |s| s.as_str())
+            ),
+        })
+    }
+
     /// The newest version of a unit that was not withdrawn.
     fn newest(&self, document_id: &str, key: &str) -> Option<&SimVersion> {
         self.unit_version
@@ -500,13 +538,51 @@ impl ExecutionTarget for Simulator {
         }
     }
 
-    /// The simulator has no trust table: the core's verifier already checked the signature.
-    async fn check_approval(
+    async fn record_review(
         &self,
-        _run: &RunContext,
-        _approval: &Approval,
+        run: &RunContext,
+        gate: Gate,
+        sha256: &str,
     ) -> Result<(), PortError> {
+        let refuse = |detail: String| PortError::Rejected {
+            what: format!("record the {gate} review page"),
+            detail,
+        };
+        if gate == Gate::Compensation {
+            return Err(refuse(
+                "a compensation (SG_C) has no review page; record one for SG_1 or SG_2".into(),
+            ));
+        }
+        if !crate::signing::is_sha256_hex(sha256) {
+            return Err(refuse(format!(
+                "`{}` is not a sha256 (64 lowercase hex digits)",
+                sha256.escape_debug()
+            )));
+        }
+        let mut tables = self.lock();
+        let Some(r) = tables.run.get_mut(&run.run_id) else {
+            return Err(refuse(format!("run {} was never begun here", run.run_id)));
+        };
+        if r.payload_sha256.is_none() {
+            return Err(refuse(format!(
+                "run {} has no recorded plan; a review page shows the plan, record it first",
+                run.run_id
+            )));
+        }
+        if r.passed.contains(&gate) {
+            return Err(refuse(format!(
+                "run {} already passed {gate}: the page its approval signed stays recorded",
+                run.run_id
+            )));
+        }
+        r.reviews.insert(gate, sha256.to_string());
         Ok(())
+    }
+
+    /// The simulator has no trust table: the core's verifier already checked the signature.
+    /// It holds the approval to the review page the run recorded, as the database does.
+    async fn check_approval(&self, run: &RunContext, approval: &Approval) -> Result<(), PortError> {
+        self.lock().check_review(&run.run_id, approval)
     }
 
     async fn snapshot(&self, exclude_document: &str) -> Result<Snapshot, PortError> {
@@ -590,7 +666,7 @@ impl ExecutionTarget for Simulator {
         run: &RunContext,
         plan: &CutPlan,
         changes: &ChangePlan,
-        _approval: &AcceptedApproval,
+        approval: &AcceptedApproval,
     ) -> Result<LegAOutcome, PortError> {
         #[cfg(feature = "faults")]
         if self.injects(Fault::RejectLegA) {
@@ -614,6 +690,10 @@ impl ExecutionTarget for Simulator {
                 created: 0,
                 already_present: existing.affected_keys.len() as u64,
             });
+        }
+        // As the database: the approval accepted here signs the run's review page.
+        if let Some(signed) = &approval.signed {
+            tables.check_review(&run.run_id, signed)?;
         }
         // As the database: what is written must be the change payload recorded at cutplan.
         if let Some(r) = tables.run.get(&run.run_id) {
@@ -717,6 +797,9 @@ impl ExecutionTarget for Simulator {
         }
         #[allow(unused_mut)]
         let mut created = affected.len() as u64;
+        if let Some(r) = next.run.get_mut(&run.run_id) {
+            r.passed.insert(Gate::Sg1);
+        }
         next.cut_change_set.insert(
             run.run_id.clone(),
             SimChangeSet {
@@ -810,6 +893,10 @@ impl ExecutionTarget for Simulator {
             })?;
         let review_decision_id = review_decision_id.as_str();
         let mut tables = self.lock();
+        // As the database: the approval accepted here signs the run's review page.
+        if let Some(signed) = &approval.signed {
+            tables.check_review(&run.run_id, signed)?;
+        }
         match tables.review_decision.get(review_decision_id) {
             Some(owner) if owner != &run.run_id => {
                 return Err(PortError::Rejected {
@@ -877,6 +964,9 @@ impl ExecutionTarget for Simulator {
         }
         let moved = log.len() as u64;
         next.iu_lifecycle_log.extend(log);
+        if let Some(r) = next.run.get_mut(&run.run_id) {
+            r.passed.insert(Gate::Sg2);
+        }
         *tables = next;
         Ok(moved)
     }
@@ -1115,5 +1205,119 @@ impl GrantProbe for Simulator {
 
     fn designed(&self) -> GrantMatrix {
         Simulator::designed_grants()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::AcceptedApproval;
+    use chrono::TimeZone;
+    use futures::executor::block_on;
+
+    const PAGE: &str = "7e1f0c5d9a3b2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a";
+    const OTHER: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    fn ctx() -> RunContext {
+        RunContext {
+            run_id: "run-1".into(),
+            document_id: "DOC".into(),
+            actor: "tester".into(),
+        }
+    }
+
+    fn approval(gate: Gate, review: Option<&str>) -> Approval {
+        let mut a = Approval::new(
+            gate,
+            "run-1",
+            "DOC",
+            "src",
+            "pay",
+            "A",
+            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+        );
+        a.review_sha256 = review.map(str::to_string);
+        a
+    }
+
+    fn planned() -> Simulator {
+        let sim = Simulator::new();
+        sim.begin_run_now(&ctx()).unwrap();
+        sim
+    }
+
+    #[test]
+    fn a_review_page_is_recorded_after_the_plan_and_replaced_until_the_gate_passes() {
+        let sim = planned();
+        let refused = |r: Result<(), PortError>| matches!(r, Err(PortError::Rejected { .. }));
+        // Not before the plan it shows is recorded.
+        assert!(refused(block_on(sim.record_review(
+            &ctx(),
+            Gate::Sg1,
+            PAGE
+        ))));
+        block_on(sim.record_plan(&ctx(), "pay", 3)).unwrap();
+        for bad in ["", "ABCD", &PAGE.to_uppercase(), &PAGE[1..]] {
+            assert!(
+                refused(block_on(sim.record_review(&ctx(), Gate::Sg1, bad))),
+                "{bad}"
+            );
+        }
+        assert!(refused(block_on(sim.record_review(
+            &ctx(),
+            Gate::Compensation,
+            PAGE
+        ))));
+        block_on(sim.record_review(&ctx(), Gate::Sg1, OTHER)).unwrap();
+        // Regenerated: the later page replaces the earlier one, whose approval is refused.
+        block_on(sim.record_review(&ctx(), Gate::Sg1, PAGE)).unwrap();
+        assert!(refused(block_on(
+            sim.check_approval(&ctx(), &approval(Gate::Sg1, Some(OTHER)))
+        )));
+        assert!(refused(block_on(
+            sim.check_approval(&ctx(), &approval(Gate::Sg1, None))
+        )));
+        assert_eq!(
+            block_on(sim.check_approval(&ctx(), &approval(Gate::Sg1, Some(PAGE)))),
+            Ok(())
+        );
+        // SG_2 recorded nothing yet: a dry-run does not require a page, and takes no other.
+        assert_eq!(
+            block_on(sim.check_approval(&ctx(), &approval(Gate::Sg2, None))),
+            Ok(())
+        );
+        assert!(refused(block_on(
+            sim.check_approval(&ctx(), &approval(Gate::Sg2, Some(PAGE)))
+        )));
+        // Once the gate's approval is accepted (leg A), its page stays what was signed.
+        sim.lock()
+            .run
+            .get_mut("run-1")
+            .unwrap()
+            .passed
+            .insert(Gate::Sg1);
+        assert!(refused(block_on(sim.record_review(
+            &ctx(),
+            Gate::Sg1,
+            OTHER
+        ))));
+        assert_eq!(
+            sim.tables().run["run-1"]
+                .reviews
+                .get(&Gate::Sg1)
+                .map(String::as_str),
+            Some(PAGE)
+        );
+        // Leg A itself holds its accepted approval to the page.
+        let accepted = AcceptedApproval::of(
+            &approval(Gate::Sg1, Some(OTHER)),
+            Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap(),
+        );
+        let plan = crate::plan::CutPlan::new("markdown", Vec::new());
+        let changes = crate::change::diff(&EnactedDocument::default(), &plan).unwrap();
+        assert!(matches!(
+            block_on(sim.cut_leg_a(&ctx(), &plan, &changes, &accepted)),
+            Err(PortError::Rejected { detail, .. }) if detail.contains("review page")
+        ));
     }
 }

@@ -113,8 +113,29 @@ pub enum ApprovalRejection {
         expected: String,
         found: Option<String>,
     },
-    #[error("it is signed in {found}, which does not sign the knowledge base it is for; a live run needs cutter.approval-signing.v3: request the approval again and sign it with this cutter (`cutter approve request`, then `cutter approve sign`)")]
+    #[error("it is signed in {found}, which does not sign the knowledge base it is for; a live run needs cutter.approval-signing.v4 (v3 for a compensation): request the approval again and sign it with this cutter (`cutter approve request`, then `cutter approve sign`)")]
     OldSigningFormat { found: String },
+    /// An SG_1 or SG_2 approval that does not sign the review page the run recorded for the
+    /// gate (an older signing form, or a v4 without `review_sha256`): the approver's signature
+    /// must say which page they read.
+    #[error("it does not sign the review page of {gate} (signed in {found} without review_sha256): sign the request again with `cutter approve sign` — it names the review page")]
+    ReviewNotSigned { gate: Gate, found: String },
+    /// An approval signed over another review page than the one the run recorded for the gate
+    /// (a page regenerated after signing, or a request of another run).
+    #[error("the approval was signed over review page {}, the run's page is {}: open the run's review page (`cutter review {run_id}`) and sign its request", .signed.escape_debug(), .run)]
+    ReviewMismatch {
+        run_id: String,
+        signed: String,
+        run: String,
+    },
+    /// A live SG_1 or SG_2 approval for a run that recorded no review page for the gate:
+    /// nothing tells what the approver was shown.
+    #[error("run {run_id} recorded no review page for {gate}, so no approval can say what was reviewed: resume the run with this cutter so it writes the review page, then sign the new request")]
+    NoReviewRecorded { run_id: String, gate: Gate },
+    /// A compensation (SG_C) approval that names a review page: SG_C has none, and a field
+    /// that means nothing must not be signed.
+    #[error("it names review page {} but a {gate} approval has none: request the compensation approval again (`cutter approve request RUN_ID --compensation --reason TEXT`) and sign that", .signed.escape_debug())]
+    ReviewNotExpected { gate: Gate, signed: String },
     /// A v3 or batch approval signed for another knowledge base than the run's (or for
     /// none): an approval for a staging run must not replay in production.
     #[error("it was signed for knowledge base {}, but the run belongs to knowledge base {}: sign the request of this knowledge base's run (`cutter approve request`, then `cutter approve sign`)", .approved.as_deref().map_or("none".to_string(), |k| k.escape_debug().to_string()), .run.as_deref().unwrap_or("none"))]

@@ -14,7 +14,7 @@ use cutter_core::locks;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{ArmedRun, Clock, GrantProbe, LockHolder, RegistryEntry, StateStore};
 use cutter_core::preflight::{self, Check, Transport, Verdict};
-use cutter_core::run::{KbIdentity, RunRecord};
+use cutter_core::run::{KbIdentity, ReviewRecord, RunRecord};
 use cutter_core::signing::{self, TrustedKeys};
 use cutter_core::simulator::Simulator;
 use cutter_core::{
@@ -29,6 +29,8 @@ use ed25519_dalek::SigningKey;
 use futures::executor::block_on;
 
 const KB: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
+/// The review page the paused run recorded at SG_1.
+const REVIEW_SG1: &str = "7e1f0c5d9a3b2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
@@ -52,6 +54,17 @@ fn paused_run(state: RunState, mode: Mode) -> RunRecord {
         database: "kb".into(),
         system_identifier: None,
     });
+    for (gate, sha) in [
+        (Gate::Sg1, REVIEW_SG1.to_string()),
+        (Gate::Sg2, "2b".repeat(32)),
+    ] {
+        r.reviews.push(ReviewRecord {
+            gate,
+            sha256: sha,
+            markdown_sha256: "3c".repeat(32),
+            file: format!("review-{gate}.html"),
+        });
+    }
     r
 }
 
@@ -69,8 +82,8 @@ fn request(run: &RunRecord, gate: Gate) -> ApprovalRequest {
         effect: String::new(),
         reason: None,
         knowledge_base: run.knowledge_base.as_ref().map(|k| k.kb_id.clone()),
-        review_sha256: None,
-        review_file: None,
+        review_sha256: run.review(gate).map(|r| r.sha256.clone()),
+        review_file: run.review(gate).map(|r| r.file.clone()),
     }
 }
 
@@ -148,6 +161,7 @@ fn the_expectations_come_from_the_run() {
             knowledge_base: Some(KB),
             mode: Mode::Live,
             protected: true,
+            review_sha256: Some(REVIEW_SG1),
         }
     );
     run.payload_sha256 = None;

@@ -40,7 +40,10 @@ fn at() -> DateTime<Utc> {
 /// A knowledge base id, as `KbIdentity::kb_id` has it.
 const KB: &str = "0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e";
 
-/// An approval in the v1 form (what older cutters signed); `sign_approval` signs it in v3.
+/// A review page's sha256, as `ReviewRecord::sha256` has it.
+const REVIEW: &str = "7e1f0c5d9a3b2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a";
+
+/// An approval in the v1 form (what older cutters signed); `sign_approval` signs it in v4.
 fn unsigned(gate: Gate) -> Approval {
     Approval {
         gate,
@@ -60,7 +63,7 @@ fn unsigned(gate: Gate) -> Approval {
         knowledge_base: Some(KB.into()),
         signing: SigningFormat::V1,
         batch: None,
-        review_sha256: None,
+        review_sha256: (gate != Gate::Compensation).then(|| REVIEW.to_string()),
     }
 }
 
@@ -151,7 +154,7 @@ fn the_v2_form_signs_document_source_and_reason() {
     assert_eq!(back.signing, SigningFormat::V2);
     assert_eq!(trusted().verify(&back, Mode::DryRun), Ok(()));
     let s = signing::sign_approval(&v1, &alice_key());
-    assert_eq!(s.signing, SigningFormat::V3);
+    assert_eq!(s.signing, SigningFormat::V4);
     type Tamper = (&'static str, Box<dyn Fn(&mut Approval)>);
     let cases: Vec<Tamper> = vec![
         (
@@ -170,6 +173,10 @@ fn the_v2_form_signs_document_source_and_reason() {
         (
             "signing format v2",
             Box::new(|a| a.signing = SigningFormat::V2),
+        ),
+        (
+            "signing format v3",
+            Box::new(|a| a.signing = SigningFormat::V3),
         ),
         (
             "knowledge_base",
@@ -222,13 +229,96 @@ fn the_v3_form_signs_the_knowledge_base_after_the_run() {
         signing::canonical_signing_bytes(&b),
         signing::canonical_signing_bytes(&empty)
     );
+    // The review page is not part of v3: an approval signed before issue 16 still verifies
+    // with whatever review_sha256 it is given (validation, not the signature, refuses it live).
+    let mut v3 = b.clone();
+    v3.signature = Some(signing::sign(&v3, &alice_key()));
+    assert_eq!(trusted().verify(&v3, Mode::Live), Ok(()));
+    v3.review_sha256 = Some("00".repeat(32));
+    assert_eq!(trusted().verify(&v3, Mode::Live), Ok(()));
+    let back =
+        approval_file::parse("v3.toml", approval_file::approval_toml(&v3).as_bytes()).unwrap();
+    assert_eq!(back.signing, SigningFormat::V3);
+    assert_eq!(trusted().verify(&back, Mode::Live), Ok(()));
+}
+
+#[test]
+fn the_v4_form_signs_the_review_page_after_the_payload() {
+    let mut a = unsigned(Gate::Sg2);
+    a.signing = SigningFormat::V4;
+    a.protected_allowance = None;
+    let expected = format!(
+        "cutter.approval-signing.v4\n4:SG_2\n5:run-1\n36:0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e\n3:DOC\n64:{}\n64:{}\n64:{REVIEW}\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n4:RD-1\n-\n-\n5:false\n",
+        "cd".repeat(32),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(signing::canonical_signing_bytes(&a)).unwrap(),
+        expected
+    );
+    // The exact bytes, pinned: the knowledge base rebuilds these (migration V14).
+    assert_eq!(
+        signing::canonical_signing_bytes(&a),
+        [
+            &b"cutter.approval-signing.v4\n4:SG_2\n5:run-1\n36:0b5e7c1e-4a0d-4c53-9d2e-6f1a2b3c4d5e\n3:DOC\n64:"[..],
+            "cd".repeat(32).as_bytes(),
+            b"\n64:",
+            "ab".repeat(32).as_bytes(),
+            b"\n64:",
+            REVIEW.as_bytes(),
+            b"\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n4:RD-1\n-\n-\n5:false\n",
+        ]
+        .concat()
+    );
+    // A compensation names no page (`-`), and then reads like v3 but for its tag and the `-`.
+    let mut c = unsigned(Gate::Compensation);
+    c.signing = SigningFormat::V4;
+    c.review_decision_id = Some("RD-2".into());
+    c.reason = Some("wrong text".into());
+    c.protected_allowance = None;
+    let expected = format!(
+        "cutter.approval-signing.v4\n4:SG_C\n5:run-1\n36:{KB}\n3:DOC\n64:{}\n64:{}\n-\n20:2026-11-25T10:00:00Z\n8:explicit\n5:alice\n4:RD-2\n-\n10:wrong text\n5:false\n",
+        "cd".repeat(32),
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        String::from_utf8(signing::canonical_signing_bytes(&c)).unwrap(),
+        expected
+    );
+    // Absent and empty are different statements.
+    let mut empty = c.clone();
+    empty.review_sha256 = Some(String::new());
+    assert_ne!(
+        signing::canonical_signing_bytes(&c),
+        signing::canonical_signing_bytes(&empty)
+    );
     // What the current cutter signs.
-    assert_eq!(signing::SIGNING_FORMAT, "cutter.approval-signing.v3");
+    assert_eq!(signing::SIGNING_FORMAT, "cutter.approval-signing.v4");
     assert_eq!(SigningFormat::CURRENT.name(), signing::SIGNING_FORMAT);
     let s = signing::sign_approval(&unsigned(Gate::Sg1), &alice_key());
-    assert_eq!(s.signing, SigningFormat::V3);
+    assert_eq!(s.signing, SigningFormat::V4);
     assert_eq!(s.knowledge_base.as_deref(), Some(KB));
+    assert_eq!(s.review_sha256.as_deref(), Some(REVIEW));
     assert_eq!(trusted().verify(&s, Mode::Live), Ok(()));
+    // The page the approver read is signed: another page, or none, breaks the signature.
+    for (name, review) in [
+        ("edited", Some("00".repeat(32))),
+        ("one digit", Some(REVIEW.replace('7', "8"))),
+        ("removed", None),
+        ("emptied", Some(String::new())),
+    ] {
+        let mut t = s.clone();
+        t.review_sha256 = review;
+        let d = detail(trusted().verify(&t, Mode::Live));
+        assert!(d.contains("does not verify"), "{name}: {d}");
+    }
+    // And through the file: an edited review_sha256 line is caught.
+    let file = approval_file::approval_toml(&s);
+    let edited = file.replace(REVIEW, &"00".repeat(32));
+    assert_ne!(file, edited);
+    let back = approval_file::parse("approval.toml", edited.as_bytes()).unwrap();
+    let d = detail(trusted().verify(&back, Mode::Live));
+    assert!(d.contains("does not verify"), "{d}");
 }
 
 #[test]
@@ -248,6 +338,7 @@ fn an_approval_for_one_knowledge_base_does_not_replay_in_another() {
         knowledge_base: Some("9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c"),
         mode: Mode::Live,
         protected: false,
+        review_sha256: Some(REVIEW),
     };
     let verdict = cutter_core::approval::validate(
         &staging,
@@ -331,6 +422,14 @@ fn tampering_with_any_signed_field_breaks_the_signature() {
         (
             "protected_allowance emptied",
             Box::new(|a| a.protected_allowance = Some(String::new())),
+        ),
+        (
+            "review_sha256 changed",
+            Box::new(|a| a.review_sha256 = Some("ee".repeat(32))),
+        ),
+        (
+            "review_sha256 removed",
+            Box::new(|a| a.review_sha256 = None),
         ),
         ("self_approved", Box::new(|a| a.self_approved = true)),
     ];
@@ -533,8 +632,8 @@ fn request(gate: Gate) -> ApprovalRequest {
         effect: "write 3 units".into(),
         reason: None,
         knowledge_base: Some(KB.into()),
-        review_sha256: None,
-        review_file: None,
+        review_sha256: (gate != Gate::Compensation).then(|| REVIEW.to_string()),
+        review_file: (gate != Gate::Compensation).then(|| format!("review-{gate}.html")),
     }
 }
 
@@ -543,7 +642,8 @@ fn request_to_signed_file_to_verified_approval() {
     for gate in [Gate::Sg1, Gate::Sg2] {
         let mut text = approval_file::request_toml(&request(gate));
         if gate == Gate::Sg2 {
-            text = text.replace("# review_decision_id", "review_decision_id");
+            // As `cutter approve sign --review-decision-id` would add it.
+            text.push_str("review_decision_id = \"RD-1\"\n");
         }
         let a = signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at())
             .unwrap();
@@ -558,8 +658,14 @@ fn request_to_signed_file_to_verified_approval() {
         let back = approval_file::parse("approval.toml", file.as_bytes()).unwrap();
         assert_eq!(back.signature, s.signature);
         assert_eq!(back.knowledge_base.as_deref(), Some(KB));
-        assert_eq!(back.signing, SigningFormat::V3);
+        assert_eq!(back.review_sha256.as_deref(), Some(REVIEW));
+        assert_eq!(back.signing, SigningFormat::V4);
         assert_eq!(trusted().verify(&back, Mode::Live), Ok(()));
+        // Naming another review page is an edit the signature catches.
+        let other = file.replace(REVIEW, &"ee".repeat(32));
+        let back = approval_file::parse("approval.toml", other.as_bytes()).unwrap();
+        let d = detail(trusted().verify(&back, Mode::Live));
+        assert!(d.contains("does not verify"), "{d}");
         // Moving it to another knowledge base is an edit the signature catches.
         let moved = file.replace(KB, "9f8e7d6c-5b4a-4f3e-8d2c-1b0a9f8e7d6c");
         let back = approval_file::parse("approval.toml", moved.as_bytes()).unwrap();
@@ -586,7 +692,8 @@ fn approval_for_request_matches_the_request() {
     assert_eq!(a.signed_utc, at());
     assert_eq!(a.review_decision_id.as_deref(), Some("RD-7"));
     assert_eq!(a.knowledge_base.as_deref(), Some(KB));
-    assert_eq!(a.signing, SigningFormat::V3);
+    assert_eq!(a.review_sha256.as_deref(), Some(REVIEW));
+    assert_eq!(a.signing, SigningFormat::V4);
     assert!(!a.self_approved);
 }
 
@@ -611,12 +718,54 @@ fn request_reading_errors_name_the_file_and_field() {
 }
 
 #[test]
+fn a_live_request_without_a_review_page_is_not_signed() {
+    for gate in [Gate::Sg1, Gate::Sg2] {
+        let mut req = request(gate);
+        req.review_sha256 = None;
+        req.review_file = None;
+        let text = approval_file::request_toml(&req);
+        let err = signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("review_sha256") && err.contains("recorded no review page"),
+            "{err}"
+        );
+        // A dry-run's request without one is signed (the run decides whether it needs one).
+        req.mode = Mode::DryRun;
+        let text = approval_file::request_toml(&req);
+        assert!(
+            signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at()).is_ok()
+        );
+    }
+    // A compensation has no review page, and a request naming one is refused.
+    let mut comp = request(Gate::Compensation);
+    comp.reason = Some("wrong text".into());
+    let text = approval_file::request_toml(&comp);
+    assert!(
+        signing::approval_from_request_toml("req.toml", text.as_bytes(), "alice", at()).is_ok()
+    );
+    let named = format!("{text}review_sha256 = \"{REVIEW}\"\n");
+    let err = signing::approval_from_request_toml("req.toml", named.as_bytes(), "alice", at())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no review page"), "{err}");
+    // A review page that is no sha256 is refused before it is signed.
+    let bad = approval_file::request_toml(&request(Gate::Sg1)).replace(REVIEW, "not-a-sha");
+    let err = signing::approval_from_request_toml("req.toml", bad.as_bytes(), "alice", at())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("64 lowercase hex"), "{err}");
+}
+
+#[test]
 fn explain_names_the_key_or_the_cause() {
     let a = signed(Gate::Sg2);
     let text = signing::explain(&a, &trusted()).unwrap();
     let fp = signing::key_fingerprint(&alice_key().verifying_key());
     assert!(text.contains(&fp) && text.contains("`alice`"), "{text}");
     assert!(text.contains("review_decision_id: RD-1"), "{text}");
+    assert!(text.contains(&format!("review_sha256: {REVIEW}")), "{text}");
     let mut t = a.clone();
     t.run_id = "run-2".into();
     assert!(matches!(
@@ -683,6 +832,7 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
             "[0-9a-f]{64}",
             proptest::option::of("\\PC{0,12}"),
             proptest::option::of("[0-9a-f-]{0,36}"),
+            proptest::option::of("[0-9a-f]{0,64}"),
         ),
     )
         .prop_map(
@@ -696,7 +846,7 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 rd,
                 pa,
                 self_approved,
-                (doc, src, reason, kb),
+                (doc, src, reason, kb, review),
             )| Approval {
                 gate: if sg2 { Gate::Sg2 } else { Gate::Sg1 },
                 run_id,
@@ -713,9 +863,9 @@ fn approval_strategy() -> impl Strategy<Value = Approval> {
                 source_sha256: Some(src),
                 reason,
                 knowledge_base: kb,
-                signing: SigningFormat::V3,
+                signing: SigningFormat::V4,
                 batch: None,
-                review_sha256: None,
+                review_sha256: review,
             },
         )
 }
@@ -767,7 +917,7 @@ proptest! {
     fn any_change_to_a_signed_field_is_refused(
         a in approval_strategy(),
         b in approval_strategy(),
-        which in 0usize..13,
+        which in 0usize..14,
     ) {
         let key = alice_key();
         let s = signing::sign_approval(&a, &key);
@@ -790,6 +940,7 @@ proptest! {
             9 => t.source_sha256 = b.source_sha256.clone(),
             10 => t.reason = b.reason.clone(),
             11 => t.knowledge_base = b.knowledge_base.clone(),
+            12 => t.review_sha256 = b.review_sha256.clone(),
             _ => t.self_approved = b.self_approved,
         }
         let changed = signing::canonical_signing_bytes(&t) != signing::canonical_signing_bytes(&s);

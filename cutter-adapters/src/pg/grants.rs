@@ -48,7 +48,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 64] = [
+const FUNCTIONS: [&str; 66] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -87,6 +87,7 @@ const FUNCTIONS: [&str; 64] = [
     "cutter_governance.fn_run_armed(text)",
     "cutter_governance.fn_run_begin(text, text, text, text, text)",
     "cutter_governance.fn_run_plan(text, text, text, integer)",
+    "cutter_governance.fn_run_record_review(text, text, text)",
     "cutter_governance.fn_sign_field(text)",
     "cutter_governance.fn_sign_opt(text)",
     "cutter_governance.fn_trust_key(text, bytea, timestamp with time zone, timestamp with time zone, text)",
@@ -100,6 +101,7 @@ const FUNCTIONS: [&str; 64] = [
     "cutter_governance.tg_information_unit_guard()",
     "cutter_governance.tg_require_document_lock()",
     "cutter_governance.tg_run_guard()",
+    "cutter_governance.tg_run_review_guard()",
     "cutter_governance.tg_source_pin_is_latest()",
     "cutter_governance.tg_source_registry_guard()",
     "cutter_governance.tg_source_version_in_order()",
@@ -118,7 +120,7 @@ const FUNCTIONS: [&str; 64] = [
 /// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
 /// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
 /// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
-const TRIGGERS: [&str; 56] = [
+const TRIGGERS: [&str; 58] = [
     "cutter_governance.approval_signature.approval_signature_append_only",
     "cutter_governance.approval_signature.approval_signature_no_truncate",
     "cutter_governance.approver_key.approver_key_guard",
@@ -149,6 +151,8 @@ const TRIGGERS: [&str; 56] = [
     "cutter_governance.review_decision.review_decision_no_truncate",
     "cutter_governance.run.run_guard",
     "cutter_governance.run.run_no_truncate",
+    "cutter_governance.run_review.run_review_guard",
+    "cutter_governance.run_review.run_review_no_truncate",
     "cutter_governance.source_registry.source_registry_guard",
     "cutter_governance.source_registry.source_registry_no_truncate",
     "cutter_governance.source_registry.source_registry_pin_is_latest",

@@ -33,7 +33,7 @@ pub(crate) const PUBLIC_FUNCTIONS: [&str; 8] = [
 /// What the exec role may EXECUTE (schema-qualified names): the run's own functions, each
 /// of which checks on server state that the run is armed, holds its document and (for units)
 /// carries a verified approval. Nothing that trusts, arms or clears.
-pub(crate) const EXEC_FUNCTIONS: [&str; 15] = [
+pub(crate) const EXEC_FUNCTIONS: [&str; 16] = [
     "public.fn_iu_change",
     "public.fn_iu_change_more",
     "public.fn_iu_enact",
@@ -48,6 +48,7 @@ pub(crate) const EXEC_FUNCTIONS: [&str; 15] = [
     "cutter_governance.fn_unlock_document",
     "cutter_governance.fn_run_begin",
     "cutter_governance.fn_run_plan",
+    "cutter_governance.fn_run_record_review",
     "cutter_governance.fn_kb_identity",
 ];
 

@@ -34,6 +34,8 @@ pub const DOCUMENT_LOCK_LOG: &str = "cutter_governance.document_lock_log";
 pub const BATCH: &str = "cutter_governance.batch";
 pub const BATCH_ITEM: &str = "cutter_governance.batch_item";
 pub const RUN: &str = "cutter_governance.run";
+/// `cutter_governance.run_review`: the review page recorded for each gate of a run (V14).
+pub const RUN_REVIEW: &str = "cutter_governance.run_review";
 pub const KB_IDENTITY: &str = "cutter_governance.kb_identity";
 pub const POLICY: &str = "cutter_governance.policy";
 pub const APPROVER_KEY: &str = "cutter_governance.approver_key";
@@ -61,7 +63,7 @@ pub const PUBLIC_TABLES: [&str; 4] = [
 pub const PUBLIC_VIEWS: [&str; 1] = [UNIT_IN_FORCE];
 
 /// Every table of the knowledge base (the admin role owns them all).
-pub const TABLES: [&str; 26] = [
+pub const TABLES: [&str; 27] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
@@ -83,6 +85,7 @@ pub const TABLES: [&str; 26] = [
     BATCH,
     BATCH_ITEM,
     RUN,
+    RUN_REVIEW,
     KB_IDENTITY,
     POLICY,
     APPROVER_KEY,
@@ -94,7 +97,7 @@ pub const TABLES: [&str; 26] = [
 pub const VIEWS: [&str; 3] = [DOCUMENT_FINGERPRINT, UNIT_CHANGE_HISTORY, UNIT_IN_FORCE];
 
 /// The tables a run writes, for the narrow pre-write backup.
-pub const WRITTEN_TABLES: [&str; 12] = [
+pub const WRITTEN_TABLES: [&str; 13] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
@@ -107,12 +110,13 @@ pub const WRITTEN_TABLES: [&str; 12] = [
     REVIEW_DECISION,
     VERIFY_RESULT,
     RUN,
+    RUN_REVIEW,
 ];
 
 /// Every table a run leaves rows in: the tables it writes, the registry its document is in,
 /// the arming rows of its kill-switch and their log, and its document lock's log. Counting
 /// these shows what a run did.
-pub const RUN_TABLES: [&str; 16] = [
+pub const RUN_TABLES: [&str; 17] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
@@ -122,6 +126,7 @@ pub const RUN_TABLES: [&str; 16] = [
     KILL_SWITCH_LOG,
     DOCUMENT_LOCK_LOG,
     RUN,
+    RUN_REVIEW,
     CUT_CHANGE_SET,
     CUT_CHANGE_SET_AFFECTED_ROW,
     CUT_CHANGE_SET_ENACTED,
@@ -174,7 +179,7 @@ mod tests {
             assert_eq!(set.len(), list.len(), "{list:?} lists a name twice");
             assert!(set.is_subset(&all), "{list:?}");
         }
-        assert_eq!(verify_relations().count(), 28);
+        assert_eq!(verify_relations().count(), 29);
         assert_eq!(
             public_relations(),
             vec![

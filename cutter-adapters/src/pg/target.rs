@@ -8,6 +8,7 @@ use cutter_core::compensation::{
     CompensationAction, CompensationAuthority, CompensationOutcome, CompensationPlan,
 };
 use cutter_core::mode::Mode;
+use cutter_core::phase::Gate;
 use cutter_core::plan::{CutPlan, ProvisionStatus, Unit};
 use cutter_core::ports::{
     ExecutionTarget, LegAOutcome, LifecycleStatus, Manifest, PortError, RunBinding, RunContext,
@@ -163,6 +164,7 @@ pub fn approval_json(a: &Approval) -> serde_json::Value {
             "document_id": a.document_id,
             "source_sha256": a.source_sha256,
             "payload_sha256": a.payload_sha256,
+            "review_sha256": a.review_sha256,
             "signed_utc": signed_utc_text(a.signed_utc),
             "allowance": a.allowance,
             "approver": a.approver,
@@ -658,6 +660,24 @@ impl ExecutionTarget for PgTarget {
         .await
         .map_err(|e| translate(what, &run.run_id, &e))?;
         commit(tx, what, &run.run_id).await
+    }
+
+    async fn record_review(
+        &self,
+        run: &RunContext,
+        gate: Gate,
+        sha256: &str,
+    ) -> Result<(), PortError> {
+        let what = format!("record the {gate} review page");
+        let mut client = self.exec_client(&what).await?;
+        let tx = begin_armed(&mut client, &what, &run.run_id).await?;
+        tx.execute(
+            "SELECT cutter_governance.fn_run_record_review($1, $2, $3)",
+            &[&run.run_id, &gate.name(), &sha256],
+        )
+        .await
+        .map_err(|e| translate(&what, &run.run_id, &e))?;
+        commit(tx, &what, &run.run_id).await
     }
 
     async fn check_approval(&self, run: &RunContext, approval: &Approval) -> Result<(), PortError> {

@@ -162,6 +162,13 @@ impl Scratch {
         let binding = target.begin_run(ctx, &BuildInfo::unknown_commit()).await?;
         self.locks()?.lock(&ctx.document_id, &ctx.run_id).await?;
         target.record_plan(ctx, payload, writes as u64).await?;
+        // The review pages the orchestrator writes at each gate (issue 16): an approval of
+        // SG_1 or SG_2 must sign the one recorded here (see [`review_page`]).
+        for gate in [Gate::Sg1, Gate::Sg2] {
+            target
+                .record_review(ctx, gate, &review_page(&ctx.run_id, gate))
+                .await?;
+        }
         binding
             .source_sha256
             .ok_or_else(|| anyhow!("the knowledge base answered without a pin"))
@@ -262,6 +269,7 @@ impl Scratch {
         );
         a.knowledge_base = Some(self.kb_id.clone());
         a.review_decision_id = review_decision.map(str::to_string);
+        a.review_sha256 = (gate != Gate::Compensation).then(|| review_page(&ctx.run_id, gate));
         if gate == Gate::Compensation {
             a.reason = Some("test compensation".to_string());
         }
@@ -431,6 +439,12 @@ pub async fn sql_error(pool: &Pool, sql: &str) -> Result<String> {
             Ok(format!("{}: {}", db.code().code(), db.message()))
         }
     }
+}
+
+/// The sha256 of the review page [`Scratch::begin`] records for `run_id` at `gate` (a stand-in:
+/// the knowledge base sees only the sha256 of the page).
+pub fn review_page(run_id: &str, gate: Gate) -> String {
+    sha256_hex(format!("the review page of run {run_id} at {gate}").as_bytes())
 }
 
 pub fn expected(
