@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::anyhow;
 use cutter_adapters::config;
 use cutter_adapters::wiring::{self, Adapters, LiveDb};
-use cutter_core::approval::Approval;
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
 use cutter_core::orchestrator::Compensated;

@@ -12,8 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cutter_core::approval::{Approval, ApprovalRequest};
 use cutter_core::ports::{
-    ReviewPages,
-    Clock, KillSwitch, PhaseReport, PortError, Reporter, SourceReader, StateStore,
+    Clock, KillSwitch, PhaseReport, PortError, Reporter, ReviewPages, SourceReader, StateStore,
 };
 use cutter_core::run::RunRecord;
 use cutter_core::Gate;

@@ -39,7 +39,10 @@ impl Reporter for ConsoleReporter {
         )
     }
     async fn review(&self, run: &RunRecord, p: &ReviewPages) -> Result<String, PortError> {
-        say(run, format!("review page {} ({} bytes)", p.file, p.html.len()))
+        say(
+            run,
+            format!("review page {} ({} bytes)", p.file, p.html.len()),
+        )
     }
     async fn closing_report(&self, run: &RunRecord) -> Result<String, PortError> {
         say(run, format!("closed out after {} phases", run.phases.len()))

@@ -365,16 +365,19 @@ impl Adapters {
         // A run that exists has a valid id, safe as a folder name.
         self.load_run(run_id).await?;
         let dir = self.config.paths.reports.join(run_id).join("approvals");
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            WiringError::internal(format!("create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| WiringError::internal(format!("create {}: {e}", dir.display())))?;
         let kept = dir.join(format!(
             "{}-{}.toml",
             approval.gate.name(),
             &approval.document_sha256[..16.min(approval.document_sha256.len())]
         ));
         write_atomic(&kept, &bytes).map_err(|e| {
-            WiringError::internal(format!("keep approval {} in {}: {e}", path.display(), kept.display()))
+            WiringError::internal(format!(
+                "keep approval {} in {}: {e}",
+                path.display(),
+                kept.display()
+            ))
         })?;
         Ok(approval)
     }

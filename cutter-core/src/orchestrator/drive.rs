@@ -93,8 +93,15 @@ impl Orchestrator<'_> {
                         .await?
                 }
                 Ok(facts) => {
-                    self.passed_as(run, phase, Event::PhaseSucceeded(phase), facts, started, work)
-                        .await?
+                    self.passed_as(
+                        run,
+                        phase,
+                        Event::PhaseSucceeded(phase),
+                        facts,
+                        started,
+                        work,
+                    )
+                    .await?
                 }
                 Err(PhaseError::Stop(reason)) => {
                     let facts = vec![fact("stop", reason.code()), fact("reason", &reason)];

@@ -44,8 +44,8 @@ use crate::state::{Event, IllegalTransition};
 use crate::stop::{ApprovalRejection, StopReason};
 
 pub use compensate::ShowPlan;
-pub use review_page::{review_file_names, ReviewOutcome};
 use drive::{next_state, Work};
+pub use review_page::{review_file_names, ReviewOutcome};
 
 /// The adapters a run works through.
 #[derive(Clone, Copy)]
@@ -300,10 +300,10 @@ impl<'a> Orchestrator<'a> {
                     )))?;
             // Only a plan has a payload to have rehearsed: a document that does not cut was
             // never rehearsed either, and is refused before a run exists.
-            let plan = self
+            let crate::discover::Discovered { plan, skipped } = self
                 .ports
                 .discoverer
-                .discover(&request.source, &bytes)
+                .discover_covered(&request.source, &bytes)
                 .map_err(|e| {
                     refuse(IntakeRefusal::Unplannable {
                         document_id: request.document_id.clone(),
@@ -324,7 +324,10 @@ impl<'a> Orchestrator<'a> {
                 &crate::change::plan_sha256(&plan),
             )
             .map_err(refuse)?;
+            // Kept whole for the phases and the review page, which would otherwise show a
+            // coverage without the discoverer's reasons and differ from a page built again.
             work.plan = Some(std::sync::Arc::new(plan));
+            work.skipped = skipped;
             work.bytes = Some(bytes);
         }
         Ok(resolved)

@@ -78,7 +78,11 @@ impl Orchestrator<'_> {
 
     /// The plan, discovered once per command (from the source bytes as read, not a copy) and
     /// checked against the recorded payload sha; every phase that needs it shares this one.
-    pub(super) async fn plan(&self, run: &RunRecord, work: &mut Work) -> Result<Arc<CutPlan>, PhaseError> {
+    pub(super) async fn plan(
+        &self,
+        run: &RunRecord,
+        work: &mut Work,
+    ) -> Result<Arc<CutPlan>, PhaseError> {
         if let Some(plan) = &work.plan {
             return Ok(Arc::clone(plan));
         }

@@ -43,7 +43,8 @@ impl Orchestrator<'_> {
         work: &mut Work,
     ) -> std::result::Result<(ReviewPages, usize, usize), PhaseError> {
         let plan = self.plan(run, work).await?;
-        let bytes = self.source_bytes(run, work).await?;
+        self.source_bytes(run, work).await?;
+        let bytes = work.bytes.as_deref().unwrap_or_default();
         // The discoverer decoded these very bytes to plan them; a failure here is a broken
         // discoverer, reported rather than papered over.
         let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -165,16 +166,17 @@ impl Orchestrator<'_> {
             )));
         };
         let mut work = Work::default();
-        let (pages, warnings, uncovered_lines) = match self.build_review(&run, gate, &mut work).await {
-            Ok(built) => built,
-            Err(PhaseError::Port(e)) => return Err(e),
-            Err(PhaseError::Stop(reason)) => {
-                return Err(OrchestratorError::Refused {
-                    run_id: run.run_id.clone(),
-                    reason,
-                })
-            }
-        };
+        let (pages, warnings, uncovered_lines) =
+            match self.build_review(&run, gate, &mut work).await {
+                Ok(built) => built,
+                Err(PhaseError::Port(e)) => return Err(e),
+                Err(PhaseError::Stop(reason)) => {
+                    return Err(OrchestratorError::Refused {
+                        run_id: run.run_id.clone(),
+                        reason,
+                    })
+                }
+            };
         Ok(ReviewOutcome {
             sha256: sha256_hex(pages.html.as_bytes()),
             recorded: run.review(gate).cloned(),
