@@ -287,16 +287,23 @@ fn an_amendment_is_cut_live_writes_only_its_changes_and_reverts_to_version_1() -
             && request.contains("unit_count = 4"),
         "{request}"
     );
-    // Phases 1-5 wrote no unit.
+    // Phases 1-5 wrote no unit: the run and its review page's record only.
     ensure!(unit_rows(&s)? == v1_rows);
     ensure!(
         s.counts()?
             == common::with(
                 &before_cut,
-                &[(
-                    "cutter_governance.run",
-                    before_cut["cutter_governance.run"] + 1
-                )]
+                &[
+                    (
+                        "cutter_governance.run",
+                        before_cut["cutter_governance.run"] + 1
+                    ),
+                    // The SG_1 review page's sha256, which the approval must sign.
+                    (
+                        "cutter_governance.run_review",
+                        before_cut["cutter_governance.run_review"] + 1
+                    )
+                ]
             ),
         "{:?}",
         s.counts()?
