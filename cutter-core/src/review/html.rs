@@ -21,6 +21,9 @@ use crate::change::ChangeKind;
 use crate::in_force::UnitDiff;
 use crate::text::{escape_controls, escape_controls_keep_newlines, WordChange};
 
+/// Above this many units a first version's tree starts collapsed (see [`tree`]).
+pub(crate) const OPEN_UNITS: usize = 2_000;
+
 const CSS: &str = r#"
 :root{--fg:#1b1b1b;--mut:#5a5a5a;--bd:#d0d0d0;--add:#e6ffec;--del:#ffebe9;--hit:#fff3b0}
 *{box-sizing:border-box}
@@ -31,13 +34,13 @@ th{background:#f4f4f4;font-weight:600}.hdr td{font-family:ui-monospace,Menlo,Con
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .controls{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid var(--bd);padding:.5em 0;display:flex;flex-wrap:wrap;gap:.6em;align-items:center}
 .controls input[type=search]{min-width:18em;padding:.25em}
-details.u{margin:.15em 0 .15em 0;padding-left:.9em;border-left:2px solid #eee}
-details.u>summary{cursor:pointer;padding:.1em 0}
-details.u.hit>summary{background:var(--hit)}
-details.u.off>summary,details.u.off>.b{display:none}
-details.u.off{border-left-color:transparent}
-.key{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;text-decoration:none}
-.uk,.ln{color:var(--mut);font-size:.85em}
+#tree details{margin:.15em 0;padding-left:.9em;border-left:2px solid #eee}
+#tree summary{cursor:pointer;padding:.1em 0}
+#tree .hit>summary{background:var(--hit)}
+#tree .off>summary,#tree .off>.b{display:none}
+#tree details.off{border-left-color:transparent}
+.key,summary>a{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;text-decoration:none}
+.ln{color:var(--mut);font-size:.85em}
 .ti{font-weight:600}
 .ck{font-size:.75em;padding:0 .35em;border-radius:.6em;border:1px solid var(--bd)}
 .ck-added{background:var(--add)}.ck-removed{background:var(--del)}.ck-changed,.ck-moved{background:#fff8c5}
@@ -52,8 +55,7 @@ tr.off{display:none}
 .mut{color:var(--mut)}
 @media print{
  .controls,.noprint{display:none!important}
- details.u,details.u.off{display:block}
- details.u>summary,details.u.off>summary,details.u.off>.b{display:block}
+ #tree details,#tree .off>summary,#tree .off>.b{display:block}
  details>*{display:block}
  .b{content-visibility:visible}
  .chg.off,tr.off{display:block}
@@ -64,7 +66,7 @@ tr.off{display:none}
 
 const SCRIPT: &str = r#"
 (function(){
-var d=document,units=[].slice.call(d.querySelectorAll('details.u')),texts=new Array(units.length);
+var d=document,units=[].slice.call(d.querySelectorAll('#tree details')),texts=new Array(units.length);
 var rows=[].slice.call(d.querySelectorAll('.chg[data-k],tr[data-k],tr[data-w]'));
 var q=d.getElementById('q'),fk=d.getElementById('fk'),fw=d.getElementById('fw'),sc=d.getElementById('search-count');
 function own(u){var s='';for(var c=u.firstElementChild;c;c=c.nextElementSibling){if(c.tagName!=='DETAILS')s+=c.textContent+'\n';}return s.toLowerCase();}
@@ -400,18 +402,26 @@ fn changes(o: &mut String, changes: &[UnitDiff]) {
 
 fn tree(o: &mut String, r: &Review) {
     o.push_str("<section id=\"tree\"><h2>Units</h2>\n");
-    if r.first_version {
+    if r.first_version && r.tree.len() <= OPEN_UNITS {
         o.push_str("<p class=\"mut\">Every unit with its text, as it will be written.</p>\n");
+    } else if r.first_version {
+        let _ = writeln!(
+            o,
+            "<p class=\"mut\">Every unit with its text, as it will be written (more than {OPEN_UNITS} units: collapsed; open a unit, search, filter, or expand all).</p>"
+        );
     } else {
         o.push_str("<p class=\"mut\">The whole new text, each unit marked with its change (collapsed: open a unit, search, or filter).</p>\n");
     }
+    // A first version is shown open, so it reads without the script; a large one starts
+    // collapsed, since a browser lays out every open unit's text before the first paint.
+    let expanded = r.first_version && r.tree.len() <= OPEN_UNITS;
     let mut open = 0usize;
     for t in &r.tree {
         while open > t.depth {
             o.push_str("</details>\n");
             open -= 1;
         }
-        unit(o, t, r.first_version);
+        unit(o, t, expanded, r.first_version);
         open += 1;
     }
     for _ in 0..open {
@@ -420,14 +430,10 @@ fn tree(o: &mut String, r: &Review) {
     o.push_str("</section>\n");
 }
 
-fn unit(o: &mut String, t: &TreeEntry, expanded: bool) {
+fn unit(o: &mut String, t: &TreeEntry, expanded: bool, first_version: bool) {
     let u = &t.unit;
     let a = anchor(u.key());
-    let _ = write!(
-        o,
-        "<details class=\"u\" id=\"{a}\" data-k=\"{}\"",
-        t.change.name()
-    );
+    let _ = write!(o, "<details id=\"{a}\" data-k=\"{}\"", t.change.name());
     if !t.warnings.is_empty() {
         o.push_str(" data-w=\"");
         for (i, w) in t.warnings.iter().enumerate() {
@@ -441,17 +447,15 @@ fn unit(o: &mut String, t: &TreeEntry, expanded: bool) {
     if expanded {
         o.push_str(" open");
     }
-    let _ = write!(o, "><summary><a class=\"key\" href=\"#{a}\">");
+    let _ = write!(o, "><summary><a href=\"#{a}\">");
     esc(o, u.key(), false);
-    o.push_str("</a> <span class=\"uk\">");
-    esc(o, u.unit_kind(), false);
-    o.push_str("</span> <span class=\"ti\">");
+    o.push_str("</a> <span class=\"ti\">");
     esc(o, u.title(), false);
-    let _ = write!(
-        o,
-        "</span> <span class=\"ck ck-{0}\">{0}</span>",
-        t.change.name()
-    );
+    o.push_str("</span>");
+    // A first version's units are all new (the page says so once).
+    if !first_version {
+        let _ = write!(o, " <span class=\"ck ck-{0}\">{0}</span>", t.change.name());
+    }
     if u.status() == crate::plan::ProvisionStatus::Repealed {
         o.push_str(" <span class=\"ck\">repealed</span>");
     }
@@ -465,12 +469,19 @@ fn unit(o: &mut String, t: &TreeEntry, expanded: bool) {
         }
         o.push_str("</span>");
     }
-    let _ = write!(
-        o,
-        " <span class=\"ln\">lines {}–{}</span></summary>",
-        u.line_start(),
-        u.line_end()
-    );
+    // Kind and lines share one element: at 10,000 units every element per unit counts.
+    o.push_str(" <span class=\"ln\">");
+    esc(o, u.unit_kind(), false);
+    if u.line_start() == u.line_end() {
+        let _ = write!(o, ", line {}</span></summary>", u.line_start());
+    } else {
+        let _ = write!(
+            o,
+            ", lines {}–{}</span></summary>",
+            u.line_start(),
+            u.line_end()
+        );
+    }
     if u.body().trim().is_empty() {
         o.push_str("<div class=\"b empty\">(no text)</div>\n");
     } else {

@@ -206,7 +206,7 @@ fn a_first_version_shows_every_unit_with_its_text_escaped() {
         assert!(!html.contains(external), "{external}");
     }
     // A first version's units are open, so the page reads without the script.
-    assert!(html.contains("data-k=\"added\" data-w=\"markup-in-body\" open>"));
+    assert!(html.contains("data-k=\"added\" data-w=\"markup-in-body\" open><summary><a href=\"#u-ch-1/art-1\">ch-1/art-1</a>"));
     assert!(html.contains("stray line nobody holds"));
     assert!(html.contains(&format!(
         "{} (cutter.payload.v1, as a first version)",
@@ -387,4 +387,26 @@ fn titles_with_markup_and_controls_are_escaped_in_both_renderers() {
         "{md}"
     );
     assert!(!md.contains('\u{1b}'));
+}
+
+#[test]
+fn a_large_first_version_starts_collapsed() {
+    let units = (1..=u32::try_from(html::OPEN_UNITS).unwrap() + 1)
+        .map(|i| {
+            u(
+                &format!("art-{i}"),
+                None,
+                i,
+                "A",
+                "Some text of it.",
+                (i, i),
+            )
+        })
+        .collect();
+    let p = CutPlan::new("t", units);
+    let review = build(&subject(&p, &[], None, &[], None));
+    let html = review.html();
+    assert_eq!(html.matches("<details id=").count(), html::OPEN_UNITS + 1);
+    assert!(!html.contains(" open>"), "a large page is collapsed");
+    assert!(html.contains("collapsed; open a unit, search, filter, or expand all"));
 }
