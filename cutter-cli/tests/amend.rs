@@ -293,10 +293,17 @@ fn an_amendment_is_cut_live_writes_only_its_changes_and_reverts_to_version_1() -
         s.counts()?
             == common::with(
                 &before_cut,
-                &[(
-                    "cutter_governance.run",
-                    before_cut["cutter_governance.run"] + 1
-                )]
+                &[
+                    (
+                        "cutter_governance.run",
+                        before_cut["cutter_governance.run"] + 1
+                    ),
+                    // The SG_1 review page its approval must sign (issue 16).
+                    (
+                        "cutter_governance.run_review",
+                        before_cut["cutter_governance.run_review"] + 1
+                    )
+                ]
             ),
         "{:?}",
         s.counts()?

@@ -176,6 +176,8 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
         &[
             ("cutter_governance.source_registry", 1),
             ("cutter_governance.run", 1),
+            // The SG_1 review page the approval must sign (issue 16).
+            ("cutter_governance.run_review", 1),
         ],
     );
     ensure!(s.counts()? == registered, "{:?}", s.counts()?);
@@ -237,6 +239,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             ("cutter_governance.manifest_envelope", 1),
             ("cutter_governance.approval_signature", 1),
             ("cutter_governance.verify_result", 2),
+            ("cutter_governance.run_review", 2),
         ],
     );
     ensure!(s.counts()? == after_sg1, "{:?}", s.counts()?);
