@@ -418,23 +418,18 @@ fn approval_requests_complete_into_approvals_and_are_never_overwritten() {
         "gate = \"SG_2\"",
         "run_id = \"run-1\"",
         "document_id = \"DOC-1\"",
-        "# approver = ",
-        "# allowance = \"explicit\"",
-        "# review_decision_id = ",
+        "`cutter approve sign REQUEST --key KEY --approver NAME --out APPROVAL`",
+        "`--review-decision-id ID`",
+        "`cutter orchestrate resume run-1 --approval APPROVAL`",
     ] {
         assert!(text.contains(line), "{line}: {text}");
     }
     assert!(text.contains(&format!("payload_sha256 = \"{}\"", "ab".repeat(32))));
 
-    // The approver fills it in, in place; the filled-in file parses as an approval.
-    let filled = text
-        .replace("# approver", "approver")
-        .replace(
-            "# signed_utc = 2026-01-01T00:00:00Z",
-            "signed_utc = 2026-11-25T10:00:00Z",
-        )
-        .replace("# allowance", "allowance")
-        .replace("# review_decision_id", "review_decision_id");
+    // Written over in place (by hand, as a dry-run may), the file parses as an approval.
+    let filled = format!(
+        "{text}approver = \"A. Person\"\nsigned_utc = 2026-11-25T10:00:00Z\nallowance = \"explicit\"\nreview_decision_id = \"RD-1\"\n"
+    );
     std::fs::write(&path, &filled).unwrap();
     let approval = cutter_core::approval_file::parse(&path, filled.as_bytes()).unwrap();
     assert_eq!(approval.gate, Gate::Sg2);

@@ -921,6 +921,11 @@ async fn a_knowledge_base_from_before_v13_is_upgraded_and_amended() -> Result<()
     s.kill_switch()?
         .arm("L2", Duration::hours(1), Utc::now())
         .await?;
+    // Paused at SG_2 before V14, it has no review page: the upgraded cutter records one (the
+    // gate is still open), and the approval signs it.
+    s.target()?
+        .record_review(&c, Gate::Sg2, &util::review_page("L2", Gate::Sg2))
+        .await?;
     let legacy_sg2 = s.signed_payload(Gate::Sg2, &c, &pin(), &p2.payload_sha256(), Some("RD-L2"));
     ensure!(s.target()?.lifecycle_enact(&c, &legacy_sg2).await? == 2);
     let doc2 = read(

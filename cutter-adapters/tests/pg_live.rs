@@ -322,6 +322,9 @@ async fn leg_a_is_all_or_nothing_and_idempotent_per_run() -> Result<()> {
     target
         .record_plan(&c2, &util::payload(&dup), dup.units.len() as u64)
         .await?;
+    target
+        .record_review(&c2, Gate::Sg1, &util::review_page("r2", Gate::Sg1))
+        .await?;
     match target
         .cut_leg_a(
             &c2,

@@ -465,3 +465,109 @@ async fn a_review_page_edited_after_signing_fails_the_signature() -> Result<()> 
     ensure!(leg_a(&s, &c, &v4(&s, Gate::Sg1, &c, Some(&page))).await? == 3);
     s.drop().await
 }
+
+/// Accepts `a` for `gate` as leg A and enactment do (`fn_accept_approval`), in a transaction
+/// left open on `client`: the row locks and the approval row are held until it ends.
+async fn accept_open(
+    client: &deadpool_postgres::Object,
+    run: &str,
+    gate: Gate,
+    a: &Approval,
+) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    client
+        .query_one(
+            "SELECT cutter_governance.fn_accept_approval(r, $2, ($3::text)::jsonb, 'race')
+             FROM cutter_governance.run r WHERE r.run_id = $1",
+            &[&run, &gate.name(), &approval_json(a).to_string()],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The page is recorded while an approval of the gate is being accepted, in either order:
+/// the second waits for the first and then sees it, so no approval is recorded over a page
+/// the run no longer holds, and no page replaces one an approval was accepted over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_recorded_during_an_acceptance_waits_for_it() -> Result<()> {
+    let s = Scratch::new().await?;
+    let c = at_sg1(&s, "race").await?;
+    let page = review_page("race", Gate::Sg1);
+    let newer = sha256_hex(b"a page regenerated during the acceptance");
+    let record = |sha: String| {
+        let exec = s.pool(&s.roles.exec);
+        async move {
+            let exec = exec.map_err(|e| anyhow!("{e}"))?;
+            refused(
+                &exec,
+                "SELECT cutter_governance.fn_run_record_review('race', 'SG_1', $1)",
+                &[&sha],
+            )
+            .await
+        }
+    };
+    // 1. The acceptance first: the recording waits for its commit, then is refused.
+    let accepting = s.su.get().await?;
+    accept_open(
+        &accepting,
+        "race",
+        Gate::Sg1,
+        &v4(&s, Gate::Sg1, &c, Some(&page)),
+    )
+    .await?;
+    let waiting = tokio::spawn(record(newer.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ensure!(
+        !waiting.is_finished(),
+        "the page was recorded under an acceptance in flight"
+    );
+    accepting.batch_execute("COMMIT").await?;
+    let e = waiting.await??;
+    ensure!(
+        e.starts_with("CK003") && e.contains("already accepted"),
+        "{e}"
+    );
+    ensure!(recorded(&s, "race").await?[0].1 == page);
+
+    // 2. The recording first (SG_2, still open): the acceptance of the old page waits for
+    // its commit, then finds the new page and refuses.
+    let sg2 = review_page("race", Gate::Sg2);
+    let recording = s.pool(&s.roles.exec)?.get().await?;
+    recording.batch_execute("BEGIN").await?;
+    recording
+        .query_one(
+            "SELECT cutter_governance.fn_run_record_review('race', 'SG_2', $1)",
+            &[&newer],
+        )
+        .await?;
+    let su = s.su.clone();
+    let old = v4(&s, Gate::Sg2, &c, Some(&sg2));
+    let accepting = tokio::spawn(async move {
+        let client = su.get().await?;
+        let outcome = accept_open(&client, "race", Gate::Sg2, &old).await;
+        let _ = client.batch_execute("ROLLBACK").await;
+        outcome.map_err(|e| {
+            anyhow!(
+                "{}",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            )
+        })
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ensure!(
+        !accepting.is_finished(),
+        "an approval was accepted over a page being replaced"
+    );
+    recording.batch_execute("COMMIT").await?;
+    let e = accepting
+        .await?
+        .err()
+        .ok_or_else(|| anyhow!("the approval of the replaced page was accepted"))?
+        .to_string();
+    ensure!(
+        e.contains(&format!("signed over review page {sg2}")) && e.contains(&newer),
+        "{e}"
+    );
+    s.drop().await
+}

@@ -220,10 +220,10 @@ pub fn request_toml_for(req: &ApprovalRequest, source_version: Option<u32>) -> S
                 .to_string(),
         );
     }
-    let mut sign = format!(
+    let mut sign = String::from(
         "Sign it: `cutter approve sign REQUEST --key KEY --approver NAME --out APPROVAL`\n\
          #    (REQUEST is this file, KEY your private key from `cutter keygen`, NAME as the\n\
-         #    trusted keys list you)."
+         #    trusted keys list you).",
     );
     if needs_review_decision(req.gate) {
         sign.push_str(

@@ -102,6 +102,12 @@ fn live_mock(
         now(s.record_plan(run, payload, n).boxed())
     });
     let (g, s) = (guard.clone(), sim.clone());
+    // A write of the run like the others: only while armed.
+    m.expect_record_review().returning(move |run, gate, sha| {
+        g(run);
+        now(s.record_review(run, gate, sha).boxed())
+    });
+    let (g, s) = (guard.clone(), sim.clone());
     m.expect_cut_leg_a()
         .returning(move |run, plan, changes, approval| {
             g(run);

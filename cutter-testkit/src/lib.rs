@@ -361,6 +361,7 @@ pub fn approval_for(request: &ApprovalRequest, now: DateTime<Utc>) -> Approval {
         .then(|| format!("RD-{}-{}-{}", request.gate, request.run_id, now.timestamp()));
     a.reason = request.reason.clone();
     a.knowledge_base = request.knowledge_base.clone();
+    a.review_sha256 = request.review_sha256.clone();
     a.document_sha256 = cutter_core::plan::sha256_hex(request.run_id.as_bytes());
     a
 }
