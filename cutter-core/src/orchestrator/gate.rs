@@ -34,6 +34,31 @@ impl Orchestrator<'_> {
                 },
             });
         }
+        // A run that reached its gate before review pages existed has none: write it now
+        // (armed, as the target requires), with a request naming it, so the approver has a
+        // page to open and the next approval something to sign. This approval, which could
+        // not name it, is then refused below.
+        if gate != Gate::Compensation && run.review(gate).is_none() {
+            let mut work = super::drive::Work::default();
+            let mut lines = self
+                .write_review(run, gate, &mut work)
+                .await?
+                .into_iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>();
+            let request = self.approval_request(run)?;
+            let location = self
+                .ports
+                .reporter
+                .approval_request(run, &request)
+                .await
+                .map_err(OrchestratorError::port("write the approval request"))?;
+            lines.push(format!("approval request naming it: {location}"));
+            run.updated_utc = now;
+            self.event(run, &format!("review-page-{}", gate.name()), &lines)
+                .await?;
+            self.save(run).await?;
+        }
         if let Err(rejection) = self.check_approval(run, gate, &approval, now).await? {
             run.rejections.push(RejectedApproval {
                 gate,
