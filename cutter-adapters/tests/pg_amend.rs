@@ -581,6 +581,28 @@ async fn an_amendment_effective_in_the_future_is_in_force_from_that_date() -> Re
     ensure!(v2_state[5].starts_with("e v1 doc2 "));
     ensure!(doc(", version => 2".into()).await? == v2_state);
     ensure!(doc(", version => 1".into()).await? == v1_state);
+    // The review page compares a next version with what is enacted (version 2), not with what
+    // is in force today (still version 1): its texts are the enacted versions', and agree with
+    // the state the change plan is computed against.
+    let target = s.target()?;
+    let texts = target.in_force_texts("DOC-1").await?;
+    let enacted = target.enacted("DOC-1").await?;
+    let mut text_keys: Vec<(String, u32, String)> = texts
+        .iter()
+        .map(|t| (t.key.clone(), t.version_no, t.body_sha256.clone()))
+        .collect();
+    let mut enacted_keys: Vec<(String, u32, String)> = enacted
+        .units
+        .iter()
+        .map(|u| (u.key.clone(), u.version_no, u.body_sha256.clone()))
+        .collect();
+    text_keys.sort();
+    enacted_keys.sort();
+    ensure!(text_keys == enacted_keys, "{text_keys:?} != {enacted_keys:?}");
+    ensure!(
+        texts.iter().any(|t| t.key == "a/1" && t.version_no == 2 && t.document_version == 2),
+        "{texts:#?}"
+    );
     // The enactment records the date it takes effect from; the changed units start there.
     let client = s.su.get().await?;
     let row = client

@@ -280,9 +280,10 @@ pub trait ExecutionTarget: Send + Sync {
     /// keys retired before (through the verify role in live mode). What a change plan is
     /// computed against.
     async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError>;
-    /// The text of every unit in force (title and body, at its version in force), by key in
-    /// any order: what the review page's word diffs compare the new text with. A unit whose
-    /// text the target does not keep is left out (the review then says so).
+    /// The text of every enacted unit at its enacted version (the state [`Self::enacted`]
+    /// describes, which is not what is in force now while an enacted version waits for its
+    /// effective date), by key in any order: what the review page's word diffs compare the
+    /// new text with. A unit whose text the target does not keep is left out.
     async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError>;
     /// Writes the change plan's writes (`changes.writes(plan)`) as drafts of the run and
     /// records the change set, all or nothing, under the run's accepted SG_1 approval: a new

@@ -130,6 +130,19 @@ JOIN public.unit_version v
   ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_status = 'enacted'
 WHERE u.document_id = $1 AND u.lifecycle_status = 'enacted'";
 
+/// The text of every enacted unit at its enacted version: the state a change plan is computed
+/// against ([`ENACTED_UNITS`]), not what is in force now, which differs while an enacted
+/// version waits for its effective date.
+const ENACTED_TEXTS: &str = "
+SELECT u.unit_key, v.version_no, v.document_version, v.parent_key, v.ordinal, v.unit_kind,
+       v.section_type, v.title, v.body, v.body_sha256, v.provision_status,
+       coalesce(v.in_force_from, v.enacted_at, v.created_at)
+FROM public.information_unit u
+JOIN public.unit_version v
+  ON v.document_id = u.document_id AND v.unit_key = u.unit_key AND v.version_status = 'enacted'
+WHERE u.document_id = $1 AND u.lifecycle_status = 'enacted'
+ORDER BY u.unit_key COLLATE \"C\"";
+
 /// The keys of a document's retired units.
 const RETIRED_KEYS: &str = "
 SELECT u.unit_key FROM public.information_unit u
@@ -760,7 +773,43 @@ impl ExecutionTarget for PgTarget {
     }
 
     async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError> {
-        self.in_force(document_id, None, None).await
+        let what = format!("read the enacted text of {document_id}");
+        let client = self.verify_client(&what).await?;
+        let rows = client
+            .query(ENACTED_TEXTS, &[&document_id])
+            .await
+            .map_err(|e| translate(&what, "", &e))?;
+        rows.iter()
+            .map(|r| {
+                let what = "unit_version";
+                let ordinal: i32 = col(r, 4, what)?;
+                let document_version: Option<i32> = col(r, 2, what)?;
+                let status: String = col(r, 10, what)?;
+                Ok(InForceUnit {
+                    key: col(r, 0, what)?,
+                    version_no: version_no("unit_version.version_no", col(r, 1, what)?)?,
+                    document_version: version_no(
+                        "unit_version.document_version",
+                        document_version.ok_or_else(|| PortError::Corrupt {
+                            what: "unit_version.document_version".into(),
+                            detail: "an enacted version names no document version".into(),
+                        })?,
+                    )?,
+                    parent: col(r, 3, what)?,
+                    ordinal: u32::try_from(ordinal).map_err(|_| PortError::Corrupt {
+                        what: "unit_version.ordinal".into(),
+                        detail: format!("{ordinal} is not a position"),
+                    })?,
+                    unit_kind: col(r, 5, what)?,
+                    section_type: col(r, 6, what)?,
+                    title: col(r, 7, what)?,
+                    body: col(r, 8, what)?,
+                    body_sha256: col(r, 9, what)?,
+                    status: provision_status(&status)?,
+                    in_force_from: col(r, 11, what)?,
+                })
+            })
+            .collect()
     }
 
     async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
