@@ -88,6 +88,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CK002',
             MESSAGE = format('run %s: the review page''s sha256 must be 64 lowercase hex digits, not %s', p_run_id, coalesce(quote_literal(p_sha256), '(none)'));
     END IF;
+    -- Only the run that holds its document records its pages, as only it records its plan.
+    PERFORM cutter_governance.fn_require_run(p_run_id, v_run.document_id, true);
     IF v_run.payload_sha256 IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'CK005',
             MESSAGE = format('run %s has no recorded plan; a review page shows the plan, record it first', p_run_id);

@@ -598,9 +598,14 @@ async fn an_amendment_effective_in_the_future_is_in_force_from_that_date() -> Re
         .collect();
     text_keys.sort();
     enacted_keys.sort();
-    ensure!(text_keys == enacted_keys, "{text_keys:?} != {enacted_keys:?}");
     ensure!(
-        texts.iter().any(|t| t.key == "a/1" && t.version_no == 2 && t.document_version == 2),
+        text_keys == enacted_keys,
+        "{text_keys:?} != {enacted_keys:?}"
+    );
+    ensure!(
+        texts
+            .iter()
+            .any(|t| t.key == "a/1" && t.version_no == 2 && t.document_version == 2),
         "{texts:#?}"
     );
     // The enactment records the date it takes effect from; the changed units start there.

@@ -571,3 +571,35 @@ async fn a_page_recorded_during_an_acceptance_waits_for_it() -> Result<()> {
     );
     s.drop().await
 }
+
+/// Only the run that holds its document records its review pages: an armed run whose lock was
+/// taken from it (cleared by an operator as stale) cannot replace the page of its gate, so
+/// the exec role cannot churn the evidence of a run it no longer drives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_its_document_lock_records_no_review_page() -> Result<()> {
+    let s = Scratch::new().await?;
+    let c = at_sg1(&s, "unlocked").await?;
+    let exec = s.pool(&s.roles.exec)?;
+    let page = review_page("unlocked", Gate::Sg1);
+    let evil = sha256_hex(b"a page nobody was shown");
+    // The lock goes, as `cutter unlock` clears it.
+    s.su.get()
+        .await?
+        .batch_execute(
+            "SELECT cutter_governance.fn_clear_document_lock('DOC-1', 'unlocked', 'stale: the driver died', 'operator')",
+        )
+        .await?;
+    let e = refused(
+        &exec,
+        "SELECT cutter_governance.fn_run_record_review('unlocked', 'SG_1', $1)",
+        &[&evil],
+    )
+    .await?;
+    ensure!(
+        e.starts_with("CK002") && e.contains("does not hold the lock"),
+        "{e}"
+    );
+    ensure!(recorded(&s, "unlocked").await?[0] == ("SG_1".to_string(), page));
+    let _ = c;
+    s.drop().await
+}
