@@ -4,8 +4,9 @@
 
 use std::borrow::Cow;
 
-/// `s` with every control character (C0 including tab and newline, DEL, C1) written as a
-/// `\u{..}` escape (`\n`, `\t` and `\r` as themselves); `s` itself when it has none.
+/// `s` with every control character (C0 including tab and newline, DEL, C1) and every
+/// [hidden format character](is_hidden_format) written as a `\u{..}` escape (`\n`, `\t` and
+/// `\r` as themselves); `s` itself when it has none.
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
@@ -16,8 +17,21 @@ pub fn escape_controls_keep_newlines(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
+/// Whether `c` is an invisible character that reorders or hides the text around it: the
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069: "Trojan
+/// Source"), the zero-width space, the word joiner and the zero-width no-break space (BOM).
+/// Shown escaped like a control character, so a reviewer reads the text as it is stored.
+/// (Zero-width joiners and non-joiners are left alone: scripts such as Persian need them.)
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
 fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    let unsafe_char =
+        |c: char| (c.is_control() && !(keep_newlines && c == '\n')) || is_hidden_format(c);
     if !s.chars().any(unsafe_char) {
         return Cow::Borrowed(s);
     }
@@ -28,7 +42,9 @@ fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c if c.is_control() || is_hidden_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
+            }
             c => out.push(c),
         }
     }
@@ -156,6 +172,16 @@ pub fn render_word_diff(changes: &[WordChange]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bidi_overrides_and_zero_width_spaces_are_shown_escaped() {
+        assert_eq!(
+            super::escape_controls("pay \u{202E}01.00\u{202C} and\u{200B}more"),
+            "pay \\u{202e}01.00\\u{202c} and\\u{200b}more"
+        );
+        // A non-joiner is part of some scripts' spelling, and stays.
+        assert_eq!(super::escape_controls("a\u{200C}b"), "a\u{200C}b");
+    }
+
     use super::*;
 
     #[test]

@@ -99,7 +99,7 @@ impl WarningKind {
             WarningKind::HeadingInBody => "check whether a heading was not recognised; if it is one, fix its line in the source or widen the level's pattern in the grammar profile",
             WarningKind::MarkupInBody => "strip the markup in the source, or add a `strip` rule for it to the grammar profile",
             WarningKind::PageFurniture => "add a skip rule for running headers, footers and page numbers to the grammar profile, or remove them from the source",
-            WarningKind::ControlCharacters => "replace tabs and control characters in the source with spaces or remove them",
+            WarningKind::ControlCharacters => "replace tabs and control characters in the source with spaces, and remove invisible ones (bidi overrides, zero-width spaces) that make the text read otherwise than it is stored",
             WarningKind::EmptyUnit => "check the source: give the provision its text, or mark it repealed",
             WarningKind::RepealedUnit => "confirm the provision is repealed in the source; nothing to fix if so",
             WarningKind::NumberingGap => "check the source for a missing or mis-numbered provision, or a heading the profile did not recognise",
@@ -277,9 +277,10 @@ fn lint_unit(unit: &Unit, leaf: bool, source: Option<&[&str]>, out: &mut Vec<War
     }
 }
 
-/// Control characters other than the newlines that separate a body's paragraphs.
+/// Control characters other than the newlines that separate a body's paragraphs, and the
+/// invisible characters that reorder or hide text (bidi overrides, zero-width space …).
 fn is_control(c: char) -> bool {
-    c.is_control() && c != '\n'
+    (c.is_control() && c != '\n') || crate::text::is_hidden_format(c)
 }
 
 fn char_name(c: char) -> String {
@@ -658,6 +659,20 @@ mod tests {
             (1, 1),
         );
         assert!(has(vec![title], WarningKind::ControlCharacters));
+        // Invisible characters that reorder or hide text (Trojan Source) are flagged; the
+        // zero-width non-joiner some scripts need is not.
+        assert!(body_flags(
+            "The fee is \u{202E}00.01\u{202C} euro per day.",
+            WarningKind::ControlCharacters
+        ));
+        assert!(body_flags(
+            "An Arti\u{200B}cle that reads as one word.",
+            WarningKind::ControlCharacters
+        ));
+        assert!(!body_flags(
+            "\u{645}\u{6CC}\u{200C}\u{634}\u{648}\u{62F} is written with a non-joiner.",
+            WarningKind::ControlCharacters
+        ));
         // Newlines separate paragraphs: not flagged.
         assert!(!body_flags(
             "One paragraph here.\nAnother paragraph here.",
