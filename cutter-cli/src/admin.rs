@@ -51,6 +51,7 @@ pub fn approve_sign(
     approver: &str,
     review_decision_id: Option<String>,
     protected_allowance: Option<String>,
+    review: Option<&Path>,
     out: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
@@ -60,7 +61,20 @@ pub fn approve_sign(
         approver,
         review_decision_id,
         protected_allowance,
+        review,
     )?;
+    // Said on stderr, so a signed approval on stdout stays a clean file.
+    if let Some(page) = &signed.review_checked {
+        eprintln!(
+            "checked: the review page {} is the page the request names",
+            page.display()
+        );
+    } else if signed.review_unchecked {
+        eprintln!(
+            "note: the review page was not checked against the request's review_sha256 (no review-{}.html next to the request); pass --review PAGE with the page you read to have it checked",
+            signed.gate.name()
+        );
+    }
     let Some(path) = out else {
         if as_json {
             println!(

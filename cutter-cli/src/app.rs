@@ -90,6 +90,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             approver,
             review_decision_id,
             protected_allowance,
+            review,
             out,
         }) => admin::approve_sign(
             &request,
@@ -97,6 +98,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             &approver,
             review_decision_id,
             protected_allowance,
+            review.as_deref(),
             out.as_deref(),
             json,
         ),

@@ -605,6 +605,10 @@ pub enum Approve {
         /// SG_1 of a protected document: the document id, allowing it to be cut.
         #[arg(long, value_name = "DOCUMENT_ID")]
         protected_allowance: Option<String>,
+        /// The review page you read: its sha256 must be the one the request names (which the
+        /// approval signs) [default: review-SG_N.html next to the request, if there is one].
+        #[arg(long, value_name = "PAGE")]
+        review: Option<PathBuf>,
         /// Where to write it [default: stdout].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -278,8 +278,41 @@ fn the_review_page_of_a_live_gdpr_amendment_renders_in_chromium() -> Result<()> 
     );
     eprintln!("screenshot: {}", png.display());
 
+    // Signing checks the page the approver read against the request: version 1's page is
+    // refused, naming both sha256; the run's own page is checked and signed.
+    s.ok(&["approve", "request", &v2, "--out", "v2-sg1.toml"])?;
+    let sign = |page: &Path| {
+        s.cutter(&[
+            "approve",
+            "sign",
+            "v2-sg1.toml",
+            "--key",
+            "ada.key",
+            "--approver",
+            "Ada Approver",
+            "--review",
+            page.to_str().unwrap_or_default(),
+            "--out",
+            "v2-sg1.toml",
+        ])
+    };
+    let old_page = s.path("reports").join(&v1).join("review-SG_1.html");
+    let out = sign(&old_page)?;
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure!(
+        out.status.code() == Some(2)
+            && said.contains(&page_sha)
+            && said.contains("open the page the request names"),
+        "signing over another page: {said}"
+    );
+    let out = sign(&page)?;
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure!(
+        out.status.success() && said.contains("checked: the review page"),
+        "{said}"
+    );
     // The approval signed from the request names the page, and takes the run through SG_1.
-    let sg1 = s.sign(&v2, "v2-sg1.toml", &[])?;
+    let sg1 = s.path("v2-sg1.toml");
     let signed = std::fs::read_to_string(&sg1)?;
     ensure!(signed.contains(&page_sha), "{signed}");
     let (code, run) = s.resume_armed(&v2, &sg1)?;

@@ -225,6 +225,12 @@ pub fn request_toml_for(req: &ApprovalRequest, source_version: Option<u32>) -> S
          #    (REQUEST is this file, KEY your private key from `cutter keygen`, NAME as the\n\
          #    trusted keys list you).",
     );
+    if reviewed && req.review_sha256.is_some() {
+        sign.push_str(
+            "\n#    Add `--review PAGE` with the page you read: signing refuses a page whose sha256\n\
+             #    is not review_sha256 below (a page next to this file is checked by default).",
+        );
+    }
     if needs_review_decision(req.gate) {
         sign.push_str(
             "\n#    Add `--review-decision-id ID` to name your review decision (default: a fresh one;\n\

@@ -2,10 +2,10 @@
 //! what happened: signing and checking approvals, trusting keys, installing the knowledge base,
 //! its grants, clearing a stale lock, and the backup tools. Printing is the caller's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use cutter_core::approval::{self, Expected};
+use cutter_core::approval::{self, Approval, Expected};
 use cutter_core::approval_file;
 use cutter_core::batch_approval::{self, BatchApproval};
 use cutter_core::grants::GrantMatrix;
@@ -29,6 +29,58 @@ pub struct Signed {
     pub subject: String,
     pub approver: String,
     pub fingerprint: String,
+    /// The review page file whose sha256 was checked against the request's before signing;
+    /// `None` when the request names no page or no page file was found to check.
+    pub review_checked: Option<PathBuf>,
+    /// The request names a review page but no file of it was found to check.
+    pub review_unchecked: bool,
+}
+
+/// Checks the review page the approver read against the sha256 the request names: the page
+/// given (`--review`), else the file of the request's gate next to the request
+/// (`review-SG_1.html`). A page that does not hash to the named sha256 is refused: the
+/// signature would say the approver was shown a page they were not.
+fn check_review_page(
+    request: &Path,
+    unsigned: &Approval,
+    page: Option<&Path>,
+) -> Result<Option<PathBuf>> {
+    let Some(named) = &unsigned.review_sha256 else {
+        return match page {
+            Some(p) => Err(WiringError::usage(format!(
+                "sign {}: --review {} was given, but the request names no review page",
+                request.display(),
+                p.display()
+            ))),
+            None => Ok(None),
+        };
+    };
+    let candidate = match page {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let sibling = request
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(format!("review-{}.html", unsigned.gate.name()));
+            if !sibling.is_file() {
+                return Ok(None);
+            }
+            sibling
+        }
+    };
+    let bytes =
+        crate::source::read_input(&candidate, crate::source::MAX_SOURCE_BYTES, "review page")
+            .map_err(WiringError::usage)?;
+    let sha = cutter_core::plan::sha256_hex(&bytes);
+    if sha != *named {
+        return Err(WiringError::usage(format!(
+            "sign {}: the review page {} has sha256 {sha}, but the request names {named}: open the page the request names (`cutter review {}` says where it is) and sign only after reading that one",
+            request.display(),
+            candidate.display(),
+            unsigned.run_id
+        )));
+    }
+    Ok(Some(candidate))
 }
 
 /// Sixteen random hex digits, for a fresh review-decision id (the core draws none itself).
@@ -46,6 +98,7 @@ pub fn sign(
     approver: &str,
     review_decision: Option<String>,
     protected_allowance: Option<String>,
+    review_page: Option<&Path>,
 ) -> Result<Signed> {
     let bytes = read_small(request, "approval request")?;
     let key = keys::load_signing_key(key_path).map_err(WiringError::usage)?;
@@ -82,10 +135,13 @@ pub fn sign(
             subject: format!("batch {} ({} runs)", signed.batch_id, signed.entries.len()),
             approver: signed.approver,
             fingerprint,
+            review_checked: None,
+            review_unchecked: false,
         });
     }
     let mut unsigned = signing::approval_from_request_toml(&name, &bytes, approver, Utc::now())
         .map_err(WiringError::usage)?;
+    let review_checked = check_review_page(request, &unsigned, review_page)?;
     unsigned.review_decision_id = approval::review_decision_for(
         unsigned.gate,
         review_decision.or(unsigned.review_decision_id),
@@ -105,6 +161,8 @@ pub fn sign(
         text,
         gate: signed.gate,
         subject: format!("run {}", signed.run_id),
+        review_unchecked: signed.review_sha256.is_some() && review_checked.is_none(),
+        review_checked,
         approver: signed.approver,
         fingerprint,
     })
