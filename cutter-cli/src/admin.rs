@@ -44,14 +44,20 @@ pub fn keygen(prefix: &Path, as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `approve sign` adds to the request, beyond who signs: the review decision, the
+/// protected allowance, and the review page to check.
+pub struct SignFields {
+    pub review_decision_id: Option<String>,
+    pub protected_allowance: Option<String>,
+    pub review: Option<std::path::PathBuf>,
+}
+
 /// `cutter approve sign REQUEST --key FILE --approver NAME`.
 pub fn approve_sign(
     request: &Path,
     key: &Path,
     approver: &str,
-    review_decision_id: Option<String>,
-    protected_allowance: Option<String>,
-    review: Option<&Path>,
+    fields: SignFields,
     out: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
@@ -59,9 +65,9 @@ pub fn approve_sign(
         request,
         key,
         approver,
-        review_decision_id,
-        protected_allowance,
-        review,
+        fields.review_decision_id,
+        fields.protected_allowance,
+        fields.review.as_deref(),
     )?;
     // Said on stderr, so a signed approval on stdout stays a clean file.
     if let Some(page) = &signed.review_checked {
