@@ -35,10 +35,23 @@ pub async fn review(env: &Adapters, run_id: &str, out: Option<&Path>, json: bool
     }
     // The page the request names, as the reports hold it now.
     let (recorded_path, on_disk) = match &built.recorded {
-        Some(r) => {
+        // A file name as the reporter writes it, never a path: a state file edited to name
+        // another file would otherwise have that file hashed and called the page.
+        Some(r) if r.file == cutter_core::orchestrator::review_file_names(r.gate).0 => {
             let path = reports.join(&r.file);
             let sha = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
             (Some(path), sha)
+        }
+        Some(r) => {
+            return Err(CliError {
+                code: Code::Governance,
+                error: anyhow!(
+                    "confirm the review page of run {run_id}: its state names the page `{}` for {}, not `{}`; the run's state file was changed",
+                    cutter_core::text::escape_controls(&r.file),
+                    r.gate,
+                    cutter_core::orchestrator::review_file_names(r.gate).0
+                ),
+            })
         }
         None => (None, None),
     };

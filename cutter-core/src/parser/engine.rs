@@ -996,16 +996,25 @@ impl<'p> Scanner<'p> {
     }
 
     fn body(&mut self, n: u32, s: &str) {
-        let Some(top) = self.stack.last_mut() else {
+        if self.stack.is_empty() {
             if self.profile.front_matter {
                 self.skip(n, "front matter");
             } else if self.orphan_line.is_none() {
                 self.orphan_line = Some(n);
             }
             return;
-        };
+        }
         let text = clean_with(self.profile, s);
         let text = text.trim();
+        // A line of words that the profile's strip rules removed entirely is text no unit
+        // holds: it is recorded, so the coverage report names it instead of calling it held.
+        // (A line of markers only, such as a bare `>`, carries no text.)
+        if text.is_empty() && s.chars().any(char::is_alphanumeric) {
+            self.skip(n, "removed by the profile's strip rules");
+        }
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
         let join = self.profile.join;
         top.draft.line_end = n;
         // The innermost unit is always growing; the other arm keeps this total anyway.

@@ -637,3 +637,26 @@ mod chunked_nfc {
         ));
     }
 }
+
+#[test]
+fn a_line_the_strip_rules_empty_is_recorded_as_skipped_not_held() {
+    // A strip rule that removes whole lines of text ("Note: …"): the text is in no unit, and
+    // the coverage must say so, with the line and why.
+    let profile = builtin_with("en-legal", r#"'^>\s?']"#, r#"'^>\s?', '^Note: .*']"#);
+    let doc = "Article 1\nOne.\nNote: the removed paragraph.\nArticle 2\nTwo.\n";
+    let parsed = parse("doc.md", doc.as_bytes(), &profile).unwrap();
+    assert!(
+        parsed
+            .plan
+            .units
+            .iter()
+            .all(|u| !u.body().contains("removed paragraph")),
+        "the strip rule kept the text"
+    );
+    let removed: Vec<(u32, u32, &str)> = parsed
+        .skipped
+        .iter()
+        .map(|r| (r.line_start, r.line_end, r.reason.as_str()))
+        .collect();
+    assert_eq!(removed, [(3, 3, "removed by the profile's strip rules")]);
+}
