@@ -472,6 +472,10 @@ fn unit(o: &mut String, t: &TreeEntry, expanded: bool, first_version: bool) {
     // Kind and lines share one element: at 10,000 units every element per unit counts.
     o.push_str(" <span class=\"ln\">");
     esc(o, u.unit_kind(), false);
+    // The section type is signed with the unit (a normative unit turned informative is a
+    // change the approver must see).
+    o.push_str(" · ");
+    esc(o, u.section_type(), false);
     if u.line_start() == u.line_end() {
         let _ = write!(o, ", line {}</span></summary>", u.line_start());
     } else {

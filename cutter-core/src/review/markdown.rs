@@ -177,10 +177,11 @@ pub(super) fn render(r: &Review) -> String {
         let u = &t.unit;
         let _ = write!(
             o,
-            "{} {} · {} · {} · {}",
+            "{} {} · {} ({}) · {} · {}",
             "#".repeat((t.depth + 3).min(6)),
             inline(u.key()),
             inline(u.unit_kind()),
+            inline(u.section_type()),
             inline(u.title()),
             t.change.name()
         );
