@@ -71,6 +71,9 @@ fn live_mock(
     m.expect_enacted()
         .returning(move |doc| now(s.enacted(doc).boxed()));
     let s = sim.clone();
+    m.expect_in_force_texts()
+        .returning(move |doc| now(s.in_force_texts(doc).boxed()));
+    let s = sim.clone();
     m.expect_review_decision_used()
         .returning(move |id| now(s.review_decision_used(id).boxed()));
     let s = sim.clone();
