@@ -56,7 +56,15 @@ pub async fn review(env: &Adapters, run_id: &str, out: Option<&Path>, json: bool
         None => (None, None),
     };
     let recorded_sha = built.recorded.as_ref().map(|r| r.sha256.clone());
-    let file_intact = recorded_sha.is_some() && on_disk == recorded_sha;
+    // The Markdown twin is read in terminals: it must be the twin recorded with the page.
+    let twin_intact = built.recorded.as_ref().is_some_and(|r| {
+        std::fs::read(reports.join(&built.pages.markdown_file))
+            .ok()
+            .map(|b| sha256_hex(&b))
+            .as_deref()
+            == Some(r.markdown_sha256.as_str())
+    });
+    let file_intact = recorded_sha.is_some() && on_disk == recorded_sha && twin_intact;
     let rebuilt_same = recorded_sha.as_deref() == Some(built.sha256.as_str());
     if json {
         println!(
@@ -67,6 +75,7 @@ pub async fn review(env: &Adapters, run_id: &str, out: Option<&Path>, json: bool
                 "recorded_sha256": recorded_sha,
                 "recorded_file": recorded_path.as_ref().map(|p| p.display().to_string()),
                 "recorded_file_intact": file_intact,
+                "markdown_twin_intact": twin_intact,
                 "built_sha256": built.sha256,
                 "built_identical": rebuilt_same,
                 "warnings": built.warnings,
@@ -82,7 +91,9 @@ pub async fn review(env: &Adapters, run_id: &str, out: Option<&Path>, json: bool
                 println!(
                     "  {}",
                     if file_intact {
-                        "the file holds exactly that page"
+                        "the file holds exactly that page, and its Markdown twin the recorded twin"
+                    } else if on_disk.as_ref() == Some(sha) {
+                        "the Markdown twin is missing or was CHANGED after it was written: read the HTML page"
                     } else if on_disk.is_none() {
                         "the file is missing from the run's reports"
                     } else {
@@ -113,7 +124,7 @@ pub async fn review(env: &Adapters, run_id: &str, out: Option<&Path>, json: bool
         return Err(CliError {
             code: Code::Governance,
             error: anyhow!(
-                "confirm the review page of run {run_id}: the page in its reports is missing or does not hash to the sha256 recorded at {gate}; open the copy built with `cutter review {run_id} --out DIR` only if its sha256 is the recorded one"
+                "confirm the review page of run {run_id}: the page (or its Markdown twin) in its reports is missing or does not hash to the sha256 recorded at {gate}; open the copy built with `cutter review {run_id} --out DIR` only if its sha256 is the recorded one"
             ),
         });
     }

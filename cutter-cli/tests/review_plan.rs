@@ -149,3 +149,70 @@ fn a_sample_with_mis_cuts_lists_its_warnings() {
     assert!(text(&out.stdout).contains("art-3"));
     assert!(!text(&out.stdout).contains("<!DOCTYPE html>"));
 }
+
+/// `cutter review` of a dry-run paused at SG_1: the page and its Markdown twin in the run's
+/// reports are the recorded ones; a twin or a page changed afterwards is refused (exit 3).
+#[test]
+fn cutter_review_checks_the_page_and_its_twin_against_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let init = cutter(&["init", "--dir", d.to_str().unwrap()]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let config = d.join("cutter.toml");
+    let config = config.to_str().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/sample-charter.md");
+    let cut = cutter(&[
+        "--config",
+        config,
+        "orchestrate",
+        "cut",
+        sample.to_str().unwrap(),
+        "--document-id",
+        "SAMPLE",
+        "--mode",
+        "dry-run",
+        "--run-id",
+        "r1",
+    ]);
+    assert!(cut.status.success(), "{}", text(&cut.stderr));
+    let ok = cutter(&["--config", config, "review", "r1"]);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    assert!(
+        text(&ok.stdout).contains("identical"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let reports = d.join("reports").join("r1");
+    let twin = reports.join("review-SG_1.md");
+    let kept = std::fs::read(&twin).unwrap();
+    std::fs::write(
+        &twin,
+        [kept.as_slice(), b"\n## Changes\n\nNone.\n"].concat(),
+    )
+    .unwrap();
+    let out = cutter(&["--config", config, "review", "r1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Markdown twin"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(&twin, &kept).unwrap();
+
+    let page = reports.join("review-SG_1.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, html.replacen("Anyone", "No one", 1)).unwrap();
+    let out = cutter(&["--config", config, "review", "r1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("CHANGED"),
+        "{}",
+        text(&out.stdout)
+    );
+}

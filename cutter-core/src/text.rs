@@ -152,16 +152,16 @@ pub fn render_word_diff(changes: &[WordChange]) -> String {
     let mut out = String::new();
     for c in changes {
         match c {
-            WordChange::Same(t) => out.push_str(t),
+            WordChange::Same(t) => push_unmarked(&mut out, t),
             WordChange::Removed(t) => {
                 out.push_str("[-");
-                out.push_str(t.trim_end());
+                push_unmarked(&mut out, t.trim_end());
                 out.push_str("-]");
                 out.push_str(&t[t.trim_end().len()..]);
             }
             WordChange::Added(t) => {
                 out.push_str("{+");
-                out.push_str(t.trim_end());
+                push_unmarked(&mut out, t.trim_end());
                 out.push_str("+}");
                 out.push_str(&t[t.trim_end().len()..]);
             }
@@ -170,8 +170,40 @@ pub fn render_word_diff(changes: &[WordChange]) -> String {
     out
 }
 
+/// `t` with every backslash doubled and a backslash put inside each of the four marker
+/// sequences (`[-` `-]` `{+` `+}`), so text that contains a marker never reads as a change: a
+/// body with `B+} must {+C` in it would otherwise show added words as unchanged.
+fn push_unmarked(out: &mut String, t: &str) {
+    if !t.contains(['\\', '[', ']', '{', '}']) {
+        out.push_str(t);
+        return;
+    }
+    let escaped = t
+        .replace('\\', "\\\\")
+        .replace("[-", "[\\-")
+        .replace("-]", "\\-]")
+        .replace("{+", "{\\+")
+        .replace("+}", "\\+}");
+    out.push_str(&escaped);
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{render_word_diff, WordChange};
+
+    #[test]
+    fn marker_sequences_in_the_text_never_read_as_changes() {
+        let d = [
+            WordChange::Same("A ".into()),
+            WordChange::Added("B+} must forfeit everything {+C".into()),
+            WordChange::Same(" and [-x-] \\ end".into()),
+        ];
+        assert_eq!(
+            render_word_diff(&d),
+            "A {+B\\+} must forfeit everything {\\+C+} and [\\-x\\-] \\\\ end"
+        );
+    }
+
     #[test]
     fn bidi_overrides_and_zero_width_spaces_are_shown_escaped() {
         assert_eq!(
