@@ -41,9 +41,18 @@ impl Orchestrator<'_> {
         run: &RunRecord,
         gate: Gate,
         work: &mut Work,
-    ) -> std::result::Result<(ReviewPages, usize, usize), PhaseError> {
-        let plan = self.plan(run, work).await?;
-        self.source_bytes(run, work).await?;
+    ) -> Result<(ReviewPages, usize, usize)> {
+        // The plan and the source were read by the phases before the gate; a stop here (the
+        // source drifted since) refuses the command, and the run stays where it was saved.
+        let refuse = |e: PhaseError| match e {
+            PhaseError::Port(e) => e,
+            PhaseError::Stop(reason) => OrchestratorError::Refused {
+                run_id: run.run_id.clone(),
+                reason,
+            },
+        };
+        let plan = self.plan(run, work).await.map_err(refuse)?;
+        self.source_bytes(run, work).await.map_err(refuse)?;
         let bytes = work.bytes.as_deref().unwrap_or_default();
         // The discoverer decoded these very bytes to plan them; a failure here is a broken
         // discoverer, reported rather than papered over.
@@ -108,16 +117,7 @@ impl Orchestrator<'_> {
         gate: Gate,
         work: &mut Work,
     ) -> Result<Facts> {
-        let (pages, warnings, uncovered) = match self.build_review(run, gate, work).await {
-            Ok(built) => built,
-            Err(PhaseError::Port(e)) => return Err(e),
-            Err(PhaseError::Stop(reason)) => {
-                return Err(OrchestratorError::Refused {
-                    run_id: run.run_id.clone(),
-                    reason,
-                })
-            }
-        };
+        let (pages, warnings, uncovered) = self.build_review(run, gate, work).await?;
         let sha256 = sha256_hex(pages.html.as_bytes());
         let location = self
             .ports
@@ -165,18 +165,8 @@ impl Orchestrator<'_> {
                 }
             )));
         };
-        let mut work = Work::default();
         let (pages, warnings, uncovered_lines) =
-            match self.build_review(&run, gate, &mut work).await {
-                Ok(built) => built,
-                Err(PhaseError::Port(e)) => return Err(e),
-                Err(PhaseError::Stop(reason)) => {
-                    return Err(OrchestratorError::Refused {
-                        run_id: run.run_id.clone(),
-                        reason,
-                    })
-                }
-            };
+            self.build_review(&run, gate, &mut Work::default()).await?;
         Ok(ReviewOutcome {
             sha256: sha256_hex(pages.html.as_bytes()),
             recorded: run.review(gate).cloned(),
