@@ -95,6 +95,36 @@ struct ProfileSpec {
     repeal_markers: Option<Vec<String>>,
     #[serde(default)]
     empty_body: EmptyBody,
+    #[serde(default)]
+    layout: LayoutSpec,
+}
+
+/// `[layout]`: how text extracted from a printed page (an Official Journal PDF) is read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutSpec {
+    #[serde(default)]
+    furniture: bool,
+    #[serde(default)]
+    footnote: Option<String>,
+    #[serde(default)]
+    footnote_contains: Option<String>,
+    #[serde(default)]
+    letter_spacing: bool,
+}
+
+/// Where a heading may stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    /// Anywhere its pattern matches.
+    #[default]
+    Any,
+    /// Only where a sentence has ended: first in the document, or after a heading, a title
+    /// line or a line that ends with `.`, `:`, `;`, `!` or `?` (a closing quote or bracket may
+    /// follow). A line inside a wrapped sentence that happens to begin `Article 63.` stays body
+    /// text, with a warning. A `#` heading is always a heading.
+    Sentence,
 }
 
 fn yes() -> bool {
@@ -149,6 +179,8 @@ struct LevelSpec {
     first_only: bool,
     #[serde(default)]
     designations: bool,
+    #[serde(default)]
+    context: Context,
 }
 
 /// A compiled grammar profile: which lines are headings of which level, what is skipped, and
@@ -174,6 +206,20 @@ pub struct Profile {
     /// … and the same anchored at the start of a body.
     pub(crate) repeal_body: RegexSet,
     pub(crate) empty_body: EmptyBody,
+    pub(crate) layout: Layout,
+}
+
+/// The compiled `[layout]` table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    /// Short lines that recur at regular intervals are page furniture.
+    pub(crate) furniture: bool,
+    /// A block right before page furniture whose first line matches this is a footnote block…
+    pub(crate) footnote: Option<Regex>,
+    /// … when some line of it also matches this (if set).
+    pub(crate) footnote_contains: Option<Regex>,
+    /// Letter-spaced lines (`S ec ti on 1`) are read closed up when matching headings.
+    pub(crate) letter_spacing: bool,
 }
 
 /// An inline marker pattern to remove from titles and bodies.
@@ -258,6 +304,7 @@ pub(crate) struct Level {
     /// A heading without a number of its own is keyed by the legal designation its title
     /// begins with (`Art 12a` → `art-12a`), if any.
     pub(crate) designations: bool,
+    pub(crate) context: Context,
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -483,6 +530,7 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             max: level.max,
             first_only: level.first_only,
             designations: level.designations,
+            context: level.context,
         });
     }
     let mut set_patterns: Vec<&str> = spec.skip.iter().map(|r| r.start.as_str()).collect();
@@ -506,7 +554,24 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
         RegexSet::new(&markers).map_err(|e| format!("compile the repeal markers together: {e}"))?;
     let repeal_body = RegexSet::new(markers.iter().map(|m| format!("^(?:{m})")))
         .map_err(|e| format!("compile the repeal markers together: {e}"))?;
+    let layout = Layout {
+        furniture: spec.layout.furniture,
+        footnote: spec
+            .layout
+            .footnote
+            .as_deref()
+            .map(|p| regex("layout footnote", p))
+            .transpose()?,
+        footnote_contains: spec
+            .layout
+            .footnote_contains
+            .as_deref()
+            .map(|p| regex("layout footnote_contains", p))
+            .transpose()?,
+        letter_spacing: spec.layout.letter_spacing,
+    };
     Ok(Profile {
+        layout,
         name: spec.name,
         line_set,
         description: spec.description,
