@@ -382,7 +382,10 @@ where
             .iter()
             .filter_map(|i| all.get(*i).map(|(n, _)| *n))
             .collect();
-        let mut gaps: Vec<u32> = numbers.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+        let mut gaps: Vec<u32> = numbers
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
         gaps.sort_unstable();
         let median = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
         if median < 15 {
@@ -408,7 +411,9 @@ where
     if let Some(footnote) = &profile.layout.footnote {
         // Each place a page ends: the start of a run of furniture, and the end of the text.
         let ends = (0..all.len())
-            .filter(|i| marked.get(*i) == Some(&true) && (*i == 0 || marked.get(i - 1) != Some(&true)))
+            .filter(|i| {
+                marked.get(*i) == Some(&true) && (*i == 0 || marked.get(i - 1) != Some(&true))
+            })
             .chain(std::iter::once(all.len()));
         let mut blocks = Vec::new();
         for end in ends {
@@ -419,9 +424,7 @@ where
             }
             let mut first = last;
             while first > 0
-                && all
-                    .get(first - 1)
-                    .is_some_and(|(_, l)| !l.is_empty())
+                && all.get(first - 1).is_some_and(|(_, l)| !l.is_empty())
                 && marked.get(first - 1) != Some(&true)
             {
                 first -= 1;

@@ -442,6 +442,7 @@ impl Discoverer for ProfileDiscoverer {
             .map(|parsed| crate::discover::Discovered {
                 plan: parsed.plan,
                 skipped: parsed.skipped,
+                warnings: parsed.warnings,
             })
     }
 }
