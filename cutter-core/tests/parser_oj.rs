@@ -167,13 +167,7 @@ fn letter_spaced(text: &str) -> String {
 
 fn roman(mut n: u32) -> String {
     let mut out = String::new();
-    for (value, digits) in [
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ] {
+    for (value, digits) in [(10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")] {
         while n >= value {
             out.push_str(digits);
             n -= value;
@@ -359,8 +353,18 @@ fn the_gdpr_in_official_journal_layout_cuts_into_the_clean_copy_s_structure() {
         assert_eq!(got.get(kind).copied(), Some(n), "{kind} in {got:?}");
     }
     let expected = counts(&clean);
-    for kind in ["paragraph", "point", "recitals", "enacting_formula", "closing"] {
-        assert_eq!(got.get(kind), expected.get(kind), "{kind}: {got:?} vs {expected:?}");
+    for kind in [
+        "paragraph",
+        "point",
+        "recitals",
+        "enacting_formula",
+        "closing",
+    ] {
+        assert_eq!(
+            got.get(kind),
+            expected.get(kind),
+            "{kind}: {got:?} vs {expected:?}"
+        );
     }
 
     // Every article: same key, same title, same text.
@@ -385,13 +389,18 @@ fn the_gdpr_in_official_journal_layout_cuts_into_the_clean_copy_s_structure() {
 
     // Page furniture and footnotes are named skipped regions; nothing else is skipped except
     // the title page's front matter.
-    let reasons: BTreeMap<&str, usize> =
-        parsed.skipped.iter().fold(BTreeMap::new(), |mut m, r| {
-            *m.entry(r.reason.as_str()).or_default() += 1;
-            m
-        });
-    assert!(reasons.get("page furniture").copied().unwrap_or(0) > 50, "{reasons:?}");
-    assert!(reasons.get("footnote").copied().unwrap_or(0) >= 6, "{reasons:?}");
+    let reasons: BTreeMap<&str, usize> = parsed.skipped.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.reason.as_str()).or_default() += 1;
+        m
+    });
+    assert!(
+        reasons.get("page furniture").copied().unwrap_or(0) > 50,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.get("footnote").copied().unwrap_or(0) >= 6,
+        "{reasons:?}"
+    );
     for reason in reasons.keys() {
         assert!(
             ["page furniture", "footnote", "front matter"].contains(reason),
@@ -408,7 +417,10 @@ fn the_gdpr_in_official_journal_layout_cuts_into_the_clean_copy_s_structure() {
         .iter()
         .filter(|w| w.kind == WarningKind::HeadingNotTaken)
         .collect();
-    assert!(!not_taken.is_empty(), "the layout has mid-sentence `Article` lines");
+    assert!(
+        !not_taken.is_empty(),
+        "the layout has mid-sentence `Article` lines"
+    );
     let lines: Vec<&str> = text.lines().collect();
     for warning in &not_taken {
         let line = lines[warning.line as usize - 1];

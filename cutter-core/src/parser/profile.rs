@@ -4,9 +4,12 @@
 //! unknown fields (a misspelt option must fail loudly, not be ignored) and are kept separate
 //! from the compiled [`Profile`] the engine runs.
 
+use std::collections::BTreeMap;
+
 use regex::{Regex, RegexSet, SetMatches};
 use serde::Deserialize;
 
+use super::number::{self, Gaps, Num, Rules};
 use crate::discover::DiscoveryError;
 
 /// How the lines of one paragraph are joined into a body.
@@ -97,6 +100,16 @@ struct ProfileSpec {
     empty_body: EmptyBody,
     #[serde(default)]
     layout: LayoutSpec,
+    /// Word numerals: `premier = 1`, `"Ier" = 1` (any case).
+    #[serde(default)]
+    numerals: BTreeMap<String, u64>,
+    /// The Latin suffixes in order (`["bis", "ter", ["nonies", "novies"], …]`).
+    #[serde(default)]
+    suffixes: Option<Vec<SuffixSpec>>,
+    /// Keys whose repeats are known and accepted (`"title-2/art-12"`, or one repeat
+    /// `"title-2/art-12~2"`).
+    #[serde(default)]
+    accept_duplicates: Vec<String>,
 }
 
 /// `[layout]`: how text extracted from a printed page (an Official Journal PDF) is read.
@@ -125,6 +138,30 @@ pub enum Context {
     /// follow). A line inside a wrapped sentence that happens to begin `Article 63.` stays body
     /// text, with a warning. A `#` heading is always a heading.
     Sentence,
+}
+
+/// One rank of the suffix order: a spelling, or several spellings of the same rank.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SuffixSpec {
+    One(String),
+    Several(Vec<String>),
+}
+
+/// A level's `gaps`: `"allow"` (or `"none"`), or a list of allowed jumps.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum GapsSpec {
+    Word(String),
+    Listed(Vec<[NumberSpec; 2]>),
+}
+
+/// A number in a `gaps` entry: `77`, or as the document writes it, `"XI bis"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberSpec {
+    Int(u64),
+    Text(String),
 }
 
 fn yes() -> bool {
@@ -181,6 +218,7 @@ struct LevelSpec {
     designations: bool,
     #[serde(default)]
     context: Context,
+    gaps: Option<GapsSpec>,
 }
 
 /// A compiled grammar profile: which lines are headings of which level, what is skipped, and
@@ -207,6 +245,10 @@ pub struct Profile {
     pub(crate) repeal_body: RegexSet,
     pub(crate) empty_body: EmptyBody,
     pub(crate) layout: Layout,
+    /// How numbers are read: word numerals and the suffix order.
+    pub(crate) numbers: Rules,
+    /// Keys (`art-5`) whose repeats raise no warning, or single repeats (`art-5~2`).
+    pub(crate) accept_duplicates: Vec<String>,
 }
 
 /// The compiled `[layout]` table.
@@ -285,7 +327,6 @@ pub(crate) struct Level {
     /// part in the match is the number (a regex cannot reuse one name across alternatives).
     pub(crate) num_groups: Vec<usize>,
     pub(crate) title_group: Option<usize>,
-    pub(crate) title: String,
     /// `title` split at each `{num}`, so filling it in (once per unit) needs no search.
     pub(crate) title_parts: Vec<String>,
     pub(crate) rest: Rest,
@@ -305,6 +346,8 @@ pub(crate) struct Level {
     /// begins with (`Art 12a` → `art-12a`), if any.
     pub(crate) designations: bool,
     pub(crate) context: Context,
+    /// Which jumps in the numbering are allowed.
+    pub(crate) gaps: Gaps,
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -330,6 +373,14 @@ impl Level {
 }
 
 impl Profile {
+    /// Whether the profile accepts `candidate`, a repeat of `key` (`art-5~2` of `art-5`),
+    /// without a warning.
+    pub(crate) fn accepts_duplicate(&self, key: &str, candidate: &str) -> bool {
+        self.accept_duplicates
+            .iter()
+            .any(|k| k == key || k == candidate)
+    }
+
     /// Parses and compiles a profile written in TOML. `name_for_errors` names the profile (its
     /// file, usually) in error messages, since a broken file may not even have a readable name.
     pub fn from_toml_str(
@@ -439,6 +490,29 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
                 .transpose()?,
         });
     }
+    let numbers = Rules::new(
+        spec.numerals.iter().map(|(w, v)| (w.clone(), *v)).collect(),
+        match &spec.suffixes {
+            Some(list) => list
+                .iter()
+                .map(|s| match s {
+                    SuffixSpec::One(one) => vec![one.clone()],
+                    SuffixSpec::Several(several) => several.clone(),
+                })
+                .collect(),
+            None => number::DEFAULT_SUFFIXES
+                .iter()
+                .map(|g| g.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        },
+    )?;
+    for key in &spec.accept_duplicates {
+        if key.trim().is_empty() || key.trim() != key {
+            return Err(format!(
+                "read `accept_duplicates`: `{key}` is no key; write the key the warning names, such as `title-2/art-12`"
+            ));
+        }
+    }
     let mut levels = Vec::with_capacity(spec.level.len());
     for (index, level) in spec.level.iter().enumerate() {
         let what = format!("level `{}`", level.kind);
@@ -508,13 +582,16 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             .unwrap_or(DEFAULT_ALPHABET)
             .chars()
             .collect();
+        let gaps = match &level.gaps {
+            None => Gaps::None,
+            Some(spec) => gaps(&what, spec, &numbers, &alphabet)?,
+        };
         levels.push(Level {
             kind: level.kind.clone(),
             key: level.key.clone(),
             pattern,
             num_groups,
             title_group,
-            title: level.title.clone(),
             title_parts: level.title.split(TITLE_NUM).map(str::to_string).collect(),
             rest: level.rest,
             title_line,
@@ -531,6 +608,7 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             first_only: level.first_only,
             designations: level.designations,
             context: level.context,
+            gaps,
         });
     }
     let mut set_patterns: Vec<&str> = spec.skip.iter().map(|r| r.start.as_str()).collect();
@@ -586,7 +664,58 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
         repeal_title,
         repeal_body,
         empty_body: spec.empty_body,
+        numbers,
+        accept_duplicates: spec.accept_duplicates,
     })
+}
+
+/// Compiles a level's `gaps` (`what` names the level in errors): each listed number is read
+/// with the profile's rules, and each jump must go forward.
+fn gaps(what: &str, spec: &GapsSpec, rules: &Rules, alphabet: &[char]) -> Result<Gaps, String> {
+    let list = match spec {
+        GapsSpec::Word(word) => {
+            return match word.as_str() {
+                "allow" => Ok(Gaps::Allow),
+                "none" => Ok(Gaps::None),
+                other => Err(format!(
+                    "read {what}'s `gaps = \"{other}\"`; write `gaps = \"allow\"`, `gaps = \"none\"` or a list of jumps such as `gaps = [[77, 87]]`"
+                )),
+            };
+        }
+        GapsSpec::Listed(list) => list,
+    };
+    let position = |n: &NumberSpec| match n {
+        NumberSpec::Int(value) => Ok(number::Position::plain(*value)),
+        NumberSpec::Text(text) => match rules.read(text.trim(), alphabet) {
+            Num::Unknown => Err(format!(
+                "read {what}'s `gaps`: `{text}` is not a number this profile can read"
+            )),
+            num => num
+                .position()
+                .ok_or_else(|| format!("read {what}'s `gaps`: `{text}`")),
+        },
+    };
+    let mut jumps = Vec::with_capacity(list.len());
+    for [from, to] in list {
+        let (from_at, to_at) = (position(from)?, position(to)?);
+        if to_at <= from_at {
+            return Err(format!(
+                "read {what}'s `gaps`: the jump [{}, {}] does not go forward; each entry is [last number before the gap, first number after it]",
+                show(from),
+                show(to)
+            ));
+        }
+        jumps.push((from_at, to_at));
+    }
+    Ok(Gaps::Listed(jumps))
+}
+
+/// A `gaps` number as the profile wrote it.
+fn show(n: &NumberSpec) -> String {
+    match n {
+        NumberSpec::Int(value) => value.to_string(),
+        NumberSpec::Text(text) => format!("\"{text}\""),
+    }
 }
 
 #[cfg(test)]
