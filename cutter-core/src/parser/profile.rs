@@ -746,6 +746,256 @@ mod tests {
         );
     }
 
+    /// A French constitution-style profile; `extra` is added to the article level.
+    fn french(extra: &str, top: &str) -> Profile {
+        let text = format!(
+            r#"name = "fr"
+{top}
+[numerals]
+premier = 1
+"Ier" = 1
+
+[[level]]
+kind = "title"
+key = "title"
+pattern = '^(?i:titre)\s+(?P<num>(?i:premier)|Ier|[IVXLC]+(?:\s+(?i:bis|ter|quater))?)(?:\s*[.:—–-]\s*|\s*$)'
+title = "Titre {{num}}"
+numbering = "document"
+
+[[level]]
+kind = "article"
+key = "art"
+pattern = '^(?i:article)\s+(?P<num>(?i:premier)|\d+(?:-\d+)?(?:\s*(?i:bis|ter|quater))?)(?:\s*[.:—–-]\s*|\s*$)'
+title = "Article {{num}}"
+numbering = "document"
+{extra}
+"#
+        );
+        Profile::from_toml_str("fr.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Keys, then every problem and warning, of `text` cut with `profile`.
+    fn cut(profile: &Profile, text: &str) -> (Vec<String>, Vec<String>) {
+        match crate::parser::parse("t.txt", text.as_bytes(), profile) {
+            Ok(parsed) => (
+                parsed
+                    .plan
+                    .units
+                    .iter()
+                    .map(|u| u.key().to_string())
+                    .collect(),
+                parsed
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning {w}"))
+                    .collect(),
+            ),
+            Err(DiscoveryError::InvalidUnits { problems, .. }) => {
+                (Vec::new(), problems.iter().map(|p| p.to_string()).collect())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn word_numerals_key_and_count_on_any_level() {
+        let profile = french("", "");
+        let text = "TITRE PREMIER\nARTICLE PREMIER\nA.\nArticle 2\nB.\nTitre II\nARTICLE 3\nC.\n";
+        let (keys, said) = cut(&profile, text);
+        assert_eq!(
+            keys,
+            [
+                "title-1",
+                "title-1/art-1",
+                "title-1/art-2",
+                "title-2",
+                "title-2/art-3"
+            ]
+        );
+        assert!(said.is_empty(), "{said:?}");
+        let (keys, said) = cut(&profile, &text.replace("TITRE PREMIER", "Titre Ier"));
+        assert_eq!(keys.first().map(String::as_str), Some("title-1"));
+        assert!(said.is_empty(), "{said:?}");
+        // The numeral counts: `Article 2` before `ARTICLE PREMIER` is out of order.
+        let (_, said) = cut(
+            &profile,
+            "Titre premier\nArticle 2\nB.\nARTICLE PREMIER\nA.\n",
+        );
+        assert_eq!(
+            said,
+            [
+                "line 2: unit `title-1/art-2`: numbering: found Article 2 where Article 1 was expected",
+                "line 4: unit `title-1/art-1`: numbering: found Article PREMIER where Article 3 was expected",
+            ]
+        );
+        // `Iers` is no numeral: the pattern does not take it, so it is body text.
+        let (keys, _) = cut(&profile, "Titre Ier\nArticle premier\nTitre Iers\n");
+        assert_eq!(keys, ["title-1", "title-1/art-1"]);
+    }
+
+    #[test]
+    fn suffixed_headings_key_stably_and_are_checked_in_order() {
+        let profile = french("", "");
+        let mut text = String::from("Titre premier\nArticle premier\nA.\n");
+        for n in 2..=11 {
+            text.push_str(&format!(
+                "Titre {}\nArticle {n}\nA.\n",
+                number::render(n, number::Style::Roman, &[])
+            ));
+        }
+        let good = format!("{text}TITRE XI BIS\nArticle 11-1\nB.\nArticle 11-2\nC.\nTitre XI ter\nArticle 12\nD.\n");
+        let (keys, said) = cut(&profile, &good);
+        assert!(said.is_empty(), "{said:?}");
+        let tail: Vec<&str> = keys
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "title-11bis",
+                "title-11bis/art-11-1",
+                "title-11bis/art-11-2",
+                "title-11ter",
+                "title-11ter/art-12"
+            ]
+        );
+        // `ter` before `bis` is a misordering, named with what was expected.
+        let swapped = format!("{text}Titre XI ter\nArticle 12\nD.\nTITRE XI BIS\nArticle 13\nE.\n");
+        let (_, said) = cut(&profile, &swapped);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains("found Titre XI ter where Titre XI bis was expected"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("found Titre XI BIS where Titre XI QUATER was expected"),
+            "{said:?}"
+        );
+        // `bis` with no plain number before it.
+        let orphan = "Titre premier\nArticle premier\nA.\nArticle 2 bis\nB.\n";
+        let (_, said) = cut(&profile, orphan);
+        assert_eq!(
+            said,
+            ["line 4: unit `title-1/art-2bis`: numbering: found Article 2 bis where Article 2 was expected"]
+        );
+    }
+
+    #[test]
+    fn listed_gaps_allow_only_themselves_and_allow_allows_only_forward() {
+        let text = |numbers: &[&str]| -> String {
+            let mut t = String::from("Titre premier\n");
+            for n in numbers {
+                t.push_str(&format!("Article {n}\nText.\n"));
+            }
+            t
+        };
+        let gap = text(&["76", "77", "87", "88"]);
+        let start =
+            |t: &str| t.replacen("Titre premier\n", "Titre premier\nArticle 75\nText.\n", 1);
+        let strict = french("", "");
+        let listed = french("gaps = [[0, 75], [77, 87]]", "");
+        let allow = french("gaps = \"allow\"", "");
+        let (_, said) = cut(&strict, &start(&gap));
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].contains("found Article 75 where Article 1 was expected"));
+        assert!(said[1].contains("found Article 87 where Article 78 was expected"));
+        for profile in [&listed, &allow] {
+            let (keys, said) = cut(profile, &start(&gap));
+            assert!(said.is_empty(), "{said:?}");
+            assert_eq!(keys.len(), 6);
+        }
+        // Another gap is a problem under the list, not under `allow`.
+        let other = start(&text(&["76", "77", "87", "90"]));
+        let (_, said) = cut(&listed, &other);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("found Article 90 where Article 88 was expected"));
+        assert!(cut(&allow, &other).1.is_empty());
+        // Going back or repeating is a problem under both.
+        for numbers in [["76", "77", "87", "80"], ["76", "77", "87", "87"]] {
+            let back = start(&text(&numbers));
+            for profile in [&listed, &allow] {
+                let (_, said) = cut(profile, &back);
+                assert!(
+                    said.iter()
+                        .any(|s| s.contains("where Article 88 was expected")),
+                    "{numbers:?}: {said:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_accepted_duplicate_gives_no_warning_and_no_numbering_problem() {
+        let text = "Titre premier\nArticle premier\nA.\nArticle 2\nB.\nArticle 2\nB again.\nArticle 3\nC.\n";
+        let (keys, said) = cut(&french("", ""), text);
+        assert!(keys.is_empty());
+        assert_eq!(
+            said,
+            ["line 6: unit `title-1/art-2~2`: numbering: found Article 2 where Article 3 was expected"]
+        );
+        for accept in ["title-1/art-2", "title-1/art-2~2"] {
+            let profile = french("", &format!("accept_duplicates = [\"{accept}\"]"));
+            let (keys, said) = cut(&profile, text);
+            assert!(said.is_empty(), "{accept}: {said:?}");
+            assert!(keys.contains(&"title-1/art-2~2".to_string()), "{keys:?}");
+        }
+        // Only the repeat named is accepted: a third `Article 2` still warns (and is out of
+        // order), and so does a repeat of another key.
+        let profile = french("", "accept_duplicates = [\"title-1/art-2~2\"]");
+        let three = text.replace("Article 3\n", "Article 2\nThird.\nArticle 3\n");
+        let (_, said) = cut(&profile, &three);
+        assert_eq!(
+            said,
+            ["line 8: unit `title-1/art-2~3`: numbering: found Article 2 where Article 3 was expected"]
+        );
+        let profile = french("", "accept_duplicates = [\"title-1/art-1\"]");
+        let (_, said) = cut(&profile, text);
+        assert_eq!(said.len(), 1, "{said:?}");
+        // Without numbering checks, an unlisted repeat is the warning alone.
+        let unchecked = french("", "").levels.into_iter().map(|mut l| {
+            l.numbering = Numbering::None;
+            l
+        });
+        let mut profile = french("", "");
+        profile.levels = unchecked.collect();
+        let (_, said) = cut(&profile, text);
+        assert_eq!(
+            said,
+            ["warning line 6: unit `title-1/art-2~2`: the heading repeats key `title-1/art-2` of line 4; this unit is keyed `title-1/art-2~2` (if the source really repeats it, list `title-1/art-2` in the profile's `accept_duplicates`)"]
+        );
+    }
+
+    #[test]
+    fn new_options_reject_mistakes_with_a_reason() {
+        let level = "[[level]]\nkind='article'\nkey='art'\npattern='^Art (?P<num>\\d+)'\ntitle='Art {num}'\n";
+        let with = |top: &str, extra: &str| err(&format!("name='x'\n{top}\n{level}{extra}\n"));
+        assert_eq!(with("", "gaps = 'allow'"), "ok");
+        assert_eq!(
+            with("", "gaps = [[77, 87], ['XI', 'XI bis'], ['12a', 14]]"),
+            "ok"
+        );
+        assert!(with("", "gaps = 'sometimes'").contains("write `gaps = \"allow\"`"));
+        assert!(with("", "gaps = [[87, 77]]").contains("does not go forward"));
+        assert!(with("", "gaps = [[5, 5]]").contains("does not go forward"));
+        assert!(with("", "gaps = [['five', 6]]").contains("`five` is not a number"));
+        assert!(with("", "gaps = [[1, 2, 3]]").contains("p.toml"));
+        assert_eq!(with("[numerals]\npremier = 1\n\"Ier\" = 1", ""), "ok");
+        assert!(with("[numerals]\npremier = -1", "").contains("p.toml"));
+        assert!(with("[numerals]\npremier = 1\nPREMIER = 2", "").contains("given both"));
+        assert_eq!(with("suffixes = ['bis', ['ter', 'tres']]", ""), "ok");
+        assert!(with("suffixes = ['bis', 'bis']", "").contains("listed twice"));
+        assert!(with("accept_duplicates = [' art-5']", "").contains("is no key"));
+        // A word of the table reads in `gaps` too.
+        assert_eq!(
+            with("[numerals]\npremier = 1", "gaps = [['premier', 3]]"),
+            "ok"
+        );
+    }
+
     #[test]
     fn required_bytes_of_the_built_in_strip_patterns() {
         for (pattern, expected) in [
