@@ -19,7 +19,7 @@ use regex::CaptureLocations;
 use unicode_normalization::UnicodeNormalization;
 
 use super::designation;
-use super::number::{self, Num};
+use super::number::{self, Num, Position};
 use super::profile::{hit, Context, EmptyBody, Join, Level, Numbering, Profile, Rest};
 use super::{ParseWarning, SkippedRegion, WarningKind};
 use sha2::{Digest, Sha256};
@@ -67,7 +67,7 @@ struct Open {
     raw_num: Option<String>,
     children: u32,
     /// Last number seen per child level, for `numbering = "parent"`.
-    child_last: Vec<(usize, u64)>,
+    child_last: Vec<(usize, Position)>,
     /// Units with a positional key seen per child level, for keys of unnumbered levels.
     child_count: Vec<(usize, u32)>,
     /// The keys of the children so far ([`SiblingKeys`]).
@@ -95,12 +95,12 @@ struct Scanner<'p> {
     units: Vec<Unit>,
     stack: Vec<Open>,
     root_children: u32,
-    root_last: Vec<(usize, u64)>,
+    root_last: Vec<(usize, Position)>,
     root_count: Vec<(usize, u32)>,
     root_keys: SiblingKeys,
     hasher: DefaultHashBuilder,
     warnings: Vec<ParseWarning>,
-    doc_last: Vec<Option<u64>>,
+    doc_last: Vec<Option<Position>>,
     level_count: Vec<u32>,
     problems: Vec<UnitProblem>,
     skipped: Vec<SkippedRegion>,
@@ -185,7 +185,11 @@ fn bump(list: &mut Vec<(usize, u32)>, level: usize) -> u32 {
 }
 
 /// The last number recorded for `level` in `list`, then records `value` if there is one.
-fn swap_last(list: &mut Vec<(usize, u64)>, level: usize, value: Option<u64>) -> Option<u64> {
+fn swap_last(
+    list: &mut Vec<(usize, Position)>,
+    level: usize,
+    value: Option<Position>,
+) -> Option<Position> {
     for (l, last) in list.iter_mut() {
         if *l == level {
             let previous = *last;
@@ -1078,7 +1082,8 @@ impl<'p> Scanner<'p> {
         if let Some(c) = self.level_count.get_mut(h.level) {
             *c = c.saturating_add(1);
         }
-        let num = number::parse(h.raw_num, &level.alphabet);
+        // Read once per heading: word numerals and suffixes are a small table lookup.
+        let num = profile.numbers.read(h.raw_num, &level.alphabet);
 
         // The title first (and the start of the body, for `rest = "body"` or `"line"`): a
         // heading without a number of its own may be keyed by the designation its title
@@ -1156,7 +1161,7 @@ impl<'p> Scanner<'p> {
                 level.key.as_str()
             }
             None => {
-                number::push_key_segment(segment, h.raw_num, &num);
+                profile.numbers.push_key_segment(segment, h.raw_num, &num);
                 level.key.as_str()
             }
         };
@@ -1186,15 +1191,19 @@ impl<'p> Scanner<'p> {
             positional,
         );
         let parent_len = parent_key.map(str::len);
-        let key = self.unique_key(key, index, n);
+        let (key, accepted_repeat) = self.unique_key(key, index, n);
 
-        let previous = self.previous_number(h.level, &num);
-        if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
-            self.problems.push(UnitProblem {
-                key: key.clone(),
-                line: n,
-                kind,
-            });
+        // A repeat the profile accepts (`accept_duplicates`) is neither checked nor counted
+        // in the numbering: its number is the one already seen.
+        if !accepted_repeat {
+            let previous = self.previous_number(h.level, &num);
+            if let Some(kind) = expect_next(profile, level, previous, h.raw_num, &num) {
+                self.problems.push(UnitProblem {
+                    key: key.clone(),
+                    line: n,
+                    kind,
+                });
+            }
         }
 
         self.pending_title = title.is_empty() && level.title_line.is_some();
@@ -1258,7 +1267,9 @@ impl<'p> Scanner<'p> {
     /// `key` if no earlier sibling has it, else the first of `key~2`, `key~3` … that none has,
     /// with a warning: a heading repeated in the source (two `Art 5`) keeps its text and gets
     /// a key of its own, and the first keeps the plain one. `index` is where the unit will be.
-    fn unique_key(&mut self, key: String, index: usize, line: u32) -> String {
+    /// A repeat the profile's `accept_duplicates` names gets its key without a warning, and
+    /// the flag returned says so.
+    fn unique_key(&mut self, key: String, index: usize, line: u32) -> (String, bool) {
         let hasher = &self.hasher;
         let units = &self.units;
         let table = match self.stack.last_mut() {
@@ -1278,6 +1289,7 @@ impl<'p> Scanner<'p> {
                 .and_then(|(_, i)| usize::try_from(*i).ok())
                 .and_then(|i| units.get(i))
         };
+        let mut accepted = false;
         let key = match holder(table, &key) {
             None => key,
             Some(first) => {
@@ -1288,29 +1300,29 @@ impl<'p> Scanner<'p> {
                     n += 1;
                     candidate = format!("{key}~{n}");
                 }
-                self.warnings.push(ParseWarning {
-                    line,
-                    key: candidate.clone(),
-                    kind: WarningKind::RepeatedKey,
-                    message: format!(
-                        "the heading repeats key `{key}` of line {first_line}; this unit is keyed `{candidate}`"
-                    ),
-                });
+                accepted = self.profile.accepts_duplicate(&key, &candidate);
+                if !accepted {
+                    self.warnings.push(ParseWarning {
+                        line,
+                        key: candidate.clone(),
+                        kind: WarningKind::RepeatedKey,
+                        message: format!(
+                            "the heading repeats key `{key}` of line {first_line}; this unit is keyed `{candidate}` (if the source really repeats it, list `{key}` in the profile's `accept_duplicates`)"
+                        ),
+                    });
+                }
                 candidate
             }
         };
         let hash = hasher.hash_one(key.as_str());
         table.insert_unique(hash, (hash, to_u32(index)), |(h, _)| *h);
-        key
+        (key, accepted)
     }
 
     /// The number the previous unit of this level had in its numbering scope, recording
     /// `num` as the new last one.
-    fn previous_number(&mut self, li: usize, num: &Num) -> Option<u64> {
-        let value = match num {
-            Num::Value { value, .. } => Some(*value),
-            _ => None,
-        };
+    fn previous_number(&mut self, li: usize, num: &Num) -> Option<Position> {
+        let value = num.position();
         match self.profile.levels.get(li).map(|l| l.numbering) {
             None | Some(Numbering::None) => None,
             Some(Numbering::Document) => self.doc_last.get_mut(li).and_then(|slot| {
@@ -1498,24 +1510,24 @@ fn clean_with<'t>(profile: &Profile, s: &'t str) -> Cow<'t, str> {
     out
 }
 
-/// The numbering problem of `num` coming after `previous`, if any.
-fn expect_next(level: &Level, previous: Option<u64>, raw: &str, num: &Num) -> Option<ProblemKind> {
+/// The numbering problem of `num` coming after `previous`, if any: a number must follow the
+/// one before (`12` after `11` or `11 ter`, `11 bis` after `11`, `11 ter` after `11 bis`),
+/// or jump forward where the level's `gaps` allow it.
+fn expect_next(
+    profile: &Profile,
+    level: &Level,
+    previous: Option<Position>,
+    raw: &str,
+    num: &Num,
+) -> Option<ProblemKind> {
     if level.numbering == Numbering::None {
         return None;
     }
-    let label = |n: &str| level.title.replace("{num}", n);
-    match num {
-        Num::Value { value, style } => {
-            let expected = previous.map_or(1, |p| p.saturating_add(1));
-            (*value != expected).then(|| ProblemKind::Numbering {
-                expected: label(&number::render(expected, *style, &level.alphabet)),
-                found: label(raw),
-            })
-        }
-        Num::Suffixed { base, .. } => (previous != Some(*base)).then(|| ProblemKind::Numbering {
-            expected: format!("an insertion after {}", label(&base.to_string())),
-            found: label(raw),
-        }),
-        Num::Unknown => None,
-    }
+    let found = num.position()?;
+    let expected = number::misplaced(previous, found, &level.gaps)?;
+    let shown = profile.numbers.render_like(expected, num, &level.alphabet);
+    Some(ProblemKind::Numbering {
+        expected: level.fill_title(&shown),
+        found: level.fill_title(raw),
+    })
 }
