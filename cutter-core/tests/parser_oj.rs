@@ -273,7 +273,7 @@ fn oj_layout(clean: &Parsed, tricky: bool) -> String {
                 let n = number_of(unit);
                 let mut parts = unit.body().split('\n');
                 let first = parts.next().unwrap_or("");
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     // The number alone on its line, the text below it.
                     pages.push(format!("{n}."));
                     pages.text(first);

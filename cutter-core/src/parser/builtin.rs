@@ -252,7 +252,7 @@ depth = 3
 [[level]]
 kind = "article"
 key = "art"
-pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
+pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
 title = "Article {num}"
 title_line = '^#{1,6}\s+(?P<title>\S.*)$'
 numbering = "document"
@@ -477,7 +477,7 @@ depth = 3
 kind = "article"
 context = "sentence"
 key = "art"
-pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
+pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?(?:[\s-]*(?i:bis|ter|quater|quinquies|sexies|septies|octies|nonies|novies|decies)\b)?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
 title = "Article {num}"
 # `Article 5` with its title on the next line: a line that starts with a capital letter and
 # does not end a sentence.

@@ -798,3 +798,17 @@ mod input_forms {
         assert!(err.to_string().contains("never ends"), "{err}");
     }
 }
+
+#[test]
+fn en_legal_keeps_latin_suffixed_articles_apart() {
+    // `Article 2 bis` used to be read as text of Article 2.
+    check(
+        "en-legal",
+        "Article 1. One\n\nText one.\n\nArticle 2. Two\n\nText two.\n\nArticle 2 bis. Inserted\n\nText inserted.\n\nARTICLE 2 TER — Again\n\nMore.\n\nArticle 3. Three\n\nText three.\n",
+        "art-1 [article/normative] One | Text one.
+         art-2 [article/normative] Two | Text two.
+         art-2bis [article/normative] Inserted | Text inserted.
+         art-2ter [article/normative] Again | More.
+         art-3 [article/normative] Three | Text three.",
+    );
+}
