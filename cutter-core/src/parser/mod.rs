@@ -56,6 +56,7 @@
 mod builtin;
 pub(crate) mod designation;
 mod engine;
+mod html;
 mod number;
 mod profile;
 
