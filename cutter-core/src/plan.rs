@@ -819,6 +819,12 @@ pub enum ProblemKind {
         at: usize,
         code: u32,
     },
+    /// A region the profile skips (`[[skip]]` with an `end`) starts but never ends: the rest
+    /// of the document would be skipped with it.
+    UnclosedRegion {
+        reason: String,
+        end: String,
+    },
     /// Anything else a discoverer wants to report against a unit.
     Other(String),
 }
@@ -859,6 +865,10 @@ impl fmt::Display for ProblemKind {
             ProblemKind::ControlCharacter { field, at, code } => write!(
                 f,
                 "{field} has the control character U+{code:04X} at byte {at}; remove it from the source (only tab, newline and carriage return are allowed)"
+            ),
+            ProblemKind::UnclosedRegion { reason, end } => write!(
+                f,
+                "the skipped region `{reason}` that starts here never ends: no later line matches its end pattern `{end}`, so the rest of the document would be skipped; close the region in the source or fix the profile's `[[skip]]` end pattern"
             ),
             ProblemKind::Other(text) => f.write_str(text),
         }

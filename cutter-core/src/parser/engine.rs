@@ -37,6 +37,8 @@ pub(crate) struct Scan {
     /// front matter (`front_matter = false`).
     pub(crate) orphan_line: Option<u32>,
     pub(crate) line_count: u32,
+    /// Lines whose tabs or Unicode spaces were read as plain spaces for matching.
+    pub(crate) spaced_lines: u32,
 }
 
 /// What an open unit has gathered so far; packed into its [`Unit`] when it closes.
@@ -100,8 +102,8 @@ struct Scanner<'p> {
     last_nonblank: u32,
     /// A blank line was seen since the innermost unit's last text.
     pending_break: bool,
-    /// Open skip block: rule index.
-    in_block: Option<usize>,
+    /// Open skip block: rule index and the line it started on.
+    in_block: Option<(usize, u32)>,
     toc: TocState,
     /// The innermost unit's title may be on the next non-blank line.
     pending_title: bool,
@@ -117,6 +119,8 @@ struct Scanner<'p> {
     segment: String,
     /// Every distinct (unit kind, section type) pair seen, shared by the units that have it.
     labels: Vec<Arc<Labels>>,
+    /// Lines whose tabs or Unicode spaces were read as plain spaces to match a heading.
+    spaced_lines: u32,
 }
 
 /// The keys given to the children of one parent so far, as (hash of the key, unit index): a
@@ -204,7 +208,26 @@ fn push_decimal(out: &mut String, n: u64) {
     }
 }
 
+/// Scans `text` (already decoded, a byte-order mark removed) with `profile`.
 pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
+    scan_lines(profile, numbered(text))
+}
+
+/// The lines of `text` with their 1-based numbers.
+pub(crate) fn numbered(text: &str) -> impl Iterator<Item = (u32, &str)> + Clone {
+    lines(text)
+        .enumerate()
+        .map(|(index, line)| (to_u32(index + 1), line))
+}
+
+/// Scans numbered lines: the lines of a text ([`numbered`]), or the lines an HTML block was
+/// expanded into, each carrying the number of the source line its text came from (so several
+/// may share one number). The iterator is cloned for the passes that look at the whole
+/// document before the scan (repeated page furniture).
+pub(crate) fn scan_lines<'t, I>(profile: &Profile, lines: I) -> Scan
+where
+    I: Iterator<Item = (u32, &'t str)> + Clone,
+{
     let mut s = Scanner {
         profile,
         units: Vec::new(),
@@ -228,6 +251,7 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
         body: String::new(),
         segment: String::new(),
         labels: Vec::new(),
+        spaced_lines: 0,
         locs: profile
             .levels
             .iter()
@@ -240,9 +264,8 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
             .collect(),
     };
     let mut line_count = 0;
-    for (index, raw) in lines(text).enumerate() {
-        let line_no = to_u32(index + 1);
-        line_count = line_no;
+    for (line_no, raw) in lines {
+        line_count = line_count.max(line_no);
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             s.blank();
@@ -255,26 +278,52 @@ pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
     s.finish(line_count)
 }
 
-/// The lines of `text` exactly as [`str::lines`] gives them (split at `\n`, one `\r` before
-/// it dropped, no empty line after a final `\n`), found with a SIMD search for `\n` where
-/// std's goes a word at a time: this runs over every byte of the document.
-pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
-    let mut start = 0;
-    std::iter::from_fn(move || match newlines.next() {
-        Some(end) => {
-            let line = text.get(start..end).unwrap_or("");
-            start = end + 1;
-            Some(line.strip_suffix('\r').unwrap_or(line))
+/// The lines of `text`, split at `\n`, `\r\n` and a lone `\r` (files saved on old Macs, or
+/// text pasted from some PDF viewers), with no empty line after a final line end. Found with
+/// a SIMD search: this runs over every byte of the document, and a text without any `\r` (the
+/// common case) is split at `\n` alone.
+pub(crate) fn lines(text: &str) -> Lines<'_> {
+    Lines {
+        text,
+        start: 0,
+        has_cr: memchr::memchr(b'\r', text.as_bytes()).is_some(),
+    }
+}
+
+/// Iterator of [`lines`].
+#[derive(Clone)]
+pub(crate) struct Lines<'t> {
+    text: &'t str,
+    start: usize,
+    has_cr: bool,
+}
+
+impl<'t> Iterator for Lines<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        let bytes = self.text.as_bytes();
+        if self.start >= bytes.len() {
+            return None;
         }
-        // The last line has no `\n` after it, so a `\r` that ends it stays.
-        None if start < text.len() => {
-            let line = text.get(start..).unwrap_or("");
-            start = text.len();
-            Some(line)
-        }
-        None => None,
-    })
+        let rest = bytes.get(self.start..).unwrap_or(&[]);
+        let found = if self.has_cr {
+            memchr::memchr2(b'\n', b'\r', rest)
+        } else {
+            memchr::memchr(b'\n', rest)
+        };
+        let (end, next) = match found {
+            Some(at) => {
+                let end = self.start + at;
+                let crlf = bytes.get(end) == Some(&b'\r') && bytes.get(end + 1) == Some(&b'\n');
+                (end, end + if crlf { 2 } else { 1 })
+            }
+            None => (bytes.len(), bytes.len()),
+        };
+        let line = self.text.get(self.start..end).unwrap_or("");
+        self.start = next;
+        Some(line)
+    }
 }
 
 /// The words of a table-of-contents line or heading, for comparing the two: lower-case letters
@@ -486,9 +535,17 @@ impl<'p> Scanner<'p> {
         self.body.clear();
     }
 
-    fn line(&mut self, n: u32, s: &str) {
+    fn line(&mut self, n: u32, raw: &str) {
         let profile = self.profile;
-        if let Some(rule) = self.in_block {
+        // Headings, titles and skip rules are matched on the line with its tabs and Unicode
+        // spaces read as plain spaces (a PDF's no-break space between `Article` and `5`); a
+        // body keeps its text as written.
+        let form = spaces_as_spaces(raw);
+        if matches!(form, Cow::Owned(_)) {
+            self.spaced_lines = self.spaced_lines.saturating_add(1);
+        }
+        let s: &str = &form;
+        if let Some((rule, _)) = self.in_block {
             let rule = profile.skip.get(rule);
             self.skip(n, rule.map_or("", |r| r.reason.as_str()));
             if rule
@@ -507,7 +564,7 @@ impl<'p> Scanner<'p> {
                 if hit(&matched, i) {
                     self.skip(n, &rule.reason);
                     if rule.end.is_some() {
-                        self.in_block = Some(i);
+                        self.in_block = Some((i, n));
                     }
                     return;
                 }
@@ -560,7 +617,7 @@ impl<'p> Scanner<'p> {
                 return;
             }
         }
-        self.body(n, s);
+        self.body(n, raw);
     }
 
     /// Records line `n` as skipped, extending the previous region when nothing but blank lines
@@ -1045,6 +1102,19 @@ impl<'p> Scanner<'p> {
 
     fn finish(mut self, line_count: u32) -> Scan {
         self.close_to(0);
+        if let Some((rule, start)) = self.in_block {
+            let rule = self.profile.skip.get(rule);
+            self.problems.push(UnitProblem {
+                key: String::new(),
+                line: start,
+                kind: ProblemKind::UnclosedRegion {
+                    reason: rule.map_or_else(String::new, |r| r.reason.clone()),
+                    end: rule
+                        .and_then(|r| r.end.as_ref())
+                        .map_or_else(String::new, |e| e.as_str().to_string()),
+                },
+            });
+        }
         Scan {
             units: self.units,
             problems: self.problems,
@@ -1052,8 +1122,28 @@ impl<'p> Scanner<'p> {
             skipped: self.skipped,
             orphan_line: self.orphan_line,
             line_count,
+            spaced_lines: self.spaced_lines,
         }
     }
+}
+
+/// `line` with every tab and Unicode space other than U+0020 replaced by one, borrowed when
+/// there is none. A byte search rules out nearly every line: each such character is a tab,
+/// a vertical tab or form feed, or starts with 0xC2 (U+0085, U+00A0), 0xE2 (U+2000–U+205F) or
+/// 0xE3 (U+3000). U+1680, the Ogham space mark, is left alone: testing for its lead byte
+/// would decode every line of Vietnamese text, and it does not occur in legal texts.
+pub(crate) fn spaces_as_spaces(line: &str) -> Cow<'_, str> {
+    let bytes = line.as_bytes();
+    if memchr::memchr3(b'\t', 0xC2, 0xE2, bytes).is_none()
+        && memchr::memchr3(0x0B, 0x0C, 0xE3, bytes).is_none()
+    {
+        return Cow::Borrowed(line);
+    }
+    let odd = |c: char| c != ' ' && c != '\u{1680}' && c.is_whitespace();
+    if !line.chars().any(odd) {
+        return Cow::Borrowed(line);
+    }
+    Cow::Owned(line.chars().map(|c| if odd(c) { ' ' } else { c }).collect())
 }
 
 /// The shared labels for these four, added to `cache` the first time they are seen. A profile

@@ -118,6 +118,107 @@ pub struct Parsed {
     pub source_sha256: String,
     /// Number of lines in the source.
     pub line_count: u32,
+    /// What was normalised in the input before matching.
+    pub input: InputForm,
+}
+
+/// How the source was written, where that differs from plain `\n`-separated UTF-8 and was
+/// normalised before matching: recorded with the plan so a reader knows the text was read
+/// through these rules. None of it changes a unit: a source that differs from another only in
+/// these respects gives the same payload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InputForm {
+    /// A UTF-8 byte-order mark (U+FEFF) began the file and was removed.
+    pub bom_removed: bool,
+    /// How lines end.
+    pub line_ends: LineEnds,
+    /// Lines whose tabs, no-break spaces or other Unicode spaces were read as plain spaces to
+    /// match headings, titles and skip rules (their body text keeps them).
+    pub spaced_lines: u32,
+}
+
+/// The line ends a source uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineEnds {
+    /// `\n` only (or a single line).
+    #[default]
+    Lf,
+    /// `\r\n` only.
+    Crlf,
+    /// A lone `\r` only.
+    Cr,
+    /// More than one kind.
+    Mixed,
+}
+
+impl InputForm {
+    /// Removes a byte-order mark and reads the line ends of `text`.
+    fn read(text: &str) -> (&str, InputForm) {
+        let (text, bom_removed) = match text.strip_prefix('\u{FEFF}') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let bytes = text.as_bytes();
+        let line_ends = if memchr::memchr(b'\r', bytes).is_none() {
+            LineEnds::Lf
+        } else {
+            let (mut crlf, mut cr, mut lf) = (false, false, false);
+            for at in memchr::memchr2_iter(b'\r', b'\n', bytes) {
+                match bytes.get(at) {
+                    Some(b'\r') if bytes.get(at + 1) == Some(&b'\n') => crlf = true,
+                    Some(b'\r') => cr = true,
+                    _ if at > 0 && bytes.get(at - 1) == Some(&b'\r') => {}
+                    _ => lf = true,
+                }
+            }
+            match (crlf, cr, lf) {
+                (true, false, false) => LineEnds::Crlf,
+                (false, true, false) => LineEnds::Cr,
+                (false, false, _) => LineEnds::Lf,
+                _ => LineEnds::Mixed,
+            }
+        };
+        (
+            text,
+            InputForm {
+                bom_removed,
+                line_ends,
+                spaced_lines: 0,
+            },
+        )
+    }
+
+    /// Whether anything was normalised.
+    pub fn is_plain(&self) -> bool {
+        *self == InputForm::default()
+    }
+
+    /// One line for people: `BOM removed, CRLF line ends, 3 line(s) with tabs or Unicode
+    /// spaces read as spaces`, or `plain` when nothing was normalised.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.bom_removed {
+            parts.push("byte-order mark removed".to_string());
+        }
+        match self.line_ends {
+            LineEnds::Lf => {}
+            LineEnds::Crlf => parts.push("CRLF line ends".to_string()),
+            LineEnds::Cr => parts.push("CR line ends".to_string()),
+            LineEnds::Mixed => parts.push("mixed line ends".to_string()),
+        }
+        if self.spaced_lines > 0 {
+            parts.push(format!(
+                "{} line(s) with tabs or Unicode spaces read as spaces for matching",
+                self.spaced_lines
+            ));
+        }
+        if parts.is_empty() {
+            "plain".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 impl Parsed {
@@ -153,12 +254,14 @@ pub fn builtin_names() -> &'static [&'static str] {
 pub fn detect(text: &str) -> Option<Profile> {
     let profiles = compiled_builtins();
     let mut scores = vec![0usize; profiles.len()];
-    for line in text.lines().take(DETECT_LINES) {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    for line in engine::lines(text).take(DETECT_LINES) {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let line = nfc_line(line);
+        let line = engine::spaces_as_spaces(&line);
         for (profile, score) in profiles.iter().zip(scores.iter_mut()) {
             if profile.detect.iter().any(|re| re.is_match(&line)) {
                 *score += 1;
@@ -194,8 +297,17 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
             source_name: source_name.to_string(),
         });
     }
+    let (text, input) = InputForm::read(text);
     let scan = engine::scan(profile, text);
-    if scan.units.is_empty() {
+    let input = InputForm {
+        spaced_lines: scan.spaced_lines,
+        ..input
+    };
+    let unclosed = scan
+        .problems
+        .iter()
+        .any(|p| matches!(p.kind, crate::plan::ProblemKind::UnclosedRegion { .. }));
+    if scan.units.is_empty() && !unclosed {
         if let Some(toc) = scan
             .skipped
             .iter()
@@ -245,7 +357,15 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
         warnings: scan.warnings,
         source_sha256: sha256_hex(bytes),
         line_count: scan.line_count,
+        input,
     })
+}
+
+/// The lines of a source as the parser numbers them: split at `\n`, `\r\n` and a lone `\r`.
+/// Anything that shows a source line by its number (the review page's coverage) counts with
+/// this, so the numbers agree with the units' line ranges.
+pub fn source_lines(text: &str) -> impl Iterator<Item = &str> + Clone {
+    engine::lines(text)
 }
 
 /// Decodes `bytes`, detects a built-in profile and parses with it.

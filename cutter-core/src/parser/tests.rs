@@ -600,10 +600,16 @@ mod chunked_nfc {
 
     proptest! {
         #[test]
-        fn lines_are_std_lines(text in "[a\r\n\u{00e9} ]{0,30}") {
+        fn lines_split_at_every_line_end(text in "[a\r\n\u{00e9} ]{0,30}") {
             let ours: Vec<&str> = engine::lines(&text).collect();
-            let std: Vec<&str> = text.lines().collect();
+            // The reference: `\r\n` and a lone `\r` read as `\n`, then std's split.
+            let unified = text.replace("\r\n", "\n").replace('\r', "\n");
+            let std: Vec<&str> = unified.lines().collect();
             prop_assert_eq!(ours, std);
+            // Without a lone `\r`, exactly std's lines.
+            if !text.replace("\r\n", "").contains('\r') {
+                prop_assert_eq!(engine::lines(&text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>());
+            }
         }
     }
 
@@ -659,4 +665,136 @@ fn a_line_the_strip_rules_empty_is_recorded_as_skipped_not_held() {
         .map(|r| (r.line_start, r.line_end, r.reason.as_str()))
         .collect();
     assert_eq!(removed, [(3, 3, "removed by the profile's strip rules")]);
+}
+
+/// The input forms the parser normalises before matching (issue 17): a byte-order mark, CRLF
+/// and lone CR line ends, tabs and Unicode spaces in heading lines. A source that differs
+/// from another only in these gives the same units, so the same payload.
+mod input_forms {
+    use super::*;
+
+    const EN: &str = "Article 1. Scope\n\n1. This applies to all.\n\n(a) first;\n\n(b) second.\n\nArticle 2. Definitions\n\nWords mean what they say.\n";
+    const VN: &str = "Chương I\nCHẾ ĐỘ CHÍNH TRỊ\n\nĐiều 1. Tên nước\n1. Nước là một nước.\na) điểm a;\nĐiều 2\nNội dung.\n";
+
+    fn payload(profile: &str, text: &str) -> (String, InputForm) {
+        let profile = builtin(profile).expect("built-in");
+        let parsed = parse("t", text.as_bytes(), &profile)
+            .unwrap_or_else(|e| panic!("parse of {text:?} failed: {e}"));
+        (parsed.plan.payload_sha256(), parsed.input)
+    }
+
+    /// Puts `space` in place of the first plain space of every heading line (lines starting
+    /// with a designation or a number).
+    fn spaced(text: &str, space: &str) -> String {
+        text.split('\n')
+            .map(|line| {
+                let heading = ["Article", "Điều", "Chương", "1.", "(a)", "a)"]
+                    .iter()
+                    .any(|p| line.starts_with(p));
+                if heading {
+                    line.replacen(' ', space, 1)
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn bom_line_ends_and_spaces_in_headings_do_not_change_the_payload() {
+        for (profile, clean) in [("en-legal", EN), ("vn-legal", VN)] {
+            let (expected, form) = payload(profile, clean);
+            assert!(form.is_plain(), "{profile}: {form:?}");
+            let variants = [
+                (format!("\u{FEFF}{clean}"), "byte-order mark removed"),
+                (clean.replace('\n', "\r\n"), "CRLF line ends"),
+                (clean.replace('\n', "\r"), "CR line ends"),
+                (clean.replacen('\n', "\r\n", 2), "mixed line ends"),
+                (spaced(clean, "\u{00A0}"), "read as spaces"),
+                (spaced(clean, "\t"), "read as spaces"),
+                (spaced(clean, "\u{2009}"), "read as spaces"),
+                (spaced(clean, "\u{202F}"), "read as spaces"),
+                (
+                    format!(
+                        "\u{FEFF}{}",
+                        spaced(clean, "\u{3000}").replace('\n', "\r\n")
+                    ),
+                    "byte-order mark removed, CRLF line ends",
+                ),
+            ];
+            for (variant, described) in variants {
+                let (sha, form) = payload(profile, &variant);
+                assert_eq!(sha, expected, "{profile}: {variant:?}");
+                assert!(
+                    form.describe().contains(described),
+                    "{profile}: {variant:?} described as {:?}",
+                    form.describe()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_bom_before_a_first_line_heading_keeps_the_heading() {
+        let profile = builtin("markdown").expect("built-in");
+        let parsed =
+            parse("t", "\u{FEFF}# Charter\n\nText.\n".as_bytes(), &profile).expect("parses");
+        assert_eq!(parsed.plan.units.len(), 1);
+        assert_eq!(parsed.plan.units[0].title(), "Charter");
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+    }
+
+    #[test]
+    fn a_no_break_space_matches_a_literal_space_in_a_pattern() {
+        let text = "Chương I\nTiểu\u{00A0}mục 1\nĐiều 1\nNội dung.\n";
+        let profile = builtin("vn-legal").expect("built-in");
+        let parsed = parse("t", text.as_bytes(), &profile).expect("parses");
+        let keys: Vec<&str> = parsed.plan.units.iter().map(|u| u.key()).collect();
+        assert_eq!(keys, ["ch-1", "ch-1/subsec-1", "ch-1/subsec-1/art-1"]);
+    }
+
+    #[test]
+    fn body_text_keeps_its_spaces() {
+        let text = "Article 1\n\nOne\u{00A0}word and\ta tab.\n";
+        let profile = builtin("en-legal").expect("built-in");
+        let parsed = parse("t", text.as_bytes(), &profile).expect("parses");
+        assert_eq!(parsed.plan.units[0].body(), "One\u{00A0}word and\ta tab.");
+    }
+
+    #[test]
+    fn a_skip_region_that_never_ends_is_an_error_naming_its_start() {
+        let text = "Article 1\n\nText.\n\n@@@ note\nswallowed\n\nArticle 2\n\nMore.\n";
+        let err = parse(
+            "t",
+            text.as_bytes(),
+            &builtin("en-legal").expect("built-in"),
+        )
+        .expect_err("an unclosed region must stop the cut");
+        let DiscoveryError::InvalidUnits { problems, .. } = &err else {
+            panic!("unexpected {err:?}");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 5);
+        assert!(
+            matches!(&problems[0].kind, ProblemKind::UnclosedRegion { reason, .. } if reason == "annotation"),
+            "{problems:?}"
+        );
+        assert!(err.to_string().contains("never ends"), "{err}");
+        // Closed, the same text cuts, and the region is reported as skipped.
+        let closed = text.replace("swallowed\n", "swallowed\n@@@\n");
+        let parsed = parse(
+            "t",
+            closed.as_bytes(),
+            &builtin("en-legal").expect("built-in"),
+        )
+        .expect("parses");
+        assert_eq!(parsed.plan.units.len(), 2);
+        // A region opened before any heading that swallows everything is the same error,
+        // not "no heading found".
+        let all = "@@@ note\nArticle 1\n\nText.\n";
+        let err = parse("t", all.as_bytes(), &builtin("en-legal").expect("built-in"))
+            .expect_err("unclosed");
+        assert!(err.to_string().contains("never ends"), "{err}");
+    }
 }

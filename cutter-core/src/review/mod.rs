@@ -147,7 +147,7 @@ impl TreeNode for Unit {
 /// Builds the review of `subject`. Deterministic: the same subject gives the same review.
 pub fn build(subject: &Subject<'_>) -> Review {
     let plan = subject.plan;
-    let lines: Vec<&str> = subject.source_text.lines().collect();
+    let lines: Vec<&str> = crate::parser::source_lines(subject.source_text).collect();
     let warnings = lint::lint_with_source(plan, Some(&lines));
     let uncovered = coverage(&lines, plan, subject.skipped);
 
