@@ -176,6 +176,8 @@ pub(crate) struct Expanded<'t> {
     /// Source lines inside HTML that hold only markup (tags, comments, dropped content), and
     /// blank lines between two of them; ascending.
     pub(crate) markup: Vec<u32>,
+    /// Lines in the source (the scanner sees only the lines that hold text).
+    pub(crate) line_count: u32,
 }
 
 /// Whether `text` (named `source_name` when known) is a whole HTML document rather than
@@ -205,9 +207,40 @@ pub(crate) fn is_document(source_name: Option<&str>, text: &str) -> bool {
 /// Expands the HTML in `text` (see the module documentation), or `None` when there is none:
 /// no `<` at all in a whole document, no block-level tag at a line start in Markdown.
 pub(crate) fn expand(text: &str, whole_document: bool) -> Option<Expanded<'_>> {
+    let bytes = text.as_bytes();
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|at| bytes.get(at + 1) != Some(&b'\n'));
+    if !lone_cr {
+        return expand_lf(text, whole_document);
+    }
+    // A lone `\r` ends a line for the scanner (`engine::lines`); read as `\n` here, so the
+    // line numbers below (which count `\n`) agree. Rare, so the lines are copied.
+    let lf = text.replace("\r\n", "\n").replace('\r', "\n");
+    let expanded = expand_lf(&lf, whole_document)?;
+    Some(Expanded {
+        lines: expanded
+            .lines
+            .into_iter()
+            .map(|(n, line)| (n, Cow::Owned(line.into_owned())))
+            .collect(),
+        markup: expanded.markup,
+        line_count: expanded.line_count,
+    })
+}
+
+/// The first `n` lines of `text`, for detection to expand no more than it looks at.
+pub(crate) fn first_lines(text: &str, n: usize) -> &str {
+    match memchr::memchr_iter(b'\n', text.as_bytes()).nth(n.saturating_sub(1)) {
+        Some(at) => text.get(..=at).unwrap_or(text),
+        None => text,
+    }
+}
+
+/// [`expand`] of a text whose lines end in `\n` (or `\r\n`).
+fn expand_lf(text: &str, whole_document: bool) -> Option<Expanded<'_>> {
     let mut out = Expanded {
         lines: Vec::new(),
         markup: Vec::new(),
+        line_count: count_lines(text),
     };
     if whole_document {
         memchr::memchr(b'<', text.as_bytes())?;
@@ -392,12 +425,12 @@ impl Lines<'_> {
     fn at(&mut self, offset: usize) -> u32 {
         let offset = offset.min(self.bytes.len());
         if offset >= self.pos {
-            let n = memchr::memchr_iter(b'\n', self.bytes.get(self.pos..offset).unwrap_or(&[]))
-                .count();
+            let n =
+                memchr::memchr_iter(b'\n', self.bytes.get(self.pos..offset).unwrap_or(&[])).count();
             self.line += u32::try_from(n).unwrap_or(u32::MAX);
         } else {
-            let n = memchr::memchr_iter(b'\n', self.bytes.get(offset..self.pos).unwrap_or(&[]))
-                .count();
+            let n =
+                memchr::memchr_iter(b'\n', self.bytes.get(offset..self.pos).unwrap_or(&[])).count();
             self.line -= u32::try_from(n).unwrap_or(0).min(self.line - 1);
         }
         self.pos = offset;
@@ -489,7 +522,8 @@ impl<'t> Expander<'_, 't> {
         if let Some((at, prefix, is_heading)) = self.prefix.take() {
             if !is_heading {
                 let at = self.out.last().map_or(at, |(n, _)| (*n).max(at));
-                self.out.push((at, Cow::Owned(prefix.trim_end().to_string())));
+                self.out
+                    .push((at, Cow::Owned(prefix.trim_end().to_string())));
                 self.mark(at);
             }
         }
@@ -727,7 +761,12 @@ fn marker(n: i64, style: u8) -> String {
 /// Expands the HTML stretch `slice`, whose first line is source line `first_line`, onto `out`.
 /// With `bounded` (a block in Markdown) it stops at the end of the line where every element
 /// the block opened is closed. Returns how many bytes of `slice` it took (whole lines, or all).
-fn expand_block<'t>(slice: &'t str, first_line: u32, bounded: bool, out: &mut Expanded<'t>) -> usize {
+fn expand_block<'t>(
+    slice: &'t str,
+    first_line: u32,
+    bounded: bool,
+    out: &mut Expanded<'t>,
+) -> usize {
     let bytes = slice.as_bytes();
     let line_total = count_lines(slice).max(1) as usize;
     let mut x = Expander {
@@ -774,8 +813,8 @@ fn expand_block<'t>(slice: &'t str, first_line: u32, bounded: bool, out: &mut Ex
         match token {
             Token::String(s) => {
                 let value = String::from_utf8_lossy(&s.value);
-                let source_newlines = memchr::memchr_iter(b'\n', bytes.get(start..end).unwrap_or(&[]))
-                    .count();
+                let source_newlines =
+                    memchr::memchr_iter(b'\n', bytes.get(start..end).unwrap_or(&[])).count();
                 for (k, piece) in value.split('\n').enumerate() {
                     let at = line + u32::try_from(k.min(source_newlines)).unwrap_or(u32::MAX);
                     if end_line.is_some_and(|last| at > last) {
@@ -887,7 +926,10 @@ mod tests {
         assert_eq!(expand("# Title\n\nArticle 1\n\nText", false), None);
         // Inline tags, and tags not at a line start, are no blocks.
         assert_eq!(
-            expand("<a name=\"rec1\"></a>\n(1) Text <sup>1</sup> and <ol> inline", false),
+            expand(
+                "<a name=\"rec1\"></a>\n(1) Text <sup>1</sup> and <ol> inline",
+                false
+            ),
             None
         );
         // A block tag not closed on its line (`<ol` wrapped) is no block either.
@@ -1067,7 +1109,10 @@ mod tests {
             let mut i = 0;
             while i < bytes.len() {
                 if bytes[i] == b'w' && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
-                    let len = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                    let len = bytes[i + 1..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count();
                     if len > 0 {
                         found.push(s[i..i + 1 + len].to_string());
                     }
