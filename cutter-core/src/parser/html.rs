@@ -32,6 +32,9 @@
 //!   of the input (the raw rest of the input becomes text). Source lines that hold only markup
 //!   are listed in [`Expanded::markup`]; the parser records them as skipped regions
 //!   ([`MARKUP_REASON`]) so the coverage report stays true.
+//! * **Shared lines.** Several output lines may carry one source number (`<li>a<li>b` on one
+//!   line), so units of an HTML source may share a line: unit ranges come in order but need not
+//!   be disjoint (coverage is a sweep over ranges, `review::coverage`, so it stays true).
 //! * **Cost.** Text with no HTML block structure returns `None` after one `memchr` pass over
 //!   its `<` bytes with a constant-time look at each; untouched Markdown lines are borrowed,
 //!   not copied.
