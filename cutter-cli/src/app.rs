@@ -248,6 +248,7 @@ fn review_page(
         source_version: None,
         plan: &parsed.plan,
         skipped: &parsed.skipped,
+        parse_warnings: &parsed.warnings,
         changes: None,
         enacted: &[],
         run: None,

@@ -122,6 +122,7 @@ fn review_of(name: &str, text: &str, new: &Parsed, old: Option<&Parsed>) -> Page
         source_version: Some(if old.is_some() { 2 } else { 1 }),
         plan: &new.plan,
         skipped: &new.skipped,
+        parse_warnings: &new.warnings,
         changes: change.as_ref(),
         enacted: &enacted,
         run: Some(RunInfo {

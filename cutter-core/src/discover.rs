@@ -61,6 +61,7 @@ pub trait Discoverer: Send + Sync {
         Ok(Discovered {
             plan: self.discover(source_name, bytes)?,
             skipped: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 }
@@ -70,6 +71,8 @@ pub trait Discoverer: Send + Sync {
 pub struct Discovered {
     pub plan: CutPlan,
     pub skipped: Vec<crate::parser::SkippedRegion>,
+    /// What the discoverer decided without stopping (a heading-like line read as text …).
+    pub warnings: Vec<crate::parser::ParseWarning>,
 }
 
 /// Decodes UTF-8 or names the first bad byte and its line.

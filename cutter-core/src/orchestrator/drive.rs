@@ -29,6 +29,7 @@ pub(super) struct Work {
     pub(super) plan: Option<Arc<CutPlan>>,
     /// The regions the discoverer skipped on purpose, for the review page's coverage.
     pub(super) skipped: Vec<crate::parser::SkippedRegion>,
+    pub(super) parse_warnings: Vec<crate::parser::ParseWarning>,
     /// The run's change plan, checked against the recorded payload once per command.
     pub(super) changes: Option<Arc<ChangePlan>>,
     /// Set by `cutplan` when the text is what is enacted: the run ends there.

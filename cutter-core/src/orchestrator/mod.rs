@@ -300,7 +300,7 @@ impl<'a> Orchestrator<'a> {
                     )))?;
             // Only a plan has a payload to have rehearsed: a document that does not cut was
             // never rehearsed either, and is refused before a run exists.
-            let crate::discover::Discovered { plan, skipped } = self
+            let crate::discover::Discovered { plan, skipped, .. } = self
                 .ports
                 .discoverer
                 .discover_covered(&request.source, &bytes)

@@ -87,12 +87,17 @@ impl Orchestrator<'_> {
             return Ok(Arc::clone(plan));
         }
         let bytes = self.source_bytes(run, work).await?;
-        let crate::discover::Discovered { plan, skipped } = self
+        let crate::discover::Discovered {
+            plan,
+            skipped,
+            warnings,
+        } = self
             .ports
             .discoverer
             .discover_covered(&run.source, bytes)
             .map_err(|e| PhaseError::Stop(discovery_stop(e)))?;
         work.skipped = skipped;
+        work.parse_warnings = warnings;
         if let Some(recorded) = &run.plan_sha256 {
             let sha = change::plan_sha256(&plan);
             if *recorded != sha {

@@ -81,6 +81,7 @@ impl Orchestrator<'_> {
             source_version: run.source_version,
             plan: &plan,
             skipped: &work.skipped,
+            parse_warnings: &work.parse_warnings,
             changes: run.changes.as_ref(),
             enacted: &texts,
             run: Some(review::RunInfo {

@@ -309,6 +309,235 @@ max = 1
 numbering = "none"
 "#;
 
+/// EU acts as text extracted from the Official Journal's PDF: en-legal's levels, plus page
+/// furniture found by repetition, footnote blocks at the foot of pages, headings only where a
+/// sentence has ended, letter-spaced headings read closed up, and an article's title on the
+/// line after `Article N`.
+pub(crate) const EU_OJ: &str = r#"
+name = "eu-oj"
+description = "EU acts as text extracted from the Official Journal PDF: page headers and footers, footnotes, wrapped lines, letter-spaced headings, numbers alone on a line"
+join = "space"
+# The journal's running header, alone on its lines as PDF extraction leaves it (a clean copy
+# in Markdown keeps it on one line with `|` and is read by en-legal).
+detect = ['^Official Journal of the European Union$', '^[LC]\s+\d+/\d+$']
+# `( 1 )`: a footnote reference as PDF extraction writes a superscript.
+strip = ['\s*\(\s\d{1,3}\s\)', '\s*\[\^[^\]]+\]', '\s*<a name="[^"]*"></a>', '\s+\|$', '^>\s?']
+# A unit with no text at all is a repealed provision; `repeal_markers` is left to its default
+# list (`(repealed)`, `[Repealed]`, `Repealed.`, … see docs/profiles.md).
+empty_body = "repealed"
+
+[layout]
+# Page headers and footers are found by repetition, footnotes at the foot of a page by their
+# form: `(1) OJ C 229, 31.7.2012, p. 90.`
+furniture = true
+footnote = '^\(\d{1,3}\)\s'
+footnote_contains = '\bOJ\s+[LC]\s+\d|Official Journal'
+letter_spacing = true
+
+[toc]
+start = '^(?:#{1,6}\s*)?(?:Table of Contents|TABLE OF CONTENTS|Contents|CONTENTS)$'
+
+[[skip]]
+reason = "page header"
+start = '^\d{1,2}\.\d{1,2}\.\d{4}\s+\|.*\|\s*L\s*\d+/\d+$'
+
+[[skip]]
+reason = "page footer"
+start = '^(?:Page|PAGE)\s+\d+(?:\s+of\s+\d+)?$'
+
+[[skip]]
+reason = "page number"
+start = '^-\s*\d+\s*-$'
+
+[[skip]]
+reason = "annotation"
+start = '^@@@'
+end = '^@@@$'
+
+[[skip]]
+reason = "anchor"
+start = '^<a name="[^"]*"></a>$'
+
+[[skip]]
+reason = "footnote"
+start = '^\[\^[^\]]+\]:'
+
+[[level]]
+kind = "preamble"
+key = "preamble"
+pattern = '^(?:#{1,6}\s*)?(?P<title>PREAMBLE|Preamble)\s*:?$'
+title = "Preamble"
+section_type = "preamble"
+depth = 0
+closed = true
+max = 1
+numbering = "none"
+
+# An EU act has no "Preamble" heading: its citations begin with the institutions that adopt
+# it, right after the title. Only the first unit of a document can start this way.
+[[level]]
+kind = "preamble"
+key = "preamble"
+pattern = '^(?:THE EUROPEAN PARLIAMENT|THE COUNCIL|THE EUROPEAN COMMISSION)\b'
+rest = "line"
+title = "Preamble"
+section_type = "preamble"
+depth = 0
+closed = true
+max = 1
+first_only = true
+numbering = "none"
+
+[[level]]
+kind = "preamble"
+key = "preamble"
+pattern = '^>'
+rest = "line"
+title = "Preamble"
+section_type = "preamble"
+depth = 0
+closed = true
+max = 1
+first_only = true
+numbering = "none"
+
+[[level]]
+kind = "recitals"
+key = "recitals"
+pattern = '^(?:#{1,6}\s*)?(?P<title>(?:Whereas|WHEREAS)\s*:?)$'
+title = "Whereas:"
+section_type = "recital"
+depth = 0
+closed = true
+max = 1
+numbering = "none"
+
+[[level]]
+kind = "recital"
+key = "rec"
+pattern = '^\((?P<num>\d+)\)\s*|^(?P<num2>\d+)\.\s+(?:\|\s*)?'
+rest = "body"
+title = "Recital {num}"
+within = ["recitals"]
+
+[[level]]
+kind = "enacting_formula"
+key = "formula"
+pattern = '^(?:HAVE ADOPTED|HAS ADOPTED|HAVE DECIDED|HAS DECIDED|BE IT ENACTED)\b'
+rest = "line"
+title = "Enacting formula"
+section_type = "preamble"
+depth = 0
+closed = true
+max = 1
+numbering = "none"
+
+[[level]]
+kind = "part"
+context = "sentence"
+key = "part"
+pattern = '^(?:#{1,6}\s*)?(?:PART|Part)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
+title = "Part {num}"
+title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+numbering = "document"
+depth = 1
+
+[[level]]
+kind = "title"
+context = "sentence"
+key = "title"
+pattern = '^(?:#{1,6}\s*)?(?:TITLE|Title)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
+title = "Title {num}"
+title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+numbering = "document"
+depth = 1
+
+[[level]]
+kind = "chapter"
+context = "sentence"
+key = "ch"
+pattern = '^(?:#{1,6}\s*)?(?:CHAPTER|Chapter)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
+title = "Chapter {num}"
+title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+numbering = "document"
+depth = 2
+
+[[level]]
+kind = "section"
+context = "sentence"
+key = "sec"
+pattern = '^(?:#{1,6}\s*)?(?:SECTION|Section)\s+(?P<num>\d+|[IVXLCDM]+)(?:\s*[.:\-–—]\s*|\s*$)'
+title = "Section {num}"
+title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+depth = 3
+
+# `### Article 5 …`, `### Art. 5a …`; a plain line `Article 5`, `Article 5. Title`,
+# `ARTICLE 34-1 — Title`, or `Article 5 (repealed)` (the bracket is the title).
+[[level]]
+kind = "article"
+context = "sentence"
+key = "art"
+pattern = '^#{1,6}\s*(?:ARTICLE|Article|ART\.?|Art\.?)\s+(?P<num>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:ARTICLE|Article)\s+(?P<num2>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)|^(?:ARTICLE|Article)\s+(?P<num3>\d+(?:-\d+)*[a-z]?|[IVXLCDM]+)\s+(?P<title>[(\[][^()\[\]]*[)\]])$'
+title = "Article {num}"
+# `Article 5` with its title on the next line: a line that starts with a capital letter and
+# does not end a sentence.
+title_line = '^(?:#{1,6}\s+)?(?P<title>\p{Lu}.{0,200}[^.;:,])$'
+numbering = "document"
+depth = 4
+
+[[level]]
+kind = "amendment"
+context = "sentence"
+key = "amdt"
+pattern = '^#{1,6}\s*(?:AMENDMENT|Amendment)\s+(?P<num>\d+|[IVXLCDM]+)\b\s*[.:\-–—]?\s*|^(?:AMENDMENT|Amendment)\s+(?P<num2>\d+|[IVXLCDM]+)(?:\s*[.:]?$|\s*[.:\-–—]\s+)'
+title = "Amendment {num}"
+title_line = '^#{1,6}\s+(?P<title>\S.*)$'
+section_type = "amendment"
+numbering = "document"
+depth = 4
+
+[[level]]
+kind = "paragraph"
+key = "para"
+pattern = '^\((?P<num>\d+)\)\s*|^(?P<num2>\d+)\.(?:\s+\|)?\s+'
+rest = "body"
+title = "Paragraph {num}"
+within = ["article", "amendment"]
+
+# Points are `(a)`, `a)` or, in the Official Journal's Markdown, `a. |` (sometimes after a
+# stray `:`).
+[[level]]
+kind = "point"
+key = "pt"
+pattern = '^:?\s*\((?P<num>[a-z])\)\s*|^:?\s*(?P<num2>[a-z])(?:\)\s+|\.\s*\|\s*)'
+rest = "body"
+title = "Point ({num})"
+within = ["paragraph", "article", "amendment"]
+
+[[level]]
+kind = "annex"
+context = "sentence"
+key = "annex"
+pattern = '^(?:#{1,6}\s*)?(?:ANNEX|Annex)(?:\s+(?P<num>[IVXLCDM]+|\d+))?(?:\s*[.:\-–—]\s*|\s*$)'
+title = "Annex {num}"
+title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+section_type = "annex"
+numbering = "document"
+depth = 0
+
+[[level]]
+kind = "closing"
+key = "closing"
+pattern = '^(?:Done at|DONE AT)\b'
+rest = "line"
+title = "Closing formula"
+section_type = "final"
+depth = 0
+closed = true
+max = 1
+numbering = "none"
+"#;
+
 /// Plain Markdown: every ATX heading (`#` … `######`) opens a unit; deeper nest under shallower.
 /// A heading that begins with a legal designation and a number (`### Art 12a`, `## Chapter IV`,
 /// `### § 7`) is keyed by them (`art-12a`, `ch-4`, `par-7`); any other keeps a positional key
@@ -371,11 +600,12 @@ designations = true
 "#;
 
 /// Names and TOML of the built-ins, in detection order: the most specific grammar first.
-pub(crate) const BUILTINS: [(&str, &str); 3] = [
+pub(crate) const BUILTINS: [(&str, &str); 4] = [
     ("vn-legal", VN_LEGAL),
+    ("eu-oj", EU_OJ),
     ("en-legal", EN_LEGAL),
     ("markdown", MARKDOWN),
 ];
 
 /// Just the names, in the same order.
-pub(crate) const NAMES: [&str; 3] = ["vn-legal", "en-legal", "markdown"];
+pub(crate) const NAMES: [&str; 4] = ["vn-legal", "eu-oj", "en-legal", "markdown"];

@@ -19,9 +19,9 @@ use regex::CaptureLocations;
 use unicode_normalization::UnicodeNormalization;
 
 use super::designation;
-use super::number::{self, Num};
-use super::profile::{hit, EmptyBody, Join, Level, Numbering, Profile, Rest};
-use super::{ParseWarning, SkippedRegion};
+use super::number::{self, Num, Position};
+use super::profile::{hit, Context, EmptyBody, Join, Level, Numbering, Profile, Rest};
+use super::{ParseWarning, SkippedRegion, WarningKind};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Labels, ProblemKind, ProvisionStatus, Unit, UnitProblem};
@@ -67,7 +67,7 @@ struct Open {
     raw_num: Option<String>,
     children: u32,
     /// Last number seen per child level, for `numbering = "parent"`.
-    child_last: Vec<(usize, u64)>,
+    child_last: Vec<(usize, Position)>,
     /// Units with a positional key seen per child level, for keys of unnumbered levels.
     child_count: Vec<(usize, u32)>,
     /// The keys of the children so far ([`SiblingKeys`]).
@@ -84,18 +84,23 @@ struct Open {
     growing: bool,
 }
 
+/// Why a heading was turned down (see [`Scanner::heading_not_taken`]).
+const CONTEXT: &str = "context";
+const MAX: &str = "the profile allows only one of them in a document, and one came before";
+const PLACE: &str = "its level cannot stand under the headings open here (see the level's `within` and `depth` in the profile)";
+
 /// Mutable state of one scan.
 struct Scanner<'p> {
     profile: &'p Profile,
     units: Vec<Unit>,
     stack: Vec<Open>,
     root_children: u32,
-    root_last: Vec<(usize, u64)>,
+    root_last: Vec<(usize, Position)>,
     root_count: Vec<(usize, u32)>,
     root_keys: SiblingKeys,
     hasher: DefaultHashBuilder,
     warnings: Vec<ParseWarning>,
-    doc_last: Vec<Option<u64>>,
+    doc_last: Vec<Option<Position>>,
     level_count: Vec<u32>,
     problems: Vec<UnitProblem>,
     skipped: Vec<SkippedRegion>,
@@ -121,6 +126,13 @@ struct Scanner<'p> {
     labels: Vec<Arc<Labels>>,
     /// Lines whose tabs or Unicode spaces were read as plain spaces to match a heading.
     spaced_lines: u32,
+    /// The last line of text did not end a sentence: a heading whose level asks for
+    /// [`Context::Sentence`] cannot stand here. Headings and title lines close it.
+    sentence_open: bool,
+    /// The line where the open sentence's text was, for the warning.
+    sentence_line: u32,
+    /// A heading the last [`Scanner::match_heading`] turned down, for the warning.
+    turned_down: Option<(usize, &'static str)>,
 }
 
 /// The keys given to the children of one parent so far, as (hash of the key, unit index): a
@@ -173,7 +185,11 @@ fn bump(list: &mut Vec<(usize, u32)>, level: usize) -> u32 {
 }
 
 /// The last number recorded for `level` in `list`, then records `value` if there is one.
-fn swap_last(list: &mut Vec<(usize, u64)>, level: usize, value: Option<u64>) -> Option<u64> {
+fn swap_last(
+    list: &mut Vec<(usize, Position)>,
+    level: usize,
+    value: Option<Position>,
+) -> Option<Position> {
     for (l, last) in list.iter_mut() {
         if *l == level {
             let previous = *last;
@@ -252,6 +268,9 @@ where
         segment: String::new(),
         labels: Vec::new(),
         spaced_lines: 0,
+        sentence_open: false,
+        sentence_line: 0,
+        turned_down: None,
         locs: profile
             .levels
             .iter()
@@ -263,19 +282,241 @@ where
             .map(|l| l.title_line.as_ref().map(|re| re.capture_locations()))
             .collect(),
     };
+    let furniture = if profile.layout.furniture {
+        page_furniture(profile, lines.clone())
+    } else {
+        Vec::new()
+    };
+    let mut furniture = furniture.into_iter().peekable();
     let mut line_count = 0;
+    // A paragraph or point number alone on its line (`1.` above its text, as PDF extraction
+    // leaves it), held until the text it numbers.
+    let mut marker: Option<(u32, String)> = None;
+    let mut joined = String::new();
     for (line_no, raw) in lines {
         line_count = line_count.max(line_no);
+        while furniture.next_if(|(n, _)| *n < line_no).is_some() {}
+        if let Some((_, reason)) = furniture.next_if(|(n, _)| *n == line_no) {
+            s.skip(line_no, reason);
+            s.last_nonblank = line_no;
+            continue;
+        }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            s.blank();
+            if marker.is_none() {
+                s.blank();
+            }
             continue;
         }
         let line = nfc(trimmed);
+        if let Some((at, number)) = marker.take() {
+            joined.clear();
+            joined.push_str(&number);
+            joined.push(' ');
+            joined.push_str(&line);
+            s.line(at, &joined);
+            s.extend_top_to(line_no);
+            s.last_nonblank = line_no;
+            continue;
+        }
+        if s.is_bare_marker(&line) {
+            marker = Some((line_no, line.into_owned()));
+            continue;
+        }
         s.line(line_no, &line);
         s.last_nonblank = line_no;
     }
+    if let Some((at, number)) = marker {
+        s.line(at, &number);
+    }
     s.finish(line_count)
+}
+
+/// Lines of page furniture and footnotes, by number, in order: what a printed page adds to
+/// the text (headers, footers, page numbers, the journal's name, footnotes at the foot).
+///
+/// Furniture is found by repetition: a short line (60 characters at most) that is no heading
+/// that does not end a sentence, and whose shape (digits read as one `#`: `L 119/2` and
+/// `L 119/3` are both `L #/#`) recurs at least three times at regular intervals (three gaps in
+/// four within a quarter of the median gap, which is at least 15 lines) — a page's header or
+/// footer. A footnote block is
+/// the paragraph right before furniture (or the end of the text) whose first line matches
+/// the profile's `footnote` pattern and, if set, one of whose lines matches
+/// `footnote_contains`.
+fn page_furniture<'t, I>(profile: &Profile, lines: I) -> Vec<(u32, &'static str)>
+where
+    I: Iterator<Item = (u32, &'t str)>,
+{
+    use std::collections::HashMap;
+    let all: Vec<(u32, &str)> = lines.map(|(n, l)| (n, l.trim())).collect();
+    let mut by_shape: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (_, line)) in all.iter().enumerate() {
+        // The tail of a wrapped sentence (`personal data.`) recurs too; furniture does not end
+        // a sentence.
+        if line.is_empty() || line.chars().count() > 60 || ends_sentence(line) {
+            continue;
+        }
+        let mut form = spaces_as_spaces(line);
+        if profile.layout.letter_spacing {
+            if let Some(closed) = closed_up(&form) {
+                form = Cow::Owned(closed);
+            }
+        }
+        if profile.line_set.is_match(&form) || bare_marker(profile, &form) {
+            continue;
+        }
+        let mut shape = String::with_capacity(form.len());
+        for c in form.chars() {
+            if c.is_ascii_digit() {
+                if !shape.ends_with('#') {
+                    shape.push('#');
+                }
+            } else {
+                shape.push(c);
+            }
+        }
+        by_shape.entry(shape).or_default().push(i);
+    }
+    let mut marked = vec![false; all.len()];
+    for positions in by_shape.values() {
+        if positions.len() < 3 {
+            continue;
+        }
+        let numbers: Vec<u32> = positions
+            .iter()
+            .filter_map(|i| all.get(*i).map(|(n, _)| *n))
+            .collect();
+        let mut gaps: Vec<u32> = numbers
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
+        gaps.sort_unstable();
+        let median = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
+        if median < 15 {
+            continue;
+        }
+        let regular = gaps
+            .iter()
+            .filter(|g| **g * 4 >= median * 3 && **g * 3 <= median * 4)
+            .count();
+        if regular * 4 < gaps.len() * 3 {
+            continue;
+        }
+        for i in positions {
+            if let Some(m) = marked.get_mut(*i) {
+                *m = true;
+            }
+        }
+    }
+    let mut reasons: Vec<Option<&'static str>> = marked
+        .iter()
+        .map(|m| m.then_some("page furniture"))
+        .collect();
+    if let Some(footnote) = &profile.layout.footnote {
+        // Each place a page ends: the start of a run of furniture, and the end of the text.
+        let ends = (0..all.len())
+            .filter(|i| {
+                marked.get(*i) == Some(&true) && (*i == 0 || marked.get(i - 1) != Some(&true))
+            })
+            .chain(std::iter::once(all.len()));
+        let mut blocks = Vec::new();
+        for end in ends {
+            // Back over blank lines to the last line of text, then to the start of its block.
+            let mut last = end;
+            while last > 0 && all.get(last - 1).is_some_and(|(_, l)| l.is_empty()) {
+                last -= 1;
+            }
+            let mut first = last;
+            while first > 0
+                && all.get(first - 1).is_some_and(|(_, l)| !l.is_empty())
+                && marked.get(first - 1) != Some(&true)
+            {
+                first -= 1;
+            }
+            if first == last {
+                continue;
+            }
+            let block = all.get(first..last).unwrap_or(&[]);
+            let starts = block.first().is_some_and(|(_, l)| footnote.is_match(l));
+            let contains = profile
+                .layout
+                .footnote_contains
+                .as_ref()
+                .is_none_or(|re| block.iter().any(|(_, l)| re.is_match(l)));
+            if starts && contains {
+                blocks.push(first..last);
+            }
+        }
+        for block in blocks {
+            for i in block {
+                if let Some(r) = reasons.get_mut(i) {
+                    *r = Some("footnote");
+                }
+            }
+        }
+    }
+    all.iter()
+        .zip(reasons)
+        .filter_map(|((n, _), r)| r.map(|r| (*n, r)))
+        .collect()
+}
+
+/// Whether `line` is only the number of a level whose text follows on the same line
+/// (`1.`, `(a)`): the level's pattern matches it once text follows, and takes all of it.
+fn bare_marker(profile: &Profile, line: &str) -> bool {
+    if line.len() > 8 || line.contains(' ') {
+        return false;
+    }
+    let probe = format!("{line} x");
+    profile.levels.iter().any(|level| {
+        level.rest == Rest::Body
+            && !level.pattern.is_match(line)
+            && level
+                .pattern
+                .find(&probe)
+                .is_some_and(|m| m.end() == probe.len() - 1)
+    })
+}
+
+/// A letter-spaced line read closed up (`S ec ti on 1` → `Section 1`, `C oo p er a tio n` →
+/// `Cooperation`), or `None` when the line does not look letter-spaced: at least three
+/// alphabetic pieces, three in four of them one or two letters long. Runs of two or more
+/// spaces separate words; inside a word, letters close up and numbers stay apart.
+pub(crate) fn closed_up(line: &str) -> Option<String> {
+    let pieces: Vec<&str> = line.split(' ').filter(|t| !t.is_empty()).collect();
+    let alphabetic: Vec<&&str> = pieces
+        .iter()
+        .filter(|t| t.chars().all(char::is_alphabetic))
+        .collect();
+    let short = alphabetic.iter().filter(|t| t.chars().count() <= 2).count();
+    if alphabetic.len() < 3 || short * 4 < alphabetic.len() * 3 {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len());
+    for word in line.split("  ").map(str::trim).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let mut previous_letters = None;
+        for piece in word.split(' ').filter(|t| !t.is_empty()) {
+            let letters = piece.chars().all(char::is_alphabetic);
+            if previous_letters.is_some_and(|p| !(p && letters)) {
+                out.push(' ');
+            }
+            out.push_str(piece);
+            previous_letters = Some(letters);
+        }
+    }
+    Some(out)
+}
+
+/// Whether a line of text ends a sentence: its last character, past closing quotes and
+/// brackets, is `.`, `:`, `;`, `!` or `?`.
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end()
+        .trim_end_matches(['"', '\'', '’', '”', '»', ')', ']', '*', '|'])
+        .trim_end()
+        .ends_with(['.', ':', ';', '!', '?'])
 }
 
 /// The lines of `text`, split at `\n`, `\r\n` and a lone `\r` (files saved on old Macs, or
@@ -540,9 +781,14 @@ impl<'p> Scanner<'p> {
         // Headings, titles and skip rules are matched on the line with its tabs and Unicode
         // spaces read as plain spaces (a PDF's no-break space between `Article` and `5`); a
         // body keeps its text as written.
-        let form = spaces_as_spaces(raw);
+        let mut form = spaces_as_spaces(raw);
         if matches!(form, Cow::Owned(_)) {
             self.spaced_lines = self.spaced_lines.saturating_add(1);
+        }
+        if profile.layout.letter_spacing {
+            if let Some(closed) = closed_up(&form) {
+                form = Cow::Owned(closed);
+            }
         }
         let s: &str = &form;
         if let Some((rule, _)) = self.in_block {
@@ -614,10 +860,59 @@ impl<'p> Scanner<'p> {
         if self.pending_title {
             self.pending_title = false;
             if self.try_title_line(n, s) {
+                self.sentence_open = false;
                 return;
             }
         }
+        if let Some((li, why)) = self.turned_down.take() {
+            self.heading_not_taken(n, li, why);
+        }
         self.body(n, raw);
+    }
+
+    /// Records that line `n` looks like a heading of level `li` but stays body text.
+    fn heading_not_taken(&mut self, n: u32, li: usize, why: &str) {
+        let Some(level) = self.profile.levels.get(li) else {
+            return;
+        };
+        let key = self
+            .stack
+            .last()
+            .map_or_else(String::new, |top| top.draft.key.clone());
+        let message = if why == CONTEXT {
+            format!(
+                "looks like a `{}` heading but continues the sentence of line {} (no sentence end before it), so it was read as body text; if it is a heading, check the line before it",
+                level.kind, self.sentence_line
+            )
+        } else {
+            format!(
+                "looks like a `{}` heading but was read as body text: {why}",
+                level.kind
+            )
+        };
+        self.warnings.push(ParseWarning {
+            line: n,
+            key,
+            kind: WarningKind::HeadingNotTaken,
+            message,
+        });
+    }
+
+    /// Extends the innermost unit to line `n` (the text of a number held from an earlier line).
+    fn extend_top_to(&mut self, n: u32) {
+        if let Some(top) = self.stack.last_mut() {
+            top.draft.line_end = top.draft.line_end.max(n);
+        }
+    }
+
+    /// Whether `line` is a number alone that the next line's text belongs to.
+    fn is_bare_marker(&self, line: &str) -> bool {
+        // After a line that ends mid-sentence, a number alone (`2012.`) is where the sentence
+        // wrapped, not a paragraph's number.
+        !self.sentence_open
+            && self.in_block.is_none()
+            && !matches!(self.toc, TocState::Inside(_))
+            && bare_marker(self.profile, &spaces_as_spaces(line))
     }
 
     /// Records line `n` as skipped, extending the previous region when nothing but blank lines
@@ -641,17 +936,34 @@ impl<'p> Scanner<'p> {
         s: &'t str,
         candidate: impl Fn(usize) -> bool,
     ) -> Option<Heading<'t>> {
+        self.turned_down = None;
+        let mut turned_down = None;
         for (li, level) in self.profile.levels.iter().enumerate() {
             if !candidate(li) || (level.first_only && !self.units.is_empty()) {
                 continue;
             }
+            // Only a heading with a title of its own is worth a warning when turned down: a
+            // number such as `1.` or `(a)` starting a line of text is common in bodies.
+            let warn = level.rest == Rest::Title;
             if level
                 .max
                 .is_some_and(|max| self.level_count.get(li).is_some_and(|c| *c >= max))
             {
+                if warn && turned_down.is_none() {
+                    turned_down = Some((li, MAX));
+                }
+                continue;
+            }
+            if level.context == Context::Sentence && self.sentence_open && !s.starts_with('#') {
+                if warn && turned_down.is_none() && level.pattern.is_match(s) {
+                    turned_down = Some((li, CONTEXT));
+                }
                 continue;
             }
             let Some(keep) = self.parent_position(level) else {
+                if warn && turned_down.is_none() && level.pattern.is_match(s) {
+                    turned_down = Some((li, PLACE));
+                }
                 continue;
             };
             let Some(locs) = self.locs.get_mut(li) else {
@@ -662,6 +974,7 @@ impl<'p> Scanner<'p> {
                 continue;
             };
             let group = |g: usize| locs.get(g).and_then(|(a, b)| s.get(a..b));
+            self.sentence_open = false;
             return Some(Heading {
                 level: li,
                 keep,
@@ -674,6 +987,7 @@ impl<'p> Scanner<'p> {
                 rest: s.get(whole.end()..).unwrap_or(""),
             });
         }
+        self.turned_down = turned_down;
         None
     }
 
@@ -768,7 +1082,8 @@ impl<'p> Scanner<'p> {
         if let Some(c) = self.level_count.get_mut(h.level) {
             *c = c.saturating_add(1);
         }
-        let num = number::parse(h.raw_num, &level.alphabet);
+        // Read once per heading: word numerals and suffixes are a small table lookup.
+        let num = profile.numbers.read(h.raw_num, &level.alphabet);
 
         // The title first (and the start of the body, for `rest = "body"` or `"line"`): a
         // heading without a number of its own may be keyed by the designation its title
@@ -786,10 +1101,14 @@ impl<'p> Scanner<'p> {
             Rest::Body => {
                 let text = clean_with(profile, h.rest);
                 self.body.push_str(text.trim());
+                self.sentence_open = !text.trim().is_empty() && !ends_sentence(&text);
+                self.sentence_line = n;
             }
             Rest::Line => {
                 let text = clean_with(profile, s);
                 self.body.push_str(text.trim());
+                self.sentence_open = !ends_sentence(&text);
+                self.sentence_line = n;
             }
         }
         let designation = if h.raw_num.is_empty() && level.designations {
@@ -842,7 +1161,7 @@ impl<'p> Scanner<'p> {
                 level.key.as_str()
             }
             None => {
-                number::push_key_segment(segment, h.raw_num, &num);
+                profile.numbers.push_key_segment(segment, h.raw_num, &num);
                 level.key.as_str()
             }
         };
@@ -872,15 +1191,19 @@ impl<'p> Scanner<'p> {
             positional,
         );
         let parent_len = parent_key.map(str::len);
-        let key = self.unique_key(key, index, n);
+        let (key, accepted_repeat) = self.unique_key(key, index, n);
 
-        let previous = self.previous_number(h.level, &num);
-        if let Some(kind) = expect_next(level, previous, h.raw_num, &num) {
-            self.problems.push(UnitProblem {
-                key: key.clone(),
-                line: n,
-                kind,
-            });
+        // A repeat the profile accepts (`accept_duplicates`) is neither checked nor counted
+        // in the numbering: its number is the one already seen.
+        if !accepted_repeat {
+            let previous = self.previous_number(h.level, &num);
+            if let Some(kind) = expect_next(profile, level, previous, h.raw_num, &num) {
+                self.problems.push(UnitProblem {
+                    key: key.clone(),
+                    line: n,
+                    kind,
+                });
+            }
         }
 
         self.pending_title = title.is_empty() && level.title_line.is_some();
@@ -944,7 +1267,9 @@ impl<'p> Scanner<'p> {
     /// `key` if no earlier sibling has it, else the first of `key~2`, `key~3` … that none has,
     /// with a warning: a heading repeated in the source (two `Art 5`) keeps its text and gets
     /// a key of its own, and the first keeps the plain one. `index` is where the unit will be.
-    fn unique_key(&mut self, key: String, index: usize, line: u32) -> String {
+    /// A repeat the profile's `accept_duplicates` names gets its key without a warning, and
+    /// the flag returned says so.
+    fn unique_key(&mut self, key: String, index: usize, line: u32) -> (String, bool) {
         let hasher = &self.hasher;
         let units = &self.units;
         let table = match self.stack.last_mut() {
@@ -964,6 +1289,7 @@ impl<'p> Scanner<'p> {
                 .and_then(|(_, i)| usize::try_from(*i).ok())
                 .and_then(|i| units.get(i))
         };
+        let mut accepted = false;
         let key = match holder(table, &key) {
             None => key,
             Some(first) => {
@@ -974,28 +1300,29 @@ impl<'p> Scanner<'p> {
                     n += 1;
                     candidate = format!("{key}~{n}");
                 }
-                self.warnings.push(ParseWarning {
-                    line,
-                    key: candidate.clone(),
-                    message: format!(
-                        "the heading repeats key `{key}` of line {first_line}; this unit is keyed `{candidate}`"
-                    ),
-                });
+                accepted = self.profile.accepts_duplicate(&key, &candidate);
+                if !accepted {
+                    self.warnings.push(ParseWarning {
+                        line,
+                        key: candidate.clone(),
+                        kind: WarningKind::RepeatedKey,
+                        message: format!(
+                            "the heading repeats key `{key}` of line {first_line}; this unit is keyed `{candidate}` (if the source really repeats it, list `{key}` in the profile's `accept_duplicates`)"
+                        ),
+                    });
+                }
                 candidate
             }
         };
         let hash = hasher.hash_one(key.as_str());
         table.insert_unique(hash, (hash, to_u32(index)), |(h, _)| *h);
-        key
+        (key, accepted)
     }
 
     /// The number the previous unit of this level had in its numbering scope, recording
     /// `num` as the new last one.
-    fn previous_number(&mut self, li: usize, num: &Num) -> Option<u64> {
-        let value = match num {
-            Num::Value { value, .. } => Some(*value),
-            _ => None,
-        };
+    fn previous_number(&mut self, li: usize, num: &Num) -> Option<Position> {
+        let value = num.position();
         match self.profile.levels.get(li).map(|l| l.numbering) {
             None | Some(Numbering::None) => None,
             Some(Numbering::Document) => self.doc_last.get_mut(li).and_then(|slot| {
@@ -1094,6 +1421,8 @@ impl<'p> Scanner<'p> {
         }
         self.pending_break = false;
         body.push_str(text);
+        self.sentence_open = !ends_sentence(text);
+        self.sentence_line = n;
     }
 
     fn clean<'t>(&self, s: &'t str) -> Cow<'t, str> {
@@ -1181,24 +1510,24 @@ fn clean_with<'t>(profile: &Profile, s: &'t str) -> Cow<'t, str> {
     out
 }
 
-/// The numbering problem of `num` coming after `previous`, if any.
-fn expect_next(level: &Level, previous: Option<u64>, raw: &str, num: &Num) -> Option<ProblemKind> {
+/// The numbering problem of `num` coming after `previous`, if any: a number must follow the
+/// one before (`12` after `11` or `11 ter`, `11 bis` after `11`, `11 ter` after `11 bis`),
+/// or jump forward where the level's `gaps` allow it.
+fn expect_next(
+    profile: &Profile,
+    level: &Level,
+    previous: Option<Position>,
+    raw: &str,
+    num: &Num,
+) -> Option<ProblemKind> {
     if level.numbering == Numbering::None {
         return None;
     }
-    let label = |n: &str| level.title.replace("{num}", n);
-    match num {
-        Num::Value { value, style } => {
-            let expected = previous.map_or(1, |p| p.saturating_add(1));
-            (*value != expected).then(|| ProblemKind::Numbering {
-                expected: label(&number::render(expected, *style, &level.alphabet)),
-                found: label(raw),
-            })
-        }
-        Num::Suffixed { base, .. } => (previous != Some(*base)).then(|| ProblemKind::Numbering {
-            expected: format!("an insertion after {}", label(&base.to_string())),
-            found: label(raw),
-        }),
-        Num::Unknown => None,
-    }
+    let found = num.position()?;
+    let expected = number::misplaced(previous, found, &level.gaps)?;
+    let shown = profile.numbers.render_like(expected, num, &level.alphabet);
+    Some(ProblemKind::Numbering {
+        expected: level.fill_title(&shown),
+        found: level.fill_title(raw),
+    })
 }

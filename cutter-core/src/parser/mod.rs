@@ -63,7 +63,7 @@ mod profile;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-pub use profile::{EmptyBody, Join, Numbering, Profile, Rest, DEFAULT_REPEAL_MARKERS};
+pub use profile::{Context, EmptyBody, Join, Numbering, Profile, Rest, DEFAULT_REPEAL_MARKERS};
 
 use crate::discover::{decode_utf8, Discoverer, DiscoveryError};
 use crate::plan::{sha256_hex, BodyHashes, CutPlan};
@@ -84,15 +84,27 @@ pub struct SkippedRegion {
     pub reason: String,
 }
 
-/// Something the parser decided without stopping the cut, for the person reading the plan
-/// (today: a repeated heading given a key of its own, `art-5~2`).
+/// Something the parser decided without stopping the cut, for the person reading the plan: a
+/// repeated heading given a key of its own (`art-5~2`), or a line that looks like a heading
+/// but was not taken as one. `cutter plan --strict` makes them errors.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ParseWarning {
-    /// Source line of the unit concerned, 1-based.
+    /// Source line concerned, 1-based.
     pub line: u32,
-    /// The unit's key.
+    /// The unit concerned (the repeated one, or the one whose body holds the line).
     pub key: String,
+    pub kind: WarningKind,
     pub message: String,
+}
+
+/// What a [`ParseWarning`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// A heading repeats an earlier sibling's key; the unit is keyed `key~2`.
+    RepeatedKey,
+    /// A line that looks like a heading of the profile was read as body text.
+    HeadingNotTaken,
 }
 
 impl std::fmt::Display for ParseWarning {
@@ -447,6 +459,7 @@ impl Discoverer for ProfileDiscoverer {
             .map(|parsed| crate::discover::Discovered {
                 plan: parsed.plan,
                 skipped: parsed.skipped,
+                warnings: parsed.warnings,
             })
     }
 }

@@ -4,9 +4,12 @@
 //! unknown fields (a misspelt option must fail loudly, not be ignored) and are kept separate
 //! from the compiled [`Profile`] the engine runs.
 
+use std::collections::BTreeMap;
+
 use regex::{Regex, RegexSet, SetMatches};
 use serde::Deserialize;
 
+use super::number::{self, Gaps, Num, Rules};
 use crate::discover::DiscoveryError;
 
 /// How the lines of one paragraph are joined into a body.
@@ -95,6 +98,70 @@ struct ProfileSpec {
     repeal_markers: Option<Vec<String>>,
     #[serde(default)]
     empty_body: EmptyBody,
+    #[serde(default)]
+    layout: LayoutSpec,
+    /// Word numerals: `premier = 1`, `"Ier" = 1` (any case).
+    #[serde(default)]
+    numerals: BTreeMap<String, u64>,
+    /// The Latin suffixes in order (`["bis", "ter", ["nonies", "novies"], …]`).
+    #[serde(default)]
+    suffixes: Option<Vec<SuffixSpec>>,
+    /// Keys whose repeats are known and accepted (`"title-2/art-12"`, or one repeat
+    /// `"title-2/art-12~2"`).
+    #[serde(default)]
+    accept_duplicates: Vec<String>,
+}
+
+/// `[layout]`: how text extracted from a printed page (an Official Journal PDF) is read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutSpec {
+    #[serde(default)]
+    furniture: bool,
+    #[serde(default)]
+    footnote: Option<String>,
+    #[serde(default)]
+    footnote_contains: Option<String>,
+    #[serde(default)]
+    letter_spacing: bool,
+}
+
+/// Where a heading may stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    /// Anywhere its pattern matches.
+    #[default]
+    Any,
+    /// Only where a sentence has ended: first in the document, or after a heading, a title
+    /// line or a line that ends with `.`, `:`, `;`, `!` or `?` (a closing quote or bracket may
+    /// follow). A line inside a wrapped sentence that happens to begin `Article 63.` stays body
+    /// text, with a warning. A `#` heading is always a heading.
+    Sentence,
+}
+
+/// One rank of the suffix order: a spelling, or several spellings of the same rank.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SuffixSpec {
+    One(String),
+    Several(Vec<String>),
+}
+
+/// A level's `gaps`: `"allow"` (or `"none"`), or a list of allowed jumps.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum GapsSpec {
+    Word(String),
+    Listed(Vec<[NumberSpec; 2]>),
+}
+
+/// A number in a `gaps` entry: `77`, or as the document writes it, `"XI bis"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberSpec {
+    Int(u64),
+    Text(String),
 }
 
 fn yes() -> bool {
@@ -149,6 +216,9 @@ struct LevelSpec {
     first_only: bool,
     #[serde(default)]
     designations: bool,
+    #[serde(default)]
+    context: Context,
+    gaps: Option<GapsSpec>,
 }
 
 /// A compiled grammar profile: which lines are headings of which level, what is skipped, and
@@ -174,6 +244,24 @@ pub struct Profile {
     /// … and the same anchored at the start of a body.
     pub(crate) repeal_body: RegexSet,
     pub(crate) empty_body: EmptyBody,
+    pub(crate) layout: Layout,
+    /// How numbers are read: word numerals and the suffix order.
+    pub(crate) numbers: Rules,
+    /// Keys (`art-5`) whose repeats raise no warning, or single repeats (`art-5~2`).
+    pub(crate) accept_duplicates: Vec<String>,
+}
+
+/// The compiled `[layout]` table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    /// Short lines that recur at regular intervals are page furniture.
+    pub(crate) furniture: bool,
+    /// A block right before page furniture whose first line matches this is a footnote block…
+    pub(crate) footnote: Option<Regex>,
+    /// … when some line of it also matches this (if set).
+    pub(crate) footnote_contains: Option<Regex>,
+    /// Letter-spaced lines (`S ec ti on 1`) are read closed up when matching headings.
+    pub(crate) letter_spacing: bool,
 }
 
 /// An inline marker pattern to remove from titles and bodies.
@@ -239,7 +327,6 @@ pub(crate) struct Level {
     /// part in the match is the number (a regex cannot reuse one name across alternatives).
     pub(crate) num_groups: Vec<usize>,
     pub(crate) title_group: Option<usize>,
-    pub(crate) title: String,
     /// `title` split at each `{num}`, so filling it in (once per unit) needs no search.
     pub(crate) title_parts: Vec<String>,
     pub(crate) rest: Rest,
@@ -258,6 +345,9 @@ pub(crate) struct Level {
     /// A heading without a number of its own is keyed by the legal designation its title
     /// begins with (`Art 12a` → `art-12a`), if any.
     pub(crate) designations: bool,
+    pub(crate) context: Context,
+    /// Which jumps in the numbering are allowed.
+    pub(crate) gaps: Gaps,
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -283,6 +373,14 @@ impl Level {
 }
 
 impl Profile {
+    /// Whether the profile accepts `candidate`, a repeat of `key` (`art-5~2` of `art-5`),
+    /// without a warning.
+    pub(crate) fn accepts_duplicate(&self, key: &str, candidate: &str) -> bool {
+        self.accept_duplicates
+            .iter()
+            .any(|k| k == key || k == candidate)
+    }
+
     /// Parses and compiles a profile written in TOML. `name_for_errors` names the profile (its
     /// file, usually) in error messages, since a broken file may not even have a readable name.
     pub fn from_toml_str(
@@ -392,6 +490,29 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
                 .transpose()?,
         });
     }
+    let numbers = Rules::new(
+        spec.numerals.iter().map(|(w, v)| (w.clone(), *v)).collect(),
+        match &spec.suffixes {
+            Some(list) => list
+                .iter()
+                .map(|s| match s {
+                    SuffixSpec::One(one) => vec![one.clone()],
+                    SuffixSpec::Several(several) => several.clone(),
+                })
+                .collect(),
+            None => number::DEFAULT_SUFFIXES
+                .iter()
+                .map(|g| g.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        },
+    )?;
+    for key in &spec.accept_duplicates {
+        if key.trim().is_empty() || key.trim() != key {
+            return Err(format!(
+                "read `accept_duplicates`: `{key}` is no key; write the key the warning names, such as `title-2/art-12`"
+            ));
+        }
+    }
     let mut levels = Vec::with_capacity(spec.level.len());
     for (index, level) in spec.level.iter().enumerate() {
         let what = format!("level `{}`", level.kind);
@@ -461,13 +582,16 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             .unwrap_or(DEFAULT_ALPHABET)
             .chars()
             .collect();
+        let gaps = match &level.gaps {
+            None => Gaps::None,
+            Some(spec) => gaps(&what, spec, &numbers, &alphabet)?,
+        };
         levels.push(Level {
             kind: level.kind.clone(),
             key: level.key.clone(),
             pattern,
             num_groups,
             title_group,
-            title: level.title.clone(),
             title_parts: level.title.split(TITLE_NUM).map(str::to_string).collect(),
             rest: level.rest,
             title_line,
@@ -483,6 +607,8 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             max: level.max,
             first_only: level.first_only,
             designations: level.designations,
+            context: level.context,
+            gaps,
         });
     }
     let mut set_patterns: Vec<&str> = spec.skip.iter().map(|r| r.start.as_str()).collect();
@@ -506,7 +632,24 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
         RegexSet::new(&markers).map_err(|e| format!("compile the repeal markers together: {e}"))?;
     let repeal_body = RegexSet::new(markers.iter().map(|m| format!("^(?:{m})")))
         .map_err(|e| format!("compile the repeal markers together: {e}"))?;
+    let layout = Layout {
+        furniture: spec.layout.furniture,
+        footnote: spec
+            .layout
+            .footnote
+            .as_deref()
+            .map(|p| regex("layout footnote", p))
+            .transpose()?,
+        footnote_contains: spec
+            .layout
+            .footnote_contains
+            .as_deref()
+            .map(|p| regex("layout footnote_contains", p))
+            .transpose()?,
+        letter_spacing: spec.layout.letter_spacing,
+    };
     Ok(Profile {
+        layout,
         name: spec.name,
         line_set,
         description: spec.description,
@@ -521,7 +664,58 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
         repeal_title,
         repeal_body,
         empty_body: spec.empty_body,
+        numbers,
+        accept_duplicates: spec.accept_duplicates,
     })
+}
+
+/// Compiles a level's `gaps` (`what` names the level in errors): each listed number is read
+/// with the profile's rules, and each jump must go forward.
+fn gaps(what: &str, spec: &GapsSpec, rules: &Rules, alphabet: &[char]) -> Result<Gaps, String> {
+    let list = match spec {
+        GapsSpec::Word(word) => {
+            return match word.as_str() {
+                "allow" => Ok(Gaps::Allow),
+                "none" => Ok(Gaps::None),
+                other => Err(format!(
+                    "read {what}'s `gaps = \"{other}\"`; write `gaps = \"allow\"`, `gaps = \"none\"` or a list of jumps such as `gaps = [[77, 87]]`"
+                )),
+            };
+        }
+        GapsSpec::Listed(list) => list,
+    };
+    let position = |n: &NumberSpec| match n {
+        NumberSpec::Int(value) => Ok(number::Position::plain(*value)),
+        NumberSpec::Text(text) => match rules.read(text.trim(), alphabet) {
+            Num::Unknown => Err(format!(
+                "read {what}'s `gaps`: `{text}` is not a number this profile can read"
+            )),
+            num => num
+                .position()
+                .ok_or_else(|| format!("read {what}'s `gaps`: `{text}`")),
+        },
+    };
+    let mut jumps = Vec::with_capacity(list.len());
+    for [from, to] in list {
+        let (from_at, to_at) = (position(from)?, position(to)?);
+        if to_at <= from_at {
+            return Err(format!(
+                "read {what}'s `gaps`: the jump [{}, {}] does not go forward; each entry is [last number before the gap, first number after it]",
+                show(from),
+                show(to)
+            ));
+        }
+        jumps.push((from_at, to_at));
+    }
+    Ok(Gaps::Listed(jumps))
+}
+
+/// A `gaps` number as the profile wrote it.
+fn show(n: &NumberSpec) -> String {
+    match n {
+        NumberSpec::Int(value) => value.to_string(),
+        NumberSpec::Text(text) => format!("\"{text}\""),
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +743,256 @@ mod tests {
         assert!(err(&format!("name='x'\n{}", level.replace("^Art", "^(Art"))).contains("compile"));
         assert!(
             err(&format!("name='x'\n{}", level.replace("'art'", "'Art!'"))).contains("key prefix")
+        );
+    }
+
+    /// A French constitution-style profile; `extra` is added to the article level.
+    fn french(extra: &str, top: &str) -> Profile {
+        let text = format!(
+            r#"name = "fr"
+{top}
+[numerals]
+premier = 1
+"Ier" = 1
+
+[[level]]
+kind = "title"
+key = "title"
+pattern = '^(?i:titre)\s+(?P<num>(?i:premier)|Ier|[IVXLC]+(?:\s+(?i:bis|ter|quater))?)(?:\s*[.:—–-]\s*|\s*$)'
+title = "Titre {{num}}"
+numbering = "document"
+
+[[level]]
+kind = "article"
+key = "art"
+pattern = '^(?i:article)\s+(?P<num>(?i:premier)|\d+(?:-\d+)?(?:\s*(?i:bis|ter|quater))?)(?:\s*[.:—–-]\s*|\s*$)'
+title = "Article {{num}}"
+numbering = "document"
+{extra}
+"#
+        );
+        Profile::from_toml_str("fr.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Keys, then every problem and warning, of `text` cut with `profile`.
+    fn cut(profile: &Profile, text: &str) -> (Vec<String>, Vec<String>) {
+        match crate::parser::parse("t.txt", text.as_bytes(), profile) {
+            Ok(parsed) => (
+                parsed
+                    .plan
+                    .units
+                    .iter()
+                    .map(|u| u.key().to_string())
+                    .collect(),
+                parsed
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning {w}"))
+                    .collect(),
+            ),
+            Err(DiscoveryError::InvalidUnits { problems, .. }) => {
+                (Vec::new(), problems.iter().map(|p| p.to_string()).collect())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn word_numerals_key_and_count_on_any_level() {
+        let profile = french("", "");
+        let text = "TITRE PREMIER\nARTICLE PREMIER\nA.\nArticle 2\nB.\nTitre II\nARTICLE 3\nC.\n";
+        let (keys, said) = cut(&profile, text);
+        assert_eq!(
+            keys,
+            [
+                "title-1",
+                "title-1/art-1",
+                "title-1/art-2",
+                "title-2",
+                "title-2/art-3"
+            ]
+        );
+        assert!(said.is_empty(), "{said:?}");
+        let (keys, said) = cut(&profile, &text.replace("TITRE PREMIER", "Titre Ier"));
+        assert_eq!(keys.first().map(String::as_str), Some("title-1"));
+        assert!(said.is_empty(), "{said:?}");
+        // The numeral counts: `Article 2` before `ARTICLE PREMIER` is out of order.
+        let (_, said) = cut(
+            &profile,
+            "Titre premier\nArticle 2\nB.\nARTICLE PREMIER\nA.\n",
+        );
+        assert_eq!(
+            said,
+            [
+                "line 2: unit `title-1/art-2`: numbering: found Article 2 where Article 1 was expected",
+                "line 4: unit `title-1/art-1`: numbering: found Article PREMIER where Article 3 was expected",
+            ]
+        );
+        // `Iers` is no numeral: the pattern does not take it, so it is body text.
+        let (keys, _) = cut(&profile, "Titre Ier\nArticle premier\nTitre Iers\n");
+        assert_eq!(keys, ["title-1", "title-1/art-1"]);
+    }
+
+    #[test]
+    fn suffixed_headings_key_stably_and_are_checked_in_order() {
+        let profile = french("", "");
+        let mut text = String::from("Titre premier\nArticle premier\nA.\n");
+        for n in 2..=11 {
+            text.push_str(&format!(
+                "Titre {}\nArticle {n}\nA.\n",
+                number::render(n, number::Style::Roman, &[])
+            ));
+        }
+        let good = format!("{text}TITRE XI BIS\nArticle 11-1\nB.\nArticle 11-2\nC.\nTitre XI ter\nArticle 12\nD.\n");
+        let (keys, said) = cut(&profile, &good);
+        assert!(said.is_empty(), "{said:?}");
+        let tail: Vec<&str> = keys
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "title-11bis",
+                "title-11bis/art-11-1",
+                "title-11bis/art-11-2",
+                "title-11ter",
+                "title-11ter/art-12"
+            ]
+        );
+        // `ter` before `bis` is a misordering, named with what was expected.
+        let swapped = format!("{text}Titre XI ter\nArticle 12\nD.\nTITRE XI BIS\nArticle 13\nE.\n");
+        let (_, said) = cut(&profile, &swapped);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains("found Titre XI ter where Titre XI bis was expected"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("found Titre XI BIS where Titre XI QUATER was expected"),
+            "{said:?}"
+        );
+        // `bis` with no plain number before it.
+        let orphan = "Titre premier\nArticle premier\nA.\nArticle 2 bis\nB.\n";
+        let (_, said) = cut(&profile, orphan);
+        assert_eq!(
+            said,
+            ["line 4: unit `title-1/art-2bis`: numbering: found Article 2 bis where Article 2 was expected"]
+        );
+    }
+
+    #[test]
+    fn listed_gaps_allow_only_themselves_and_allow_allows_only_forward() {
+        let text = |numbers: &[&str]| -> String {
+            let mut t = String::from("Titre premier\n");
+            for n in numbers {
+                t.push_str(&format!("Article {n}\nText.\n"));
+            }
+            t
+        };
+        let gap = text(&["76", "77", "87", "88"]);
+        let start =
+            |t: &str| t.replacen("Titre premier\n", "Titre premier\nArticle 75\nText.\n", 1);
+        let strict = french("", "");
+        let listed = french("gaps = [[0, 75], [77, 87]]", "");
+        let allow = french("gaps = \"allow\"", "");
+        let (_, said) = cut(&strict, &start(&gap));
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].contains("found Article 75 where Article 1 was expected"));
+        assert!(said[1].contains("found Article 87 where Article 78 was expected"));
+        for profile in [&listed, &allow] {
+            let (keys, said) = cut(profile, &start(&gap));
+            assert!(said.is_empty(), "{said:?}");
+            assert_eq!(keys.len(), 6);
+        }
+        // Another gap is a problem under the list, not under `allow`.
+        let other = start(&text(&["76", "77", "87", "90"]));
+        let (_, said) = cut(&listed, &other);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("found Article 90 where Article 88 was expected"));
+        assert!(cut(&allow, &other).1.is_empty());
+        // Going back or repeating is a problem under both.
+        for numbers in [["76", "77", "87", "80"], ["76", "77", "87", "87"]] {
+            let back = start(&text(&numbers));
+            for profile in [&listed, &allow] {
+                let (_, said) = cut(profile, &back);
+                assert!(
+                    said.iter()
+                        .any(|s| s.contains("where Article 88 was expected")),
+                    "{numbers:?}: {said:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_accepted_duplicate_gives_no_warning_and_no_numbering_problem() {
+        let text = "Titre premier\nArticle premier\nA.\nArticle 2\nB.\nArticle 2\nB again.\nArticle 3\nC.\n";
+        let (keys, said) = cut(&french("", ""), text);
+        assert!(keys.is_empty());
+        assert_eq!(
+            said,
+            ["line 6: unit `title-1/art-2~2`: numbering: found Article 2 where Article 3 was expected"]
+        );
+        for accept in ["title-1/art-2", "title-1/art-2~2"] {
+            let profile = french("", &format!("accept_duplicates = [\"{accept}\"]"));
+            let (keys, said) = cut(&profile, text);
+            assert!(said.is_empty(), "{accept}: {said:?}");
+            assert!(keys.contains(&"title-1/art-2~2".to_string()), "{keys:?}");
+        }
+        // Only the repeat named is accepted: a third `Article 2` still warns (and is out of
+        // order), and so does a repeat of another key.
+        let profile = french("", "accept_duplicates = [\"title-1/art-2~2\"]");
+        let three = text.replace("Article 3\n", "Article 2\nThird.\nArticle 3\n");
+        let (_, said) = cut(&profile, &three);
+        assert_eq!(
+            said,
+            ["line 8: unit `title-1/art-2~3`: numbering: found Article 2 where Article 3 was expected"]
+        );
+        let profile = french("", "accept_duplicates = [\"title-1/art-1\"]");
+        let (_, said) = cut(&profile, text);
+        assert_eq!(said.len(), 1, "{said:?}");
+        // Without numbering checks, an unlisted repeat is the warning alone.
+        let unchecked = french("", "").levels.into_iter().map(|mut l| {
+            l.numbering = Numbering::None;
+            l
+        });
+        let mut profile = french("", "");
+        profile.levels = unchecked.collect();
+        let (_, said) = cut(&profile, text);
+        assert_eq!(
+            said,
+            ["warning line 6: unit `title-1/art-2~2`: the heading repeats key `title-1/art-2` of line 4; this unit is keyed `title-1/art-2~2` (if the source really repeats it, list `title-1/art-2` in the profile's `accept_duplicates`)"]
+        );
+    }
+
+    #[test]
+    fn new_options_reject_mistakes_with_a_reason() {
+        let level = "[[level]]\nkind='article'\nkey='art'\npattern='^Art (?P<num>\\d+)'\ntitle='Art {num}'\n";
+        let with = |top: &str, extra: &str| err(&format!("name='x'\n{top}\n{level}{extra}\n"));
+        assert_eq!(with("", "gaps = 'allow'"), "ok");
+        assert_eq!(
+            with("", "gaps = [[77, 87], ['XI', 'XI bis'], ['12a', 14]]"),
+            "ok"
+        );
+        assert!(with("", "gaps = 'sometimes'").contains("write `gaps = \"allow\"`"));
+        assert!(with("", "gaps = [[87, 77]]").contains("does not go forward"));
+        assert!(with("", "gaps = [[5, 5]]").contains("does not go forward"));
+        assert!(with("", "gaps = [['five', 6]]").contains("`five` is not a number"));
+        assert!(with("", "gaps = [[1, 2, 3]]").contains("p.toml"));
+        assert_eq!(with("[numerals]\npremier = 1\n\"Ier\" = 1", ""), "ok");
+        assert!(with("[numerals]\npremier = -1", "").contains("p.toml"));
+        assert!(with("[numerals]\npremier = 1\nPREMIER = 2", "").contains("given both"));
+        assert_eq!(with("suffixes = ['bis', ['ter', 'tres']]", ""), "ok");
+        assert!(with("suffixes = ['bis', 'bis']", "").contains("listed twice"));
+        assert!(with("accept_duplicates = [' art-5']", "").contains("is no key"));
+        // A word of the table reads in `gaps` too.
+        assert_eq!(
+            with("[numerals]\npremier = 1", "gaps = [['premier', 3]]"),
+            "ok"
         );
     }
 

@@ -386,8 +386,8 @@ fn a_repeated_heading_keeps_its_text_under_a_key_of_its_own_with_a_warning() {
          h1-1/art-5 [section/normative] Art 5 | First.
          h1-1/art-5~2 [section/normative] Art 5 | Second.
          h1-1/art-5~3 [section/normative] Art 5 | Third.
-         warning line 4: unit `h1-1/art-5~2`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~2`
-         warning line 6: unit `h1-1/art-5~3`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~3`",
+         warning line 4: unit `h1-1/art-5~2`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~2` (if the source really repeats it, list `h1-1/art-5` in the profile's `accept_duplicates`)
+         warning line 6: unit `h1-1/art-5~3`: the heading repeats key `h1-1/art-5` of line 2; this unit is keyed `h1-1/art-5~3` (if the source really repeats it, list `h1-1/art-5` in the profile's `accept_duplicates`)",
     );
     // The same number under different parents is no repeat.
     check(

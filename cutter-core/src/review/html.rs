@@ -185,6 +185,7 @@ pub(super) fn render(r: &Review) -> String {
     }
     tree(&mut o, r);
     coverage(&mut o, r);
+    parse_warnings(&mut o, r);
     warnings(&mut o, r);
     o.push_str("<script>");
     o.push_str(SCRIPT);
@@ -520,6 +521,27 @@ fn coverage(o: &mut String, r: &Review) {
             esc(o, &u.reason, false);
             o.push_str("</td><td>");
             esc(o, &u.text_preview, false);
+            o.push_str("</td></tr>\n");
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("</section>\n");
+}
+
+/// What the parser decided without stopping the cut (a heading-like line read as body text).
+fn parse_warnings(o: &mut String, r: &Review) {
+    let _ = writeln!(
+        o,
+        "<section id=\"parse-warnings\"><h2>Parser warnings</h2>\n<p id=\"parse-warning-count\" data-count=\"{0}\">{0} parser warning(s): lines that look like headings but were read as text, or headings repeated in the source. Check each against the source; <code>cutter plan --strict</code> refuses a document that has any.</p>",
+        r.parse_warnings.len()
+    );
+    if !r.parse_warnings.is_empty() {
+        o.push_str("<table><tr><th>Line</th><th>Unit</th><th>Detail</th></tr>\n");
+        for w in &r.parse_warnings {
+            let _ = write!(o, "<tr><td>{}</td><td>", w.line);
+            esc(o, &w.key, false);
+            o.push_str("</td><td>");
+            esc(o, &w.message, false);
             o.push_str("</td></tr>\n");
         }
         o.push_str("</table>\n");

@@ -231,6 +231,25 @@ pub(super) fn render(r: &Review) -> String {
         o.push('\n');
     }
 
+    let _ = writeln!(
+        o,
+        "## Parser warnings\n\n{} parser warning(s).\n",
+        r.parse_warnings.len()
+    );
+    if !r.parse_warnings.is_empty() {
+        o.push_str("| Line | Unit | Detail |\n|---|---|---|\n");
+        for w in &r.parse_warnings {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                w.line,
+                inline(&w.key),
+                inline(&w.message)
+            );
+        }
+        o.push('\n');
+    }
+
     let _ = writeln!(o, "## Warnings\n\n{} warning(s).\n", r.warnings.len());
     if !r.warnings.is_empty() {
         o.push_str("| Warning | Unit | Line | Detail |\n|---|---|---:|---|\n");

@@ -65,6 +65,9 @@ pub struct Subject<'a> {
     pub plan: &'a CutPlan,
     /// Regions the parser skipped (may be empty).
     pub skipped: &'a [SkippedRegion],
+    /// What the parser decided without stopping: a heading-like line read as body text, a
+    /// repeated heading keyed `~2`.
+    pub parse_warnings: &'a [crate::parser::ParseWarning],
     /// The change plan against what is enacted. None = no knowledge base (`cutter plan FILE`):
     /// reviewed as a first version. May be compact (unchanged units omitted, as
     /// RunRecord.changes is): a plan unit absent from it is unchanged.
@@ -127,6 +130,7 @@ pub struct Review {
     pub(crate) in_force: Option<Vec<ForceEntry>>,
     pub(crate) uncovered: Vec<Uncovered>,
     pub(crate) warnings: Vec<Warning>,
+    pub(crate) parse_warnings: Vec<crate::parser::ParseWarning>,
     pub(crate) source_lines: u32,
 }
 
@@ -246,6 +250,7 @@ pub fn build(subject: &Subject<'_>) -> Review {
         changes,
         in_force,
         uncovered,
+        parse_warnings: subject.parse_warnings.to_vec(),
         warnings,
         source_lines: u32::try_from(lines.len()).unwrap_or(u32::MAX),
     }

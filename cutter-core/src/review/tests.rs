@@ -98,6 +98,7 @@ fn subject<'a>(
         source_version: Some(2),
         plan,
         skipped,
+        parse_warnings: &[],
         changes,
         enacted,
         run,
@@ -409,4 +410,36 @@ fn a_large_first_version_starts_collapsed() {
     assert_eq!(html.matches("<details id=").count(), html::OPEN_UNITS + 1);
     assert!(!html.contains(" open>"), "a large page is collapsed");
     assert!(html.contains("collapsed; open a unit, search, filter, or expand all"));
+}
+
+#[test]
+fn parser_warnings_are_listed_on_the_page() {
+    let plan = crate::parser::parse(
+        "doc.md",
+        SOURCE.as_bytes(),
+        &crate::parser::builtin("markdown").expect("built-in"),
+    )
+    .expect("parses")
+    .plan;
+    let warnings = [crate::parser::ParseWarning {
+        line: 3,
+        key: "h1-1".to_string(),
+        kind: crate::parser::WarningKind::HeadingNotTaken,
+        message: "looks like a `article` heading <b>but</b> was read as body text".to_string(),
+    }];
+    let mut s = subject(&plan, &[], None, &[], None);
+    s.parse_warnings = &warnings;
+    let review = build(&s);
+    let html = review.html();
+    assert!(
+        html.contains("data-count=\"1\">1 parser warning(s)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;b&gt;but&lt;/b&gt;"),
+        "the message is escaped"
+    );
+    assert!(review.markdown().contains("| 3 | h1-1 |"));
+    let none = build(&subject(&plan, &[], None, &[], None));
+    assert!(none.html().contains("data-count=\"0\">0 parser warning(s)"));
 }
