@@ -213,7 +213,9 @@ fn gdpr() {
             ("chapter", 11),
             ("closing", 1),
             ("enacting_formula", 1),
-            ("paragraph", 396),
+            // 396 written in Markdown, and Article 8's paragraphs 2 and 3, written as an HTML
+            // list (`<ol><li value="2">`).
+            ("paragraph", 398),
             ("point", 359),
             ("preamble", 1),
             ("recital", 173),
@@ -327,6 +329,9 @@ fn gdpr() {
             ("annotation", 75),
             ("footnote", 1),
             ("front matter", 1),
+            // The tag-only lines of Article 8's list: `<ol>` + `<li value="2">`, `</li>` +
+            // `<li>`, `</li>` + `</ol>`.
+            ("HTML markup", 3),
             ("page header", 1)
         ]
         .into_iter()

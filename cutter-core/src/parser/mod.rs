@@ -56,6 +56,7 @@
 mod builtin;
 pub(crate) mod designation;
 mod engine;
+mod html;
 mod number;
 mod profile;
 
@@ -266,10 +267,10 @@ pub fn detect(text: &str) -> Option<Profile> {
     let profiles = compiled_builtins();
     let mut scores = vec![0usize; profiles.len()];
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    for line in engine::lines(text).take(DETECT_LINES) {
+    let mut score_line = |line: &str| {
         let line = line.trim();
         if line.is_empty() {
-            continue;
+            return;
         }
         let line = nfc_line(line);
         let line = engine::spaces_as_spaces(&line);
@@ -278,6 +279,12 @@ pub fn detect(text: &str) -> Option<Profile> {
                 *score += 1;
             }
         }
+    };
+    // Detection sees HTML as the lines it stands for (by content alone: it has no file name).
+    let head = html::first_lines(text, DETECT_LINES);
+    match html::expand(head, html::is_document(None, text)) {
+        Some(expanded) => expanded.lines.iter().for_each(|(_, line)| score_line(line)),
+        None => engine::lines(text).take(DETECT_LINES).for_each(score_line),
     }
     profiles
         .iter()
@@ -309,7 +316,17 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
         });
     }
     let (text, input) = InputForm::read(text);
-    let scan = engine::scan(profile, text);
+    // HTML blocks (or a whole HTML file) are scanned as the lines they stand for; their
+    // markup-only lines become skipped regions (see `html`).
+    let html = html::expand(text, html::is_document(Some(source_name), text));
+    let mut scan = match &html {
+        Some(e) => engine::scan_lines(profile, e.lines.iter().map(|(n, l)| (*n, l.as_ref()))),
+        None => engine::scan(profile, text),
+    };
+    if let Some(e) = &html {
+        html::add_markup(&mut scan.skipped, &e.markup);
+        scan.line_count = scan.line_count.max(e.line_count);
+    }
     let input = InputForm {
         spaced_lines: scan.spaced_lines,
         ..input
