@@ -439,6 +439,7 @@ key = "part"
 pattern = '^(?:#{1,6}\s*)?(?:PART|Part)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
 title = "Part {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+title_wraps = true
 numbering = "document"
 depth = 1
 
@@ -449,6 +450,7 @@ key = "title"
 pattern = '^(?:#{1,6}\s*)?(?:TITLE|Title)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
 title = "Title {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+title_wraps = true
 numbering = "document"
 depth = 1
 
@@ -459,6 +461,7 @@ key = "ch"
 pattern = '^(?:#{1,6}\s*)?(?:CHAPTER|Chapter)\s+(?P<num>[IVXLCDM]+|\d+)(?:\s*[.:\-–—]\s*|\s*$)'
 title = "Chapter {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+title_wraps = true
 numbering = "document"
 depth = 2
 
@@ -469,6 +472,7 @@ key = "sec"
 pattern = '^(?:#{1,6}\s*)?(?:SECTION|Section)\s+(?P<num>\d+|[IVXLCDM]+)(?:\s*[.:\-–—]\s*|\s*$)'
 title = "Section {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+title_wraps = true
 depth = 3
 
 # `### Article 5 …`, `### Art. 5a …`; a plain line `Article 5`, `Article 5. Title`,
@@ -482,6 +486,7 @@ title = "Article {num}"
 # `Article 5` with its title on the next line: a line that starts with a capital letter and
 # does not end a sentence.
 title_line = '^(?:#{1,6}\s+)?(?P<title>\p{Lu}.{0,200}[^.;:,])$'
+title_wraps = true
 numbering = "document"
 depth = 4
 
@@ -521,6 +526,7 @@ key = "annex"
 pattern = '^(?:#{1,6}\s*)?(?:ANNEX|Annex)(?:\s+(?P<num>[IVXLCDM]+|\d+))?(?:\s*[.:\-–—]\s*|\s*$)'
 title = "Annex {num}"
 title_line = '^[^#>@<|\[(\d].{0,150}[^.;:,]$'
+title_wraps = true
 section_type = "annex"
 numbering = "document"
 depth = 0

@@ -112,6 +112,8 @@ struct Scanner<'p> {
     toc: TocState,
     /// The innermost unit's title may be on the next non-blank line.
     pending_title: bool,
+    /// The innermost unit's title came from the line before and may go on (`title_wraps`).
+    title_open: bool,
     /// Capture slots, one set per level, and one per level's title-line pattern.
     locs: Vec<CaptureLocations>,
     title_locs: Vec<Option<CaptureLocations>>,
@@ -263,6 +265,7 @@ where
         in_block: None,
         toc: TocState::Before,
         pending_title: false,
+        title_open: false,
         orphan_line: None,
         body: String::new(),
         segment: String::new(),
@@ -857,10 +860,18 @@ impl<'p> Scanner<'p> {
             self.open(n, s, h);
             return;
         }
+        if std::mem::take(&mut self.title_open) && self.continue_title(n, s) {
+            return;
+        }
         if self.pending_title {
             self.pending_title = false;
             if self.try_title_line(n, s) {
                 self.sentence_open = false;
+                self.title_open = self
+                    .stack
+                    .last()
+                    .and_then(|top| profile.levels.get(top.level))
+                    .is_some_and(|level| level.title_wraps);
                 return;
             }
         }
@@ -975,6 +986,7 @@ impl<'p> Scanner<'p> {
             };
             let group = |g: usize| locs.get(g).and_then(|(a, b)| s.get(a..b));
             self.sentence_open = false;
+            self.title_open = false;
             return Some(Heading {
                 level: li,
                 keep,
@@ -1340,6 +1352,29 @@ impl<'p> Scanner<'p> {
                 swap_last(list, li, value)
             }
         }
+    }
+
+    /// Adds line `n` to the innermost unit's title when it goes on from the line before: it
+    /// begins with a lower-case letter and is no heading (the caller checked that).
+    fn continue_title(&mut self, n: u32, s: &str) -> bool {
+        if !s.chars().next().is_some_and(char::is_lowercase) {
+            return false;
+        }
+        let profile = self.profile;
+        let Some(top) = self.stack.last_mut() else {
+            return false;
+        };
+        let text = clean_with(profile, s);
+        let text = text.trim();
+        top.draft.title.push(' ');
+        top.draft.title.push_str(text);
+        if let Some(heading_text) = top.heading_text.as_mut() {
+            heading_text.push(' ');
+            heading_text.push_str(text);
+        }
+        top.draft.line_end = n;
+        self.title_open = true;
+        true
     }
 
     fn try_title_line(&mut self, n: u32, s: &str) -> bool {

@@ -219,6 +219,8 @@ struct LevelSpec {
     #[serde(default)]
     context: Context,
     gaps: Option<GapsSpec>,
+    #[serde(default)]
+    title_wraps: bool,
 }
 
 /// A compiled grammar profile: which lines are headings of which level, what is skipped, and
@@ -348,6 +350,9 @@ pub(crate) struct Level {
     pub(crate) context: Context,
     /// Which jumps in the numbering are allowed.
     pub(crate) gaps: Gaps,
+    /// A title taken from the next line may go on over the lines after it that begin with a
+    /// lower-case letter (a long title wrapped by the page).
+    pub(crate) title_wraps: bool,
 }
 
 const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -608,6 +613,7 @@ fn compile(spec: ProfileSpec) -> Result<Profile, String> {
             first_only: level.first_only,
             designations: level.designations,
             context: level.context,
+            title_wraps: level.title_wraps,
             gaps,
         });
     }
