@@ -1,5 +1,6 @@
 //! The commands: build the adapters from the config, call the library, print the outcome.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::anyhow;
@@ -7,9 +8,10 @@ use cutter_adapters::config;
 use cutter_adapters::wiring::{self, Adapters, LiveDb};
 use cutter_core::approval_file;
 use cutter_core::compensation::{CompensationMode, CompensationPlan};
+use cutter_core::discover::DiscoveryError;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::orchestrator::CompensationRequest;
-use cutter_core::parser::ProfileDiscoverer;
+use cutter_core::parser::{ParseWarning, ProfileDiscoverer};
 use cutter_core::ports::{KillSwitch, StateStore};
 use cutter_core::run::{BuildInfo, RunRecord};
 use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
@@ -174,7 +176,91 @@ fn run_discoverer(env: &Adapters, run: &RunRecord) -> Result<ProfileDiscoverer> 
     Ok(env.run_discoverer(run)?)
 }
 
+/// `cutter plan FILE`. A plan that fails is printed as the error's first lines (the first
+/// [`PROBLEMS_SHOWN`] problems, one per line), with `--json` also as a JSON object on stdout
+/// with every problem, and with `--problems-out` every problem in a file.
 fn plan(args: PlanArgs, json: bool) -> Result<()> {
+    let outcome = plan_checked(&args, json);
+    if let Err(failure) = &outcome {
+        let discovery = failure.error.downcast_ref::<DiscoveryError>();
+        let strict = failure.error.downcast_ref::<StrictWarnings>();
+        if let Some(path) = &args.problems_out {
+            let listed: Vec<String> = match (discovery, strict) {
+                (Some(e), _) => e.problems().iter().map(ToString::to_string).collect(),
+                (_, Some(s)) => s.warnings.iter().map(ToString::to_string).collect(),
+                _ => Vec::new(),
+            };
+            write_problems(path, &listed)?;
+        }
+        if json {
+            let value = serde_json::json!({
+                "error": match (discovery, strict) {
+                    (Some(e), _) => e.headline(),
+                    (_, Some(s)) => s.headline(),
+                    _ => format!("{:#}", failure.error),
+                },
+                "profile": discovery
+                    .and_then(DiscoveryError::profile)
+                    .or(strict.map(|s| s.profile.as_str()))
+                    .or(args.profile.profile.as_deref()),
+                "problems": output::problems_json(discovery.map_or(&[], DiscoveryError::problems)),
+                "warnings": output::warnings_json(strict.map_or(&[], |s| s.warnings.as_slice())),
+            });
+            println!("{value}");
+        }
+    }
+    outcome
+}
+
+/// Writes `lines` to `path` (created or replaced), one per line.
+fn write_problems(path: &Path, lines: &[String]) -> Result<()> {
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    cutter_adapters::atomic::write_atomic(path, text.as_bytes()).map_err(|e| {
+        CliError::internal(anyhow!(
+            "write the problems to {}: {e}; check the folder exists and is writable",
+            path.display()
+        ))
+    })
+}
+
+/// The parser's warnings of a plan made with `--strict`, as the error that refuses it.
+#[derive(Debug)]
+struct StrictWarnings {
+    source_name: String,
+    profile: String,
+    warnings: Vec<ParseWarning>,
+}
+
+impl StrictWarnings {
+    fn headline(&self) -> String {
+        format!(
+            "cut `{}` with grammar profile `{}` under --strict: {} warning(s); fix the source or the profile, or plan without --strict",
+            self.source_name,
+            self.profile,
+            self.warnings.len()
+        )
+    }
+}
+
+impl std::fmt::Display for StrictWarnings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.headline())?;
+        cutter_core::discover::write_capped(f, self.warnings.iter(), self.warnings.len())
+    }
+}
+
+impl std::error::Error for StrictWarnings {}
+
+fn plan_checked(args: &PlanArgs, json: bool) -> Result<()> {
+    if args.format.is_some() && json {
+        return Err(CliError::usage(anyhow!(
+            "print the plan: --json and --format are two different outputs; drop one of them"
+        )));
+    }
     let bytes = wiring::read_source(&args.file)?;
     let name = args.file.display().to_string();
     let detected = args.profile.profile.is_none() && args.profile.profile_file.is_none();
@@ -183,48 +269,76 @@ fn plan(args: PlanArgs, json: bool) -> Result<()> {
         .discoverer()?
         .parse(&name, &bytes)
         .map_err(|e| CliError {
-            code: Code::Governance,
+            // Bytes that are no text (empty, not UTF-8) are an input error like a missing
+            // file; a text that does not cut is the document's problem.
+            code: if e.is_input() {
+                Code::Usage
+            } else {
+                Code::Governance
+            },
             error: e.into(),
         })?;
-    if let Some(format) = args.format {
-        if json {
-            return Err(CliError::usage(anyhow!(
-                "print the plan: --json and --format are two different outputs; drop one of them"
-            )));
-        }
-        return review_page(&args, &name, &bytes, &parsed, format);
+    if args.strict && !parsed.warnings.is_empty() {
+        return Err(CliError {
+            code: Code::Governance,
+            error: StrictWarnings {
+                source_name: name,
+                profile: parsed.plan.profile.clone(),
+                warnings: parsed.warnings,
+            }
+            .into(),
+        });
     }
-    if json {
-        let mut value = output::plan_json(&parsed.plan, &parsed.source_sha256);
-        value["profile_detected"] = detected.into();
-        value["warnings"] = output::warnings_json(&parsed.warnings);
-        if args.coverage {
-            value["skipped"] = output::skipped_json(&parsed.skipped);
-        }
-        println!("{value}");
+    if let Some(path) = &args.problems_out {
+        let listed: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+        write_problems(path, &listed)?;
+    }
+    if let Some(format) = args.format {
+        return review_page(args, &name, &bytes, &parsed, format);
+    }
+    // The source bytes are not needed to print the plan: freed before the output is built.
+    drop(bytes);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = if json {
+        output::write_plan_json(&mut out, &parsed, detected, args.coverage)
     } else {
-        print!(
-            "{}",
-            escape_controls_keep_newlines(&output::plan_human(&parsed.plan, &parsed.source_sha256))
-        );
-        if detected {
-            println!(
-                "(profile {} was detected; force one with --profile)",
-                parsed.plan.profile
-            );
-        }
-        if args.coverage {
-            print!(
-                "{}",
-                output::skipped_human(&parsed.skipped, parsed.line_count)
-            );
-        }
+        output::write_plan_human(&mut out, &parsed.plan, &parsed.source_sha256).and_then(|()| {
+            if detected {
+                writeln!(
+                    out,
+                    "(profile {} was detected; force one with --profile)",
+                    parsed.plan.profile
+                )?;
+            }
+            if args.coverage {
+                out.write_all(
+                    output::skipped_human(&parsed.skipped, parsed.line_count).as_bytes(),
+                )?;
+            }
+            Ok(())
+        })
+    };
+    written.and_then(|()| out.flush()).map_err(stdout_error)?;
+    drop(out);
+    if !json {
         eprint!(
             "{}",
             escape_controls_keep_newlines(&output::warnings_human(&parsed.warnings))
         );
     }
+    // Freeing a plan of a million units one allocation at a time takes longer than printing
+    // it, and the process ends now: the memory goes back to the system at exit.
+    std::mem::forget(parsed);
     Ok(())
+}
+
+/// A reader that closed the pipe early ends the process quietly, as `println!` does here.
+fn stdout_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    CliError::internal(anyhow!("write the plan to stdout: {e}"))
 }
 
 /// `cutter plan FILE --format html|md`: the review page of a file with no run and no

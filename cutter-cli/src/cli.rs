@@ -294,6 +294,14 @@ pub struct PlanArgs {
     /// Write the review page to FILE instead of stdout (needs --format).
     #[arg(long, value_name = "FILE", requires = "format")]
     pub out: Option<PathBuf>,
+    /// Make the parser's warnings errors (a repeated heading, a line that looks like a
+    /// heading but was not taken …): the plan is refused with exit 3 and every warning listed.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write every problem of a plan that fails, or every warning of one that does not, to
+    /// FILE, one per line (the message lists the first 50).
+    #[arg(long, value_name = "FILE")]
+    pub problems_out: Option<PathBuf>,
 }
 
 /// The form of a review page.

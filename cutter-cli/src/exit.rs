@@ -9,7 +9,8 @@ pub enum Code {
     Success = 0,
     /// An adapter or I/O failure; the run keeps its last saved state and can be resumed.
     Internal = 1,
-    /// Bad arguments, config or approval file, or a command that does not apply to the run.
+    /// Bad arguments, config or approval file, a command that does not apply to the run, or
+    /// an input file that is missing or unreadable as text (empty, not UTF-8).
     Usage = 2,
     /// A governance check stopped the run or refused the command (drift, lock, grants,
     /// approval, kill-switch, mode mismatch, invalid units).
@@ -30,11 +31,14 @@ impl From<Code> for ExitCode {
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  success, or the run is paused at a gate waiting for an approval
   1  internal failure (I/O, adapter); the run keeps its last saved state and can be resumed
-  2  usage error: bad arguments, config or approval file, a command that does not apply, or
-     something named that does not exist (a run; for show and diff a document, version or key)
+  2  usage or input error: bad arguments, config or approval file, a command that does not
+     apply, something named that does not exist (a run; for show and diff a document,
+     version or key), or a source file that is missing, not a regular file, too large,
+     empty or not UTF-8
   3  stopped or refused by a governance check (drift, lock, grants, approval, kill-switch,
      mode mismatch, invalid units, another knowledge base, a state file that disagrees with
-     the knowledge base); the reason is printed and recorded in the run's reports
+     the knowledge base; for plan, a document that does not cut into valid units or, with
+     --strict, has warnings); the reason is printed and recorded in the run's reports
   130, 143  stopped by SIGINT / SIGTERM: an open write was rolled back, the run keeps its
      last saved state and was disarmed";
 

@@ -42,7 +42,14 @@ pub const PLAN: &str = "Examples:
   # A chosen built-in profile, and the regions it skipped
   cutter plan samples/sample-charter.md --profile markdown --coverage
   # A profile written in TOML, the plan as JSON
-  cutter plan rules.txt --profile-file samples/profiles/example-profile.toml --json";
+  cutter plan rules.txt --profile-file samples/profiles/example-profile.toml --json
+  # Warnings refuse the plan; every problem or warning into a file
+  cutter plan law.txt --strict --problems-out problems.txt
+
+A plan that fails lists its first 50 problems, one per line by line, and names the grammar
+profile used; --json prints {error, profile, problems: [{line, key, problem}]} on stdout
+with the full list. Exit 2 for a file that is missing, empty or not UTF-8; exit 3 for a
+document that does not cut into valid units, or has warnings under --strict.";
 
 pub const SHOW: &str = "Examples:
   # The whole document as in force now

@@ -12,6 +12,10 @@
 //! peak resident memory it reports (`VmHWM` from `/proc/self/status`) belongs to that
 //! measurement alone. Each is run three times and the fastest run is reported.
 //!
+//! `parse --generate PROFILE FILE [MB]` only writes the document of `PROFILE` (`en-legal` or
+//! `vn-legal`), of at least MB megabytes (default 50), for the end-to-end bench of `cutter plan`
+//! (`cutter-cli/benches/plan_e2e.sh`).
+//!
 //! `CUTTER_BENCH_KEEP=DIR` keeps the documents; `parse --child phases PROFILE FILE` (the bench
 //! binary) then prints the time of each step (read, decode, pin, scan, validate, payload) and
 //! the peak memory after parsing, with the heap bytes the units take, for tuning.
@@ -60,7 +64,7 @@ fn roman(mut n: u32) -> String {
 
 /// The GDPR with its chapters (front matter, preamble and recitals once) repeated until the
 /// document is large enough; chapters and articles are renumbered as they repeat.
-fn synthetic_gdpr() -> String {
+fn synthetic_gdpr(target_bytes: usize) -> String {
     let source = corpus("gdpr.md");
     let body_start = source.find("## CHAPTER I\n").expect("chapter I");
     let body_end = source.find("Done at Brussels").expect("closing");
@@ -69,10 +73,10 @@ fn synthetic_gdpr() -> String {
         &source[body_start..body_end],
         &source[body_end..],
     );
-    let mut out = String::with_capacity(TARGET_BYTES + source.len());
+    let mut out = String::with_capacity(target_bytes + source.len());
     out.push_str(head);
     let (mut chapter, mut article) = (0u32, 0u32);
-    while out.len() + tail.len() < TARGET_BYTES {
+    while out.len() + tail.len() < target_bytes {
         for line in body.split_inclusive('\n') {
             if line.starts_with("## CHAPTER ") {
                 chapter += 1;
@@ -91,15 +95,15 @@ fn synthetic_gdpr() -> String {
 
 /// The Constitution of Vietnam with its chapters (front matter and preamble once) repeated
 /// and renumbered.
-fn synthetic_constitution() -> String {
+fn synthetic_constitution(target_bytes: usize) -> String {
     use unicode_normalization::UnicodeNormalization;
     let source = corpus("vn-constitution-2013.txt");
     let body_start = source.find("Chương I.").expect("chapter I");
     let (head, body) = source.split_at(body_start);
-    let mut out = String::with_capacity(TARGET_BYTES + source.len());
+    let mut out = String::with_capacity(target_bytes + source.len());
     out.push_str(head);
     let (mut chapter, mut article) = (0u32, 0u32);
-    while out.len() < TARGET_BYTES {
+    while out.len() < target_bytes {
         for line in body.split_inclusive('\n') {
             // Headings are recognised after NFC; keep the decomposed bodies as they are.
             let nfc: String = line.nfc().collect();
@@ -257,6 +261,21 @@ fn main() {
         child(mode, &path, profile);
         return;
     }
+    if let Some(pos) = args.iter().position(|a| a == "--generate") {
+        let profile = args.get(pos + 1).expect("--generate PROFILE FILE [MB]");
+        let path = PathBuf::from(args.get(pos + 2).expect("--generate PROFILE FILE [MB]"));
+        let target = args
+            .get(pos + 3)
+            .and_then(|mb| mb.parse::<usize>().ok())
+            .map_or(TARGET_BYTES, |mb| mb * 1024 * 1024 + 1);
+        let text = match profile.as_str() {
+            "en-legal" => synthetic_gdpr(target),
+            "vn-legal" => synthetic_constitution(target),
+            other => panic!("--generate: no synthetic document for profile {other}"),
+        };
+        std::fs::write(&path, &text).expect("write the document");
+        return;
+    }
     // CUTTER_BENCH_KEEP=DIR keeps the generated documents in DIR (for profiling).
     let keep = std::env::var_os("CUTTER_BENCH_KEEP").map(PathBuf::from);
     let dir = keep.clone().unwrap_or_else(|| {
@@ -266,8 +285,8 @@ fn main() {
     let mb = |b: f64| b / (1024.0 * 1024.0);
     println!("parse benchmark (best of {RUNS}, each in a fresh process)");
     for (name, profile, text) in [
-        ("gdpr-x", "en-legal", synthetic_gdpr()),
-        ("constitution-x", "vn-legal", synthetic_constitution()),
+        ("gdpr-x", "en-legal", synthetic_gdpr(TARGET_BYTES)),
+        ("constitution-x", "vn-legal", synthetic_constitution(TARGET_BYTES)),
     ] {
         let path = dir.join(format!("{name}.txt"));
         std::fs::write(&path, &text).expect("write the document");

@@ -20,28 +20,99 @@ pub enum DiscoveryError {
     },
     #[error("find structure in `{source_name}`: {detail}")]
     NoStructure { source_name: String, detail: String },
-    #[error("cut `{source_name}` into valid units: {}", ProblemList(.problems))]
+    #[error("cut `{source_name}` into valid units with grammar profile `{profile}`: {}", ProblemList(.problems))]
     InvalidUnits {
         source_name: String,
+        /// The profile the source was cut with, so a failed plan always says which one.
+        profile: String,
         problems: Vec<UnitProblem>,
     },
     #[error("use grammar profile `{profile}`: {detail}")]
     Profile { profile: String, detail: String },
 }
 
-/// Displays a list of problems as `n problems: a; b; c`.
+impl DiscoveryError {
+    /// The profile the source was cut with, when one was chosen or detected.
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            DiscoveryError::InvalidUnits { profile, .. }
+            | DiscoveryError::Profile { profile, .. } => Some(profile),
+            _ => None,
+        }
+    }
+
+    /// Every unit problem ([`DiscoveryError::InvalidUnits`]); empty for the other errors.
+    pub fn problems(&self) -> &[UnitProblem] {
+        match self {
+            DiscoveryError::InvalidUnits { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+
+    /// The message on one line, without the list of problems (which the human form prints
+    /// one per line): what `--json` puts in `error` beside the full list.
+    pub fn headline(&self) -> String {
+        match self {
+            DiscoveryError::InvalidUnits {
+                source_name,
+                profile,
+                problems,
+            } => format!(
+                "cut `{source_name}` into valid units with grammar profile `{profile}`: {} problem(s)",
+                problems.len()
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the bytes themselves are unusable (empty, not UTF-8): an input error, like a
+    /// missing file, rather than a document that does not cut.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            DiscoveryError::Empty { .. } | DiscoveryError::InvalidUtf8 { .. }
+        )
+    }
+}
+
+/// How many problems (or warnings) a message lists before `… and N more`: a document with
+/// 174,173 problems once printed them all on one 14.6 MB line.
+pub const PROBLEMS_SHOWN: usize = 50;
+
+/// Displays a list of problems as `n problem(s):` then one per line, indented, sorted by line:
+/// the first [`PROBLEMS_SHOWN`], then `… and N more` saying where the full list is.
 #[derive(Debug)]
 pub struct ProblemList<'a>(pub &'a [UnitProblem]);
 
 impl fmt::Display for ProblemList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problem(s)", self.0.len())?;
-        for (i, problem) in self.0.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { "; " })?;
-            write!(f, "{problem}")?;
-        }
-        Ok(())
+        let mut shown: Vec<&UnitProblem> = self.0.iter().collect();
+        // Stable: problems of one line keep the order they were found in.
+        shown.sort_by_key(|p| p.line);
+        write_capped(f, shown.iter(), self.0.len())
     }
+}
+
+/// Writes `:` then each item on its own indented line, at most [`PROBLEMS_SHOWN`] of `total`,
+/// then the `… and N more` line.
+pub fn write_capped<T: fmt::Display>(
+    f: &mut dyn fmt::Write,
+    items: impl Iterator<Item = T>,
+    total: usize,
+) -> fmt::Result {
+    for (i, item) in items.take(PROBLEMS_SHOWN).enumerate() {
+        f.write_str(if i == 0 { ":\n  " } else { "\n  " })?;
+        write!(f, "{item}")?;
+    }
+    if total > PROBLEMS_SHOWN {
+        write!(
+            f,
+            "\n  … and {} more (the full list: `cutter plan FILE --json`, or `--problems-out FILE`)",
+            total - PROBLEMS_SHOWN
+        )?;
+    }
+    Ok(())
 }
 
 /// Turns source bytes into a plan. Pure: the bytes are read by a [`crate::ports::SourceReader`].
@@ -212,6 +283,7 @@ impl Discoverer for MarkdownHeadings {
         } else {
             Err(DiscoveryError::InvalidUnits {
                 source_name: source_name.to_string(),
+                profile: self.name(),
                 problems,
             })
         }
@@ -258,6 +330,42 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("b.md"));
         assert!(matches!(err, DiscoveryError::InvalidUtf8 { line: 2, .. }));
+    }
+
+    #[test]
+    fn many_problems_are_listed_one_per_line_by_line_and_capped() {
+        let problems: Vec<UnitProblem> = (1..=120u32)
+            .rev()
+            .map(|line| UnitProblem {
+                key: format!("k-{line}"),
+                line,
+                kind: crate::plan::ProblemKind::Other("broken".into()),
+            })
+            .collect();
+        let err = DiscoveryError::InvalidUnits {
+            source_name: "big.md".into(),
+            profile: "en-legal".into(),
+            problems,
+        };
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "cut `big.md` into valid units with grammar profile `en-legal`: 120 problem(s):"
+        );
+        assert_eq!(lines[1], "  line 1: unit `k-1`: broken");
+        assert_eq!(lines[50], "  line 50: unit `k-50`: broken");
+        assert_eq!(
+            lines[51],
+            "  … and 70 more (the full list: `cutter plan FILE --json`, or `--problems-out FILE`)"
+        );
+        assert_eq!(lines.len(), 52);
+        assert_eq!(err.profile(), Some("en-legal"));
+        assert_eq!(err.problems().len(), 120);
+        assert_eq!(
+            err.headline(),
+            "cut `big.md` into valid units with grammar profile `en-legal`: 120 problem(s)"
+        );
     }
 
     #[test]

@@ -694,6 +694,7 @@ mod tests {
         };
         let e = DiscoveryError::InvalidUnits {
             source_name: "x.md".into(),
+            profile: "markdown".into(),
             problems: vec![p.clone(), p.clone()],
         };
         assert!(

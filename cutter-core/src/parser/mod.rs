@@ -376,6 +376,7 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
         problems.sort_by_key(|p| p.line);
         return Err(DiscoveryError::InvalidUnits {
             source_name: source_name.to_string(),
+            profile: profile.name.clone(),
             problems,
         });
     }

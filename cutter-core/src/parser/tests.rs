@@ -180,6 +180,7 @@ fn every_problem_is_reported_at_once_with_its_line() {
     let DiscoveryError::InvalidUnits {
         source_name,
         problems,
+        ..
     } = err
     else {
         panic!("unexpected {err:?}");
