@@ -311,6 +311,9 @@ fn plan_checked(args: &PlanArgs, json: bool) -> Result<()> {
                     parsed.plan.profile
                 )?;
             }
+            if !parsed.input.is_plain() {
+                writeln!(out, "input normalised: {}", parsed.input.describe())?;
+            }
             if args.coverage {
                 out.write_all(
                     output::skipped_human(&parsed.skipped, parsed.line_count).as_bytes(),

@@ -200,15 +200,15 @@ pub fn write_plan_json(
         let payload = scope.spawn(|| plan.payload_sha256());
         let plan_sha256 = cutter_core::change::plan_sha256(plan);
         (
-            payload
-                .join()
-                .unwrap_or_else(|_| plan.payload_sha256()),
+            payload.join().unwrap_or_else(|_| plan.payload_sha256()),
             plan_sha256,
         )
     });
     let json = |out: &mut dyn Write, value: &dyn erased::Json| value.write(out);
     out.write_all(b"{\"counts\":")?;
     json(out, &plan.counts())?;
+    out.write_all(b",\"input\":")?;
+    json(out, &parsed.input)?;
     out.write_all(b",\"payload_sha256\":")?;
     json(out, &payload_sha256)?;
     out.write_all(b",\"plan_sha256\":")?;
@@ -280,8 +280,8 @@ mod erased {
     }
 
     impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write(&self, mut out: &mut dyn Write) -> std::io::Result<()> {
-            serde_json::to_writer(&mut out, self).map_err(std::io::Error::other)
+        fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+            serde_json::to_writer(out, self).map_err(std::io::Error::other)
         }
     }
 }
@@ -291,7 +291,7 @@ pub fn warnings_json(warnings: &[ParseWarning]) -> Value {
     Value::Array(
         warnings
             .iter()
-            .map(|w| json!({"line": w.line, "key": w.key, "message": w.message}))
+            .map(|w| json!({"line": w.line, "key": w.key, "kind": w.kind, "message": w.message}))
             .collect(),
     )
 }
@@ -351,9 +351,9 @@ pub fn write_plan_human(
             let title = u.title();
             // The first 70 characters of the title.
             let cut = title.char_indices().nth(70).map_or(title.len(), |(i, _)| i);
-            write!(
+            writeln!(
                 out,
-                "{} [{}] {}{}\n",
+                "{} [{}] {}{}",
                 escape_controls_keep_newlines(key),
                 escape_controls_keep_newlines(u.unit_kind()),
                 escape_controls_keep_newlines(&title[..cut]),
@@ -384,9 +384,7 @@ pub fn write_plan_human(
                 if n > KEYS_SHOWN { ", …" } else { "" }
             ),
         };
-        let payload_sha256 = payload
-            .join()
-            .unwrap_or_else(|_| plan.payload_sha256());
+        let payload_sha256 = payload.join().unwrap_or_else(|_| plan.payload_sha256());
         let totals = format!(
             "\nprofile: {}\nunits: {} ({})\nrepealed units: {}\n{positional_line}\nsource sha256: {source_sha256}\npayload sha256: {payload_sha256}\n",
             plan.profile,
@@ -503,6 +501,7 @@ mod tests {
             })).collect::<Vec<_>>(),
         });
         value["profile_detected"] = detected.into();
+        value["input"] = serde_json::to_value(parsed.input).expect("plain data");
         value["warnings"] = warnings_json(&parsed.warnings);
         if coverage {
             value["skipped"] = skipped_json(&parsed.skipped);
@@ -604,6 +603,7 @@ mod tests {
             .map(|line| ParseWarning {
                 line,
                 key: format!("art-{line}"),
+                kind: cutter_core::parser::WarningKind::RepeatedKey,
                 message: "repeated heading".into(),
             })
             .collect();
