@@ -179,3 +179,51 @@ fn a_run_paused_without_a_page_gets_one_on_resume_and_then_only_its_approval_pas
     .unwrap();
     assert_eq!(moved.state, RunState::AwaitingLifecycleAuthorization);
 }
+
+/// A heading-like line the parser read as text is in the `cutplan` report and on the SG_1
+/// page, so the approver sees what the parser decided on its own (issue 17).
+#[test]
+fn parser_warnings_reach_the_cutplan_report_and_the_page() {
+    let text = "Official Journal of the European Union\n\nArticle 1\n\nScope\n\n1. This applies in accordance with\nArticle 2. It is wrapped here in mid-sentence.\n\nArticle 2\n\nDefinitions\n\n1. Words mean what they say.\n";
+    let discoverer =
+        cutter_core::parser::ProfileDiscoverer::new(cutter_core::parser::builtin("eu-oj").unwrap());
+    let w = World {
+        source: MemorySource::with("doc.txt", text.as_bytes()),
+        ..World::new()
+    };
+    let orch = Orchestrator::new(
+        Ports {
+            source: &w.source,
+            discoverer: &discoverer,
+            target: &w.sim,
+            backup: &w.sim,
+            grants: &w.sim,
+            kill_switch: &w.kill,
+            verifier: &UnsignedDryRunOnly,
+            store: &w.store,
+            reporter: &w.reporter,
+            clock: &w.clock,
+        },
+        ApprovalPolicy::default(),
+    );
+    let run = block_on(orch.cut(CutRequest {
+        run_id: "r-warn".to_string(),
+        document_id: "DOC-W".to_string(),
+        source: "doc.txt".to_string(),
+        mode: Mode::DryRun,
+        expected_source_sha256: None,
+        expected_grant_sha256: None,
+        protected: false,
+        arm: None,
+    }))
+    .unwrap();
+    assert_eq!(run.state, RunState::AwaitingCutAuthorization);
+    let facts = w.reporter.facts_of("r-warn", "cutplan");
+    let get = |k: &str| facts.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(get("parser_warnings").as_deref(), Some("1"), "{facts:?}");
+    let warning = get("parser_warning.1").unwrap();
+    assert!(warning.starts_with("line 8:"), "{warning}");
+    assert!(warning.contains("continues the sentence of line 7"), "{warning}");
+    let pages = w.reporter.reviews.lock().unwrap().clone();
+    assert!(pages[0].html.contains("data-count=\"1\">1 parser warning(s)"));
+}

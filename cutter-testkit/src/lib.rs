@@ -215,6 +215,8 @@ impl StateStore for MemoryStore {
 #[derive(Debug, Default)]
 pub struct MemoryReporter {
     pub phases: Mutex<Vec<(String, String, String)>>,
+    /// (run id, phase name, facts) of every phase report, in order.
+    pub facts: Mutex<Vec<(String, String, Vec<(String, String)>)>>,
     pub events: Mutex<Vec<(String, String)>>,
     pub requests: Mutex<Vec<ApprovalRequest>>,
     /// Every review page written, in order.
@@ -227,6 +229,16 @@ impl MemoryReporter {
     /// (run id, phase name, result) of every phase report, in order.
     pub fn phase_reports(&self) -> Vec<(String, String, String)> {
         guard(&self.phases).clone()
+    }
+
+    /// The facts of the last report of `phase` for `run_id`.
+    pub fn facts_of(&self, run_id: &str, phase: &str) -> Vec<(String, String)> {
+        guard(&self.facts)
+            .iter()
+            .rev()
+            .find(|(r, p, _)| r == run_id && p == phase)
+            .map(|(_, _, facts)| facts.clone())
+            .unwrap_or_default()
     }
 
     /// (run id, title) of every event report.
@@ -251,6 +263,11 @@ impl Reporter for MemoryReporter {
             report.run.run_id.clone(),
             report.phase.name().to_string(),
             report.result.name().to_string(),
+        ));
+        guard(&self.facts).push((
+            report.run.run_id.clone(),
+            report.phase.name().to_string(),
+            report.facts.to_vec(),
         ));
         Ok(())
     }

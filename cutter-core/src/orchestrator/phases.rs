@@ -21,6 +21,10 @@ use crate::verify::{self, Stage};
 
 type PhaseOutcome = Result<Facts, PhaseError>;
 
+
+/// How many parser warnings a `cutplan` report names one by one.
+const PARSER_WARNINGS_IN_REPORT: usize = 50;
+
 impl Orchestrator<'_> {
     /// Runs one phase of `run`.
     pub(super) async fn run_phase(
@@ -270,6 +274,27 @@ impl Orchestrator<'_> {
         }
         for (kind, n) in plan.counts() {
             facts.push(fact(&format!("units.{kind}"), n));
+        }
+        // The parser's warnings (a heading-like line read as text, a repeated heading) go in
+        // the report, so the evidence of a run says what the parser decided on its own. The
+        // first ones by name, then how many more: the review page lists them all.
+        facts.push(fact("parser_warnings", work.parse_warnings.len()));
+        for (i, warning) in work
+            .parse_warnings
+            .iter()
+            .take(PARSER_WARNINGS_IN_REPORT)
+            .enumerate()
+        {
+            facts.push(fact(&format!("parser_warning.{}", i + 1), warning));
+        }
+        if work.parse_warnings.len() > PARSER_WARNINGS_IN_REPORT {
+            facts.push(fact(
+                "parser_warnings.more",
+                format!(
+                    "… and {} more (all on the review page)",
+                    work.parse_warnings.len() - PARSER_WARNINGS_IN_REPORT
+                ),
+            ));
         }
         run.profile = Some(plan.profile.clone());
         run.plan_sha256 = Some(changes.plan_sha256.clone());

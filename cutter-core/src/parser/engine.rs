@@ -788,9 +788,23 @@ impl<'p> Scanner<'p> {
         if matches!(form, Cow::Owned(_)) {
             self.spaced_lines = self.spaced_lines.saturating_add(1);
         }
-        if profile.layout.letter_spacing {
+        // A letter-spaced line is read closed up only where that makes it a heading with a
+        // title of its own or the title line awaited: `(a) it is a` keeps its words.
+        if profile.layout.letter_spacing && self.in_block.is_none() {
             if let Some(closed) = closed_up(&form) {
-                form = Cow::Owned(closed);
+                let heading = profile
+                    .line_set
+                    .matches(&closed)
+                    .iter()
+                    .any(|i| {
+                        (0..profile.levels.len()).any(|li| {
+                            profile.level_index(li) == i
+                                && profile.levels.get(li).is_some_and(|l| l.rest == Rest::Title)
+                        })
+                    });
+                if heading || self.pending_title {
+                    form = Cow::Owned(closed);
+                }
             }
         }
         let s: &str = &form;
@@ -877,8 +891,41 @@ impl<'p> Scanner<'p> {
         }
         if let Some((li, why)) = self.turned_down.take() {
             self.heading_not_taken(n, li, why);
+        } else if !self.stack.is_empty() {
+            self.foreign_heading(n, s);
         }
         self.body(n, raw);
+    }
+
+    /// Warns when line `n`, read as body text, looks like a heading of another built-in
+    /// profile: the document may be laid out the way that profile reads.
+    fn foreign_heading(&mut self, n: u32, s: &str) {
+        let foreign = super::foreign_headings();
+        if !foreign.set.is_match(s) {
+            return;
+        }
+        let own = self.profile.name.as_str();
+        let Some((profile, kind)) = foreign
+            .set
+            .matches(s)
+            .iter()
+            .filter_map(|i| foreign.owners.get(i))
+            .find(|(profile, _)| profile != own)
+        else {
+            return;
+        };
+        let key = self
+            .stack
+            .last()
+            .map_or_else(String::new, |top| top.draft.key.clone());
+        self.warnings.push(ParseWarning {
+            line: n,
+            key,
+            kind: WarningKind::HeadingNotTaken,
+            message: format!(
+                "looks like a `{kind}` heading of built-in profile `{profile}`, which profile `{own}` does not have, so it was read as body text; if the document is laid out that way, cut it with --profile {profile}"
+            ),
+        });
     }
 
     /// Records that line `n` looks like a heading of level `li` but stays body text.

@@ -251,6 +251,39 @@ fn compiled_builtins() -> &'static [Profile] {
     })
 }
 
+/// The headings of every built-in profile that carry a title of their own (chapters,
+/// articles …, not `1.` or `(a)`, which are common in bodies), in one set: a line read as body
+/// text that matches one looks like a heading of another profile, and is warned about.
+pub(crate) struct ForeignHeadings {
+    pub(crate) set: regex::RegexSet,
+    /// (profile name, unit kind) of each pattern of the set.
+    pub(crate) owners: Vec<(String, String)>,
+}
+
+pub(crate) fn foreign_headings() -> &'static ForeignHeadings {
+    static FOREIGN: OnceLock<ForeignHeadings> = OnceLock::new();
+    FOREIGN.get_or_init(|| {
+        let mut patterns = Vec::new();
+        let mut owners = Vec::new();
+        // A profile for text from printed pages is named last: a plain `Article 5` is first of
+        // all en-legal's.
+        let mut profiles: Vec<&Profile> = compiled_builtins().iter().collect();
+        profiles.sort_by_key(|p| p.layout.furniture);
+        for profile in profiles {
+            for level in &profile.levels {
+                if level.rest == Rest::Title && !level.pattern.is_match("") {
+                    patterns.push(level.pattern.as_str().to_string());
+                    owners.push((profile.name.clone(), level.kind.clone()));
+                }
+            }
+        }
+        // The built-ins' patterns each compile (a test holds them to it), so together they
+        // do too; an empty set, which matches nothing, is the fallback all the same.
+        let set = regex::RegexSet::new(&patterns).unwrap_or_else(|_| regex::RegexSet::empty());
+        ForeignHeadings { set, owners }
+    })
+}
+
 /// The built-in profile called `name`, if there is one.
 pub fn builtin(name: &str) -> Option<Profile> {
     compiled_builtins().iter().find(|p| p.name == name).cloned()

@@ -813,3 +813,99 @@ fn en_legal_keeps_latin_suffixed_articles_apart() {
          art-3 [article/normative] Three | Text three.",
     );
 }
+
+#[test]
+fn a_body_line_that_is_another_profile_s_heading_is_a_warning() {
+    let parsed = parse(
+        "t",
+        "# Charter\n\nIntro.\n\nArticle 5\n\nText under a plain heading.\n".as_bytes(),
+        &builtin("markdown").expect("built-in"),
+    )
+    .expect("parses");
+    assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+    let w = &parsed.warnings[0];
+    assert_eq!((w.line, w.kind), (5, WarningKind::HeadingNotTaken));
+    assert!(
+        w.message.contains("`article` heading of built-in profile `en-legal`")
+            && w.message.contains("--profile en-legal"),
+        "{w}"
+    );
+    // A line that only mentions an article is no heading of any profile.
+    let quiet = parse(
+        "t",
+        "# Charter\n\nArticle 5(1) applies to all.\n".as_bytes(),
+        &builtin("markdown").expect("built-in"),
+    )
+    .expect("parses");
+    assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+}
+
+#[test]
+fn a_heading_turned_down_by_its_context_is_a_warning_naming_the_sentence() {
+    let profile = builtin("eu-oj").expect("built-in");
+    let text = "Article 1\n\nScope\n\n1. This applies in accordance with\nArticle 2. It is wrapped here.\n\nArticle 2\n\nDefinitions\n\n1. Words.\n";
+    let parsed = parse("t", text.as_bytes(), &profile).expect("parses");
+    let keys: Vec<&str> = parsed.plan.units.iter().map(|u| u.key()).collect();
+    assert_eq!(keys, ["art-1", "art-1/para-1", "art-2", "art-2/para-1"]);
+    assert!(parsed.plan.units[1].body().ends_with("with Article 2. It is wrapped here."));
+    assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+    assert_eq!(parsed.warnings[0].line, 6);
+    assert!(parsed.warnings[0]
+        .message
+        .contains("continues the sentence of line 5"));
+    // The same heading after a sentence end is a heading.
+    let ended = text.replace("accordance with\n", "accordance with this.\n");
+    let parsed = parse("t", ended.as_bytes(), &profile);
+    assert!(matches!(parsed, Err(DiscoveryError::InvalidUnits { .. })), "Article 2 twice now");
+}
+
+#[test]
+fn letter_spaced_lines_close_up_and_ordinary_lines_do_not() {
+    assert_eq!(engine::closed_up("S ec ti on 1").as_deref(), Some("Section 1"));
+    assert_eq!(
+        engine::closed_up("C oo p er a tio n   a nd   c on si st en cy").as_deref(),
+        Some("Cooperation and consistency")
+    );
+    for ordinary in [
+        "Section 1",
+        "Data protection by design and by default",
+        "Article 5",
+    ] {
+        assert_eq!(engine::closed_up(ordinary), None, "{ordinary}");
+    }
+    // A point whose words are short is read as written: closing up applies only where it
+    // makes a heading.
+    let parsed = parse(
+        "t",
+        "Article 1
+
+Scope
+
+1. It covers:
+
+(a) it is a b.
+
+S ec ti on 1
+
+G en er al
+
+Article 2
+
+More
+
+Text.
+"
+            .as_bytes(),
+        &builtin("eu-oj").expect("built-in"),
+    )
+    .expect("parses");
+    let point = parsed
+        .plan
+        .units
+        .iter()
+        .find(|u| u.key() == "art-1/para-1/pt-a")
+        .expect("the point");
+    assert_eq!(point.body(), "it is a b.");
+    let section = parsed.plan.units.iter().find(|u| u.key() == "sec-1").expect("the section");
+    assert_eq!(section.title(), "General");
+}
