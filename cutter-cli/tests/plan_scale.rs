@@ -76,7 +76,12 @@ fn a_failed_plan_lists_fifty_problems_one_per_line_by_line_and_names_its_profile
         vec!["plan", s(&doc)],
     ] {
         let out = dir.cutter(&args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
         let err = text(&out.stderr);
         let lines: Vec<&str> = err.lines().collect();
@@ -98,7 +103,10 @@ fn a_failed_plan_lists_fifty_problems_one_per_line_by_line_and_names_its_profile
             "  line 4: unit `art-3`: numbering: found Article 3 where Article 2 was expected"
         );
         // Sorted by line: the 50th is the 50th article after the first.
-        assert!(listed[49].starts_with("  line 151: unit `art-101`:"), "{err}");
+        assert!(
+            listed[49].starts_with("  line 151: unit `art-101`:"),
+            "{err}"
+        );
         assert_eq!(
             lines[51],
             "  … and 70 more (the full list: `cutter plan FILE --json`, or `--problems-out FILE`)"
@@ -192,7 +200,10 @@ fn strict_makes_warnings_errors_with_exit_3() {
         lines[0].contains("grammar profile `markdown` under --strict: 1 warning(s)"),
         "{err}"
     );
-    assert!(lines[1].starts_with("  line 10: unit `") && lines[1].contains("art-76~2"), "{err}");
+    assert!(
+        lines[1].starts_with("  line 10: unit `") && lines[1].contains("art-76~2"),
+        "{err}"
+    );
     assert_eq!(lines.len(), 2, "{err}");
 
     let out = dir.cutter(&["plan", s(&gesetz), "--strict", "--json"]);
@@ -222,12 +233,22 @@ fn missing_empty_and_undecodable_files_are_input_errors_with_exit_2() {
         (&binary, "invalid UTF-8 at byte 8 (line 2)"),
     ] {
         let out = dir.cutter(&["plan", s(path)]);
-        assert_eq!(out.status.code(), Some(2), "{path:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{path:?}: {}",
+            text(&out.stderr)
+        );
         let err = text(&out.stderr);
         assert!(err.contains(says) && err.contains(s(path)), "{err}");
 
         let out = dir.cutter(&["plan", s(path), "--json", "--profile", "markdown"]);
-        assert_eq!(out.status.code(), Some(2), "{path:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{path:?}: {}",
+            text(&out.stderr)
+        );
         let v = json(&out);
         assert!(v["error"].as_str().unwrap().contains(says), "{v}");
         assert_eq!(v["problems"], Value::Array(Vec::new()));

@@ -286,7 +286,11 @@ fn main() {
     println!("parse benchmark (best of {RUNS}, each in a fresh process)");
     for (name, profile, text) in [
         ("gdpr-x", "en-legal", synthetic_gdpr(TARGET_BYTES)),
-        ("constitution-x", "vn-legal", synthetic_constitution(TARGET_BYTES)),
+        (
+            "constitution-x",
+            "vn-legal",
+            synthetic_constitution(TARGET_BYTES),
+        ),
     ] {
         let path = dir.join(format!("{name}.txt"));
         std::fs::write(&path, &text).expect("write the document");
