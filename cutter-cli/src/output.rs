@@ -297,8 +297,8 @@ mod erased {
     }
 
     impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write(&self, mut out: &mut dyn Write) -> std::io::Result<()> {
-            serde_json::to_writer(&mut out, self).map_err(std::io::Error::other)
+        fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+            serde_json::to_writer(out, self).map_err(std::io::Error::other)
         }
     }
 }
@@ -368,9 +368,9 @@ pub fn write_plan_human(
             let title = u.title();
             // The first 70 characters of the title.
             let cut = title.char_indices().nth(70).map_or(title.len(), |(i, _)| i);
-            write!(
+            writeln!(
                 out,
-                "{} [{}] {}{}\n",
+                "{} [{}] {}{}",
                 escape_controls_keep_newlines(key),
                 escape_controls_keep_newlines(u.unit_kind()),
                 escape_controls_keep_newlines(&title[..cut]),

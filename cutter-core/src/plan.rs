@@ -1031,7 +1031,7 @@ mod streaming_tests {
         ) {
             let text: String = parts.concat();
             let reference = text.char_indices().find(|&(_, c)| {
-                (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                c.is_control() && !matches!(c, '\t' | '\n' | '\r')
             });
             prop_assert_eq!(first_control_character(&text), reference);
         }
