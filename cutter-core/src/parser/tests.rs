@@ -41,7 +41,8 @@ fn render(result: Result<Parsed, DiscoveryError>) -> String {
             }
             out
         }
-        Err(e) => format!("error: {e}\n"),
+        // One problem per line in the message; joined here so an expectation stays one line.
+        Err(e) => format!("error: {}\n", e.to_string().replace("\n  ", " ")),
     }
 }
 
@@ -76,7 +77,7 @@ fn vietnamese_levels_titles_and_points() {
     check(
         "vn-legal",
         "LUẬT MẪU\n\nChương I\nNHỮNG QUY ĐỊNH CHUNG\n\nĐiều 1. Phạm vi điều chỉnh\nLuật này quy định\nvề mẫu.\n\nĐiều 2.\n1. Khoản một:\na) điểm a;\nđ) điểm đ;\n",
-        "error: cut `t` into valid units: 1 problem(s): line 13: unit `ch-1/art-2/cl-1/pt-dd`: numbering: found Điểm đ where Điểm b was expected",
+        "error: cut `t` into valid units with grammar profile `vn-legal`: 1 problem(s): line 13: unit `ch-1/art-2/cl-1/pt-dd`: numbering: found Điểm đ where Điểm b was expected",
     );
     check(
         "vn-legal",
@@ -490,7 +491,7 @@ fn empty_body_and_repeal_markers_are_configurable() {
     check_with(
         &strict,
         "### Art 1\n### Art 2 (weggefallen)\n### Art 3\nC.\n",
-        "error: cut `t` into valid units: 1 problem(s): line 1: unit `art-1`: body is missing or blank",
+        "error: cut `t` into valid units with grammar profile `markdown`: 1 problem(s): line 1: unit `art-1`: body is missing or blank",
     );
     // `repeal_markers = []` turns the markers off; a unit with text is then in force.
     let no_markers = builtin_with(
