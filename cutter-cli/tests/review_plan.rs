@@ -62,15 +62,39 @@ fn the_gdpr_review_page_shows_every_unit_escaped_with_anchors() {
     assert!(page.contains(&format!("id=\"count-added\" data-count=\"{units}\"")));
     assert!(page.contains("<tr><th>Profile</th><td>en-legal</td></tr>"));
 
-    // Article 8 has its anchor and a link to it; its body's raw HTML list is shown, escaped.
+    // Article 8 has its anchor and a link to it; its HTML list is structure (paragraphs 2 and
+    // 3), so no markup is shown as text anywhere.
     assert!(page.contains("id=\"u-ch-2/art-8\""));
     assert!(page.contains("href=\"#u-ch-2/art-8\""));
-    let art8 = body_of(&page, "u-ch-2/art-8/para-1");
-    assert!(art8.contains("&lt;ol&gt;"), "{art8}");
-    assert!(art8.contains("&lt;li value=&quot;2&quot;&gt;"), "{art8}");
-    assert!(!art8.contains("<ol>") && !art8.contains("<li"), "{art8}");
-    // ... and the linter says so.
-    assert!(page.contains("<tr data-w=\"markup-in-body\"><td>markup-in-body</td><td><a class=\"key\" href=\"#u-ch-2/art-8/para-1\">"));
+    let para2 = body_of(&page, "u-ch-2/art-8/para-2");
+    assert!(para2.contains("reasonable efforts to verify"), "{para2}");
+    let para1 = body_of(&page, "u-ch-2/art-8/para-1");
+    assert!(
+        !para1.contains("&lt;") && !para2.contains("&lt;"),
+        "{para1}"
+    );
+    // The markup-only lines are listed in the coverage, escaped, with their reason.
+    assert!(page.contains("<td>HTML markup</td><td>&lt;ol&gt;</td>"));
+    // Markup that is text (inline tags in a line) is shown escaped, and the linter says so.
+    let inline = dir.path().join("inline.md");
+    std::fs::write(
+        &inline,
+        "# Charter\n\nA <b>bold</b> & <script>alert(1)</script> claim.\n",
+    )
+    .unwrap();
+    let small = cutter(&["plan", inline.to_str().unwrap(), "--format", "html"]);
+    assert!(small.status.success(), "{}", text(&small.stderr));
+    let small = text(&small.stdout);
+    let body = body_of(&small, "u-h1-1");
+    assert!(
+        body.contains("&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;"),
+        "{body}"
+    );
+    assert!(
+        !small.contains("<script>alert"),
+        "nothing from the text runs"
+    );
+    assert!(small.contains("<tr data-w=\"markup-in-body\"><td>markup-in-body</td>"));
     // Coverage: the annotations the profile skipped are listed with their reason.
     assert!(page.contains("<td>annotation</td>"));
     // Nothing is fetched from anywhere.

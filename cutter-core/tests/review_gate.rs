@@ -219,11 +219,21 @@ fn parser_warnings_reach_the_cutplan_report_and_the_page() {
     .unwrap();
     assert_eq!(run.state, RunState::AwaitingCutAuthorization);
     let facts = w.reporter.facts_of("r-warn", "cutplan");
-    let get = |k: &str| facts.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        facts
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("parser_warnings").as_deref(), Some("1"), "{facts:?}");
     let warning = get("parser_warning.1").unwrap();
     assert!(warning.starts_with("line 8:"), "{warning}");
-    assert!(warning.contains("continues the sentence of line 7"), "{warning}");
+    assert!(
+        warning.contains("continues the sentence of line 7"),
+        "{warning}"
+    );
     let pages = w.reporter.reviews.lock().unwrap().clone();
-    assert!(pages[0].html.contains("data-count=\"1\">1 parser warning(s)"));
+    assert!(pages[0]
+        .html
+        .contains("data-count=\"1\">1 parser warning(s)"));
 }

@@ -211,12 +211,15 @@ impl StateStore for MemoryStore {
     }
 }
 
+/// (run id, phase name, facts) of one phase report.
+pub type PhaseFacts = (String, String, Vec<(String, String)>);
+
 /// Everything a reporter was asked to write, kept for assertions.
 #[derive(Debug, Default)]
 pub struct MemoryReporter {
     pub phases: Mutex<Vec<(String, String, String)>>,
     /// (run id, phase name, facts) of every phase report, in order.
-    pub facts: Mutex<Vec<(String, String, Vec<(String, String)>)>>,
+    pub facts: Mutex<Vec<PhaseFacts>>,
     pub events: Mutex<Vec<(String, String)>>,
     pub requests: Mutex<Vec<ApprovalRequest>>,
     /// Every review page written, in order.

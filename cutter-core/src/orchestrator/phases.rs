@@ -21,7 +21,6 @@ use crate::verify::{self, Stage};
 
 type PhaseOutcome = Result<Facts, PhaseError>;
 
-
 /// How many parser warnings a `cutplan` report names one by one.
 const PARSER_WARNINGS_IN_REPORT: usize = 50;
 

@@ -792,16 +792,15 @@ impl<'p> Scanner<'p> {
         // title of its own or the title line awaited: `(a) it is a` keeps its words.
         if profile.layout.letter_spacing && self.in_block.is_none() {
             if let Some(closed) = closed_up(&form) {
-                let heading = profile
-                    .line_set
-                    .matches(&closed)
-                    .iter()
-                    .any(|i| {
-                        (0..profile.levels.len()).any(|li| {
-                            profile.level_index(li) == i
-                                && profile.levels.get(li).is_some_and(|l| l.rest == Rest::Title)
-                        })
-                    });
+                let heading = profile.line_set.matches(&closed).iter().any(|i| {
+                    (0..profile.levels.len()).any(|li| {
+                        profile.level_index(li) == i
+                            && profile
+                                .levels
+                                .get(li)
+                                .is_some_and(|l| l.rest == Rest::Title)
+                    })
+                });
                 if heading || self.pending_title {
                     form = Cow::Owned(closed);
                 }

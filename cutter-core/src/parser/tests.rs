@@ -827,7 +827,8 @@ fn a_body_line_that_is_another_profile_s_heading_is_a_warning() {
     let w = &parsed.warnings[0];
     assert_eq!((w.line, w.kind), (5, WarningKind::HeadingNotTaken));
     assert!(
-        w.message.contains("`article` heading of built-in profile `en-legal`")
+        w.message
+            .contains("`article` heading of built-in profile `en-legal`")
             && w.message.contains("--profile en-legal"),
         "{w}"
     );
@@ -848,7 +849,9 @@ fn a_heading_turned_down_by_its_context_is_a_warning_naming_the_sentence() {
     let parsed = parse("t", text.as_bytes(), &profile).expect("parses");
     let keys: Vec<&str> = parsed.plan.units.iter().map(|u| u.key()).collect();
     assert_eq!(keys, ["art-1", "art-1/para-1", "art-2", "art-2/para-1"]);
-    assert!(parsed.plan.units[1].body().ends_with("with Article 2. It is wrapped here."));
+    assert!(parsed.plan.units[1]
+        .body()
+        .ends_with("with Article 2. It is wrapped here."));
     assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
     assert_eq!(parsed.warnings[0].line, 6);
     assert!(parsed.warnings[0]
@@ -857,12 +860,18 @@ fn a_heading_turned_down_by_its_context_is_a_warning_naming_the_sentence() {
     // The same heading after a sentence end is a heading.
     let ended = text.replace("accordance with\n", "accordance with this.\n");
     let parsed = parse("t", ended.as_bytes(), &profile);
-    assert!(matches!(parsed, Err(DiscoveryError::InvalidUnits { .. })), "Article 2 twice now");
+    assert!(
+        matches!(parsed, Err(DiscoveryError::InvalidUnits { .. })),
+        "Article 2 twice now"
+    );
 }
 
 #[test]
 fn letter_spaced_lines_close_up_and_ordinary_lines_do_not() {
-    assert_eq!(engine::closed_up("S ec ti on 1").as_deref(), Some("Section 1"));
+    assert_eq!(
+        engine::closed_up("S ec ti on 1").as_deref(),
+        Some("Section 1")
+    );
     assert_eq!(
         engine::closed_up("C oo p er a tio n   a nd   c on si st en cy").as_deref(),
         Some("Cooperation and consistency")
@@ -896,7 +905,7 @@ More
 
 Text.
 "
-            .as_bytes(),
+        .as_bytes(),
         &builtin("eu-oj").expect("built-in"),
     )
     .expect("parses");
@@ -907,6 +916,11 @@ Text.
         .find(|u| u.key() == "art-1/para-1/pt-a")
         .expect("the point");
     assert_eq!(point.body(), "it is a b.");
-    let section = parsed.plan.units.iter().find(|u| u.key() == "sec-1").expect("the section");
+    let section = parsed
+        .plan
+        .units
+        .iter()
+        .find(|u| u.key() == "sec-1")
+        .expect("the section");
     assert_eq!(section.title(), "General");
 }
