@@ -289,6 +289,12 @@ pub fn builtin(name: &str) -> Option<Profile> {
     compiled_builtins().iter().find(|p| p.name == name).cloned()
 }
 
+/// The built-in profiles, compiled once, in detection order. Borrowing them (rather than
+/// [`builtin`]'s clone) keeps the regexes' match caches warm across documents.
+pub fn builtins() -> &'static [Profile] {
+    compiled_builtins()
+}
+
 /// Names of the built-in profiles, in detection order.
 pub fn builtin_names() -> &'static [&'static str] {
     &builtin::NAMES
@@ -297,6 +303,12 @@ pub fn builtin_names() -> &'static [&'static str] {
 /// Picks the built-in profile that fits `text`, or `None` when none does (see the module
 /// documentation for the rule).
 pub fn detect(text: &str) -> Option<Profile> {
+    detect_builtin(text).cloned()
+}
+
+/// [`detect`], borrowing the compiled built-in: a clone of a profile starts its regexes'
+/// caches afresh, which costs more than matching a small document.
+fn detect_builtin(text: &str) -> Option<&'static Profile> {
     let profiles = compiled_builtins();
     let mut scores = vec![0usize; profiles.len()];
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
@@ -323,7 +335,7 @@ pub fn detect(text: &str) -> Option<Profile> {
         .iter()
         .zip(scores)
         .find(|(profile, score)| *score >= profile.detect_min.max(1))
-        .map(|(profile, _)| profile.clone())
+        .map(|(profile, _)| profile)
 }
 
 fn nfc_line(line: &str) -> std::borrow::Cow<'_, str> {
@@ -342,6 +354,39 @@ fn nfc_line(line: &str) -> std::borrow::Cow<'_, str> {
 /// the first heading and the profile keeps front matter), and [`DiscoveryError::InvalidUnits`]
 /// with every numbering and validation problem at once.
 pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parsed, DiscoveryError> {
+    // The source pin hashes every byte, which takes a third as long as the scan: on a large
+    // source it runs on a second core meanwhile (inline when no thread can be had).
+    if bytes.len() < PIN_IN_PARALLEL_FROM {
+        return parse_unpinned(source_name, bytes, profile).map(|mut parsed| {
+            parsed.source_sha256 = sha256_hex(bytes);
+            parsed
+        });
+    }
+    std::thread::scope(|scope| {
+        let pin = std::thread::Builder::new()
+            .name("source-pin".to_string())
+            .spawn_scoped(scope, || sha256_hex(bytes))
+            .ok();
+        let parsed = parse_unpinned(source_name, bytes, profile);
+        let sha = pin
+            .and_then(|h| h.join().ok())
+            .unwrap_or_else(|| sha256_hex(bytes));
+        parsed.map(|mut parsed| {
+            parsed.source_sha256 = sha;
+            parsed
+        })
+    })
+}
+
+/// Sources from this size on are pinned on a second thread while they are scanned.
+const PIN_IN_PARALLEL_FROM: usize = 1 << 20;
+
+/// [`parse`] without the source pin (left empty for the caller to fill in).
+fn parse_unpinned(
+    source_name: &str,
+    bytes: &[u8],
+    profile: &Profile,
+) -> Result<Parsed, DiscoveryError> {
     let text = decode_utf8(source_name, bytes)?;
     if text.trim().is_empty() {
         return Err(DiscoveryError::Empty {
@@ -417,7 +462,7 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
         plan,
         skipped: scan.skipped,
         warnings: scan.warnings,
-        source_sha256: sha256_hex(bytes),
+        source_sha256: String::new(),
         line_count: scan.line_count,
         input,
     })
@@ -433,14 +478,14 @@ pub fn source_lines(text: &str) -> impl Iterator<Item = &str> + Clone {
 /// Decodes `bytes`, detects a built-in profile and parses with it.
 pub fn parse_detected(source_name: &str, bytes: &[u8]) -> Result<Parsed, DiscoveryError> {
     let text = decode_utf8(source_name, bytes)?;
-    let profile = detect(text).ok_or_else(|| DiscoveryError::NoStructure {
+    let profile = detect_builtin(text).ok_or_else(|| DiscoveryError::NoStructure {
         source_name: source_name.to_string(),
         detail: format!(
             "no built-in grammar profile ({}) recognises its headings; pick one with --profile or write one with --profile-file",
             builtin_names().join(", ")
         ),
     })?;
-    parse(source_name, bytes, &profile)
+    parse(source_name, bytes, profile)
 }
 
 /// A [`Discoverer`] driven by a grammar profile, or by detection when none is forced.

@@ -924,3 +924,27 @@ Text.
         .expect("the section");
     assert_eq!(section.title(), "General");
 }
+
+#[test]
+fn a_large_source_is_pinned_on_a_second_thread_to_the_same_sha256() {
+    let mut text = String::from("# Charter\n\n");
+    while text.len() < (3 << 19) {
+        text.push_str("A line of text that fills the charter well past a megabyte.\n");
+    }
+    let parsed = parse(
+        "big.md",
+        text.as_bytes(),
+        &builtin("markdown").expect("built-in"),
+    )
+    .expect("parses");
+    assert!(text.len() >= super::PIN_IN_PARALLEL_FROM);
+    assert_eq!(parsed.source_sha256, sha256_hex(text.as_bytes()));
+    // And a small one, pinned inline.
+    let small = parse(
+        "s.md",
+        b"# A\n\nB.\n",
+        &builtin("markdown").expect("built-in"),
+    )
+    .expect("parses");
+    assert_eq!(small.source_sha256, sha256_hex(b"# A\n\nB.\n"));
+}
