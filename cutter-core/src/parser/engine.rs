@@ -513,6 +513,15 @@ pub(crate) fn closed_up(line: &str) -> Option<String> {
     Some(out)
 }
 
+/// The article that goes before `word` (`an article`, `a chapter`).
+fn a_or_an(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// Whether a line of text ends a sentence: its last character, past closing quotes and
 /// brackets, is `.`, `:`, `;`, `!` or `?`.
 fn ends_sentence(text: &str) -> bool {
@@ -922,7 +931,8 @@ impl<'p> Scanner<'p> {
             key,
             kind: WarningKind::HeadingNotTaken,
             message: format!(
-                "looks like a `{kind}` heading of built-in profile `{profile}`, which profile `{own}` does not have, so it was read as body text; if the document is laid out that way, cut it with --profile {profile}"
+                "looks like {} `{kind}` heading of built-in profile `{profile}`, which profile `{own}` does not have, so it was read as body text; if the document is laid out that way, cut it with --profile {profile}",
+                a_or_an(kind)
             ),
         });
     }
@@ -938,12 +948,13 @@ impl<'p> Scanner<'p> {
             .map_or_else(String::new, |top| top.draft.key.clone());
         let message = if why == CONTEXT {
             format!(
-                "looks like a `{}` heading but continues the sentence of line {} (no sentence end before it), so it was read as body text; if it is a heading, check the line before it",
-                level.kind, self.sentence_line
+                "looks like {} `{}` heading but continues the sentence of line {} (no sentence end before it), so it was read as body text; if it is a heading, check the line before it",
+                a_or_an(&level.kind), level.kind, self.sentence_line
             )
         } else {
             format!(
-                "looks like a `{}` heading but was read as body text: {why}",
+                "looks like {} `{}` heading but was read as body text: {why}",
+                a_or_an(&level.kind),
                 level.kind
             )
         };
