@@ -856,9 +856,24 @@ impl<'p> Scanner<'p> {
             // heading: same level and number, or words that begin an entry once page numbers,
             // dots and spacing are ignored (`Part A` for the entry `Part A  General ... 3`).
             let words = toc_words(s);
-            let id = heading
-                .as_ref()
-                .map(|h| (h.level, number::ascii_slug(h.raw_num)));
+            // The number as its key writes it, so `Titre Ier` in the contents and `TITRE
+            // PREMIER` as the heading are one entry.
+            let id = heading.as_ref().map(|h| {
+                let mut segment = String::new();
+                let alphabet = profile
+                    .levels
+                    .get(h.level)
+                    .map_or(&[][..], |l| l.alphabet.as_slice());
+                let num = profile.numbers.read(h.raw_num, alphabet);
+                if matches!(num, Num::Unknown) {
+                    segment = number::ascii_slug(h.raw_num);
+                } else {
+                    profile
+                        .numbers
+                        .push_key_segment(&mut segment, h.raw_num, &num);
+                }
+                (h.level, segment)
+            });
             let repeat = heading.is_some()
                 && (id.as_ref().is_some_and(|id| toc.ids.contains(id))
                     || (!words.is_empty()

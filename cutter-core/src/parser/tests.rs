@@ -948,3 +948,41 @@ fn a_large_source_is_pinned_on_a_second_thread_to_the_same_sha256() {
     .expect("parses");
     assert_eq!(small.source_sha256, sha256_hex(b"# A\n\nB.\n"));
 }
+
+#[test]
+fn a_contents_entry_ends_at_its_heading_however_the_number_is_written() {
+    let profile = Profile::from_toml_str(
+        "fr.toml",
+        r#"
+name = "fr"
+[numerals]
+premier = 1
+ier = 1
+[toc]
+start = '^SOMMAIRE$'
+[[level]]
+kind = "title"
+key = "title"
+pattern = '^(?i:titre)\s+(?P<num>\S+)$'
+title = "Titre {num}"
+[[level]]
+kind = "article"
+key = "art"
+pattern = '^ARTICLE (?P<num>\S+)\.?$'
+title = "Article {num}"
+"#,
+    )
+    .expect("profile");
+    let text = "SOMMAIRE\nTitre Ier\nTitre II\nTITRE PREMIER\nARTICLE 1.\nText one.\nTITRE II\nARTICLE 2.\nText two.\n";
+    let parsed = parse("t", text.as_bytes(), &profile).expect("parses");
+    let keys: Vec<&str> = parsed.plan.units.iter().map(|u| u.key()).collect();
+    assert_eq!(
+        keys,
+        ["title-1", "title-1/art-1", "title-2", "title-2/art-2"]
+    );
+    assert_eq!(parsed.skipped.len(), 1);
+    assert_eq!(
+        (parsed.skipped[0].line_start, parsed.skipped[0].line_end),
+        (1, 3)
+    );
+}
