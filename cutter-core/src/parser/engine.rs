@@ -84,6 +84,9 @@ struct Open {
     growing: bool,
 }
 
+/// The longest line checked against other profiles' headings (a heading and its title).
+const FOREIGN_HEADING_MAX_BYTES: usize = 160;
+
 /// Why a heading was turned down (see [`Scanner::heading_not_taken`]).
 const CONTEXT: &str = "context";
 const MAX: &str = "the profile allows only one of them in a document, and one came before";
@@ -923,6 +926,12 @@ impl<'p> Scanner<'p> {
     /// Warns when line `n`, read as body text, looks like a heading of another built-in
     /// profile: the document may be laid out the way that profile reads.
     fn foreign_heading(&mut self, n: u32, s: &str) {
+        // A heading is a short line that does not begin in lower case: most body lines are
+        // ruled out before the set runs (which, on non-ASCII text, cannot use its fastest
+        // engine, the patterns having Unicode word boundaries).
+        if s.len() > FOREIGN_HEADING_MAX_BYTES || s.chars().next().is_none_or(char::is_lowercase) {
+            return;
+        }
         let foreign = super::foreign_headings();
         if !foreign.set.is_match(s) {
             return;
@@ -992,7 +1001,8 @@ impl<'p> Scanner<'p> {
     fn is_bare_marker(&self, line: &str) -> bool {
         // After a line that ends mid-sentence, a number alone (`2012.`) is where the sentence
         // wrapped, not a paragraph's number.
-        !self.sentence_open
+        line.len() <= 8
+            && !self.sentence_open
             && self.in_block.is_none()
             && !matches!(self.toc, TocState::Inside(_))
             && bare_marker(self.profile, &spaces_as_spaces(line))
