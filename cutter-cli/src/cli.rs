@@ -424,7 +424,7 @@ impl DiffArgs {
 /// Which grammar profile cuts the document; without either flag one is detected.
 #[derive(Debug, Clone, Args)]
 pub struct ProfileArgs {
-    /// A built-in profile: vn-legal, en-legal or markdown.
+    /// A built-in profile: vn-legal, eu-oj, en-legal or markdown.
     #[arg(long, value_name = "NAME", conflicts_with = "profile_file")]
     pub profile: Option<String>,
     /// A profile written in TOML (see docs/profiles.md).

@@ -114,7 +114,7 @@ require_rehearsal = true
 [trusted_keys]
 
 # One table per document you cut. `sha256` pins the source bytes: a run whose file differs
-# stops with STOP_DRIFT. `profile` picks a built-in grammar (vn-legal, en-legal, markdown).
+# stops with STOP_DRIFT. `profile` picks a built-in grammar (vn-legal, eu-oj, en-legal, markdown).
 # `protected = true` requires the extra allowance in the SG_1 approval.
 #
 # [documents."SAMPLE-CHARTER"]
