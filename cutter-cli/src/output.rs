@@ -236,7 +236,7 @@ pub fn write_plan_json(
         if i > 0 {
             buf.push(b',');
         }
-        let digest = lower_hex(u.body_digest());
+        let digest = cutter_core::plan::lower_hex(u.body_digest());
         let unit = UnitJson {
             body_sha256: std::str::from_utf8(&digest).unwrap_or_default(),
             key: u.key(),
@@ -260,17 +260,6 @@ pub fn write_plan_json(
     out.write_all(b"],\"warnings\":")?;
     json(out, &warnings_json(&parsed.warnings))?;
     out.write_all(b"}\n")
-}
-
-/// Lower-case hex of a digest, on the stack (a `String` per unit showed in the profile).
-fn lower_hex(digest: &[u8; 32]) -> [u8; 64] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0x0f)];
-    }
-    out
 }
 
 /// One unit of `plan --json`, its fields in sorted order.

@@ -728,8 +728,9 @@ fn unit_key_line(units: &[Unit], index: u32) -> u32 {
         .map_or(0, |u| u.line_start)
 }
 
-/// Lower-case hex of a sha256 digest, on the stack.
-fn lower_hex(digest: &[u8; 32]) -> [u8; 64] {
+/// Lower-case hex of a sha256 digest, on the stack (no `String` per unit where many units are
+/// written out).
+pub fn lower_hex(digest: &[u8; 32]) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
     for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
