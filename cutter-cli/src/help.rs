@@ -102,7 +102,9 @@ pub const CUT: &str = "Examples:
   # A live run: phases 1-5, then it waits at SG_1 for a signed approval
   cutter orchestrate cut charter.md --document-id CHARTER-1 --mode live
   # A chosen profile and run id, the run printed as JSON
-  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --profile vn-legal --run-id law-2024-12-rehearsal-1 --json";
+  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --profile vn-legal --run-id law-2024-12-rehearsal-1 --json
+  # Stop at cutplan (STOP_PARSER_WARNINGS) if any line that looks like a heading was read as text
+  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --strict";
 
 pub const RESUME: &str = "Examples:
   # Through the gate with a signed approval, armed for ten minutes (live)

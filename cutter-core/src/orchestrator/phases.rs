@@ -296,6 +296,10 @@ impl Orchestrator<'_> {
             ));
         }
         run.profile = Some(plan.profile.clone());
+        // A strict run stops here, before its plan is recorded: nothing is written and no
+        // gate opens for a cut the parser was unsure of.
+        crate::intake::strict_stop(run.strict, &plan.profile, &work.parse_warnings)
+            .map_err(PhaseError::Stop)?;
         run.plan_sha256 = Some(changes.plan_sha256.clone());
         if changes.is_empty() && !changes.first_version {
             facts.push(fact(
