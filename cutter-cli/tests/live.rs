@@ -203,9 +203,7 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
             && restored.contains("cutter_governance.source_registry  1 row\n"),
         "{restored}"
     );
-    ensure!(
-        inspect.sql("select document_id from cutter_governance.source_registry")? == "DOC-1"
-    );
+    ensure!(inspect.sql("select document_id from cutter_governance.source_registry")? == "DOC-1");
     let again = s.cutter(&["backup", "restore", &id, "--into", &inspect.url()])?;
     ensure!(
         again.status.code() == Some(2) && text(&again.stderr).contains("not empty"),
@@ -214,7 +212,10 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     );
     let (_, full) = s.json(&["backup", "full", "--json"])?;
     let full_id = full["id"].as_str().unwrap_or_default().to_string();
-    ensure!(full["tables"].as_array().map(Vec::len) == Some(27), "{full}");
+    ensure!(
+        full["tables"].as_array().map(Vec::len) == Some(27),
+        "{full}"
+    );
     let verified = s.ok(&["backup", "verify", &full_id])?;
     ensure!(verified.contains("VERIFY: PASS"), "{verified}");
 
