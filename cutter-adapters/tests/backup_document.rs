@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use cutter_adapters::backup::{
-    EnvelopeFile, GpgBackupRunner, DOCUMENT_ENVELOPE_FORMAT, DOCUMENT_TABLES,
+    CheckStatus, EnvelopeFile, GpgBackupRunner, DOCUMENT_ENVELOPE_FORMAT, DOCUMENT_TABLES,
 };
 use cutter_core::ports::BackupRunner;
 use cutter_testkit::external::{psql, GpgHome, ScratchDb};
@@ -239,4 +239,37 @@ async fn an_unregistered_document_is_refused_without_a_file() -> Result<()> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     cutter_core::plan::sha256_hex(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selftest_checks_that_the_reader_login_reads_the_document_tables() -> Result<()> {
+    let s = Scratch::new().await?;
+    let gpg = GpgHome::new()?;
+    let backups = tempfile::tempdir()?;
+    let r = runner(&s, &gpg, backups.path());
+    let report = r.selftest().await;
+    let check = |report: &cutter_adapters::backup::SelftestReport| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "document tables readable")
+            .map(|c| (c.status, c.detail.clone()))
+    };
+    let (status, detail) = check(&report).context("the reader check ran")?;
+    assert_eq!(status, CheckStatus::Pass, "{detail}");
+
+    // A login without SELECT on them (no grant of the knowledge base) fails the check.
+    let nobody = format!("ct_nobody_{}", &s.db["cutter_t_".len()..]);
+    psql("postgres", &format!("CREATE ROLE {nobody} LOGIN"))?;
+    let mut denied = runner(&s, &gpg, backups.path());
+    denied.reader_url = Some(format!("{}/{}?user={nobody}", support::server(), s.db));
+    let report = denied.selftest().await;
+    psql(&s.db, &format!("DROP OWNED BY {nobody}"))?;
+    psql("postgres", &format!("DROP ROLE {nobody}"))?;
+    let (status, detail) = check(&report).context("the reader check ran")?;
+    assert_eq!(status, CheckStatus::Fail, "{detail}");
+    assert!(detail.contains("permission denied"), "{detail}");
+    assert!(!report.passed());
+    s.drop().await?;
+    Ok(())
 }

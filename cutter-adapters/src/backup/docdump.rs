@@ -83,7 +83,7 @@ impl GpgBackupRunner {
     }
 
     /// The login the document is read with: `reader_url`, else the pg_dump URL.
-    fn reader(&self) -> (String, Option<String>) {
+    pub(super) fn reader(&self) -> (String, Option<String>) {
         match &self.reader_url {
             Some(url) => {
                 let password = crate::redact::url_password(url).or_else(|| {
