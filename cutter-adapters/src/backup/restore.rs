@@ -163,7 +163,16 @@ impl GpgBackupRunner {
                             header.document_id, header.run_id, document.document_id
                         ));
                     }
-                    let (create, copy) = statements(spec)?;
+                    // A type name from the header reaches CREATE TABLE only as the target's
+                    // own name of an existing type: `to_regtype` parses a type name and
+                    // nothing else, so no expression (CHECK, DEFAULT) can ride along.
+                    let (create, copy) = statements(spec, |t| {
+                        let row = handle
+                            .block_on(tx.query_one("SELECT pg_catalog.to_regtype($1)::text", &[&t]))
+                            .map_err(|e| format!("look up type `{t}`: {}", crate::pg::chain(&e)))?;
+                        row.get::<_, Option<String>>(0)
+                            .ok_or_else(|| format!("`{t}` is not a type of the target database"))
+                    })?;
                     handle
                         .block_on(tx.batch_execute(&create))
                         .map_err(|e| format!("create {}: {}", spec.name, crate::pg::chain(&e)))?;
@@ -221,8 +230,12 @@ impl GpgBackupRunner {
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS …; CREATE TABLE …` and the `COPY … FROM STDIN` of a table,
-/// from names the header gives: only plain identifiers and type names pass.
-fn statements(spec: &TableSpec) -> Result<(String, String), String> {
+/// from names the header gives: only plain identifiers and type names pass, each type as
+/// `resolve` (the target's `to_regtype`) names it.
+fn statements(
+    spec: &TableSpec,
+    mut resolve: impl FnMut(&str) -> Result<String, String>,
+) -> Result<(String, String), String> {
     check_table(&spec.name).map_err(|e| e.to_string())?;
     let (schema, _) = spec
         .name
@@ -250,7 +263,7 @@ fn statements(spec: &TableSpec) -> Result<(String, String), String> {
                 c.name, c.type_name, spec.name
             ));
         }
-        defs.push(format!("{} {}", c.name, c.type_name));
+        defs.push(format!("{} {}", c.name, resolve(&c.type_name)?));
         names.push(c.name.as_str());
     }
     Ok((
@@ -261,4 +274,56 @@ fn statements(spec: &TableSpec) -> Result<(String, String), String> {
         ),
         format!("COPY {} ({}) FROM STDIN", spec.name, names.join(", ")),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::container::Column;
+    use super::*;
+
+    fn spec(table: &str, column: &str, type_name: &str) -> TableSpec {
+        TableSpec {
+            name: table.into(),
+            columns: vec![Column {
+                name: column.into(),
+                type_name: type_name.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn only_plain_names_and_types_reach_the_target() {
+        let same = |t: &str| Ok(t.to_string());
+        let (create, copy) = statements(
+            &spec(
+                "public.unit_version",
+                "created_at",
+                "timestamp with time zone",
+            ),
+            same,
+        )
+        .unwrap();
+        assert_eq!(
+            create,
+            "CREATE SCHEMA IF NOT EXISTS public; CREATE TABLE public.unit_version (created_at timestamp with time zone)"
+        );
+        assert_eq!(copy, "COPY public.unit_version (created_at) FROM STDIN");
+        assert!(statements(&spec("public.t", "v", "character varying(20)"), same).is_ok());
+        // What the target does not know as a type is refused.
+        let unknown = |t: &str| Err(format!("`{t}` is not a type"));
+        assert!(statements(&spec("public.t", "a", "text CHECK (f(a))"), unknown).is_err());
+        for (table, column, type_name) in [
+            ("public.t; DROP TABLE x", "a", "text"),
+            ("t", "a", "text"),
+            ("public.t", "a text); DROP TABLE x; --", "text"),
+            ("public.t", "a", "text); DROP TABLE x; --"),
+            ("public.t", "a", "text DEFAULT 'x'"),
+            ("public.t", "", "text"),
+        ] {
+            assert!(
+                statements(&spec(table, column, type_name), same).is_err(),
+                "{table} {column} {type_name}"
+            );
+        }
+    }
 }

@@ -239,7 +239,10 @@ pub(super) fn verify_with(
                 }
                 report.listed_tables = counts
                     .iter()
-                    .map(|c| format!("{} ({} rows)", c.table, c.rows))
+                    .map(|c| {
+                        let s = if c.rows == 1 { "" } else { "s" };
+                        format!("{} ({} row{s})", c.table, c.rows)
+                    })
                     .collect();
             }
             Ok(Decrypted::Skipped(reason)) => report.notes.push(format!(
