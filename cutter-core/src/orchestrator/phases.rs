@@ -330,11 +330,11 @@ impl Orchestrator<'_> {
     /// Phase 4: the encrypted backup of what the run may change; an incomplete envelope stops
     /// the run before anything is written.
     async fn pre_write_backup(&self, run: &mut RunRecord, started: DateTime<Utc>) -> PhaseOutcome {
-        let tables = self.ports.target.tables();
+        // The document is what the run may change; the backup holds it and nothing else.
         let envelope = self
             .ports
             .backup
-            .backup(&run.run_id, &tables, started)
+            .backup(&run.run_id, &run.document_id, started)
             .await
             .map_err(|e| {
                 PhaseError::Stop(StopReason::InvariantFailed {
@@ -348,6 +348,7 @@ impl Orchestrator<'_> {
             }));
         }
         let facts = vec![
+            fact("document", &run.document_id),
             fact("location", &envelope.location),
             fact("bytes", envelope.bytes),
             fact("sha256", &envelope.sha256),
