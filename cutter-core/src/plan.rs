@@ -259,6 +259,11 @@ impl Unit {
         }
     }
 
+    /// Sets the body hash the parser computed for [`Unit::body`] after packing the unit.
+    pub(crate) fn set_body_sha256(&mut self, digest: [u8; 32]) {
+        self.body_sha256 = digest;
+    }
+
     fn span(&self, start: usize, len: u32) -> &str {
         let len = usize::try_from(len).unwrap_or(0);
         self.text.get(start..start + len).unwrap_or("")

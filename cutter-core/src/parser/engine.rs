@@ -3,7 +3,8 @@
 //! Each line is looked at once, in order: blank, inside a skipped block, a skip rule, a table
 //! of contents, a heading of some level, the title line of the heading just seen, or body text
 //! of the innermost open unit. Units take their place in the plan when they open (parents before
-//! children) and are filled in, packed and hashed when they close; only the open ones, at most
+//! children) and are filled in and packed when they close (their bodies are hashed after the
+//! scan, see `parser::hash_and_validate`); only the open ones, at most
 //! one per level, are kept in the roomier [`Draft`] form meanwhile. The innermost unit's body is
 //! gathered in one reused buffer and copied once into the packed unit, so memory stays close to
 //! the input plus the units kept, and time close to one pass of regex matching plus hashing.
@@ -22,7 +23,6 @@ use super::designation;
 use super::number::{self, Num, Position};
 use super::profile::{hit, Context, EmptyBody, Join, Level, Numbering, Profile, Rest};
 use super::{ParseWarning, SkippedRegion, WarningKind};
-use sha2::{Digest, Sha256};
 
 use crate::plan::{Labels, ProblemKind, ProvisionStatus, Unit, UnitProblem};
 
@@ -1152,7 +1152,8 @@ impl<'p> Scanner<'p> {
                 labels,
                 &draft.title,
                 body,
-                Sha256::digest(body.as_bytes()).into(),
+                // Hashed once the scan is over, beside validation (`parser::hash_and_validate`).
+                [0; 32],
                 (draft.line_start, draft.line_end),
             );
             if open.growing {

@@ -448,11 +448,12 @@ fn parse_unpinned(
             ),
         });
     }
-    let plan = CutPlan::new(profile.name.clone(), scan.units);
+    let mut plan = CutPlan::new(profile.name.clone(), scan.units);
     let mut problems = scan.problems;
-    // The scanner hashed every body once it was final (see `engine`), so validation need not
-    // hash them again.
-    problems.extend(plan.validate_checking(BodyHashes::Trusted));
+    problems.extend(hash_and_validate(
+        &mut plan,
+        bytes.len() >= PIN_IN_PARALLEL_FROM,
+    ));
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.line);
         return Err(DiscoveryError::InvalidUnits {
@@ -469,6 +470,42 @@ fn parse_unpinned(
         line_count: scan.line_count,
         input,
     })
+}
+
+/// Hashes every unit's body (the scanner leaves the hashes to this step) and validates the
+/// plan, which does not read them: on a large plan the two run at once on two cores, the
+/// hashes gathered apart and written into the units after.
+fn hash_and_validate(plan: &mut CutPlan, parallel: bool) -> Vec<crate::plan::UnitProblem> {
+    use sha2::Digest;
+    fn digests(units: &[crate::plan::Unit]) -> Vec<[u8; 32]> {
+        units
+            .iter()
+            .map(|u| sha2::Sha256::digest(u.body().as_bytes()).into())
+            .collect()
+    }
+    let (digests, problems) = if parallel {
+        std::thread::scope(|scope| {
+            let units = &plan.units;
+            let hashing = std::thread::Builder::new()
+                .name("body-hashes".to_string())
+                .spawn_scoped(scope, || digests(units))
+                .ok();
+            let problems = plan.validate_checking(BodyHashes::Trusted);
+            let digests = hashing
+                .and_then(|h| h.join().ok())
+                .unwrap_or_else(|| digests(units));
+            (digests, problems)
+        })
+    } else {
+        (
+            digests(&plan.units),
+            plan.validate_checking(BodyHashes::Trusted),
+        )
+    };
+    for (unit, digest) in plan.units.iter_mut().zip(digests) {
+        unit.set_body_sha256(digest);
+    }
+    problems
 }
 
 /// The lines of a source as the parser numbers them: split at `\n`, `\r\n` and a lone `\r`.
