@@ -381,7 +381,9 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     })
 }
 
-/// Sources from this size on are pinned on a second thread while they are scanned.
+/// Sources from this size on are pinned on a second thread while they are scanned, have
+/// their lines prepared on it ahead of the scan, and their bodies hashed on it while the plan
+/// is validated: below it, starting a thread costs more than it saves.
 const PIN_IN_PARALLEL_FROM: usize = 1 << 20;
 
 /// [`parse`] without the source pin (left empty for the caller to fill in).
@@ -400,9 +402,14 @@ fn parse_unpinned(
     // HTML blocks (or a whole HTML file) are scanned as the lines they stand for; their
     // markup-only lines become skipped regions (see `html`).
     let html = html::expand(text, html::is_document(Some(source_name), text));
+    let parallel = bytes.len() >= PIN_IN_PARALLEL_FROM;
     let mut scan = match &html {
-        Some(e) => engine::scan_lines(profile, e.lines.iter().map(|(n, l)| (*n, l.as_ref()))),
-        None => engine::scan(profile, text),
+        Some(e) => engine::scan_lines(
+            profile,
+            e.lines.iter().map(|(n, l)| (*n, l.as_ref())),
+            parallel,
+        ),
+        None => engine::scan(profile, text, parallel),
     };
     if let Some(e) = &html {
         html::add_markup(&mut scan.skipped, &e.markup);
