@@ -339,8 +339,8 @@ where
 
 /// Lines per batch handed from the preparing thread to the scan, and batches it may be ahead:
 /// enough that the two threads seldom wait for each other, few enough to cost little memory.
-const PREPARED_BATCH: usize = 4096;
-const PREPARED_BATCHES: usize = 8;
+const PREPARED_BATCH: usize = 1024;
+const PREPARED_BATCHES: usize = 4;
 
 /// Which patterns of a profile's line set a line matches: as bits for a set of up to 128
 /// patterns (no allocation per line), else as the set's own answer.
@@ -1280,7 +1280,7 @@ impl<'p> Scanner<'p> {
                 labels,
                 &draft.title,
                 body,
-                // Hashed once the scan is over, beside validation (`parser::hash_and_validate`).
+                // Hashed once the scan is over, on two cores (`parser::hash_and_validate`).
                 [0; 32],
                 (draft.line_start, draft.line_end),
             );

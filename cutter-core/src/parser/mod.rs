@@ -242,7 +242,6 @@ impl Parsed {
 
 /// The built-ins, compiled once: compiling regexes costs far more than matching a small file.
 fn compiled_builtins() -> &'static [Profile] {
-    static COMPILED: OnceLock<Vec<Profile>> = OnceLock::new();
     COMPILED.get_or_init(|| {
         builtin::BUILTINS
             .iter()
@@ -287,9 +286,27 @@ pub(crate) fn foreign_headings() -> &'static ForeignHeadings {
     })
 }
 
+static COMPILED: OnceLock<Vec<Profile>> = OnceLock::new();
+
+/// The built-in called `name`, compiled alone the first time if the others are not yet: a cut
+/// with a named profile needs only its own at the start (the others, for
+/// [`foreign_headings`], are compiled on a second core while a large source is pinned).
+fn compiled_builtin(name: &str) -> Option<&'static Profile> {
+    static EACH: [OnceLock<Option<Profile>>; builtin::BUILTINS.len()] =
+        [const { OnceLock::new() }; builtin::BUILTINS.len()];
+    if let Some(all) = COMPILED.get() {
+        return all.iter().find(|p| p.name == name);
+    }
+    let at = builtin::BUILTINS.iter().position(|(n, _)| *n == name)?;
+    let (n, toml_text) = builtin::BUILTINS.get(at)?;
+    EACH.get(at)?
+        .get_or_init(|| Profile::from_toml_str(n, toml_text).ok())
+        .as_ref()
+}
+
 /// The built-in profile called `name`, if there is one.
 pub fn builtin(name: &str) -> Option<Profile> {
-    compiled_builtins().iter().find(|p| p.name == name).cloned()
+    compiled_builtin(name).cloned()
 }
 
 /// The built-in profiles, compiled once, in detection order. Borrowing them (rather than
@@ -368,7 +385,12 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     std::thread::scope(|scope| {
         let pin = std::thread::Builder::new()
             .name("source-pin".to_string())
-            .spawn_scoped(scope, || sha256_hex(bytes))
+            .spawn_scoped(scope, || {
+                // First the other built-ins' headings, which the scan looks for in short body
+                // lines: compiled here, they are ready by the time it needs them.
+                foreign_headings();
+                sha256_hex(bytes)
+            })
             .ok();
         let parsed = parse_unpinned(source_name, bytes, profile);
         let sha = pin
@@ -479,40 +501,37 @@ fn parse_unpinned(
     })
 }
 
-/// Hashes every unit's body (the scanner leaves the hashes to this step) and validates the
-/// plan, which does not read them: on a large plan the two run at once on two cores, the
-/// hashes gathered apart and written into the units after.
+/// Hashes every unit's body (the scanner leaves the hashes to this step), half of them on a
+/// second core for a large plan, and validates the plan. The halves are hashed in place:
+/// gathering the hashes apart to write them in after, so as to validate meanwhile, would cost
+/// 32 bytes a unit at the peak of memory.
 fn hash_and_validate(plan: &mut CutPlan, parallel: bool) -> Vec<crate::plan::UnitProblem> {
     use sha2::Digest;
-    fn digests(units: &[crate::plan::Unit]) -> Vec<[u8; 32]> {
-        units
-            .iter()
-            .map(|u| sha2::Sha256::digest(u.body().as_bytes()).into())
-            .collect()
+    fn hash(units: &mut [crate::plan::Unit]) {
+        for unit in units {
+            let digest = sha2::Sha256::digest(unit.body().as_bytes()).into();
+            unit.set_body_sha256(digest);
+        }
     }
-    let (digests, problems) = if parallel {
-        std::thread::scope(|scope| {
-            let units = &plan.units;
+    if parallel {
+        let mid = plan.units.len() / 2;
+        let (first, second) = plan.units.split_at_mut(mid);
+        let hashed = std::thread::scope(|scope| {
             let hashing = std::thread::Builder::new()
                 .name("body-hashes".to_string())
-                .spawn_scoped(scope, || digests(units))
+                .spawn_scoped(scope, || hash(second))
                 .ok();
-            let problems = plan.validate_checking(BodyHashes::Trusted);
-            let digests = hashing
-                .and_then(|h| h.join().ok())
-                .unwrap_or_else(|| digests(units));
-            (digests, problems)
-        })
+            hash(first);
+            hashing.and_then(|h| h.join().ok()).is_some()
+        });
+        // A thread that could not start (or died) leaves its half to this one.
+        if !hashed {
+            hash(plan.units.get_mut(mid..).unwrap_or_default());
+        }
     } else {
-        (
-            digests(&plan.units),
-            plan.validate_checking(BodyHashes::Trusted),
-        )
-    };
-    for (unit, digest) in plan.units.iter_mut().zip(digests) {
-        unit.set_body_sha256(digest);
+        hash(&mut plan.units);
     }
-    problems
+    plan.validate_checking(BodyHashes::Trusted)
 }
 
 /// The lines of a source as the parser numbers them: split at `\n`, `\r\n` and a lone `\r`.
