@@ -243,9 +243,10 @@ impl Parsed {
 /// The built-ins, compiled once: compiling regexes costs far more than matching a small file.
 fn compiled_builtins() -> &'static [Profile] {
     COMPILED.get_or_init(|| {
-        builtin::BUILTINS
+        // Clones of the ones compiled alone, sharing their compiled regexes.
+        builtin::NAMES
             .iter()
-            .filter_map(|(n, toml_text)| Profile::from_toml_str(n, toml_text).ok())
+            .filter_map(|name| compiled_builtin(name).cloned())
             .collect()
     })
 }
@@ -288,15 +289,12 @@ pub(crate) fn foreign_headings() -> &'static ForeignHeadings {
 
 static COMPILED: OnceLock<Vec<Profile>> = OnceLock::new();
 
-/// The built-in called `name`, compiled alone the first time if the others are not yet: a cut
-/// with a named profile needs only its own at the start (the others, for
-/// [`foreign_headings`], are compiled on a second core while a large source is pinned).
+/// The built-in called `name`, compiled alone the first time: a cut with a named profile
+/// needs only its own at the start (the others, for [`foreign_headings`], are compiled on a
+/// second core while a large source is pinned).
 fn compiled_builtin(name: &str) -> Option<&'static Profile> {
     static EACH: [OnceLock<Option<Profile>>; builtin::BUILTINS.len()] =
         [const { OnceLock::new() }; builtin::BUILTINS.len()];
-    if let Some(all) = COMPILED.get() {
-        return all.iter().find(|p| p.name == name);
-    }
     let at = builtin::BUILTINS.iter().position(|(n, _)| *n == name)?;
     let (n, toml_text) = builtin::BUILTINS.get(at)?;
     EACH.get(at)?
