@@ -35,6 +35,10 @@ use sha2::{Digest, Sha256};
 /// The version tag that starts the canonical payload serialization.
 pub const PAYLOAD_FORMAT: &str = "cutter.payload.v1";
 
+/// Plans from this many units on have their payload hashed on a second thread while it is
+/// written ([`CutPlan::payload_sha256`]); below it, starting a thread costs more than it saves.
+const PAYLOAD_IN_PARALLEL_FROM: usize = 20_000;
+
 /// Lower-case hex sha256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -257,6 +261,11 @@ impl Unit {
             labels,
             body_sha256,
         }
+    }
+
+    /// Sets the body hash the parser computed for [`Unit::body`] after packing the unit.
+    pub(crate) fn set_body_sha256(&mut self, digest: [u8; 32]) {
+        self.body_sha256 = digest;
     }
 
     fn span(&self, start: usize, len: u32) -> &str {
@@ -511,9 +520,53 @@ impl CutPlan {
     ///
     /// The payload is streamed into the hasher through a small buffer instead of being built
     /// whole: on a large plan it is tens of megabytes that would only be hashed and dropped.
+    /// On a large plan the buffers are hashed on a second core while the next is written.
     pub fn payload_sha256(&self) -> String {
-        const FLUSH_AT: usize = 16 * 1024;
         let mut hasher = Sha256::new();
+        if self.units.len() >= PAYLOAD_IN_PARALLEL_FROM {
+            if let Some(digest) = self.payload_sha256_beside() {
+                return digest;
+            }
+        }
+        self.write_payload(|bytes| hasher.update(bytes));
+        lower_hex(&hasher.finalize().into())
+            .iter()
+            .map(|b| char::from(*b))
+            .collect()
+    }
+
+    /// [`CutPlan::payload_sha256`] with the hashing on a thread of its own, or `None` when no
+    /// thread can be had.
+    fn payload_sha256_beside(&self) -> Option<String> {
+        std::thread::scope(|scope| {
+            let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+            let hashing = std::thread::Builder::new()
+                .name("payload-hash".to_string())
+                .spawn_scoped(scope, move || {
+                    let mut hasher = Sha256::new();
+                    for chunk in received {
+                        hasher.update(&chunk);
+                    }
+                    hasher.finalize()
+                })
+                .ok()?;
+            let mut sent = true;
+            self.write_payload(|bytes| sent &= chunks.send(bytes.to_vec()).is_ok());
+            drop(chunks);
+            let digest = hashing.join().ok()?;
+            sent.then(|| {
+                lower_hex(&digest.into())
+                    .iter()
+                    .map(|b| char::from(*b))
+                    .collect()
+            })
+        })
+    }
+
+    /// Writes [`CutPlan::canonical_payload`] to `emit` in pieces of about 16 KiB (a longer
+    /// field alone).
+    fn write_payload(&self, mut emit: impl FnMut(&[u8])) {
+        const FLUSH_AT: usize = 16 * 1024;
         let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 1024);
         buf.extend_from_slice(PAYLOAD_FORMAT.as_bytes());
         buf.push(b'\n');
@@ -535,24 +588,20 @@ impl CutPlan {
                 push_decimal(&mut buf, field.len() as u64);
                 buf.push(b':');
                 if field.len() > FLUSH_AT {
-                    hasher.update(&buf);
+                    emit(&buf);
                     buf.clear();
-                    hasher.update(field);
+                    emit(field);
                 } else {
                     buf.extend_from_slice(field);
                 }
                 buf.push(b'\n');
             }
             if buf.len() >= FLUSH_AT {
-                hasher.update(&buf);
+                emit(&buf);
                 buf.clear();
             }
         }
-        hasher.update(&buf);
-        lower_hex(&hasher.finalize().into())
-            .iter()
-            .map(|b| char::from(*b))
-            .collect()
+        emit(&buf);
     }
 
     /// The units whose status is [`ProvisionStatus::Repealed`].
@@ -1051,28 +1100,31 @@ mod streaming_tests {
     #[test]
     fn streamed_payload_sha_on_long_fields_and_many_units() {
         let long_title = "t".repeat(40_000);
-        let units: Vec<Unit> = (1..=3000u32)
-            .map(|i| {
-                let title = if i % 1000 == 0 {
-                    long_title.clone()
-                } else {
-                    format!("Article {i}")
-                };
-                Unit::new(
-                    format!("art-{i}"),
-                    None,
-                    i,
-                    "article",
-                    "normative",
-                    title,
-                    "b",
-                    (i, i),
-                )
-            })
-            .collect();
-        let plan = CutPlan::new("p", units);
-        assert_eq!(plan.payload_sha256(), sha256_hex(&plan.canonical_payload()));
-        assert!(plan.validate().is_empty());
+        // Below and above the size whose payload is hashed on a second thread.
+        for count in [3000u32, 25_000] {
+            let units: Vec<Unit> = (1..=count)
+                .map(|i| {
+                    let title = if i % 1000 == 0 {
+                        long_title.clone()
+                    } else {
+                        format!("Article {i}")
+                    };
+                    Unit::new(
+                        format!("art-{i}"),
+                        None,
+                        i,
+                        "article",
+                        "normative",
+                        title,
+                        "b",
+                        (i, i),
+                    )
+                })
+                .collect();
+            let plan = CutPlan::new("p", units);
+            assert_eq!(plan.payload_sha256(), sha256_hex(&plan.canonical_payload()));
+            assert!(plan.validate().is_empty());
+        }
     }
 }
 

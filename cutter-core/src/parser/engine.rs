@@ -3,7 +3,8 @@
 //! Each line is looked at once, in order: blank, inside a skipped block, a skip rule, a table
 //! of contents, a heading of some level, the title line of the heading just seen, or body text
 //! of the innermost open unit. Units take their place in the plan when they open (parents before
-//! children) and are filled in, packed and hashed when they close; only the open ones, at most
+//! children) and are filled in and packed when they close (their bodies are hashed after the
+//! scan, see `parser::hash_and_validate`); only the open ones, at most
 //! one per level, are kept in the roomier [`Draft`] form meanwhile. The innermost unit's body is
 //! gathered in one reused buffer and copied once into the packed unit, so memory stays close to
 //! the input plus the units kept, and time close to one pass of regex matching plus hashing.
@@ -22,7 +23,6 @@ use super::designation;
 use super::number::{self, Num, Position};
 use super::profile::{hit, Context, EmptyBody, Join, Level, Numbering, Profile, Rest};
 use super::{ParseWarning, SkippedRegion, WarningKind};
-use sha2::{Digest, Sha256};
 
 use crate::plan::{Labels, ProblemKind, ProvisionStatus, Unit, UnitProblem};
 
@@ -229,9 +229,10 @@ fn push_decimal(out: &mut String, n: u64) {
     }
 }
 
-/// Scans `text` (already decoded, a byte-order mark removed) with `profile`.
-pub(crate) fn scan(profile: &Profile, text: &str) -> Scan {
-    scan_lines(profile, numbered(text))
+/// Scans `text` (already decoded, a byte-order mark removed) with `profile`; `parallel`
+/// prepares the lines on a second thread (see [`scan_lines`]).
+pub(crate) fn scan(profile: &Profile, text: &str, parallel: bool) -> Scan {
+    scan_lines(profile, numbered(text), parallel)
 }
 
 /// The lines of `text` with their 1-based numbers.
@@ -245,11 +246,16 @@ pub(crate) fn numbered(text: &str) -> impl Iterator<Item = (u32, &str)> + Clone 
 /// expanded into, each carrying the number of the source line its text came from (so several
 /// may share one number). The iterator is cloned for the passes that look at the whole
 /// document before the scan (repeated page furniture).
-pub(crate) fn scan_lines<'t, I>(profile: &Profile, lines: I) -> Scan
+///
+/// What depends on a line's text alone (trimming, NFC, which patterns of the profile's line
+/// set it matches: a third of the time) is done by [`prepare`]; with `parallel` it runs on a
+/// second thread a few thousand lines ahead of the scan, which takes the lines in order, so
+/// the result is the same either way.
+pub(crate) fn scan_lines<'t, I>(profile: &Profile, lines: I, parallel: bool) -> Scan
 where
-    I: Iterator<Item = (u32, &'t str)> + Clone,
+    I: Iterator<Item = (u32, &'t str)> + Clone + Send,
 {
-    let mut s = Scanner {
+    let s = Scanner {
         profile,
         units: Vec::new(),
         stack: Vec::new(),
@@ -293,49 +299,165 @@ where
     } else {
         Vec::new()
     };
-    let mut furniture = furniture.into_iter().peekable();
-    let mut line_count = 0;
-    // A paragraph or point number alone on its line (`1.` above its text, as PDF extraction
-    // leaves it), held until the text it numbers.
-    let mut marker: Option<(u32, String)> = None;
-    let mut joined = String::new();
-    for (line_no, raw) in lines {
-        line_count = line_count.max(line_no);
-        while furniture.next_if(|(n, _)| *n < line_no).is_some() {}
-        if let Some((_, reason)) = furniture.next_if(|(n, _)| *n == line_no) {
-            s.skip(line_no, reason);
-            s.last_nonblank = line_no;
-            continue;
-        }
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            if marker.is_none() {
-                s.blank();
+    if !parallel {
+        let set = &profile.line_set;
+        return s.run(furniture, lines.map(|(n, raw)| prepare(set, n, raw)));
+    }
+    std::thread::scope(|scope| {
+        let (batches, received) =
+            std::sync::mpsc::sync_channel::<Vec<Prepared<'t>>>(PREPARED_BATCHES);
+        let ahead = lines.clone();
+        // A clone of the set of its own: the set's match cache is then this thread's alone.
+        let set = profile.line_set.clone();
+        let preparing = std::thread::Builder::new()
+            .name("line-prep".to_string())
+            .spawn_scoped(scope, move || {
+                let mut batch = Vec::with_capacity(PREPARED_BATCH);
+                for (n, raw) in ahead {
+                    batch.push(prepare(&set, n, raw));
+                    if batch.len() == PREPARED_BATCH {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(PREPARED_BATCH));
+                        // The scan stopped taking lines only if it is gone.
+                        if batches.send(full).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = batches.send(batch);
+            });
+        match preparing {
+            Ok(_) => s.run(furniture, received.into_iter().flatten()),
+            // No thread to be had: the lines are prepared as they are scanned.
+            Err(_) => {
+                let set = &profile.line_set;
+                s.run(furniture, lines.map(|(n, raw)| prepare(set, n, raw)))
             }
-            continue;
         }
-        let line = nfc(trimmed);
-        if let Some((at, number)) = marker.take() {
-            joined.clear();
-            joined.push_str(&number);
-            joined.push(' ');
-            joined.push_str(&line);
-            s.line(at, &joined);
-            s.extend_top_to(line_no);
+    })
+}
+
+/// Lines per batch handed from the preparing thread to the scan, and batches it may be ahead:
+/// enough that the two threads seldom wait for each other, few enough to cost little memory.
+const PREPARED_BATCH: usize = 1024;
+const PREPARED_BATCHES: usize = 4;
+
+/// Which patterns of a profile's line set a line matches: as bits for a set of up to 128
+/// patterns (no allocation per line), else as the set's own answer.
+pub(crate) enum Hits {
+    Bits(u128),
+    Set(regex::SetMatches),
+}
+
+impl Hits {
+    fn of(set: &regex::RegexSet, s: &str) -> Hits {
+        let matches = set.matches(s);
+        if set.len() > 128 {
+            return Hits::Set(matches);
+        }
+        Hits::Bits(matches.iter().fold(0, |bits, i| bits | (1u128 << i)))
+    }
+
+    fn any(&self) -> bool {
+        match self {
+            Hits::Bits(bits) => *bits != 0,
+            Hits::Set(matches) => matches.matched_any(),
+        }
+    }
+
+    /// Whether pattern `i` matched; an index past the set reads as "no".
+    fn hit(&self, i: usize) -> bool {
+        match self {
+            Hits::Bits(bits) => i < 128 && (bits >> i) & 1 == 1,
+            Hits::Set(matches) => hit(matches, i),
+        }
+    }
+}
+
+/// A source line with the work that depends on its text alone done.
+pub(crate) struct Prepared<'t> {
+    n: u32,
+    /// The line trimmed, in NFC; empty for a blank line.
+    line: Cow<'t, str>,
+    /// The patterns of the line set that `line`, its tabs and Unicode spaces read as spaces,
+    /// matches (`None` for a blank line).
+    hits: Option<Hits>,
+}
+
+/// Prepares line `n` for the scan.
+fn prepare<'t>(set: &regex::RegexSet, n: u32, raw: &'t str) -> Prepared<'t> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Prepared {
+            n,
+            line: Cow::Borrowed(""),
+            hits: None,
+        };
+    }
+    let line = nfc(trimmed);
+    let hits = Hits::of(set, &spaces_as_spaces(&line));
+    Prepared {
+        n,
+        line,
+        hits: Some(hits),
+    }
+}
+
+impl Scanner<'_> {
+    /// Scans the prepared lines, `furniture` (line numbers in order) skipped.
+    fn run<'t>(
+        self,
+        furniture: Vec<(u32, &'static str)>,
+        lines: impl Iterator<Item = Prepared<'t>>,
+    ) -> Scan {
+        let mut s = self;
+        let mut furniture = furniture.into_iter().peekable();
+        let mut line_count = 0;
+        // A paragraph or point number alone on its line (`1.` above its text, as PDF extraction
+        // leaves it), held until the text it numbers.
+        let mut marker: Option<(u32, String)> = None;
+        let mut joined = String::new();
+        for Prepared {
+            n: line_no,
+            line,
+            hits,
+        } in lines
+        {
+            line_count = line_count.max(line_no);
+            while furniture.next_if(|(n, _)| *n < line_no).is_some() {}
+            if let Some((_, reason)) = furniture.next_if(|(n, _)| *n == line_no) {
+                s.skip(line_no, reason);
+                s.last_nonblank = line_no;
+                continue;
+            }
+            let Some(hits) = hits else {
+                if marker.is_none() {
+                    s.blank();
+                }
+                continue;
+            };
+            if let Some((at, number)) = marker.take() {
+                joined.clear();
+                joined.push_str(&number);
+                joined.push(' ');
+                joined.push_str(&line);
+                s.line(at, &joined, None);
+                s.extend_top_to(line_no);
+                s.last_nonblank = line_no;
+                continue;
+            }
+            if s.is_bare_marker(&line) {
+                marker = Some((line_no, line.into_owned()));
+                continue;
+            }
+            s.line(line_no, &line, Some(hits));
             s.last_nonblank = line_no;
-            continue;
         }
-        if s.is_bare_marker(&line) {
-            marker = Some((line_no, line.into_owned()));
-            continue;
+        if let Some((at, number)) = marker {
+            s.line(at, &number, None);
         }
-        s.line(line_no, &line);
-        s.last_nonblank = line_no;
+        s.finish(line_count)
     }
-    if let Some((at, number)) = marker {
-        s.line(at, &number);
-    }
-    s.finish(line_count)
 }
 
 /// Lines of page furniture and footnotes, by number, in order: what a printed page adds to
@@ -791,12 +913,14 @@ impl<'p> Scanner<'p> {
         self.body.clear();
     }
 
-    fn line(&mut self, n: u32, raw: &str) {
+    /// Reads line `n`; `hits` are the line set's matches on it when [`prepare`] found them.
+    fn line(&mut self, n: u32, raw: &str, hits: Option<Hits>) {
         let profile = self.profile;
         // Headings, titles and skip rules are matched on the line with its tabs and Unicode
         // spaces read as plain spaces (a PDF's no-break space between `Article` and `5`); a
         // body keeps its text as written.
         let mut form = spaces_as_spaces(raw);
+        let mut closed_form = false;
         if matches!(form, Cow::Owned(_)) {
             self.spaced_lines = self.spaced_lines.saturating_add(1);
         }
@@ -815,6 +939,7 @@ impl<'p> Scanner<'p> {
                 });
                 if heading || self.pending_title {
                     form = Cow::Owned(closed);
+                    closed_form = true;
                 }
             }
         }
@@ -832,10 +957,13 @@ impl<'p> Scanner<'p> {
         }
         // One pass of the combined set tells which skip rules and levels could apply; most
         // lines are body text and match none, so they cost a single DFA scan.
-        let matched = profile.line_set.matches(s);
-        if matched.matched_any() {
+        let matched = match hits {
+            Some(hits) if !closed_form => hits,
+            _ => Hits::of(&profile.line_set, s),
+        };
+        if matched.any() {
             for (i, rule) in profile.skip.iter().enumerate() {
-                if hit(&matched, i) {
+                if matched.hit(i) {
                     self.skip(n, &rule.reason);
                     if rule.end.is_some() {
                         self.in_block = Some((i, n));
@@ -843,14 +971,14 @@ impl<'p> Scanner<'p> {
                     return;
                 }
             }
-            if matches!(self.toc, TocState::Before) && hit(&matched, profile.toc_index()) {
+            if matches!(self.toc, TocState::Before) && matched.hit(profile.toc_index()) {
                 self.toc = TocState::Inside(TocEntries::default());
                 self.skip(n, "table of contents");
                 return;
             }
         }
-        let heading = if matched.matched_any() {
-            self.match_heading(s, |li| hit(&matched, profile.level_index(li)))
+        let heading = if matched.any() {
+            self.match_heading(s, |li| matched.hit(profile.level_index(li)))
         } else {
             None
         };
@@ -1152,7 +1280,8 @@ impl<'p> Scanner<'p> {
                 labels,
                 &draft.title,
                 body,
-                Sha256::digest(body.as_bytes()).into(),
+                // Hashed once the scan is over, on two cores (`parser::hash_and_validate`).
+                [0; 32],
                 (draft.line_start, draft.line_end),
             );
             if open.growing {

@@ -242,11 +242,11 @@ impl Parsed {
 
 /// The built-ins, compiled once: compiling regexes costs far more than matching a small file.
 fn compiled_builtins() -> &'static [Profile] {
-    static COMPILED: OnceLock<Vec<Profile>> = OnceLock::new();
     COMPILED.get_or_init(|| {
-        builtin::BUILTINS
+        // Clones of the ones compiled alone, sharing their compiled regexes.
+        builtin::NAMES
             .iter()
-            .filter_map(|(n, toml_text)| Profile::from_toml_str(n, toml_text).ok())
+            .filter_map(|name| compiled_builtin(name).cloned())
             .collect()
     })
 }
@@ -287,9 +287,24 @@ pub(crate) fn foreign_headings() -> &'static ForeignHeadings {
     })
 }
 
+static COMPILED: OnceLock<Vec<Profile>> = OnceLock::new();
+
+/// The built-in called `name`, compiled alone the first time: a cut with a named profile
+/// needs only its own at the start (the others, for [`foreign_headings`], are compiled on a
+/// second core while a large source is pinned).
+fn compiled_builtin(name: &str) -> Option<&'static Profile> {
+    static EACH: [OnceLock<Option<Profile>>; builtin::BUILTINS.len()] =
+        [const { OnceLock::new() }; builtin::BUILTINS.len()];
+    let at = builtin::BUILTINS.iter().position(|(n, _)| *n == name)?;
+    let (n, toml_text) = builtin::BUILTINS.get(at)?;
+    EACH.get(at)?
+        .get_or_init(|| Profile::from_toml_str(n, toml_text).ok())
+        .as_ref()
+}
+
 /// The built-in profile called `name`, if there is one.
 pub fn builtin(name: &str) -> Option<Profile> {
-    compiled_builtins().iter().find(|p| p.name == name).cloned()
+    compiled_builtin(name).cloned()
 }
 
 /// The built-in profiles, compiled once, in detection order. Borrowing them (rather than
@@ -368,7 +383,12 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     std::thread::scope(|scope| {
         let pin = std::thread::Builder::new()
             .name("source-pin".to_string())
-            .spawn_scoped(scope, || sha256_hex(bytes))
+            .spawn_scoped(scope, || {
+                // First the other built-ins' headings, which the scan looks for in short body
+                // lines: compiled here, they are ready by the time it needs them.
+                foreign_headings();
+                sha256_hex(bytes)
+            })
             .ok();
         let parsed = parse_unpinned(source_name, bytes, profile);
         let sha = pin
@@ -381,7 +401,9 @@ pub fn parse(source_name: &str, bytes: &[u8], profile: &Profile) -> Result<Parse
     })
 }
 
-/// Sources from this size on are pinned on a second thread while they are scanned.
+/// Sources from this size on are pinned on a second thread while they are scanned, have
+/// their lines prepared on it ahead of the scan, and their bodies hashed on it while the plan
+/// is validated: below it, starting a thread costs more than it saves.
 const PIN_IN_PARALLEL_FROM: usize = 1 << 20;
 
 /// [`parse`] without the source pin (left empty for the caller to fill in).
@@ -400,9 +422,14 @@ fn parse_unpinned(
     // HTML blocks (or a whole HTML file) are scanned as the lines they stand for; their
     // markup-only lines become skipped regions (see `html`).
     let html = html::expand(text, html::is_document(Some(source_name), text));
+    let parallel = bytes.len() >= PIN_IN_PARALLEL_FROM;
     let mut scan = match &html {
-        Some(e) => engine::scan_lines(profile, e.lines.iter().map(|(n, l)| (*n, l.as_ref()))),
-        None => engine::scan(profile, text),
+        Some(e) => engine::scan_lines(
+            profile,
+            e.lines.iter().map(|(n, l)| (*n, l.as_ref())),
+            parallel,
+        ),
+        None => engine::scan(profile, text, parallel),
     };
     if let Some(e) = &html {
         html::add_markup(&mut scan.skipped, &e.markup);
@@ -448,11 +475,12 @@ fn parse_unpinned(
             ),
         });
     }
-    let plan = CutPlan::new(profile.name.clone(), scan.units);
+    let mut plan = CutPlan::new(profile.name.clone(), scan.units);
     let mut problems = scan.problems;
-    // The scanner hashed every body once it was final (see `engine`), so validation need not
-    // hash them again.
-    problems.extend(plan.validate_checking(BodyHashes::Trusted));
+    problems.extend(hash_and_validate(
+        &mut plan,
+        bytes.len() >= PIN_IN_PARALLEL_FROM,
+    ));
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.line);
         return Err(DiscoveryError::InvalidUnits {
@@ -469,6 +497,39 @@ fn parse_unpinned(
         line_count: scan.line_count,
         input,
     })
+}
+
+/// Hashes every unit's body (the scanner leaves the hashes to this step), half of them on a
+/// second core for a large plan, and validates the plan. The halves are hashed in place:
+/// gathering the hashes apart to write them in after, so as to validate meanwhile, would cost
+/// 32 bytes a unit at the peak of memory.
+fn hash_and_validate(plan: &mut CutPlan, parallel: bool) -> Vec<crate::plan::UnitProblem> {
+    use sha2::Digest;
+    fn hash(units: &mut [crate::plan::Unit]) {
+        for unit in units {
+            let digest = sha2::Sha256::digest(unit.body().as_bytes()).into();
+            unit.set_body_sha256(digest);
+        }
+    }
+    if parallel {
+        let mid = plan.units.len() / 2;
+        let (first, second) = plan.units.split_at_mut(mid);
+        let hashed = std::thread::scope(|scope| {
+            let hashing = std::thread::Builder::new()
+                .name("body-hashes".to_string())
+                .spawn_scoped(scope, || hash(second))
+                .ok();
+            hash(first);
+            hashing.and_then(|h| h.join().ok()).is_some()
+        });
+        // A thread that could not start (or died) leaves its half to this one.
+        if !hashed {
+            hash(plan.units.get_mut(mid..).unwrap_or_default());
+        }
+    } else {
+        hash(&mut plan.units);
+    }
+    plan.validate_checking(BodyHashes::Trusted)
 }
 
 /// The lines of a source as the parser numbers them: split at `\n`, `\r\n` and a lone `\r`.

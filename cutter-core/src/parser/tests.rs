@@ -986,3 +986,41 @@ title = "Article {num}"
         (1, 3)
     );
 }
+
+/// The scan gives the same result whether its lines are prepared on a second thread (large
+/// sources) or inline (small ones): every sample, and texts with blank lines, numbers alone
+/// on their line, skip blocks, a table of contents and Unicode spaces.
+#[test]
+fn lines_prepared_on_a_second_thread_scan_the_same() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for file in [
+        "sample-charter.md",
+        "amendment/v1.md",
+        "amendment/v2.md",
+        "profiles/fr-constitution-sample.txt",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).expect("sample");
+        texts.push((file.to_string(), text));
+    }
+    texts.push((
+        "mixed".to_string(),
+        "MỤC LỤC\nChương I. Chế độ\n\nChương I.\nCHẾ ĐỘ CHÍNH TRỊ\n\nĐiều 1.\n1.\nCông dân\u{00a0}có quyền\n\n@@@\nghi chú\n@@@\nTrang 3\n2.\tNhà nước\na) điểm một\n\nĐiều\u{00a0}2. Quyền (bãi bỏ)\n"
+            // Past one batch of prepared lines.
+            .repeat(300),
+    ));
+    for (name, text) in &texts {
+        for profile in builtins() {
+            let inline = engine::scan(profile, text, false);
+            let threaded = engine::scan(profile, text, true);
+            let what = format!("{name} with {}", profile.name);
+            assert_eq!(inline.units, threaded.units, "{what}");
+            assert_eq!(inline.problems, threaded.problems, "{what}");
+            assert_eq!(inline.warnings, threaded.warnings, "{what}");
+            assert_eq!(inline.skipped, threaded.skipped, "{what}");
+            assert_eq!(inline.orphan_line, threaded.orphan_line, "{what}");
+            assert_eq!(inline.line_count, threaded.line_count, "{what}");
+            assert_eq!(inline.spaced_lines, threaded.spaced_lines, "{what}");
+        }
+    }
+}
