@@ -75,7 +75,7 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     // A directory, device or oversized file is refused here, before a run exists.
     let bytes = read_source(&source)?;
     let run_id = choose_run_id(env, &cut.document_id, cut.run_id.as_deref(), cut.mode).await?;
-    let _drive = env.drive(&run_id)?;
+    let _drive = env.drive(&run_id, cut.mode).await?;
     let doc = env.config.documents.get(&cut.document_id);
     // The config may name the document's profile; the command line wins.
     let builtin = match (&cut.profile, &cut.profile_file) {

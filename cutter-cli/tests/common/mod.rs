@@ -320,6 +320,48 @@ impl Site {
             .collect()
     }
 
+    /// A live run's record as the knowledge base keeps it (`cutter_governance.run_state`).
+    pub fn record(&self, run_id: &str) -> Result<Value> {
+        let text = self.db.sql(&format!(
+            "select record::text from cutter_governance.run_state where run_id = '{}'",
+            run_id.replace('\'', "")
+        ))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("no record of run {run_id} in the knowledge base: {text}"))
+    }
+
+    /// The state name of a live run, from its record in the knowledge base.
+    pub fn state_of(&self, run_id: &str) -> Result<String> {
+        let v = self.record(run_id)?;
+        v["state"]["state"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no state in the record of {run_id}: {v}"))
+    }
+
+    /// Saves `record` as run `run_id`'s next revision with only the exec role's connection
+    /// (as an attacker holding it would); the psql output, `Err` with the refusal.
+    pub fn save_as_exec(&self, run_id: &str, record: &Value) -> Result<String> {
+        let url = format!("{}/{}", cutter_testkit::external::server(), self.db.name).replacen(
+            "postgres@",
+            &format!("{}@", self.db.exec_role),
+            1,
+        );
+        let json = record.to_string().replace('\'', "''");
+        let id = run_id.replace('\'', "");
+        // The exec role cannot read the table; the attacker is told the next revision.
+        let next = self.db.sql(&format!(
+            "select revision + 1 from cutter_governance.run_state where run_id = '{id}'"
+        ))?;
+        cutter_testkit::external::run(
+            Command::new("psql")
+                .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c"])
+                .arg(format!(
+                    "select cutter_governance.fn_run_state_save('{id}', {next}, '{json}'::jsonb, 'mallory')"
+                )),
+        )
+    }
+
     pub fn statuses(&self) -> Result<String> {
         self.db.sql(
             "select string_agg(lifecycle_status || '=' || n, ',' order by lifecycle_status)
