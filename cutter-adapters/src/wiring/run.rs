@@ -224,6 +224,16 @@ pub async fn choose_run_id(
                 .and_then(|d| d.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
         }))
+        // A live run's folder outlives its state file (the record moved into the knowledge
+        // base): its id is taken here too.
+        .chain(
+            std::fs::read_dir(&env.config.paths.runs)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned()),
+        )
         .collect();
     let Some(id) = chosen else {
         let mut random = [0u8; 8];

@@ -362,6 +362,39 @@ impl Site {
         )
     }
 
+    /// Holds the drive lock of live run `run_id` (a session advisory lock, as a cutter process
+    /// driving it holds it) in a psql session of its own, until the returned child is killed
+    /// or its stdin closed.
+    pub fn hold_drive_lock(&self, run_id: &str) -> Result<std::process::Child> {
+        use std::io::Write as _;
+        let id = run_id.replace('\'', "");
+        let mut child = Command::new("psql")
+            .args(["-XAtq", "-d", &self.db.url()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        // Stdin stays open (owned by the child): psql ends, and the lock with it, when the
+        // child is killed.
+        let stdin = child.stdin.as_mut().ok_or_else(|| anyhow!("psql stdin"))?;
+        writeln!(
+            stdin,
+            "SET application_name = 'test holds drive {id}'; SELECT pg_advisory_lock(hashtextextended('cutter.drive:' || '{id}', 0));"
+        )?;
+        cutter_testkit::wait_until(
+            "the test's psql to hold the drive lock",
+            std::time::Duration::from_secs(30),
+            || {
+                self.db
+                    .sql(&format!(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'test holds drive {id}'"
+                    ))
+                    .is_ok_and(|n| n == "1")
+            },
+        );
+        Ok(child)
+    }
+
     pub fn statuses(&self) -> Result<String> {
         self.db.sql(
             "select string_agg(lifecycle_status || '=' || n, ',' order by lifecycle_status)
