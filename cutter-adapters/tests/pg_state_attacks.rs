@@ -4,7 +4,8 @@
 //! revision, a run never begun, a report whose sha256 is not its body's, and every direct
 //! write, update or delete of the tables. Each asserts the refusal and that nothing changed;
 //! the owner's own direct edits are refused by the triggers too. The drive lock (a session
-//! advisory lock) excludes a second session and ends with its session.
+//! advisory lock) excludes a second session and ends with its session. A live run's state file
+//! left by an older cutter moves into the database only if the database takes it as that run's.
 //!
 //! Each test makes its own database and roles (see `support`), so they run in parallel.
 
@@ -344,5 +345,57 @@ async fn the_drive_lock_excludes_a_second_session_until_the_first_ends() -> Resu
     drop(first);
     let second = tokio::time::timeout(std::time::Duration::from_secs(20), waiting).await???;
     drop((second, other));
+    s.drop().await
+}
+
+#[tokio::test]
+async fn a_state_file_of_an_older_cutter_moves_in_only_as_its_run() -> Result<()> {
+    use cutter_adapters::pg::LiveStateStore;
+    use cutter_adapters::state_store::FileStateStore;
+    use cutter_core::ports::StateStore;
+
+    let s = Scratch::new().await?;
+    s.register("DOC-1").await?;
+    s.register("DOC-2").await?;
+    s.begin(&ctx("run-1", "DOC-1"), &the_plan()).await?;
+    s.begin(&ctx("run-2", "DOC-2"), &the_plan()).await?;
+    let dir = tempfile::tempdir()?;
+    let files = FileStateStore::new(dir.path().join("runs"), dir.path().join("locks"));
+    // As a cutter before V17 left them: live runs' records in state files.
+    let genuine = record(&s, "run-1", "DOC-1");
+    files.create(&genuine).await?;
+    let mut forged = record(&s, "run-2", "DOC-2");
+    forged.payload_sha256 = Some(sha256_hex(b"another payload"));
+    files.create(&forged).await?;
+    // And a run that never began in the knowledge base (stopped before phase 1).
+    let unbegun = record(&s, "run-3", "DOC-1");
+    files.create(&unbegun).await?;
+    let store = LiveStateStore::new(files.clone(), s.records()?, s.locks()?);
+
+    // The genuine one moves in when first read: the database holds it, the file is gone.
+    ensure!(store.load("run-1").await? == genuine);
+    ensure!(s.records()?.load("run-1").await? == Some(genuine.clone()));
+    ensure!(!dir.path().join("runs/run-1/state.json").exists());
+    // The forged one is refused with the database's reason and left exactly as it was.
+    let state2 = dir.path().join("runs/run-2/state.json");
+    let bytes = std::fs::read(&state2)?;
+    match store.load("run-2").await {
+        Err(PortError::Corrupt { detail, .. }) => {
+            ensure!(detail.contains("payload"), "{detail}");
+            ensure!(detail.contains("left in place"), "{detail}");
+        }
+        other => return Err(anyhow!("a forged state file: {other:?}")),
+    }
+    ensure!(std::fs::read(&state2)? == bytes);
+    ensure!(s.records()?.load("run-2").await?.is_none());
+    // The run the knowledge base never began stays in its file, and saves go there.
+    ensure!(store.load("run-3").await? == unbegun);
+    store.save(&unbegun).await?;
+    ensure!(dir.path().join("runs/run-3/state.json").exists());
+    ensure!(s.records()?.load("run-3").await?.is_none());
+    // Listing shows each once: the database's and the folder's.
+    let mut ids: Vec<String> = store.list().await?.into_iter().map(|r| r.run_id).collect();
+    ids.sort();
+    ensure!(ids == ["run-1", "run-2", "run-3"], "{ids:?}");
     s.drop().await
 }

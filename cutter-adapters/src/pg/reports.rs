@@ -21,8 +21,9 @@ pub struct DbCopyReporter {
     inner: Arc<dyn Reporter>,
     records: PgRunRecords,
     reports: PathBuf,
-    /// (run id, name) → sha256 stored.
-    stored: Mutex<HashMap<(String, String), String>>,
+    /// (run id, name) → (size, modified, sha256) of the body stored: a file whose size and
+    /// time are unchanged is not read again (a review page can be large).
+    stored: Mutex<HashMap<(String, String), Stored>>,
 }
 
 impl std::fmt::Debug for DbCopyReporter {
@@ -32,6 +33,9 @@ impl std::fmt::Debug for DbCopyReporter {
             .finish_non_exhaustive()
     }
 }
+
+/// What was stored of one report: its file's size and time, and the body's sha256.
+type Stored = (u64, Option<std::time::SystemTime>, String);
 
 /// The largest report file copied (a review page of a very large document may be bigger; it
 /// stays a file, and the copy says so in the log).
@@ -55,22 +59,35 @@ impl DbCopyReporter {
         let mut files = Vec::new();
         walk(&dir, &dir, &mut files)?;
         for (name, path) in files {
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| PortError::Other(format!("read report {}: {e}", path.display())))?;
+            let (size, modified) = (meta.len(), meta.modified().ok());
             if size > MAX_REPORT_BYTES {
                 tracing::warn!(%run_id, %name, size, "report too large to store in the knowledge base; kept as a file");
+                continue;
+            }
+            let key = (run_id.to_string(), name.clone());
+            let seen = self.stored.lock().ok().and_then(|m| m.get(&key).cloned());
+            if seen
+                .as_ref()
+                .is_some_and(|(n, t, _)| *n == size && t.is_some() && *t == modified)
+            {
                 continue;
             }
             let body = std::fs::read(&path)
                 .map_err(|e| PortError::Other(format!("read report {}: {e}", path.display())))?;
             let sha = cutter_core::plan::sha256_hex(&body);
-            let key = (run_id.to_string(), name.clone());
-            let seen = self.stored.lock().ok().and_then(|m| m.get(&key).cloned());
-            if seen.as_deref() == Some(sha.as_str()) {
+            if seen.as_ref().is_some_and(|(_, _, s)| *s == sha) {
                 continue;
             }
-            self.records.store_report(run_id, &name, &body).await?;
-            if let Ok(mut m) = self.stored.lock() {
-                m.insert(key, sha);
+            // Not stored when the run never began in the knowledge base: it is tried again
+            // at the next report.
+            if self.records.store_report(run_id, &name, &body).await?
+                || self.records.begun(run_id).await?
+            {
+                if let Ok(mut m) = self.stored.lock() {
+                    m.insert(key, (size, modified, sha));
+                }
             }
         }
         Ok(())
