@@ -5,7 +5,9 @@
 //! knowledge base, is refused while A's process still drives it, then takes it over and
 //! finishes it. The final knowledge base has every document exactly once, and the taken-over
 //! document's units (keys and body hashes) equal those of the documents cut without
-//! interruption; its reports are in the database, whichever machine wrote them.
+//! interruption; its reports are in the database, whichever machine wrote them. And a batch
+//! worker killed on A mid-phase has its document taken over by B's worker after its lease,
+//! which continues A's run.
 
 mod common;
 
@@ -129,12 +131,37 @@ fn units(s: &Site, document_id: &str) -> Result<String> {
     ))
 }
 
-/// Starts machine A's `batch-resume` with leg A's commit paused; returns the child and the run
-/// it paused in once it is there (its write transaction open).
+/// Starts `cmd` with the commit of `point` paused and returns the child once it is there (its
+/// write transaction open).
+fn paused_at(mut cmd: Command, point: &str) -> Result<std::process::Child> {
+    let mut child = cmd
+        .env("CUTTER_FAILPOINTS", format!("before-commit:{point}=pause"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let want = format!("failpoint before-commit:{point} (pause)");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if line.contains(&want) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .map_err(|_| anyhow!("the command never reached the commit of {point}"))?;
+    Ok(child)
+}
+
+/// Starts machine A's `batch-resume` with leg A's commit paused.
 fn batch_resume_paused_in_leg_a(s: &Site, approval: &Path) -> Result<std::process::Child> {
     let approval = approval.to_str().ok_or_else(|| anyhow!("path"))?;
-    let mut child = s
-        .command(&[
+    paused_at(
+        s.command(&[
             "orchestrate",
             "batch-resume",
             "mm",
@@ -142,26 +169,98 @@ fn batch_resume_paused_in_leg_a(s: &Site, approval: &Path) -> Result<std::proces
             approval,
             "--arm",
             "30m",
-        ])
-        .env("CUTTER_FAILPOINTS", "before-commit:leg_A=pause")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            if line.contains("failpoint before-commit:leg_A (pause)") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .map_err(|_| anyhow!("machine A never reached leg A's commit"))?;
-    Ok(child)
+        ]),
+        "leg_A",
+    )
+}
+
+/// Waits until no session holds the drive lock of `run_id`.
+fn drive_lock_released(s: &Site, run_id: &str) {
+    cutter_testkit::wait_until(
+        "the killed driver's session to end",
+        Duration::from_secs(60),
+        || {
+            s.db.sql(&format!(
+                "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('cutter.drive:{run_id}', 0)"
+            ))
+            .is_ok_and(|n| n == "0")
+        },
+    );
+}
+
+#[test]
+fn a_batch_document_whose_worker_was_killed_is_taken_over_on_another_machine() -> Result<()> {
+    let a = ready()?;
+    let b = Machine::copy_of(&a)?;
+    // Machine A starts the batch and is killed while its first document's plan is recorded.
+    let mut killed = paused_at(
+        a.command(&[
+            "orchestrate",
+            "batch",
+            "batch.toml",
+            "--workers",
+            "1",
+            "--batch-id",
+            "mm",
+            "--register",
+        ]),
+        "record_the_plan",
+    )?;
+    let taken = a.db.sql(
+        "SELECT document_id || ' ' || run_id FROM cutter_governance.batch_item
+         WHERE batch_id = 'mm' AND status = 'taken'",
+    )?;
+    let (doc, run) = taken
+        .split_once(' ')
+        .map(|(d, r)| (d.to_string(), r.to_string()))
+        .ok_or_else(|| anyhow!("one document taken: {taken:?}"))?;
+    killed.kill()?; // SIGKILL
+    killed.wait()?;
+    drive_lock_released(&a, &run);
+    // Where the run stood is in the knowledge base, not only on machine A.
+    ensure!(a.state_of(&run)? == "RUNNING", "{}", a.state_of(&run)?);
+    // Its lease runs out, as it would after `--lease`.
+    a.db.sql(&format!(
+        "UPDATE cutter_governance.batch_item SET lease_until = clock_timestamp() - interval '1 second'
+         WHERE batch_id = 'mm' AND document_id = '{doc}'"
+    ))?;
+
+    // Machine B joins the batch: it cuts the rest and takes A's document over, continuing
+    // A's run where it stood (no new run, no second plan).
+    let (code, out) = b.json(&[
+        "orchestrate",
+        "batch",
+        "batch.toml",
+        "--workers",
+        "1",
+        "--batch-id",
+        "mm",
+        "--register",
+        "--json",
+    ])?;
+    ensure!(code == 0, "{out}");
+    let (_, status) = b.json(&["orchestrate", "batch-status", "mm", "--json"])?;
+    let items = status["documents"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        items.len() == DOCS.len() && items.iter().all(|d| d["status"] == "paused"),
+        "{status}"
+    );
+    let item = items
+        .iter()
+        .find(|d| d["document_id"] == doc.as_str())
+        .cloned()
+        .unwrap_or_default();
+    ensure!(item["run_id"] == run.as_str(), "{status}");
+    ensure!(a.state_of(&run)? == "AWAITING_CUT_AUTHORIZATION");
+    ensure!(a.db.count("cutter_governance.run")? == DOCS.len() as i64);
+    ensure!(
+        a.db.sql(&format!(
+            "SELECT count(*) FROM cutter_governance.run WHERE document_id = '{doc}'"
+        ))? == "1",
+        "one run of {doc}"
+    );
+    Ok(())
 }
 
 #[test]
@@ -246,17 +345,7 @@ fn a_run_killed_on_one_machine_is_finished_by_another() -> Result<()> {
     killed.kill()?; // SIGKILL
     killed.wait()?;
     // The killed process's session ends on the server, and its drive lock with it.
-    cutter_testkit::wait_until(
-        "the killed driver's session to end",
-        Duration::from_secs(60),
-        || {
-            a.db.sql(&format!(
-                "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1
-                   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('cutter.drive:{victim}', 0)"
-            ))
-            .is_ok_and(|n| n == "0")
-        },
-    );
+    drive_lock_released(&a, &victim);
     let doc = a.db.sql(&format!(
         "SELECT document_id FROM cutter_governance.run WHERE run_id = '{victim}'"
     ))?;
