@@ -364,6 +364,8 @@ impl Adapters {
     /// Every run here and, with a knowledge base configured, every live run it records (from
     /// any machine), oldest first, with what could not be read (where, why).
     pub async fn runs(&self) -> Result<(Vec<RunRecord>, Vec<(PathBuf, String)>)> {
+        // Only a build with PostgreSQL adds the knowledge base's runs.
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
         let mut unreadable = self.store.unreadable();
         let mut runs = self.store.list().await.map_err(WiringError::internal)?;
         #[cfg(feature = "postgres")]
