@@ -66,6 +66,10 @@ impl DbCopyReporter {
                 tracing::warn!(%run_id, %name, size, "report too large to store in the knowledge base; kept as a file");
                 continue;
             }
+            if !storable(&name) {
+                tracing::warn!(%run_id, %name, "report name not storable in the knowledge base; kept as a file");
+                continue;
+            }
             let key = (run_id.to_string(), name.clone());
             let seen = self.stored.lock().ok().and_then(|m| m.get(&key).cloned());
             if seen
@@ -92,6 +96,20 @@ impl DbCopyReporter {
         }
         Ok(())
     }
+}
+
+/// Whether `run_report.name` takes the name: `/`-separated parts of ASCII letters, digits,
+/// `.`, `_` and `-`, none starting with `.` or `-`, at most 255 bytes.
+fn storable(name: &str) -> bool {
+    name.len() <= 255
+        && name.split('/').all(|part| {
+            part.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }
 
 /// Every regular file under `dir`, by its `/`-separated path relative to `root`.
@@ -169,5 +187,32 @@ impl Reporter for DbCopyReporter {
 
     async fn index(&self, run: &RunRecord) -> Result<(), PortError> {
         self.inner.index(run).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable;
+
+    #[test]
+    fn report_names_are_checked_as_the_database_checks_them() {
+        for ok in [
+            "phase-01-source_pin.md",
+            "approvals/SG_1-0123abcd.toml",
+            "superseded/review-SG_1.html",
+        ] {
+            assert!(storable(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x.md",
+            "a//b",
+            "-x",
+            "é.md",
+            "a b.md",
+            &"x".repeat(256),
+        ] {
+            assert!(!storable(bad), "{bad}");
+        }
     }
 }
