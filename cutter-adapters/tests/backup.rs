@@ -9,7 +9,6 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use cutter_adapters::backup::{CheckStatus, GpgBackupRunner, ENVELOPE_FORMAT};
-use cutter_core::ports::BackupRunner;
 use cutter_testkit::external::{run, server, GpgHome, ScratchDb};
 
 fn runner(url: &str, gpg: &GpgHome, backups: &Path) -> GpgBackupRunner {
@@ -65,7 +64,7 @@ async fn a_backup_restores_to_identical_tables() -> Result<()> {
     let r = runner(&source.url(), &gpg, backups.path());
 
     let started = Utc::now();
-    let env = r.backup("run-1", &tables, started).await?;
+    let env = r.dump_tables("run-1", &tables, started).await?;
     assert!(
         env.incompleteness().is_empty(),
         "{:?}",
@@ -127,7 +126,7 @@ async fn a_missing_recipient_key_is_named_and_leaves_no_file() -> Result<()> {
     r.recipient = "0123456789ABCDEF0123456789ABCDEF01234567".into();
 
     let err = r
-        .backup("run-nokey", &tables, Utc::now())
+        .dump_tables("run-nokey", &tables, Utc::now())
         .await
         .expect_err("no key, no backup")
         .to_string();
@@ -146,7 +145,7 @@ async fn a_key_that_cannot_encrypt_is_refused() -> Result<()> {
     let backups = tempfile::tempdir()?;
     let r = runner(&format!("{}/postgres", server()), &gpg, backups.path());
     let err = r
-        .backup("run-certonly", &["public.x".into()], Utc::now())
+        .dump_tables("run-certonly", &["public.x".into()], Utc::now())
         .await
         .expect_err("a certify-only key cannot encrypt")
         .to_string();
@@ -168,7 +167,7 @@ async fn a_pg_dump_failure_names_the_exit_status_and_leaves_no_file() -> Result<
     let r = runner(&db.url(), &gpg, backups.path());
 
     let err = r
-        .backup("run-badtable", &tables, Utc::now())
+        .dump_tables("run-badtable", &tables, Utc::now())
         .await
         .expect_err("a missing table fails the dump")
         .to_string();
@@ -196,7 +195,7 @@ async fn a_bad_url_fails_without_printing_the_password() -> Result<()> {
         backups.path(),
     );
     let err = r
-        .backup("run-badurl", &["public.x".into()], Utc::now())
+        .dump_tables("run-badurl", &["public.x".into()], Utc::now())
         .await
         .expect_err("no server, no backup")
         .to_string();
@@ -217,7 +216,7 @@ async fn verify_detects_a_modified_backup() -> Result<()> {
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
     let r = runner(&db.url(), &gpg, backups.path());
-    let env = r.backup("run-v", &tables, Utc::now()).await?;
+    let env = r.dump_tables("run-v", &tables, Utc::now()).await?;
     assert!(r.verify_run("run-v")?.is_ok());
 
     let mut bytes = std::fs::read(&env.location)?;
@@ -284,7 +283,7 @@ async fn a_gpg_failure_names_gpg_and_leaves_no_file() -> Result<()> {
     r.gpg = fake;
 
     let err = r
-        .backup("run-gpgfail", &tables, Utc::now())
+        .dump_tables("run-gpgfail", &tables, Utc::now())
         .await
         .expect_err("gpg failed")
         .to_string();
@@ -301,7 +300,7 @@ async fn a_gpg_failure_names_gpg_and_leaves_no_file() -> Result<()> {
 
     r.gpg = PathBuf::from("/nonexistent/gpg");
     let err = r
-        .backup("run-nogpg", &tables, Utc::now())
+        .dump_tables("run-nogpg", &tables, Utc::now())
         .await
         .expect_err("no gpg")
         .to_string();
@@ -376,7 +375,7 @@ async fn a_gpg_that_writes_junk_and_exits_0_is_refused_and_leaves_no_file() -> R
     r.gpg = fake;
 
     let err = r
-        .backup("run-junk", &tables, Utc::now())
+        .dump_tables("run-junk", &tables, Utc::now())
         .await
         .expect_err("junk is no backup")
         .to_string();
@@ -406,7 +405,7 @@ async fn a_gpg_that_writes_junk_and_exits_0_is_refused_and_leaves_no_file() -> R
         "#!/bin/sh\ncase \"$*\" in *--encrypt*) exec 0<&-; head -c 300 /dev/urandom; exit 0;; esac\nexec gpg \"$@\"\n",
     )?;
     let err = r
-        .backup("run-deaf", &tables, Utc::now())
+        .dump_tables("run-deaf", &tables, Utc::now())
         .await
         .expect_err("gpg never read the dump")
         .to_string();
@@ -438,7 +437,7 @@ async fn a_dump_without_a_table_is_refused_naming_the_table() -> Result<()> {
     r.pg_dump = fake;
 
     let err = r
-        .backup("run-notable", &tables, Utc::now())
+        .dump_tables("run-notable", &tables, Utc::now())
         .await
         .expect_err("a dump without a requested table is no backup of it")
         .to_string();
@@ -469,7 +468,7 @@ async fn a_dump_cut_short_is_refused_although_its_listing_reads() -> Result<()> 
     r.pg_dump = fake;
 
     let err = r
-        .backup("run-short", &tables, Utc::now())
+        .dump_tables("run-short", &tables, Utc::now())
         .await
         .expect_err("a truncated dump is no backup")
         .to_string();
@@ -506,7 +505,7 @@ async fn a_backup_encrypted_to_another_key_is_refused_by_backup_and_verify() -> 
     let mut r = runner(&db.url(), &gpg, backups.path());
     r.gpg = fake;
     let err = r
-        .backup("run-other", &tables, Utc::now())
+        .dump_tables("run-other", &tables, Utc::now())
         .await
         .expect_err("a backup the recipient cannot open is no backup")
         .to_string();
@@ -520,7 +519,7 @@ async fn a_backup_encrypted_to_another_key_is_refused_by_backup_and_verify() -> 
     // verify: a good backup whose file is swapped for the same dump encrypted to the other
     // key, with the envelope edited to match.
     let r = runner(&db.url(), &gpg, backups.path());
-    r.backup("run-swap", &tables, Utc::now()).await?;
+    r.dump_tables("run-swap", &tables, Utc::now()).await?;
     let file = r.backup_path("run-swap");
     let swapped = backups.path().join("swapped");
     run(Command::new("sh").arg("-c").arg(format!(
@@ -558,7 +557,7 @@ async fn verify_run_decrypts_and_lists_every_table() -> Result<()> {
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
     let r = runner(&db.url(), &gpg, backups.path());
-    r.backup("run-list", &tables, Utc::now()).await?;
+    r.dump_tables("run-list", &tables, Utc::now()).await?;
 
     let report = r.verify_run("run-list")?;
     assert!(report.is_ok(), "{report:?}");
@@ -597,7 +596,7 @@ async fn verify_run_decrypts_and_lists_every_table() -> Result<()> {
     run(public_only.gpg().arg("--import").arg(&exported))?;
     let mut r2 = runner(&db.url(), &gpg, backups.path());
     r2.gnupg_home = Some(public_only.path().to_path_buf());
-    r2.backup("run-pub", &tables, Utc::now()).await?;
+    r2.dump_tables("run-pub", &tables, Utc::now()).await?;
     let report = r2.verify_run("run-pub")?;
     assert!(report.is_ok(), "{report:?}");
     assert!(report.recipient_checked && !report.decrypted && report.listed_tables.is_empty());
@@ -619,7 +618,7 @@ async fn verify_refuses_a_swapped_file_even_with_a_matching_envelope() -> Result
     let gpg = GpgHome::new()?;
     let backups = tempfile::tempdir()?;
     let r = runner(&db.url(), &gpg, backups.path());
-    r.backup("run-swap", &tables, Utc::now()).await?;
+    r.dump_tables("run-swap", &tables, Utc::now()).await?;
     let file = r.backup_path("run-swap");
     let good = std::fs::read(&file)?;
 
@@ -675,7 +674,7 @@ async fn a_ciphertext_of_another_dump_is_refused() -> Result<()> {
     let mut r = runner(&db.url(), &gpg, backups.path());
     r.gpg = fake;
     let err = r
-        .backup("run-stale", &tables, Utc::now())
+        .dump_tables("run-stale", &tables, Utc::now())
         .await
         .expect_err("a backup of some other dump is not this run's backup")
         .to_string();

@@ -688,6 +688,7 @@ impl World {
                 expected_grant_sha256: Some(designed_grants().sha256()),
                 protected: false,
                 arm: Some(Duration::minutes(10)),
+                strict: false,
             })
             .await
     }

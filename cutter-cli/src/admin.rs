@@ -441,8 +441,9 @@ pub async fn unlock(
     Ok(())
 }
 
-/// `cutter backup selftest` and `cutter backup verify RUN_ID`. A failed check is a
-/// governance refusal (exit 3), as a failed preflight is.
+/// `cutter backup selftest`, `verify RUN_ID`, `restore RUN_ID --into URL` and `full`. A
+/// failed check is a governance refusal (exit 3), as a failed preflight is; a refused
+/// restore (changed backup, target not empty) is a usage error (exit 2).
 pub async fn backup(env: &Env, command: Backup, as_json: bool) -> Result<()> {
     let failed = |what: String| CliError {
         code: Code::Governance,
@@ -517,6 +518,74 @@ pub async fn backup(env: &Env, command: Backup, as_json: bool) -> Result<()> {
                     "verify the backup of run {run_id}: it does not match its envelope or cannot be read back"
                 )))
             }
+        }
+        Backup::Restore {
+            run_id,
+            into,
+            password_env,
+        } => {
+            let report =
+                work::backup_restore_into(env, &run_id, &into, password_env.as_deref()).await?;
+            if as_json {
+                let tables: Vec<_> = report
+                    .tables
+                    .iter()
+                    .map(|t| json!({"table": t.table, "rows": t.rows, "sha256": t.sha256}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "run_id": report.run_id,
+                        "document_id": report.document_id,
+                        "target": report.target,
+                        "tables": tables,
+                    })
+                );
+            } else {
+                println!(
+                    "restored document {} as it was before run {} into {}",
+                    report.document_id, report.run_id, report.target
+                );
+                let width = report
+                    .tables
+                    .iter()
+                    .map(|t| t.table.len())
+                    .max()
+                    .unwrap_or(0);
+                for t in &report.tables {
+                    println!(
+                        "  {:width$}  {} row{}",
+                        t.table,
+                        t.rows,
+                        if t.rows == 1 { "" } else { "s" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Backup::Full => {
+            let (id, envelope) = work::backup_full(env).await?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": id,
+                        "location": envelope.location,
+                        "bytes": envelope.bytes,
+                        "sha256": envelope.sha256,
+                        "recipient": envelope.recipient,
+                        "tables": envelope.tables,
+                    })
+                );
+            } else {
+                println!("full backup {id}");
+                println!("  {} ({} bytes)", envelope.location, envelope.bytes);
+                println!("  sha256 {}", envelope.sha256);
+                println!("  encrypted to {}", envelope.recipient);
+                println!("  {} tables", envelope.tables.len());
+                println!("check it with: cutter backup verify {id}");
+            }
+            Ok(())
         }
     }
 }

@@ -466,6 +466,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
             mode,
             run_id,
             self_approve,
+            strict,
         } => {
             let cut = wiring::run::Cut {
                 file,
@@ -478,6 +479,7 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
                 profile_file: profile.profile_file,
                 run_id,
                 self_approve,
+                strict,
             };
             let done = wiring::run::cut(env, &cut).await?;
             if !json && !crate::progress::quiet() {

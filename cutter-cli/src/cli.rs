@@ -267,12 +267,31 @@ pub enum Backup {
     /// what is wrong.
     #[command(after_help = help::BACKUP_SELFTEST)]
     Selftest,
-    /// Re-hash a run's backup against its envelope.
+    /// Re-hash a run's backup (or a full backup) against its envelope, check whom it is
+    /// encrypted to and, with the secret key here, decrypt it to a pipe and read it back.
     #[command(after_help = help::BACKUP_VERIFY)]
     Verify {
-        /// The run whose backup to check.
+        /// The run whose backup to check (or the name `backup full` printed).
         run_id: String,
     },
+    /// Restore a run's pre-write backup (its document as it was before the run) into an
+    /// empty database, for inspection; prints the rows loaded per table.
+    #[command(after_help = help::BACKUP_RESTORE)]
+    Restore {
+        /// The run whose backup to restore.
+        run_id: String,
+        /// The empty database to load it into (`postgres://user@host:port/db`); its tables
+        /// are created from the backup, without keys, constraints or triggers.
+        #[arg(long, value_name = "URL")]
+        into: String,
+        /// The NAME of the environment variable holding the target's password.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+    /// Back up every table of the knowledge base (pg_dump, encrypted to the backup key), for
+    /// operators' scheduled backups; prints its name for `backup verify`.
+    #[command(after_help = help::BACKUP_FULL)]
+    Full,
 }
 
 #[derive(Debug, Args)]
@@ -474,6 +493,11 @@ pub enum Orchestrate {
         /// closeout in one command (a rehearsal; refused in live mode).
         #[arg(long)]
         self_approve: bool,
+        /// Stop the run at cutplan (STOP_PARSER_WARNINGS, exit 1) if the parser warns: a line
+        /// that looks like a heading read as text, or a repeated heading (`cutter plan FILE`
+        /// lists them). Nothing is written.
+        #[arg(long)]
+        strict: bool,
     },
     /// Continue a run: through its gate with an approval, or after an interruption without.
     /// A live run writes only while armed; the command disarms it before it exits.

@@ -36,9 +36,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
      version or key), or a source file that is missing, not a regular file, too large,
      empty or not UTF-8
   3  stopped or refused by a governance check (drift, lock, grants, approval, kill-switch,
-     mode mismatch, invalid units, another knowledge base, a state file that disagrees with
-     the knowledge base; for plan, a document that does not cut into valid units or, with
-     --strict, has warnings); the reason is printed and recorded in the run's reports
+     mode mismatch, invalid units, parser warnings under --strict, another knowledge base, a
+     state file that disagrees with the knowledge base; for plan, a document that does not
+     cut into valid units or, with --strict, has warnings); the reason is printed and recorded in the run's reports
   130, 143  stopped by SIGINT / SIGTERM: an open write was rolled back, the run keeps its
      last saved state and was disarmed";
 

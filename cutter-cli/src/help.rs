@@ -102,7 +102,9 @@ pub const CUT: &str = "Examples:
   # A live run: phases 1-5, then it waits at SG_1 for a signed approval
   cutter orchestrate cut charter.md --document-id CHARTER-1 --mode live
   # A chosen profile and run id, the run printed as JSON
-  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --profile vn-legal --run-id law-2024-12-rehearsal-1 --json";
+  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --profile vn-legal --run-id law-2024-12-rehearsal-1 --json
+  # Stop at cutplan (STOP_PARSER_WARNINGS) if any line that looks like a heading was read as text
+  cutter orchestrate cut law.txt --document-id LAW-2024-12 --mode dry-run --strict";
 
 pub const RESUME: &str = "Examples:
   # Through the gate with a signed approval, armed for ten minutes (live)
@@ -248,13 +250,45 @@ pub const GRANTS_EXPECT: &str = "Examples:
 
 pub const BACKUP: &str = "Examples:
   cutter backup selftest
-  cutter backup verify charter-1-20260105T093000Z-1a2b3c";
+  cutter backup verify charter-1-20260105T093000Z-1a2b3c
+  # The document as it was before the run, in an empty database
+  cutter backup restore charter-1-20260105T093000Z-1a2b3c --into postgres://postgres@localhost:5432/inspect
+  # Every table of the knowledge base, for a scheduled backup
+  cutter backup full";
 
 pub const BACKUP_SELFTEST: &str = "Examples:
   cutter backup selftest";
 
 pub const BACKUP_VERIFY: &str = "Examples:
-  cutter backup verify charter-1-20260105T093000Z-1a2b3c";
+  cutter backup verify charter-1-20260105T093000Z-1a2b3c
+  # A full backup, by the name `cutter backup full` printed
+  cutter backup verify full-20260105T020000Z";
+
+pub const BACKUP_RESTORE: &str = "A run's pre-write backup holds its document only: the registry row and versions, the
+units, their versions, removal marks and lifecycle log, as they were when the run began.
+The backup is re-hashed against its envelope and decrypted to a pipe (never to disk) with
+the configured GnuPG home, which must hold the backup key's secret part; the rows load in
+one transaction that commits only if every table's rows and sha256 match, so a changed or
+cut-short backup leaves the target empty. The target must be an empty database: its
+tables are created from the backup's column list, without keys, constraints, triggers or
+grants (for reading, not for cutter to run against).
+
+Examples:
+  createdb inspect
+  cutter backup restore charter-1-20260105T093000Z-1a2b3c --into postgres://postgres@localhost:5432/inspect
+  # The target's password from an environment variable
+  cutter backup restore charter-1-20260105T093000Z-1a2b3c --into postgres://ops@db.example:5432/inspect --password-env INSPECT_PASSWORD";
+
+pub const BACKUP_FULL: &str =
+    "pg_dump -Fc of every table of the knowledge base as the admin role, streamed into gpg
+encrypted to `[backup] recipient`, proven as a run's backup was before per-document
+backups (pg_restore reads it to the end, the ciphertext names the recipient, it decrypts).
+Written as <backups>/full-<UTC time>.dump.gpg with its envelope. Restore it with
+`gpg --decrypt FILE | pg_restore --dbname URL`.
+
+Examples:
+  cutter backup full
+  cutter backup full --json";
 
 pub const UNLOCK: &str = "Examples:
   cutter unlock CHARTER-1 --run charter-1-20260105T093000Z-1a2b3c --reason \"its machine was rebooted\"

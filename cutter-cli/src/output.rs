@@ -20,6 +20,7 @@ pub fn run_json(run: &RunRecord) -> Value {
         "source": run.source,
         "target": run.target,
         "profile": run.profile,
+        "strict": run.strict,
         "source_sha256": run.source_sha256,
         "source_version": run.source_version,
         "payload_sha256": run.payload_sha256,

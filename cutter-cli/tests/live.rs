@@ -191,6 +191,33 @@ fn a_live_run_from_db_init_to_revert_with_row_counts_at_every_step() -> Result<(
     let backup = s.ok(&["backup", "verify", &id])?;
     ensure!(backup.contains("VERIFY: PASS"), "{backup}");
     ensure!(backup.contains("decrypted and listed"), "{backup}");
+    ensure!(
+        backup.contains("public.information_unit (0 rows)"),
+        "the run's backup holds its document, which has no units yet: {backup}"
+    );
+    // The document as it was before the run, in an empty database; then a full backup.
+    let inspect = cutter_testkit::external::ScratchDb::new("cutter_ri")?;
+    let restored = s.ok(&["backup", "restore", &id, "--into", &inspect.url()])?;
+    ensure!(
+        restored.contains("restored document DOC-1")
+            && restored.contains("cutter_governance.source_registry  1 row\n"),
+        "{restored}"
+    );
+    ensure!(inspect.sql("select document_id from cutter_governance.source_registry")? == "DOC-1");
+    let again = s.cutter(&["backup", "restore", &id, "--into", &inspect.url()])?;
+    ensure!(
+        again.status.code() == Some(2) && text(&again.stderr).contains("not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+    let (_, full) = s.json(&["backup", "full", "--json"])?;
+    let full_id = full["id"].as_str().unwrap_or_default().to_string();
+    ensure!(
+        full["tables"].as_array().map(Vec::len) == Some(27),
+        "{full}"
+    );
+    let verified = s.ok(&["backup", "verify", &full_id])?;
+    ensure!(verified.contains("VERIFY: PASS"), "{verified}");
 
     // SG_1 with the kill-switch off: refused, the run stays paused, no row changes.
     let sg1 = s.sign(&id, "sg1.toml", &[])?;

@@ -254,3 +254,52 @@ fn missing_empty_and_undecodable_files_are_input_errors_with_exit_2() {
         assert_eq!(v["problems"], Value::Array(Vec::new()));
     }
 }
+
+/// `orchestrate cut --strict` (issue 17): the run the same warning would have let through to
+/// SG_1 stops at cutplan with STOP_PARSER_WARNINGS, exit 3, the warning named, and its state
+/// and reports say so; without the flag the run pauses at SG_1.
+#[test]
+fn a_strict_run_stops_at_cutplan_with_exit_3() {
+    let dir = Dir::new();
+    let init = dir.cutter(&["init", "--dir", dir.0.path().to_str().unwrap()]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let gesetz = dir.write("gesetz.md", GESETZ);
+    let cut = |run_id: &str, strict: bool| {
+        let mut args = vec![
+            "orchestrate",
+            "cut",
+            s(&gesetz),
+            "--document-id",
+            "GESETZ",
+            "--mode",
+            "dry-run",
+            "--run-id",
+            run_id,
+            "--json",
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        dir.cutter(&args)
+    };
+    let out = cut("gesetz-strict", true);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stop_reason"]["code"], "STOP_PARSER_WARNINGS", "{run}");
+    let message = run["stop_reason"]["message"].as_str().unwrap();
+    let lines: Vec<&str> = message.lines().collect();
+    assert!(
+        lines[0].contains("grammar profile `markdown` gave 1 warning(s)"),
+        "{message}"
+    );
+    assert!(
+        lines[1].starts_with("  line 10: unit `") && lines[1].contains("art-76~2"),
+        "{message}"
+    );
+    assert_eq!(run["strict"], true, "{run}");
+
+    let out = cut("gesetz-lenient", false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["state"], "AWAITING_CUT_AUTHORIZATION", "{run}");
+}

@@ -27,7 +27,14 @@ impl CutRequest {
             expected_grant_sha256: None,
             protected: false,
             arm: None,
+            strict: false,
         }
+    }
+
+    /// Parser warnings stop the run at `cutplan` (`--strict`).
+    pub fn strict(mut self, strict: bool) -> CutRequest {
+        self.strict = strict;
+        self
     }
 
     /// The pin and protected flag intake resolved ([`crate::intake::resolve`]).
@@ -209,7 +216,13 @@ mod tests {
                 expected_grant_sha256: Some("gg".into()),
                 protected: true,
                 arm: Some(Duration::minutes(10)),
+                strict: false,
             }
+        );
+        assert!(
+            CutRequest::new("r", "D", "s", Mode::DryRun)
+                .strict(true)
+                .strict
         );
         let r = CutRequest::new("r", "D", "s", Mode::DryRun)
             .pinned("bb")

@@ -282,6 +282,27 @@ pub fn check_pin(pin: Option<&str>, actual_sha256: &str) -> Result<PinCheck, Sto
     }
 }
 
+/// The stop a `--strict` run makes at `cutplan` when the parser warned (`cutter plan
+/// --strict` refuses on the same rule): nothing when not strict or without warnings.
+pub fn strict_stop(
+    strict: bool,
+    profile: &str,
+    warnings: &[crate::parser::ParseWarning],
+) -> Result<(), StopReason> {
+    if !strict || warnings.is_empty() {
+        return Ok(());
+    }
+    Err(StopReason::ParserWarnings {
+        profile: profile.to_string(),
+        total: warnings.len(),
+        warnings: warnings
+            .iter()
+            .take(crate::discover::PROBLEMS_SHOWN)
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
 /// The stop a source that does not cut into a valid plan makes (`cutplan`): every unit
 /// problem, or the discovery error as one problem.
 pub fn plan_stop(error: &DiscoveryError) -> StopReason {

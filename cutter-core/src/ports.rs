@@ -343,11 +343,15 @@ pub trait ExecutionTarget: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait BackupRunner: Send + Sync {
-    /// `started` is the orchestrator's clock reading when the phase began.
+    /// Backs up what the run `run_id` may change: the document `document_id` as the knowledge
+    /// base holds it now (its registry entry and versions, its units, their versions, removal
+    /// marks and lifecycle log), nothing of any other document, so the cost grows with the
+    /// document, not with the knowledge base. The envelope's `tables` name the tables the
+    /// backup read. `started` is the orchestrator's clock reading when the phase began.
     async fn backup(
         &self,
         run_id: &str,
-        tables: &[String],
+        document_id: &str,
         started: DateTime<Utc>,
     ) -> Result<BackupEnvelope, PortError>;
 }

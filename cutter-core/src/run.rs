@@ -29,6 +29,9 @@ pub struct RunRecord {
     /// A protected document: its SG_1 approval must carry the protected allowance.
     #[serde(default)]
     pub protected: bool,
+    /// Parser warnings stop the run at `cutplan` (`--strict`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
     pub source_sha256: Option<String>,
     /// The registered version of the document the run cuts (live runs: the registry's latest
     /// version when the run began, as the knowledge base recorded it). `None` for a dry-run,
@@ -174,6 +177,7 @@ impl RunRecord {
             expected_source_sha256: None,
             expected_grant_sha256: None,
             protected: false,
+            strict: false,
             source_sha256: None,
             source_version: None,
             payload_sha256: None,

@@ -208,6 +208,13 @@ pub const TOUCHED_TABLES: [&str; 5] = [
     "cutter_governance.cut_change_set_affected_row",
 ];
 
+/// The simulated tables that hold a document's rows: what a dry-run's backup hashes.
+pub const DOCUMENT_TABLES: [&str; 3] = [
+    "public.information_unit",
+    "public.unit_version",
+    "public.iu_lifecycle_log",
+];
+
 impl Simulator {
     pub fn new() -> Self {
         Simulator::default()
@@ -1155,16 +1162,35 @@ impl ExecutionTarget for Simulator {
 
 #[async_trait]
 impl BackupRunner for Simulator {
-    /// A dry-run "backup" is a hash of the simulated tables: it proves the phase ran and what
-    /// state it saw, without pretending anything was encrypted or left the process.
+    /// A dry-run "backup" is a hash of the document's simulated rows (as the live backup holds
+    /// only the run's document): it proves the phase ran and what state it saw, without
+    /// pretending anything was encrypted or left the process.
     async fn backup(
         &self,
         run_id: &str,
-        tables: &[String],
+        document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<BackupEnvelope, PortError> {
-        let bytes = serde_json::to_vec(&*self.lock())
-            .map_err(|e| PortError::Other(format!("serialize simulated tables: {e}")))?;
+        let tables: Vec<String> = DOCUMENT_TABLES.iter().map(|t| t.to_string()).collect();
+        let bytes = {
+            let t = self.lock();
+            let of_document = (
+                t.information_unit
+                    .iter()
+                    .filter(|u| u.document_id == document_id)
+                    .collect::<Vec<_>>(),
+                t.unit_version
+                    .iter()
+                    .filter(|v| v.document_id == document_id)
+                    .collect::<Vec<_>>(),
+                t.iu_lifecycle_log
+                    .iter()
+                    .filter(|l| l.document_id == document_id)
+                    .collect::<Vec<_>>(),
+            );
+            serde_json::to_vec(&of_document)
+                .map_err(|e| PortError::Other(format!("serialize simulated tables: {e}")))?
+        };
         #[cfg(feature = "faults")]
         if self.injects(Fault::IncompleteBackup) {
             return Ok(BackupEnvelope {
@@ -1172,7 +1198,7 @@ impl BackupRunner for Simulator {
                 bytes: bytes.len() as u64,
                 sha256: String::new(),
                 recipient: String::new(),
-                tables: tables.to_vec(),
+                tables: tables.clone(),
                 tool_versions: BTreeMap::new(),
                 started_utc: now,
                 finished_utc: now,
@@ -1183,7 +1209,7 @@ impl BackupRunner for Simulator {
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
             recipient: "none (dry-run: the simulated tables never leave memory)".to_string(),
-            tables: tables.to_vec(),
+            tables,
             tool_versions: BTreeMap::from([(
                 "cutter-simulator".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),

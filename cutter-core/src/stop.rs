@@ -35,6 +35,15 @@ pub enum StopReason {
     DocumentLocked { document_id: String, holder: String },
     #[error("cut the source into valid units: {}", ProblemList(.problems))]
     InvalidUnits { problems: Vec<UnitProblem> },
+    /// The run was started with `--strict` and the parser warned: a line that looks like a
+    /// heading was read as text, or a heading repeats. `warnings` holds the first
+    /// [`crate::discover::PROBLEMS_SHOWN`] as text; `total` counts them all.
+    #[error("cut the source without parser warnings (--strict): grammar profile `{profile}` gave {total} warning(s){}; fix the source or the profile (`[layout]`, `context`, `accept_duplicates` in docs/profiles.md), or cut without --strict", WarningList(.warnings, *.total))]
+    ParserWarnings {
+        profile: String,
+        total: usize,
+        warnings: Vec<String>,
+    },
     /// The command reached another knowledge base than the one the run began in.
     #[error("reach the run's knowledge base: the run began in {expected}, this is {found}; point [database] url (or CUTTER_DATABASE_URL) at the run's knowledge base")]
     WrongKnowledgeBase { expected: String, found: String },
@@ -59,9 +68,19 @@ impl StopReason {
             StopReason::ModeMismatch { .. } => "STOP_MODE_MISMATCH",
             StopReason::DocumentLocked { .. } => "STOP_DOCUMENT_LOCKED",
             StopReason::InvalidUnits { .. } => "STOP_INVALID_UNITS",
+            StopReason::ParserWarnings { .. } => "STOP_PARSER_WARNINGS",
             StopReason::WrongKnowledgeBase { .. } => "STOP_WRONG_KNOWLEDGE_BASE",
             StopReason::StateMismatch { .. } => "STOP_STATE_MISMATCH",
         }
+    }
+}
+
+/// The warnings a strict stop keeps, one per indented line, then how many more.
+struct WarningList<'a>(&'a [String], usize);
+
+impl std::fmt::Display for WarningList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::discover::write_capped(f, self.0.iter(), self.1)
     }
 }
 

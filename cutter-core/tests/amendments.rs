@@ -75,6 +75,7 @@ impl World {
             expected_grant_sha256: None,
             protected: false,
             arm: None,
+            strict: false,
         }))
     }
 

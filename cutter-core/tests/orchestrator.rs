@@ -86,6 +86,7 @@ fn request(run_id: &str, mode: Mode) -> CutRequest {
         expected_grant_sha256: None,
         protected: false,
         arm: None,
+        strict: false,
     }
 }
 

@@ -239,6 +239,7 @@ fn run_sequence(cmds: &[Command]) -> Result<(Vec<RunRecord>, SimTables), TestCas
                     protected: false,
                     // As `cutter orchestrate cut --mode live`: armed for the command itself.
                     arm: Some(Duration::minutes(10)),
+                    strict: false,
                 }))
                 .map(|_| ())
             }
@@ -401,6 +402,7 @@ fn a_dry_run_never_touches_a_live_target() {
         expected_grant_sha256: None,
         protected: false,
         arm: None,
+        strict: false,
     }))
     .unwrap_err();
     assert!(

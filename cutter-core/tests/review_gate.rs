@@ -8,8 +8,9 @@ use cutter_core::approval::{ApprovalPolicy, UnsignedDryRunOnly};
 use cutter_core::discover::MarkdownHeadings;
 use cutter_core::plan::sha256_hex;
 use cutter_core::ports::{Clock, StateStore};
+use cutter_core::run::RunRecord;
 use cutter_core::simulator::Simulator;
-use cutter_core::stop::ApprovalRejection;
+use cutter_core::stop::{ApprovalRejection, StopReason};
 use cutter_core::{CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports, RunState};
 use cutter_testkit::{
     approval_for, ManualClock, MemoryKillSwitch, MemoryReporter, MemorySource, MemoryStore,
@@ -66,6 +67,7 @@ impl World {
             expected_grant_sha256: None,
             protected: false,
             arm: None,
+            strict: false,
         }))
         .unwrap()
     }
@@ -180,43 +182,45 @@ fn a_run_paused_without_a_page_gets_one_on_resume_and_then_only_its_approval_pas
     assert_eq!(moved.state, RunState::AwaitingLifecycleAuthorization);
 }
 
-/// A heading-like line the parser read as text is in the `cutplan` report and on the SG_1
-/// page, so the approver sees what the parser decided on its own (issue 17).
-#[test]
-fn parser_warnings_reach_the_cutplan_report_and_the_page() {
-    let text = "Official Journal of the European Union\n\nArticle 1\n\nScope\n\n1. This applies in accordance with\nArticle 2. It is wrapped here in mid-sentence.\n\nArticle 2\n\nDefinitions\n\n1. Words mean what they say.\n";
+/// An OJ-layout text whose line 8 ("Article 2. It is wrapped …") continues the sentence of
+/// line 7: `eu-oj` reads it as text and warns.
+const WARNED: &str = "Official Journal of the European Union\n\nArticle 1\n\nScope\n\n1. This applies in accordance with\nArticle 2. It is wrapped here in mid-sentence.\n\nArticle 2\n\nDefinitions\n\n1. Words mean what they say.\n";
+
+/// Cuts `text` as a dry-run with `eu-oj`, strict or not, in a fresh world.
+fn cut_oj(text: &str, run_id: &str, strict: bool) -> (World, Result<RunRecord, OrchestratorError>) {
     let discoverer =
         cutter_core::parser::ProfileDiscoverer::new(cutter_core::parser::builtin("eu-oj").unwrap());
     let w = World {
         source: MemorySource::with("doc.txt", text.as_bytes()),
         ..World::new()
     };
-    let orch = Orchestrator::new(
-        Ports {
-            source: &w.source,
-            discoverer: &discoverer,
-            target: &w.sim,
-            backup: &w.sim,
-            grants: &w.sim,
-            kill_switch: &w.kill,
-            verifier: &UnsignedDryRunOnly,
-            store: &w.store,
-            reporter: &w.reporter,
-            clock: &w.clock,
-        },
-        ApprovalPolicy::default(),
-    );
-    let run = block_on(orch.cut(CutRequest {
-        run_id: "r-warn".to_string(),
-        document_id: "DOC-W".to_string(),
-        source: "doc.txt".to_string(),
-        mode: Mode::DryRun,
-        expected_source_sha256: None,
-        expected_grant_sha256: None,
-        protected: false,
-        arm: None,
-    }))
-    .unwrap();
+    let outcome = {
+        let orch = Orchestrator::new(
+            Ports {
+                source: &w.source,
+                discoverer: &discoverer,
+                target: &w.sim,
+                backup: &w.sim,
+                grants: &w.sim,
+                kill_switch: &w.kill,
+                verifier: &UnsignedDryRunOnly,
+                store: &w.store,
+                reporter: &w.reporter,
+                clock: &w.clock,
+            },
+            ApprovalPolicy::default(),
+        );
+        block_on(orch.cut(CutRequest::new(run_id, "DOC-W", "doc.txt", Mode::DryRun).strict(strict)))
+    };
+    (w, outcome)
+}
+
+/// A heading-like line the parser read as text is in the `cutplan` report and on the SG_1
+/// page, so the approver sees what the parser decided on its own (issue 17).
+#[test]
+fn parser_warnings_reach_the_cutplan_report_and_the_page() {
+    let (w, run) = cut_oj(WARNED, "r-warn", false);
+    let run = run.unwrap();
     assert_eq!(run.state, RunState::AwaitingCutAuthorization);
     let facts = w.reporter.facts_of("r-warn", "cutplan");
     let get = |k: &str| {
@@ -236,4 +240,57 @@ fn parser_warnings_reach_the_cutplan_report_and_the_page() {
     assert!(pages[0]
         .html
         .contains("data-count=\"1\">1 parser warning(s)"));
+}
+
+/// `--strict` (issue 17): the same text stops at `cutplan` with `STOP_PARSER_WARNINGS`
+/// naming the line, before the plan is recorded — nothing reaches the target and no gate
+/// opens — while a text without warnings goes to SG_1 under the same flag.
+#[test]
+fn a_strict_run_stops_at_cutplan_on_parser_warnings_and_writes_nothing() {
+    let (w, outcome) = cut_oj(WARNED, "r-strict", true);
+    let reason = match outcome {
+        Err(OrchestratorError::Stopped { reason, .. }) => reason,
+        other => panic!("expected a stop, got {other:?}"),
+    };
+    assert_eq!(reason.code(), "STOP_PARSER_WARNINGS");
+    let StopReason::ParserWarnings {
+        profile,
+        total,
+        warnings,
+    } = &reason
+    else {
+        panic!("{reason:?}")
+    };
+    assert_eq!((profile.as_str(), *total), ("eu-oj", 1));
+    assert!(warnings[0].starts_with("line 8:"), "{warnings:?}");
+    let text = reason.to_string();
+    assert!(
+        text.contains("--strict") && text.contains("line 8:"),
+        "{text}"
+    );
+    let run = block_on(w.store.load("r-strict")).unwrap();
+    assert!(run.strict);
+    assert!(
+        matches!(run.state, RunState::Stopped { .. }),
+        "{}",
+        run.state
+    );
+    let tables = w.sim.tables();
+    assert!(tables.information_unit.is_empty());
+    assert!(tables.cut_change_set.is_empty());
+    assert!(
+        tables.run.values().all(|r| r.payload_sha256.is_none()),
+        "no plan may be recorded: {:?}",
+        tables.run
+    );
+    assert!(
+        w.reporter.reviews.lock().unwrap().is_empty(),
+        "no gate page"
+    );
+
+    // The same document with the wrapped line joined: no warning, so strict passes.
+    let clean = WARNED.replace("with\nArticle 2. It", "with Article 2. It");
+    assert_ne!(clean, WARNED);
+    let (_, outcome) = cut_oj(&clean, "r-clean", true);
+    assert_eq!(outcome.unwrap().state, RunState::AwaitingCutAuthorization);
 }

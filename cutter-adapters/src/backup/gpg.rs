@@ -293,6 +293,100 @@ impl GpgBackupRunner {
     }
 }
 
+/// The outcome of decrypting into a reader of the plaintext.
+pub(super) enum Decrypted<T> {
+    /// gpg's integrity check passed and the reader read the whole plaintext: what it found.
+    Read(T),
+    /// The secret key is not usable here; the reason.
+    Skipped(String),
+}
+
+impl GpgBackupRunner {
+    /// When the recipient's secret key is here, decrypts `path` to a pipe (never to disk) and
+    /// hands the plaintext to `consume`, which must read it to its end. gpg must report
+    /// `DECRYPTION_OKAY` (its integrity check over the whole message) and `consume` must
+    /// succeed; a key that needs a passphrase or is missing skips, as in `decrypt_and_list`.
+    /// gpg's verdict comes first: a tampered message makes `consume` read junk, and the
+    /// integrity failure is the cause worth naming.
+    pub(super) fn decrypt_with<T>(
+        &self,
+        path: &Path,
+        fpr: &str,
+        consume: impl FnOnce(&mut dyn io::BufRead) -> Result<T, String>,
+    ) -> Result<Decrypted<T>, BackupError> {
+        if !self.has_secret_key(fpr) {
+            return Ok(Decrypted::Skipped(format!(
+                "the secret key of {fpr} is not in this keyring"
+            )));
+        }
+        let fail = |detail: String| BackupError::DecryptFailed {
+            path: path.to_path_buf(),
+            recipient: fpr.to_string(),
+            detail,
+        };
+        let mut gpg = self
+            .gpg_command()
+            .args([
+                "--batch",
+                "--no-tty",
+                "--pinentry-mode",
+                "error",
+                "--status-fd",
+                "2",
+                "--quiet",
+                "--decrypt",
+                "--output",
+                "-",
+                "--",
+            ])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| BackupError::Spawn {
+                tool: "gpg".into(),
+                source,
+            })?;
+        let gpg_err = drain(gpg.stderr.take());
+        let consumed = match gpg.stdout.take() {
+            Some(plain) => {
+                let mut reader = io::BufReader::with_capacity(256 * 1024, plain);
+                let result = consume(&mut reader);
+                // Read what the consumer left, so gpg reaches the end and gives its verdict.
+                let _ = io::copy(&mut reader, &mut io::sink());
+                result
+            }
+            None => Err("gpg gave no stdout pipe".to_string()),
+        };
+        let status = gpg.wait().map_err(|source| BackupError::Io {
+            what: "wait for",
+            path: self.gpg.clone(),
+            source,
+        })?;
+        let stderr = join(gpg_err);
+        let (status_lines, messages) = split_status(&stderr);
+        let okay = status_lines
+            .iter()
+            .any(|l| l.starts_with("DECRYPTION_OKAY"))
+            && !status_lines
+                .iter()
+                .any(|l| l.starts_with("DECRYPTION_FAILED"));
+        if !status.success() || !okay {
+            if let Some(reason) = key_unusable(&status_lines) {
+                return Ok(Decrypted::Skipped(reason));
+            }
+            let text = if messages.is_empty() {
+                "no message".to_string()
+            } else {
+                messages
+            };
+            return Err(fail(format!("gpg exited with {status}: {text}")));
+        }
+        consumed.map(Decrypted::Read).map_err(fail)
+    }
+}
+
 /// Splits gpg's stderr under `--status-fd 2` into its status lines (without the
 /// `[GNUPG:] ` prefix) and the human messages, as one excerpt.
 pub(super) fn split_status(stderr: &[u8]) -> (Vec<String>, String) {

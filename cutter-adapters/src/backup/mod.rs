@@ -1,5 +1,11 @@
-//! The encrypted pre-write backup: `pg_dump` of the tables a run will touch, streamed into
-//! `gpg --encrypt`, hashed as it passes, and described by an envelope written next to it.
+//! The encrypted backups, each streamed into `gpg --encrypt`, hashed as it passes, and
+//! described by an envelope written next to it:
+//! - a run's pre-write backup holds its document only (`docdump`: `COPY … TO STDOUT` of the
+//!   document's rows in one snapshot, framed as `cutter.doc-backup.v1` by `container`), so
+//!   its cost grows with the document, not with the knowledge base; `restore` loads one into
+//!   an empty database;
+//! - `cutter backup full` (and the tests of the tools) use `pg_dump -Fc` of named tables,
+//!   described below.
 //!
 //! The dump never exists unencrypted on disk: pg_dump's output passes through this process
 //! in memory only, on its way to gpg's stdin and to two `pg_restore` readers, and only gpg's
@@ -48,21 +54,29 @@ use thiserror::Error;
 
 use crate::redact::url_password;
 
+pub mod container;
+mod docdump;
 mod dump;
 mod gpg;
 mod openpgp;
 mod pipeline;
 mod process;
+mod restore;
 mod selftest;
 mod verify;
 
 /// Kept at its old path; the redaction itself lives in [`crate::redact`].
 pub use crate::redact::redact_url;
+pub use docdump::{DocumentBackup, DOCUMENT_TABLES};
+pub use restore::RestoreReport;
 pub use selftest::{CheckStatus, SelftestCheck, SelftestReport};
 pub use verify::VerifyReport;
 
-/// The version of the envelope file format; readers refuse any other.
+/// The envelope format of a `pg_dump -Fc` backup (`cutter backup full`, and every pre-write
+/// backup before per-document backups); readers refuse formats they do not know.
 pub const ENVELOPE_FORMAT: &str = "cutter-backup-envelope/1";
+/// The envelope format of a per-document backup: v1's fields and `document`.
+pub const DOCUMENT_ENVELOPE_FORMAT: &str = "cutter-backup-envelope/2";
 
 /// Why a backup, a selftest step or a verification failed. Messages read after "failed to".
 #[derive(Debug, Error)]
@@ -74,6 +88,12 @@ pub enum BackupError {
     BadTable(String),
     #[error("back up: no tables were named")]
     NoTables,
+    /// The document of a per-document backup: not registered, no id.
+    #[error("{0}")]
+    Document(String),
+    /// A restore that was refused or failed; nothing was restored.
+    #[error("{0}")]
+    Restore(String),
     #[error("start {tool}: {source} (is it installed and on PATH?)")]
     Spawn {
         tool: String,
@@ -190,6 +210,9 @@ pub struct EnvelopeFile {
     pub format: String,
     pub run_id: String,
     pub envelope: BackupEnvelope,
+    /// A per-document backup's document and table counts (format `/2` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentBackup>,
 }
 
 /// The pg_dump + gpg backup runner.
@@ -210,6 +233,11 @@ pub struct GpgBackupRunner {
     pub password_env: Option<String>,
     /// TLS to the server, for pg_dump (as `PGSSLMODE`/`PGSSLROOTCERT`) and the version check.
     pub tls: crate::pg::TlsSettings,
+    /// The login a per-document backup reads with (least privilege: the CLI gives the verify
+    /// role, which may only SELECT); `None` reads with `database_url`. Shown only redacted.
+    pub reader_url: Option<String>,
+    /// The NAME of the variable holding the reader's password.
+    pub reader_password_env: Option<String>,
 }
 
 impl fmt::Debug for GpgBackupRunner {
@@ -223,6 +251,8 @@ impl fmt::Debug for GpgBackupRunner {
             .field("gnupg_home", &self.gnupg_home)
             .field("password_env", &self.password_env)
             .field("tls", &self.tls)
+            .field("reader_url", &self.reader_url.as_deref().map(redact_url))
+            .field("reader_password_env", &self.reader_password_env)
             .finish()
     }
 }
@@ -239,6 +269,8 @@ impl GpgBackupRunner {
             gnupg_home: None,
             password_env: None,
             tls: crate::pg::TlsSettings::default(),
+            reader_url: None,
+            reader_password_env: None,
         }
     }
 
@@ -262,7 +294,7 @@ impl GpgBackupRunner {
         self.backups_dir.join(format!("{run_id}.envelope.json"))
     }
 
-    /// The blocking body of [`BackupRunner::backup`].
+    /// The blocking body of [`GpgBackupRunner::dump_tables`].
     pub fn backup_blocking(
         &self,
         run_id: &str,
@@ -274,19 +306,64 @@ impl GpgBackupRunner {
     }
 }
 
-#[async_trait]
-impl BackupRunner for GpgBackupRunner {
-    async fn backup(
+impl GpgBackupRunner {
+    /// `pg_dump -Fc` of `tables` into `gpg --encrypt`, proven and described under `id` (see
+    /// the module docs): the whole-database backup of `cutter backup full`.
+    pub async fn dump_tables(
         &self,
-        run_id: &str,
+        id: &str,
         tables: &[String],
         started: DateTime<Utc>,
     ) -> Result<BackupEnvelope, PortError> {
         let runner = self.clone();
-        let run_id = run_id.to_string();
+        let id = id.to_string();
         let tables = tables.to_vec();
-        tokio::task::spawn_blocking(move || runner.backup_blocking(&run_id, &tables, started))
+        tokio::task::spawn_blocking(move || runner.backup_blocking(&id, &tables, started))
             .await
             .map_err(|e| PortError::Other(format!("run the backup task: {e}")))?
+    }
+
+    /// `cutter backup full`: every table of the knowledge base, as `full-<UTC time>`, for
+    /// operators' scheduled backups. Refuses to replace a backup of the same second.
+    pub async fn full_backup(
+        &self,
+        started: DateTime<Utc>,
+    ) -> Result<(String, BackupEnvelope), PortError> {
+        let id = format!("full-{}", started.format("%Y%m%dT%H%M%SZ"));
+        if self.envelope_path(&id).exists() {
+            return Err(PortError::Other(format!(
+                "write the full backup {id}: one with that name exists; wait a second and run it again"
+            )));
+        }
+        let tables: Vec<String> = crate::pg::schema::TABLES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let envelope = self.dump_tables(&id, &tables, started).await?;
+        Ok((id, envelope))
+    }
+}
+
+#[async_trait]
+impl BackupRunner for GpgBackupRunner {
+    /// The per-document backup (`docdump`), read as the reader login.
+    async fn backup(
+        &self,
+        run_id: &str,
+        document_id: &str,
+        started: DateTime<Utc>,
+    ) -> Result<BackupEnvelope, PortError> {
+        crate::check_id("run id", run_id)?;
+        let runner = self.clone();
+        let run_id = run_id.to_string();
+        let document_id = document_id.to_string();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            runner
+                .document_backup_blocking(&handle, &run_id, &document_id, started)
+                .map_err(PortError::from)
+        })
+        .await
+        .map_err(|e| PortError::Other(format!("run the backup task: {e}")))?
     }
 }

@@ -146,6 +146,7 @@ impl GpgBackupRunner {
                 format: ENVELOPE_FORMAT.to_string(),
                 run_id: run_id.to_string(),
                 envelope: envelope.clone(),
+                document: None,
             };
             let json = serde_json::to_vec_pretty(&file).map_err(|e| BackupError::Io {
                 what: "encode",

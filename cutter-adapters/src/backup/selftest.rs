@@ -103,6 +103,11 @@ impl GpgBackupRunner {
                 Err("cannot look for the key without gpg".into()),
             ),
         };
+        // With a reader login (as the CLI wires it), that login must be able to read what a
+        // run's backup reads; a runner without one is a pg_dump-only runner.
+        if self.reader_url.is_some() {
+            report.record("document tables readable", self.reader_check().await);
+        }
         match fpr {
             Ok(f) if dump_ok && gpg_ok && server_ok && key_ok => {
                 let result = self.round_trip(&f);
@@ -116,6 +121,42 @@ impl GpgBackupRunner {
             }
         }
         report
+    }
+
+    /// What a run's per-document backup needs of its login: a READ ONLY snapshot in which
+    /// `COPY … TO STDOUT` of every document table works (no row is read).
+    async fn reader_check(&self) -> Result<String, String> {
+        let (url, password) = self.reader();
+        let client = self
+            .connect_to(&url, password)
+            .await
+            .map_err(|e| e.to_string())?;
+        let fail = |e: tokio_postgres::Error| {
+            format!(
+                "read the document tables as {}: {}; run `cutter db init` (it grants the verify role SELECT on them)",
+                redact_url(&url),
+                crate::pg::chain(&e)
+            )
+        };
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(fail)?;
+        for (table, _) in super::DOCUMENT_TABLES {
+            let stream = client
+                .copy_out(&format!(
+                    "COPY (SELECT * FROM {table} WHERE false) TO STDOUT"
+                ))
+                .await
+                .map_err(fail)?;
+            let _: Vec<_> = futures::StreamExt::collect(stream).await;
+        }
+        let _ = client.batch_execute("COMMIT").await;
+        Ok(format!(
+            "{} reads the {} tables of a run's backup",
+            redact_url(&url),
+            super::DOCUMENT_TABLES.len()
+        ))
     }
 
     /// Dumps an empty selection (every schema excluded) through the same pipeline and checks

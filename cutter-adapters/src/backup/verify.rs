@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 
 use cutter_core::ports::PortError;
 
+use super::container::{compare_counts, read_container};
 use super::dump::missing_tables;
-use super::gpg::{normalize_fingerprint, Decryption};
+use super::gpg::{normalize_fingerprint, Decrypted, Decryption};
 use super::openpgp::openpgp_framing;
 use super::process::hash_file;
-use super::{listed_or_none, BackupError, EnvelopeFile, GpgBackupRunner, ENVELOPE_FORMAT};
+use super::{
+    listed_or_none, BackupError, EnvelopeFile, GpgBackupRunner, DOCUMENT_ENVELOPE_FORMAT,
+    ENVELOPE_FORMAT,
+};
 
 /// The outcome of a verification: empty `problems` means the file matches its envelope and
 /// passed every check that could be run here; `notes` say which checks could not be run.
@@ -116,11 +120,21 @@ pub(super) fn verify_with(
     })?;
     let file: EnvelopeFile =
         serde_json::from_slice(&raw).map_err(|e| bad(format!("not an envelope: {e}")))?;
-    if file.format != ENVELOPE_FORMAT {
-        return Err(bad(format!(
-            "format `{}` is not `{ENVELOPE_FORMAT}`",
-            file.format
-        )));
+    // v1 describes a pg_dump archive (read back by pg_restore), v2 a per-document backup
+    // (read back through the container's own checks); each must say what it is.
+    match (file.format.as_str(), &file.document) {
+        (ENVELOPE_FORMAT, None) | (DOCUMENT_ENVELOPE_FORMAT, Some(_)) => {}
+        (ENVELOPE_FORMAT | DOCUMENT_ENVELOPE_FORMAT, _) => {
+            return Err(bad(format!(
+                "format `{}` does not match its content (a document section belongs to `{DOCUMENT_ENVELOPE_FORMAT}` only)",
+                file.format
+            )))
+        }
+        (other, _) => {
+            return Err(bad(format!(
+                "format `{other}` is neither `{ENVELOPE_FORMAT}` nor `{DOCUMENT_ENVELOPE_FORMAT}`"
+            )))
+        }
     }
     let env = &file.envelope;
     let name = Path::new(&env.location)
@@ -213,6 +227,31 @@ pub(super) fn verify_with(
         }
     };
     report.recipient_checked = true;
+    if let Some(document) = &file.document {
+        let read = runner.decrypt_with(&location, &fpr, |plain| {
+            read_container(plain, |_, _| Ok(())).map(|(_, counts)| counts)
+        });
+        match read {
+            Ok(Decrypted::Read(counts)) => {
+                report.decrypted = true;
+                if let Err(detail) = compare_counts(&document.tables, &counts) {
+                    report.problems.push(detail);
+                }
+                report.listed_tables = counts
+                    .iter()
+                    .map(|c| {
+                        let s = if c.rows == 1 { "" } else { "s" };
+                        format!("{} ({} row{s})", c.table, c.rows)
+                    })
+                    .collect();
+            }
+            Ok(Decrypted::Skipped(reason)) => report.notes.push(format!(
+                "secret key not here: structure checked only ({reason})"
+            )),
+            Err(e) => report.problems.push(format!("failed to {e}")),
+        }
+        return Ok(report);
+    }
     match runner.decrypt_and_list(&location, &fpr, None) {
         Ok(Decryption::Listed(facts)) => {
             report.decrypted = true;

@@ -15,7 +15,7 @@ use cutter_core::Gate;
 
 use super::live::{self, LiveDb};
 use super::{read_small, Adapters, Result, WiringError};
-use crate::backup::{EnvelopeFile, GpgBackupRunner, SelftestReport, VerifyReport};
+use crate::backup::{EnvelopeFile, GpgBackupRunner, RestoreReport, SelftestReport, VerifyReport};
 use crate::config;
 use crate::keys;
 use crate::pg::{self, LockHolder, TrustedKeyRow};
@@ -589,4 +589,41 @@ pub async fn backup_verify(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     Ok((report, envelope))
+}
+
+/// `cutter backup restore RUN_ID --into URL`: the run's per-document backup decrypted with
+/// the configured GnuPG home and loaded into the empty database at `into` (its password, if
+/// any, from the variable `password_env`). Refusals (a changed backup, a target that is not
+/// empty, a whole-database backup) are usage errors that change nothing.
+pub async fn backup_restore_into(
+    env: &Adapters,
+    run_id: &str,
+    into: &str,
+    password_env: Option<&str>,
+) -> Result<RestoreReport> {
+    crate::check_id("run id", run_id).map_err(WiringError::usage)?;
+    let password = match password_env {
+        None => None,
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            WiringError::usage(format!(
+                "read the password of the restore target from environment variable {var}: it is not set"
+            ))
+        })?),
+    };
+    let mut runner = GpgBackupRunner::new("", "", env.config.paths.backups.clone());
+    runner.gnupg_home = env.config.backup.gnupg_home.clone();
+    runner.tls = env.config.database.tls.clone();
+    runner
+        .restore_into(run_id, into, password)
+        .await
+        .map_err(WiringError::usage)
+}
+
+/// `cutter backup full`: `pg_dump -Fc` of every table of the knowledge base (as the admin
+/// role) into gpg, named `full-<UTC time>`, for operators' scheduled backups.
+pub async fn backup_full(env: &Adapters) -> Result<(String, cutter_core::run::BackupEnvelope)> {
+    live::backup_runner(&env.config)?
+        .full_backup(Utc::now())
+        .await
+        .map_err(WiringError::internal)
 }

@@ -216,7 +216,8 @@ pub fn connect_error(target: &str, role: &str, e: &deadpool_postgres::PoolError)
     ))
 }
 
-/// The backup runner: pg_dump logs in as the admin role (the owner of every table it dumps).
+/// The backup runner: `backup full`'s pg_dump logs in as the admin role (the owner of every
+/// table it dumps); a run's per-document backup reads as the verify role.
 pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
     let recipient = config.backup.recipient.clone().ok_or_else(|| {
         WiringError::usage(format!(
@@ -235,6 +236,11 @@ pub fn backup_runner(config: &Config) -> Result<GpgBackupRunner> {
     runner.gnupg_home = config.backup.gnupg_home.clone();
     runner.password_env = config.database.admin_password_env.clone();
     runner.tls = config.database.tls.clone();
+    // A run's per-document backup only reads: it logs in as the verify role (SELECT only),
+    // so neither the backup nor a flaw in it can write. `backup full`'s pg_dump stays admin.
+    parsed.user(&config.database.verify_role);
+    runner.reader_url = Some(libpq_url(&parsed)?);
+    runner.reader_password_env = config.database.verify_password_env.clone();
     Ok(runner)
 }
 

@@ -30,6 +30,8 @@ pub struct Cut {
     pub run_id: Option<String>,
     /// A dry-run approves itself through both gates (a rehearsal).
     pub self_approve: bool,
+    /// Parser warnings stop the run at `cutplan` (`STOP_PARSER_WARNINGS`).
+    pub strict: bool,
 }
 
 impl Cut {
@@ -44,6 +46,7 @@ impl Cut {
             profile_file: None,
             run_id: None,
             self_approve: false,
+            strict: false,
         }
     }
 }
@@ -85,7 +88,7 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     let detected_profile = builtin.is_none() && cut.profile_file.is_none();
     let discoverer: ProfileDiscoverer =
         discoverer(builtin.as_deref(), cut.profile_file.as_deref())?;
-    let request = cut_request(env, &run_id, &cut.document_id, &source, cut.mode);
+    let request = cut_request(env, &run_id, &cut.document_id, &source, cut.mode).strict(cut.strict);
     #[allow(unused_mut)]
     let mut backend = env.backend(&run_id, cut.mode).await?;
     let dry_run_base = match &mut backend {

@@ -89,6 +89,9 @@ pub struct CutRequest {
     /// Live: arm the run for this command (the run record and the document lock are written
     /// under the arming too). `None` needs the run armed already.
     pub arm: Option<Duration>,
+    /// Stop the run at `cutplan` if the parser warned (a heading-like line read as text, a
+    /// repeated heading): `STOP_PARSER_WARNINGS`. Recorded on the run.
+    pub strict: bool,
 }
 
 /// How long arming may last: the default a command arms for, and the ceiling a request is
@@ -374,6 +377,7 @@ impl<'a> Orchestrator<'a> {
         run.expected_source_sha256 = resolved.expected_source_sha256;
         run.expected_grant_sha256 = request.expected_grant_sha256.clone();
         run.protected = resolved.protected;
+        run.strict = request.strict;
         run.actor = Some(self.actor.clone());
         run.build = Some(self.build.clone());
         // A live cut writes the run's record and its document lock: refused before anything

@@ -296,6 +296,10 @@ impl Orchestrator<'_> {
             ));
         }
         run.profile = Some(plan.profile.clone());
+        // A strict run stops here, before its plan is recorded: nothing is written and no
+        // gate opens for a cut the parser was unsure of.
+        crate::intake::strict_stop(run.strict, &plan.profile, &work.parse_warnings)
+            .map_err(PhaseError::Stop)?;
         run.plan_sha256 = Some(changes.plan_sha256.clone());
         if changes.is_empty() && !changes.first_version {
             facts.push(fact(
@@ -326,11 +330,11 @@ impl Orchestrator<'_> {
     /// Phase 4: the encrypted backup of what the run may change; an incomplete envelope stops
     /// the run before anything is written.
     async fn pre_write_backup(&self, run: &mut RunRecord, started: DateTime<Utc>) -> PhaseOutcome {
-        let tables = self.ports.target.tables();
+        // The document is what the run may change; the backup holds it and nothing else.
         let envelope = self
             .ports
             .backup
-            .backup(&run.run_id, &tables, started)
+            .backup(&run.run_id, &run.document_id, started)
             .await
             .map_err(|e| {
                 PhaseError::Stop(StopReason::InvariantFailed {
@@ -344,6 +348,7 @@ impl Orchestrator<'_> {
             }));
         }
         let facts = vec![
+            fact("document", &run.document_id),
             fact("location", &envelope.location),
             fact("bytes", envelope.bytes),
             fact("sha256", &envelope.sha256),
