@@ -563,31 +563,34 @@ pub async fn backup_verify(
     run_id: &str,
 ) -> Result<(VerifyReport, Option<EnvelopeFile>)> {
     crate::check_id("run id", run_id).map_err(WiringError::usage)?;
+    let path = env
+        .config
+        .paths
+        .backups
+        .join(format!("{run_id}.envelope.json"));
+    let envelope: Option<EnvelopeFile> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     match env.load_run(run_id).await {
         Ok(run) => check_run(env, &run).await?,
         // A live run's record is in the knowledge base it began in (V17): one that does not
-        // know the run is not the one its backup is of.
-        Err(WiringError::Usage(why)) if env.config.database.admin_url().is_some() => {
+        // know the run of a per-document backup is not the one the backup is of.
+        Err(WiringError::Usage(why))
+            if env.config.database.admin_url().is_some()
+                && envelope.as_ref().is_some_and(|e| e.document.is_some()) =>
+        {
             return Err(WiringError::refused(format!(
                 "verify the backup of run {run_id}: {why}; the configured knowledge base does not know the run, use the config of the one it began in"
             )))
         }
         Err(_) => {}
     }
-    let path = env
-        .config
-        .paths
-        .backups
-        .join(format!("{run_id}.envelope.json"));
     // The full check with the configured keyring: re-hash, the OpenPGP framing, the
     // recipient, and (with the secret key here) decrypt and read every table back. It uses
     // neither the database url nor the configured recipient (the envelope's).
     let mut runner = GpgBackupRunner::new("", "", env.config.paths.backups.clone());
     runner.gnupg_home = env.config.backup.gnupg_home.clone();
     let report = runner.verify_envelope(&path).map_err(WiringError::usage)?;
-    let envelope: Option<EnvelopeFile> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
     Ok((report, envelope))
 }
 
