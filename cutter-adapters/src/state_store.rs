@@ -64,7 +64,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> PortError {
 
 /// `STATE:last_phase:approvals[:snapshot]`, e.g. `RUNNING:cut_leg_a:1:snapshot` (names fail
 /// points, see [`crate::failpoint`]).
-fn save_label(run: &RunRecord) -> String {
+pub(crate) fn save_label(run: &RunRecord) -> String {
     let last = run.phases.last().map_or("none", |p| p.phase.name());
     let snapshot = if run.snapshot.is_some() {
         ":snapshot"
@@ -357,5 +357,23 @@ impl StateStore for FileStateStore {
                 }
             }),
         )
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl crate::pg::FileRecords for FileStateStore {
+    fn write_record(&self, run: &RunRecord) -> Result<(), PortError> {
+        check_id("run id", &run.run_id)?;
+        self.write(run)
+    }
+
+    fn forget(&self, run_id: &str) -> Result<(), PortError> {
+        check_id("run id", run_id)?;
+        let path = self.state_path(run_id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path, e)),
+        }
     }
 }

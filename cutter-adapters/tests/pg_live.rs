@@ -14,6 +14,7 @@ use cutter_adapters::pg::{
     translate, LiveStateStore, NewVersion, PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgSettings,
     PgTarget, Registration, RoleLogin, RolePasswords, SQLSTATE_IMMUTABLE, SQLSTATE_KILL_SWITCH_OFF,
 };
+use cutter_adapters::state_store::FileStateStore;
 use cutter_core::approval::{Approval, ApprovalPolicy};
 use cutter_core::compensation::{self, CompensationAuthority, CompensationMode};
 use cutter_core::discover::{Discoverer, MarkdownHeadings};
@@ -28,9 +29,7 @@ use cutter_core::simulator::Simulator;
 use cutter_core::{
     CutRequest, Gate, Mode, Orchestrator, OrchestratorError, Ports, RunState, StopReason,
 };
-use cutter_testkit::{
-    approval_for, ManualClock, MemoryReporter, MemorySource, MemoryStore, SAMPLE_MD,
-};
+use cutter_testkit::{approval_for, ManualClock, MemoryReporter, MemorySource, SAMPLE_MD};
 
 #[path = "support/mod.rs"]
 mod util;
@@ -614,8 +613,10 @@ struct World {
     probe: PgGrantProbe,
     backup: Simulator,
     source: MemorySource,
-    /// Run records in memory, document locks in the database: as a live CLI run.
-    store: LiveStateStore<MemoryStore>,
+    /// Run records and document locks in the database (a folder until the run begins): as
+    /// a live CLI run.
+    store: LiveStateStore<FileStateStore>,
+    _runs: tempfile::TempDir,
     reporter: MemoryReporter,
     clock: ManualClock,
     keys: TrustedKeys,
@@ -625,6 +626,7 @@ impl World {
     async fn new() -> Result<Self> {
         let s = Scratch::new().await?;
         s.register("DOC-1").await?;
+        let runs = tempfile::tempdir()?;
         let clock = ManualClock::new();
         // The database checks expiries against its own clock, so the test clock tells the
         // real time.
@@ -633,7 +635,12 @@ impl World {
             target: s.target()?,
             kill: s.kill_switch()?,
             probe: s.probe()?,
-            store: LiveStateStore::new(MemoryStore::default(), s.locks()?),
+            store: LiveStateStore::new(
+                FileStateStore::new(runs.path().join("runs"), runs.path().join("locks")),
+                s.records()?,
+                s.locks()?,
+            ),
+            _runs: runs,
             s,
             backup: Simulator::new(),
             source: MemorySource::with("sample.md", SAMPLE_MD.as_bytes()),

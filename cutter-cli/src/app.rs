@@ -12,7 +12,7 @@ use cutter_core::discover::DiscoveryError;
 use cutter_core::orchestrator::Compensated;
 use cutter_core::orchestrator::CompensationRequest;
 use cutter_core::parser::{ParseWarning, ProfileDiscoverer};
-use cutter_core::ports::{KillSwitch, StateStore};
+use cutter_core::ports::KillSwitch;
 use cutter_core::run::{BuildInfo, RunRecord};
 use cutter_core::text::{escape_controls, escape_controls_keep_newlines};
 use cutter_core::{Mode, OrchestratorError};
@@ -449,7 +449,7 @@ async fn report_outcome(
             Ok(run)
         }
         Err(e) => {
-            if let Ok(run) = env.store.load(run_id).await {
+            if let Ok(run) = env.load_run(run_id).await {
                 print_run(&run, json);
             }
             Err(e.into())
@@ -623,14 +623,15 @@ async fn orchestrate(env: &Adapters, command: Orchestrate, json: bool) -> Result
                     report_outcome(env, &id, checked, json).await?;
                 }
                 None => {
-                    for (path, why) in env.store.unreadable() {
+                    // Live runs from the knowledge base (any machine), dry-runs from here.
+                    let (mut runs, unreadable) = env.runs().await?;
+                    for (path, why) in unreadable {
                         eprintln!(
                             "warning: {} cannot be read ({}); that run is left out",
                             path.display(),
                             cutter_core::text::escape_controls(&why)
                         );
                     }
-                    let mut runs = env.store.list().await.map_err(CliError::internal)?;
                     runs.sort_by_key(|r| r.created_utc);
                     if json {
                         let all: Vec<_> = runs.iter().map(output::run_json).collect();
@@ -822,7 +823,7 @@ async fn arm(env: &Adapters, run_id: &str, ttl: Option<&str>, json: bool) -> Res
 async fn disarm(env: &Adapters, run_id: &str, json: bool) -> Result<()> {
     // An unknown run id is still disarmed (disarming is always safe), in the place its mode
     // says, or in both if the run record is gone.
-    let mode = env.store.load(run_id).await.ok().map(|r| r.mode);
+    let mode = env.load_run(run_id).await.ok().map(|r| r.mode);
     let targets =
         cutter_core::arming::disarm_targets(mode, env.config.database.admin_url().is_some());
     if targets.dry_run {

@@ -1,5 +1,5 @@
-//! The `cutter` binary against a knowledge base that does not take its word: a tampered
-//! `state.json`, another knowledge base behind the same config, a key slipped into the
+//! The `cutter` binary against a knowledge base that does not take its word: a run record
+//! tampered through the exec role (or left as a `state.json`), another knowledge base behind the same config, a key slipped into the
 //! config, a disabled trigger, an arming left at rest, and commands stopped by SIGTERM,
 //! SIGINT or SIGKILL. Each asserts what was refused (and how: the exit code and the named
 //! stop) and that nothing in the knowledge base changed, and, where it applies, that the run
@@ -42,16 +42,13 @@ fn state_path(s: &Site, id: &str) -> std::path::PathBuf {
     s.path("runs").join(id).join("state.json")
 }
 
-/// Edits the run's record in its state file (`{"format": ..., "run": {...}}`) as an attacker
-/// with write access to the runs folder would.
-fn tamper(s: &Site, id: &str, edit: impl FnOnce(&mut Value)) -> Result<Vec<u8>> {
-    let path = state_path(s, id);
-    let mut v: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-    ensure!(v["run"]["run_id"] == id, "not the state file of {id}");
-    edit(&mut v["run"]);
-    let bytes = serde_json::to_vec_pretty(&v)?;
-    std::fs::write(&path, &bytes)?;
-    Ok(bytes)
+/// The run's record in the knowledge base with `edit` applied, saved (or offered) as its
+/// next revision through the exec role, as an attacker holding that connection would.
+fn tamper(s: &Site, id: &str, edit: impl FnOnce(&mut Value)) -> Result<String> {
+    let mut v = s.record(id)?;
+    ensure!(v["run_id"] == id, "not the record of {id}");
+    edit(&mut v);
+    s.save_as_exec(id, &v)
 }
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -59,86 +56,63 @@ fn stderr_of(out: &std::process::Output) -> String {
 }
 
 #[test]
-fn a_tampered_state_file_is_refused_and_the_knowledge_base_believed() -> Result<()> {
+fn a_tampered_run_record_is_refused_and_the_knowledge_base_believed() -> Result<()> {
     let (s, id) = paused_run(true)?;
     // The approver signs the genuine request (with the protected allowance).
     s.sign(&id, "sg1.toml", &["--protected-allowance", "DOC-1"])?;
     let before = s.counts()?;
-    let genuine = std::fs::read(state_path(&s, &id))?;
+    let genuine = s.record(&id)?;
+    // A live run's record is in the knowledge base, not in the runs folder.
+    ensure!(!state_path(&s, &id).exists(), "a state file of a live run");
 
-    // 1. The protected flag switched off in the state file.
-    let tampered = tamper(&s, &id, |v| v["protected"] = false.into())?;
-    for args in [
-        vec![
-            "orchestrate",
-            "resume",
-            &id,
-            "--approval",
-            "sg1.toml",
-            "--arm",
-            "10m",
-        ],
-        vec!["approve", "request", &id],
-        vec!["orchestrate", "status", &id],
-        vec!["arm", &id],
-    ] {
-        let out = s.cutter(&args)?;
-        ensure!(
-            out.status.code() == Some(3),
-            "{args:?}: {}",
-            stderr_of(&out)
-        );
-        ensure!(
-            stderr_of(&out).contains("STOP_STATE_MISMATCH")
-                || stderr_of(&out).contains("protected is false in the state file but true"),
-            "{args:?}: {}",
-            stderr_of(&out)
-        );
-    }
-    ensure!(s.counts()? == before, "a refused command changed rows");
+    // 1. The protected flag switched off, through the exec role: the database refuses it.
+    let e = tamper(&s, &id, |v| v["protected"] = false.into())
+        .err()
+        .ok_or_else(|| anyhow!("the exec role saved a record that is not protected"))?;
+    ensure!(e.to_string().contains("not protected"), "{e}");
+    // The same edit left as a state file in the runs folder (write access to the folder):
+    // the knowledge base's record is the one read.
+    let mut forged = genuine.clone();
+    forged["protected"] = false.into();
+    forged["state"] = serde_json::json!({"state": "CLOSED_OUT"});
+    std::fs::write(
+        state_path(&s, &id),
+        serde_json::to_vec_pretty(
+            &serde_json::json!({"format": "cutter.state.v1", "run": forged}),
+        )?,
+    )?;
+    let (code, status) = s.json(&["orchestrate", "status", &id, "--json"])?;
     ensure!(
-        std::fs::read(state_path(&s, &id))? == tampered,
-        "the run is unchanged (its approval not spent)"
+        code == 0 && status["state"] == "AWAITING_CUT_AUTHORIZATION",
+        "{status}"
     );
+    std::fs::remove_file(state_path(&s, &id))?;
+    ensure!(s.counts()? == before, "a refused command changed rows");
+    ensure!(s.record(&id)? == genuine, "the record is unchanged");
     ensure!(s.db.sql("select count(*) from cutter_governance.kill_switch_arming")? == "0");
 
-    // 2. Another source file, with its shas and payload, put in place of the pinned one.
+    // 2. Another source file, with its shas and payload, put in place of the pinned one: the
+    // database refuses a record whose pin and payload are not the run's.
     std::fs::write(
         s.path("evil.md"),
         "# Charter\nThe charter is void.\n\n## Members\nNobody.\n\n## Meetings\nNever.\n\n## Dues\nAll.\n",
     )?;
     let evil = s.json(&["plan", "evil.md", "--json"])?.1;
     let evil_path = std::fs::canonicalize(s.path("evil.md"))?;
-    std::fs::write(state_path(&s, &id), &genuine)?;
-    tamper(&s, &id, |v| {
+    let e = tamper(&s, &id, |v| {
         v["source"] = evil_path.display().to_string().into();
         v["source_sha256"] = evil["source_sha256"].clone();
         v["expected_source_sha256"] = evil["source_sha256"].clone();
         v["payload_sha256"] = evil["payload_sha256"].clone();
-    })?;
-    let out = s.cutter(&["approve", "request", &id])?;
-    ensure!(out.status.code() == Some(3), "{}", stderr_of(&out));
-    ensure!(
-        stderr_of(&out).contains("STOP_STATE_MISMATCH")
-            || stderr_of(&out).contains("source_sha256"),
-        "{}",
-        stderr_of(&out)
-    );
-    let out = s.cutter(&[
-        "orchestrate",
-        "resume",
-        &id,
-        "--approval",
-        "sg1.toml",
-        "--arm",
-        "10m",
-    ])?;
-    ensure!(out.status.code() == Some(3), "{}", stderr_of(&out));
-    ensure!(s.counts()? == before);
+    })
+    .err()
+    .ok_or_else(|| anyhow!("the exec role saved another pin and payload"))?;
+    ensure!(e.to_string().contains("registered pin"), "{e}");
+    ensure!(s.record(&id)? == genuine, "the record is unchanged");
 
-    // 3. Only the path changed: the shas still match the knowledge base, the file does not;
-    // the run stops on the drift before anything is written.
-    std::fs::write(state_path(&s, &id), &genuine)?;
+    // 3. Only the path changed (the database cannot know which file is the run's): the shas
+    // still match the knowledge base, the file does not; the run stops on the drift before
+    // anything is written.
     tamper(&s, &id, |v| {
         v["source"] = evil_path.display().to_string().into()
     })?;
@@ -168,14 +142,10 @@ fn a_tampered_state_file_is_refused_and_the_knowledge_base_believed() -> Result<
 }
 
 #[test]
-fn the_genuine_state_file_goes_through_after_a_refusal() -> Result<()> {
+fn a_refused_record_leaves_the_run_to_go_through() -> Result<()> {
     let (s, id) = paused_run(true)?;
     let sg1 = s.sign(&id, "sg1.toml", &["--protected-allowance", "DOC-1"])?;
-    let genuine = std::fs::read(state_path(&s, &id))?;
-    tamper(&s, &id, |v| v["protected"] = false.into())?;
-    let (code, _) = s.resume_armed(&id, &sg1)?;
-    ensure!(code == 3);
-    std::fs::write(state_path(&s, &id), &genuine)?;
+    ensure!(tamper(&s, &id, |v| v["protected"] = false.into()).is_err());
     let (code, run) = s.resume_armed(&id, &sg1)?;
     ensure!(
         code == 0 && run["state"] == "AWAITING_LIFECYCLE_AUTHORIZATION",
@@ -222,10 +192,7 @@ fn another_knowledge_base_behind_the_same_config_is_refused() -> Result<()> {
     ])?;
     ensure!(out.status.success(), "{}", stderr_of(&out));
     let counts = s.counts()?;
-    let states = (
-        std::fs::read(state_path(&s, &id))?,
-        std::fs::read(state_path(&s, &second_id))?,
-    );
+    let states = (s.record(&id)?, s.record(&second_id)?);
 
     let sgc = s.sign_compensation(&id, "sgc.toml", "testing another knowledge base")?;
     let sgc = sgc.to_str().unwrap_or_default().to_string();
@@ -254,24 +221,34 @@ fn another_knowledge_base_behind_the_same_config_is_refused() -> Result<()> {
         vec!["orchestrate", "void", &second_id, "--arm", "10m"],
         vec!["arm", &second_id],
         vec!["backup", "verify", &second_id],
-        vec![
-            "unlock", "DOC-2", "--run", &second_id, "--reason", "test", "--force",
-        ],
         vec!["approve", "request", &second_id],
     ] {
+        // The run's record is in the knowledge base it began in: the other one does not
+        // know the run at all, or (a command that reads no record) names the one it began in.
         let out = elsewhere(&args)?;
         ensure!(
-            out.status.code() == Some(3),
+            matches!(out.status.code(), Some(2 | 3)),
             "{args:?}: {}",
             stderr_of(&out)
         );
         ensure!(
             stderr_of(&out).contains("STOP_WRONG_KNOWLEDGE_BASE")
-                || stderr_of(&out).contains("the run began in"),
+                || stderr_of(&out).contains("the run began in")
+                || stderr_of(&out).contains("no such run"),
             "{args:?}: {}",
             stderr_of(&out)
         );
     }
+    // `unlock` needs no run record: the other knowledge base holds no lock of the run (it
+    // never began there), so nothing is cleared, there or here.
+    let out = elsewhere(&[
+        "unlock", "DOC-2", "--run", &second_id, "--reason", "test", "--force",
+    ])?;
+    ensure!(
+        !text(&out.stdout).contains("cleared the lock"),
+        "{}",
+        text(&out.stdout)
+    );
     // Nothing moved in either: the real knowledge base keeps its enacted units and locks,
     // the other got nothing, and both runs are exactly as they were.
     ensure!(s.counts()? == counts, "{:?}", s.counts()?);
@@ -279,8 +256,8 @@ fn another_knowledge_base_behind_the_same_config_is_refused() -> Result<()> {
     ensure!(other.count("public.information_unit")? == 0);
     ensure!(other.count("cutter_governance.run")? == 0);
     ensure!(other.count("cutter_governance.kill_switch_arming")? == 0);
-    ensure!(std::fs::read(state_path(&s, &id))? == states.0);
-    ensure!(std::fs::read(state_path(&s, &second_id))? == states.1);
+    ensure!(s.record(&id)? == states.0);
+    ensure!(s.record(&second_id)? == states.1);
     // In the right knowledge base the same compensation approval works.
     let out = s.cutter(&[
         "orchestrate",

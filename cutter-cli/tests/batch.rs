@@ -1,7 +1,7 @@
 //! Batches against a real PostgreSQL: two `cutter orchestrate batch` processes with two
 //! workers each share one batch through the database, every document is cut exactly once to
 //! its first gate, and a document left by a dead worker is taken over when its lease expires
-//! (after the worker's run, if it is still being driven on this machine, is let go).
+//! (after the worker's run, if it is still being driven on any machine, is let go).
 
 mod common;
 
@@ -304,12 +304,10 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
              lease_until = clock_timestamp() - interval '1 second'
          WHERE batch_id = 'lease' AND document_id = 'B-2'"
     ))?;
-    let store = cutter_adapters::state_store::FileStateStore::new(s.path("runs"), s.path("locks"));
-    let held = store.drive(&b2)?;
-    // This test plays the stalled driver: it lets go once the batch is blocked on the run's
-    // lock file waiting for it (or has finished without waiting, which the check below
-    // refuses).
-    let lock = s.path("locks").join("runs").join(format!("{b2}.lock"));
+    let mut held = s.hold_drive_lock(&b2)?;
+    // This test plays the stalled driver (on any machine: the lock is the database's): it
+    // lets go once the batch has taken B-2 and is waiting for the run's drive lock (or has
+    // finished without waiting, which the check below refuses).
     let mut taker = s
         .command(&["orchestrate", "batch", "batch.toml", "--batch-id", "lease"])
         .stdout(Stdio::piped())
@@ -320,12 +318,20 @@ fn a_document_whose_worker_died_is_taken_over_after_its_lease() -> Result<()> {
         "the batch to wait for B-2's driver to let go",
         std::time::Duration::from_secs(60),
         || {
-            cutter_testkit::flock_waiters(&lock).contains(&pid)
-                || !matches!(taker.try_wait(), Ok(None))
+            let waiting =
+                s.db.sql(&format!(
+                    "SELECT (SELECT worker <> 'stalled-worker' FROM cutter_governance.batch_item
+                             WHERE batch_id = 'lease' AND document_id = 'B-2')
+                        AND EXISTS (SELECT 1 FROM pg_stat_activity
+                                    WHERE application_name = 'cutter drive pid {pid}')"
+                ))
+                .is_ok_and(|t| t == "t");
+            waiting || !matches!(taker.try_wait(), Ok(None))
         },
     );
     let released = s.db.sql("SELECT clock_timestamp()")?;
-    drop(held);
+    held.kill()?;
+    held.wait()?;
     let taken = taker.wait_with_output()?;
     ensure!(taken.status.success(), "{}", text(&taken.stderr));
     let (_, status) = s.json(&["orchestrate", "batch-status", "lease", "--json"])?;

@@ -354,8 +354,12 @@ enum AmendCmd {
     Revert,
 }
 
-/// The run's state name, from its state file (`cutter.state.v1`).
+/// The run's state name, from its record in the knowledge base (or, for a run the knowledge
+/// base never began, its state file `cutter.state.v1`).
 fn state_of(s: &Site, run_id: &str) -> Result<String> {
+    if let Ok(state) = s.state_of(run_id) {
+        return Ok(state);
+    }
     let path = s.path("runs").join(run_id).join("state.json");
     let v: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     v["run"]["state"]["state"]

@@ -59,26 +59,22 @@ pub fn failure_detail(error: &OrchestratorError) -> String {
 /// What a worker does with a document it took whose run a previous worker started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takeover {
-    /// The run is not recorded here: the worker that started it kept its state on another
-    /// machine. The item is stopped with [`Takeover::NOT_HERE`].
-    NotHere,
+    /// The run has no record: its worker died before the knowledge base began it, so nothing
+    /// of it was written there; the document is cut afresh by a new run.
+    NeverBegun,
     /// The run waits at a gate or has ended: take it as it is.
     AsItIs,
     /// The run was interrupted mid-phase: resume it, armed for that one resume.
     Resume,
 }
 
-impl Takeover {
-    /// The detail recorded for [`Takeover::NotHere`].
-    pub const NOT_HERE: &'static str = "the run was started by a worker whose state is not on this machine; resume it there, or void it and clear its lock";
-}
-
-/// The takeover rule, from the run's state here (`None`: not recorded here). The caller holds
+/// The takeover rule, from the run's recorded state (`None`: no record; a live run's record
+/// is in the knowledge base, so a worker on any machine reads it). The caller holds
 /// the run's drive lock (waiting for a worker that only lost its lease) before it reads the
 /// state it passes in.
 pub fn takeover(state: Option<&RunState>) -> Takeover {
     match state {
-        None => Takeover::NotHere,
+        None => Takeover::NeverBegun,
         Some(s) if s.awaiting().is_some() || s.is_terminal() => Takeover::AsItIs,
         Some(_) => Takeover::Resume,
     }
@@ -342,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_taken_over_run_is_resumed_only_mid_phase() {
-        assert_eq!(takeover(None), Takeover::NotHere);
+        assert_eq!(takeover(None), Takeover::NeverBegun);
         assert_eq!(
             takeover(Some(&RunState::AwaitingCutAuthorization)),
             Takeover::AsItIs

@@ -13,7 +13,8 @@ pub const DEFAULT_CONFIG_TOML: &str = r#"# cutter configuration. Written by `cut
 # whose *names* this file will list.
 
 [paths]
-# One folder per run, holding state.json (and, for a dry-run, the simulated database).
+# One folder per run: a dry-run's state.json and simulated database; a live run's record is
+# kept in the knowledge base (here only until the knowledge base begins the run).
 runs = "runs"
 # Markdown reports per phase, approval requests, closing reports, and runs.jsonl.
 reports = "reports"

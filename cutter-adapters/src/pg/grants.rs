@@ -48,7 +48,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 66] = [
+const FUNCTIONS: [&str; 69] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -88,6 +88,8 @@ const FUNCTIONS: [&str; 66] = [
     "cutter_governance.fn_run_begin(text, text, text, text, text)",
     "cutter_governance.fn_run_plan(text, text, text, integer)",
     "cutter_governance.fn_run_record_review(text, text, text)",
+    "cutter_governance.fn_run_report_store(text, text, text, bytea)",
+    "cutter_governance.fn_run_state_save(text, integer, jsonb, text)",
     "cutter_governance.fn_sign_field(text)",
     "cutter_governance.fn_sign_opt(text)",
     "cutter_governance.fn_trust_key(text, bytea, timestamp with time zone, timestamp with time zone, text)",
@@ -102,6 +104,7 @@ const FUNCTIONS: [&str; 66] = [
     "cutter_governance.tg_require_document_lock()",
     "cutter_governance.tg_run_guard()",
     "cutter_governance.tg_run_review_guard()",
+    "cutter_governance.tg_run_state_guard()",
     "cutter_governance.tg_source_pin_is_latest()",
     "cutter_governance.tg_source_registry_guard()",
     "cutter_governance.tg_source_version_in_order()",
@@ -120,7 +123,7 @@ const FUNCTIONS: [&str; 66] = [
 /// Every trigger on a cutter table (`schema.table.trigger`): the append-only, immutability,
 /// lock, arming and payload guards. Each must exist and be enabled; the matrix lists them as
 /// `trigger|trigger <name>|ENABLED`, so a disabled or dropped one is a deviation.
-const TRIGGERS: [&str; 58] = [
+const TRIGGERS: [&str; 64] = [
     "cutter_governance.approval_signature.approval_signature_append_only",
     "cutter_governance.approval_signature.approval_signature_no_truncate",
     "cutter_governance.approver_key.approver_key_guard",
@@ -153,6 +156,12 @@ const TRIGGERS: [&str; 58] = [
     "cutter_governance.run.run_no_truncate",
     "cutter_governance.run_review.run_review_guard",
     "cutter_governance.run_review.run_review_no_truncate",
+    "cutter_governance.run_report.run_report_append_only",
+    "cutter_governance.run_report.run_report_no_truncate",
+    "cutter_governance.run_state.run_state_guard",
+    "cutter_governance.run_state.run_state_no_truncate",
+    "cutter_governance.run_state_history.run_state_history_append_only",
+    "cutter_governance.run_state_history.run_state_history_no_truncate",
     "cutter_governance.source_registry.source_registry_guard",
     "cutter_governance.source_registry.source_registry_no_truncate",
     "cutter_governance.source_registry.source_registry_pin_is_latest",

@@ -1,5 +1,5 @@
 //! Document locks of live runs, in PostgreSQL ([`PgDocumentLocks`]), and [`LiveStateStore`],
-//! which keeps run records in files but takes document locks in the database.
+//! which keeps live run records and document locks in the database.
 //!
 //! The file lock of a dry-run only excludes processes on one machine; a live run's lock must
 //! exclude every process that can reach the database, and outlive the process that took it
@@ -11,6 +11,7 @@ use cutter_core::ports::{PortError, StateStore};
 use cutter_core::run::RunRecord;
 use deadpool_postgres::Pool;
 
+use super::state::{PgRunRecords, Saved};
 use super::{col, pool_error, translate};
 
 /// Who holds a document, since when.
@@ -154,39 +155,107 @@ impl PgDocumentLocks {
     }
 }
 
-/// Run records in one store (files), document locks in PostgreSQL: what a live run uses.
+/// What a live run uses: run records in the knowledge base ([`PgRunRecords`]), document
+/// locks in PostgreSQL, and the runs folder only for what the knowledge base cannot hold.
+///
+/// A run's record is created in the runs folder (the knowledge base has no `run` row for it
+/// until phase 1 begins it there) and moves into the database at its first save after that;
+/// a run that stops before it began (refused, a mismatched target) stays in the folder: it
+/// wrote nothing in the knowledge base. A live run's `state.json` left by a cutter before
+/// V17 is moved into the database the first time it is read, if the database accepts it as
+/// that run's record (same run, document, knowledge base, pin and payload); otherwise it is
+/// refused with the database's reason and left in place.
 #[derive(Debug, Clone)]
 pub struct LiveStateStore<S> {
-    runs: S,
+    files: S,
+    records: PgRunRecords,
     locks: PgDocumentLocks,
 }
 
 impl<S> LiveStateStore<S> {
-    pub fn new(runs: S, locks: PgDocumentLocks) -> Self {
-        LiveStateStore { runs, locks }
+    pub fn new(files: S, records: PgRunRecords, locks: PgDocumentLocks) -> Self {
+        LiveStateStore {
+            files,
+            records,
+            locks,
+        }
     }
 
     pub fn locks(&self) -> &PgDocumentLocks {
         &self.locks
     }
+
+    pub fn records(&self) -> &PgRunRecords {
+        &self.records
+    }
+}
+
+/// Removes a run's record from the runs folder once the database holds it.
+pub trait FileRecords: StateStore {
+    /// Replaces the file record of the run (no fail points: the caller's save has them).
+    fn write_record(&self, run: &RunRecord) -> Result<(), PortError>;
+    /// Forgets the file record of `run_id` (the database holds it now).
+    fn forget(&self, run_id: &str) -> Result<(), PortError>;
+}
+
+impl<S: FileRecords> LiveStateStore<S> {
+    /// Moves a file record into the knowledge base, or says why it cannot.
+    async fn move_in(&self, run: &RunRecord) -> Result<bool, PortError> {
+        match self.records.save(run).await {
+            Ok(Saved::At(_)) => {
+                self.files.forget(&run.run_id)?;
+                tracing::info!(run_id = %run.run_id, "run record moved into the knowledge base");
+                Ok(true)
+            }
+            Ok(Saved::NotBegun) => Ok(false),
+            Err(PortError::Rejected { detail, .. }) => Err(PortError::Corrupt {
+                what: format!("the state file of run {}", run.run_id),
+                detail: format!(
+                    "the knowledge base refuses it as the record of that run ({detail}); it is left in place: void the run with the cutter version that wrote it, or restore the file from a copy"
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[async_trait]
-impl<S: StateStore> StateStore for LiveStateStore<S> {
+impl<S: FileRecords> StateStore for LiveStateStore<S> {
     async fn create(&self, run: &RunRecord) -> Result<(), PortError> {
-        self.runs.create(run).await
+        self.files.create(run).await
     }
 
     async fn save(&self, run: &RunRecord) -> Result<(), PortError> {
-        self.runs.save(run).await
+        // The same fail points as the file store's saves bracket every save (crash tests).
+        let label = crate::state_store::save_label(run);
+        crate::failpoint::hit(&format!("before-save:{label}"))?;
+        if self.records.is_known(&run.run_id) {
+            self.records.save(run).await?;
+        } else if !self.move_in(run).await? {
+            self.files.write_record(run)?;
+        }
+        crate::failpoint::hit(&format!("after-save:{label}"))
     }
 
     async fn load(&self, run_id: &str) -> Result<RunRecord, PortError> {
-        self.runs.load(run_id).await
+        if let Some(run) = self.records.load(run_id).await? {
+            return Ok(run);
+        }
+        let run = self.files.load(run_id).await?;
+        if run.mode == cutter_core::Mode::Live && self.records.begun(run_id).await? {
+            self.move_in(&run).await?;
+        }
+        Ok(run)
     }
 
     async fn list(&self) -> Result<Vec<RunRecord>, PortError> {
-        self.runs.list().await
+        let mut runs = self.records.list().await?;
+        for run in self.files.list().await? {
+            if !runs.iter().any(|r| r.run_id == run.run_id) {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
     }
 
     async fn lock_document(&self, document_id: &str, run_id: &str) -> Result<(), PortError> {

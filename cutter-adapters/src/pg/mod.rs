@@ -15,8 +15,10 @@ mod keys;
 mod killswitch;
 mod locks;
 mod provision;
+mod reports;
 pub mod schema;
 mod sources;
+mod state;
 mod target;
 mod tls;
 
@@ -34,16 +36,18 @@ pub use batch::{BatchDocument, BatchItem, ItemStatus, PgBatches};
 pub use grants::{designed_grants, PgGrantProbe};
 pub use keys::{load_trusted_keys, revoke_key, trust_key, trusted_key_rows, TrustedKeyRow};
 pub use killswitch::PgKillSwitch;
-pub use locks::{LiveStateStore, LockHolder, PgDocumentLocks};
+pub use locks::{FileRecords, LiveStateStore, LockHolder, PgDocumentLocks};
 pub use provision::{
     latest_version, migrate_to, passwordless_login_roles, provision, run_id_known, status,
     RolePasswords,
 };
+pub use reports::DbCopyReporter;
 pub use schema::{MIGRATION_TABLE, RUN_TABLES, WRITTEN_TABLES};
 pub use sources::{
     register_source, register_source_as, register_source_version, registered_source,
     registered_sources, source_history, NewVersion, RegisteredSource, Registration,
 };
+pub use state::{PgDriveLock, PgRunRecords, Saved, SQLSTATE_STALE_REVISION};
 pub use target::{approval_json, ChangeRow, InForceUnit, PgTarget};
 pub use tls::{connector, TlsMode, TlsSettings};
 

@@ -33,7 +33,7 @@ pub(crate) const PUBLIC_FUNCTIONS: [&str; 8] = [
 /// What the exec role may EXECUTE (schema-qualified names): the run's own functions, each
 /// of which checks on server state that the run is armed, holds its document and (for units)
 /// carries a verified approval. Nothing that trusts, arms or clears.
-pub(crate) const EXEC_FUNCTIONS: [&str; 16] = [
+pub(crate) const EXEC_FUNCTIONS: [&str; 18] = [
     "public.fn_iu_change",
     "public.fn_iu_change_more",
     "public.fn_iu_enact",
@@ -49,6 +49,8 @@ pub(crate) const EXEC_FUNCTIONS: [&str; 16] = [
     "cutter_governance.fn_run_begin",
     "cutter_governance.fn_run_plan",
     "cutter_governance.fn_run_record_review",
+    "cutter_governance.fn_run_state_save",
+    "cutter_governance.fn_run_report_store",
     "cutter_governance.fn_kb_identity",
 ];
 

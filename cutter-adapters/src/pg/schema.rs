@@ -34,6 +34,10 @@ pub const DOCUMENT_LOCK_LOG: &str = "cutter_governance.document_lock_log";
 pub const BATCH: &str = "cutter_governance.batch";
 pub const BATCH_ITEM: &str = "cutter_governance.batch_item";
 pub const RUN: &str = "cutter_governance.run";
+/// A live run's record (V17), its saved revisions, and its reports.
+pub const RUN_STATE: &str = "cutter_governance.run_state";
+pub const RUN_STATE_HISTORY: &str = "cutter_governance.run_state_history";
+pub const RUN_REPORT: &str = "cutter_governance.run_report";
 /// `cutter_governance.run_review`: the review page recorded for each gate of a run (V14).
 pub const RUN_REVIEW: &str = "cutter_governance.run_review";
 pub const KB_IDENTITY: &str = "cutter_governance.kb_identity";
@@ -63,7 +67,7 @@ pub const PUBLIC_TABLES: [&str; 4] = [
 pub const PUBLIC_VIEWS: [&str; 1] = [UNIT_IN_FORCE];
 
 /// Every table of the knowledge base (the admin role owns them all).
-pub const TABLES: [&str; 27] = [
+pub const TABLES: [&str; 30] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
@@ -91,6 +95,9 @@ pub const TABLES: [&str; 27] = [
     APPROVER_KEY,
     APPROVER_KEY_LOG,
     KILL_SWITCH_LOG,
+    RUN_STATE,
+    RUN_STATE_HISTORY,
+    RUN_REPORT,
 ];
 
 /// Every view of the knowledge base.
@@ -179,7 +186,7 @@ mod tests {
             assert_eq!(set.len(), list.len(), "{list:?} lists a name twice");
             assert!(set.is_subset(&all), "{list:?}");
         }
-        assert_eq!(verify_relations().count(), 29);
+        assert_eq!(verify_relations().count(), 32);
         assert_eq!(
             public_relations(),
             vec![

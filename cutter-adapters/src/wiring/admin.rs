@@ -9,7 +9,7 @@ use cutter_core::approval::{self, Approval, Expected};
 use cutter_core::approval_file;
 use cutter_core::batch_approval::{self, BatchApproval};
 use cutter_core::grants::GrantMatrix;
-use cutter_core::ports::{ExecutionTarget, GrantProbe, StateStore};
+use cutter_core::ports::{ExecutionTarget, GrantProbe};
 use cutter_core::signing::{self, TrustedKeys};
 use cutter_core::Gate;
 
@@ -226,7 +226,7 @@ pub async fn verify(env: &Adapters, file: &Path) -> Result<Verified> {
             trusted_names(&keys)
         ))
     };
-    let Ok(run) = env.store.load(&a.run_id).await else {
+    let Ok(run) = env.load_run(&a.run_id).await else {
         // The signature alone, under the keys a live run would use.
         let explained = signing::explain(&a, &keys).map_err(|r| explain(&r))?;
         return Ok(Verified::Run {
@@ -494,7 +494,7 @@ pub async fn unlock(
     {
         return Err(WiringError::usage(e));
     }
-    let run = env.store.load(run_id).await.ok();
+    let run = env.load_run(run_id).await.ok();
     if let Some(run) = &run {
         // The run's knowledge base, checked before its lock there is touched.
         check_run(env, run).await?;
@@ -563,23 +563,34 @@ pub async fn backup_verify(
     run_id: &str,
 ) -> Result<(VerifyReport, Option<EnvelopeFile>)> {
     crate::check_id("run id", run_id).map_err(WiringError::usage)?;
-    if let Ok(run) = env.store.load(run_id).await {
-        check_run(env, &run).await?;
-    }
     let path = env
         .config
         .paths
         .backups
         .join(format!("{run_id}.envelope.json"));
+    let envelope: Option<EnvelopeFile> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    match env.load_run(run_id).await {
+        Ok(run) => check_run(env, &run).await?,
+        // A live run's record is in the knowledge base it began in (V17): one that does not
+        // know the run of a per-document backup is not the one the backup is of.
+        Err(WiringError::Usage(why))
+            if env.config.database.admin_url().is_some()
+                && envelope.as_ref().is_some_and(|e| e.document.is_some()) =>
+        {
+            return Err(WiringError::refused(format!(
+                "verify the backup of run {run_id}: {why}; the configured knowledge base does not know the run, use the config of the one it began in"
+            )))
+        }
+        Err(_) => {}
+    }
     // The full check with the configured keyring: re-hash, the OpenPGP framing, the
     // recipient, and (with the secret key here) decrypt and read every table back. It uses
     // neither the database url nor the configured recipient (the envelope's).
     let mut runner = GpgBackupRunner::new("", "", env.config.paths.backups.clone());
     runner.gnupg_home = env.config.backup.gnupg_home.clone();
     let report = runner.verify_envelope(&path).map_err(WiringError::usage)?;
-    let envelope: Option<EnvelopeFile> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
     Ok((report, envelope))
 }
 

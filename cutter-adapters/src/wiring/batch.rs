@@ -374,38 +374,41 @@ async fn run_item(
     };
     let discoverer = discoverer(doc.profile.as_deref(), None)?;
     let orch = env.orchestrator(backend, &discoverer);
-    let (run_id, outcome) = match &item.run_id {
-        // Taken over from a worker that died: carry on with its run if it is recorded here.
-        Some(run_id) => {
-            // A worker that only lost its lease (a stalled connection) may still be driving
-            // the run here: wait for it to let go instead of driving the run twice, then take
-            // the run as it left it.
-            let (store, id) = (env.store.clone(), run_id.clone());
-            let _drive = tokio::task::spawn_blocking(move || store.drive_waiting(&id))
-                .await
-                .map_err(WiringError::internal)?
-                .map_err(WiringError::internal)?;
-            let here = env.store.load(run_id).await.ok();
-            match batch::takeover(here.as_ref().map(|r| &r.state)) {
-                Takeover::NotHere => {
-                    return stopped(run_id.clone(), Takeover::NOT_HERE.to_string())
-                }
-                Takeover::AsItIs => (
-                    run_id.clone(),
-                    Ok(here.ok_or_else(|| WiringError::internal(format!("read run {run_id}")))?),
-                ),
-                // Armed for this one resume, disarmed when it pauses or ends.
-                Takeover::Resume => (
-                    run_id.clone(),
-                    orch.resume(run_id, None, Some(env.config.killswitch.default_ttl))
-                        .await,
-                ),
+    // Taken over from a worker that died, on any machine: its run's record is in the
+    // knowledge base. A worker that only lost its lease (a stalled connection) may still be
+    // driving the run: wait for it to let go instead of driving the run twice, then take the
+    // run as it left it.
+    let mut taken = None;
+    if let Some(run_id) = &item.run_id {
+        let _drive = live.db.drive(run_id, true).await?;
+        let recorded = match live.store.load(run_id).await {
+            Ok(run) => Some(run),
+            Err(cutter_core::ports::PortError::NotFound(_)) => None,
+            Err(e) => return stopped(run_id.clone(), e.to_string()),
+        };
+        match (
+            batch::takeover(recorded.as_ref().map(|r| &r.state)),
+            recorded,
+        ) {
+            // Its worker died before the knowledge base began the run: nothing of it was
+            // written there, so the document is cut afresh by a new run.
+            (Takeover::NeverBegun, _) | (_, None) => {}
+            (Takeover::AsItIs, Some(run)) => taken = Some((run_id.clone(), Ok(run))),
+            // Armed for this one resume, disarmed when it pauses or ends.
+            (Takeover::Resume, Some(_)) => {
+                let outcome = orch
+                    .resume(run_id, None, Some(env.config.killswitch.default_ttl))
+                    .await;
+                taken = Some((run_id.clone(), outcome));
             }
         }
+    }
+    let (run_id, outcome) = match taken {
+        Some(taken) => taken,
         None => {
             let run_id = super::run::choose_run_id(env, &doc.document_id, None, Mode::Live).await?;
             // Held through the cut, so a worker that takes the document over waits for it.
-            let _drive = env.drive(&run_id)?;
+            let _drive = live.db.drive(&run_id, false).await?;
             batches
                 .set_run(batch_id, &doc.document_id, worker, &run_id)
                 .await
@@ -476,7 +479,7 @@ async fn run_item(
         Err(e) => {
             // What the run is now, read back, decides: an interrupted run stays paused, to be
             // resumed by hand (workers take only pending documents).
-            let status = match env.store.load(&run_id).await {
+            let status = match live.store.load(&run_id).await {
                 Ok(run) => batch::item_status(&run.state),
                 Err(_) => batch::ItemStatus::Stopped,
             };
@@ -505,13 +508,10 @@ pub async fn batch_request(env: &Env, batch_id: &str) -> Result<BatchRequestFile
     let mut runs = Vec::new();
     for item in items.iter().filter(|i| i.status == ItemStatus::Paused) {
         let Some(run_id) = &item.run_id else { continue };
-        // A run a worker on another machine made is recorded there; its approval is asked there.
-        match env.store.load(run_id).await {
+        // Whichever machine's worker made the run, its record is in the knowledge base.
+        match env.load_run(run_id).await {
             Ok(run) => runs.push(run),
-            Err(_) => skipped.push((
-                run_id.clone(),
-                "recorded on another machine; request its approval there".to_string(),
-            )),
+            Err(e) => skipped.push((run_id.clone(), e.to_string())),
         }
     }
     let plan = batch::batch_request(batch_id, &runs).map_err(WiringError::usage)?;
@@ -593,24 +593,22 @@ pub async fn batch_resume(
             });
             continue;
         };
-        let run = match env.store.load(&entry.run_id).await {
+        // Whichever machine's worker made the run, its record is in the knowledge base.
+        let run = match live.store.load(&entry.run_id).await {
             Ok(r) => r,
-            // Workers on other machines keep their runs' state there; the same approval
-            // file is taken to them and resumed there.
-            Err(_) => {
+            Err(e) => {
                 outcomes.push(RunOutcome {
                     run_id: entry.run_id.clone(),
-                    state: "skipped".into(),
-                    detail:
-                        "recorded on another machine: run batch-resume there with this approval"
-                            .into(),
-                    passed: true,
+                    state: "refused".into(),
+                    detail: e.to_string(),
+                    passed: false,
                 });
                 continue;
             }
         };
-        // A run another process is moving right now is left to it, and read again once held.
-        let _drive = match env.store.drive(&run.run_id) {
+        // A run another process (on any machine) is moving right now is left to it, and read
+        // again once held.
+        let _drive = match live.db.drive(&run.run_id, false).await {
             Ok(guard) => guard,
             Err(e) => {
                 outcomes.push(RunOutcome {
@@ -622,7 +620,7 @@ pub async fn batch_resume(
                 continue;
             }
         };
-        let run = env
+        let run = live
             .store
             .load(&run.run_id)
             .await
@@ -649,7 +647,7 @@ pub async fn batch_resume(
             .resume(&run.run_id, approval.approval_for(&run.run_id), arm)
             .await;
         // What the run is now, read back, decides its batch status.
-        let now = env
+        let now = live
             .store
             .load(&run.run_id)
             .await

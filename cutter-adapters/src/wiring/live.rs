@@ -12,8 +12,8 @@ use super::{Adapters, Result, WiringError};
 use crate::backup::GpgBackupRunner;
 use crate::config::{Config, DATABASE_URL_ENV};
 use crate::pg::{
-    LiveStateStore, PgDocumentLocks, PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget,
-    RoleLogin,
+    DbCopyReporter, LiveStateStore, PgDocumentLocks, PgDriveLock, PgGrantProbe, PgKillSwitch,
+    PgRoles, PgRunRecords, PgSettings, PgTarget, RoleLogin,
 };
 use crate::state_store::FileStateStore;
 
@@ -23,8 +23,11 @@ use crate::state_store::FileStateStore;
 pub struct LiveParts {
     pub db: LiveDb,
     pub backup: GpgBackupRunner,
-    /// Run records in the runs folder, document locks in the database.
+    /// Run records and document locks in the database (a record stays in the runs folder
+    /// only until the knowledge base begins the run).
     pub store: LiveStateStore<FileStateStore>,
+    /// The config's reporter, with every report also stored in the knowledge base.
+    pub reporter: DbCopyReporter,
     /// The keys the knowledge base trusts (its `approver_key` table), read when the backend
     /// is built: a live run never takes the config's word for who may approve.
     pub trusted: TrustedKeys,
@@ -40,11 +43,18 @@ impl LiveParts {
                 .await
                 .map_err(WiringError::internal)?
         };
-        let store = LiveStateStore::new(adapters.store.clone(), db.locks.clone());
+        let store =
+            LiveStateStore::new(adapters.store.clone(), db.records.clone(), db.locks.clone());
+        let reporter = DbCopyReporter::new(
+            adapters.reporter.clone(),
+            db.records.clone(),
+            adapters.config.paths.reports.clone(),
+        );
         Ok(LiveParts {
             db,
             backup: backup_runner(&adapters.config)?,
             store,
+            reporter,
             trusted,
         })
     }
@@ -64,6 +74,10 @@ pub struct LiveDb {
     pub verify: Pool,
     /// The document locks of live runs.
     pub locks: PgDocumentLocks,
+    /// The records and reports of live runs.
+    pub records: PgRunRecords,
+    settings: PgSettings,
+    exec_login: RoleLogin,
 }
 
 fn login(role: &str, password_env: Option<&String>) -> RoleLogin {
@@ -153,6 +167,16 @@ impl LiveDb {
             .map_err(|e| connect_error(&self.target_label(), "verify", &e))
     }
 
+    /// Takes the drive lock of a live run (see [`PgDriveLock`]): without waiting
+    /// (`PortError::Busy` when another process, on any machine, drives it), or with `wait`
+    /// until the holder lets go.
+    pub async fn drive(&self, run_id: &str, wait: bool) -> Result<PgDriveLock> {
+        crate::check_id("run id", run_id).map_err(WiringError::usage)?;
+        PgDriveLock::acquire(&self.settings, &self.exec_login, run_id, wait)
+            .await
+            .map_err(WiringError::from)
+    }
+
     /// The live adapters, acting for `actor`.
     pub fn build(config: &Config, actor: &str) -> Result<LiveDb> {
         let settings = settings(config)?;
@@ -168,8 +192,12 @@ impl LiveDb {
         let exec_pool = settings.pool(&exec).map_err(WiringError::usage)?;
         let locks =
             PgDocumentLocks::new(exec_pool.clone(), verify_pool.clone(), admin.clone(), actor);
+        let records = PgRunRecords::new(exec_pool.clone(), verify_pool.clone(), actor);
         Ok(LiveDb {
             locks,
+            records,
+            settings,
+            exec_login: exec,
             kill: PgKillSwitch::new(admin.clone(), exec_pool, actor),
             target,
             probe,

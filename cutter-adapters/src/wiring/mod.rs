@@ -77,8 +77,9 @@ pub struct Adapters {
     pub actor: String,
     pub build: BuildInfo,
     pub store: FileStateStore,
-    /// Markdown files, and with `[publish]` also the knowledge base's HTTP endpoint.
-    pub reporter: Box<dyn Reporter>,
+    /// Markdown files, and with `[publish]` also the knowledge base's HTTP endpoint (a live
+    /// run's backend wraps it to store each report in the knowledge base too).
+    pub reporter: std::sync::Arc<dyn Reporter>,
     pub kill: FileKillSwitch,
     pub source: FileSource,
     pub clock: SystemClock,
@@ -120,7 +121,7 @@ impl Adapters {
         let actor = actor(actor_flag, Some(&config))?;
         let files =
             MarkdownReporter::new(config.paths.reports.clone()).with_writer(&actor, build.clone());
-        let reporter: Box<dyn Reporter> = reporter_for(&config, files)?;
+        let reporter: std::sync::Arc<dyn Reporter> = reporter_for(&config, files)?.into();
         Ok(Adapters {
             trusted,
             actor,
@@ -141,7 +142,7 @@ impl Adapters {
         mut self,
         wrap: impl FnOnce(Box<dyn Reporter>) -> Box<dyn Reporter>,
     ) -> Adapters {
-        self.reporter = wrap(self.reporter);
+        self.reporter = wrap(Box::new(Shared(self.reporter))).into();
         self
     }
 
@@ -183,14 +184,16 @@ impl Adapters {
         discoverer: &'a dyn Discoverer,
         verifier: &'a dyn ApprovalVerifier,
     ) -> Orchestrator<'a> {
-        let (target, backup, grants, kill_switch, store): (
-            &dyn ExecutionTarget,
-            &dyn BackupRunner,
-            &dyn GrantProbe,
-            &dyn KillSwitch,
-            &dyn StateStore,
-        ) = match backend {
-            Backend::Dry(sim) => (&**sim, &**sim, &**sim, &self.kill, &self.store),
+        let (target, backup, grants, kill_switch, store, reporter): BackendPorts<'a> = match backend
+        {
+            Backend::Dry(sim) => (
+                &**sim,
+                &**sim,
+                &**sim,
+                &self.kill,
+                &self.store,
+                self.reporter.as_ref(),
+            ),
             #[cfg(feature = "postgres")]
             Backend::Live(live) => (
                 &live.db.target,
@@ -198,6 +201,7 @@ impl Adapters {
                 &live.db.probe,
                 &live.db.kill,
                 &live.store,
+                &live.reporter,
             ),
         };
         Orchestrator::new(
@@ -212,7 +216,7 @@ impl Adapters {
                 // accepts its own labelled, unsigned self-approvals.
                 verifier,
                 store,
-                reporter: self.reporter.as_ref(),
+                reporter,
                 clock: &self.clock,
             },
             self.config.approvals,
@@ -296,34 +300,91 @@ impl Adapters {
     }
 
     /// The run's drive lock, for a command that moves it (cut, resume, void, revert): another
-    /// process driving the same run is a refusal, not a race.
-    pub fn drive(&self, run_id: &str) -> Result<DriveGuard> {
-        self.store.drive(run_id).map_err(WiringError::from)
+    /// process driving the same run is a refusal, not a race. A dry-run's is a file lock (one
+    /// machine); a live run's a session advisory lock in the knowledge base (every machine).
+    pub async fn drive(&self, run_id: &str, mode: Mode) -> Result<Drive> {
+        match mode {
+            Mode::DryRun => Ok(Drive::File(self.store.drive(run_id)?)),
+            #[cfg(feature = "postgres")]
+            Mode::Live => {
+                let db = live::LiveDb::build(&self.config, &self.actor)?;
+                Ok(Drive::Live(db.drive(run_id, false).await?))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Mode::Live => Err(WiringError::usage(format!(
+                "drive run {run_id} live: this build has no PostgreSQL support (cutter-adapters' `postgres` feature)"
+            ))),
+        }
     }
 
     /// [`Adapters::drive`] for an existing run, and the run as it is once the lock is held.
-    pub async fn drive_run(&self, run_id: &str) -> Result<(DriveGuard, RunRecord)> {
-        // A run id that does not exist gets its "no such run" error, not a lock file.
-        self.load_run(run_id).await?;
-        let guard = self.drive(run_id)?;
+    pub async fn drive_run(&self, run_id: &str) -> Result<(Drive, RunRecord)> {
+        // A run id that does not exist gets its "no such run" error, not a lock.
+        let run = self.load_run(run_id).await?;
+        let guard = self.drive(run_id, run.mode).await?;
         // Read again under the lock: a process that held it may have moved the run meanwhile.
         Ok((guard, self.load_run(run_id).await?))
     }
 
-    /// A run's record, or a usage error pointing at `cutter orchestrate status`.
+    /// A run's record, or a usage error pointing at `cutter orchestrate status`: a dry-run's
+    /// from the runs folder, a live run's from the knowledge base (whichever machine started
+    /// it; a live record still in the folder is moved there when the run began there).
     pub async fn load_run(&self, run_id: &str) -> Result<RunRecord> {
-        self.store.load(run_id).await.map_err(|e| match e {
-            PortError::NotFound(_) => WiringError::usage(format!(
+        let not_found = || {
+            WiringError::usage(format!(
                 "find run {run_id}: no such run (see `cutter orchestrate status`)"
-            )),
-            other => WiringError::internal(other),
-        })
+            ))
+        };
+        let here = match self.store.load(run_id).await {
+            Ok(run) => Some(run),
+            Err(PortError::NotFound(_)) => None,
+            Err(other) => return Err(WiringError::internal(other)),
+        };
+        if here.as_ref().is_some_and(|r| r.mode == Mode::DryRun) {
+            return here.ok_or_else(not_found);
+        }
+        #[cfg(feature = "postgres")]
+        if self.config.database.admin_url().is_some() {
+            let db = live::LiveDb::build(&self.config, &self.actor)?;
+            let store = crate::pg::LiveStateStore::new(
+                self.store.clone(),
+                db.records.clone(),
+                db.locks.clone(),
+            );
+            return match store.load(run_id).await {
+                Ok(run) => Ok(run),
+                Err(PortError::NotFound(_)) => Err(not_found()),
+                Err(e @ PortError::Corrupt { .. }) => Err(WiringError::refused(e.to_string())),
+                Err(other) => Err(WiringError::internal(other)),
+            };
+        }
+        here.ok_or_else(not_found)
     }
 
-    /// Every run here, oldest first, with the state files that could not be read (path, why).
+    /// Every run here and, with a knowledge base configured, every live run it records (from
+    /// any machine), oldest first, with what could not be read (where, why).
     pub async fn runs(&self) -> Result<(Vec<RunRecord>, Vec<(PathBuf, String)>)> {
-        let unreadable = self.store.unreadable();
+        // Only a build with PostgreSQL adds the knowledge base's runs.
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut unreadable = self.store.unreadable();
         let mut runs = self.store.list().await.map_err(WiringError::internal)?;
+        #[cfg(feature = "postgres")]
+        if self.config.database.admin_url().is_some() {
+            let listed = match live::LiveDb::build(&self.config, &self.actor) {
+                Ok(db) => db.records.list().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match listed {
+                Ok(live) => {
+                    // The database's record of a run wins over a copy left in the folder.
+                    runs.retain(|r| !live.iter().any(|l| l.run_id == r.run_id));
+                    runs.extend(live);
+                }
+                Err(why) => {
+                    unreadable.push((PathBuf::from("(the knowledge base's run records)"), why))
+                }
+            }
+        }
         runs.sort_by_key(|r| r.created_utc);
         Ok((runs, unreadable))
     }
@@ -387,6 +448,65 @@ impl Adapters {
         write_atomic(path, text.as_bytes())
             .map_err(|e| WiringError::internal(format!("write {}: {e}", path.display())))
     }
+}
+
+/// The ports a backend supplies to an orchestrator.
+type BackendPorts<'a> = (
+    &'a dyn ExecutionTarget,
+    &'a dyn BackupRunner,
+    &'a dyn GrantProbe,
+    &'a dyn KillSwitch,
+    &'a dyn StateStore,
+    &'a dyn Reporter,
+);
+
+/// An `Arc`'d reporter behind a `Box`, for [`Adapters::map_reporter`].
+struct Shared(std::sync::Arc<dyn Reporter>);
+
+#[async_trait::async_trait]
+impl Reporter for Shared {
+    async fn phase_report(
+        &self,
+        report: &cutter_core::ports::PhaseReport<'_>,
+    ) -> std::result::Result<(), PortError> {
+        self.0.phase_report(report).await
+    }
+    async fn event_report(
+        &self,
+        run: &RunRecord,
+        title: &str,
+        lines: &[String],
+    ) -> std::result::Result<(), PortError> {
+        self.0.event_report(run, title, lines).await
+    }
+    async fn approval_request(
+        &self,
+        run: &RunRecord,
+        request: &cutter_core::approval::ApprovalRequest,
+    ) -> std::result::Result<String, PortError> {
+        self.0.approval_request(run, request).await
+    }
+    async fn review(
+        &self,
+        run: &RunRecord,
+        pages: &cutter_core::ports::ReviewPages,
+    ) -> std::result::Result<String, PortError> {
+        self.0.review(run, pages).await
+    }
+    async fn closing_report(&self, run: &RunRecord) -> std::result::Result<String, PortError> {
+        self.0.closing_report(run).await
+    }
+    async fn index(&self, run: &RunRecord) -> std::result::Result<(), PortError> {
+        self.0.index(run).await
+    }
+}
+
+/// A run's drive lock (see [`Adapters::drive`]); dropping it lets the next driver in.
+#[derive(Debug)]
+pub enum Drive {
+    File(DriveGuard),
+    #[cfg(feature = "postgres")]
+    Live(crate::pg::PgDriveLock),
 }
 
 /// The reporter the config asks for: Markdown files, and with `[publish]` the HTTP endpoint.

@@ -9,7 +9,7 @@ use chrono::Utc;
 use cutter_core::discover::Discoverer;
 use cutter_core::intake::Configured;
 use cutter_core::plan::sha256_hex;
-use cutter_core::ports::{ExecutionTarget, GrantProbe, KillSwitch, StateStore};
+use cutter_core::ports::{ExecutionTarget, GrantProbe, KillSwitch};
 use cutter_core::preflight::{self as rows, Check, Row, Transport};
 use cutter_core::Mode;
 
@@ -39,7 +39,8 @@ pub async fn preflight(
     if mode == Mode::DryRun {
         return Ok(out);
     }
-    let runs = env.store.list().await.map_err(WiringError::internal)?;
+    // Live runs from the knowledge base (any machine), dry-runs from here.
+    let (runs, _) = env.runs().await?;
     let db = match LiveDb::build(&env.config, &env.actor) {
         Ok(db) => Some(db),
         Err(e) => {

@@ -78,7 +78,7 @@ pub async fn cut(env: &Adapters, cut: &Cut) -> Result<CutOutcome> {
     // A directory, device or oversized file is refused here, before a run exists.
     let bytes = read_source(&source)?;
     let run_id = choose_run_id(env, &cut.document_id, cut.run_id.as_deref(), cut.mode).await?;
-    let _drive = env.drive(&run_id)?;
+    let _drive = env.drive(&run_id, cut.mode).await?;
     let doc = env.config.documents.get(&cut.document_id);
     // The config may name the document's profile; the command line wins.
     let builtin = match (&cut.profile, &cut.profile_file) {
@@ -227,6 +227,16 @@ pub async fn choose_run_id(
                 .and_then(|d| d.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
         }))
+        // A live run's folder outlives its state file (the record moved into the knowledge
+        // base): its id is taken here too.
+        .chain(
+            std::fs::read_dir(&env.config.paths.runs)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned()),
+        )
         .collect();
     let Some(id) = chosen else {
         let mut random = [0u8; 8];

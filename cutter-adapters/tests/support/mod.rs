@@ -10,7 +10,8 @@ use chrono::{Duration, Utc};
 use cutter_adapters::pg::schema;
 use cutter_adapters::pg::{
     designed_grants, provision, register_source, trust_key, ChangeRow, PgDocumentLocks,
-    PgGrantProbe, PgKillSwitch, PgRoles, PgSettings, PgTarget, RoleLogin, RolePasswords,
+    PgGrantProbe, PgKillSwitch, PgRoles, PgRunRecords, PgSettings, PgTarget, RoleLogin,
+    RolePasswords,
 };
 use cutter_core::approval::Approval;
 use cutter_core::compensation::CompensationAuthority;
@@ -138,6 +139,15 @@ impl Scratch {
             self.pool(&self.roles.exec)?,
             self.pool(&self.roles.verify)?,
             Ok(self.pool(&self.roles.admin)?),
+            ACTOR,
+        ))
+    }
+
+    /// The run records of live runs (V17), saved as the exec role.
+    pub fn records(&self) -> Result<PgRunRecords> {
+        Ok(PgRunRecords::new(
+            self.pool(&self.roles.exec)?,
+            self.pool(&self.roles.verify)?,
             ACTOR,
         ))
     }

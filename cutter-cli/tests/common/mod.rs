@@ -320,6 +320,81 @@ impl Site {
             .collect()
     }
 
+    /// A live run's record as the knowledge base keeps it (`cutter_governance.run_state`).
+    pub fn record(&self, run_id: &str) -> Result<Value> {
+        let text = self.db.sql(&format!(
+            "select record::text from cutter_governance.run_state where run_id = '{}'",
+            run_id.replace('\'', "")
+        ))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("no record of run {run_id} in the knowledge base: {text}"))
+    }
+
+    /// The state name of a live run, from its record in the knowledge base.
+    pub fn state_of(&self, run_id: &str) -> Result<String> {
+        let v = self.record(run_id)?;
+        v["state"]["state"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no state in the record of {run_id}: {v}"))
+    }
+
+    /// Saves `record` as run `run_id`'s next revision with only the exec role's connection
+    /// (as an attacker holding it would); the psql output, `Err` with the refusal.
+    pub fn save_as_exec(&self, run_id: &str, record: &Value) -> Result<String> {
+        let url = format!("{}/{}", cutter_testkit::external::server(), self.db.name).replacen(
+            "postgres@",
+            &format!("{}@", self.db.exec_role),
+            1,
+        );
+        let json = record.to_string().replace('\'', "''");
+        let id = run_id.replace('\'', "");
+        // The exec role cannot read the table; the attacker is told the next revision.
+        let next = self.db.sql(&format!(
+            "select revision + 1 from cutter_governance.run_state where run_id = '{id}'"
+        ))?;
+        cutter_testkit::external::run(
+            Command::new("psql")
+                .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c"])
+                .arg(format!(
+                    "select cutter_governance.fn_run_state_save('{id}', {next}, '{json}'::jsonb, 'mallory')"
+                )),
+        )
+    }
+
+    /// Holds the drive lock of live run `run_id` (a session advisory lock, as a cutter process
+    /// driving it holds it) in a psql session of its own, until the returned child is killed
+    /// or its stdin closed.
+    pub fn hold_drive_lock(&self, run_id: &str) -> Result<std::process::Child> {
+        use std::io::Write as _;
+        let id = run_id.replace('\'', "");
+        let mut child = Command::new("psql")
+            .args(["-XAtq", "-d", &self.db.url()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        // Stdin stays open (owned by the child): psql ends, and the lock with it, when the
+        // child is killed.
+        let stdin = child.stdin.as_mut().ok_or_else(|| anyhow!("psql stdin"))?;
+        writeln!(
+            stdin,
+            "SET application_name = 'test holds drive {id}'; SELECT pg_advisory_lock(hashtextextended('cutter.drive:' || '{id}', 0));"
+        )?;
+        cutter_testkit::wait_until(
+            "the test's psql to hold the drive lock",
+            std::time::Duration::from_secs(30),
+            || {
+                self.db
+                    .sql(&format!(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'test holds drive {id}'"
+                    ))
+                    .is_ok_and(|n| n == "1")
+            },
+        );
+        Ok(child)
+    }
+
     pub fn statuses(&self) -> Result<String> {
         self.db.sql(
             "select string_agg(lifecycle_status || '=' || n, ',' order by lifecycle_status)
