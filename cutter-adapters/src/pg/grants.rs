@@ -7,7 +7,9 @@
 //! dangerous role attributes are part of the matrix too: `exec` becoming a member of `admin`
 //! would be a larger escalation than any table grant. So are the database-level CREATE and
 //! TEMPORARY of the exec and verify roles (and PUBLIC), and any setting a cutter role carries
-//! into its sessions (`ALTER ROLE ... SET`, by name only): none is designed.
+//! into its sessions (`ALTER ROLE ... SET`, by name only): none is designed. Column privileges
+//! are read from `attacl` (a table's ACL does not show them): the one designed is the exec
+//! role's INSERT on leg A's stage, on every column but the staging transaction's id (V15).
 //!
 //! Role names are normalised to `admin`, `exec`, `verify` and `PUBLIC`, so the matrix and its
 //! sha do not depend on the configured names.
