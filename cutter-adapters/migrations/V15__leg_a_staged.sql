@@ -19,7 +19,8 @@
 --    The audit trail of a write is its row's created_by_run (and change_position): leg A has
 --    not written cut_change_set_affected_row rows since V13, and does not now.
 --
--- 2. Functions that join a run's new rows to a document are planned without nested loops: with
+-- 2. Functions that join a run's new rows to a document are planned without nested loops (and
+--    sort in memory: work_mem 64 MB for the call): with
 --    statistics taken before a large document was written (a new knowledge base, autovacuum not
 --    yet run), the planner believes the document has a row or two and a nested loop over it is
 --    quadratic (V13 did this for fn_written_payload and fn_iu_enact; the per-chunk checks of
@@ -56,7 +57,7 @@ CREATE FUNCTION public.fn_iu_change_staged(
     p_payload_format text)
 RETURNS TABLE (result text, written bigint, already_present bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET enable_nestloop = off AS $$
+SET enable_nestloop = off SET work_mem = '64MB' AS $$
 DECLARE
     v_run cutter_governance.run%ROWTYPE;
     v_existing cutter_governance.cut_change_set%ROWTYPE;
@@ -230,3 +231,8 @@ REVOKE ALL ON FUNCTION public.fn_iu_change_staged(text, text, jsonb, text, integ
 
 ALTER FUNCTION cutter_governance.fn_iu_change_chunk(text, text, integer, text[], text[], integer[],
     text[], integer[], text[], text[], text[], text[], text[], text[]) SET enable_nestloop = off;
+
+-- The payload check at leg A's commit and at enactment sorts every write of the run by
+-- position; with the default work_mem a 100,000-unit document's sort spills to disk
+-- (0.6 s instead of 0.4 s). Per call, not per session: nothing else changes.
+ALTER FUNCTION cutter_governance.fn_written_payload(text, text) SET work_mem = '64MB';

@@ -340,7 +340,8 @@ impl PgTarget {
             .start()
             .await
             .map_err(|e| translate(what, "", &e))?;
-        tx.batch_execute("SET LOCAL enable_nestloop = off")
+        // And sorted in memory: a 100,000-unit document's sort spills past the default.
+        tx.batch_execute("SET LOCAL enable_nestloop = off; SET LOCAL work_mem = '64MB'")
             .await
             .map_err(|e| translate(what, "", &e))?;
         let rows = tx
