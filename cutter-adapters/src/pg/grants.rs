@@ -7,7 +7,9 @@
 //! dangerous role attributes are part of the matrix too: `exec` becoming a member of `admin`
 //! would be a larger escalation than any table grant. So are the database-level CREATE and
 //! TEMPORARY of the exec and verify roles (and PUBLIC), and any setting a cutter role carries
-//! into its sessions (`ALTER ROLE ... SET`, by name only): none is designed.
+//! into its sessions (`ALTER ROLE ... SET`, by name only): none is designed. Column privileges
+//! are read from `attacl` (a table's ACL does not show them): the one designed is the exec
+//! role's INSERT on leg A's stage, on every column but the staging transaction's id (V15).
 //!
 //! Role names are normalised to `admin`, `exec`, `verify` and `PUBLIC`, so the matrix and its
 //! sha do not depend on the configured names.
@@ -18,7 +20,7 @@ use cutter_core::ports::{GrantProbe, PortError};
 use deadpool_postgres::Pool;
 
 use super::provision::{EXEC_FUNCTIONS, VERIFY_FUNCTIONS};
-use super::schema::{verify_relations, TABLES, VIEWS};
+use super::schema::{verify_relations, LEG_A_STAGE, LEG_A_STAGE_COLUMNS, TABLES, VIEWS};
 use super::{col, pool_error, translate, PgRoles};
 
 /// Privileges the matrix tracks. Newer servers add privileges (PostgreSQL 17's MAINTAIN) that
@@ -48,7 +50,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 69] = [
+const FUNCTIONS: [&str; 71] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -114,6 +116,7 @@ const FUNCTIONS: [&str; 69] = [
     "public.fn_check_approval(text, text, text, jsonb)",
     "public.fn_iu_change(text, text, jsonb, text, integer, text, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
     "public.fn_iu_change_more(text, text, integer, text[], text[], integer[], text[], integer[], text[], text[], text[], text[], text[], text[])",
+    "public.fn_iu_change_staged(text, text, jsonb, text, integer, text)",
     "public.fn_iu_compensate(text, text, text[], text[], text[], text[], text, jsonb, text)",
     "public.fn_iu_enact(text, text, jsonb, text)",
     "public.fn_leg_b_record(text, text, text, text, jsonb)",
@@ -241,6 +244,15 @@ pub fn designed_grants() -> GrantMatrix {
             grants.push(Grant::new("verify", &object, "EXECUTE"));
         }
     }
+    // Column grants (V15): exec inserts leg A's writes into the stage, every column but the
+    // staging transaction's id.
+    for column in LEG_A_STAGE_COLUMNS {
+        grants.push(Grant::new(
+            "exec",
+            &format!("column {LEG_A_STAGE}.{column}"),
+            "INSERT",
+        ));
+    }
     for trigger in TRIGGERS {
         grants.push(Grant::new(
             "trigger",
@@ -285,6 +297,16 @@ JOIN roles r ON r.oid = a.grantee
 -- Functions of other owners (extensions) keep PUBLIC EXECUTE by default; that is theirs, not a
 -- cutter grant. Every grant of theirs to a cutter role still shows.
 WHERE (o.kind <> 'function' OR o.ours OR r.logical <> 'PUBLIC')
+UNION ALL
+-- Column privileges (GRANT INSERT (col) ON ...): a table's ACL does not show them.
+SELECT r.logical, 'column ' || n.nspname || '.' || c.relname || '.' || at.attname, a.privilege_type
+FROM pg_catalog.pg_attribute at
+JOIN pg_catalog.pg_class c ON c.oid = at.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL pg_catalog.aclexplode(at.attacl) a
+JOIN roles r ON r.oid = a.grantee
+WHERE n.nspname IN ('public', 'cutter_governance') AND at.attacl IS NOT NULL
+  AND at.attnum > 0 AND NOT at.attisdropped
 UNION ALL
 SELECT r.logical, 'role ' || coalesce(g.logical, pg_catalog.pg_get_userbyid(m.roleid)), 'MEMBER'
 FROM pg_catalog.pg_auth_members m

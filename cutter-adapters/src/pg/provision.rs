@@ -6,7 +6,9 @@ use tokio_postgres::Client;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
 
-use super::schema::{public_relations, verify_relations, MIGRATION_TABLE};
+use super::schema::{
+    public_relations, verify_relations, LEG_A_STAGE, LEG_A_STAGE_COLUMNS, MIGRATION_TABLE,
+};
 use super::{PgError, PgRoles};
 
 fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, what: &str) -> Result<T, PgError> {
@@ -19,8 +21,9 @@ mod embedded {
 }
 
 /// Functions in `public` that belong to cutter.
-pub(crate) const PUBLIC_FUNCTIONS: [&str; 8] = [
+pub(crate) const PUBLIC_FUNCTIONS: [&str; 9] = [
     "fn_iu_change",
+    "fn_iu_change_staged",
     "fn_iu_change_more",
     "fn_iu_enact",
     "fn_iu_compensate",
@@ -33,8 +36,9 @@ pub(crate) const PUBLIC_FUNCTIONS: [&str; 8] = [
 /// What the exec role may EXECUTE (schema-qualified names): the run's own functions, each
 /// of which checks on server state that the run is armed, holds its document and (for units)
 /// carries a verified approval. Nothing that trusts, arms or clears.
-pub(crate) const EXEC_FUNCTIONS: [&str; 18] = [
+pub(crate) const EXEC_FUNCTIONS: [&str; 19] = [
     "public.fn_iu_change",
+    "public.fn_iu_change_staged",
     "public.fn_iu_change_more",
     "public.fn_iu_enact",
     "public.fn_iu_compensate",
@@ -287,6 +291,12 @@ pub async fn provision(
     for relation in verify_relations() {
         sql.push(format!("GRANT SELECT ON TABLE {relation} TO {verify}"));
     }
+    // Leg A copies its writes into the stage (V15); the transaction that staged a row is the
+    // one column exec may not give, so only that transaction's fn_iu_change_staged takes it.
+    sql.push(format!(
+        "GRANT INSERT ({}) ON TABLE {LEG_A_STAGE} TO {exec}",
+        LEG_A_STAGE_COLUMNS.join(", ")
+    ));
     sql.push(format!(
         "ALTER TYPE cutter_governance.approval_verdict OWNER TO {admin}"
     ));

@@ -45,6 +45,26 @@ pub const POLICY: &str = "cutter_governance.policy";
 pub const APPROVER_KEY: &str = "cutter_governance.approver_key";
 pub const APPROVER_KEY_LOG: &str = "cutter_governance.approver_key_log";
 pub const KILL_SWITCH_LOG: &str = "cutter_governance.kill_switch_log";
+/// `cutter_governance.leg_a_stage`: leg A's writes, copied in by the exec role (INSERT on its
+/// write columns only) and taken by `fn_iu_change_staged` in the same transaction (V15).
+pub const LEG_A_STAGE: &str = "cutter_governance.leg_a_stage";
+/// The columns of [`LEG_A_STAGE`] the exec role may insert into, in the order leg A copies
+/// them: every column but `created_xid`, which only its default fills.
+pub const LEG_A_STAGE_COLUMNS: [&str; 13] = [
+    "run_id",
+    "pos",
+    "op",
+    "unit_key",
+    "version_no",
+    "parent_key",
+    "ordinal",
+    "unit_kind",
+    "section_type",
+    "title",
+    "body",
+    "body_sha256",
+    "provision_status",
+];
 
 /// `cutter_governance.document_fingerprint`: each document's units at their newest version,
 /// hashed (the other-documents check).
@@ -67,7 +87,7 @@ pub const PUBLIC_TABLES: [&str; 4] = [
 pub const PUBLIC_VIEWS: [&str; 1] = [UNIT_IN_FORCE];
 
 /// Every table of the knowledge base (the admin role owns them all).
-pub const TABLES: [&str; 30] = [
+pub const TABLES: [&str; 31] = [
     INFORMATION_UNIT,
     UNIT_VERSION,
     IU_LIFECYCLE_LOG,
@@ -98,6 +118,7 @@ pub const TABLES: [&str; 30] = [
     RUN_STATE,
     RUN_STATE_HISTORY,
     RUN_REPORT,
+    LEG_A_STAGE,
 ];
 
 /// Every view of the knowledge base.
@@ -143,11 +164,12 @@ pub const RUN_TABLES: [&str; 17] = [
     VERIFY_RESULT,
 ];
 
-/// What the verify role may SELECT: every table but the migration history, and every view.
+/// What the verify role may SELECT: every table but the migration history and leg A's stage
+/// (rows in flight, never part of the knowledge base), and every view.
 pub fn verify_relations() -> impl Iterator<Item = &'static str> {
     TABLES
         .into_iter()
-        .filter(|t| *t != MIGRATION_HISTORY)
+        .filter(|t| *t != MIGRATION_HISTORY && *t != LEG_A_STAGE)
         .chain(VIEWS)
 }
 

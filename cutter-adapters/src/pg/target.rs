@@ -17,17 +17,14 @@ use cutter_core::ports::{
 use cutter_core::run::{AcceptedApproval, BuildInfo, DocumentFingerprint, KbIdentity, Snapshot};
 use cutter_core::signing::signed_utc_text;
 use deadpool_postgres::{Object, Pool, Transaction};
-use futures::StreamExt as _;
 use serde_json::json;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 
-use super::schema::WRITTEN_TABLES;
+use super::schema::{LEG_A_STAGE, LEG_A_STAGE_COLUMNS, WRITTEN_TABLES};
 use super::{col, pool_error, translate, PgError, PgSettings, RoleLogin};
 
-/// Units per statement of leg A: large enough that a call's round trip is small against its
-/// work, small enough that encoding the next chunk overlaps writing this one.
-const LEG_A_CHUNK: usize = 4096;
-
-/// One write of a change plan as leg A sends it to `fn_iu_change`: what it does (`add`,
+/// One write of a change plan as leg A stages it for `fn_iu_change_staged`: what it does (`add`,
 /// `revise` or `remove`), to which unit and as which version, and for an add or a revise the
 /// unit as the new plan has it (every field of that version) and its provision status
 /// (`in_force` or `repealed`). Positions are the order of the slice.
@@ -43,69 +40,9 @@ pub struct ChangeRow<'a> {
 /// A unit as it is in force, with its text (`public.document_in_force`): the core's type.
 pub use cutter_core::in_force::InForceUnit;
 
-/// The writes of a change plan as the columns `fn_iu_change` takes.
-#[derive(Default)]
-struct ChangeColumns<'a> {
-    ops: Vec<&'a str>,
-    keys: Vec<&'a str>,
-    versions: Vec<i32>,
-    parents: Vec<Option<&'a str>>,
-    ordinals: Vec<Option<i32>>,
-    kinds: Vec<Option<&'a str>>,
-    sections: Vec<Option<&'a str>>,
-    titles: Vec<Option<&'a str>>,
-    bodies: Vec<Option<&'a str>>,
-    shas: Vec<Option<String>>,
-    statuses: Vec<Option<&'a str>>,
-}
-
-impl<'a> ChangeColumns<'a> {
-    fn of(rows: &[ChangeRow<'a>]) -> Result<Self, PortError> {
-        let mut c = ChangeColumns::default();
-        for w in rows {
-            c.ops.push(w.op);
-            c.keys.push(w.key);
-            c.versions.push(
-                i32::try_from(w.version_no).map_err(|_| PortError::Rejected {
-                    what: format!("unit `{}`", w.key),
-                    detail: format!("version {} does not fit the column", w.version_no),
-                })?,
-            );
-            match w.unit {
-                Some(u) => {
-                    c.parents.push(u.parent());
-                    c.ordinals
-                        .push(Some(i32::try_from(u.ordinal()).map_err(|_| {
-                            PortError::Rejected {
-                                what: format!("unit `{}`", u.key()),
-                                detail: format!("ordinal {} does not fit the column", u.ordinal()),
-                            }
-                        })?));
-                    c.kinds.push(Some(u.unit_kind()));
-                    c.sections.push(Some(u.section_type()));
-                    c.titles.push(Some(u.title()));
-                    c.bodies.push(Some(u.body()));
-                    c.shas.push(Some(u.body_sha256()));
-                    c.statuses.push(Some(w.status));
-                }
-                None => {
-                    c.parents.push(None);
-                    c.ordinals.push(None);
-                    c.kinds.push(None);
-                    c.sections.push(None);
-                    c.titles.push(None);
-                    c.bodies.push(None);
-                    c.shas.push(None);
-                    c.statuses.push(None);
-                }
-            }
-        }
-        Ok(c)
-    }
-}
-
 /// Every unit of a document at its newest version that is not withdrawn (the draft if there
-/// is one, else the enacted one; a retired unit at its last version), with its live removal.
+/// is one, else the enacted one; a retired unit at its last version), with its live removal,
+/// in the order the units were written (each run's additions in plan order).
 const READ_UNITS: &str = "
 SELECT u.unit_key, v.parent_key, v.ordinal, v.unit_kind, v.section_type, v.title, v.body_sha256,
        u.lifecycle_status, v.version_status, u.created_by_run, v.version_no, v.created_by_run,
@@ -116,10 +53,11 @@ JOIN (
     FROM public.unit_version x
     WHERE x.document_id = $1
     ORDER BY x.unit_key, (x.version_status = 'withdrawn'), x.version_no DESC
-) v ON v.unit_key = u.unit_key
+) v ON v.document_id = u.document_id AND v.unit_key = u.unit_key
 LEFT JOIN public.unit_removal m
        ON m.document_id = u.document_id AND m.unit_key = u.unit_key AND m.status <> 'withdrawn'
-WHERE u.document_id = $1";
+WHERE u.document_id = $1
+ORDER BY u.created_at, u.plan_position, u.unit_key COLLATE \"C\"";
 
 /// The enacted units of a document at their enacted version.
 const ENACTED_UNITS: &str = "
@@ -273,8 +211,11 @@ impl PgTarget {
     }
 
     /// Leg A: writes exactly `rows` (a change plan, positions in slice order) as drafts under
-    /// the run's accepted SG_1 approval, in chunks of one transaction; the knowledge base
-    /// recomputes the payload at commit. A repeat for a run already written writes nothing.
+    /// the run's accepted SG_1 approval, in one transaction: a binary COPY of the writes into
+    /// the stage (`cutter_governance.leg_a_stage`, V15), then `fn_iu_change_staged`, which
+    /// checks the run, the approval and every write and moves them into the unit tables; the
+    /// knowledge base recomputes the payload at commit. A repeat for a run already written
+    /// writes nothing.
     pub async fn cut_changes(
         &self,
         run: &RunContext,
@@ -285,21 +226,17 @@ impl PgTarget {
         let what = "leg A";
         let approval = accepted_json(what, approval)?;
         let n = rows.len();
-        let c = ChangeColumns::of(rows)?;
         let total = i32::try_from(n).map_err(|_| PortError::Rejected {
             what: what.to_string(),
             detail: format!("{n} writes do not fit one change set"),
         })?;
         let mut client = self.exec_client(what).await?;
         let tx = begin_armed(&mut client, what, &run.run_id).await?;
-        // The first chunk creates the change set (or finds the run's, for a repeat); the rest
-        // follow in the same transaction, two in flight, so the client encodes the next chunk
-        // while the server writes the last one.
-        let first = n.min(LEG_A_CHUNK);
+        stage(&tx, run, rows).await?;
         let row = tx
             .query_one(
-                "SELECT result, written, already_present FROM public.fn_iu_change(
-                    $1, $2, ($3::text)::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                "SELECT result, written, already_present FROM public.fn_iu_change_staged(
+                    $1, $2, ($3::text)::jsonb, $4, $5, $6)",
                 &[
                     &run.run_id,
                     &run.document_id,
@@ -307,80 +244,25 @@ impl PgTarget {
                     &run.actor,
                     &total,
                     &payload_format,
-                    &&c.ops[..first],
-                    &&c.keys[..first],
-                    &&c.versions[..first],
-                    &&c.parents[..first],
-                    &&c.ordinals[..first],
-                    &&c.kinds[..first],
-                    &&c.sections[..first],
-                    &&c.titles[..first],
-                    &&c.bodies[..first],
-                    &&c.shas[..first],
-                    &&c.statuses[..first],
                 ],
             )
             .await
             .map_err(|e| translate(what, &run.run_id, &e))?;
-        let result: String = col(&row, 0, "fn_iu_change")?;
-        let mut created = count("fn_iu_change.written", col(&row, 1, "fn_iu_change")?)?;
-        let already_present = count(
-            "fn_iu_change.already_present",
-            col(&row, 2, "fn_iu_change")?,
+        let result: String = col(&row, 0, "fn_iu_change_staged")?;
+        let created = count(
+            "fn_iu_change_staged.written",
+            col(&row, 1, "fn_iu_change_staged")?,
         )?;
-        match result.as_str() {
-            "already_present" => {}
-            "created" => {
-                let more = "SELECT public.fn_iu_change_more(
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-                let statement = tx
-                    .prepare(more)
-                    .await
-                    .map_err(|e| translate(what, &run.run_id, &e))?;
-                let chunks: Vec<(usize, usize)> = (first..n)
-                    .step_by(LEG_A_CHUNK)
-                    .map(|a| (a, (a + LEG_A_CHUNK).min(n)))
-                    .collect();
-                let c = &c;
-                let sends = chunks.into_iter().map(|(a, b)| {
-                    let (tx, statement) = (&tx, &statement);
-                    let offset = i32::try_from(a).unwrap_or(i32::MAX);
-                    async move {
-                        tx.query_one(
-                            statement,
-                            &[
-                                &run.run_id,
-                                &run.document_id,
-                                &offset,
-                                &&c.ops[a..b],
-                                &&c.keys[a..b],
-                                &&c.versions[a..b],
-                                &&c.parents[a..b],
-                                &&c.ordinals[a..b],
-                                &&c.kinds[a..b],
-                                &&c.sections[a..b],
-                                &&c.titles[a..b],
-                                &&c.bodies[a..b],
-                                &&c.shas[a..b],
-                                &&c.statuses[a..b],
-                            ],
-                        )
-                        .await
-                    }
-                });
-                let mut results = futures::stream::iter(sends).buffered(2);
-                while let Some(row) = results.next().await {
-                    let row = row.map_err(|e| translate(what, &run.run_id, &e))?;
-                    created += count("fn_iu_change_more", col(&row, 0, "fn_iu_change_more")?)?;
-                }
-            }
-            other => {
-                // Dropping the transaction rolls everything back.
-                return Err(PortError::Rejected {
-                    what: what.to_string(),
-                    detail: format!("fn_iu_change returned `{other}`"),
-                });
-            }
+        let already_present = count(
+            "fn_iu_change_staged.already_present",
+            col(&row, 2, "fn_iu_change_staged")?,
+        )?;
+        if result != "created" && result != "already_present" {
+            // Dropping the transaction rolls everything back.
+            return Err(PortError::Rejected {
+                what: what.to_string(),
+                detail: format!("fn_iu_change_staged returned `{result}`"),
+            });
         }
         commit(tx, what, &run.run_id).await?;
         tracing::info!(run_id = %run.run_id, created, already_present, "leg A");
@@ -440,6 +322,36 @@ impl PgTarget {
             .collect()
     }
 
+    /// Reads a whole document through the verify role with a plan that does not depend on
+    /// the statistics: nested loops are off for the statement. Right after leg A the
+    /// statistics can say a new document has a row or two (they were taken before it was
+    /// written), and a nested loop over it is quadratic: a 50,000-unit read-back ran past the
+    /// 60 s statement timeout where merge and hash joins take well under a second.
+    async fn read_document(
+        &self,
+        what: &str,
+        sql: &str,
+        document_id: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, PortError> {
+        let mut client = self.verify_client(what).await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        // And sorted in memory: a 100,000-unit document's sort spills past the default.
+        tx.batch_execute("SET LOCAL enable_nestloop = off; SET LOCAL work_mem = '64MB'")
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        let rows = tx
+            .query(sql, &[&document_id])
+            .await
+            .map_err(|e| translate(what, "", &e))?;
+        tx.commit().await.map_err(|e| translate(what, "", &e))?;
+        Ok(rows)
+    }
+
     async fn exec_client(&self, what: &str) -> Result<Object, PortError> {
         self.exec.get().await.map_err(|e| pool_error(what, e))
     }
@@ -476,6 +388,81 @@ async fn begin_armed<'a>(
         });
     }
     Ok(tx)
+}
+
+/// Copies leg A's writes into the stage, in binary, inside the caller's transaction (the stage
+/// takes its rows by transaction: only this transaction's `fn_iu_change_staged` reads them).
+async fn stage(
+    tx: &Transaction<'_>,
+    run: &RunContext,
+    rows: &[ChangeRow<'_>],
+) -> Result<(), PortError> {
+    let what = "leg A";
+    let fail = |e: tokio_postgres::Error| translate(what, &run.run_id, &e);
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {LEG_A_STAGE} ({}) FROM STDIN (FORMAT binary)",
+            LEG_A_STAGE_COLUMNS.join(", ")
+        ))
+        .await
+        .map_err(fail)?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+        ],
+    );
+    futures::pin_mut!(writer);
+    let too_large = |what_field: &str, key: &str, n: u32| PortError::Rejected {
+        what: format!("unit `{key}`"),
+        detail: format!("{what_field} {n} does not fit the column"),
+    };
+    for (position, w) in rows.iter().enumerate() {
+        let pos = i32::try_from(position).map_err(|_| PortError::Rejected {
+            what: what.to_string(),
+            detail: format!("write {position} does not fit one change set"),
+        })?;
+        let version =
+            i32::try_from(w.version_no).map_err(|_| too_large("version", w.key, w.version_no))?;
+        let ordinal = w
+            .unit
+            .map(|u| {
+                i32::try_from(u.ordinal()).map_err(|_| too_large("ordinal", w.key, u.ordinal()))
+            })
+            .transpose()?;
+        let sha = w.unit.map(|u| u.body_sha256());
+        let status = w.unit.map(|_| w.status);
+        let row: [&(dyn ToSql + Sync); 13] = [
+            &run.run_id,
+            &pos,
+            &w.op,
+            &w.key,
+            &version,
+            &w.unit.and_then(|u| u.parent()),
+            &ordinal,
+            &w.unit.map(|u| u.unit_kind()),
+            &w.unit.map(|u| u.section_type()),
+            &w.unit.map(|u| u.title()),
+            &w.unit.map(|u| u.body()),
+            &sha,
+            &status,
+        ];
+        writer.as_mut().write(&row).await.map_err(fail)?;
+    }
+    writer.finish().await.map_err(fail)?;
+    Ok(())
 }
 
 /// Commits a write transaction. The fail points around it are the crash windows that matter:
@@ -774,11 +761,9 @@ impl ExecutionTarget for PgTarget {
 
     async fn in_force_texts(&self, document_id: &str) -> Result<Vec<InForceUnit>, PortError> {
         let what = format!("read the enacted text of {document_id}");
-        let client = self.verify_client(&what).await?;
-        let rows = client
-            .query(ENACTED_TEXTS, &[&document_id])
-            .await
-            .map_err(|e| translate(&what, "", &e))?;
+        let rows = self
+            .read_document(&what, ENACTED_TEXTS, document_id)
+            .await?;
         rows.iter()
             .map(|r| {
                 let what = "unit_version";
@@ -814,11 +799,9 @@ impl ExecutionTarget for PgTarget {
 
     async fn enacted(&self, document_id: &str) -> Result<EnactedDocument, PortError> {
         let what = format!("read what is enacted of {document_id}");
-        let client = self.verify_client(&what).await?;
-        let rows = client
-            .query(ENACTED_UNITS, &[&document_id])
-            .await
-            .map_err(|e| translate(&what, "", &e))?;
+        let rows = self
+            .read_document(&what, ENACTED_UNITS, document_id)
+            .await?;
         let mut out = EnactedDocument::default();
         for row in &rows {
             let what = "unit_version";
@@ -840,10 +823,9 @@ impl ExecutionTarget for PgTarget {
                 version_no: version_no("unit_version.version_no", version)?,
             });
         }
-        out.retired = client
-            .query(RETIRED_KEYS, &[&document_id])
-            .await
-            .map_err(|e| translate(&what, "", &e))?
+        out.retired = self
+            .read_document(&what, RETIRED_KEYS, document_id)
+            .await?
             .iter()
             .map(|r| col(r, 0, "information_unit.unit_key"))
             .collect::<Result<_, _>>()?;
@@ -893,11 +875,7 @@ impl ExecutionTarget for PgTarget {
 
     async fn read_units(&self, document_id: &str) -> Result<Vec<StoredUnit>, PortError> {
         let what = format!("read the units of {document_id}");
-        let client = self.verify_client(&what).await?;
-        let rows = client
-            .query(READ_UNITS, &[&document_id])
-            .await
-            .map_err(|e| translate(&what, "", &e))?;
+        let rows = self.read_document(&what, READ_UNITS, document_id).await?;
         rows.iter().map(stored_unit).collect()
     }
 
