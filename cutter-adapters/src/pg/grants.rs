@@ -50,7 +50,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 71] = [
+const FUNCTIONS: [&str; 70] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
