@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -345,25 +344,7 @@ impl GpgBackupRunner {
         };
 
         let mut gpg = self
-            .gpg_command()
-            .args([
-                "--batch",
-                "--yes",
-                "--no-tty",
-                "--quiet",
-                "--trust-model",
-                "always",
-                "--no-armor",
-                "--no-throw-keyids",
-                "--encrypt",
-                "--recipient",
-                fpr,
-                "--output",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .encrypt_command(fpr)
             .spawn()
             .map_err(|source| BackupError::Spawn {
                 tool: "gpg".into(),

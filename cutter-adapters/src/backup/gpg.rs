@@ -39,6 +39,57 @@ impl GpgBackupRunner {
         c
     }
 
+    /// `gpg --encrypt` to `fpr`, reading plaintext on stdin and writing the binary message on
+    /// stdout (every pipe taken): what both backups stream into.
+    pub(super) fn encrypt_command(&self, fpr: &str) -> Command {
+        let mut c = self.gpg_command();
+        c.args([
+            "--batch",
+            "--yes",
+            "--no-tty",
+            "--quiet",
+            "--trust-model",
+            "always",
+            // A gpg.conf with `armor` or `throw-keyids` must not change what is written:
+            // the checks read binary OpenPGP naming the recipient's key id.
+            "--no-armor",
+            "--no-throw-keyids",
+            "--encrypt",
+            "--recipient",
+            fpr,
+            "--output",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
+    }
+
+    /// `gpg --decrypt` of `path` to stdout, never asking for a passphrase, with its status
+    /// lines on stderr (read them with [`decryption_verdict`]).
+    fn decrypt_command(&self, path: &Path) -> Command {
+        let mut c = self.gpg_command();
+        c.args([
+            "--batch",
+            "--no-tty",
+            "--pinentry-mode",
+            "error",
+            "--status-fd",
+            "2",
+            "--quiet",
+            "--decrypt",
+            "--output",
+            "-",
+            "--",
+        ])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
+    }
+
     pub(super) fn gpg_version(&self) -> Result<String, BackupError> {
         first_line_of(self.gpg_command().arg("--version"), "gpg")
     }
@@ -221,24 +272,7 @@ impl GpgBackupRunner {
         };
         let mut readers = DumpReaders::spawn(&self.pg_restore_path(), plain_sha256.is_none())?;
         let mut gpg = self
-            .gpg_command()
-            .args([
-                "--batch",
-                "--no-tty",
-                "--pinentry-mode",
-                "error",
-                "--status-fd",
-                "2",
-                "--quiet",
-                "--decrypt",
-                "--output",
-                "-",
-                "--",
-            ])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .decrypt_command(path)
             .spawn()
             .map_err(|source| BackupError::Spawn {
                 tool: "gpg".into(),
@@ -260,25 +294,10 @@ impl GpgBackupRunner {
             path: self.gpg.clone(),
             source,
         })?;
-        let (status_lines, messages) = split_status(&stderr);
-        // Exit 0 alone is not enough: DECRYPTION_OKAY is gpg's word that the integrity check
-        // (MDC or AEAD tag) over the whole message passed.
-        let okay = status_lines
-            .iter()
-            .any(|l| l.starts_with("DECRYPTION_OKAY"))
-            && !status_lines
-                .iter()
-                .any(|l| l.starts_with("DECRYPTION_FAILED"));
-        if !status.success() || !okay {
-            if let Some(reason) = key_unusable(&status_lines) {
-                return Ok(Decryption::Skipped(reason));
-            }
-            let text = if messages.is_empty() {
-                "no message".to_string()
-            } else {
-                messages
-            };
-            return Err(fail(format!("gpg exited with {status}: {text}")));
+        match decryption_verdict(status, &stderr) {
+            Verdict::Okay => {}
+            Verdict::KeyUnusable(reason) => return Ok(Decryption::Skipped(reason)),
+            Verdict::Failed(detail) => return Err(fail(detail)),
         }
         let decrypted = fed.map_err(|e| fail(format!("read gpg's output: {}", e.io())))?;
         if let Some(want) = plain_sha256 {
@@ -325,24 +344,7 @@ impl GpgBackupRunner {
             detail,
         };
         let mut gpg = self
-            .gpg_command()
-            .args([
-                "--batch",
-                "--no-tty",
-                "--pinentry-mode",
-                "error",
-                "--status-fd",
-                "2",
-                "--quiet",
-                "--decrypt",
-                "--output",
-                "-",
-                "--",
-            ])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .decrypt_command(path)
             .spawn()
             .map_err(|source| BackupError::Spawn {
                 tool: "gpg".into(),
@@ -365,26 +367,47 @@ impl GpgBackupRunner {
             source,
         })?;
         let stderr = join(gpg_err);
-        let (status_lines, messages) = split_status(&stderr);
-        let okay = status_lines
-            .iter()
-            .any(|l| l.starts_with("DECRYPTION_OKAY"))
-            && !status_lines
-                .iter()
-                .any(|l| l.starts_with("DECRYPTION_FAILED"));
-        if !status.success() || !okay {
-            if let Some(reason) = key_unusable(&status_lines) {
-                return Ok(Decrypted::Skipped(reason));
-            }
-            let text = if messages.is_empty() {
-                "no message".to_string()
-            } else {
-                messages
-            };
-            return Err(fail(format!("gpg exited with {status}: {text}")));
+        match decryption_verdict(status, &stderr) {
+            Verdict::Okay => {}
+            Verdict::KeyUnusable(reason) => return Ok(Decrypted::Skipped(reason)),
+            Verdict::Failed(detail) => return Err(fail(detail)),
         }
         consumed.map(Decrypted::Read).map_err(fail)
     }
+}
+
+/// What gpg said of a decryption.
+enum Verdict {
+    Okay,
+    /// The secret key needs a passphrase or is missing: the check is skipped, with why.
+    KeyUnusable(String),
+    /// Anything else: the exit status and gpg's messages.
+    Failed(String),
+}
+
+/// Reads gpg's exit status and `--status-fd 2` stderr after a decryption. Exit 0 alone is not
+/// enough: DECRYPTION_OKAY is gpg's word that the integrity check (MDC or AEAD tag) over the
+/// whole message passed.
+fn decryption_verdict(status: std::process::ExitStatus, stderr: &[u8]) -> Verdict {
+    let (status_lines, messages) = split_status(stderr);
+    let okay = status_lines
+        .iter()
+        .any(|l| l.starts_with("DECRYPTION_OKAY"))
+        && !status_lines
+            .iter()
+            .any(|l| l.starts_with("DECRYPTION_FAILED"));
+    if status.success() && okay {
+        return Verdict::Okay;
+    }
+    if let Some(reason) = key_unusable(&status_lines) {
+        return Verdict::KeyUnusable(reason);
+    }
+    let text = if messages.is_empty() {
+        "no message".to_string()
+    } else {
+        messages
+    };
+    Verdict::Failed(format!("gpg exited with {status}: {text}"))
 }
 
 /// Splits gpg's stderr under `--status-fd 2` into its status lines (without the

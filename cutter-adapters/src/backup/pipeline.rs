@@ -238,29 +238,7 @@ impl GpgBackupRunner {
                 return Err(e);
             }
         };
-        let gpg = self
-            .gpg_command()
-            .args([
-                "--batch",
-                "--yes",
-                "--no-tty",
-                "--quiet",
-                "--trust-model",
-                "always",
-                // A gpg.conf with `armor` or `throw-keyids` must not change what is written:
-                // the checks read binary OpenPGP naming the recipient's key id.
-                "--no-armor",
-                "--no-throw-keyids",
-                "--encrypt",
-                "--recipient",
-                fpr,
-                "--output",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
+        let gpg = self.encrypt_command(fpr).spawn();
         let mut gpg = match gpg {
             Ok(g) => g,
             Err(source) => {
