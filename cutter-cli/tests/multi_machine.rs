@@ -22,6 +22,19 @@ use serde_json::Value;
 
 const DOCS: [&str; 4] = ["M-1", "M-2", "M-3", "M-4"];
 
+/// One worker of the shared batch `mm`, as each machine starts it.
+const BATCH: [&str; 9] = [
+    "orchestrate",
+    "batch",
+    "batch.toml",
+    "--workers",
+    "1",
+    "--batch-id",
+    "mm",
+    "--register",
+    "--json",
+];
+
 /// The second machine: its own folder with a copy of the config and the key material.
 struct Machine {
     dir: tempfile::TempDir,
@@ -195,16 +208,8 @@ fn a_batch_document_whose_worker_was_killed_is_taken_over_on_another_machine() -
     let b = Machine::copy_of(&a)?;
     // Machine A starts the batch and is killed while its first document's plan is recorded.
     let mut killed = paused_at(
-        a.command(&[
-            "orchestrate",
-            "batch",
-            "batch.toml",
-            "--workers",
-            "1",
-            "--batch-id",
-            "mm",
-            "--register",
-        ]),
+        // The same command as machine B runs, less `--json` (its stdout is discarded).
+        a.command(&BATCH[..BATCH.len() - 1]),
         "record_the_plan",
     )?;
     let taken = a.db.sql(
@@ -228,17 +233,7 @@ fn a_batch_document_whose_worker_was_killed_is_taken_over_on_another_machine() -
 
     // Machine B joins the batch: it cuts the rest and takes A's document over, continuing
     // A's run where it stood (no new run, no second plan).
-    let (code, out) = b.json(&[
-        "orchestrate",
-        "batch",
-        "batch.toml",
-        "--workers",
-        "1",
-        "--batch-id",
-        "mm",
-        "--register",
-        "--json",
-    ])?;
+    let (code, out) = b.json(&BATCH)?;
     ensure!(code == 0, "{out}");
     let (_, status) = b.json(&["orchestrate", "batch-status", "mm", "--json"])?;
     let items = status["documents"].as_array().cloned().unwrap_or_default();
@@ -270,20 +265,9 @@ fn a_run_killed_on_one_machine_is_finished_by_another() -> Result<()> {
 
     // 1. Both machines work on one batch, one worker each, at the same time.
     let spawn = |c: &mut Command| c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let batch = [
-        "orchestrate",
-        "batch",
-        "batch.toml",
-        "--workers",
-        "1",
-        "--batch-id",
-        "mm",
-        "--register",
-        "--json",
-    ];
     let (pa, pb) = (
-        spawn(&mut a.command(&batch))?,
-        spawn(&mut b.command(&batch))?,
+        spawn(&mut a.command(&BATCH))?,
+        spawn(&mut b.command(&BATCH))?,
     );
     let (pa, pb) = (pa.wait_with_output()?, pb.wait_with_output()?);
     ensure!(pa.status.success(), "A: {}", text(&pa.stderr));
