@@ -52,34 +52,31 @@ REVOKE ALL ON cutter_governance.leg_a_stage FROM PUBLIC;
 -- ---------------------------------------------------------------------------------------------
 -- 2. Leg A from the stage.
 
-CREATE FUNCTION public.fn_iu_change_staged(
+-- Opening a run's change set, shared by both legs A (fn_iu_change and fn_iu_change_staged):
+-- the run armed and holding its document (fn_require_run), the recorded plan and its number of
+-- writes, the payload format, the registry's pin and protection as when the run began, and a
+-- verified SG_1 over exactly the recorded payload; then the change set, bound to this
+-- transaction. Returns NULL when it opened the change set, or the unit count of the change set
+-- a committed repeat of the run already wrote (its caller answers 'already_present'). Not
+-- callable by exec: only through the two legs, which run as its owner.
+CREATE FUNCTION cutter_governance.fn_open_change_set(
     p_run_id text, p_document_id text, p_approval jsonb, p_actor text, p_total integer,
     p_payload_format text)
-RETURNS TABLE (result text, written bigint, already_present bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET enable_nestloop = off SET work_mem = '64MB' AS $$
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_run cutter_governance.run%ROWTYPE;
     v_existing cutter_governance.cut_change_set%ROWTYPE;
     v_reg cutter_governance.source_registry%ROWTYPE;
-    v_xid xid8 := pg_current_xact_id();
-    v_n bigint;
-    v_keys bigint;
-    v_positions bigint;
-    v_min integer;
-    v_max integer;
-    v_not_first bigint;
-    v_bad record;
-    v_written bigint;
 BEGIN
     v_run := cutter_governance.fn_require_run(p_run_id, p_document_id, true);
     -- Two sessions repeating the same run serialize here, so exactly one of them creates.
+    -- Serialized on the run's row, not an advisory lock: advisory locks have no privileges,
+    -- so any role could take this one first and stall the run; a row lock needs UPDATE.
     PERFORM 1 FROM cutter_governance.run r WHERE r.run_id = p_run_id FOR UPDATE;
     SELECT * INTO v_existing FROM cutter_governance.cut_change_set c WHERE c.run_id = p_run_id;
     IF FOUND THEN
-        DELETE FROM cutter_governance.leg_a_stage;
-        RETURN QUERY SELECT 'already_present'::text, 0::bigint, v_existing.unit_count::bigint;
-        RETURN;
+        RETURN v_existing.unit_count;
     END IF;
     IF v_run.payload_sha256 IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'CK005',
@@ -106,7 +103,61 @@ BEGIN
     PERFORM cutter_governance.fn_accept_approval(v_run, 'SG_1', p_approval, p_actor);
     INSERT INTO cutter_governance.cut_change_set (run_id, document_id, payload_sha256, unit_count,
                                                   created_xid, payload_format)
-    VALUES (p_run_id, p_document_id, v_run.payload_sha256, v_run.unit_count, v_xid, p_payload_format);
+    VALUES (p_run_id, p_document_id, v_run.payload_sha256, v_run.unit_count, pg_current_xact_id(),
+            p_payload_format);
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION cutter_governance.fn_open_change_set(text, text, jsonb, text, integer, text) FROM PUBLIC;
+
+-- The chunked leg A's first chunk opens its change set the same way.
+CREATE OR REPLACE FUNCTION public.fn_iu_change(
+    p_run_id text, p_document_id text, p_approval jsonb, p_actor text, p_total integer,
+    p_payload_format text, p_ops text[], p_keys text[], p_versions integer[], p_parents text[], p_ordinals integer[],
+    p_unit_kinds text[], p_section_types text[], p_titles text[], p_bodies text[],
+    p_body_sha256s text[], p_statuses text[])
+RETURNS TABLE (result text, written bigint, already_present bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_present bigint;
+BEGIN
+    v_present := cutter_governance.fn_open_change_set(p_run_id, p_document_id, p_approval, p_actor,
+                                                      p_total, p_payload_format);
+    IF v_present IS NOT NULL THEN
+        RETURN QUERY SELECT 'already_present'::text, 0::bigint, v_present;
+        RETURN;
+    END IF;
+    PERFORM cutter_governance.fn_iu_change_chunk(p_run_id, p_document_id, 0, p_ops, p_keys, p_versions,
+        p_parents, p_ordinals, p_unit_kinds, p_section_types, p_titles, p_bodies, p_body_sha256s, p_statuses);
+    RETURN QUERY SELECT 'created'::text, coalesce(cardinality(p_keys), 0)::bigint, 0::bigint;
+END
+$$;
+
+CREATE FUNCTION public.fn_iu_change_staged(
+    p_run_id text, p_document_id text, p_approval jsonb, p_actor text, p_total integer,
+    p_payload_format text)
+RETURNS TABLE (result text, written bigint, already_present bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off SET work_mem = '64MB' AS $$
+DECLARE
+    v_present bigint;
+    v_xid xid8 := pg_current_xact_id();
+    v_n bigint;
+    v_keys bigint;
+    v_positions bigint;
+    v_min integer;
+    v_max integer;
+    v_not_first bigint;
+    v_bad record;
+    v_written bigint;
+BEGIN
+    v_present := cutter_governance.fn_open_change_set(p_run_id, p_document_id, p_approval, p_actor,
+                                                      p_total, p_payload_format);
+    IF v_present IS NOT NULL THEN
+        DELETE FROM cutter_governance.leg_a_stage;
+        RETURN QUERY SELECT 'already_present'::text, 0::bigint, v_present;
+        RETURN;
+    END IF;
 
     -- What this transaction staged for this run, in one pass: exactly the plan's writes, at
     -- positions 0..n-1, each unit once, each write well formed.
@@ -115,10 +166,10 @@ BEGIN
     INTO v_n, v_keys, v_positions, v_min, v_max, v_not_first
     FROM cutter_governance.leg_a_stage s
     WHERE s.created_xid = v_xid AND s.run_id = p_run_id;
-    IF v_n <> v_run.unit_count THEN
+    IF v_n <> p_total THEN
         RAISE EXCEPTION USING ERRCODE = 'CK002',
             MESSAGE = format('run %s: %s writes were staged in this transaction, the change plan has %s',
-                             p_run_id, v_n, v_run.unit_count);
+                             p_run_id, v_n, p_total);
     END IF;
     IF v_n > 0 AND (v_positions <> v_n OR v_min <> 0 OR v_max <> v_n - 1) THEN
         RAISE EXCEPTION USING ERRCODE = 'CK002',

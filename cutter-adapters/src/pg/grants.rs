@@ -50,7 +50,7 @@ const OWNER_TABLE_PRIVILEGES: [&str; 7] = [
 ];
 
 /// Every function of the schema with its argument types, as `oidvectortypes` prints them.
-const FUNCTIONS: [&str; 70] = [
+const FUNCTIONS: [&str; 71] = [
     "cutter_governance.ed25519_base_point()",
     "cutter_governance.ed25519_base_table()",
     "cutter_governance.ed25519_double_scalar_mult_base(bytea, numeric[], bytea)",
@@ -81,6 +81,7 @@ const FUNCTIONS: [&str; 70] = [
     "cutter_governance.fn_key_fingerprint(bytea)",
     "cutter_governance.fn_lock_document(text, text, text)",
     "cutter_governance.fn_normalize_review_decision(text)",
+    "cutter_governance.fn_open_change_set(text, text, jsonb, text, integer, text)",
     "cutter_governance.fn_register_source_version(text, text, text, boolean, date, text)",
     "cutter_governance.fn_require_armed(text)",
     "cutter_governance.fn_require_parents_in_force(text, text)",
