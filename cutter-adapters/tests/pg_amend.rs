@@ -202,9 +202,7 @@ async fn in_force_now(s: &Scratch) -> Result<Vec<String>> {
 
 /// Rows of every table a run writes.
 async fn counts(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
-    let client = s.su.get().await?;
-    let mut out = BTreeMap::new();
-    for t in [
+    s.counts_of(&[
         schema::INFORMATION_UNIT,
         schema::UNIT_VERSION,
         schema::UNIT_REMOVAL,
@@ -212,14 +210,8 @@ async fn counts(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
         schema::CUT_CHANGE_SET,
         schema::CUT_CHANGE_SET_AFFECTED_ROW,
         schema::CUT_CHANGE_SET_ENACTED,
-    ] {
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .await?
-            .get(0);
-        out.insert(t, n);
-    }
-    Ok(out)
+    ])
+    .await
 }
 
 fn plus(

@@ -70,28 +70,23 @@ async fn refused_script(exec: &Pool, sql: &str) -> Result<String> {
 /// The rows of what a run writes: units, versions, lifecycle, change sets, approvals,
 /// decisions, locks and arming.
 async fn state(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
-    let mut out = BTreeMap::new();
+    let mut out = s
+        .counts_of(&[
+            schema::INFORMATION_UNIT,
+            schema::UNIT_VERSION,
+            schema::IU_LIFECYCLE_LOG,
+            schema::CUT_CHANGE_SET,
+            schema::MANIFEST_ENVELOPE,
+            schema::APPROVAL_SIGNATURE,
+            schema::REVIEW_DECISION,
+            schema::VERIFY_RESULT,
+            schema::DOCUMENT_LOCK,
+            schema::RUN,
+            schema::APPROVER_KEY,
+            schema::KILL_SWITCH_ARMING,
+        ])
+        .await?;
     let client = s.su.get().await?;
-    for t in [
-        schema::INFORMATION_UNIT,
-        schema::UNIT_VERSION,
-        schema::IU_LIFECYCLE_LOG,
-        schema::CUT_CHANGE_SET,
-        schema::MANIFEST_ENVELOPE,
-        schema::APPROVAL_SIGNATURE,
-        schema::REVIEW_DECISION,
-        schema::VERIFY_RESULT,
-        schema::DOCUMENT_LOCK,
-        schema::RUN,
-        schema::APPROVER_KEY,
-        schema::KILL_SWITCH_ARMING,
-    ] {
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .await?
-            .get(0);
-        out.insert(t, n);
-    }
     let enacted: i64 = client
         .query_one(
             "SELECT count(*) FROM public.information_unit WHERE lifecycle_status = 'enacted'",

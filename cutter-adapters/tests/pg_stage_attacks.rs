@@ -32,22 +32,14 @@ const CALL: &str = "SELECT result, written FROM public.fn_iu_change_staged($1, $
 
 /// Rows in the unit tables, the change sets and the stage (read as superuser).
 async fn state(s: &Scratch) -> Result<BTreeMap<&'static str, i64>> {
-    let client = s.su.get().await?;
-    let mut out = BTreeMap::new();
-    for t in [
+    s.counts_of(&[
         schema::INFORMATION_UNIT,
         schema::UNIT_VERSION,
         schema::UNIT_REMOVAL,
         schema::CUT_CHANGE_SET,
         schema::LEG_A_STAGE,
-    ] {
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .await?
-            .get(0);
-        out.insert(t, n);
-    }
-    Ok(out)
+    ])
+    .await
 }
 
 /// Stages `units` (at positions 0.., with `title` replacing each unit's title when given) in
