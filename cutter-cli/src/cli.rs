@@ -493,7 +493,7 @@ pub enum Orchestrate {
         /// closeout in one command (a rehearsal; refused in live mode).
         #[arg(long)]
         self_approve: bool,
-        /// Stop the run at cutplan (STOP_PARSER_WARNINGS, exit 1) if the parser warns: a line
+        /// Stop the run at cutplan (STOP_PARSER_WARNINGS, exit 3) if the parser warns: a line
         /// that looks like a heading read as text, or a repeated heading (`cutter plan FILE`
         /// lists them). Nothing is written.
         #[arg(long)]
